@@ -1,0 +1,184 @@
+//! Rejection reasons and the per-source accounting of every input line.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Why a line, point or fix was not turned into (or kept as) an accepted fix.
+///
+/// The string forms ([`Reason::as_str`]) are stable: they are written to Parquet and are what
+/// analysts filter on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Reason {
+    // ---- ingest: line level
+    /// Not an NMEA sentence and not a known framing.
+    NotNmea,
+    /// A sentence without `*hh`.
+    MissingChecksum,
+    /// Checksum does not match the sentence.
+    BadChecksum,
+    /// The sentence or its checksum was cut off.
+    Truncated,
+    /// The sentence could not be decoded (details say which field).
+    Unparseable,
+    /// The receiver reported no fix (GGA quality 0, RMC/GLL status V, GNS mode N).
+    NoFix,
+    /// No UTC date could be found for the fix (no RMC/ZDA date, no framing timestamp).
+    NoDate,
+    /// A GPX point without a time.
+    NoTime,
+    /// Position out of range (|lat| > 90 or |lon| > 180).
+    BadPosition,
+    /// The whole file could not be parsed (GPX XML error).
+    BadFile,
+    // ---- epoch: fix level gates
+    /// Fix quality 0.
+    FixInvalid,
+    /// HDOP missing.
+    HdopMissing,
+    /// HDOP above the policy limit.
+    HdopTooHigh,
+    /// Fewer satellites than the policy minimum.
+    TooFewSats,
+    /// No satellite count while the policy requires one.
+    SatsMissing,
+    // ---- epoch: trace level
+    /// Earlier than the previous accepted fix of the same source.
+    TimeBackwards,
+    /// Same time as the previous accepted fix of the same source.
+    DuplicateTime,
+    /// Implied speed from the previous accepted fix above the policy limit.
+    Teleport,
+    // ---- rewards
+    /// The device is not in the registry.
+    UnregisteredDevice,
+}
+
+impl Reason {
+    /// Every reason, in report order.
+    pub const ALL: [Reason; 19] = [
+        Reason::NotNmea,
+        Reason::MissingChecksum,
+        Reason::BadChecksum,
+        Reason::Truncated,
+        Reason::Unparseable,
+        Reason::NoFix,
+        Reason::NoDate,
+        Reason::NoTime,
+        Reason::BadPosition,
+        Reason::BadFile,
+        Reason::FixInvalid,
+        Reason::HdopMissing,
+        Reason::HdopTooHigh,
+        Reason::TooFewSats,
+        Reason::SatsMissing,
+        Reason::TimeBackwards,
+        Reason::DuplicateTime,
+        Reason::Teleport,
+        Reason::UnregisteredDevice,
+    ];
+
+    /// Stable snake_case name.
+    ///
+    /// ```
+    /// assert_eq!(tessera::ingest::Reason::BadChecksum.as_str(), "bad_checksum");
+    /// ```
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Reason::NotNmea => "not_nmea",
+            Reason::MissingChecksum => "missing_checksum",
+            Reason::BadChecksum => "bad_checksum",
+            Reason::Truncated => "truncated",
+            Reason::Unparseable => "unparseable",
+            Reason::NoFix => "no_fix",
+            Reason::NoDate => "no_date",
+            Reason::NoTime => "no_time",
+            Reason::BadPosition => "bad_position",
+            Reason::BadFile => "bad_file",
+            Reason::FixInvalid => "fix_invalid",
+            Reason::HdopMissing => "hdop_missing",
+            Reason::HdopTooHigh => "hdop_too_high",
+            Reason::TooFewSats => "too_few_sats",
+            Reason::SatsMissing => "sats_missing",
+            Reason::TimeBackwards => "time_backwards",
+            Reason::DuplicateTime => "duplicate_time",
+            Reason::Teleport => "teleport",
+            Reason::UnregisteredDevice => "unregistered_device",
+        }
+    }
+
+    /// Parse the stable name back.
+    ///
+    /// ```
+    /// use tessera::ingest::Reason;
+    /// assert_eq!(Reason::parse("teleport"), Some(Reason::Teleport));
+    /// ```
+    pub fn parse(s: &str) -> Option<Reason> {
+        Reason::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One rejected line, point or fix.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejection {
+    /// 1-based line (GPX: the line of the `<trkpt>`); 0 for a whole-file error.
+    pub line: u32,
+    /// Why.
+    pub reason: Reason,
+    /// Human detail (the offending field, expected vs found checksum...).
+    pub detail: String,
+    /// UTC ms, when known.
+    pub time_ms: Option<i64>,
+    /// Latitude, when known.
+    pub lat: Option<f64>,
+    /// Longitude, when known.
+    pub lon: Option<f64>,
+}
+
+impl Rejection {
+    /// A rejection with no time or position.
+    pub fn at(line: u32, reason: Reason, detail: impl Into<String>) -> Self {
+        Rejection {
+            line,
+            reason,
+            detail: detail.into(),
+            time_ms: None,
+            lat: None,
+            lon: None,
+        }
+    }
+}
+
+/// Where every input line of a source went. Invariant (tested on every corpus log):
+/// `total == fix + aux + ignored + blank + comment + rejected`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LineCounts {
+    /// Lines (GPX: track points) read.
+    pub total: u64,
+    /// Position sentences (or points) merged into accepted fixes.
+    pub fix: u64,
+    /// Sentences used as supplementary information (GSA, GSV, VTG, ZDA, TXT).
+    pub aux: u64,
+    /// Well-framed sentences of types tessera does not use, by type.
+    pub ignored: u64,
+    /// Empty lines.
+    pub blank: u64,
+    /// `#` comment lines.
+    pub comment: u64,
+    /// Lines or points in the rejection report.
+    pub rejected: u64,
+    /// Ignored sentence types and how often (`PGRME` → 12).
+    pub ignored_types: BTreeMap<String, u64>,
+}
+
+impl LineCounts {
+    /// Whether the accounting invariant holds.
+    pub fn balanced(&self) -> bool {
+        self.total == self.fix + self.aux + self.ignored + self.blank + self.comment + self.rejected
+    }
+}

@@ -1,0 +1,319 @@
+//! The reward policy: every number the pipeline uses, read from a TOML file with documented
+//! defaults. Unknown keys are an error, so a typo never silently falls back to a default.
+//!
+//! Decimal weights are converted once, at load time, to integer parts-per-million
+//! ([`crate::fixed::SCALE`]); every kernel then works on integers only.
+
+use crate::fixed::{to_ppm, Ppm};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// A complete policy. `Policy::default()` is policy v1 as documented in the README.
+///
+/// ```
+/// let p = tessera::policy::Policy::from_toml_str("[novelty]\nrefresh_epochs = 8\n").unwrap();
+/// assert_eq!(p.novelty.refresh_epochs, 8);
+/// assert_eq!(p.h3_resolution, 12); // everything else keeps its default
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Policy {
+    /// Policy format version; only 1 exists.
+    pub version: u32,
+    /// H3 resolution of coverage cells (0..=15). Default 12 (~300 m² cells, one road width).
+    pub h3_resolution: u8,
+    /// Fix-level gates.
+    pub quality: QualityPolicy,
+    /// Trace-level plausibility.
+    pub plausibility: PlausibilityPolicy,
+    /// Novelty scoring.
+    pub novelty: NoveltyPolicy,
+}
+
+/// Fix-level gates: a fix failing one is rejected with that reason.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QualityPolicy {
+    /// Largest accepted HDOP (default 4.0). A fix without HDOP is rejected.
+    pub max_hdop: f64,
+    /// Fewest satellites accepted (default 4). A fix without a satellite count is accepted
+    /// unless `require_sats` is set (GPX files often omit it).
+    pub min_sats: u8,
+    /// Reject fixes that do not report a satellite count (default false).
+    pub require_sats: bool,
+}
+
+/// Trace-level plausibility between consecutive fixes of one source.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PlausibilityPolicy {
+    /// Speed between consecutive fixes above which the jump is a teleport (m/s, default 60).
+    pub max_speed_mps: f64,
+    /// A gap longer than this splits the trace into segments (seconds, default 30).
+    pub max_gap_s: u32,
+}
+
+/// Novelty scoring, policy v1.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NoveltyPolicy {
+    /// Weight of the 1st, 2nd, ... device to visit a cell in the epoch; later ranks get 0.
+    pub rank_weights: Vec<f64>,
+    /// Freshness weight of a cell never covered before (default 2.0).
+    pub discovery_weight: f64,
+    /// A cell last covered k epochs ago gets min(1, k / refresh_epochs) (default 4).
+    pub refresh_epochs: u32,
+    /// HDOP at or below which the quality multiplier is 1 (default 1.0).
+    pub full_quality_hdop: f64,
+    /// Quality multiplier at `quality.max_hdop` (default 0.5), linear in between.
+    pub min_quality: f64,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            version: 1,
+            h3_resolution: 12,
+            quality: QualityPolicy::default(),
+            plausibility: PlausibilityPolicy::default(),
+            novelty: NoveltyPolicy::default(),
+        }
+    }
+}
+
+impl Default for QualityPolicy {
+    fn default() -> Self {
+        QualityPolicy {
+            max_hdop: 4.0,
+            min_sats: 4,
+            require_sats: false,
+        }
+    }
+}
+
+impl Default for PlausibilityPolicy {
+    fn default() -> Self {
+        PlausibilityPolicy {
+            max_speed_mps: 60.0,
+            max_gap_s: 30,
+        }
+    }
+}
+
+impl Default for NoveltyPolicy {
+    fn default() -> Self {
+        NoveltyPolicy {
+            rank_weights: vec![1.0, 0.5, 0.25],
+            discovery_weight: 2.0,
+            refresh_epochs: 4,
+            full_quality_hdop: 1.0,
+            min_quality: 0.5,
+        }
+    }
+}
+
+/// A policy that cannot be used, with the field at fault.
+#[derive(Debug, thiserror::Error)]
+#[allow(missing_docs)]
+pub enum PolicyError {
+    /// The file could not be read.
+    #[error("policy {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    /// The TOML is malformed or has an unknown key.
+    #[error("policy {path}: {message}")]
+    Toml { path: String, message: String },
+    /// A value is out of range.
+    #[error("policy field {field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+}
+
+/// The policy in the integer form the kernels use.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Kernels {
+    /// H3 resolution.
+    pub resolution: h3o::Resolution,
+    /// Largest HDOP, hundredths.
+    pub max_hdop_centi: u32,
+    /// Fewest satellites.
+    pub min_sats: u8,
+    /// Reject fixes with no satellite count.
+    pub require_sats: bool,
+    /// Teleport speed, mm/s.
+    pub max_speed_mm_s: u64,
+    /// Longest gap inside a segment, ms.
+    pub max_gap_ms: i64,
+    /// Rank weights, ppm.
+    pub rank_weights: Vec<Ppm>,
+    /// Discovery weight, ppm.
+    pub discovery: Ppm,
+    /// Refresh epochs.
+    pub refresh_epochs: u32,
+    /// HDOP (hundredths) at or below which quality is full.
+    pub full_quality_hdop_centi: u32,
+    /// Quality multiplier at the HDOP limit, ppm.
+    pub min_quality: Ppm,
+}
+
+impl Policy {
+    /// Parse and validate a policy from TOML text.
+    pub fn from_toml_str(text: &str) -> Result<Policy, PolicyError> {
+        Self::parse(text, "<string>")
+    }
+
+    fn parse(text: &str, path: &str) -> Result<Policy, PolicyError> {
+        let p: Policy = toml::from_str(text).map_err(|e| PolicyError::Toml {
+            path: path.to_string(),
+            message: e.to_string(),
+        })?;
+        p.kernels()?;
+        Ok(p)
+    }
+
+    /// Read and validate a policy file.
+    pub fn load(path: &Path) -> Result<Policy, PolicyError> {
+        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// The policy as TOML text (what is stored beside an epoch's outputs).
+    ///
+    /// ```
+    /// use tessera::policy::Policy;
+    /// let text = Policy::default().to_toml();
+    /// assert_eq!(Policy::from_toml_str(&text).unwrap(), Policy::default());
+    /// ```
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("policy serializes")
+    }
+
+    /// Validate and convert to integer kernel parameters.
+    ///
+    /// ```
+    /// let k = tessera::policy::Policy::default().kernels().unwrap();
+    /// assert_eq!(k.rank_weights, vec![1_000_000, 500_000, 250_000]);
+    /// assert_eq!(k.max_hdop_centi, 400);
+    /// ```
+    pub fn kernels(&self) -> Result<Kernels, PolicyError> {
+        fn bad(field: &'static str, message: impl Into<String>) -> PolicyError {
+            PolicyError::Invalid {
+                field,
+                message: message.into(),
+            }
+        }
+        if self.version != 1 {
+            return Err(bad(
+                "version",
+                format!("only version 1 exists, got {}", self.version),
+            ));
+        }
+        let resolution = h3o::Resolution::try_from(self.h3_resolution).map_err(|_| {
+            bad(
+                "h3_resolution",
+                format!("must be 0..=15, got {}", self.h3_resolution),
+            )
+        })?;
+        let q = &self.quality;
+        if !(q.max_hdop.is_finite() && q.max_hdop > 0.0 && q.max_hdop <= 100.0) {
+            return Err(bad("quality.max_hdop", "must be in (0, 100]"));
+        }
+        let pl = &self.plausibility;
+        if !(pl.max_speed_mps.is_finite() && pl.max_speed_mps > 0.0 && pl.max_speed_mps < 1e6) {
+            return Err(bad(
+                "plausibility.max_speed_mps",
+                "must be a positive speed below 1e6",
+            ));
+        }
+        if pl.max_gap_s == 0 {
+            return Err(bad("plausibility.max_gap_s", "must be at least 1"));
+        }
+        let n = &self.novelty;
+        let mut rank_weights = Vec::with_capacity(n.rank_weights.len());
+        for w in &n.rank_weights {
+            rank_weights.push(
+                to_ppm(*w, 1000.0).ok_or_else(|| {
+                    bad("novelty.rank_weights", "each weight must be in [0, 1000]")
+                })?,
+            );
+        }
+        let discovery = to_ppm(n.discovery_weight, 1000.0)
+            .ok_or_else(|| bad("novelty.discovery_weight", "must be in [0, 1000]"))?;
+        if n.refresh_epochs == 0 {
+            return Err(bad("novelty.refresh_epochs", "must be at least 1"));
+        }
+        let min_quality = to_ppm(n.min_quality, 1.0)
+            .ok_or_else(|| bad("novelty.min_quality", "must be in [0, 1]"))?;
+        if !(n.full_quality_hdop.is_finite()
+            && n.full_quality_hdop >= 0.0
+            && n.full_quality_hdop < q.max_hdop)
+        {
+            return Err(bad(
+                "novelty.full_quality_hdop",
+                "must be in [0, quality.max_hdop)",
+            ));
+        }
+        Ok(Kernels {
+            resolution,
+            max_hdop_centi: (q.max_hdop * 100.0).round() as u32,
+            min_sats: q.min_sats,
+            require_sats: q.require_sats,
+            max_speed_mm_s: (pl.max_speed_mps * 1000.0).round() as u64,
+            max_gap_ms: i64::from(pl.max_gap_s) * 1000,
+            rank_weights,
+            discovery,
+            refresh_epochs: n.refresh_epochs,
+            full_quality_hdop_centi: (n.full_quality_hdop * 100.0).round() as u32,
+            min_quality,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_policy_v1() {
+        let k = Policy::default().kernels().unwrap();
+        assert_eq!(k.resolution, h3o::Resolution::Twelve);
+        assert_eq!(k.discovery, 2_000_000);
+        assert_eq!(k.refresh_epochs, 4);
+        assert_eq!(k.min_quality, 500_000);
+        assert_eq!(k.full_quality_hdop_centi, 100);
+        assert_eq!(k.min_sats, 4);
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_naming_it() {
+        let e = Policy::from_toml_str("[novelty]\nrefresh_epoch = 3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("refresh_epoch"), "{e}");
+    }
+
+    #[test]
+    fn out_of_range_values_name_the_field() {
+        for (text, field) in [
+            ("h3_resolution = 16", "h3_resolution"),
+            ("[quality]\nmax_hdop = -1", "quality.max_hdop"),
+            (
+                "[novelty]\nrank_weights = [1.0, -0.5]",
+                "novelty.rank_weights",
+            ),
+            ("[novelty]\nmin_quality = 1.5", "novelty.min_quality"),
+            ("[novelty]\nrefresh_epochs = 0", "novelty.refresh_epochs"),
+            ("version = 2", "version"),
+        ] {
+            let e = Policy::from_toml_str(text).unwrap_err().to_string();
+            assert!(e.contains(field), "{text}: {e}");
+        }
+    }
+}
