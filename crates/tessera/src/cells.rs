@@ -1,0 +1,216 @@
+//! Cells and dedupe: a segment covers the H3 cells of its fixes and of the path between
+//! consecutive fixes (so a fast car does not skip cells); a *visit* is one (cell, device) of an
+//! epoch with first/last time, fix count and best HDOP. Repeated passes are one visit.
+
+use crate::fix::Fix;
+use h3o::{CellIndex, LatLng, Resolution};
+use std::collections::HashMap;
+
+/// One device's presence in one cell during the epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Visit {
+    /// First time in the cell, UTC ms.
+    pub first_ms: i64,
+    /// Last time in the cell, UTC ms.
+    pub last_ms: i64,
+    /// Fixes that fell in the cell (path-only cells have 0).
+    pub fixes: u32,
+    /// Best (lowest) HDOP, hundredths.
+    pub best_hdop_centi: u32,
+}
+
+impl Visit {
+    /// Merge another pass of the same device over the same cell. Commutative and associative,
+    /// so the merge order (thread scheduling) cannot change the result.
+    ///
+    /// ```
+    /// use tessera::cells::Visit;
+    /// let a = Visit { first_ms: 5, last_ms: 9, fixes: 2, best_hdop_centi: 120 };
+    /// let b = Visit { first_ms: 1, last_ms: 3, fixes: 1, best_hdop_centi: 90 };
+    /// assert_eq!(a.merge(b), b.merge(a));
+    /// assert_eq!(a.merge(b), Visit { first_ms: 1, last_ms: 9, fixes: 3, best_hdop_centi: 90 });
+    /// ```
+    pub fn merge(self, o: Visit) -> Visit {
+        Visit {
+            first_ms: self.first_ms.min(o.first_ms),
+            last_ms: self.last_ms.max(o.last_ms),
+            fixes: self.fixes.saturating_add(o.fixes),
+            best_hdop_centi: self.best_hdop_centi.min(o.best_hdop_centi),
+        }
+    }
+}
+
+/// Visits keyed by (cell, device index).
+pub type VisitMap = HashMap<(u64, u32), Visit>;
+
+/// Add one observation of a cell to a visit map.
+pub fn observe(
+    map: &mut VisitMap,
+    cell: CellIndex,
+    device: u32,
+    time_ms: i64,
+    hdop_centi: u32,
+    is_fix: bool,
+) {
+    let v = Visit {
+        first_ms: time_ms,
+        last_ms: time_ms,
+        fixes: u32::from(is_fix),
+        best_hdop_centi: hdop_centi,
+    };
+    map.entry((u64::from(cell), device))
+        .and_modify(|e| *e = e.merge(v))
+        .or_insert(v);
+}
+
+/// The cell of a position, or `None` for a position h3o refuses.
+///
+/// ```
+/// let c = tessera::cells::cell_of(52.52, 13.405, h3o::Resolution::Twelve).unwrap();
+/// assert_eq!(c.resolution(), h3o::Resolution::Twelve);
+/// ```
+pub fn cell_of(lat: f64, lon: f64, res: Resolution) -> Option<CellIndex> {
+    LatLng::new(lat, lon).ok().map(|ll| ll.to_cell(res))
+}
+
+/// Cells strictly between two cells along the H3 grid path; when h3o cannot compute a grid path
+/// (pentagon distortion, far apart), points sampled every half edge length along the segment.
+fn path_between(
+    a: &Fix,
+    ca: CellIndex,
+    b: &Fix,
+    cb: CellIndex,
+    res: Resolution,
+    out: &mut Vec<CellIndex>,
+) {
+    out.clear();
+    if ca == cb {
+        return;
+    }
+    if let Ok(dist) = ca.grid_distance(cb) {
+        if dist <= 1 {
+            return;
+        }
+        if let Ok(path) = ca.grid_path_cells(cb) {
+            let cells: Result<Vec<CellIndex>, _> = path.collect();
+            if let Ok(cells) = cells {
+                out.extend(cells.into_iter().filter(|c| *c != ca && *c != cb));
+                return;
+            }
+        }
+    }
+    let d = crate::quality::distance_m(a.lat, a.lon, b.lat, b.lon);
+    let steps = ((d / (res.edge_length_m() / 2.0)).ceil() as usize).clamp(1, 10_000);
+    for i in 1..steps {
+        let t = i as f64 / steps as f64;
+        if let Some(c) = cell_of(
+            a.lat + (b.lat - a.lat) * t,
+            a.lon + (b.lon - a.lon) * t,
+            res,
+        ) {
+            if c != ca && c != cb && out.last() != Some(&c) {
+                out.push(c);
+            }
+        }
+    }
+}
+
+/// Cover one segment (consecutive accepted fixes of one device) into `map`. Path cells get the
+/// time interpolated along the step and the worse HDOP of its two ends.
+///
+/// ```
+/// use tessera::{cells::{cover_segment, VisitMap}, fix::Fix};
+/// let mut a = Fix::new(0, 52.5, 13.4);
+/// a.hdop = Some(1.0);
+/// let mut b = a.clone();
+/// b.time_ms = 5_000;
+/// b.lon = 13.402; // ~135 m east: several res-12 cells apart
+/// let mut map = VisitMap::new();
+/// cover_segment(&[&a, &b], 7, h3o::Resolution::Twelve, &mut map);
+/// assert!(map.len() > 2);
+/// assert_eq!(map.values().map(|v| v.fixes).sum::<u32>(), 2);
+/// ```
+pub fn cover_segment(fixes: &[&Fix], device: u32, res: Resolution, map: &mut VisitMap) {
+    let mut prev: Option<(&Fix, CellIndex, u32)> = None;
+    let mut path = Vec::new();
+    for f in fixes {
+        let Some(c) = cell_of(f.lat, f.lon, res) else {
+            continue;
+        };
+        let h = f.hdop_centi().unwrap_or(u32::MAX);
+        if let Some((pf, pc, ph)) = prev {
+            path_between(pf, pc, f, c, res, &mut path);
+            let n = path.len() as i64 + 1;
+            for (i, pcell) in path.iter().enumerate() {
+                let t = pf.time_ms + (f.time_ms - pf.time_ms) * (i as i64 + 1) / n;
+                observe(map, *pcell, device, t, ph.max(h), false);
+            }
+        }
+        observe(map, c, device, f.time_ms, h, true);
+        prev = Some((f, c, h));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fix(t: i64, lat: f64, lon: f64, hdop: f32) -> Fix {
+        let mut f = Fix::new(t, lat, lon);
+        f.hdop = Some(hdop);
+        f
+    }
+
+    #[test]
+    fn dedupe_repeated_passes_are_one_visit() {
+        let a = fix(0, 52.5, 13.4, 2.0);
+        let b = fix(60_000, 52.5, 13.4, 1.5);
+        let mut map = VisitMap::new();
+        cover_segment(&[&a], 1, Resolution::Twelve, &mut map);
+        cover_segment(&[&b], 1, Resolution::Twelve, &mut map);
+        assert_eq!(map.len(), 1);
+        let v = map.values().next().unwrap();
+        assert_eq!(
+            (v.first_ms, v.last_ms, v.fixes, v.best_hdop_centi),
+            (0, 60_000, 2, 150)
+        );
+    }
+
+    #[test]
+    fn dedupe_devices_are_separate_visits() {
+        let a = fix(0, 52.5, 13.4, 2.0);
+        let mut map = VisitMap::new();
+        cover_segment(&[&a], 1, Resolution::Twelve, &mut map);
+        cover_segment(&[&a], 2, Resolution::Twelve, &mut map);
+        assert_eq!(map.len(), 2);
+    }
+
+    #[test]
+    fn path_fast_car_leaves_no_gap_between_cells() {
+        // 30 m/s for 2 s = 60 m; res 13 cells are ~7 m across.
+        let a = fix(0, 52.5, 13.4, 1.0);
+        let b = fix(2000, 52.5, 13.4 + 60.0 / 67_700.0, 1.0);
+        let mut map = VisitMap::new();
+        cover_segment(&[&a, &b], 0, Resolution::Thirteen, &mut map);
+        let cells: Vec<CellIndex> = map
+            .keys()
+            .map(|(c, _)| CellIndex::try_from(*c).unwrap())
+            .collect();
+        // Every cell has a neighbour in the set: the covered path is connected.
+        for c in &cells {
+            assert!(
+                cells.iter().any(|o| o != c && c.grid_distance(*o) == Ok(1)),
+                "isolated {c}"
+            );
+        }
+        let ca = cell_of(a.lat, a.lon, Resolution::Thirteen).unwrap();
+        let cb = cell_of(b.lat, b.lon, Resolution::Thirteen).unwrap();
+        assert_eq!(cells.len() as i32, ca.grid_distance(cb).unwrap() + 1);
+        // Path cells carry interpolated times strictly inside the step, and no fixes.
+        for ((c, _), v) in &map {
+            if *c != u64::from(ca) && *c != u64::from(cb) {
+                assert!(v.first_ms > 0 && v.first_ms < 2000 && v.fixes == 0);
+            }
+        }
+    }
+}

@@ -1,0 +1,250 @@
+//! Quality and plausibility (server side): fix-level gates, then trace-level checks between
+//! consecutive fixes of one source. A pure kernel: fixes in, verdicts out.
+//!
+//! Rules (each has a test named after it):
+//! - gate: quality 0 → `fix_invalid`; HDOP missing → `hdop_missing`; HDOP above the limit →
+//!   `hdop_too_high`; satellites below the minimum → `too_few_sats` (missing → `sats_missing`
+//!   only when the policy requires a count);
+//! - trace: a fix earlier than the previous accepted one → `time_backwards`; at the same time →
+//!   `duplicate_time`; implied speed above the limit → `teleport` (the fix is rejected and the
+//!   trace restarts from it in a new segment, so a driver who really moved is not rejected for
+//!   the rest of the file); a gap longer than the limit starts a new segment.
+
+use crate::fix::Fix;
+use crate::ingest::Reason;
+use crate::policy::Kernels;
+use geo::{Distance, Haversine, Point};
+
+/// The outcome for one fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Accepted into segment `n` (segments are numbered from 0 within a source).
+    Accepted(u32),
+    /// Rejected with a reason and detail.
+    Rejected(Reason, String),
+}
+
+/// Check one fix against the fix-level gates.
+///
+/// ```
+/// use tessera::{fix::Fix, policy::Policy, quality::gate};
+/// let k = Policy::default().kernels().unwrap();
+/// let mut f = Fix::new(0, 52.5, 13.4);
+/// f.hdop = Some(6.0);
+/// assert_eq!(gate(&f, &k).unwrap_err().0.as_str(), "hdop_too_high");
+/// f.hdop = Some(1.0);
+/// assert!(gate(&f, &k).is_ok());
+/// ```
+pub fn gate(fix: &Fix, k: &Kernels) -> Result<(), (Reason, String)> {
+    if fix.quality == 0 {
+        return Err((Reason::FixInvalid, "fix quality 0".into()));
+    }
+    let Some(h) = fix.hdop_centi() else {
+        return Err((Reason::HdopMissing, "no HDOP reported".into()));
+    };
+    if h > k.max_hdop_centi {
+        return Err((
+            Reason::HdopTooHigh,
+            format!(
+                "HDOP {:.2} > {:.2}",
+                h as f64 / 100.0,
+                k.max_hdop_centi as f64 / 100.0
+            ),
+        ));
+    }
+    match fix.sats {
+        Some(s) if s < k.min_sats => Err((
+            Reason::TooFewSats,
+            format!("{s} satellites < {}", k.min_sats),
+        )),
+        None if k.require_sats => Err((Reason::SatsMissing, "no satellite count".into())),
+        _ => Ok(()),
+    }
+}
+
+/// Great-circle distance in metres.
+///
+/// ```
+/// let d = tessera::quality::distance_m(52.5, 13.4, 52.5, 13.401);
+/// assert!((d - 67.7).abs() < 0.5);
+/// ```
+pub fn distance_m(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
+    Haversine.distance(Point::new(lon1, lat1), Point::new(lon2, lat2))
+}
+
+/// Run gates and trace checks over one source's fixes, in source order.
+///
+/// ```
+/// use tessera::{fix::Fix, policy::Policy, quality::{clean, Verdict}};
+/// let k = Policy::default().kernels().unwrap();
+/// let mut a = Fix::new(0, 52.5, 13.4);
+/// a.hdop = Some(1.0);
+/// let mut b = a.clone();
+/// b.time_ms = 1000;
+/// b.lat = 53.5; // 111 km in one second
+/// let v = clean(&[a, b], &k);
+/// assert_eq!(v[0], Verdict::Accepted(0));
+/// assert!(matches!(&v[1], Verdict::Rejected(r, _) if r.as_str() == "teleport"));
+/// ```
+pub fn clean(fixes: &[Fix], k: &Kernels) -> Vec<Verdict> {
+    let mut out = Vec::with_capacity(fixes.len());
+    // (time, lat, lon) of the last accepted fix (or teleport anchor).
+    let mut last: Option<(i64, f64, f64)> = None;
+    let mut segment: u32 = 0;
+    let mut segment_open = false;
+    for f in fixes {
+        if let Err((r, d)) = gate(f, k) {
+            out.push(Verdict::Rejected(r, d));
+            continue;
+        }
+        if let Some((t, lat, lon)) = last {
+            if f.time_ms < t {
+                out.push(Verdict::Rejected(
+                    Reason::TimeBackwards,
+                    format!("{} ms before the previous fix", t - f.time_ms),
+                ));
+                continue;
+            }
+            if f.time_ms == t {
+                out.push(Verdict::Rejected(
+                    Reason::DuplicateTime,
+                    "same time as the previous fix".into(),
+                ));
+                continue;
+            }
+            let dt = f.time_ms - t;
+            let d = distance_m(lat, lon, f.lat, f.lon);
+            // speed > max  ⇔  d[m] · 1e6 > max[mm/s] · dt[ms]
+            if d * 1e6 > k.max_speed_mm_s as f64 * dt as f64 {
+                out.push(Verdict::Rejected(
+                    Reason::Teleport,
+                    format!(
+                        "{:.0} m in {} ms = {:.1} m/s",
+                        d,
+                        dt,
+                        d * 1000.0 / dt as f64
+                    ),
+                ));
+                last = Some((f.time_ms, f.lat, f.lon));
+                if segment_open {
+                    segment += 1;
+                    segment_open = false;
+                }
+                continue;
+            }
+            if dt > k.max_gap_ms && segment_open {
+                segment += 1;
+            }
+        }
+        last = Some((f.time_ms, f.lat, f.lon));
+        segment_open = true;
+        out.push(Verdict::Accepted(segment));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Policy;
+
+    fn k() -> Kernels {
+        Policy::default().kernels().unwrap()
+    }
+
+    fn fix(t_s: i64, lat: f64, lon: f64) -> Fix {
+        let mut f = Fix::new(t_s * 1000, lat, lon);
+        f.hdop = Some(1.0);
+        f.sats = Some(8);
+        f
+    }
+
+    fn reasons(v: &[Verdict]) -> Vec<String> {
+        v.iter()
+            .map(|v| match v {
+                Verdict::Accepted(s) => format!("seg{s}"),
+                Verdict::Rejected(r, _) => r.to_string(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn gate_rejects_invalid_fix_quality() {
+        let mut f = fix(0, 1.0, 1.0);
+        f.quality = 0;
+        assert_eq!(gate(&f, &k()).unwrap_err().0, Reason::FixInvalid);
+    }
+
+    #[test]
+    fn gate_hdop_limit_is_inclusive() {
+        let mut f = fix(0, 1.0, 1.0);
+        f.hdop = Some(4.0);
+        assert!(gate(&f, &k()).is_ok());
+        f.hdop = Some(4.01);
+        assert_eq!(gate(&f, &k()).unwrap_err().0, Reason::HdopTooHigh);
+        f.hdop = None;
+        assert_eq!(gate(&f, &k()).unwrap_err().0, Reason::HdopMissing);
+    }
+
+    #[test]
+    fn gate_needs_four_satellites_and_missing_count_only_when_required() {
+        let mut f = fix(0, 1.0, 1.0);
+        f.sats = Some(3);
+        assert_eq!(gate(&f, &k()).unwrap_err().0, Reason::TooFewSats);
+        f.sats = Some(4);
+        assert!(gate(&f, &k()).is_ok());
+        f.sats = None;
+        assert!(gate(&f, &k()).is_ok());
+        let mut strict = k();
+        strict.require_sats = true;
+        assert_eq!(gate(&f, &strict).unwrap_err().0, Reason::SatsMissing);
+    }
+
+    #[test]
+    fn trace_time_backwards_and_duplicates_are_rejected() {
+        let v = clean(
+            &[
+                fix(10, 1.0, 1.0),
+                fix(9, 1.0, 1.0),
+                fix(10, 1.0, 1.0),
+                fix(11, 1.0, 1.00001),
+            ],
+            &k(),
+        );
+        assert_eq!(
+            reasons(&v),
+            ["seg0", "time_backwards", "duplicate_time", "seg0"]
+        );
+    }
+
+    #[test]
+    fn trace_teleport_is_rejected_and_restarts_a_segment() {
+        // 1 s apart, 0.01° lat ≈ 1.1 km → 1100 m/s.
+        let v = clean(
+            &[
+                fix(0, 1.0, 1.0),
+                fix(1, 1.0001, 1.0),
+                fix(2, 1.0101, 1.0),
+                fix(3, 1.0102, 1.0),
+            ],
+            &k(),
+        );
+        assert_eq!(reasons(&v), ["seg0", "seg0", "teleport", "seg1"]);
+    }
+
+    #[test]
+    fn trace_speed_at_the_limit_is_plausible() {
+        // 0.0005° of latitude ≈ 55.6 m in 1 s: under 60 m/s.
+        let v = clean(&[fix(0, 1.0, 1.0), fix(1, 1.0005, 1.0)], &k());
+        assert_eq!(reasons(&v), ["seg0", "seg0"]);
+    }
+
+    #[test]
+    fn trace_long_gap_splits_segments() {
+        let v = clean(
+            &[fix(0, 1.0, 1.0), fix(30, 1.0, 1.0001), fix(61, 1.0, 1.0002)],
+            &k(),
+        );
+        assert_eq!(reasons(&v), ["seg0", "seg0", "seg1"]);
+    }
+}
