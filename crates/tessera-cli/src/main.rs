@@ -1,1 +1,560 @@
-fn main() {}
+//! `tessera`: the command line of the tessera reward pipeline.
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+use std::path::{Path, PathBuf};
+use tessera::epoch::Epoch;
+use tessera::lake::Lake;
+use tessera::pipeline::{self, EpochInputs, Summary};
+use tessera::policy::Policy;
+use tessera::registry::Registry;
+
+mod sample {
+    include!(concat!(env!("OUT_DIR"), "/sample.rs"));
+}
+
+#[derive(Parser)]
+#[command(
+    name = "tessera",
+    version,
+    about = "Exact, replayable rewards for decentralized mapping networks"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the whole pipeline on the embedded sample fleet and print a summary.
+    Demo {
+        /// Lake directory to create (replaced if it is an earlier demo lake).
+        #[arg(long, default_value = "demo-lake")]
+        lake: PathBuf,
+        /// Pool per epoch, in base units.
+        #[arg(long, default_value = "1000000000000")]
+        pool: String,
+        /// Print machine-readable JSON instead of the report.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Generate a deterministic synthetic fleet (NMEA/BlackVue/GnssLogger/GPX + registry).
+    Simulate(SimArgs),
+    /// Ingest trace files into a lake (idempotent: the same bytes twice is a no-op).
+    Ingest {
+        /// Lake directory.
+        #[arg(long)]
+        lake: PathBuf,
+        /// Device id the FILES belong to.
+        #[arg(long, required_unless_present = "tree", requires = "files")]
+        device: Option<String>,
+        /// Ingest a directory tree laid out as DIR/<device-id>/<files> (many devices at once).
+        #[arg(long, conflicts_with = "device")]
+        tree: Option<PathBuf>,
+        /// Trace files (.nmea, .log, .gps, .txt, .gpx ...).
+        files: Vec<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Epoch commands.
+    Epoch {
+        #[command(subcommand)]
+        cmd: EpochCmd,
+    },
+    /// Print the default policy (policy v1) as TOML.
+    Policy,
+}
+
+#[derive(Subcommand)]
+enum EpochCmd {
+    /// Compute an epoch's rewards and write epochs/E/ atomically.
+    Run(RunArgs),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Lake directory.
+    #[arg(long)]
+    lake: PathBuf,
+    /// ISO week, e.g. 2026-W47.
+    #[arg(long)]
+    epoch: String,
+    /// Pool in integer base units (at most 10^38 - 1, the range of Decimal128(38,0)).
+    #[arg(long)]
+    pool: String,
+    /// Policy TOML (default: policy v1).
+    #[arg(long)]
+    policy: Option<PathBuf>,
+    /// Device registry CSV (default: LAKE/registry.csv).
+    #[arg(long)]
+    registry: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct SimArgs {
+    /// Output directory (DIR/<device>/<files> and DIR/registry.csv).
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    #[arg(long, default_value_t = 10)]
+    drivers: u32,
+    /// First epoch.
+    #[arg(long, default_value = "2026-W46")]
+    start: String,
+    #[arg(long, default_value_t = 2)]
+    epochs: u32,
+    /// Trips per driver per epoch.
+    #[arg(long, default_value_t = 2)]
+    trips: u32,
+    /// Minutes per trip (1 Hz).
+    #[arg(long, default_value_t = 10)]
+    minutes: u32,
+}
+
+fn parse_pool(s: &str) -> Result<u128> {
+    let clean: String = s.chars().filter(|c| *c != '_').collect();
+    let v: u128 = clean
+        .parse()
+        .map_err(|_| anyhow!("--pool {s:?} is not a non-negative integer number of base units"))?;
+    if v > 99_999_999_999_999_999_999_999_999_999_999_999_999 {
+        bail!("--pool {s} exceeds 10^38 - 1, the largest amount Decimal128(38,0) can store");
+    }
+    Ok(v)
+}
+
+fn bar(len: u64, msg: &str, quiet: bool) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let b = ProgressBar::new(len);
+    b.set_style(
+        ProgressStyle::with_template("{msg:>14} [{bar:30}] {pos}/{len} {elapsed}")
+            .unwrap()
+            .progress_chars("=> "),
+    );
+    b.set_message(msg.to_string());
+    b
+}
+
+struct IngestTotals {
+    sources: u64,
+    new: u64,
+    duplicates: u64,
+    fixes: u64,
+    rejected: std::collections::BTreeMap<String, u64>,
+    failed: Vec<String>,
+}
+
+fn ingest_jobs(lake: &Lake, jobs: Vec<(String, PathBuf)>, quiet: bool) -> Result<IngestTotals> {
+    let pb = bar(jobs.len() as u64, "ingest", quiet);
+    let results: Vec<(
+        String,
+        std::result::Result<tessera::lake::IngestOutcome, String>,
+    )> = jobs
+        .par_iter()
+        .map(|(device, path)| {
+            let r = std::fs::read(path)
+                .map_err(|e| format!("{}: {e}", path.display()))
+                .and_then(|bytes| {
+                    lake.ingest(
+                        device,
+                        &path.file_name().unwrap_or_default().to_string_lossy(),
+                        &bytes,
+                    )
+                    .map_err(|e| format!("{}: {e}", path.display()))
+                });
+            pb.inc(1);
+            (path.display().to_string(), r)
+        })
+        .collect();
+    pb.finish_and_clear();
+    let mut t = IngestTotals {
+        sources: 0,
+        new: 0,
+        duplicates: 0,
+        fixes: 0,
+        rejected: Default::default(),
+        failed: vec![],
+    };
+    for (path, r) in results {
+        match r {
+            Ok(o) => {
+                t.sources += 1;
+                if o.duplicate {
+                    t.duplicates += 1;
+                } else {
+                    t.new += 1;
+                    t.fixes += o.meta.fixes;
+                    for (k, n) in &o.meta.rejected_by_reason {
+                        *t.rejected.entry(k.clone()).or_default() += n;
+                    }
+                }
+            }
+            Err(e) => t.failed.push(format!("{path}: {e}")),
+        }
+    }
+    Ok(t)
+}
+
+fn tree_jobs(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
+    let mut jobs = Vec::new();
+    let mut devs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| dir.display().to_string())?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    devs.sort();
+    for d in devs {
+        let device = d.file_name().unwrap().to_string_lossy().to_string();
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&d)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file())
+            .collect();
+        files.sort();
+        jobs.extend(files.into_iter().map(|f| (device.clone(), f)));
+    }
+    Ok(jobs)
+}
+
+fn fmt_n(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn reasons_line(m: &std::collections::BTreeMap<String, u64>) -> String {
+    if m.is_empty() {
+        return "none".into();
+    }
+    let mut v: Vec<(&String, &u64)> = m.iter().collect();
+    v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    v.iter()
+        .map(|(k, n)| format!("{k} {}", fmt_n(**n)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn print_summary(s: &Summary) {
+    println!(
+        "epoch {}  [{} .. {})",
+        s.epoch, s.window_start, s.window_end
+    );
+    println!(
+        "  sources {}   fixes in {}   accepted {}   rejected {}",
+        s.sources,
+        fmt_n(s.fixes_in),
+        fmt_n(s.fixes_accepted),
+        fmt_n(s.rejected.values().sum())
+    );
+    println!("  rejected by reason: {}", reasons_line(&s.rejected));
+    println!(
+        "  cells {} (new {})   visits {}   prior state: {}",
+        fmt_n(s.cells),
+        fmt_n(s.new_cells),
+        fmt_n(s.visits),
+        s.previous_state.as_deref().unwrap_or("none (first epoch)")
+    );
+    println!("  recipients {}   points {}", s.recipients, s.points_total);
+    let ok = s.pool == s.allocated;
+    match s.status.as_str() {
+        "no_points" => println!("  pool {}: NO POINTS this epoch, nothing allocated", s.pool),
+        _ => println!(
+            "  pool {}   allocated {}   {}",
+            s.pool,
+            s.allocated,
+            if ok {
+                "Σ amounts = pool ✓"
+            } else {
+                "Σ amounts ≠ pool ✗"
+            }
+        ),
+    }
+    if !s.top.is_empty() {
+        println!("  top recipients:");
+        println!(
+            "    {:<44} {:>16} {:>14} {:>7} {:>6}",
+            "recipient", "amount", "points", "devices", "cells"
+        );
+        for r in s.top.iter().take(5) {
+            println!(
+                "    {:<44} {:>16} {:>14} {:>7} {:>6}",
+                r.recipient, r.amount, r.points, r.devices, r.cells
+            );
+        }
+    }
+}
+
+fn load_registry(lake: &Lake, path: Option<&Path>) -> Result<Registry> {
+    let p = path
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| lake.path("registry.csv"));
+    let bytes = std::fs::read(&p).with_context(|| {
+        format!(
+            "registry {}: cannot read (pass --registry FILE or put one at LAKE/registry.csv)",
+            p.display()
+        )
+    })?;
+    Ok(Registry::parse(&bytes, &p.display().to_string())?)
+}
+
+fn epoch_run(a: &RunArgs) -> Result<Summary> {
+    let epoch: Epoch = a.epoch.parse()?;
+    let pool = parse_pool(&a.pool)?;
+    let lake = Lake::open(&a.lake)?;
+    let policy_text = match &a.policy {
+        Some(p) => {
+            Policy::load(p)?;
+            std::fs::read_to_string(p)?
+        }
+        None => Policy::default().to_toml(),
+    };
+    let registry = load_registry(&lake, a.registry.as_deref())?;
+    let inputs = EpochInputs {
+        epoch,
+        pool,
+        policy_text,
+        registry,
+    };
+    let pb = bar(0, "clean + cover", a.json);
+    let progress = |stage: &str, done: u64, total: u64| {
+        pb.set_message(stage.to_string());
+        pb.set_length(total);
+        pb.set_position(done);
+    };
+    let out = pipeline::run(&lake, &inputs, &progress)?;
+    pb.finish_and_clear();
+    Ok(out.summary)
+}
+
+fn demo(lake_dir: &Path, pool: &str, json: bool) -> Result<()> {
+    let marker = lake_dir.join(".tessera-demo");
+    if lake_dir.exists() {
+        if !marker.exists() {
+            bail!(
+                "{} exists and is not a demo lake; pass --lake with a new directory",
+                lake_dir.display()
+            );
+        }
+        std::fs::remove_dir_all(lake_dir)?;
+    }
+    let lake = Lake::open(lake_dir)?;
+    std::fs::write(&marker, b"created by tessera demo\n")?;
+    let mut registry_csv = None;
+    let mut jobs = Vec::new();
+    for (rel, bytes) in sample::SAMPLE {
+        match rel.split_once('/') {
+            Some((device, name)) => jobs.push((device, name, *bytes)),
+            None if *rel == "registry.csv" => registry_csv = Some(*bytes),
+            None => {}
+        }
+    }
+    let registry_csv = registry_csv.ok_or_else(|| anyhow!("sample has no registry.csv"))?;
+    tessera::lake::write_atomic(&lake.path("registry.csv"), registry_csv)?;
+    let registry = Registry::parse(registry_csv, "sample/registry.csv")?;
+    let pb = bar(jobs.len() as u64, "ingest", json);
+    let outcomes: Vec<tessera::lake::IngestOutcome> = jobs
+        .par_iter()
+        .map(|(d, n, b)| {
+            let r = lake.ingest(d, n, b);
+            pb.inc(1);
+            r
+        })
+        .collect::<std::result::Result<_, _>>()?;
+    pb.finish_and_clear();
+    let fixes: u64 = outcomes.iter().map(|o| o.meta.fixes).sum();
+    let lines: u64 = outcomes.iter().map(|o| o.meta.lines.total).sum();
+    let rejected: u64 = outcomes.iter().map(|o| o.meta.rejected).sum();
+    let mut by_reason = std::collections::BTreeMap::new();
+    for o in &outcomes {
+        for (k, n) in &o.meta.rejected_by_reason {
+            *by_reason.entry(k.clone()).or_insert(0u64) += n;
+        }
+    }
+    let mut epochs: Vec<Epoch> = outcomes
+        .iter()
+        .filter_map(|o| o.meta.min_time_ms.and_then(Epoch::containing))
+        .collect();
+    epochs.sort();
+    epochs.dedup();
+    let pool = parse_pool(pool)?;
+    let mut summaries = Vec::new();
+    let mut replay_ok = true;
+    for e in &epochs {
+        let inputs = EpochInputs::new(*e, pool, registry.clone());
+        let out = pipeline::run(&lake, &inputs, &pipeline::no_progress)?;
+        // Replay: recompute from the lake and compare every byte with what was written.
+        let again = pipeline::compute(&lake, &inputs, &pipeline::no_progress)?;
+        for (name, bytes) in &again.files {
+            if std::fs::read(lake.epoch_dir(e).join(name))? != *bytes {
+                replay_ok = false;
+            }
+        }
+        summaries.push(out.summary);
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({"lake": lake_dir, "sources": outcomes.len(), "lines": lines, "fixes": fixes, "lines_rejected": rejected, "epochs": summaries, "replay_identical": replay_ok})
+            )?
+        );
+    } else {
+        println!(
+            "tessera demo: {} sample traces from {} devices → lake {}",
+            outcomes.len(),
+            jobs.iter()
+                .map(|j| j.0)
+                .collect::<std::collections::BTreeSet<_>>()
+                .len(),
+            lake_dir.display()
+        );
+        println!(
+            "ingest: {} lines → {} fixes; {} lines rejected: {}",
+            fmt_n(lines),
+            fmt_n(fixes),
+            fmt_n(rejected),
+            reasons_line(&by_reason)
+        );
+        for s in &summaries {
+            println!();
+            print_summary(s);
+        }
+        println!();
+        println!(
+            "replay: every epochs/*/ file recomputed from the lake is {}",
+            if replay_ok {
+                "byte-identical ✓"
+            } else {
+                "DIFFERENT ✗"
+            }
+        );
+    }
+    if !replay_ok
+        || summaries
+            .iter()
+            .any(|s| s.status == "allocated" && s.pool != s.allocated)
+    {
+        bail!("demo self-check failed");
+    }
+    Ok(())
+}
+
+fn main() {
+    if let Err(e) = real_main() {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn real_main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Demo { lake, pool, json } => demo(&lake, &pool, json),
+        Cmd::Policy => {
+            print!("{}", Policy::default().to_toml());
+            Ok(())
+        }
+        Cmd::Simulate(a) => {
+            let cfg = tessera::simulate::SimConfig {
+                seed: a.seed,
+                drivers: a.drivers,
+                start: a.start.parse()?,
+                epochs: a.epochs,
+                trips: a.trips,
+                minutes: a.minutes,
+                ..Default::default()
+            };
+            let fleet = tessera::simulate::simulate(&cfg);
+            let mut bytes = 0;
+            for f in &fleet.files {
+                let p = a.out.join(&f.device).join(&f.name);
+                tessera::lake::write_atomic(&p, &f.bytes)?;
+                bytes += f.bytes.len();
+            }
+            tessera::lake::write_atomic(
+                &a.out.join("registry.csv"),
+                fleet.registry_csv.as_bytes(),
+            )?;
+            let roles: String = fleet
+                .roles
+                .iter()
+                .map(|(d, r)| format!("{d},{r}\n"))
+                .collect();
+            tessera::lake::write_atomic(
+                &a.out.join("roles.csv"),
+                format!("device_id,role\n{roles}").as_bytes(),
+            )?;
+            println!(
+                "simulated {} files ({} bytes) for {} drivers into {}",
+                fleet.files.len(),
+                bytes,
+                fleet.roles.len(),
+                a.out.display()
+            );
+            Ok(())
+        }
+        Cmd::Ingest {
+            lake,
+            device,
+            tree,
+            files,
+            json,
+        } => {
+            let lake = Lake::open(&lake)?;
+            let jobs = match (tree, device) {
+                (Some(t), _) => tree_jobs(&t)?,
+                (None, Some(d)) => files.into_iter().map(|f| (d.clone(), f)).collect(),
+                (None, None) => bail!("pass --device ID FILES... or --tree DIR"),
+            };
+            let t = ingest_jobs(&lake, jobs, json)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({"sources": t.sources, "new": t.new, "duplicates": t.duplicates, "fixes": t.fixes, "rejected": t.rejected, "failed": t.failed})
+                    )?
+                );
+            } else {
+                println!(
+                    "ingested {} sources ({} new, {} duplicates): {} fixes; rejected lines: {}",
+                    t.sources,
+                    t.new,
+                    t.duplicates,
+                    fmt_n(t.fixes),
+                    reasons_line(&t.rejected)
+                );
+                for f in &t.failed {
+                    eprintln!("failed: {f}");
+                }
+            }
+            if !t.failed.is_empty() {
+                bail!("{} file(s) could not be ingested", t.failed.len());
+            }
+            Ok(())
+        }
+        Cmd::Epoch {
+            cmd: EpochCmd::Run(a),
+        } => {
+            let s = epoch_run(&a)?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&s)?);
+            } else {
+                print_summary(&s);
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! The device registry: a CSV `device_id,wallet` mapping devices to reward recipients. Several
+//! devices may share a wallet. EVM wallets are normalized to lowercase `0x` + 40 hex.
+
+use std::collections::BTreeMap;
+
+/// Device id → recipient.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Registry {
+    devices: BTreeMap<String, String>,
+}
+
+/// A registry line that cannot be used.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("registry {source_name} line {line}: {message}")]
+pub struct RegistryError {
+    /// File name (or `<bytes>`).
+    pub source_name: String,
+    /// 1-based line.
+    pub line: u64,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Validate a device id: 1–64 characters of `A-Z a-z 0-9 . _ : -`.
+///
+/// ```
+/// assert!(tessera::registry::valid_device_id("car-0042"));
+/// assert!(!tessera::registry::valid_device_id("../etc"));
+/// ```
+pub fn valid_device_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+        && !id.starts_with('.')
+}
+
+/// Normalize a wallet address; `None` if it is not a valid EVM address.
+///
+/// ```
+/// use tessera::registry::normalize_wallet;
+/// assert_eq!(normalize_wallet("0xABCDEF0123456789abcdef0123456789ABCDEF01").unwrap(), "0xabcdef0123456789abcdef0123456789abcdef01");
+/// assert!(normalize_wallet("0x1234").is_none());
+/// ```
+pub fn normalize_wallet(w: &str) -> Option<String> {
+    let hex = w.strip_prefix("0x").or_else(|| w.strip_prefix("0X"))?;
+    (hex.len() == 40 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| format!("0x{}", hex.to_ascii_lowercase()))
+}
+
+impl Registry {
+    /// Parse registry CSV. A header line `device_id,wallet` is allowed; `#` lines are comments.
+    ///
+    /// ```
+    /// let r = tessera::registry::Registry::parse(b"device_id,wallet\ncar-1,0x00000000000000000000000000000000000000a1\n", "reg.csv").unwrap();
+    /// assert_eq!(r.wallet("car-1"), Some("0x00000000000000000000000000000000000000a1"));
+    /// assert_eq!(r.wallet("car-2"), None);
+    /// ```
+    pub fn parse(bytes: &[u8], source_name: &str) -> Result<Registry, RegistryError> {
+        let err = |line: u64, message: String| RegistryError {
+            source_name: source_name.to_string(),
+            line,
+            message,
+        };
+        let mut rdr = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .comment(Some(b'#'))
+            .trim(csv::Trim::All)
+            .flexible(true)
+            .from_reader(bytes);
+        let mut devices = BTreeMap::new();
+        for rec in rdr.records() {
+            let rec = rec.map_err(|e| err(e.position().map_or(0, |p| p.line()), e.to_string()))?;
+            let line = rec.position().map_or(0, |p| p.line());
+            if rec.len() == 2 && rec[0].eq_ignore_ascii_case("device_id") {
+                continue;
+            }
+            if rec.len() != 2 {
+                return Err(err(
+                    line,
+                    format!("expected 2 fields (device_id,wallet), found {}", rec.len()),
+                ));
+            }
+            if !valid_device_id(&rec[0]) {
+                return Err(err(
+                    line,
+                    format!(
+                        "device id {:?} is not 1-64 characters of A-Z a-z 0-9 . _ : -",
+                        &rec[0]
+                    ),
+                ));
+            }
+            let wallet = normalize_wallet(&rec[1]).ok_or_else(|| {
+                err(
+                    line,
+                    format!(
+                        "wallet {:?} is not an EVM address (0x + 40 hex digits)",
+                        &rec[1]
+                    ),
+                )
+            })?;
+            if devices.insert(rec[0].to_string(), wallet).is_some() {
+                return Err(err(line, format!("device {:?} listed twice", &rec[0])));
+            }
+        }
+        Ok(Registry { devices })
+    }
+
+    /// The recipient of a device.
+    pub fn wallet(&self, device: &str) -> Option<&str> {
+        self.devices.get(device).map(String::as_str)
+    }
+
+    /// Number of devices.
+    pub fn len(&self) -> usize {
+        self.devices.len()
+    }
+
+    /// Whether the registry is empty.
+    pub fn is_empty(&self) -> bool {
+        self.devices.is_empty()
+    }
+
+    /// The registry as canonical CSV (sorted by device).
+    ///
+    /// ```
+    /// let r = tessera::registry::Registry::parse(b"b,0x00000000000000000000000000000000000000bB\na,0x00000000000000000000000000000000000000aa\n", "r").unwrap();
+    /// assert!(r.to_csv().starts_with("device_id,wallet\na,"));
+    /// ```
+    pub fn to_csv(&self) -> String {
+        let mut s = String::from("device_id,wallet\n");
+        for (d, w) in &self.devices {
+            s.push_str(d);
+            s.push(',');
+            s.push_str(w);
+            s.push('\n');
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_errors_name_the_line() {
+        let e = Registry::parse(
+            b"device_id,wallet\ncar-1,0x00000000000000000000000000000000000000a1\ncar-2,nope\n",
+            "r.csv",
+        )
+        .unwrap_err();
+        assert_eq!(e.line, 3);
+        assert!(e.to_string().contains("r.csv line 3"), "{e}");
+    }
+
+    #[test]
+    fn registry_duplicate_device_is_refused() {
+        let e = Registry::parse(b"a,0x00000000000000000000000000000000000000a1\na,0x00000000000000000000000000000000000000a2\n", "r").unwrap_err();
+        assert!(e.message.contains("twice"));
+    }
+
+    #[test]
+    fn registry_devices_may_share_a_wallet() {
+        let r = Registry::parse(b"a,0x00000000000000000000000000000000000000a1\nb,0x00000000000000000000000000000000000000A1\n", "r").unwrap();
+        assert_eq!(r.wallet("a"), r.wallet("b"));
+    }
+}

@@ -1,0 +1,124 @@
+//! The coverage state: per cell, the first and last epoch it was covered and how many epochs
+//! covered it. Epoch E reads the snapshot left by the latest earlier epoch in the lake and writes
+//! its own as `epochs/E/coverage.parquet`.
+
+use crate::epoch::Epoch;
+use crate::io;
+use crate::novelty::freshness::CellState;
+use arrow_array::builder::{StringBuilder, UInt32Builder, UInt64Builder};
+use arrow_array::{ArrayRef, RecordBatch, StringArray, UInt32Array, UInt64Array};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Cell → state.
+pub type Coverage = HashMap<u64, CellState>;
+
+/// Fold the cells covered in `epoch` into the prior state.
+///
+/// ```
+/// use tessera::{epoch::Epoch, state::{advance, Coverage}};
+/// let e: Epoch = "2026-W47".parse().unwrap();
+/// let s = advance(&Coverage::new(), [7u64, 7, 9], &e);
+/// assert_eq!(s[&7].times_covered, 1);
+/// assert_eq!(s[&7].first_epoch, e.index());
+/// let s2 = advance(&s, [7u64], &e.next());
+/// assert_eq!((s2[&7].times_covered, s2[&7].last_epoch), (2, e.next().index()));
+/// assert_eq!(s2[&9].last_epoch, e.index());
+/// ```
+pub fn advance(
+    prior: &Coverage,
+    covered: impl IntoIterator<Item = u64>,
+    epoch: &Epoch,
+) -> Coverage {
+    let e = epoch.index();
+    let mut next = prior.clone();
+    let mut seen = std::collections::HashSet::new();
+    for cell in covered {
+        if !seen.insert(cell) {
+            continue;
+        }
+        next.entry(cell)
+            .and_modify(|s| {
+                if s.last_epoch < e {
+                    s.last_epoch = e;
+                    s.times_covered += 1;
+                }
+            })
+            .or_insert(CellState {
+                first_epoch: e,
+                last_epoch: e,
+                times_covered: 1,
+            });
+    }
+    next
+}
+
+/// Coverage → one record batch sorted by cell.
+pub fn to_batch(cov: &Coverage) -> RecordBatch {
+    let mut cells: Vec<(&u64, &CellState)> = cov.iter().collect();
+    cells.sort_by_key(|(c, _)| **c);
+    let n = cells.len();
+    let mut cell = UInt64Builder::with_capacity(n);
+    let mut id = StringBuilder::with_capacity(n, 15 * n);
+    let mut first = StringBuilder::with_capacity(n, 8 * n);
+    let mut last = StringBuilder::with_capacity(n, 8 * n);
+    let mut times = UInt32Builder::with_capacity(n);
+    for (c, s) in cells {
+        cell.append_value(*c);
+        id.append_value(format!("{c:x}"));
+        first.append_value(Epoch::from_index(s.first_epoch).to_string());
+        last.append_value(Epoch::from_index(s.last_epoch).to_string());
+        times.append_value(s.times_covered);
+    }
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(cell.finish()),
+        Arc::new(id.finish()),
+        Arc::new(first.finish()),
+        Arc::new(last.finish()),
+        Arc::new(times.finish()),
+    ];
+    RecordBatch::try_new(io::coverage_schema(), cols).expect("schema matches")
+}
+
+/// Parse coverage batches back.
+pub fn from_batches(batches: &[RecordBatch]) -> Result<Coverage, String> {
+    let mut cov = Coverage::new();
+    for b in batches {
+        let get = |n: &str| {
+            b.column_by_name(n)
+                .ok_or_else(|| format!("column {n} missing"))
+        };
+        let cell = get("cell")?
+            .as_any()
+            .downcast_ref::<UInt64Array>()
+            .ok_or("cell type")?;
+        let first = get("first_epoch")?
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or("first_epoch type")?;
+        let last = get("last_epoch")?
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or("last_epoch type")?;
+        let times = get("times_covered")?
+            .as_any()
+            .downcast_ref::<UInt32Array>()
+            .ok_or("times_covered type")?;
+        for i in 0..b.num_rows() {
+            let f: Epoch = first
+                .value(i)
+                .parse()
+                .map_err(|e| format!("row {i}: {e}"))?;
+            let l: Epoch = last.value(i).parse().map_err(|e| format!("row {i}: {e}"))?;
+            cov.insert(
+                cell.value(i),
+                CellState {
+                    first_epoch: f.index(),
+                    last_epoch: l.index(),
+                    times_covered: times.value(i),
+                },
+            );
+        }
+    }
+    Ok(cov)
+}
