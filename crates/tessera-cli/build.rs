@@ -23,21 +23,14 @@ fn main() {
     let mut files = Vec::new();
     walk(&root, &mut files);
     files.sort();
-    let mut src = String::from("/// Sample files: (path relative to data/sample, bytes).\npub static SAMPLE: &[(&str, &[u8])] = &[\n");
+    let mut src = String::from(
+        "/// Sample files: (path relative to data/sample, bytes).\npub static SAMPLE: &[(&str, &[u8])] = &[\n",
+    );
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
-        let rel = f
-            .strip_prefix(&root)
-            .unwrap()
-            .to_string_lossy()
-            .replace('\\', "/");
+        let rel = f.strip_prefix(&root).unwrap().to_string_lossy().replace('\\', "/");
         let abs = f.canonicalize().unwrap();
-        writeln!(
-            src,
-            "    ({rel:?}, include_bytes!({:?})),",
-            abs.display().to_string()
-        )
-        .unwrap();
+        writeln!(src, "    ({rel:?}, include_bytes!({:?})),", abs.display().to_string()).unwrap();
     }
     src.push_str("];\n");
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("sample.rs");

@@ -154,21 +154,14 @@ struct IngestTotals {
 
 fn ingest_jobs(lake: &Lake, jobs: Vec<(String, PathBuf)>, quiet: bool) -> Result<IngestTotals> {
     let pb = bar(jobs.len() as u64, "ingest", quiet);
-    let results: Vec<(
-        String,
-        std::result::Result<tessera::lake::IngestOutcome, String>,
-    )> = jobs
+    let results: Vec<(String, std::result::Result<tessera::lake::IngestOutcome, String>)> = jobs
         .par_iter()
         .map(|(device, path)| {
             let r = std::fs::read(path)
                 .map_err(|e| format!("{}: {e}", path.display()))
                 .and_then(|bytes| {
-                    lake.ingest(
-                        device,
-                        &path.file_name().unwrap_or_default().to_string_lossy(),
-                        &bytes,
-                    )
-                    .map_err(|e| format!("{}: {e}", path.display()))
+                    lake.ingest(device, &path.file_name().unwrap_or_default().to_string_lossy(), &bytes)
+                        .map_err(|e| format!("{}: {e}", path.display()))
                 });
             pb.inc(1);
             (path.display().to_string(), r)
@@ -227,7 +220,7 @@ fn fmt_n(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -248,10 +241,7 @@ fn reasons_line(m: &std::collections::BTreeMap<String, u64>) -> String {
 }
 
 fn print_summary(s: &Summary) {
-    println!(
-        "epoch {}  [{} .. {})",
-        s.epoch, s.window_start, s.window_end
-    );
+    println!("epoch {}  [{} .. {})", s.epoch, s.window_start, s.window_end);
     println!(
         "  sources {}   fixes in {}   accepted {}   rejected {}",
         s.sources,
@@ -298,9 +288,7 @@ fn print_summary(s: &Summary) {
 }
 
 fn load_registry(lake: &Lake, path: Option<&Path>) -> Result<Registry> {
-    let p = path
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| lake.path("registry.csv"));
+    let p = path.map(Path::to_path_buf).unwrap_or_else(|| lake.path("registry.csv"));
     let bytes = std::fs::read(&p).with_context(|| {
         format!(
             "registry {}: cannot read (pass --registry FILE or put one at LAKE/registry.csv)",
@@ -484,19 +472,9 @@ fn real_main() -> Result<()> {
                 tessera::lake::write_atomic(&p, &f.bytes)?;
                 bytes += f.bytes.len();
             }
-            tessera::lake::write_atomic(
-                &a.out.join("registry.csv"),
-                fleet.registry_csv.as_bytes(),
-            )?;
-            let roles: String = fleet
-                .roles
-                .iter()
-                .map(|(d, r)| format!("{d},{r}\n"))
-                .collect();
-            tessera::lake::write_atomic(
-                &a.out.join("roles.csv"),
-                format!("device_id,role\n{roles}").as_bytes(),
-            )?;
+            tessera::lake::write_atomic(&a.out.join("registry.csv"), fleet.registry_csv.as_bytes())?;
+            let roles: String = fleet.roles.iter().map(|(d, r)| format!("{d},{r}\n")).collect();
+            tessera::lake::write_atomic(&a.out.join("roles.csv"), format!("device_id,role\n{roles}").as_bytes())?;
             println!(
                 "simulated {} files ({} bytes) for {} drivers into {}",
                 fleet.files.len(),
@@ -545,9 +523,7 @@ fn real_main() -> Result<()> {
             }
             Ok(())
         }
-        Cmd::Epoch {
-            cmd: EpochCmd::Run(a),
-        } => {
+        Cmd::Epoch { cmd: EpochCmd::Run(a) } => {
             let s = epoch_run(&a)?;
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&s)?);

@@ -44,14 +44,7 @@ impl Visit {
 pub type VisitMap = HashMap<(u64, u32), Visit>;
 
 /// Add one observation of a cell to a visit map.
-pub fn observe(
-    map: &mut VisitMap,
-    cell: CellIndex,
-    device: u32,
-    time_ms: i64,
-    hdop_centi: u32,
-    is_fix: bool,
-) {
+pub fn observe(map: &mut VisitMap, cell: CellIndex, device: u32, time_ms: i64, hdop_centi: u32, is_fix: bool) {
     let v = Visit {
         first_ms: time_ms,
         last_ms: time_ms,
@@ -75,14 +68,7 @@ pub fn cell_of(lat: f64, lon: f64, res: Resolution) -> Option<CellIndex> {
 
 /// Cells strictly between two cells along the H3 grid path; when h3o cannot compute a grid path
 /// (pentagon distortion, far apart), points sampled every half edge length along the segment.
-fn path_between(
-    a: &Fix,
-    ca: CellIndex,
-    b: &Fix,
-    cb: CellIndex,
-    res: Resolution,
-    out: &mut Vec<CellIndex>,
-) {
+fn path_between(a: &Fix, ca: CellIndex, b: &Fix, cb: CellIndex, res: Resolution, out: &mut Vec<CellIndex>) {
     out.clear();
     if ca == cb {
         return;
@@ -103,11 +89,7 @@ fn path_between(
     let steps = ((d / (res.edge_length_m() / 2.0)).ceil() as usize).clamp(1, 10_000);
     for i in 1..steps {
         let t = i as f64 / steps as f64;
-        if let Some(c) = cell_of(
-            a.lat + (b.lat - a.lat) * t,
-            a.lon + (b.lon - a.lon) * t,
-            res,
-        ) {
+        if let Some(c) = cell_of(a.lat + (b.lat - a.lat) * t, a.lon + (b.lon - a.lon) * t, res) {
             if c != ca && c != cb && out.last() != Some(&c) {
                 out.push(c);
             }
@@ -170,10 +152,7 @@ mod tests {
         cover_segment(&[&b], 1, Resolution::Twelve, &mut map);
         assert_eq!(map.len(), 1);
         let v = map.values().next().unwrap();
-        assert_eq!(
-            (v.first_ms, v.last_ms, v.fixes, v.best_hdop_centi),
-            (0, 60_000, 2, 150)
-        );
+        assert_eq!((v.first_ms, v.last_ms, v.fixes, v.best_hdop_centi), (0, 60_000, 2, 150));
     }
 
     #[test]
@@ -192,10 +171,7 @@ mod tests {
         let b = fix(2000, 52.5, 13.4 + 60.0 / 67_700.0, 1.0);
         let mut map = VisitMap::new();
         cover_segment(&[&a, &b], 0, Resolution::Thirteen, &mut map);
-        let cells: Vec<CellIndex> = map
-            .keys()
-            .map(|(c, _)| CellIndex::try_from(*c).unwrap())
-            .collect();
+        let cells: Vec<CellIndex> = map.keys().map(|(c, _)| CellIndex::try_from(*c).unwrap()).collect();
         // Every cell has a neighbour in the set: the covered path is connected.
         for c in &cells {
             assert!(

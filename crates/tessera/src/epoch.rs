@@ -44,8 +44,7 @@ impl Epoch {
 
     fn monday(&self) -> NaiveDate {
         // from_isoywd_opt validates the week number for the year.
-        NaiveDate::from_isoywd_opt(self.year, self.week, Weekday::Mon)
-            .expect("validated on construction")
+        NaiveDate::from_isoywd_opt(self.year, self.week, Weekday::Mon).expect("validated on construction")
     }
 
     /// Start of the window, inclusive, UTC ms.
@@ -91,13 +90,7 @@ impl Epoch {
     /// assert_eq!(b.index() - a.index(), 2);
     /// ```
     pub fn index(&self) -> i64 {
-        (self.start_ms()
-            - Epoch {
-                year: 1970,
-                week: 1,
-            }
-            .start_ms())
-            / WEEK_MS
+        (self.start_ms() - Epoch { year: 1970, week: 1 }.start_ms()) / WEEK_MS
     }
 
     /// The epoch with a given [`Epoch::index`].
@@ -107,11 +100,7 @@ impl Epoch {
     /// assert_eq!(tessera::epoch::Epoch::from_index(e.index()), e);
     /// ```
     pub fn from_index(index: i64) -> Epoch {
-        let base = Epoch {
-            year: 1970,
-            week: 1,
-        }
-        .start_ms();
+        let base = Epoch { year: 1970, week: 1 }.start_ms();
         Epoch::containing(base + index * WEEK_MS).expect("in chrono's range")
     }
 

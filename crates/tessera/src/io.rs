@@ -3,12 +3,12 @@
 
 use crate::fix::Fix;
 use arrow_array::builder::{
-    Decimal128Builder, Float32Builder, Float64Builder, Int64Builder, StringBuilder,
-    TimestampMillisecondBuilder, UInt32Builder, UInt64Builder, UInt8Builder,
+    Decimal128Builder, Float32Builder, Float64Builder, Int64Builder, StringBuilder, TimestampMillisecondBuilder,
+    UInt32Builder, UInt64Builder, UInt8Builder,
 };
 use arrow_array::{
-    Array, ArrayRef, Float32Array, Float64Array, RecordBatch, StringArray,
-    TimestampMillisecondArray, UInt32Array, UInt8Array,
+    Array, ArrayRef, Float32Array, Float64Array, RecordBatch, StringArray, TimestampMillisecondArray, UInt32Array,
+    UInt8Array,
 };
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -112,19 +112,14 @@ pub fn coverage_schema() -> SchemaRef {
 
 fn props() -> WriterProperties {
     WriterProperties::builder()
-        .set_compression(Compression::ZSTD(
-            ZstdLevel::try_new(3).expect("valid level"),
-        ))
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("valid level")))
         .set_max_row_group_row_count(Some(1 << 20))
         .set_created_by(format!("tessera {}", env!("CARGO_PKG_VERSION")))
         .build()
 }
 
 /// Encode record batches as one Parquet file in memory.
-pub fn to_parquet(
-    schema: &SchemaRef,
-    batches: &[RecordBatch],
-) -> Result<Vec<u8>, parquet::errors::ParquetError> {
+pub fn to_parquet(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Vec<u8>, parquet::errors::ParquetError> {
     let mut buf = Vec::new();
     let mut w = ArrowWriter::try_new(&mut buf, schema.clone(), Some(props()))?;
     for b in batches {
@@ -135,9 +130,7 @@ pub fn to_parquet(
 }
 
 /// Decode all record batches of a Parquet file held in memory.
-pub fn from_parquet(
-    bytes: bytes::Bytes,
-) -> Result<Vec<RecordBatch>, parquet::errors::ParquetError> {
+pub fn from_parquet(bytes: bytes::Bytes) -> Result<Vec<RecordBatch>, parquet::errors::ParquetError> {
     let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)?
         .with_batch_size(BATCH_ROWS)
         .build()?;
@@ -154,10 +147,7 @@ pub fn fixes_to_batches(device: &str, fixes: &[Fix]) -> Vec<RecordBatch> {
             let n = chunk.len();
             let mut dev = StringBuilder::with_capacity(n, n * device.len());
             let mut time = TimestampMillisecondBuilder::with_capacity(n).with_timezone("UTC");
-            let (mut lat, mut lon) = (
-                Float64Builder::with_capacity(n),
-                Float64Builder::with_capacity(n),
-            );
+            let (mut lat, mut lon) = (Float64Builder::with_capacity(n), Float64Builder::with_capacity(n));
             let mut alt = Float32Builder::with_capacity(n);
             let mut q = UInt8Builder::with_capacity(n);
             let mut sats = UInt8Builder::with_capacity(n);
@@ -240,10 +230,7 @@ pub fn batch_to_fixes(b: &RecordBatch, out: &mut Vec<Fix>) -> Result<(), String>
             speed_mps: opt(speed, i, |i| speed.value(i)),
             course_deg: opt(course, i, |i| course.value(i)),
             line: line.value(i),
-            talker: [
-                t.first().copied().unwrap_or(b'?'),
-                t.get(1).copied().unwrap_or(b'?'),
-            ],
+            talker: [t.first().copied().unwrap_or(b'?'), t.get(1).copied().unwrap_or(b'?')],
         });
     }
     Ok(())
@@ -269,10 +256,7 @@ pub fn rejections_to_batch(rows: &[RejectionRow]) -> RecordBatch {
     let mut device = StringBuilder::new();
     let mut line = UInt32Builder::with_capacity(n);
     let mut time = TimestampMillisecondBuilder::with_capacity(n).with_timezone("UTC");
-    let (mut lat, mut lon) = (
-        Float64Builder::with_capacity(n),
-        Float64Builder::with_capacity(n),
-    );
+    let (mut lat, mut lon) = (Float64Builder::with_capacity(n), Float64Builder::with_capacity(n));
     let mut stage = StringBuilder::new();
     let mut reason = StringBuilder::new();
     let mut detail = StringBuilder::new();
@@ -314,8 +298,7 @@ pub fn decimal_builder(cap: usize, dt: &DataType) -> Decimal128Builder {
 /// Re-exported builders the pipeline uses.
 pub mod builders {
     pub use arrow_array::builder::{
-        Float32Builder, Int64Builder, StringBuilder, TimestampMillisecondBuilder, UInt32Builder,
-        UInt64Builder,
+        Float32Builder, Int64Builder, StringBuilder, TimestampMillisecondBuilder, UInt32Builder, UInt64Builder,
     };
 }
 
@@ -347,9 +330,7 @@ mod tests {
 
     #[test]
     fn parquet_bytes_are_deterministic() {
-        let fixes: Vec<Fix> = (0..1000)
-            .map(|i| Fix::new(i, 1.0 + i as f64 * 1e-5, 2.0))
-            .collect();
+        let fixes: Vec<Fix> = (0..1000).map(|i| Fix::new(i, 1.0 + i as f64 * 1e-5, 2.0)).collect();
         let a = to_parquet(&fixes_schema(), &fixes_to_batches("d", &fixes)).unwrap();
         let b = to_parquet(&fixes_schema(), &fixes_to_batches("d", &fixes)).unwrap();
         assert_eq!(a, b);

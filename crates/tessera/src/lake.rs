@@ -80,9 +80,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// fsync a directory so a rename in it is durable.
 pub fn sync_dir(dir: &Path) -> Result<()> {
-    fs::File::open(dir)
-        .and_then(|f| f.sync_all())
-        .map_err(io_err(dir))
+    fs::File::open(dir).and_then(|f| f.sync_all()).map_err(io_err(dir))
 }
 
 /// What the lake knows about one ingested source.
@@ -174,24 +172,17 @@ impl Lake {
         let format = Format::detect(bytes);
         let parsed = ingest::parse(bytes);
         write_atomic(
-            &self
-                .root
-                .join("sources")
-                .join(format!("{hash}.{}", format.as_str())),
+            &self.root.join("sources").join(format!("{hash}.{}", format.as_str())),
             bytes,
         )?;
-        let fixes_pq = io::to_parquet(
-            &io::fixes_schema(),
-            &io::fixes_to_batches(device, &parsed.fixes),
-        )
-        .map_err(|e| Error::Data {
-            path: format!("fixes/{hash}.parquet"),
-            message: e.to_string(),
-        })?;
-        write_atomic(
-            &self.root.join("fixes").join(format!("{hash}.parquet")),
-            &fixes_pq,
-        )?;
+        let fixes_pq =
+            io::to_parquet(&io::fixes_schema(), &io::fixes_to_batches(device, &parsed.fixes)).map_err(|e| {
+                Error::Data {
+                    path: format!("fixes/{hash}.parquet"),
+                    message: e.to_string(),
+                }
+            })?;
+        write_atomic(&self.root.join("fixes").join(format!("{hash}.parquet")), &fixes_pq)?;
         let rows: Vec<io::RejectionRow> = parsed
             .rejections
             .iter()
@@ -202,15 +193,12 @@ impl Lake {
                 rejection: r.clone(),
             })
             .collect();
-        let rej_pq = io::to_parquet(&io::rejections_schema(), &[io::rejections_to_batch(&rows)])
-            .map_err(|e| Error::Data {
+        let rej_pq =
+            io::to_parquet(&io::rejections_schema(), &[io::rejections_to_batch(&rows)]).map_err(|e| Error::Data {
                 path: format!("rejections/{hash}.parquet"),
                 message: e.to_string(),
             })?;
-        write_atomic(
-            &self.root.join("rejections").join(format!("{hash}.parquet")),
-            &rej_pq,
-        )?;
+        write_atomic(&self.root.join("rejections").join(format!("{hash}.parquet")), &rej_pq)?;
         let meta = SourceMeta {
             hash: hash.clone(),
             device: device.to_string(),
@@ -219,23 +207,17 @@ impl Lake {
             bytes: bytes.len() as u64,
             fixes: parsed.fixes.len() as u64,
             rejected: parsed.lines.rejected,
-            rejected_by_reason: parsed
-                .rejections
-                .iter()
-                .fold(Default::default(), |mut m, r| {
-                    *m.entry(r.reason.to_string()).or_default() += 1;
-                    m
-                }),
+            rejected_by_reason: parsed.rejections.iter().fold(Default::default(), |mut m, r| {
+                *m.entry(r.reason.to_string()).or_default() += 1;
+                m
+            }),
             lines: parsed.lines,
             min_time_ms: parsed.fixes.iter().map(|f| f.time_ms).min(),
             max_time_ms: parsed.fixes.iter().map(|f| f.time_ms).max(),
         };
         let json = serde_json::to_vec_pretty(&meta).expect("meta serializes");
         write_atomic(&meta_path, &json)?;
-        Ok(IngestOutcome {
-            meta,
-            duplicate: false,
-        })
+        Ok(IngestOutcome { meta, duplicate: false })
     }
 
     fn read_meta(&self, p: &Path) -> Result<SourceMeta> {
@@ -286,11 +268,7 @@ impl Lake {
         let dir = self.root.join("epochs");
         let mut out = Vec::new();
         for e in fs::read_dir(&dir).map_err(io_err(&dir))? {
-            let name = e
-                .map_err(io_err(&dir))?
-                .file_name()
-                .to_string_lossy()
-                .to_string();
+            let name = e.map_err(io_err(&dir))?.file_name().to_string_lossy().to_string();
             if let Ok(ep) = name.parse() {
                 out.push(ep);
             }

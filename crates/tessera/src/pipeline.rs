@@ -17,8 +17,7 @@ use crate::registry::Registry;
 use crate::rewards::{allocate, Share};
 use crate::state::{self, Coverage};
 use arrow_array::builder::{
-    Float32Builder, Int64Builder, StringBuilder, TimestampMillisecondBuilder, UInt32Builder,
-    UInt64Builder,
+    Float32Builder, Int64Builder, StringBuilder, TimestampMillisecondBuilder, UInt32Builder, UInt64Builder,
 };
 use arrow_array::{ArrayRef, RecordBatch};
 use rayon::prelude::*;
@@ -147,10 +146,7 @@ fn process_source(
 ) -> Result<SourceResult> {
     let (fixes, fixes_sha) = lake.read_fixes(&meta.hash)?;
     let e = &inputs.epoch;
-    let fixes: Vec<Fix> = fixes
-        .into_iter()
-        .filter(|f| e.contains(f.time_ms))
-        .collect();
+    let fixes: Vec<Fix> = fixes.into_iter().filter(|f| e.contains(f.time_ms)).collect();
     let mut out = SourceResult {
         fixes_sha,
         fixes_in: fixes.len() as u64,
@@ -198,9 +194,7 @@ fn process_source(
                 segment.push(f);
                 out.accepted += 1;
             }
-            crate::quality::Verdict::Rejected(r, d) => {
-                out.rejections.push(reject(f, *r, d.clone()))
-            }
+            crate::quality::Verdict::Rejected(r, d) => out.rejections.push(reject(f, *r, d.clone())),
         }
     }
     cover_segment(&segment, device_idx, k.resolution, &mut out.visits);
@@ -237,11 +231,7 @@ fn prior_state(lake: &Lake, epoch: &Epoch) -> Result<(Option<(Epoch, String)>, C
     Ok((Some((prev, sha)), cov))
 }
 
-fn parquet_bytes(
-    name: &str,
-    schema: &arrow_schema::SchemaRef,
-    batches: &[RecordBatch],
-) -> Result<Vec<u8>> {
+fn parquet_bytes(name: &str, schema: &arrow_schema::SchemaRef, batches: &[RecordBatch]) -> Result<Vec<u8>> {
     io::to_parquet(schema, batches).map_err(|e| Error::Data {
         path: name.to_string(),
         message: e.to_string(),
@@ -250,11 +240,8 @@ fn parquet_bytes(
 
 /// Compute every output of an epoch without writing anything.
 pub fn compute(lake: &Lake, inputs: &EpochInputs, progress: Progress) -> Result<EpochOutputs> {
-    let policy =
-        Policy::from_toml_str(&inputs.policy_text).map_err(|e| Error::Invalid(e.to_string()))?;
-    let k = policy
-        .kernels()
-        .map_err(|e| Error::Invalid(e.to_string()))?;
+    let policy = Policy::from_toml_str(&inputs.policy_text).map_err(|e| Error::Invalid(e.to_string()))?;
+    let k = policy.kernels().map_err(|e| Error::Invalid(e.to_string()))?;
     let e = inputs.epoch;
     let (start, end) = (e.start_ms(), e.end_ms());
     let selected: Vec<SourceMeta> = lake
@@ -281,11 +268,7 @@ pub fn compute(lake: &Lake, inputs: &EpochInputs, progress: Progress) -> Result<
         .par_iter()
         .map(|m| {
             let r = process_source(lake, m, device_idx[m.device.as_str()], inputs, &k);
-            progress(
-                "clean + cover",
-                done.fetch_add(1, Ordering::Relaxed) + 1,
-                total,
-            );
+            progress("clean + cover", done.fetch_add(1, Ordering::Relaxed) + 1, total);
             r
         })
         .collect::<Result<Vec<_>>>()?;
@@ -299,27 +282,19 @@ pub fn compute(lake: &Lake, inputs: &EpochInputs, progress: Progress) -> Result<
         accepted += r.accepted;
         rejections.extend(r.rejections);
         for (key, v) in r.visits {
-            visits
-                .entry(key)
-                .and_modify(|e| *e = e.merge(v))
-                .or_insert(v);
+            visits.entry(key).and_modify(|e| *e = e.merge(v)).or_insert(v);
         }
         inputs_json.push(json!({"source": m.hash, "device": m.device, "name": m.name, "fixes_sha256": r.fixes_sha}));
     }
     let mut rows: Vec<VisitRow> = visits
         .into_iter()
-        .map(|((cell, device), visit)| VisitRow {
-            cell,
-            device,
-            visit,
-        })
+        .map(|((cell, device), visit)| VisitRow { cell, device, visit })
         .collect();
     rows.sort_by_key(|r| (r.cell, r.device));
 
     progress("score", 0, 1);
     let (prev, prior) = prior_state(lake, &e)?;
-    let scored: Vec<Scored> =
-        novelty::score(&rows, &devices, &|c| prior.get(&c).copied(), e.index(), &k);
+    let scored: Vec<Scored> = novelty::score(&rows, &devices, &|c| prior.get(&c).copied(), e.index(), &k);
     progress("score", 1, 1);
 
     // Per recipient: points, devices, cells with points.
@@ -338,8 +313,7 @@ pub fn compute(lake: &Lake, inputs: &EpochInputs, progress: Progress) -> Result<
         }
     }
     let pts: Vec<(String, u128)> = per.iter().map(|(w, v)| (w.to_string(), v.0)).collect();
-    let shares: Vec<Share> =
-        allocate(inputs.pool, &pts).map_err(|e| Error::Invalid(e.to_string()))?;
+    let shares: Vec<Share> = allocate(inputs.pool, &pts).map_err(|e| Error::Invalid(e.to_string()))?;
     let points_total: u128 = pts.iter().map(|p| p.1).sum();
     let allocated: u128 = shares.iter().map(|s| s.amount).sum();
 
@@ -363,51 +337,28 @@ pub fn compute(lake: &Lake, inputs: &EpochInputs, progress: Progress) -> Result<
     let rej: Vec<RecordBatch> = if rejections.is_empty() {
         vec![io::rejections_to_batch(&[])]
     } else {
-        rejections
-            .chunks(io::BATCH_ROWS)
-            .map(io::rejections_to_batch)
-            .collect()
+        rejections.chunks(io::BATCH_ROWS).map(io::rejections_to_batch).collect()
     };
     files.insert(
         "rejections.parquet".to_string(),
         parquet_bytes("rejections.parquet", &io::rejections_schema(), &rej)?,
     );
     let cells_covered: BTreeSet<u64> = rows.iter().map(|r| r.cell).collect();
-    let new_cells = cells_covered
-        .iter()
-        .filter(|c| !prior.contains_key(c))
-        .count() as u64;
+    let new_cells = cells_covered.iter().filter(|c| !prior.contains_key(c)).count() as u64;
     let next = state::advance(&prior, cells_covered.iter().copied(), &e);
     files.insert(
         "coverage.parquet".to_string(),
-        parquet_bytes(
-            "coverage.parquet",
-            &io::coverage_schema(),
-            &[state::to_batch(&next)],
-        )?,
+        parquet_bytes("coverage.parquet", &io::coverage_schema(), &[state::to_batch(&next)])?,
     );
-    files.insert(
-        "policy.toml".to_string(),
-        inputs.policy_text.as_bytes().to_vec(),
-    );
-    files.insert(
-        "registry.csv".to_string(),
-        inputs.registry.to_csv().into_bytes(),
-    );
+    files.insert("policy.toml".to_string(), inputs.policy_text.as_bytes().to_vec());
+    files.insert("registry.csv".to_string(), inputs.registry.to_csv().into_bytes());
 
     let mut rejected: BTreeMap<String, u64> = BTreeMap::new();
     for r in &rejections {
         *rejected.entry(r.rejection.reason.to_string()).or_default() += 1;
     }
-    let status = if shares.is_empty() {
-        "no_points"
-    } else {
-        "allocated"
-    };
-    let outputs: BTreeMap<String, String> = files
-        .iter()
-        .map(|(n, b)| (n.clone(), sha256_hex(b)))
-        .collect();
+    let status = if shares.is_empty() { "no_points" } else { "allocated" };
+    let outputs: BTreeMap<String, String> = files.iter().map(|(n, b)| (n.clone(), sha256_hex(b))).collect();
     let manifest = json!({
         "format": "tessera-epoch-manifest/1",
         "epoch": e.to_string(),
@@ -489,10 +440,7 @@ fn dec(cap: usize, dt: arrow_schema::DataType) -> arrow_array::builder::Decimal1
     io::decimal_builder(cap, &dt)
 }
 
-fn rewards_batch(
-    shares: &[Share],
-    per: &BTreeMap<&str, (u128, BTreeSet<u32>, BTreeSet<u64>)>,
-) -> RecordBatch {
+fn rewards_batch(shares: &[Share], per: &BTreeMap<&str, (u128, BTreeSet<u32>, BTreeSet<u64>)>) -> RecordBatch {
     let n = shares.len();
     let mut r = StringBuilder::new();
     let mut amount = dec(n, io::amount_type());

@@ -118,19 +118,13 @@ impl Default for NoveltyPolicy {
 pub enum PolicyError {
     /// The file could not be read.
     #[error("policy {path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    Io { path: String, source: std::io::Error },
     /// The TOML is malformed or has an unknown key.
     #[error("policy {path}: {message}")]
     Toml { path: String, message: String },
     /// A value is out of range.
     #[error("policy field {field}: {message}")]
-    Invalid {
-        field: &'static str,
-        message: String,
-    },
+    Invalid { field: &'static str, message: String },
 }
 
 /// The policy in the integer form the kernels use.
@@ -210,27 +204,17 @@ impl Policy {
             }
         }
         if self.version != 1 {
-            return Err(bad(
-                "version",
-                format!("only version 1 exists, got {}", self.version),
-            ));
+            return Err(bad("version", format!("only version 1 exists, got {}", self.version)));
         }
-        let resolution = h3o::Resolution::try_from(self.h3_resolution).map_err(|_| {
-            bad(
-                "h3_resolution",
-                format!("must be 0..=15, got {}", self.h3_resolution),
-            )
-        })?;
+        let resolution = h3o::Resolution::try_from(self.h3_resolution)
+            .map_err(|_| bad("h3_resolution", format!("must be 0..=15, got {}", self.h3_resolution)))?;
         let q = &self.quality;
         if !(q.max_hdop.is_finite() && q.max_hdop > 0.0 && q.max_hdop <= 100.0) {
             return Err(bad("quality.max_hdop", "must be in (0, 100]"));
         }
         let pl = &self.plausibility;
         if !(pl.max_speed_mps.is_finite() && pl.max_speed_mps > 0.0 && pl.max_speed_mps < 1e6) {
-            return Err(bad(
-                "plausibility.max_speed_mps",
-                "must be a positive speed below 1e6",
-            ));
+            return Err(bad("plausibility.max_speed_mps", "must be a positive speed below 1e6"));
         }
         if pl.max_gap_s == 0 {
             return Err(bad("plausibility.max_gap_s", "must be at least 1"));
@@ -239,9 +223,7 @@ impl Policy {
         let mut rank_weights = Vec::with_capacity(n.rank_weights.len());
         for w in &n.rank_weights {
             rank_weights.push(
-                to_ppm(*w, 1000.0).ok_or_else(|| {
-                    bad("novelty.rank_weights", "each weight must be in [0, 1000]")
-                })?,
+                to_ppm(*w, 1000.0).ok_or_else(|| bad("novelty.rank_weights", "each weight must be in [0, 1000]"))?,
             );
         }
         let discovery = to_ppm(n.discovery_weight, 1000.0)
@@ -249,16 +231,9 @@ impl Policy {
         if n.refresh_epochs == 0 {
             return Err(bad("novelty.refresh_epochs", "must be at least 1"));
         }
-        let min_quality = to_ppm(n.min_quality, 1.0)
-            .ok_or_else(|| bad("novelty.min_quality", "must be in [0, 1]"))?;
-        if !(n.full_quality_hdop.is_finite()
-            && n.full_quality_hdop >= 0.0
-            && n.full_quality_hdop < q.max_hdop)
-        {
-            return Err(bad(
-                "novelty.full_quality_hdop",
-                "must be in [0, quality.max_hdop)",
-            ));
+        let min_quality = to_ppm(n.min_quality, 1.0).ok_or_else(|| bad("novelty.min_quality", "must be in [0, 1]"))?;
+        if !(n.full_quality_hdop.is_finite() && n.full_quality_hdop >= 0.0 && n.full_quality_hdop <= q.max_hdop) {
+            return Err(bad("novelty.full_quality_hdop", "must be in [0, quality.max_hdop]"));
         }
         Ok(Kernels {
             resolution,
@@ -304,10 +279,7 @@ mod tests {
         for (text, field) in [
             ("h3_resolution = 16", "h3_resolution"),
             ("[quality]\nmax_hdop = -1", "quality.max_hdop"),
-            (
-                "[novelty]\nrank_weights = [1.0, -0.5]",
-                "novelty.rank_weights",
-            ),
+            ("[novelty]\nrank_weights = [1.0, -0.5]", "novelty.rank_weights"),
             ("[novelty]\nmin_quality = 1.5", "novelty.min_quality"),
             ("[novelty]\nrefresh_epochs = 0", "novelty.refresh_epochs"),
             ("version = 2", "version"),

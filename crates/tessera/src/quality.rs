@@ -45,18 +45,11 @@ pub fn gate(fix: &Fix, k: &Kernels) -> Result<(), (Reason, String)> {
     if h > k.max_hdop_centi {
         return Err((
             Reason::HdopTooHigh,
-            format!(
-                "HDOP {:.2} > {:.2}",
-                h as f64 / 100.0,
-                k.max_hdop_centi as f64 / 100.0
-            ),
+            format!("HDOP {:.2} > {:.2}", h as f64 / 100.0, k.max_hdop_centi as f64 / 100.0),
         ));
     }
     match fix.sats {
-        Some(s) if s < k.min_sats => Err((
-            Reason::TooFewSats,
-            format!("{s} satellites < {}", k.min_sats),
-        )),
+        Some(s) if s < k.min_sats => Err((Reason::TooFewSats, format!("{s} satellites < {}", k.min_sats))),
         None if k.require_sats => Err((Reason::SatsMissing, "no satellite count".into())),
         _ => Ok(()),
     }
@@ -118,12 +111,7 @@ pub fn clean(fixes: &[Fix], k: &Kernels) -> Vec<Verdict> {
             if d * 1e6 > k.max_speed_mm_s as f64 * dt as f64 {
                 out.push(Verdict::Rejected(
                     Reason::Teleport,
-                    format!(
-                        "{:.0} m in {} ms = {:.1} m/s",
-                        d,
-                        dt,
-                        d * 1000.0 / dt as f64
-                    ),
+                    format!("{:.0} m in {} ms = {:.1} m/s", d, dt, d * 1000.0 / dt as f64),
                 ));
                 last = Some((f.time_ms, f.lat, f.lon));
                 if segment_open {
@@ -211,10 +199,7 @@ mod tests {
             ],
             &k(),
         );
-        assert_eq!(
-            reasons(&v),
-            ["seg0", "time_backwards", "duplicate_time", "seg0"]
-        );
+        assert_eq!(reasons(&v), ["seg0", "time_backwards", "duplicate_time", "seg0"]);
     }
 
     #[test]
@@ -241,10 +226,7 @@ mod tests {
 
     #[test]
     fn trace_long_gap_splits_segments() {
-        let v = clean(
-            &[fix(0, 1.0, 1.0), fix(30, 1.0, 1.0001), fix(61, 1.0, 1.0002)],
-            &k(),
-        );
+        let v = clean(&[fix(0, 1.0, 1.0), fix(30, 1.0, 1.0001), fix(61, 1.0, 1.0002)], &k());
         assert_eq!(reasons(&v), ["seg0", "seg0", "seg1"]);
     }
 }

@@ -45,8 +45,7 @@ pub fn valid_device_id(id: &str) -> bool {
 /// ```
 pub fn normalize_wallet(w: &str) -> Option<String> {
     let hex = w.strip_prefix("0x").or_else(|| w.strip_prefix("0X"))?;
-    (hex.len() == 40 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
-        .then(|| format!("0x{}", hex.to_ascii_lowercase()))
+    (hex.len() == 40 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then(|| format!("0x{}", hex.to_ascii_lowercase()))
 }
 
 impl Registry {
@@ -85,19 +84,13 @@ impl Registry {
             if !valid_device_id(&rec[0]) {
                 return Err(err(
                     line,
-                    format!(
-                        "device id {:?} is not 1-64 characters of A-Z a-z 0-9 . _ : -",
-                        &rec[0]
-                    ),
+                    format!("device id {:?} is not 1-64 characters of A-Z a-z 0-9 . _ : -", &rec[0]),
                 ));
             }
             let wallet = normalize_wallet(&rec[1]).ok_or_else(|| {
                 err(
                     line,
-                    format!(
-                        "wallet {:?} is not an EVM address (0x + 40 hex digits)",
-                        &rec[1]
-                    ),
+                    format!("wallet {:?} is not an EVM address (0x + 40 hex digits)", &rec[1]),
                 )
             })?;
             if devices.insert(rec[0].to_string(), wallet).is_some() {
@@ -157,13 +150,21 @@ mod tests {
 
     #[test]
     fn registry_duplicate_device_is_refused() {
-        let e = Registry::parse(b"a,0x00000000000000000000000000000000000000a1\na,0x00000000000000000000000000000000000000a2\n", "r").unwrap_err();
+        let e = Registry::parse(
+            b"a,0x00000000000000000000000000000000000000a1\na,0x00000000000000000000000000000000000000a2\n",
+            "r",
+        )
+        .unwrap_err();
         assert!(e.message.contains("twice"));
     }
 
     #[test]
     fn registry_devices_may_share_a_wallet() {
-        let r = Registry::parse(b"a,0x00000000000000000000000000000000000000a1\nb,0x00000000000000000000000000000000000000A1\n", "r").unwrap();
+        let r = Registry::parse(
+            b"a,0x00000000000000000000000000000000000000a1\nb,0x00000000000000000000000000000000000000A1\n",
+            "r",
+        )
+        .unwrap();
         assert_eq!(r.wallet("a"), r.wallet("b"));
     }
 }

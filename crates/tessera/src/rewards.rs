@@ -116,16 +116,10 @@ mod tests {
 
     #[test]
     fn amounts_sum_to_pool_even_at_u128_max() {
-        let pts: Vec<(String, u128)> = (0..50)
-            .map(|i| (format!("r{i:02}"), (i * 7919 + 13) as u128))
-            .collect();
+        let pts: Vec<(String, u128)> = (0..50).map(|i| (format!("r{i:02}"), (i * 7919 + 13) as u128)).collect();
         for pool in [0, 1, 7, 1_000_000_007, u128::MAX, u128::MAX - 1] {
             let s = allocate(pool, &pts).unwrap();
-            assert_eq!(
-                s.iter().map(|x| x.amount).sum::<u128>(),
-                pool,
-                "pool {pool}"
-            );
+            assert_eq!(s.iter().map(|x| x.amount).sum::<u128>(), pool, "pool {pool}");
         }
     }
 

@@ -222,19 +222,8 @@ pub fn simulate(cfg: &SimConfig) -> Fleet {
             let epoch = Epoch::from_index(cfg.start.index() + i64::from(e));
             for t in 0..cfg.trips {
                 let day = rng.range(7) as i64;
-                let start_ms = epoch.start_ms()
-                    + day * 86_400_000
-                    + (6 * 3600 + rng.range(14 * 3600) as i64) * 1000;
-                let samples = drive(
-                    &mut rng,
-                    cfg,
-                    role,
-                    home,
-                    start_ms,
-                    half,
-                    m_per_deg_lat,
-                    m_per_deg_lon,
-                );
+                let start_ms = epoch.start_ms() + day * 86_400_000 + (6 * 3600 + rng.range(14 * 3600) as i64) * 1000;
+                let samples = drive(&mut rng, cfg, role, home, start_ms, half, m_per_deg_lat, m_per_deg_lon);
                 let (name, bytes) = render(&mut rng, &device, &epoch, t, output, &samples);
                 files.push(SimFile {
                     device: device.clone(),

@@ -25,11 +25,7 @@ pub type Coverage = HashMap<u64, CellState>;
 /// assert_eq!((s2[&7].times_covered, s2[&7].last_epoch), (2, e.next().index()));
 /// assert_eq!(s2[&9].last_epoch, e.index());
 /// ```
-pub fn advance(
-    prior: &Coverage,
-    covered: impl IntoIterator<Item = u64>,
-    epoch: &Epoch,
-) -> Coverage {
+pub fn advance(prior: &Coverage, covered: impl IntoIterator<Item = u64>, epoch: &Epoch) -> Coverage {
     let e = epoch.index();
     let mut next = prior.clone();
     let mut seen = std::collections::HashSet::new();
@@ -84,14 +80,8 @@ pub fn to_batch(cov: &Coverage) -> RecordBatch {
 pub fn from_batches(batches: &[RecordBatch]) -> Result<Coverage, String> {
     let mut cov = Coverage::new();
     for b in batches {
-        let get = |n: &str| {
-            b.column_by_name(n)
-                .ok_or_else(|| format!("column {n} missing"))
-        };
-        let cell = get("cell")?
-            .as_any()
-            .downcast_ref::<UInt64Array>()
-            .ok_or("cell type")?;
+        let get = |n: &str| b.column_by_name(n).ok_or_else(|| format!("column {n} missing"));
+        let cell = get("cell")?.as_any().downcast_ref::<UInt64Array>().ok_or("cell type")?;
         let first = get("first_epoch")?
             .as_any()
             .downcast_ref::<StringArray>()
@@ -105,10 +95,7 @@ pub fn from_batches(batches: &[RecordBatch]) -> Result<Coverage, String> {
             .downcast_ref::<UInt32Array>()
             .ok_or("times_covered type")?;
         for i in 0..b.num_rows() {
-            let f: Epoch = first
-                .value(i)
-                .parse()
-                .map_err(|e| format!("row {i}: {e}"))?;
+            let f: Epoch = first.value(i).parse().map_err(|e| format!("row {i}: {e}"))?;
             let l: Epoch = last.value(i).parse().map_err(|e| format!("row {i}: {e}"))?;
             cov.insert(
                 cell.value(i),

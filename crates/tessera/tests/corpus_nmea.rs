@@ -33,11 +33,7 @@ fn tpv_positions(chk: &Path) -> Vec<(f64, f64, u64)> {
         .filter(|l| l.starts_with("{\"class\":\"TPV\""))
         .filter_map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).ok()?;
-            Some((
-                v["lat"].as_f64()?,
-                v["lon"].as_f64()?,
-                v["mode"].as_u64().unwrap_or(0),
-            ))
+            Some((v["lat"].as_f64()?, v["lon"].as_f64()?, v["mode"].as_u64().unwrap_or(0)))
         })
         .collect()
 }
@@ -53,22 +49,12 @@ fn every_corpus_log_parses_without_panic_and_accounts_for_every_line() {
         for log in logs(&root.join(dir)) {
             let bytes = std::fs::read(&log).unwrap();
             let p = ingest::parse(&bytes);
-            let physical =
-                bytes.split(|b| *b == b'\n').count() as u64 - u64::from(bytes.ends_with(b"\n"));
+            let physical = bytes.split(|b| *b == b'\n').count() as u64 - u64::from(bytes.ends_with(b"\n"));
             assert_eq!(p.lines.total, physical, "{}", log.display());
             assert!(p.lines.balanced(), "{}: {:?}", log.display(), p.lines);
-            assert_eq!(
-                p.lines.rejected as usize,
-                p.rejections.len(),
-                "{}",
-                log.display()
-            );
+            assert_eq!(p.lines.rejected as usize, p.rejections.len(), "{}", log.display());
             for r in &p.rejections {
-                assert!(
-                    r.line >= 1 && u64::from(r.line) <= physical,
-                    "{}: {r:?}",
-                    log.display()
-                );
+                assert!(r.line >= 1 && u64::from(r.line) <= physical, "{}: {r:?}", log.display());
             }
             n += 1;
         }
@@ -92,10 +78,7 @@ fn gpsd_expected_positions_are_reproduced_within_1e_6_degrees() {
         let name = log.file_name().unwrap().to_string_lossy().to_string();
         let (mut as_fix, mut as_no_fix) = (0, 0);
         for (lat, lon, _mode) in &expected {
-            if p.fixes
-                .iter()
-                .any(|f| near(f.lat, *lat) && near(f.lon, *lon))
-            {
+            if p.fixes.iter().any(|f| near(f.lat, *lat) && near(f.lon, *lon)) {
                 as_fix += 1;
             } else if p.rejections.iter().any(|r| {
                 r.reason == ingest::Reason::NoFix

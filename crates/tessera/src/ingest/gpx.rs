@@ -50,12 +50,10 @@ pub fn parse(bytes: &[u8]) -> Parsed {
             out.lines.rejected = n as u64;
             let detail = format!("GPX parse error: {e}");
             if lines.is_empty() {
-                out.rejections
-                    .push(Rejection::at(0, Reason::BadFile, detail));
+                out.rejections.push(Rejection::at(0, Reason::BadFile, detail));
             } else {
                 for l in lines {
-                    out.rejections
-                        .push(Rejection::at(l, Reason::BadFile, detail.clone()));
+                    out.rejections.push(Rejection::at(l, Reason::BadFile, detail.clone()));
                 }
             }
             return out;
@@ -84,10 +82,8 @@ pub fn parse(bytes: &[u8]) -> Parsed {
                 };
                 if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
                     out.lines.rejected += 1;
-                    out.rejections.push(reject(
-                        Reason::BadPosition,
-                        format!("lat {lat} lon {lon} out of range"),
-                    ));
+                    out.rejections
+                        .push(reject(Reason::BadPosition, format!("lat {lat} lon {lon} out of range")));
                     continue;
                 }
                 let Some(time_ms) = time_ms else {
@@ -104,8 +100,7 @@ pub fn parse(bytes: &[u8]) -> Parsed {
                 };
                 if quality == 0 {
                     out.lines.rejected += 1;
-                    out.rejections
-                        .push(reject(Reason::NoFix, "<fix>none</fix>".into()));
+                    out.rejections.push(reject(Reason::NoFix, "<fix>none</fix>".into()));
                     continue;
                 }
                 out.lines.fix += 1;

@@ -17,9 +17,7 @@ const KNOTS_TO_MPS: f32 = 0.514_444;
 const MAX_PENDING: usize = 1 << 20;
 
 /// Sentence types tessera reads; everything else is counted as ignored.
-const USED: [&str; 9] = [
-    "GGA", "RMC", "GLL", "GNS", "GSA", "VTG", "ZDA", "GSV", "TXT",
-];
+const USED: [&str; 9] = ["GGA", "RMC", "GLL", "GNS", "GSA", "VTG", "ZDA", "GSV", "TXT"];
 
 /// The result of parsing one source.
 #[derive(Debug, Default)]
@@ -108,10 +106,7 @@ fn tod_ms(t: &NaiveTime) -> i64 {
 }
 
 fn midnight_ms(d: NaiveDate) -> i64 {
-    d.and_hms_opt(0, 0, 0)
-        .expect("midnight")
-        .and_utc()
-        .timestamp_millis()
+    d.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp_millis()
 }
 
 /// The date nearest to `anchor_ms` at which `tod` falls.
@@ -135,9 +130,7 @@ impl Assembler {
 
     fn reject(&mut self, line: u32, reason: Reason, detail: impl Into<String>) {
         self.out.lines.rejected += 1;
-        self.out
-            .rejections
-            .push(Rejection::at(line, reason, detail));
+        self.out.rejections.push(Rejection::at(line, reason, detail));
     }
 
     /// The cycle for a position sentence at `tod`: the open one if the time matches, else a new
@@ -146,8 +139,7 @@ impl Assembler {
         if self.cur.as_ref().is_some_and(|c| c.tod_ms != tod) {
             self.finish();
         }
-        self.cur
-            .get_or_insert_with(|| Cycle::new(tod, talker, frame_ms))
+        self.cur.get_or_insert_with(|| Cycle::new(tod, talker, frame_ms))
     }
 
     fn learn_date(&mut self, date: NaiveDate, tod: i64) {
@@ -168,8 +160,7 @@ impl Assembler {
 
     fn finish(&mut self) {
         let Some(c) = self.cur.take() else { return };
-        let (src, valid) = c.valid.unwrap_or((PosSrc::Gll, false));
-        let _ = src;
+        let valid = c.valid.is_some_and(|(_, v)| v);
         if !valid || c.pos.is_none() {
             let what = if c.pos.is_none() {
                 "no position"
@@ -217,11 +208,7 @@ impl Assembler {
     fn emit(&mut self, c: Cycle, date: NaiveDate) {
         let time_ms = midnight_ms(date) + c.tod_ms;
         let (_, lat, lon) = c.pos.expect("checked by caller");
-        if !(-90.0..=90.0).contains(&lat)
-            || !(-180.0..=180.0).contains(&lon)
-            || !lat.is_finite()
-            || !lon.is_finite()
-        {
+        if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) || !lat.is_finite() || !lon.is_finite() {
             self.reject_cycle(
                 &c,
                 Reason::BadPosition,
@@ -249,12 +236,7 @@ impl Assembler {
     fn end(mut self) -> Parsed {
         self.finish();
         for p in std::mem::take(&mut self.pending) {
-            self.reject_cycle(
-                &p.cycle,
-                Reason::NoDate,
-                "no RMC/ZDA date anywhere in the file",
-                None,
-            );
+            self.reject_cycle(&p.cycle, Reason::NoDate, "no RMC/ZDA date anywhere in the file", None);
         }
         // Pending cycles are rejected after later ones were accepted; keep the report in line order.
         self.out.rejections.sort_by_key(|r| r.line);
@@ -351,8 +333,7 @@ fn parse_gns(body: &str) -> Result<Gns, String> {
     if f.len() < 10 {
         return Err(format!("GNS has {} fields, expected at least 10", f.len()));
     }
-    let t =
-        NaiveTime::parse_from_str(f[1], "%H%M%S%.f").map_err(|_| format!("GNS time {:?}", f[1]))?;
+    let t = NaiveTime::parse_from_str(f[1], "%H%M%S%.f").map_err(|_| format!("GNS time {:?}", f[1]))?;
     let mode = f[6];
     let valid = !mode.is_empty() && mode.chars().any(|c| !matches!(c, 'N' | 'n'));
     Ok(Gns {
@@ -418,16 +399,9 @@ pub fn parse(bytes: &[u8]) -> Parsed {
         let Some(s) = sentence else {
             // GnssLogger files interleave other record types ("Fix,...", "Raw,...").
             if let Some((word, _)) = line.split_once(',') {
-                if !word.is_empty()
-                    && word.len() <= 24
-                    && word.bytes().all(|b| b.is_ascii_alphabetic())
-                {
+                if !word.is_empty() && word.len() <= 24 && word.bytes().all(|b| b.is_ascii_alphabetic()) {
                     a.out.lines.ignored += 1;
-                    *a.out
-                        .lines
-                        .ignored_types
-                        .entry(format!("record:{word}"))
-                        .or_default() += 1;
+                    *a.out.lines.ignored_types.entry(format!("record:{word}")).or_default() += 1;
                     continue;
                 }
             }
@@ -447,13 +421,7 @@ fn clip(s: &str) -> String {
     s.chars().take(40).collect()
 }
 
-fn process_sentence(
-    a: &mut Assembler,
-    line_no: u32,
-    s: &str,
-    frame_ms: Option<i64>,
-    last_unterminated: bool,
-) {
+fn process_sentence(a: &mut Assembler, line_no: u32, s: &str, frame_ms: Option<i64>, last_unterminated: bool) {
     let bytes = s.as_bytes();
     if bytes.len() < 7 || !bytes[1..6].iter().all(|b| b.is_ascii_alphanumeric()) {
         a.reject(
@@ -486,11 +454,7 @@ fn process_sentence(
     };
     let hex = &s[star + 1..];
     if hex.len() < 2 {
-        a.reject(
-            line_no,
-            Reason::Truncated,
-            format!("{kind} checksum cut to {:?}", hex),
-        );
+        a.reject(line_no, Reason::Truncated, format!("{kind} checksum cut to {:?}", hex));
         return;
     }
     let found = u8::from_str_radix(hex, 16).ok();
@@ -505,11 +469,7 @@ fn process_sentence(
         return;
     }
     if !s.is_ascii() {
-        a.reject(
-            line_no,
-            Reason::Unparseable,
-            format!("{kind} has non-ASCII bytes"),
-        );
+        a.reject(line_no, Reason::Unparseable, format!("{kind} has non-ASCII bytes"));
         return;
     }
     if kind == "GNS" {
@@ -558,8 +518,7 @@ fn process_sentence(
             };
             let valid = matches!(
                 r.status_of_fix,
-                nmea::sentences::rmc::RmcStatusOfFix::Autonomous
-                    | nmea::sentences::rmc::RmcStatusOfFix::Differential
+                nmea::sentences::rmc::RmcStatusOfFix::Autonomous | nmea::sentences::rmc::RmcStatusOfFix::Differential
             );
             let c = a.cycle_for(tod_ms(&t), talker, frame_ms);
             c.lines.push(line_no);
@@ -582,9 +541,7 @@ fn process_sentence(
         ParseResult::ZDA(z) => {
             a.out.lines.aux += 1;
             if let (Some(t), Some(d), Some(m), Some(y)) = (z.utc_time, z.day, z.month, z.year) {
-                if let Some(date) =
-                    NaiveDate::from_ymd_opt(i32::from(y), u32::from(m), u32::from(d))
-                {
+                if let Some(date) = NaiveDate::from_ymd_opt(i32::from(y), u32::from(m), u32::from(d)) {
                     let tod = tod_ms(&t);
                     match a.cur.as_mut() {
                         Some(c) if c.tod_ms == tod => c.date = c.date.or(Some(date)),
@@ -703,7 +660,7 @@ mod tests {
             format!(
                 "{}*{:02X}",
                 &good[..good.len() - 3],
-                checksum(good[1..good.len() - 3].as_bytes()) ^ 0x55
+                checksum(&good.as_bytes()[1..good.len() - 3]) ^ 0x55
             ),
             "$GPGGA,101500,5230.0000,N,01324.0000,E,1,09,0.8,40.0,M,0,M,,".to_string(),
             good[..good.len() - 1].to_string(), // `*h`
@@ -732,9 +689,7 @@ mod tests {
     #[test]
     fn nul_bytes_and_binary_never_panic() {
         let mut bytes = b"\x00\x00$GPGGA,\xff\xfe\n\xb5b\x01\x07".to_vec();
-        bytes.extend_from_slice(
-            nmea("GPRMC,101500,A,5230.0000,N,01324.0000,E,0.0,0.0,161126,,,A").as_bytes(),
-        );
+        bytes.extend_from_slice(nmea("GPRMC,101500,A,5230.0000,N,01324.0000,E,0.0,0.0,161126,,,A").as_bytes());
         let p = parse(&bytes);
         assert_eq!(p.fixes.len(), 1);
         assert!(p.lines.balanced());

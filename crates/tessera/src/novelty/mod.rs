@@ -57,13 +57,7 @@ pub struct Scored {
 /// // b came first: rank 1, discovery ×2 → 2 points; a: rank 2 → 1 point.
 /// assert_eq!(s.iter().map(|x| (x.row.device, x.points)).collect::<Vec<_>>(), [(1, 2_000_000), (0, 1_000_000)]);
 /// ```
-pub fn score<F>(
-    visits: &[VisitRow],
-    devices: &[String],
-    prior: &F,
-    epoch_index: i64,
-    k: &Kernels,
-) -> Vec<Scored>
+pub fn score<F>(visits: &[VisitRow], devices: &[String], prior: &F, epoch_index: i64, k: &Kernels) -> Vec<Scored>
 where
     F: Fn(u64) -> Option<CellState> + Sync,
 {
@@ -87,8 +81,7 @@ where
             });
             let cell = group[0].cell;
             let state = prior(cell);
-            let (fresh, age) =
-                freshness::freshness(state.as_ref(), epoch_index, k.discovery, k.refresh_epochs);
+            let (fresh, age) = freshness::freshness(state.as_ref(), epoch_index, k.discovery, k.refresh_epochs);
             let region_w = region::region_weight(cell);
             group.into_iter().enumerate().map(move |(i, row)| {
                 let rank = i as u32 + 1;
@@ -143,13 +136,7 @@ mod tests {
                 times_covered: 1,
             })
         };
-        let s = score(
-            &[row(2, 0, 5, 250), row(2, 1, 1, 100)],
-            &devices,
-            &prior,
-            10,
-            &k,
-        );
+        let s = score(&[row(2, 0, 5, 250), row(2, 1, 1, 100)], &devices, &prior, 10, &k);
         // b: rank 1 (1.0) × age 2 (0.5) × hdop 1.0 (1.0) = 0.5; a: rank 2 (0.5) × 0.5 × hdop 2.5 (0.75) = 0.1875
         assert_eq!(
             s.iter().map(|x| (x.rank, x.points)).collect::<Vec<_>>(),

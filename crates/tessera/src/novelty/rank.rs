@@ -49,13 +49,7 @@ mod tests {
 
     #[test]
     fn rank_ties_on_first_time_go_to_the_smaller_device_id() {
-        assert_eq!(
-            rank_order((7, "dev-a"), (7, "dev-b")),
-            std::cmp::Ordering::Less
-        );
-        assert_eq!(
-            rank_order((6, "dev-z"), (7, "dev-a")),
-            std::cmp::Ordering::Less
-        );
+        assert_eq!(rank_order((7, "dev-a"), (7, "dev-b")), std::cmp::Ordering::Less);
+        assert_eq!(rank_order((6, "dev-z"), (7, "dev-a")), std::cmp::Ordering::Less);
     }
 }

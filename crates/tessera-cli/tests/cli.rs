@@ -1,0 +1,253 @@
+//! The `tessera` binary end to end on the shipped sample data.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn tessera(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(args)
+        .output()
+        .expect("binary runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let o = tessera(args);
+    assert!(
+        o.status.success(),
+        "tessera {args:?} failed:\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
+
+fn fails(args: &[&str]) -> String {
+    let o = tessera(args);
+    assert!(!o.status.success(), "tessera {args:?} should fail");
+    String::from_utf8(o.stderr).unwrap()
+}
+
+fn sample() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/sample")
+}
+
+fn files_under(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push((
+                    p.strip_prefix(dir).unwrap().to_string_lossy().to_string(),
+                    std::fs::read(&p).unwrap(),
+                ));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn demo_prints_a_summary_whose_amounts_sum_to_the_pool() {
+    let d = tempfile::tempdir().unwrap();
+    let lake = d.path().join("lake");
+    let text = ok(&["demo", "--lake", lake.to_str().unwrap()]);
+    assert!(text.contains("Σ amounts = pool ✓"), "{text}");
+    assert!(text.contains("byte-identical ✓"), "{text}");
+    assert!(text.contains("teleport"), "{text}");
+    // Running it again replaces the demo lake and gives the same epoch bytes.
+    let before = files_under(&lake.join("epochs"));
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&["demo", "--lake", lake.to_str().unwrap(), "--json"])).unwrap();
+    assert_eq!(before, files_under(&lake.join("epochs")));
+    let epochs = json["epochs"].as_array().unwrap();
+    assert!(epochs.len() >= 2);
+    for e in epochs {
+        assert_eq!(e["allocated"], e["pool"]);
+        let sum: u128 = e["top"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["amount"].as_str().unwrap().parse::<u128>().unwrap())
+            .sum();
+        assert_eq!(sum.to_string(), e["pool"].as_str().unwrap());
+    }
+    assert_eq!(json["replay_identical"], true);
+}
+
+#[test]
+fn demo_refuses_to_replace_a_directory_that_is_not_a_demo_lake() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("precious.txt"), b"keep me").unwrap();
+    let err = fails(&["demo", "--lake", d.path().to_str().unwrap()]);
+    assert!(err.contains("not a demo lake"), "{err}");
+    assert!(d.path().join("precious.txt").exists());
+}
+
+#[test]
+fn simulate_reproduces_the_shipped_sample_byte_for_byte() {
+    let d = tempfile::tempdir().unwrap();
+    ok(&["simulate", "--out", d.path().to_str().unwrap()]);
+    let ours = files_under(d.path());
+    let shipped = files_under(&sample());
+    assert_eq!(
+        ours.iter().map(|f| &f.0).collect::<Vec<_>>(),
+        shipped.iter().map(|f| &f.0).collect::<Vec<_>>()
+    );
+    for (a, b) in ours.iter().zip(&shipped) {
+        assert!(a.1 == b.1, "{} differs from data/sample", a.0);
+    }
+}
+
+#[test]
+fn ingest_tree_and_epoch_run_give_the_demo_bytes() {
+    let d = tempfile::tempdir().unwrap();
+    let demo = d.path().join("demo");
+    ok(&["demo", "--lake", demo.to_str().unwrap()]);
+    let lake = d.path().join("lake");
+    let l = lake.to_str().unwrap();
+    let j: serde_json::Value = serde_json::from_str(&ok(&[
+        "ingest",
+        "--lake",
+        l,
+        "--tree",
+        sample().to_str().unwrap(),
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(j["new"], 40);
+    // Ingesting the same tree again only finds duplicates.
+    let j2: serde_json::Value = serde_json::from_str(&ok(&[
+        "ingest",
+        "--lake",
+        l,
+        "--tree",
+        sample().to_str().unwrap(),
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!((j2["new"].as_u64(), j2["duplicates"].as_u64()), (Some(0), Some(40)));
+    let reg = sample().join("registry.csv");
+    for e in ["2026-W46", "2026-W47"] {
+        let s: serde_json::Value = serde_json::from_str(&ok(&[
+            "epoch",
+            "run",
+            "--lake",
+            l,
+            "--epoch",
+            e,
+            "--pool",
+            "1_000_000_000_000",
+            "--registry",
+            reg.to_str().unwrap(),
+            "--json",
+        ]))
+        .unwrap();
+        assert_eq!(s["allocated"], "1000000000000");
+        assert_eq!(
+            files_under(&demo.join("epochs").join(e)),
+            files_under(&lake.join("epochs").join(e)),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn single_device_ingest_and_a_policy_file() {
+    let d = tempfile::tempdir().unwrap();
+    let l = d.path().join("lake");
+    let l = l.to_str().unwrap();
+    let car = sample().join("car-001");
+    let files: Vec<String> = std::fs::read_dir(&car)
+        .unwrap()
+        .map(|e| e.unwrap().path().to_string_lossy().to_string())
+        .collect();
+    let mut args = vec!["ingest", "--lake", l, "--device", "car-001"];
+    args.extend(files.iter().map(String::as_str));
+    let out = ok(&args);
+    assert!(out.contains("4 new"), "{out}");
+    std::fs::copy(sample().join("registry.csv"), Path::new(l).join("registry.csv")).unwrap();
+    let policy = d.path().join("strict.toml");
+    std::fs::write(&policy, "[quality]\nmax_hdop = 1.0\n").unwrap();
+    let s: serde_json::Value = serde_json::from_str(&ok(&[
+        "epoch",
+        "run",
+        "--lake",
+        l,
+        "--epoch",
+        "2026-W46",
+        "--pool",
+        "100",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--json",
+    ]))
+    .unwrap();
+    assert!(s["rejected"]["hdop_too_high"].as_u64().unwrap() > 100, "{s}");
+    let stored = std::fs::read_to_string(Path::new(l).join("epochs/2026-W46/policy.toml")).unwrap();
+    assert_eq!(stored, "[quality]\nmax_hdop = 1.0\n");
+}
+
+#[test]
+fn bad_arguments_fail_with_a_message_naming_the_problem() {
+    let d = tempfile::tempdir().unwrap();
+    let l = d.path().join("lake");
+    let l = l.to_str().unwrap();
+    assert!(
+        fails(&["epoch", "run", "--lake", l, "--epoch", "2026-47", "--pool", "1"])
+            .contains("invalid epoch \"2026-47\"")
+    );
+    assert!(fails(&["epoch", "run", "--lake", l, "--epoch", "2026-W47", "--pool", "-5"]).contains("--pool"));
+    assert!(fails(&[
+        "epoch",
+        "run",
+        "--lake",
+        l,
+        "--epoch",
+        "2026-W47",
+        "--pool",
+        "100000000000000000000000000000000000000"
+    ])
+    .contains("10^38"));
+    assert!(fails(&["epoch", "run", "--lake", l, "--epoch", "2026-W47", "--pool", "1"]).contains("registry.csv"));
+    let bad_policy = d.path().join("p.toml");
+    std::fs::write(&bad_policy, "[novelty]\nrefresh_epoch = 2\n").unwrap();
+    let reg = sample().join("registry.csv");
+    let err = fails(&[
+        "epoch",
+        "run",
+        "--lake",
+        l,
+        "--epoch",
+        "2026-W47",
+        "--pool",
+        "1",
+        "--registry",
+        reg.to_str().unwrap(),
+        "--policy",
+        bad_policy.to_str().unwrap(),
+    ]);
+    assert!(err.contains("refresh_epoch") && err.contains("p.toml"), "{err}");
+    let bad_reg = d.path().join("r.csv");
+    std::fs::write(&bad_reg, "device_id,wallet\ncar-1,0x12\n").unwrap();
+    let err = fails(&[
+        "epoch",
+        "run",
+        "--lake",
+        l,
+        "--epoch",
+        "2026-W47",
+        "--pool",
+        "1",
+        "--registry",
+        bad_reg.to_str().unwrap(),
+    ]);
+    assert!(err.contains("r.csv line 2"), "{err}");
+    let err = fails(&["ingest", "--lake", l, "--device", "car-1", "/nonexistent/file.nmea"]);
+    assert!(err.contains("/nonexistent/file.nmea"), "{err}");
+    let err = fails(&["ingest", "--lake", l, "--device", "bad/id", reg.to_str().unwrap()]);
+    assert!(err.contains("bad/id"), "{err}");
+}

@@ -1,0 +1,163 @@
+//! End-to-end epoch properties on a simulated fleet: money adds up, every fix is accounted for,
+//! dishonest drivers are caught, state carries over, and outputs are byte-identical across thread
+//! counts, ingest order and repeated runs.
+
+use std::collections::BTreeMap;
+use tessera::epoch::Epoch;
+use tessera::lake::Lake;
+use tessera::pipeline::{self, no_progress, EpochInputs};
+use tessera::registry::Registry;
+use tessera::simulate::{simulate, Fleet, SimConfig};
+
+fn fleet() -> Fleet {
+    simulate(&SimConfig {
+        drivers: 7,
+        epochs: 2,
+        trips: 2,
+        minutes: 4,
+        ..SimConfig::default()
+    })
+}
+
+fn lake_with(fleet: &Fleet, reverse: bool) -> (tempfile::TempDir, Lake) {
+    let d = tempfile::tempdir().unwrap();
+    let lake = Lake::open(d.path()).unwrap();
+    let mut files: Vec<_> = fleet.files.iter().collect();
+    if reverse {
+        files.reverse();
+    }
+    for f in files {
+        lake.ingest(&f.device, &f.name, &f.bytes).unwrap();
+    }
+    (d, lake)
+}
+
+fn inputs(fleet: &Fleet, epoch: &str, pool: u128) -> EpochInputs {
+    EpochInputs::new(
+        epoch.parse().unwrap(),
+        pool,
+        Registry::parse(fleet.registry_csv.as_bytes(), "sim").unwrap(),
+    )
+}
+
+fn epoch_files(lake: &Lake, e: &str) -> BTreeMap<String, Vec<u8>> {
+    let dir = lake.epoch_dir(&e.parse::<Epoch>().unwrap());
+    let mut m = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let p = entry.unwrap().path();
+        m.insert(
+            p.file_name().unwrap().to_string_lossy().to_string(),
+            std::fs::read(&p).unwrap(),
+        );
+    }
+    m
+}
+
+#[test]
+fn amounts_sum_to_pool_and_every_fix_is_accounted_for() {
+    let f = fleet();
+    let (_d, lake) = lake_with(&f, false);
+    for pool in [1u128, 999_999_937, 10u128.pow(38) - 1] {
+        let out = pipeline::compute(&lake, &inputs(&f, "2026-W46", pool), &no_progress).unwrap();
+        let s = &out.summary;
+        assert_eq!(s.allocated, pool.to_string());
+        assert_eq!(s.fixes_in, s.fixes_accepted + s.rejected.values().sum::<u64>());
+        assert_eq!(s.status, "allocated");
+    }
+}
+
+#[test]
+fn dishonest_and_unregistered_drivers_are_caught() {
+    let f = fleet();
+    let (_d, lake) = lake_with(&f, false);
+    let out = pipeline::compute(&lake, &inputs(&f, "2026-W46", 1_000_000), &no_progress).unwrap();
+    let s = &out.summary;
+    // Teleporter: one jump per trip; speeder: a 20 s leg per trip.
+    assert!(s.rejected["teleport"] >= 2 + 2 * 19, "{:?}", s.rejected);
+    // The unregistered driver's fixes are all rejected with that reason.
+    assert_eq!(s.rejected["unregistered_device"], 2 * 4 * 60);
+    // 7 drivers: 6 registered, two of them share a wallet → 5 recipients.
+    assert_eq!(s.recipients, 5);
+    let shared = s.top.iter().find(|r| r.devices == 2).expect("the shared wallet");
+    assert!(shared.amount.parse::<u128>().unwrap() > 0);
+}
+
+#[test]
+fn second_epoch_reads_the_first_epochs_coverage_state() {
+    let f = fleet();
+    let (_d, lake) = lake_with(&f, false);
+    let w46 = pipeline::run(&lake, &inputs(&f, "2026-W46", 1000), &no_progress).unwrap();
+    let w47 = pipeline::run(&lake, &inputs(&f, "2026-W47", 1000), &no_progress).unwrap();
+    assert_eq!(w46.summary.new_cells, w46.summary.cells);
+    assert_eq!(w47.summary.previous_state.as_deref(), Some("2026-W46"));
+    assert!(
+        w47.summary.new_cells < w47.summary.cells,
+        "drivers revisit their home area"
+    );
+    let m: serde_json::Value = serde_json::from_slice(&w47.files["manifest.json"]).unwrap();
+    assert_eq!(m["previous_state"]["epoch"], "2026-W46");
+    assert_eq!(
+        m["previous_state"]["coverage_sha256"],
+        tessera::lake::sha256_hex(&w46.files["coverage.parquet"])
+    );
+}
+
+#[test]
+fn an_epoch_without_points_allocates_nothing_and_says_so() {
+    let f = fleet();
+    let (_d, lake) = lake_with(&f, false);
+    let out = pipeline::run(&lake, &inputs(&f, "2026-W40", 5000), &no_progress).unwrap();
+    assert_eq!(out.summary.status, "no_points");
+    assert_eq!(out.summary.allocated, "0");
+    let m: serde_json::Value = serde_json::from_slice(&out.files["manifest.json"]).unwrap();
+    assert_eq!(m["status"], "no_points");
+}
+
+#[test]
+fn manifest_hashes_every_output_file() {
+    let f = fleet();
+    let (_d, lake) = lake_with(&f, false);
+    pipeline::run(&lake, &inputs(&f, "2026-W46", 1000), &no_progress).unwrap();
+    let files = epoch_files(&lake, "2026-W46");
+    let m: serde_json::Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
+    for (name, bytes) in &files {
+        if name != "manifest.json" {
+            assert_eq!(m["outputs"][name], tessera::lake::sha256_hex(bytes), "{name}");
+        }
+    }
+    assert_eq!(
+        m["inputs"].as_array().unwrap().len() as u64,
+        m["counts"]["sources"].as_u64().unwrap()
+    );
+}
+
+#[test]
+fn rerun_is_byte_identical() {
+    let f = fleet();
+    let (_d, lake) = lake_with(&f, false);
+    pipeline::run(&lake, &inputs(&f, "2026-W46", 1000), &no_progress).unwrap();
+    let first = epoch_files(&lake, "2026-W46");
+    // Ingesting everything again is a no-op, and the rerun rewrites the same bytes.
+    for file in &f.files {
+        assert!(lake.ingest(&file.device, &file.name, &file.bytes).unwrap().duplicate);
+    }
+    pipeline::run(&lake, &inputs(&f, "2026-W46", 1000), &no_progress).unwrap();
+    assert_eq!(first, epoch_files(&lake, "2026-W46"));
+}
+
+#[test]
+fn outputs_do_not_depend_on_thread_count_or_ingest_order() {
+    let f = fleet();
+    let run = |threads: usize, reverse: bool| {
+        let (_d, lake) = lake_with(&f, reverse);
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| {
+            pipeline::run(&lake, &inputs(&f, "2026-W46", 123_456_789), &no_progress).unwrap();
+            pipeline::run(&lake, &inputs(&f, "2026-W47", 123_456_789), &no_progress).unwrap();
+        });
+        (epoch_files(&lake, "2026-W46"), epoch_files(&lake, "2026-W47"))
+    };
+    let base = run(1, false);
+    assert_eq!(base, run(2, true));
+    assert_eq!(base, run(4, false));
+}
