@@ -1,0 +1,158 @@
+//! `tessera-bench [--drivers N] [--minutes M] [--trips T]`: throughput of ingest and of a full
+//! epoch run on a simulated fleet, with the `nmea` crate's own stateful parser (`Nmea::parse`
+//! over the same lines) as the in-run peer for parsing. Prints a table and a JSON line.
+
+use std::time::Instant;
+use tessera::lake::Lake;
+use tessera::pipeline::{self, EpochInputs};
+use tessera::registry::Registry;
+use tessera::simulate::{simulate, SimConfig};
+
+fn arg(name: &str, default: u32) -> u32 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn best_of<T>(n: usize, mut f: impl FnMut() -> T) -> (f64, T) {
+    let mut best = f64::MAX;
+    let mut out = None;
+    for _ in 0..n {
+        let t = Instant::now();
+        let r = f();
+        best = best.min(t.elapsed().as_secs_f64());
+        out = Some(r);
+    }
+    (best, out.expect("n > 0"))
+}
+
+fn main() {
+    let cfg = SimConfig {
+        drivers: arg("--drivers", 60),
+        epochs: 1,
+        trips: arg("--trips", 2),
+        minutes: arg("--minutes", 30),
+        ..SimConfig::default()
+    };
+    eprintln!(
+        "simulating {} drivers x {} trips x {} min ...",
+        cfg.drivers, cfg.trips, cfg.minutes
+    );
+    let fleet = simulate(&cfg);
+    let nmea_files: Vec<&[u8]> = fleet
+        .files
+        .iter()
+        .filter(|f| !f.name.ends_with(".gpx"))
+        .map(|f| f.bytes.as_slice())
+        .collect();
+    let nmea_bytes: usize = nmea_files.iter().map(|b| b.len()).sum();
+
+    // 1. Parse, one core: tessera's ingest parser vs the nmea crate's stateful parser.
+    let (t_ours, fixes) = best_of(3, || {
+        nmea_files
+            .iter()
+            .map(|b| tessera::ingest::parse(b).fixes.len())
+            .sum::<usize>()
+    });
+    let (t_peer, peer_ok) = best_of(3, || {
+        let mut ok = 0usize;
+        for b in &nmea_files {
+            let text = std::str::from_utf8(b).unwrap();
+            let mut p = nmea::Nmea::default();
+            for line in text.lines() {
+                let s = line.trim_end_matches('\r');
+                let s = s
+                    .strip_prefix("NMEA,")
+                    .map(|x| &x[..x.rfind(',').unwrap_or(x.len())])
+                    .unwrap_or(s);
+                let s = if s.starts_with('[') {
+                    &s[s.find(']').map_or(0, |i| i + 1)..]
+                } else {
+                    s
+                };
+                if p.parse(s).is_ok() {
+                    ok += 1;
+                }
+            }
+        }
+        ok
+    });
+    let mb = nmea_bytes as f64 / 1e6;
+
+    // 2. Ingest into a lake (parse + Parquet + atomic writes), all cores.
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::open(dir.path()).unwrap();
+    let t = Instant::now();
+    use rayon::prelude::*;
+    let total_fixes: u64 = fleet
+        .files
+        .par_iter()
+        .map(|f| lake.ingest(&f.device, &f.name, &f.bytes).unwrap().meta.fixes)
+        .sum();
+    let t_ingest = t.elapsed().as_secs_f64();
+    let all_bytes: usize = fleet.files.iter().map(|f| f.bytes.len()).sum();
+
+    // 3. Epoch run (compute + atomic write), 1 thread and all threads.
+    let registry = Registry::parse(fleet.registry_csv.as_bytes(), "sim").unwrap();
+    let inputs = EpochInputs::new(cfg.start, 1_000_000_000_000, registry);
+    let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    let (t_epoch1, _) = best_of(2, || {
+        one.install(|| pipeline::run(&lake, &inputs, &pipeline::no_progress).unwrap())
+    });
+    let (t_epoch_n, out) = best_of(2, || pipeline::run(&lake, &inputs, &pipeline::no_progress).unwrap());
+    let s = out.summary;
+
+    let threads = rayon::current_num_threads();
+    println!(
+        "tessera-bench: {} NMEA files, {:.1} MB, {} fixes; {} threads",
+        nmea_files.len(),
+        mb,
+        fixes,
+        threads
+    );
+    println!("{:<44} {:>12} {:>14}", "stage", "MB/s", "fixes/s");
+    println!(
+        "{:<44} {:>12.1} {:>14.0}",
+        "parse NMEA, tessera (1 core)",
+        mb / t_ours,
+        fixes as f64 / t_ours
+    );
+    println!(
+        "{:<44} {:>12.1} {:>14}",
+        "parse NMEA, nmea::Nmea::parse peer (1 core)",
+        mb / t_peer,
+        "-"
+    );
+    println!("{:<44} {:>12.2}x", "  ratio tessera / peer", t_peer / t_ours);
+    println!(
+        "{:<44} {:>12.1} {:>14.0}",
+        format!("ingest to lake ({threads} threads)"),
+        all_bytes as f64 / 1e6 / t_ingest,
+        total_fixes as f64 / t_ingest
+    );
+    println!(
+        "{:<44} {:>12} {:>14.0}",
+        "epoch run (1 thread)",
+        "-",
+        s.fixes_in as f64 / t_epoch1
+    );
+    println!(
+        "{:<44} {:>12} {:>14.0}",
+        format!("epoch run ({threads} threads)"),
+        "-",
+        s.fixes_in as f64 / t_epoch_n
+    );
+    println!(
+        "{}",
+        serde_json::json!({
+            "nmea_mb": mb, "fixes": fixes, "peer_sentences_ok": peer_ok,
+            "parse_mb_s": mb / t_ours, "peer_parse_mb_s": mb / t_peer, "parse_ratio": t_peer / t_ours,
+            "ingest_fixes_s": total_fixes as f64 / t_ingest,
+            "epoch_fixes_s_1thread": s.fixes_in as f64 / t_epoch1, "epoch_fixes_s": s.fixes_in as f64 / t_epoch_n,
+            "epoch_visits": s.visits, "epoch_cells": s.cells, "threads": threads,
+        })
+    );
+}
