@@ -129,6 +129,55 @@ pub fn to_parquet(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Vec<u8>
     Ok(buf)
 }
 
+/// Streams rows into a Parquet file in memory, always in batches of exactly [`BATCH_ROWS`] rows
+/// (the last one shorter), so the bytes depend only on the row sequence, never on how callers
+/// chunked their work.
+pub struct RejectionSink {
+    writer: ArrowWriter<Vec<u8>>,
+    pending: Vec<RejectionRow>,
+    rows: u64,
+}
+
+impl RejectionSink {
+    /// A sink for the rejection schema.
+    pub fn new() -> Result<Self, parquet::errors::ParquetError> {
+        Ok(RejectionSink {
+            writer: ArrowWriter::try_new(Vec::new(), rejections_schema(), Some(props()))?,
+            pending: Vec::new(),
+            rows: 0,
+        })
+    }
+
+    /// Append rows.
+    pub fn extend(
+        &mut self,
+        rows: impl IntoIterator<Item = RejectionRow>,
+    ) -> Result<(), parquet::errors::ParquetError> {
+        for r in rows {
+            self.pending.push(r);
+            self.rows += 1;
+            if self.pending.len() == BATCH_ROWS {
+                self.writer.write(&rejections_to_batch(&self.pending))?;
+                self.pending.clear();
+            }
+        }
+        Ok(())
+    }
+
+    /// Rows written so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Flush and return the file bytes.
+    pub fn finish(mut self) -> Result<Vec<u8>, parquet::errors::ParquetError> {
+        if !self.pending.is_empty() || self.rows == 0 {
+            self.writer.write(&rejections_to_batch(&self.pending))?;
+        }
+        self.writer.into_inner()
+    }
+}
+
 /// Decode all record batches of a Parquet file held in memory.
 pub fn from_parquet(bytes: bytes::Bytes) -> Result<Vec<RecordBatch>, parquet::errors::ParquetError> {
     let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)?

@@ -264,27 +264,40 @@ pub fn compute(lake: &Lake, inputs: &EpochInputs, progress: Progress) -> Result<
     let done = AtomicU64::new(0);
     let total = selected.len() as u64;
     progress("clean + cover", 0, total);
-    let results: Vec<SourceResult> = selected
-        .par_iter()
-        .map(|m| {
-            let r = process_source(lake, m, device_idx[m.device.as_str()], inputs, &k);
-            progress("clean + cover", done.fetch_add(1, Ordering::Relaxed) + 1, total);
-            r
-        })
-        .collect::<Result<Vec<_>>>()?;
-
+    // Sources are processed a chunk at a time (in parallel within the chunk) and folded in hash
+    // order, so memory holds the visits plus one chunk of sources, never all fixes.
+    let chunk = (rayon::current_num_threads() * 4).max(8);
     let mut visits = VisitMap::new();
-    let mut rejections = Vec::new();
+    let mut rejected: BTreeMap<String, u64> = BTreeMap::new();
+    let pq_err = |e: parquet::errors::ParquetError| Error::Data {
+        path: "rejections.parquet".into(),
+        message: e.to_string(),
+    };
+    let mut sink = io::RejectionSink::new().map_err(pq_err)?;
     let (mut fixes_in, mut accepted) = (0u64, 0u64);
     let mut inputs_json = Vec::new();
-    for (m, r) in selected.iter().zip(results) {
-        fixes_in += r.fixes_in;
-        accepted += r.accepted;
-        rejections.extend(r.rejections);
-        for (key, v) in r.visits {
-            visits.entry(key).and_modify(|e| *e = e.merge(v)).or_insert(v);
+    for group in selected.chunks(chunk) {
+        let results: Vec<SourceResult> = group
+            .par_iter()
+            .map(|m| {
+                let r = process_source(lake, m, device_idx[m.device.as_str()], inputs, &k);
+                progress("clean + cover", done.fetch_add(1, Ordering::Relaxed) + 1, total);
+                r
+            })
+            .collect::<Result<Vec<_>>>()?;
+        for (m, r) in group.iter().zip(results) {
+            fixes_in += r.fixes_in;
+            accepted += r.accepted;
+            for row in &r.rejections {
+                *rejected.entry(row.rejection.reason.to_string()).or_default() += 1;
+            }
+            sink.extend(r.rejections).map_err(pq_err)?;
+            for (key, v) in r.visits {
+                visits.entry(key).and_modify(|e| *e = e.merge(v)).or_insert(v);
+            }
+            inputs_json
+                .push(json!({"source": m.hash, "device": m.device, "name": m.name, "fixes_sha256": r.fixes_sha}));
         }
-        inputs_json.push(json!({"source": m.hash, "device": m.device, "name": m.name, "fixes_sha256": r.fixes_sha}));
     }
     let mut rows: Vec<VisitRow> = visits
         .into_iter()
@@ -334,15 +347,7 @@ pub fn compute(lake: &Lake, inputs: &EpochInputs, progress: Progress) -> Result<
         "explain.parquet".to_string(),
         parquet_bytes("explain.parquet", &io::explain_schema(), &explain)?,
     );
-    let rej: Vec<RecordBatch> = if rejections.is_empty() {
-        vec![io::rejections_to_batch(&[])]
-    } else {
-        rejections.chunks(io::BATCH_ROWS).map(io::rejections_to_batch).collect()
-    };
-    files.insert(
-        "rejections.parquet".to_string(),
-        parquet_bytes("rejections.parquet", &io::rejections_schema(), &rej)?,
-    );
+    files.insert("rejections.parquet".to_string(), sink.finish().map_err(pq_err)?);
     let cells_covered: BTreeSet<u64> = rows.iter().map(|r| r.cell).collect();
     let new_cells = cells_covered.iter().filter(|c| !prior.contains_key(c)).count() as u64;
     let next = state::advance(&prior, cells_covered.iter().copied(), &e);
@@ -353,10 +358,6 @@ pub fn compute(lake: &Lake, inputs: &EpochInputs, progress: Progress) -> Result<
     files.insert("policy.toml".to_string(), inputs.policy_text.as_bytes().to_vec());
     files.insert("registry.csv".to_string(), inputs.registry.to_csv().into_bytes());
 
-    let mut rejected: BTreeMap<String, u64> = BTreeMap::new();
-    for r in &rejections {
-        *rejected.entry(r.rejection.reason.to_string()).or_default() += 1;
-    }
     let status = if shares.is_empty() { "no_points" } else { "allocated" };
     let outputs: BTreeMap<String, String> = files.iter().map(|(n, b)| (n.clone(), sha256_hex(b))).collect();
     let manifest = json!({
