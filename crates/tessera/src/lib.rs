@@ -16,3 +16,4 @@ pub mod registry;
 pub mod rewards;
 pub mod simulate;
 pub mod state;
+pub mod merkle;
