@@ -66,12 +66,74 @@ enum Cmd {
     },
     /// Print the default policy (policy v1) as TOML.
     Policy,
+    /// Print a recipient's amount, leaf and merkle proof as JSON (what a wallet app passes to the
+    /// claim contract).
+    Proof {
+        /// Lake directory.
+        #[arg(long)]
+        lake: PathBuf,
+        /// ISO week.
+        #[arg(long)]
+        epoch: String,
+        /// Wallet address.
+        #[arg(required_unless_present = "all")]
+        recipient: Option<String>,
+        /// Every recipient's claim.
+        #[arg(long, conflicts_with = "recipient")]
+        all: bool,
+    },
+    /// Explain a recipient's amount: devices, cells, ranks, multipliers, and rejected fixes.
+    Explain {
+        /// Lake directory.
+        #[arg(long)]
+        lake: PathBuf,
+        /// ISO week.
+        #[arg(long)]
+        epoch: String,
+        /// Wallet address.
+        recipient: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
 enum EpochCmd {
     /// Compute an epoch's rewards and write epochs/E/ atomically.
     Run(RunArgs),
+    /// Recompute an epoch from the lake and compare with the published files: exit 0 only on an
+    /// exact match, otherwise print which file and which rows differ.
+    Verify {
+        /// Lake directory.
+        #[arg(long)]
+        lake: PathBuf,
+        /// ISO week.
+        #[arg(long)]
+        epoch: String,
+        /// Check against this manifest instead of LAKE/epochs/E/manifest.json.
+        #[arg(long)]
+        manifest: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// What-if: recompute an epoch under another policy without writing, and show the change per
+    /// recipient.
+    Diff {
+        /// Lake directory.
+        #[arg(long)]
+        lake: PathBuf,
+        /// ISO week.
+        #[arg(long)]
+        epoch: String,
+        /// The other policy.
+        #[arg(long)]
+        policy: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args)]
@@ -283,6 +345,47 @@ fn print_summary(s: &Summary) {
                 "    {:<44} {:>16} {:>14} {:>7} {:>6}",
                 r.recipient, r.amount, r.points, r.devices, r.cells
             );
+        }
+    }
+}
+
+fn open_existing(dir: &Path) -> Result<Lake> {
+    if !dir.join("epochs").is_dir() {
+        bail!("{} is not a tessera lake (no epochs/ directory)", dir.display());
+    }
+    Ok(Lake::open(dir)?)
+}
+
+fn print_explanation(x: &tessera::audit::Explanation) {
+    println!(
+        "{} in epoch {}: {} base units ({}% of the pool) for {} points",
+        x.recipient, x.epoch, x.amount, x.share_percent, x.points
+    );
+    println!("policy sha256 {}", x.policy_sha256);
+    for d in &x.devices {
+        println!();
+        println!(
+            "device {}: {} points from {} visits in {} cells ({} with points, {} discoveries)",
+            d.device, d.points, d.visits, d.cells, d.visits_with_points, d.discoveries
+        );
+        println!(
+            "  ranks: {}",
+            d.ranks
+                .iter()
+                .map(|(k, v)| format!("#{k}: {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        println!("  rejected fixes: {}", reasons_line(&d.rejected));
+        for e in &d.rejected_examples {
+            println!("    {e}");
+        }
+    }
+    if !x.top_visits.is_empty() {
+        println!();
+        println!("top visits:");
+        for v in &x.top_visits {
+            println!("  {v}");
         }
     }
 }
@@ -520,6 +623,112 @@ fn real_main() -> Result<()> {
             }
             if !t.failed.is_empty() {
                 bail!("{} file(s) could not be ingested", t.failed.len());
+            }
+            Ok(())
+        }
+        Cmd::Proof {
+            lake,
+            epoch,
+            recipient,
+            all,
+        } => {
+            let lake = open_existing(&lake)?;
+            let doc = tessera::audit::proof(&lake, &epoch.parse()?, if all { None } else { recipient.as_deref() })?;
+            if all {
+                println!("{}", serde_json::to_string_pretty(&doc)?);
+            } else {
+                let c = &doc.claims[0];
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({"epoch": doc.epoch, "scheme": doc.scheme, "root": doc.root, "recipient": c.recipient, "amount": c.amount, "leaf": c.leaf, "proof": c.proof})
+                    )?
+                );
+            }
+            Ok(())
+        }
+        Cmd::Explain {
+            lake,
+            epoch,
+            recipient,
+            json,
+        } => {
+            let lake = open_existing(&lake)?;
+            let x = tessera::audit::explain(&lake, &epoch.parse()?, &recipient)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&x)?);
+            } else {
+                print_explanation(&x);
+            }
+            Ok(())
+        }
+        Cmd::Epoch {
+            cmd:
+                EpochCmd::Verify {
+                    lake,
+                    epoch,
+                    manifest,
+                    json,
+                },
+        } => {
+            let lake = open_existing(&lake)?;
+            let pb = bar(0, "recompute", json);
+            let progress = |stage: &str, done: u64, total: u64| {
+                pb.set_message(stage.to_string());
+                pb.set_length(total);
+                pb.set_position(done);
+            };
+            let r = tessera::audit::verify(&lake, &epoch.parse()?, manifest.as_deref(), &progress)?;
+            pb.finish_and_clear();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else if r.ok {
+                println!(
+                    "epoch {}: all {} files recomputed from the lake match byte for byte ✓",
+                    r.epoch,
+                    r.checked.len()
+                );
+            } else {
+                println!("epoch {}: MISMATCH in {} file(s)", r.epoch, r.mismatches.len());
+                for m in &r.mismatches {
+                    println!("  {}: {}", m.file, m.problem);
+                    for row in &m.published_only {
+                        println!("    published : {row}");
+                    }
+                    for row in &m.recomputed_only {
+                        println!("    recomputed: {row}");
+                    }
+                }
+            }
+            if !r.ok {
+                std::process::exit(2);
+            }
+            Ok(())
+        }
+        Cmd::Epoch {
+            cmd:
+                EpochCmd::Diff {
+                    lake,
+                    epoch,
+                    policy,
+                    json,
+                },
+        } => {
+            let lake = open_existing(&lake)?;
+            Policy::load(&policy)?;
+            let text = std::fs::read_to_string(&policy)?;
+            let lines = tessera::audit::diff(&lake, &epoch.parse()?, &text, &pipeline::no_progress)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&lines)?);
+            } else {
+                println!("epoch {epoch} under {} (nothing written):", policy.display());
+                println!(
+                    "  {:<44} {:>16} {:>16} {:>17}",
+                    "recipient", "published", "what-if", "change"
+                );
+                for l in &lines {
+                    println!("  {:<44} {:>16} {:>16} {:>17}", l.recipient, l.before, l.after, l.delta);
+                }
             }
             Ok(())
         }

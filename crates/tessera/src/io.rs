@@ -96,6 +96,12 @@ pub fn rewards_schema() -> SchemaRef {
         Field::new("points", ppm_type(), false),
         Field::new("devices", DataType::UInt32, false),
         Field::new("cells", DataType::UInt64, false),
+        Field::new("leaf", DataType::Utf8, false),
+        Field::new(
+            "proof",
+            DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+            false,
+        ),
     ]))
 }
 

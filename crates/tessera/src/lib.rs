@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+pub mod audit;
 pub mod cells;
 pub mod epoch;
 pub mod fix;
@@ -8,6 +9,7 @@ pub mod fixed;
 pub mod ingest;
 pub mod io;
 pub mod lake;
+pub mod merkle;
 pub mod novelty;
 pub mod pipeline;
 pub mod policy;
@@ -16,4 +18,3 @@ pub mod registry;
 pub mod rewards;
 pub mod simulate;
 pub mod state;
-pub mod merkle;

@@ -328,6 +328,8 @@ pub fn compute(lake: &Lake, inputs: &EpochInputs, progress: Progress) -> Result<
     let pts: Vec<(String, u128)> = per.iter().map(|(w, v)| (w.to_string(), v.0)).collect();
     let shares: Vec<Share> = allocate(inputs.pool, &pts).map_err(|e| Error::Invalid(e.to_string()))?;
     let points_total: u128 = pts.iter().map(|p| p.1).sum();
+    let amounts: Vec<(String, u128)> = shares.iter().map(|s| (s.recipient.clone(), s.amount)).collect();
+    let dist = crate::merkle::build(k.merkle, &amounts).map_err(|err| Error::Invalid(format!("epoch {e}: {err}")))?;
     let allocated: u128 = shares.iter().map(|s| s.amount).sum();
 
     let mut files = BTreeMap::new();
@@ -336,7 +338,7 @@ pub fn compute(lake: &Lake, inputs: &EpochInputs, progress: Progress) -> Result<
         parquet_bytes(
             "rewards.parquet",
             &io::rewards_schema(),
-            &[rewards_batch(&shares, &per)],
+            &[rewards_batch(&shares, &per, &dist)],
         )?,
     );
     let explain: Vec<RecordBatch> = scored
@@ -356,6 +358,9 @@ pub fn compute(lake: &Lake, inputs: &EpochInputs, progress: Progress) -> Result<
         parquet_bytes("coverage.parquet", &io::coverage_schema(), &[state::to_batch(&next)])?,
     );
     files.insert("policy.toml".to_string(), inputs.policy_text.as_bytes().to_vec());
+    let mut dump = serde_json::to_vec_pretty(&dist.dump).expect("dump serializes");
+    dump.push(b'\n');
+    files.insert("merkle.json".to_string(), dump);
     files.insert("registry.csv".to_string(), inputs.registry.to_csv().into_bytes());
 
     let status = if shares.is_empty() { "no_points" } else { "allocated" };
@@ -369,6 +374,7 @@ pub fn compute(lake: &Lake, inputs: &EpochInputs, progress: Progress) -> Result<
         "status": status,
         "recipients": shares.len(),
         "points_total": ppm_str(points_total),
+        "merkle": {"scheme": dist.scheme.as_str(), "root": dist.root},
         "counts": {
             "sources": selected.len(),
             "fixes_in": fixes_in,
@@ -441,14 +447,26 @@ fn dec(cap: usize, dt: arrow_schema::DataType) -> arrow_array::builder::Decimal1
     io::decimal_builder(cap, &dt)
 }
 
-fn rewards_batch(shares: &[Share], per: &BTreeMap<&str, (u128, BTreeSet<u32>, BTreeSet<u64>)>) -> RecordBatch {
+fn rewards_batch(
+    shares: &[Share],
+    per: &BTreeMap<&str, (u128, BTreeSet<u32>, BTreeSet<u64>)>,
+    dist: &crate::merkle::Distribution,
+) -> RecordBatch {
     let n = shares.len();
     let mut r = StringBuilder::new();
     let mut amount = dec(n, io::amount_type());
     let mut points = dec(n, io::ppm_type());
     let mut devices = UInt32Builder::with_capacity(n);
     let mut cells = UInt64Builder::with_capacity(n);
-    for s in shares {
+    let mut leaf = StringBuilder::with_capacity(n, 66 * n);
+    let mut proof = arrow_array::builder::ListBuilder::new(StringBuilder::new());
+    for (s, c) in shares.iter().zip(&dist.claims) {
+        debug_assert_eq!(s.recipient, c.recipient);
+        leaf.append_value(&c.leaf);
+        for p in &c.proof {
+            proof.values().append_value(p);
+        }
+        proof.append(true);
         let v = &per[s.recipient.as_str()];
         r.append_value(&s.recipient);
         // Decimal128(38,0) holds up to 10^38-1 < 2^127: pools above that are refused at the CLI.
@@ -463,6 +481,8 @@ fn rewards_batch(shares: &[Share], per: &BTreeMap<&str, (u128, BTreeSet<u32>, BT
         Arc::new(points.finish()),
         Arc::new(devices.finish()),
         Arc::new(cells.finish()),
+        Arc::new(leaf.finish()),
+        Arc::new(proof.finish()),
     ];
     RecordBatch::try_new(io::rewards_schema(), cols).expect("schema matches")
 }

@@ -28,6 +28,17 @@ pub struct Policy {
     pub plausibility: PlausibilityPolicy,
     /// Novelty scoring.
     pub novelty: NoveltyPolicy,
+    /// Reward distribution.
+    pub rewards: RewardsPolicy,
+}
+
+/// How rewards are distributed on chain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RewardsPolicy {
+    /// Merkle scheme: `"evm-standard-v1"` (default; OpenZeppelin StandardMerkleTree over
+    /// `(address, uint256)`) or `"solana-sha256-v1"` (base58 wallets, u64 amounts).
+    pub merkle: crate::merkle::Scheme,
 }
 
 /// Fix-level gates: a fix failing one is rejected with that reason.
@@ -77,6 +88,7 @@ impl Default for Policy {
             quality: QualityPolicy::default(),
             plausibility: PlausibilityPolicy::default(),
             novelty: NoveltyPolicy::default(),
+            rewards: RewardsPolicy::default(),
         }
     }
 }
@@ -152,6 +164,8 @@ pub struct Kernels {
     pub full_quality_hdop_centi: u32,
     /// Quality multiplier at the HDOP limit, ppm.
     pub min_quality: Ppm,
+    /// Merkle scheme of the distribution.
+    pub merkle: crate::merkle::Scheme,
 }
 
 impl Policy {
@@ -247,6 +261,7 @@ impl Policy {
             refresh_epochs: n.refresh_epochs,
             full_quality_hdop_centi: (n.full_quality_hdop * 100.0).round() as u32,
             min_quality,
+            merkle: self.rewards.merkle,
         })
     }
 }
@@ -283,6 +298,7 @@ mod tests {
             ("[novelty]\nmin_quality = 1.5", "novelty.min_quality"),
             ("[novelty]\nrefresh_epochs = 0", "novelty.refresh_epochs"),
             ("version = 2", "version"),
+            ("[rewards]\nmerkle = \"sha1\"", "merkle"),
         ] {
             let e = Policy::from_toml_str(text).unwrap_err().to_string();
             assert!(e.contains(field), "{text}: {e}");

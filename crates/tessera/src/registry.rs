@@ -36,16 +36,21 @@ pub fn valid_device_id(id: &str) -> bool {
         && !id.starts_with('.')
 }
 
-/// Normalize a wallet address; `None` if it is not a valid EVM address.
+/// Normalize a wallet address: an EVM address (`0x` + 40 hex, lowercased) or a base58 Solana
+/// public key (kept as is); `None` for anything else.
 ///
 /// ```
 /// use tessera::registry::normalize_wallet;
 /// assert_eq!(normalize_wallet("0xABCDEF0123456789abcdef0123456789ABCDEF01").unwrap(), "0xabcdef0123456789abcdef0123456789abcdef01");
 /// assert!(normalize_wallet("0x1234").is_none());
+/// assert!(normalize_wallet("4Nd1mBQtrMJVYVfKf2PJy9NZUZdTAsp7D4xWLs4gDB4T").is_some());
 /// ```
 pub fn normalize_wallet(w: &str) -> Option<String> {
-    let hex = w.strip_prefix("0x").or_else(|| w.strip_prefix("0X"))?;
-    (hex.len() == 40 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then(|| format!("0x{}", hex.to_ascii_lowercase()))
+    if let Some(hex) = w.strip_prefix("0x").or_else(|| w.strip_prefix("0X")) {
+        return (hex.len() == 40 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| format!("0x{}", hex.to_ascii_lowercase()));
+    }
+    crate::merkle::solana::pubkey(w).map(|_| w.to_string())
 }
 
 impl Registry {
@@ -90,7 +95,10 @@ impl Registry {
             let wallet = normalize_wallet(&rec[1]).ok_or_else(|| {
                 err(
                     line,
-                    format!("wallet {:?} is not an EVM address (0x + 40 hex digits)", &rec[1]),
+                    format!(
+                        "wallet {:?} is neither an EVM address (0x + 40 hex digits) nor a base58 Solana public key",
+                        &rec[1]
+                    ),
                 )
             })?;
             if devices.insert(rec[0].to_string(), wallet).is_some() {

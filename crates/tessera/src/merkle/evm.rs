@@ -176,7 +176,10 @@ impl StandardTree {
     /// assert_eq!(hex::encode(t.root().unwrap()), "d4dee0beab2d53f2cc83e567171bd2820e49898130a22622b10ead383e90bd77");
     /// ```
     pub fn of(values: Vec<Vec<AbiValue>>, sort_leaves: bool) -> StandardTree {
-        let encoding = values.first().map(|v| v.iter().map(AbiValue::type_name).collect()).unwrap_or_default();
+        let encoding = values
+            .first()
+            .map(|v| v.iter().map(AbiValue::type_name).collect())
+            .unwrap_or_default();
         let mut hashed: Vec<(Hash, usize)> = values.iter().enumerate().map(|(i, v)| (standard_leaf(v), i)).collect();
         if sort_leaves {
             hashed.sort_by(|a, b| a.0.cmp(&b.0));
@@ -187,7 +190,11 @@ impl StandardTree {
         for (pos, (_, vi)) in hashed.iter().enumerate() {
             index[*vi] = tree.len() - 1 - pos;
         }
-        StandardTree { encoding, tree, values: values.into_iter().zip(index).collect() }
+        StandardTree {
+            encoding,
+            tree,
+            values: values.into_iter().zip(index).collect(),
+        }
     }
 
     /// The root, `None` for an empty tree.
@@ -240,7 +247,12 @@ mod tests {
     #[test]
     fn every_proof_of_a_tree_verifies_and_a_wrong_leaf_does_not() {
         for n in 1..40u128 {
-            let t = StandardTree::of((0..n).map(|i| vec![AbiValue::Address([i as u8; 20]), AbiValue::uint(i * 1000 + 1)]).collect(), true);
+            let t = StandardTree::of(
+                (0..n)
+                    .map(|i| vec![AbiValue::Address([i as u8; 20]), AbiValue::uint(i * 1000 + 1)])
+                    .collect(),
+                true,
+            );
             let root = t.root().unwrap();
             for i in 0..n as usize {
                 assert!(verify(&root, &t.leaf(i), &t.proof(i)), "n={n} i={i}");

@@ -92,34 +92,61 @@ pub fn build(scheme: Scheme, shares: &[(String, u128)]) -> Result<Distribution, 
         Scheme::EvmStandardV1 => {
             let mut values = Vec::with_capacity(shares.len());
             for (r, a) in shares {
-                let addr = evm::AbiValue::address(r).ok_or_else(|| MerkleError::BadWallet { recipient: r.clone(), scheme: scheme.as_str(), expected: "0x + 40 hex digits" })?;
+                let addr = evm::AbiValue::address(r).ok_or_else(|| MerkleError::BadWallet {
+                    recipient: r.clone(),
+                    scheme: scheme.as_str(),
+                    expected: "0x + 40 hex digits",
+                })?;
                 values.push(vec![addr, evm::AbiValue::uint(*a)]);
             }
             let t = evm::StandardTree::of(values, true);
             let claims = shares
                 .iter()
                 .enumerate()
-                .map(|(i, (r, a))| Claim { recipient: r.clone(), amount: a.to_string(), leaf: evm::hex0x(&t.leaf(i)), proof: t.proof(i).iter().map(evm::hex0x).collect() })
+                .map(|(i, (r, a))| Claim {
+                    recipient: r.clone(),
+                    amount: a.to_string(),
+                    leaf: evm::hex0x(&t.leaf(i)),
+                    proof: t.proof(i).iter().map(evm::hex0x).collect(),
+                })
                 .collect();
             let dump = if shares.is_empty() {
                 serde_json::json!({"format": "standard-v1", "leafEncoding": ["address", "uint256"], "tree": [], "values": []})
             } else {
                 t.dump_json()
             };
-            Ok(Distribution { scheme, root: t.root().map(|h| evm::hex0x(&h)), claims, dump })
+            Ok(Distribution {
+                scheme,
+                root: t.root().map(|h| evm::hex0x(&h)),
+                claims,
+                dump,
+            })
         }
         Scheme::SolanaSha256V1 => {
             let mut leaves = Vec::with_capacity(shares.len());
             for (r, a) in shares {
-                let pk = solana::pubkey(r).ok_or_else(|| MerkleError::BadWallet { recipient: r.clone(), scheme: scheme.as_str(), expected: "base58 32-byte public key" })?;
-                let amount = u64::try_from(*a).map_err(|_| MerkleError::AmountTooLarge { recipient: r.clone(), amount: *a, scheme: scheme.as_str() })?;
+                let pk = solana::pubkey(r).ok_or_else(|| MerkleError::BadWallet {
+                    recipient: r.clone(),
+                    scheme: scheme.as_str(),
+                    expected: "base58 32-byte public key",
+                })?;
+                let amount = u64::try_from(*a).map_err(|_| MerkleError::AmountTooLarge {
+                    recipient: r.clone(),
+                    amount: *a,
+                    scheme: scheme.as_str(),
+                })?;
                 leaves.push(solana::leaf(&pk, amount, 0));
             }
             let (root, proofs) = solana::build(&leaves);
             let claims: Vec<Claim> = shares
                 .iter()
                 .zip(leaves.iter().zip(&proofs))
-                .map(|((r, a), (l, p))| Claim { recipient: r.clone(), amount: a.to_string(), leaf: evm::hex0x(l), proof: p.iter().map(evm::hex0x).collect() })
+                .map(|((r, a), (l, p))| Claim {
+                    recipient: r.clone(),
+                    amount: a.to_string(),
+                    leaf: evm::hex0x(l),
+                    proof: p.iter().map(evm::hex0x).collect(),
+                })
                 .collect();
             let root = (!shares.is_empty()).then(|| evm::hex0x(&root));
             let dump = serde_json::json!({
@@ -129,7 +156,46 @@ pub fn build(scheme: Scheme, shares: &[(String, u128)]) -> Result<Distribution, 
                 "root": root,
                 "claims": claims,
             });
-            Ok(Distribution { scheme, root, claims, dump })
+            Ok(Distribution {
+                scheme,
+                root,
+                claims,
+                dump,
+            })
         }
+    }
+}
+
+/// Check a claim against a root under a scheme name (as written in the manifest).
+///
+/// ```
+/// use tessera::merkle::{build, verify_claim, Scheme};
+/// let d = build(Scheme::EvmStandardV1, &[("0x1111111111111111111111111111111111111111".into(), 5)]).unwrap();
+/// assert!(verify_claim("evm-standard-v1", d.root.as_ref().unwrap(), &d.claims[0]));
+/// ```
+pub fn verify_claim(scheme: &str, root: &str, c: &Claim) -> bool {
+    let h = |s: &str| -> Option<[u8; 32]> { hex::decode(s.strip_prefix("0x")?).ok()?.try_into().ok() };
+    let (Some(root), Some(proof)) = (h(root), c.proof.iter().map(|p| h(p)).collect::<Option<Vec<_>>>()) else {
+        return false;
+    };
+    let Ok(amount) = c.amount.parse::<u128>() else {
+        return false;
+    };
+    match scheme {
+        "evm-standard-v1" => {
+            let Some(addr) = evm::AbiValue::address(&c.recipient) else {
+                return false;
+            };
+            let leaf = evm::standard_leaf(&[addr, evm::AbiValue::uint(amount)]);
+            evm::hex0x(&leaf) == c.leaf && evm::verify(&root, &leaf, &proof)
+        }
+        "solana-sha256-v1" => {
+            let (Some(pk), Ok(a)) = (solana::pubkey(&c.recipient), u64::try_from(amount)) else {
+                return false;
+            };
+            let leaf = solana::leaf(&pk, a, 0);
+            evm::hex0x(&leaf) == c.leaf && solana::verify(&root, &leaf, &proof)
+        }
+        _ => false,
     }
 }

@@ -58,7 +58,11 @@ pub fn build(leaves: &[Hash]) -> (Hash, Vec<Vec<Hash>>) {
             next.push(node(&pair[0], right));
         }
         for (i, p) in pos.iter_mut().enumerate() {
-            let sib = if *p % 2 == 0 { (*p + 1).min(level.len() - 1) } else { *p - 1 };
+            let sib = if *p % 2 == 0 {
+                (*p + 1).min(level.len() - 1)
+            } else {
+                *p - 1
+            };
             proofs[i].push(level[sib]);
             *p /= 2;
         }

@@ -1,0 +1,596 @@
+//! Auditing published epochs: read them back, recompute and compare byte for byte (`verify`),
+//! claims with proofs (`proof`), the story behind an amount (`explain`), and what-if policy
+//! changes (`diff`). I/O edge; the comparisons are plain functions over decoded rows.
+
+use crate::epoch::Epoch;
+use crate::io;
+use crate::lake::{sha256_hex, Error, Lake, Result};
+use crate::pipeline::{self, EpochInputs, Progress};
+use crate::registry::Registry;
+use arrow_array::{Array, Decimal128Array, ListArray, RecordBatch, StringArray, UInt32Array, UInt64Array};
+use arrow_cast::display::{ArrayFormatter, FormatOptions};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+fn data(path: &Path, message: impl Into<String>) -> Error {
+    Error::Data {
+        path: path.display().to_string(),
+        message: message.into(),
+    }
+}
+
+fn batches(path: &Path) -> Result<Vec<RecordBatch>> {
+    io::from_parquet(read(path)?.into()).map_err(|e| data(path, e.to_string()))
+}
+
+fn column<'a, T: 'static>(b: &'a RecordBatch, name: &str, path: &Path) -> Result<&'a T> {
+    b.column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<T>())
+        .ok_or_else(|| data(path, format!("column {name} missing or of the wrong type")))
+}
+
+/// A published manifest, parsed.
+pub fn read_manifest(path: &Path) -> Result<serde_json::Value> {
+    serde_json::from_slice(&read(path)?).map_err(|e| data(path, e.to_string()))
+}
+
+/// The inputs a published epoch was computed with: its stored policy and registry and the pool
+/// of its manifest.
+pub fn published_inputs(lake: &Lake, epoch: &Epoch, manifest: &serde_json::Value) -> Result<EpochInputs> {
+    let dir = lake.epoch_dir(epoch);
+    let policy_path = dir.join("policy.toml");
+    let policy_text = String::from_utf8(read(&policy_path)?).map_err(|_| data(&policy_path, "not UTF-8"))?;
+    let reg_path = dir.join("registry.csv");
+    let registry = Registry::parse(&read(&reg_path)?, &reg_path.display().to_string())
+        .map_err(|e| data(&reg_path, e.to_string()))?;
+    let mpath = dir.join("manifest.json");
+    let pool = manifest["pool"]
+        .as_str()
+        .and_then(|p| p.parse::<u128>().ok())
+        .ok_or_else(|| data(&mpath, "no integer pool"))?;
+    Ok(EpochInputs {
+        epoch: *epoch,
+        pool,
+        policy_text,
+        registry,
+    })
+}
+
+/// One recipient row of `rewards.parquet`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RewardRow {
+    /// Wallet.
+    pub recipient: String,
+    /// Amount, base units (decimal string).
+    pub amount: String,
+    /// Points (decimal, 6 places).
+    pub points: String,
+    /// Devices.
+    pub devices: u32,
+    /// Cells with points.
+    pub cells: u64,
+    /// Merkle leaf.
+    pub leaf: String,
+    /// Merkle proof, leaf to root.
+    pub proof: Vec<String>,
+}
+
+fn dec_str(a: &Decimal128Array, i: usize) -> String {
+    a.value_as_string(i)
+}
+
+/// Every row of an epoch's `rewards.parquet`.
+pub fn read_rewards(lake: &Lake, epoch: &Epoch) -> Result<Vec<RewardRow>> {
+    let path = lake.epoch_dir(epoch).join("rewards.parquet");
+    let mut out = Vec::new();
+    for b in batches(&path)? {
+        let r = column::<StringArray>(&b, "recipient", &path)?;
+        let a = column::<Decimal128Array>(&b, "amount", &path)?;
+        let p = column::<Decimal128Array>(&b, "points", &path)?;
+        let d = column::<UInt32Array>(&b, "devices", &path)?;
+        let c = column::<UInt64Array>(&b, "cells", &path)?;
+        let l = column::<StringArray>(&b, "leaf", &path)?;
+        let pr = column::<ListArray>(&b, "proof", &path)?;
+        for i in 0..b.num_rows() {
+            let list = pr.value(i);
+            let list = list
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .ok_or_else(|| data(&path, "proof items are not strings"))?;
+            out.push(RewardRow {
+                recipient: r.value(i).to_string(),
+                amount: dec_str(a, i),
+                points: dec_str(p, i),
+                devices: d.value(i),
+                cells: c.value(i),
+                leaf: l.value(i).to_string(),
+                proof: (0..list.len()).map(|j| list.value(j).to_string()).collect(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// A claim as a wallet app passes it to the claim contract.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProofDoc {
+    /// Epoch.
+    pub epoch: String,
+    /// Merkle scheme.
+    pub scheme: String,
+    /// Root (also in the manifest).
+    pub root: String,
+    /// The claims (one for `proof RECIPIENT`, all for `--all`).
+    pub claims: Vec<crate::merkle::Claim>,
+}
+
+/// The proof of one recipient, or of all when `recipient` is `None`. Each proof is checked
+/// against the manifest's root before it is returned.
+pub fn proof(lake: &Lake, epoch: &Epoch, recipient: Option<&str>) -> Result<ProofDoc> {
+    let mpath = lake.epoch_dir(epoch).join("manifest.json");
+    let m = read_manifest(&mpath)?;
+    let scheme = m["merkle"]["scheme"].as_str().unwrap_or_default().to_string();
+    let root = m["merkle"]["root"]
+        .as_str()
+        .ok_or_else(|| data(&mpath, "no merkle root (nothing was allocated)"))?
+        .to_string();
+    let rows = read_rewards(lake, epoch)?;
+    let wanted = recipient.map(|r| crate::registry::normalize_wallet(r).unwrap_or_else(|| r.to_string()));
+    let mut claims = Vec::new();
+    for r in rows {
+        if wanted.as_ref().is_some_and(|w| *w != r.recipient) {
+            continue;
+        }
+        let c = crate::merkle::Claim {
+            recipient: r.recipient,
+            amount: r.amount,
+            leaf: r.leaf,
+            proof: r.proof,
+        };
+        if !crate::merkle::verify_claim(&scheme, &root, &c) {
+            return Err(data(
+                &mpath,
+                format!("the proof of {} does not verify against the manifest root", c.recipient),
+            ));
+        }
+        claims.push(c);
+    }
+    if let (Some(w), true) = (&wanted, claims.is_empty()) {
+        return Err(Error::Invalid(format!("{w} received nothing in epoch {epoch}")));
+    }
+    Ok(ProofDoc {
+        epoch: epoch.to_string(),
+        scheme,
+        root,
+        claims,
+    })
+}
+
+/// One file that does not match.
+#[derive(Debug, Clone, Serialize)]
+pub struct Mismatch {
+    /// File name in `epochs/E/`.
+    pub file: String,
+    /// What differs.
+    pub problem: String,
+    /// Rows only in the published file (at most 20).
+    pub published_only: Vec<String>,
+    /// Rows only in the recomputed file (at most 20).
+    pub recomputed_only: Vec<String>,
+}
+
+/// The result of `epoch verify`.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    /// Epoch.
+    pub epoch: String,
+    /// True only on an exact match of every file and hash.
+    pub ok: bool,
+    /// Files checked.
+    pub checked: Vec<String>,
+    /// What did not match.
+    pub mismatches: Vec<Mismatch>,
+}
+
+/// Render every row of a Parquet file as text, for row-level diffs.
+fn rows_of(bytes: &[u8]) -> std::result::Result<Vec<String>, String> {
+    let bs = io::from_parquet(bytes.to_vec().into()).map_err(|e| e.to_string())?;
+    let opts = FormatOptions::default();
+    let mut out = Vec::new();
+    for b in bs {
+        let schema = b.schema();
+        let fmts: Vec<ArrayFormatter> = b
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| e.to_string())?;
+        for i in 0..b.num_rows() {
+            let cells: Vec<String> = schema
+                .fields()
+                .iter()
+                .zip(&fmts)
+                .map(|(f, fm)| format!("{}={}", f.name(), fm.value(i)))
+                .collect();
+            out.push(cells.join(", "));
+        }
+    }
+    Ok(out)
+}
+
+fn row_diff(published: &[u8], recomputed: &[u8]) -> (Vec<String>, Vec<String>) {
+    match (rows_of(published), rows_of(recomputed)) {
+        (Ok(a), Ok(b)) => {
+            let mut count: BTreeMap<&String, i64> = BTreeMap::new();
+            for r in &a {
+                *count.entry(r).or_default() += 1;
+            }
+            for r in &b {
+                *count.entry(r).or_default() -= 1;
+            }
+            let only_a = count
+                .iter()
+                .filter(|(_, n)| **n > 0)
+                .map(|(r, _)| (*r).clone())
+                .take(20)
+                .collect();
+            let only_b = count
+                .iter()
+                .filter(|(_, n)| **n < 0)
+                .map(|(r, _)| (*r).clone())
+                .take(20)
+                .collect();
+            (only_a, only_b)
+        }
+        (Err(e), _) => (vec![format!("(published file unreadable: {e})")], vec![]),
+        (_, Err(e)) => (vec![], vec![format!("(recomputed file unreadable: {e})")]),
+    }
+}
+
+/// Recompute an epoch from the lake (sources, the epoch's stored policy and registry, the
+/// previous epoch's state) and compare with the published files and manifest. `manifest`
+/// overrides the manifest to check against (e.g. the one published on chain or on a website).
+pub fn verify(lake: &Lake, epoch: &Epoch, manifest: Option<&Path>, progress: Progress) -> Result<VerifyReport> {
+    let dir = lake.epoch_dir(epoch);
+    if !dir.is_dir() {
+        return Err(Error::Invalid(format!(
+            "epoch {epoch} has no outputs in {}",
+            lake.root().display()
+        )));
+    }
+    let mpath = manifest
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| dir.join("manifest.json"));
+    let published_manifest = read_manifest(&mpath)?;
+    let mut mismatches = Vec::new();
+    let mut mm = |file: &str, problem: String, a: Vec<String>, b: Vec<String>| {
+        mismatches.push(Mismatch {
+            file: file.to_string(),
+            problem,
+            published_only: a,
+            recomputed_only: b,
+        })
+    };
+    // 1. The files on disk must be the ones the manifest names.
+    let outputs = published_manifest["outputs"].as_object().cloned().unwrap_or_default();
+    let mut on_disk: BTreeSet<String> = BTreeSet::new();
+    for e in std::fs::read_dir(&dir).map_err(|source| Error::Io {
+        path: dir.display().to_string(),
+        source,
+    })? {
+        let name = e
+            .map_err(|source| Error::Io {
+                path: dir.display().to_string(),
+                source,
+            })?
+            .file_name()
+            .to_string_lossy()
+            .to_string();
+        if name != "manifest.json" {
+            on_disk.insert(name);
+        }
+    }
+    for (name, sha) in &outputs {
+        match std::fs::read(dir.join(name)) {
+            Ok(b) if sha.as_str() == Some(&sha256_hex(&b)) => {}
+            Ok(_) => mm(
+                name,
+                format!("SHA-256 differs from {}", mpath.display()),
+                vec![],
+                vec![],
+            ),
+            Err(_) => mm(name, "named in the manifest but missing".into(), vec![], vec![]),
+        }
+    }
+    for name in &on_disk {
+        if !outputs.contains_key(name) {
+            mm(name, "present but not named in the manifest".into(), vec![], vec![]);
+        }
+    }
+    // 2. Recompute with the published inputs and compare every byte.
+    let inputs = published_inputs(lake, epoch, &published_manifest)?;
+    let recomputed = pipeline::compute(lake, &inputs, progress)?;
+    let mut checked = Vec::new();
+    for (name, bytes) in &recomputed.files {
+        checked.push(name.clone());
+        let path = if name == "manifest.json" {
+            mpath.clone()
+        } else {
+            dir.join(name)
+        };
+        let Ok(published) = std::fs::read(&path) else {
+            mm(name, "missing".into(), vec![], vec![]);
+            continue;
+        };
+        if published == *bytes {
+            continue;
+        }
+        let (a, b) = if name.ends_with(".parquet") {
+            row_diff(&published, bytes)
+        } else {
+            let pa: Vec<String> = String::from_utf8_lossy(&published)
+                .lines()
+                .map(str::to_string)
+                .collect();
+            let pb: Vec<String> = String::from_utf8_lossy(bytes).lines().map(str::to_string).collect();
+            (
+                pa.iter().filter(|l| !pb.contains(l)).take(20).cloned().collect(),
+                pb.iter().filter(|l| !pa.contains(l)).take(20).cloned().collect(),
+            )
+        };
+        mm(name, "recomputed bytes differ".into(), a, b);
+    }
+    Ok(VerifyReport {
+        epoch: epoch.to_string(),
+        ok: mismatches.is_empty(),
+        checked,
+        mismatches,
+    })
+}
+
+/// One recipient's change under another policy.
+#[derive(Debug, Clone, Serialize)]
+pub struct DiffLine {
+    /// Wallet.
+    pub recipient: String,
+    /// Published amount.
+    pub before: String,
+    /// Amount under the other policy.
+    pub after: String,
+    /// after - before (signed decimal).
+    pub delta: String,
+}
+
+/// Recompute an epoch under another policy (nothing is written) and compare per recipient.
+pub fn diff(lake: &Lake, epoch: &Epoch, other_policy_text: &str, progress: Progress) -> Result<Vec<DiffLine>> {
+    let dir = lake.epoch_dir(epoch);
+    let m = read_manifest(&dir.join("manifest.json"))?;
+    let mut inputs = published_inputs(lake, epoch, &m)?;
+    inputs.policy_text = other_policy_text.to_string();
+    let before: BTreeMap<String, u128> = read_rewards(lake, epoch)?
+        .into_iter()
+        .map(|r| (r.recipient, r.amount.parse().unwrap_or(0)))
+        .collect();
+    let out = pipeline::compute(lake, &inputs, progress)?;
+    let path = Path::new("rewards.parquet (recomputed)");
+    let mut after: BTreeMap<String, u128> = BTreeMap::new();
+    for b in io::from_parquet(out.files["rewards.parquet"].clone().into()).map_err(|e| data(path, e.to_string()))? {
+        let r = column::<StringArray>(&b, "recipient", path)?;
+        let a = column::<Decimal128Array>(&b, "amount", path)?;
+        for i in 0..b.num_rows() {
+            after.insert(r.value(i).to_string(), a.value(i) as u128);
+        }
+    }
+    let keys: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+    Ok(keys
+        .into_iter()
+        .map(|k| {
+            let (x, y) = (before.get(k).copied().unwrap_or(0), after.get(k).copied().unwrap_or(0));
+            let delta = if y >= x {
+                format!("+{}", y - x)
+            } else {
+                format!("-{}", x - y)
+            };
+            DiffLine {
+                recipient: k.clone(),
+                before: x.to_string(),
+                after: y.to_string(),
+                delta,
+            }
+        })
+        .collect())
+}
+
+/// Per-device part of an explanation.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DeviceStory {
+    /// Device id.
+    pub device: String,
+    /// Visits scored.
+    pub visits: u64,
+    /// Visits with points.
+    pub visits_with_points: u64,
+    /// Distinct cells.
+    pub cells: u64,
+    /// Cells never covered before (discovery).
+    pub discoveries: u64,
+    /// Visits by rank (1, 2, 3, 4+).
+    pub ranks: BTreeMap<String, u64>,
+    /// Points (decimal).
+    pub points: String,
+    /// Epoch rejections by reason.
+    pub rejected: BTreeMap<String, u64>,
+    /// Up to five rejected fixes: source, line, reason, detail.
+    pub rejected_examples: Vec<String>,
+}
+
+/// Why a recipient got what it got.
+#[derive(Debug, Clone, Serialize)]
+pub struct Explanation {
+    /// Epoch.
+    pub epoch: String,
+    /// Wallet.
+    pub recipient: String,
+    /// Amount (base units) and points.
+    pub amount: String,
+    /// Points.
+    pub points: String,
+    /// Share of the pool, percent (display only).
+    pub share_percent: String,
+    /// The policy's multipliers, as published.
+    pub policy_sha256: String,
+    /// One story per device registered to the wallet.
+    pub devices: Vec<DeviceStory>,
+    /// The ten visits that earned the most: cell, device, rank, age, multipliers, points.
+    pub top_visits: Vec<String>,
+}
+
+/// Explain a recipient's amount from the published explain and rejection files.
+pub fn explain(lake: &Lake, epoch: &Epoch, recipient: &str) -> Result<Explanation> {
+    let dir = lake.epoch_dir(epoch);
+    let m = read_manifest(&dir.join("manifest.json"))?;
+    let inputs = published_inputs(lake, epoch, &m)?;
+    let wallet = crate::registry::normalize_wallet(recipient).unwrap_or_else(|| recipient.to_string());
+    let devices: Vec<String> = {
+        let csv = inputs.registry.to_csv();
+        csv.lines()
+            .skip(1)
+            .filter_map(|l| l.split_once(','))
+            .filter(|(_, w)| *w == wallet)
+            .map(|(d, _)| d.to_string())
+            .collect()
+    };
+    if devices.is_empty() {
+        return Err(Error::Invalid(format!(
+            "{wallet} has no device in epoch {epoch}'s registry"
+        )));
+    }
+    let rewards = read_rewards(lake, epoch)?;
+    let row = rewards.iter().find(|r| r.recipient == wallet);
+    let mut stories: BTreeMap<String, DeviceStory> = devices
+        .iter()
+        .map(|d| {
+            (
+                d.clone(),
+                DeviceStory {
+                    device: d.clone(),
+                    ..Default::default()
+                },
+            )
+        })
+        .collect();
+    let mut cells: BTreeMap<String, BTreeSet<u64>> = BTreeMap::new();
+    let mut pts: BTreeMap<String, i128> = BTreeMap::new();
+    let mut top: Vec<(i128, String)> = Vec::new();
+    let path = dir.join("explain.parquet");
+    for b in batches(&path)? {
+        let rec = column::<StringArray>(&b, "recipient", &path)?;
+        let dev = column::<StringArray>(&b, "device", &path)?;
+        let cell = column::<UInt64Array>(&b, "cell", &path)?;
+        let cell_id = column::<StringArray>(&b, "cell_id", &path)?;
+        let rank = column::<UInt32Array>(&b, "rank", &path)?;
+        let age = column::<arrow_array::Int64Array>(&b, "age_epochs", &path)?;
+        let (rw, fw, qw, p) = (
+            column::<Decimal128Array>(&b, "rank_w", &path)?,
+            column::<Decimal128Array>(&b, "freshness_w", &path)?,
+            column::<Decimal128Array>(&b, "quality_w", &path)?,
+            column::<Decimal128Array>(&b, "points", &path)?,
+        );
+        for i in 0..b.num_rows() {
+            if rec.value(i) != wallet {
+                continue;
+            }
+            let d = dev.value(i).to_string();
+            let s = stories.entry(d.clone()).or_insert_with(|| DeviceStory {
+                device: d.clone(),
+                ..Default::default()
+            });
+            s.visits += 1;
+            if p.value(i) > 0 {
+                s.visits_with_points += 1;
+            }
+            if age.is_null(i) {
+                s.discoveries += 1;
+            }
+            let rk = match rank.value(i) {
+                r @ 1..=3 => r.to_string(),
+                _ => "4+".into(),
+            };
+            *s.ranks.entry(rk).or_default() += 1;
+            cells.entry(d.clone()).or_default().insert(cell.value(i));
+            *pts.entry(d.clone()).or_default() += p.value(i);
+            let age_s = if age.is_null(i) {
+                "never covered".to_string()
+            } else {
+                format!("{} epochs", age.value(i))
+            };
+            top.push((
+                p.value(i),
+                format!(
+                    "cell {} device {} rank {} age {} rank×{} fresh×{} quality×{} = {} points",
+                    cell_id.value(i),
+                    d,
+                    rank.value(i),
+                    age_s,
+                    rw.value_as_string(i),
+                    fw.value_as_string(i),
+                    qw.value_as_string(i),
+                    p.value_as_string(i)
+                ),
+            ));
+        }
+    }
+    top.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let rpath = dir.join("rejections.parquet");
+    for b in batches(&rpath)? {
+        let dev = column::<StringArray>(&b, "device", &rpath)?;
+        let src = column::<StringArray>(&b, "source", &rpath)?;
+        let line = column::<UInt32Array>(&b, "line", &rpath)?;
+        let reason = column::<StringArray>(&b, "reason", &rpath)?;
+        let detail = column::<StringArray>(&b, "detail", &rpath)?;
+        for i in 0..b.num_rows() {
+            if let Some(s) = stories.get_mut(dev.value(i)) {
+                *s.rejected.entry(reason.value(i).to_string()).or_default() += 1;
+                if s.rejected_examples.len() < 5 {
+                    s.rejected_examples.push(format!(
+                        "source {} line {}: {} ({})",
+                        &src.value(i)[..16.min(src.value(i).len())],
+                        line.value(i),
+                        reason.value(i),
+                        detail.value(i)
+                    ));
+                }
+            }
+        }
+    }
+    for (d, s) in stories.iter_mut() {
+        s.cells = cells.get(d).map_or(0, |c| c.len() as u64);
+        let p = pts.get(d).copied().unwrap_or(0);
+        s.points = format!("{}.{:06}", p / 1_000_000, p % 1_000_000);
+    }
+    let amount: u128 = row.map_or(0, |r| r.amount.parse().unwrap_or(0));
+    let pool: u128 = inputs.pool;
+    let share = if pool == 0 {
+        0.0
+    } else {
+        amount as f64 * 100.0 / pool as f64
+    };
+    Ok(Explanation {
+        epoch: epoch.to_string(),
+        recipient: wallet,
+        amount: amount.to_string(),
+        points: row.map_or("0.000000".into(), |r| r.points.clone()),
+        share_percent: format!("{share:.4}"),
+        policy_sha256: m["policy_sha256"].as_str().unwrap_or_default().to_string(),
+        devices: stories.into_values().collect(),
+        top_visits: top.into_iter().take(10).map(|t| t.1).collect(),
+    })
+}
