@@ -182,7 +182,7 @@ impl StandardTree {
             .unwrap_or_default();
         let mut hashed: Vec<(Hash, usize)> = values.iter().enumerate().map(|(i, v)| (standard_leaf(v), i)).collect();
         if sort_leaves {
-            hashed.sort_by(|a, b| a.0.cmp(&b.0));
+            hashed.sort_by_key(|a| a.0);
         }
         let leaves: Vec<Hash> = hashed.iter().map(|h| h.0).collect();
         let tree = make_tree(&leaves);
