@@ -58,6 +58,10 @@ enum Cmd {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// Rows per record batch when writing fixes (memory knob; outputs of epochs do not
+        /// depend on it).
+        #[arg(long, default_value_t = 65_536)]
+        batch_rows: usize,
     },
     /// Epoch commands.
     Epoch {
@@ -156,6 +160,9 @@ struct RunArgs {
     /// Print JSON.
     #[arg(long)]
     json: bool,
+    /// Rows per record batch when reading fixes (memory knob; the outputs do not depend on it).
+    #[arg(long, default_value_t = 65_536)]
+    batch_rows: usize,
 }
 
 #[derive(Args)]
@@ -404,7 +411,7 @@ fn load_registry(lake: &Lake, path: Option<&Path>) -> Result<Registry> {
 fn epoch_run(a: &RunArgs) -> Result<Summary> {
     let epoch: Epoch = a.epoch.parse()?;
     let pool = parse_pool(&a.pool)?;
-    let lake = Lake::open(&a.lake)?;
+    let lake = Lake::open(&a.lake)?.with_batch_rows(a.batch_rows);
     let policy_text = match &a.policy {
         Some(p) => {
             Policy::load(p)?;
@@ -551,6 +558,8 @@ fn main() {
 }
 
 fn real_main() -> Result<()> {
+    #[cfg(feature = "failpoints")]
+    let _failpoints = fail::FailScenario::setup();
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Demo { lake, pool, json } => demo(&lake, &pool, json),
@@ -593,8 +602,9 @@ fn real_main() -> Result<()> {
             tree,
             files,
             json,
+            batch_rows,
         } => {
-            let lake = Lake::open(&lake)?;
+            let lake = Lake::open(&lake)?.with_batch_rows(batch_rows);
             let jobs = match (tree, device) {
                 (Some(t), _) => tree_jobs(&t)?,
                 (None, Some(d)) => files.into_iter().map(|f| (d.clone(), f)).collect(),

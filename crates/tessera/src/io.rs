@@ -186,8 +186,16 @@ impl RejectionSink {
 
 /// Decode all record batches of a Parquet file held in memory.
 pub fn from_parquet(bytes: bytes::Bytes) -> Result<Vec<RecordBatch>, parquet::errors::ParquetError> {
+    from_parquet_batched(bytes, BATCH_ROWS)
+}
+
+/// Decode a Parquet file held in memory into record batches of at most `batch_rows` rows.
+pub fn from_parquet_batched(
+    bytes: bytes::Bytes,
+    batch_rows: usize,
+) -> Result<Vec<RecordBatch>, parquet::errors::ParquetError> {
     let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)?
-        .with_batch_size(BATCH_ROWS)
+        .with_batch_size(batch_rows.max(1))
         .build()?;
     reader
         .map(|b| b.map_err(|e| parquet::errors::ParquetError::General(e.to_string())))
@@ -196,8 +204,13 @@ pub fn from_parquet(bytes: bytes::Bytes) -> Result<Vec<RecordBatch>, parquet::er
 
 /// Fixes → record batches of at most [`BATCH_ROWS`].
 pub fn fixes_to_batches(device: &str, fixes: &[Fix]) -> Vec<RecordBatch> {
+    fixes_to_batches_sized(device, fixes, BATCH_ROWS)
+}
+
+/// Fixes → record batches of at most `batch_rows`.
+pub fn fixes_to_batches_sized(device: &str, fixes: &[Fix], batch_rows: usize) -> Vec<RecordBatch> {
     fixes
-        .chunks(BATCH_ROWS)
+        .chunks(batch_rows.max(1))
         .map(|chunk| {
             let n = chunk.len();
             let mut dev = StringBuilder::with_capacity(n, n * device.len());

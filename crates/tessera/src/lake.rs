@@ -123,6 +123,7 @@ pub struct IngestOutcome {
 #[derive(Debug, Clone)]
 pub struct Lake {
     root: PathBuf,
+    batch_rows: usize,
 }
 
 impl Lake {
@@ -133,9 +134,19 @@ impl Lake {
             let p = root.join(d);
             fs::create_dir_all(&p).map_err(io_err(&p))?;
         }
-        let lake = Lake { root };
+        let lake = Lake {
+            root,
+            batch_rows: io::BATCH_ROWS,
+        };
         lake.recover()?;
         Ok(lake)
+    }
+
+    /// Use record batches of `n` rows when writing and reading fixes (a memory/speed knob; no
+    /// epoch output depends on it).
+    pub fn with_batch_rows(mut self, n: usize) -> Lake {
+        self.batch_rows = n.max(1);
+        self
     }
 
     /// The lake's root directory.
@@ -175,13 +186,14 @@ impl Lake {
             &self.root.join("sources").join(format!("{hash}.{}", format.as_str())),
             bytes,
         )?;
-        let fixes_pq =
-            io::to_parquet(&io::fixes_schema(), &io::fixes_to_batches(device, &parsed.fixes)).map_err(|e| {
-                Error::Data {
-                    path: format!("fixes/{hash}.parquet"),
-                    message: e.to_string(),
-                }
-            })?;
+        let fixes_pq = io::to_parquet(
+            &io::fixes_schema(),
+            &io::fixes_to_batches_sized(device, &parsed.fixes, self.batch_rows),
+        )
+        .map_err(|e| Error::Data {
+            path: format!("fixes/{hash}.parquet"),
+            message: e.to_string(),
+        })?;
         write_atomic(&self.root.join("fixes").join(format!("{hash}.parquet")), &fixes_pq)?;
         let rows: Vec<io::RejectionRow> = parsed
             .rejections
@@ -255,7 +267,7 @@ impl Lake {
             path: p.display().to_string(),
             message,
         };
-        let batches = io::from_parquet(bytes.into()).map_err(|e| data(e.to_string()))?;
+        let batches = io::from_parquet_batched(bytes.into(), self.batch_rows).map_err(|e| data(e.to_string()))?;
         let mut fixes = Vec::new();
         for b in &batches {
             io::batch_to_fixes(b, &mut fixes).map_err(data)?;
@@ -287,11 +299,14 @@ impl Lake {
         if old.exists() {
             fs::remove_dir_all(&old).map_err(io_err(&old))?;
         }
+        fail::fail_point!("commit-before-park");
         if dest.exists() {
             fs::rename(&dest, &old).map_err(io_err(&dest))?;
         }
+        fail::fail_point!("commit-after-park");
         fs::rename(staging, &dest).map_err(io_err(staging))?;
         sync_dir(&epochs)?;
+        fail::fail_point!("commit-after-move");
         if old.exists() {
             fs::remove_dir_all(&old).map_err(io_err(&old))?;
         }

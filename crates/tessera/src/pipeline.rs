@@ -438,6 +438,7 @@ pub fn run(lake: &Lake, inputs: &EpochInputs, progress: Progress) -> Result<Epoc
     let staging = lake.staging_dir(&inputs.epoch)?;
     for (name, bytes) in &out.files {
         write_atomic(&staging.join(name), bytes)?;
+        fail::fail_point!("epoch-staged-file");
     }
     lake.commit_epoch_dir(&staging, &inputs.epoch)?;
     Ok(out)
