@@ -3,10 +3,11 @@
 
 use std::collections::BTreeMap;
 
-/// Device id → recipient.
+/// Device id → recipient (and, for devices that upload signed traces, their ed25519 public key).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Registry {
     devices: BTreeMap<String, String>,
+    keys: BTreeMap<String, [u8; 32]>,
 }
 
 /// A registry line that cannot be used.
@@ -54,7 +55,9 @@ pub fn normalize_wallet(w: &str) -> Option<String> {
 }
 
 impl Registry {
-    /// Parse registry CSV. A header line `device_id,wallet` is allowed; `#` lines are comments.
+    /// Parse registry CSV: `device_id,wallet[,pubkey]` where `pubkey` is the device's ed25519 public
+    /// key as 64 hex digits (needed only for signed uploads). A header line is allowed; `#`
+    /// lines are comments.
     ///
     /// ```
     /// let r = tessera::registry::Registry::parse(b"device_id,wallet\ncar-1,0x00000000000000000000000000000000000000a1\n", "reg.csv").unwrap();
@@ -74,17 +77,28 @@ impl Registry {
             .flexible(true)
             .from_reader(bytes);
         let mut devices = BTreeMap::new();
+        let mut keys = BTreeMap::new();
         for rec in rdr.records() {
             let rec = rec.map_err(|e| err(e.position().map_or(0, |p| p.line()), e.to_string()))?;
             let line = rec.position().map_or(0, |p| p.line());
-            if rec.len() == 2 && rec[0].eq_ignore_ascii_case("device_id") {
+            if rec.len() >= 2 && rec[0].eq_ignore_ascii_case("device_id") {
                 continue;
             }
-            if rec.len() != 2 {
+            if rec.len() != 2 && rec.len() != 3 {
                 return Err(err(
                     line,
-                    format!("expected 2 fields (device_id,wallet), found {}", rec.len()),
+                    format!("expected device_id,wallet[,pubkey], found {} fields", rec.len()),
                 ));
+            }
+            if rec.len() == 3 && !rec[2].is_empty() {
+                let key: Option<[u8; 32]> = hex::decode(&rec[2]).ok().and_then(|v| v.try_into().ok());
+                let key = key.ok_or_else(|| {
+                    err(
+                        line,
+                        format!("pubkey {:?} is not 64 hex digits (an ed25519 public key)", &rec[2]),
+                    )
+                })?;
+                keys.insert(rec[0].to_string(), key);
             }
             if !valid_device_id(&rec[0]) {
                 return Err(err(
@@ -105,7 +119,17 @@ impl Registry {
                 return Err(err(line, format!("device {:?} listed twice", &rec[0])));
             }
         }
-        Ok(Registry { devices })
+        Ok(Registry { devices, keys })
+    }
+
+    /// The ed25519 public key a device signs uploads with, if registered.
+    ///
+    /// ```
+    /// let r = tessera::registry::Registry::parse(format!("car-1,0x00000000000000000000000000000000000000a1,{}\n", "ab".repeat(32)).as_bytes(), "r").unwrap();
+    /// assert_eq!(r.pubkey("car-1"), Some(&[0xab; 32]));
+    /// ```
+    pub fn pubkey(&self, device: &str) -> Option<&[u8; 32]> {
+        self.keys.get(device)
     }
 
     /// The recipient of a device.
@@ -130,14 +154,28 @@ impl Registry {
     /// assert!(r.to_csv().starts_with("device_id,wallet\na,"));
     /// ```
     pub fn to_csv(&self) -> String {
-        let mut s = String::from("device_id,wallet\n");
+        let with_keys = !self.keys.is_empty();
+        let mut s = String::from(if with_keys {
+            "device_id,wallet,pubkey\n"
+        } else {
+            "device_id,wallet\n"
+        });
         for (d, w) in &self.devices {
             s.push_str(d);
             s.push(',');
             s.push_str(w);
+            if with_keys {
+                s.push(',');
+                s.push_str(&self.keys.get(d).map(hex::encode).unwrap_or_default());
+            }
             s.push('\n');
         }
         s
+    }
+
+    /// Devices and their wallets, sorted by device.
+    pub fn devices(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.devices.iter().map(|(d, w)| (d.as_str(), w.as_str()))
     }
 }
 
@@ -164,6 +202,17 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.message.contains("twice"));
+    }
+
+    #[test]
+    fn registry_pubkey_column_is_optional_and_validated() {
+        let k = "0f".repeat(32);
+        let r = Registry::parse(format!("device_id,wallet,pubkey\na,0x00000000000000000000000000000000000000a1,{k}\nb,0x00000000000000000000000000000000000000a2,\n").as_bytes(), "r").unwrap();
+        assert_eq!(r.pubkey("a"), Some(&[0x0f; 32]));
+        assert_eq!(r.pubkey("b"), None);
+        assert_eq!(Registry::parse(r.to_csv().as_bytes(), "again").unwrap(), r);
+        let e = Registry::parse(b"a,0x00000000000000000000000000000000000000a1,xyz\n", "r").unwrap_err();
+        assert!(e.message.contains("ed25519"));
     }
 
     #[test]

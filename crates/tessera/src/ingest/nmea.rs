@@ -398,12 +398,10 @@ pub fn parse(bytes: &[u8]) -> Parsed {
         let (frame_ms, sentence) = frame(line);
         let Some(s) = sentence else {
             // GnssLogger files interleave other record types ("Fix,...", "Raw,...").
-            if let Some((word, _)) = line.split_once(',') {
-                if !word.is_empty() && word.len() <= 24 && word.bytes().all(|b| b.is_ascii_alphabetic()) {
-                    a.out.lines.ignored += 1;
-                    *a.out.lines.ignored_types.entry(format!("record:{word}")).or_default() += 1;
-                    continue;
-                }
+            if let Some(word) = record_word(line) {
+                a.out.lines.ignored += 1;
+                *a.out.lines.ignored_types.entry(format!("record:{word}")).or_default() += 1;
+                continue;
             }
             a.reject(
                 line_no,
@@ -421,15 +419,83 @@ fn clip(s: &str) -> String {
     s.chars().take(40).collect()
 }
 
-fn process_sentence(a: &mut Assembler, line_no: u32, s: &str, frame_ms: Option<i64>, last_unterminated: bool) {
+/// What one line of NMEA text is, checked the way ingest checks it (framing, address, checksum).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LineCheck {
+    /// Empty (or only NUL/CR bytes).
+    Blank,
+    /// A `#` comment.
+    Comment,
+    /// A well-formed sentence of a type tessera uses (`GGA`, `RMC`, ...), with its talker.
+    Sentence {
+        /// `GP`, `GN`, ...
+        talker: String,
+        /// `GGA`, `RMC`, ...
+        kind: String,
+    },
+    /// A sentence or record of a type tessera does not use (counted by name).
+    Ignored(String),
+    /// Rejected, with the reason ingest would give.
+    Rejected(Reason, String),
+}
+
+/// Check one line (any supported framing) without decoding its fields.
+///
+/// ```
+/// use tessera::ingest::nmea::{check_line, LineCheck};
+/// assert!(matches!(check_line("$GPGGA,123519,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,*47"), LineCheck::Sentence { .. }));
+/// assert!(matches!(check_line("$GPGGA,123519,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,*48"), LineCheck::Rejected(..)));
+/// ```
+pub fn check_line(line: &str) -> LineCheck {
+    let line: String = line.chars().filter(|c| *c != '\0' && *c != '\r').collect();
+    let line = line.trim();
+    if line.is_empty() {
+        return LineCheck::Blank;
+    }
+    if line.starts_with('#') {
+        return LineCheck::Comment;
+    }
+    match frame(line) {
+        (_, Some(s)) => match check_sentence(s, false) {
+            Ok(c) => LineCheck::Sentence {
+                talker: String::from_utf8_lossy(&c.talker).into_owned(),
+                kind: c.kind.to_string(),
+            },
+            Err(Unusable::Ignored(n)) => LineCheck::Ignored(n),
+            Err(Unusable::Rejected(r, d)) => LineCheck::Rejected(r, d),
+        },
+        (_, None) => match record_word(line) {
+            Some(w) => LineCheck::Ignored(format!("record:{w}")),
+            None => LineCheck::Rejected(Reason::NotNmea, format!("no '$' sentence start in {:?}", clip(line))),
+        },
+    }
+}
+
+/// A GnssLogger-style record word (`Fix`, `Raw`, ...) at the start of a non-NMEA line.
+fn record_word(line: &str) -> Option<&str> {
+    let (word, _) = line.split_once(',')?;
+    (!word.is_empty() && word.len() <= 24 && word.bytes().all(|b| b.is_ascii_alphabetic())).then_some(word)
+}
+
+struct Checked<'a> {
+    talker: [u8; 2],
+    kind: &'a str,
+    body: &'a str,
+}
+
+enum Unusable {
+    Ignored(String),
+    Rejected(Reason, String),
+}
+
+/// Address, type and checksum of one framed sentence.
+fn check_sentence(s: &str, last_unterminated: bool) -> Result<Checked<'_>, Unusable> {
     let bytes = s.as_bytes();
     if bytes.len() < 7 || !bytes[1..6].iter().all(|b| b.is_ascii_alphanumeric()) {
-        a.reject(
-            line_no,
+        return Err(Unusable::Rejected(
             Reason::Unparseable,
             format!("bad sentence address in {:?}", clip(s)),
-        );
-        return;
+        ));
     }
     let talker = [bytes[1], bytes[2]];
     let kind = &s[3..6];
@@ -439,9 +505,7 @@ fn process_sentence(a: &mut Assembler, line_no: u32, s: &str, frame_ms: Option<i
         } else {
             kind.to_string()
         };
-        a.out.lines.ignored += 1;
-        *a.out.lines.ignored_types.entry(name).or_default() += 1;
-        return;
+        return Err(Unusable::Ignored(name));
     }
     let Some(star) = s.rfind('*') else {
         let reason = if last_unterminated {
@@ -449,29 +513,46 @@ fn process_sentence(a: &mut Assembler, line_no: u32, s: &str, frame_ms: Option<i
         } else {
             Reason::MissingChecksum
         };
-        a.reject(line_no, reason, format!("{kind} without *hh checksum"));
-        return;
+        return Err(Unusable::Rejected(reason, format!("{kind} without *hh checksum")));
     };
     let hex = &s[star + 1..];
     if hex.len() < 2 {
-        a.reject(line_no, Reason::Truncated, format!("{kind} checksum cut to {:?}", hex));
-        return;
+        return Err(Unusable::Rejected(
+            Reason::Truncated,
+            format!("{kind} checksum cut to {hex:?}"),
+        ));
     }
     let found = u8::from_str_radix(hex, 16).ok();
     let body = &s[1..star];
     let calc = checksum(body.as_bytes());
     if found != Some(calc) {
-        a.reject(
-            line_no,
+        return Err(Unusable::Rejected(
             Reason::BadChecksum,
             format!("{kind} checksum {hex}, computed {calc:02X}"),
-        );
-        return;
+        ));
     }
     if !s.is_ascii() {
-        a.reject(line_no, Reason::Unparseable, format!("{kind} has non-ASCII bytes"));
-        return;
+        return Err(Unusable::Rejected(
+            Reason::Unparseable,
+            format!("{kind} has non-ASCII bytes"),
+        ));
     }
+    Ok(Checked { talker, kind, body })
+}
+
+fn process_sentence(a: &mut Assembler, line_no: u32, s: &str, frame_ms: Option<i64>, last_unterminated: bool) {
+    let Checked { talker, kind, body } = match check_sentence(s, last_unterminated) {
+        Ok(c) => c,
+        Err(Unusable::Ignored(name)) => {
+            a.out.lines.ignored += 1;
+            *a.out.lines.ignored_types.entry(name).or_default() += 1;
+            return;
+        }
+        Err(Unusable::Rejected(r, d)) => {
+            a.reject(line_no, r, d);
+            return;
+        }
+    };
     if kind == "GNS" {
         match parse_gns(body) {
             Ok(g) => {
