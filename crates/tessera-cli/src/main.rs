@@ -86,6 +86,72 @@ enum Cmd {
         #[arg(long, conflicts_with = "recipient")]
         all: bool,
     },
+    /// Capture NMEA from a GNSS receiver on a serial port into rotating files (Ctrl-C to stop).
+    Capture {
+        /// Serial device, e.g. /dev/ttyUSB0.
+        #[arg(long)]
+        port: String,
+        /// Baud rate, or `auto` to try the usual rates until valid sentences appear.
+        #[arg(long, default_value = "9600")]
+        baud: String,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// Start a new file after this many seconds.
+        #[arg(long, default_value_t = 3600)]
+        rotate_secs: u64,
+        /// Start a new file at this many bytes.
+        #[arg(long, default_value_t = 64 << 20)]
+        rotate_bytes: u64,
+        /// Print the final summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Serve the signed-upload endpoint (POST /v1/uploads, GET /health, GET /metrics).
+    Serve {
+        /// Lake directory.
+        #[arg(long)]
+        lake: PathBuf,
+        /// Registry with device public keys (device_id,wallet,pubkey).
+        #[arg(long)]
+        registry: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Largest accepted upload, bytes.
+        #[arg(long, default_value_t = 16 << 20)]
+        max_body: usize,
+        /// Largest accepted clock difference between device and server, seconds.
+        #[arg(long, default_value_t = 300)]
+        max_skew_secs: i64,
+    },
+    /// Sign and upload trace files to a tessera server (retries transient failures).
+    Upload {
+        /// Server URL, e.g. http://127.0.0.1:8080.
+        #[arg(long)]
+        server: String,
+        /// Device id.
+        #[arg(long)]
+        device: String,
+        /// Key file from `tessera keygen`.
+        #[arg(long)]
+        key: PathBuf,
+        /// Attempts per file.
+        #[arg(long, default_value_t = 5)]
+        attempts: u32,
+        /// Files to upload.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make a device key pair: writes the secret key file, prints the public key for the registry.
+    Keygen {
+        /// Key file to create (refuses to overwrite).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Explain a recipient's amount: devices, cells, ranks, multipliers, and rejected fixes.
     Explain {
         /// Lake directory.
@@ -634,6 +700,116 @@ fn real_main() -> Result<()> {
             if !t.failed.is_empty() {
                 bail!("{} file(s) could not be ingested", t.failed.len());
             }
+            Ok(())
+        }
+        Cmd::Capture {
+            port,
+            baud,
+            out,
+            rotate_secs,
+            rotate_bytes,
+            json,
+        } => {
+            let baud = match baud.as_str() {
+                "auto" => None,
+                b => Some(
+                    b.parse::<u32>()
+                        .map_err(|_| anyhow!("--baud {b:?}: a rate like 9600, or auto"))?,
+                ),
+            };
+            let mut cfg = tessera_net::capture::CaptureConfig::new(&port, baud, &out);
+            cfg.rotate_after = std::time::Duration::from_secs(rotate_secs.max(1));
+            cfg.rotate_bytes = rotate_bytes.max(1024);
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let s2 = stop.clone();
+            ctrlc::set_handler(move || s2.store(true, std::sync::atomic::Ordering::Relaxed))?;
+            let quiet = json;
+            let stats = tessera_net::capture::capture(&cfg, &stop, &mut |s| {
+                if !quiet {
+                    eprint!("\r{:<100}", s.line());
+                }
+            })?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&stats)?);
+            } else {
+                eprintln!();
+                println!(
+                    "captured {} lines ({} valid) into {} file(s) in {}",
+                    stats.lines,
+                    stats.valid,
+                    stats.files.len(),
+                    out.display()
+                );
+            }
+            Ok(())
+        }
+        Cmd::Serve {
+            lake,
+            registry,
+            listen,
+            max_body,
+            max_skew_secs,
+        } => {
+            let lake = Lake::open(&lake)?;
+            let bytes = std::fs::read(&registry).with_context(|| registry.display().to_string())?;
+            let registry = Registry::parse(&bytes, &registry.display().to_string())?;
+            let limits = tessera_net::server::Limits {
+                max_body,
+                max_skew_ms: max_skew_secs * 1000,
+            };
+            let state = tessera_net::server::AppState::new(lake, registry, limits);
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind(&listen)
+                    .await
+                    .with_context(|| format!("listen on {listen}"))?;
+                println!("tessera serve: listening on http://{}", listener.local_addr()?);
+                let shutdown = async {
+                    let _ = tokio::signal::ctrl_c().await;
+                };
+                tessera_net::server::serve(listener, state, shutdown).await?;
+                anyhow::Ok(())
+            })
+        }
+        Cmd::Upload {
+            server,
+            device,
+            key,
+            attempts,
+            files,
+            json,
+        } => {
+            let key = tessera_net::signing::DeviceKey::load(&key)?;
+            let mut client = tessera_net::client::Client::new(&server, &device, key);
+            client.attempts = attempts.max(1);
+            let results: Vec<_> = files.iter().map(|f| client.upload_file(f)).collect();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&results)?);
+            } else {
+                for r in &results {
+                    let what = match r.status {
+                        201 => "stored".to_string(),
+                        200 => "duplicate (already stored)".to_string(),
+                        0 => format!("no answer: {}", r.response),
+                        s => format!("refused {s}: {}", r.response),
+                    };
+                    println!("{}: {what}", r.file);
+                }
+            }
+            let failed = results.iter().filter(|r| !r.ok).count();
+            if failed > 0 {
+                bail!("{failed} of {} upload(s) failed", results.len());
+            }
+            Ok(())
+        }
+        Cmd::Keygen { out } => {
+            let k = tessera_net::signing::DeviceKey::generate()?;
+            k.save(&out)?;
+            println!("{}", k.public_hex());
+            eprintln!(
+                "secret key written to {} (mode 0600); add the public key above as the registry's pubkey column",
+                out.display()
+            );
             Ok(())
         }
         Cmd::Proof {

@@ -391,9 +391,16 @@ pub fn parse(bytes: &[u8]) -> Parsed {
             a.out.lines.blank += 1;
             continue;
         }
-        if line.starts_with('#') {
-            a.out.lines.comment += 1;
-            continue;
+        match unframed(line) {
+            "" => {
+                a.out.lines.blank += 1;
+                continue;
+            }
+            l if l.starts_with('#') => {
+                a.out.lines.comment += 1;
+                continue;
+            }
+            _ => {}
         }
         let (frame_ms, sentence) = frame(line);
         let Some(s) = sentence else {
@@ -452,8 +459,10 @@ pub fn check_line(line: &str) -> LineCheck {
     if line.is_empty() {
         return LineCheck::Blank;
     }
-    if line.starts_with('#') {
-        return LineCheck::Comment;
+    match unframed(line) {
+        "" => return LineCheck::Blank,
+        l if l.starts_with('#') => return LineCheck::Comment,
+        _ => {}
     }
     match frame(line) {
         (_, Some(s)) => match check_sentence(s, false) {
@@ -468,6 +477,14 @@ pub fn check_line(line: &str) -> LineCheck {
             Some(w) => LineCheck::Ignored(format!("record:{w}")),
             None => LineCheck::Rejected(Reason::NotNmea, format!("no '$' sentence start in {:?}", clip(line))),
         },
+    }
+}
+
+/// The line without a BlackVue/capture `[ms]` prefix.
+fn unframed(line: &str) -> &str {
+    match line.strip_prefix('[').and_then(|r| r.split_once(']')) {
+        Some((ms, rest)) if ms.bytes().all(|b| b.is_ascii_digit()) => rest.trim(),
+        _ => line,
     }
 }
 
