@@ -228,6 +228,9 @@ impl Lake {
             max_time_ms: parsed.fixes.iter().map(|f| f.time_ms).max(),
         };
         let json = serde_json::to_vec_pretty(&meta).expect("meta serializes");
+        // Everything but the metadata is on disk: until it is renamed in, the source does not
+        // exist for the lake (a crash here leaves only files that a rerun rewrites).
+        fail::fail_point!("ingest-before-meta");
         write_atomic(&meta_path, &json)?;
         Ok(IngestOutcome { meta, duplicate: false })
     }
@@ -342,6 +345,23 @@ impl Lake {
             } else if name.starts_with(".tmp-") {
                 // Staging of a run that died before its commit: never visible, safe to drop.
                 let _ = fs::remove_dir_all(&p);
+            }
+        }
+        // Temp files of writes that died (killed ingest or server). Only old ones: another
+        // process may be writing a fresh one right now.
+        for d in ["sources", "fixes", "rejections"] {
+            let dir = self.root.join(d);
+            let Ok(rd) = fs::read_dir(&dir) else { continue };
+            for e in rd.flatten() {
+                let stale = e
+                    .metadata()
+                    .ok()
+                    .and_then(|m| m.modified().ok())
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age > std::time::Duration::from_secs(3600));
+                if e.file_name().to_string_lossy().starts_with(".tmp-") && stale {
+                    let _ = fs::remove_file(e.path());
+                }
             }
         }
         Ok(())
