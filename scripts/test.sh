@@ -1,16 +1,26 @@
 #!/usr/bin/env bash
 # The full test suite: what the README's second command runs and what CI runs.
 # One cargo profile (release) and one target dir serve tests, CLI and the Python extension;
-# CARGO_TARGET_DIR is honoured when set.
+# CARGO_TARGET_DIR is honoured when set. Python packages go into a venv inside the target dir.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+TARGET="${CARGO_TARGET_DIR:-$PWD/target}"
 
-# The real OpenZeppelin merkle-tree library, for the JS proof check (pinned by package-lock.json).
-if command -v npm >/dev/null 2>&1; then
-  if [ ! -d tools/merkle-check/node_modules/@openzeppelin/merkle-tree ]; then
-    npm ci --prefix tools/merkle-check --no-audit --no-fund --loglevel=error
-  fi
+# 1. The real OpenZeppelin merkle-tree library for the JS proof check (pinned by its lockfile).
+if command -v npm >/dev/null 2>&1 && [ ! -d tools/merkle-check/node_modules/@openzeppelin/merkle-tree ]; then
+  npm ci --prefix tools/merkle-check --no-audit --no-fund --loglevel=error
 fi
 
-# failpoints: lets the crash tests park `epoch run` at exact commit steps and SIGKILL it there.
+# 2. Rust: every crate. `failpoints` lets the crash tests park `epoch run` and the server at exact
+#    steps and SIGKILL them there.
 cargo test --release --workspace --features tessera-cli/failpoints
+
+# 3. Python: build the extension with maturin into a venv (reusing the cargo target dir), then
+#    pytest, which also executes the notebooks.
+VENV="$TARGET/py-venv"
+if [ ! -x "$VENV/bin/python" ]; then
+  python3 -m venv "$VENV"
+fi
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check -r python/requirements-test.txt
+CARGO_TARGET_DIR="$TARGET" "$VENV/bin/python" -m pip install -q --disable-pip-version-check ./python
+TESSERA_BIN="$TARGET/release/tessera" "$VENV/bin/python" -m pytest python/tests -q -p no:cacheprovider

@@ -6,6 +6,7 @@ pub mod cells;
 pub mod epoch;
 pub mod fix;
 pub mod fixed;
+pub mod frames;
 pub mod ingest;
 pub mod io;
 pub mod lake;

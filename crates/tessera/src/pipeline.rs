@@ -488,7 +488,7 @@ fn rewards_batch(
     RecordBatch::try_new(io::rewards_schema(), cols).expect("schema matches")
 }
 
-fn explain_batch(scored: &[Scored], devices: &[String], wallets: &[String]) -> RecordBatch {
+pub(crate) fn explain_batch(scored: &[Scored], devices: &[String], wallets: &[String]) -> RecordBatch {
     let n = scored.len();
     let mut cell = UInt64Builder::with_capacity(n);
     let mut cell_id = StringBuilder::with_capacity(n, 15 * n);

@@ -1,0 +1,308 @@
+//! `tessera._tessera`: the native module behind the `tessera` Python package. Every function
+//! calls the same Rust code as the CLI; tables cross as Arrow C streams (no copy), long work runs
+//! with the GIL released, and every error becomes `tessera.TesseraError` with the Rust message.
+
+use arrow_array::RecordBatch;
+use pyo3::create_exception;
+use pyo3::exceptions::PyException;
+use pyo3::prelude::*;
+use pyo3_arrow::PyTable;
+use std::path::PathBuf;
+use tessera::epoch::Epoch;
+use tessera::lake::Lake;
+use tessera::pipeline::{self, EpochInputs};
+use tessera::policy::Policy;
+use tessera::registry::Registry;
+
+create_exception!(
+    _tessera,
+    TesseraError,
+    PyException,
+    "An error from tessera, with the file, line or field at fault."
+);
+
+fn te(e: impl std::fmt::Display) -> PyErr {
+    TesseraError::new_err(e.to_string())
+}
+
+fn table(py: Python<'_>, batches: Vec<RecordBatch>, schema: arrow_schema::SchemaRef) -> PyResult<Py<PyAny>> {
+    Ok(PyTable::try_new(batches, schema)?.into_pyarrow(py)?.unbind())
+}
+
+fn policy(text: Option<&str>) -> PyResult<Policy> {
+    match text {
+        None => Ok(Policy::default()),
+        Some(t) => Policy::from_toml_str(t).map_err(te),
+    }
+}
+
+fn epoch(e: &str) -> PyResult<Epoch> {
+    e.parse().map_err(te)
+}
+
+fn json(v: &impl serde::Serialize) -> PyResult<String> {
+    serde_json::to_string(v).map_err(te)
+}
+
+/// Parse trace bytes: (fixes, rejections, line-accounting JSON).
+#[pyfunction]
+#[pyo3(signature = (data, device, source="memory"))]
+fn parse_bytes(py: Python<'_>, data: Vec<u8>, device: &str, source: &str) -> PyResult<(Py<PyAny>, Py<PyAny>, String)> {
+    let (fixes, rej, lines) = py.detach(|| tessera::frames::parse(&data, device, source));
+    let s = fixes[0].schema();
+    let rs = rej.schema();
+    Ok((table(py, fixes, s)?, table(py, vec![rej], rs)?, json(&lines)?))
+}
+
+/// Gates and trace checks: (accepted fixes with `segment`, rejected fixes).
+#[pyfunction]
+#[pyo3(signature = (fixes, policy_toml=None))]
+fn clean(py: Python<'_>, fixes: PyTable, policy_toml: Option<&str>) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
+    let p = policy(policy_toml)?;
+    let (batches, _) = fixes.into_inner();
+    let (acc, rej) = py.detach(|| tessera::frames::clean(&batches, &p)).map_err(te)?;
+    let rs = rej.schema();
+    Ok((
+        table(py, acc, tessera::frames::segmented_schema())?,
+        table(py, vec![rej], rs)?,
+    ))
+}
+
+/// H3 cover and dedupe: visits.
+#[pyfunction]
+#[pyo3(signature = (cleaned, policy_toml=None))]
+fn cover(py: Python<'_>, cleaned: PyTable, policy_toml: Option<&str>) -> PyResult<Py<PyAny>> {
+    let p = policy(policy_toml)?;
+    let (batches, _) = cleaned.into_inner();
+    let v = py.detach(|| tessera::frames::cover(&batches, &p)).map_err(te)?;
+    table(py, vec![v], tessera::frames::visits_schema())
+}
+
+/// Novelty scoring of visits against a coverage state.
+#[pyfunction]
+#[pyo3(signature = (visits, epoch_id, coverage=None, policy_toml=None, registry_csv=None))]
+fn score(
+    py: Python<'_>,
+    visits: PyTable,
+    epoch_id: &str,
+    coverage: Option<PyTable>,
+    policy_toml: Option<&str>,
+    registry_csv: Option<&str>,
+) -> PyResult<Py<PyAny>> {
+    let p = policy(policy_toml)?;
+    let e = epoch(epoch_id)?;
+    let reg = registry_csv
+        .map(|c| Registry::parse(c.as_bytes(), "registry"))
+        .transpose()
+        .map_err(te)?;
+    let (vb, _) = visits.into_inner();
+    let cb = coverage.map(|c| c.into_inner().0).unwrap_or_default();
+    let out = py
+        .detach(|| tessera::frames::score(&vb, &e, &cb, &p, reg.as_ref()))
+        .map_err(te)?;
+    table(py, vec![out], tessera::io::explain_schema())
+}
+
+/// Largest-remainder allocation of an integer pool.
+#[pyfunction]
+fn allocate(py: Python<'_>, pool: u128, points: PyTable) -> PyResult<Py<PyAny>> {
+    let (b, _) = points.into_inner();
+    let out = py.detach(|| tessera::frames::allocate(pool, &b)).map_err(te)?;
+    table(py, vec![out], tessera::frames::allocation_schema())
+}
+
+/// Ingest files for a device; JSON list of outcomes.
+#[pyfunction]
+fn ingest(py: Python<'_>, lake: PathBuf, device: &str, paths: Vec<PathBuf>) -> PyResult<String> {
+    let out = py.detach(|| -> Result<Vec<tessera::lake::IngestOutcome>, String> {
+        let lake = Lake::open(&lake).map_err(|e| e.to_string())?;
+        paths
+            .iter()
+            .map(|p| {
+                let bytes = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
+                lake.ingest(device, &p.file_name().unwrap_or_default().to_string_lossy(), &bytes)
+                    .map_err(|e| format!("{}: {e}", p.display()))
+            })
+            .collect()
+    });
+    json(&out.map_err(te)?)
+}
+
+/// Run an epoch into the lake; JSON summary.
+#[pyfunction]
+#[pyo3(signature = (lake, epoch_id, pool, registry_path=None, policy_path=None))]
+fn run_epoch(
+    py: Python<'_>,
+    lake: PathBuf,
+    epoch_id: &str,
+    pool: u128,
+    registry_path: Option<PathBuf>,
+    policy_path: Option<PathBuf>,
+) -> PyResult<String> {
+    let e = epoch(epoch_id)?;
+    let out = py.detach(|| -> Result<pipeline::Summary, String> {
+        let lake = Lake::open(&lake).map_err(|e| e.to_string())?;
+        let reg_path = registry_path.unwrap_or_else(|| lake.path("registry.csv"));
+        let reg_bytes = std::fs::read(&reg_path).map_err(|e| format!("registry {}: {e}", reg_path.display()))?;
+        let registry = Registry::parse(&reg_bytes, &reg_path.display().to_string()).map_err(|e| e.to_string())?;
+        let policy_text = match policy_path {
+            Some(p) => {
+                Policy::load(&p).map_err(|e| e.to_string())?;
+                std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?
+            }
+            None => Policy::default().to_toml(),
+        };
+        if pool > 99_999_999_999_999_999_999_999_999_999_999_999_999 {
+            return Err(format!(
+                "pool {pool} exceeds 10^38 - 1, the largest amount Decimal128(38,0) can store"
+            ));
+        }
+        let inputs = EpochInputs {
+            epoch: e,
+            pool,
+            policy_text,
+            registry,
+        };
+        pipeline::run(&lake, &inputs, &pipeline::no_progress)
+            .map(|o| o.summary)
+            .map_err(|e| e.to_string())
+    });
+    json(&out.map_err(te)?)
+}
+
+/// Recompute and compare an epoch; JSON report.
+#[pyfunction]
+#[pyo3(signature = (lake, epoch_id, manifest=None))]
+fn verify_epoch(py: Python<'_>, lake: PathBuf, epoch_id: &str, manifest: Option<PathBuf>) -> PyResult<String> {
+    let e = epoch(epoch_id)?;
+    let r = py
+        .detach(|| {
+            Lake::open(&lake).and_then(|l| tessera::audit::verify(&l, &e, manifest.as_deref(), &pipeline::no_progress))
+        })
+        .map_err(te)?;
+    json(&r)
+}
+
+/// A recipient's claim (or all claims); JSON.
+#[pyfunction]
+#[pyo3(signature = (lake, epoch_id, recipient=None))]
+fn proof(py: Python<'_>, lake: PathBuf, epoch_id: &str, recipient: Option<String>) -> PyResult<String> {
+    let e = epoch(epoch_id)?;
+    let d = py
+        .detach(|| Lake::open(&lake).and_then(|l| tessera::audit::proof(&l, &e, recipient.as_deref())))
+        .map_err(te)?;
+    json(&d)
+}
+
+/// Explanation of a recipient's amount; JSON.
+#[pyfunction]
+fn explain(py: Python<'_>, lake: PathBuf, epoch_id: &str, recipient: &str) -> PyResult<String> {
+    let e = epoch(epoch_id)?;
+    let x = py
+        .detach(|| Lake::open(&lake).and_then(|l| tessera::audit::explain(&l, &e, recipient)))
+        .map_err(te)?;
+    json(&x)
+}
+
+/// Per-recipient change under another policy (TOML text); JSON.
+#[pyfunction]
+fn diff_policy(py: Python<'_>, lake: PathBuf, epoch_id: &str, policy_toml: &str) -> PyResult<String> {
+    let e = epoch(epoch_id)?;
+    Policy::from_toml_str(policy_toml).map_err(te)?;
+    let d = py
+        .detach(|| Lake::open(&lake).and_then(|l| tessera::audit::diff(&l, &e, policy_toml, &pipeline::no_progress)))
+        .map_err(te)?;
+    json(&d)
+}
+
+/// Read one of an epoch's Parquet outputs (`rewards`, `explain`, `rejections`, `coverage`).
+#[pyfunction]
+fn epoch_table(py: Python<'_>, lake: PathBuf, epoch_id: &str, name: &str) -> PyResult<Py<PyAny>> {
+    let e = epoch(epoch_id)?;
+    if !["rewards", "explain", "rejections", "coverage"].contains(&name) {
+        return Err(te(format!(
+            "unknown epoch table {name:?}: rewards, explain, rejections or coverage"
+        )));
+    }
+    let path = lake.join("epochs").join(e.to_string()).join(format!("{name}.parquet"));
+    let batches = py
+        .detach(|| {
+            std::fs::read(&path)
+                .map_err(|e| format!("{}: {e}", path.display()))
+                .and_then(|b| tessera::io::from_parquet(b.into()).map_err(|e| format!("{}: {e}", path.display())))
+        })
+        .map_err(te)?;
+    let schema = match name {
+        "rewards" => tessera::io::rewards_schema(),
+        "explain" => tessera::io::explain_schema(),
+        "rejections" => tessera::io::rejections_schema(),
+        _ => tessera::io::coverage_schema(),
+    };
+    table(py, batches, schema)
+}
+
+/// Generate a synthetic fleet into a directory (DIR/<device>/<files>, registry.csv); JSON.
+#[allow(clippy::too_many_arguments)]
+#[pyfunction]
+#[pyo3(signature = (out, seed=7, drivers=10, epochs=2, start="2026-W46", trips=2, minutes=10))]
+fn simulate(
+    py: Python<'_>,
+    out: PathBuf,
+    seed: u64,
+    drivers: u32,
+    epochs: u32,
+    start: &str,
+    trips: u32,
+    minutes: u32,
+) -> PyResult<String> {
+    let cfg = tessera::simulate::SimConfig {
+        seed,
+        drivers,
+        start: epoch(start)?,
+        epochs,
+        trips,
+        minutes,
+        ..Default::default()
+    };
+    let files = py.detach(|| -> Result<usize, String> {
+        let fleet = tessera::simulate::simulate(&cfg);
+        for f in &fleet.files {
+            tessera::lake::write_atomic(&out.join(&f.device).join(&f.name), &f.bytes).map_err(|e| e.to_string())?;
+        }
+        tessera::lake::write_atomic(&out.join("registry.csv"), fleet.registry_csv.as_bytes())
+            .map_err(|e| e.to_string())?;
+        Ok(fleet.files.len())
+    });
+    json(&serde_json::json!({"files": files.map_err(te)?, "out": out}))
+}
+
+/// The default policy as TOML.
+#[pyfunction]
+fn default_policy() -> String {
+    Policy::default().to_toml()
+}
+
+#[pymodule]
+fn _tessera(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("TesseraError", m.py().get_type::<TesseraError>())?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    for f in [
+        wrap_pyfunction!(parse_bytes, m)?,
+        wrap_pyfunction!(clean, m)?,
+        wrap_pyfunction!(cover, m)?,
+        wrap_pyfunction!(score, m)?,
+        wrap_pyfunction!(allocate, m)?,
+        wrap_pyfunction!(ingest, m)?,
+        wrap_pyfunction!(run_epoch, m)?,
+        wrap_pyfunction!(verify_epoch, m)?,
+        wrap_pyfunction!(proof, m)?,
+        wrap_pyfunction!(explain, m)?,
+        wrap_pyfunction!(diff_policy, m)?,
+        wrap_pyfunction!(epoch_table, m)?,
+        wrap_pyfunction!(simulate, m)?,
+        wrap_pyfunction!(default_policy, m)?,
+    ] {
+        m.add_function(f)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,205 @@
+"""tessera — exact, replayable rewards for decentralized mapping networks.
+
+The same Rust engine as the ``tessera`` command line, with Arrow tables in and out (``pyarrow.Table``,
+exchanged through the Arrow C stream interface without copying). Long work runs with the GIL
+released. Errors raise :class:`TesseraError` with the file, line or field at fault.
+
+Stage by stage (tables)::
+
+    fixes, rejected, lines = tessera.read_trace("trip.nmea", device="car-7")
+    accepted, rejected_fixes = tessera.clean(fixes)
+    visits = tessera.cover(accepted)
+    explain = tessera.score(visits, "2026-W47")
+    amounts = tessera.allocate(10**12, explain.select(["recipient", "points"]))
+
+Lake level (the same bytes as the CLI)::
+
+    tessera.ingest("lake", "car-7", ["trip.nmea"])
+    summary = tessera.run_epoch("lake", "2026-W47", 10**12, registry="registry.csv")
+    tessera.verify_epoch("lake", "2026-W47")["ok"]
+"""
+
+from __future__ import annotations
+
+import json as _json
+import os as _os
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import pyarrow as _pa
+
+from . import _tessera
+from ._tessera import TesseraError
+
+__version__: str = _tessera.__version__
+__all__ = [
+    "TesseraError",
+    "read_trace",
+    "parse_trace",
+    "clean",
+    "cover",
+    "score",
+    "allocate",
+    "ingest",
+    "run_epoch",
+    "verify_epoch",
+    "read_manifest",
+    "proof",
+    "explain",
+    "diff_policy",
+    "epoch_table",
+    "simulate",
+    "default_policy",
+]
+
+PathLike = Union[str, "_os.PathLike[str]"]
+
+
+def _policy_text(policy: Optional[PathLike]) -> Optional[str]:
+    """A policy argument: None (policy v1), a path to a TOML file, or TOML text."""
+    if policy is None:
+        return None
+    p = _os.fspath(policy)
+    if "\n" not in p and _os.path.isfile(p):
+        with open(p, encoding="utf-8") as f:
+            return f.read()
+    return p
+
+
+def parse_trace(data: bytes, device: str, source: str = "memory") -> Tuple[_pa.Table, _pa.Table, Dict[str, Any]]:
+    """Parse trace bytes (NMEA 0183, BlackVue ``.gps``, Android GnssLogger, GPX).
+
+    Returns ``(fixes, rejections, lines)``: the normalized fixes, the rejection report (line,
+    reason, detail for every line that did not become a fix) and the line accounting
+    (``total == fix + aux + ignored + blank + comment + rejected``).
+    """
+    fixes, rej, lines = _tessera.parse_bytes(bytes(data), device, source)
+    return fixes, rej, _json.loads(lines)
+
+
+def read_trace(path: PathLike, device: str = "unknown") -> Tuple[_pa.Table, _pa.Table, Dict[str, Any]]:
+    """Read a trace file; see :func:`parse_trace`. The rejection report names the file."""
+    p = _os.fspath(path)
+    with open(p, "rb") as f:
+        data = f.read()
+    return parse_trace(data, device, source=p)
+
+
+def clean(fixes: _pa.Table, policy: Optional[PathLike] = None) -> Tuple[_pa.Table, _pa.Table]:
+    """Apply the fix gates (quality, HDOP, satellites) and trace checks (time backwards,
+    duplicates, teleports, gaps) per device, in table order.
+
+    Returns ``(accepted, rejected)``; ``accepted`` has a ``segment`` column. ``policy`` is a TOML
+    file path or TOML text (default: policy v1).
+    """
+    return _tessera.clean(fixes, _policy_text(policy))
+
+
+def cover(accepted: _pa.Table, policy: Optional[PathLike] = None) -> _pa.Table:
+    """Cover cleaned fixes with H3 cells (fix cells and the grid path between consecutive fixes)
+    and deduplicate into visits: one row per (cell, device)."""
+    return _tessera.cover(accepted, _policy_text(policy))
+
+
+def score(
+    visits: _pa.Table,
+    epoch: str,
+    coverage: Optional[_pa.Table] = None,
+    policy: Optional[PathLike] = None,
+    registry: Optional[PathLike] = None,
+) -> _pa.Table:
+    """Score visits of ``epoch`` (``"2026-W47"``) against a coverage state (the previous epoch's
+    ``coverage`` table; ``None`` means nothing was covered before). Returns the explain table: rank,
+    age and every multiplier per visit, points as Decimal128(38, 6). With a registry (path or CSV
+    text) the ``recipient`` column is filled in."""
+    reg = None
+    if registry is not None:
+        r = _os.fspath(registry)
+        reg = open(r, encoding="utf-8").read() if ("\n" not in r and _os.path.isfile(r)) else r
+    return _tessera.score(visits, epoch, coverage, _policy_text(policy), reg)
+
+
+def allocate(pool: int, points: _pa.Table) -> _pa.Table:
+    """Allocate an integer ``pool`` of base units over ``recipient``/``points`` (points of one
+    recipient are summed): floor of the pro-rata share, remainder to the largest fractional parts,
+    ties by recipient. The amounts (Decimal128(38, 0)) sum to the pool exactly."""
+    if not isinstance(pool, int) or pool < 0:
+        raise TesseraError(f"pool must be a non-negative int of base units, got {pool!r}")
+    return _tessera.allocate(pool, points)
+
+
+def ingest(lake: PathLike, device: str, paths: Sequence[PathLike]) -> List[Dict[str, Any]]:
+    """Ingest trace files into a lake (idempotent; the same bytes twice is a duplicate)."""
+    return _json.loads(_tessera.ingest(_os.fspath(lake), device, [_os.fspath(p) for p in paths]))
+
+
+def run_epoch(
+    lake: PathLike,
+    epoch: str,
+    pool: int,
+    registry: Optional[PathLike] = None,
+    policy: Optional[PathLike] = None,
+) -> Dict[str, Any]:
+    """Compute an epoch and write ``epochs/<epoch>/`` atomically — byte for byte what
+    ``tessera epoch run`` writes. ``registry`` defaults to ``<lake>/registry.csv``, ``policy`` (a
+    file) to policy v1. Returns the summary."""
+    return _json.loads(
+        _tessera.run_epoch(
+            _os.fspath(lake),
+            epoch,
+            int(pool),
+            None if registry is None else _os.fspath(registry),
+            None if policy is None else _os.fspath(policy),
+        )
+    )
+
+
+def verify_epoch(lake: PathLike, epoch: str, manifest: Optional[PathLike] = None) -> Dict[str, Any]:
+    """Recompute an epoch from the lake and compare every byte; ``result["ok"]`` is True only on
+    an exact match, ``result["mismatches"]`` names the files and rows that differ."""
+    return _json.loads(_tessera.verify_epoch(_os.fspath(lake), epoch, None if manifest is None else _os.fspath(manifest)))
+
+
+def read_manifest(lake: PathLike, epoch: str) -> Dict[str, Any]:
+    """An epoch's ``manifest.json``."""
+    with open(_os.path.join(_os.fspath(lake), "epochs", epoch, "manifest.json"), encoding="utf-8") as f:
+        return _json.load(f)
+
+
+def proof(lake: PathLike, epoch: str, recipient: Optional[str] = None) -> Dict[str, Any]:
+    """A recipient's amount, leaf and merkle proof (or all claims when ``recipient`` is None),
+    checked against the manifest root."""
+    doc = _json.loads(_tessera.proof(_os.fspath(lake), epoch, recipient))
+    if recipient is None:
+        return doc
+    c = doc["claims"][0]
+    return {"epoch": doc["epoch"], "scheme": doc["scheme"], "root": doc["root"], **c}
+
+
+def explain(lake: PathLike, epoch: str, recipient: str) -> Dict[str, Any]:
+    """Which devices, cells, ranks and multipliers made a recipient's amount, and which of its
+    fixes were rejected and why."""
+    return _json.loads(_tessera.explain(_os.fspath(lake), epoch, recipient))
+
+
+def diff_policy(lake: PathLike, epoch: str, policy: PathLike) -> List[Dict[str, Any]]:
+    """What-if: per-recipient amounts of ``epoch`` under another policy (nothing is written)."""
+    text = _policy_text(policy)
+    assert text is not None
+    return _json.loads(_tessera.diff_policy(_os.fspath(lake), epoch, text))
+
+
+def epoch_table(lake: PathLike, epoch: str, name: str) -> _pa.Table:
+    """One of an epoch's outputs as a table: ``rewards``, ``explain``, ``rejections`` or
+    ``coverage``."""
+    return _tessera.epoch_table(_os.fspath(lake), epoch, name)
+
+
+def simulate(out: PathLike, seed: int = 7, drivers: int = 10, epochs: int = 2, start: str = "2026-W46", trips: int = 2, minutes: int = 10) -> Dict[str, Any]:
+    """Write a deterministic synthetic fleet (``out/<device>/<files>`` and ``out/registry.csv``);
+    the defaults reproduce the repository's ``data/sample``."""
+    return _json.loads(_tessera.simulate(_os.fspath(out), seed, drivers, epochs, start, trips, minutes))
+
+
+def default_policy() -> str:
+    """Policy v1 as TOML text."""
+    return _tessera.default_policy()

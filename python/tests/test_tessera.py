@@ -1,0 +1,169 @@
+"""The Python API: the same engine as the CLI, Arrow tables in and out, clear errors."""
+
+import json
+import threading
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+import tessera
+from conftest import REPO, run_cli, trace_files
+
+SAMPLE = REPO / "data" / "sample"
+
+
+def test_read_trace_accounts_for_every_line_and_names_rejections():
+    fixes, rej, lines = tessera.read_trace(SAMPLE / "car-001" / "2026-W46-trip2.nmea", device="car-001")
+    assert isinstance(fixes, pa.Table) and isinstance(rej, pa.Table)
+    assert lines["total"] == lines["fix"] + lines["aux"] + lines["ignored"] + lines["blank"] + lines["comment"] + lines["rejected"]
+    assert fixes.num_rows > 500
+    assert set(fixes.column("device").to_pylist()) == {"car-001"}
+    assert fixes.schema.field("time").type == pa.timestamp("ms", tz="UTC")
+    # The file ends in a sentence cut by a power loss.
+    assert "truncated" in rej.column("reason").to_pylist()
+    assert rej.column("source")[0].as_py().endswith("2026-W46-trip2.nmea")
+
+
+@pytest.mark.parametrize("path", ["car-002/2026-W46-trip1.gps", "car-004/2026-W46-trip1.txt", "car-006/2026-W46-trip1.gpx"])
+def test_every_sample_framing_reads(path):
+    fixes, _, _ = tessera.read_trace(SAMPLE / path, device="d")
+    assert fixes.num_rows >= 590
+
+
+def test_stages_chain_from_fixes_to_amounts_that_sum_to_the_pool():
+    fixes, _, _ = tessera.read_trace(SAMPLE / "car-008" / "2026-W46-trip1.gps", device="car-008")
+    accepted, rejected = tessera.clean(fixes)
+    assert accepted.num_rows + rejected.num_rows == fixes.num_rows
+    assert "segment" in accepted.column_names
+    assert "teleport" in rejected.column("reason").to_pylist()
+    visits = tessera.cover(accepted)
+    assert visits.num_rows > 100
+    # One visit per (cell, device).
+    assert len(set(zip(visits.column("cell").to_pylist(), visits.column("device").to_pylist()))) == visits.num_rows
+    explain = tessera.score(visits, "2026-W46")
+    assert explain.schema.field("points").type == pa.decimal128(38, 6)
+    # A first epoch: every cell is a discovery, rank 1, freshness 2.
+    assert set(explain.column("freshness_w").to_pylist()) == {Decimal("2.000000")}
+    pool = 10**36 + 7
+    pts = pa.table({"recipient": ["0xa", "0xb", "0xc"], "points": pa.array([Decimal("1.5"), Decimal("2.25"), Decimal("0.000001")], pa.decimal128(38, 6))})
+    out = tessera.allocate(pool, pts)
+    assert sum(int(x) for x in out.column("amount").to_pylist()) == pool
+
+
+def test_score_with_prior_coverage_and_registry(lake):
+    s46 = tessera.run_epoch(lake, "2026-W46", 1000)
+    coverage = tessera.epoch_table(lake, "2026-W46", "coverage")
+    fixes, _, _ = tessera.read_trace(SAMPLE / "car-001" / "2026-W47-trip1.nmea", device="car-001")
+    visits = tessera.cover(tessera.clean(fixes)[0])
+    reg = (Path(lake) / "registry.csv").read_text()
+    e = tessera.score(visits, "2026-W47", coverage=coverage, registry=reg)
+    ages = [a for a in e.column("age_epochs").to_pylist() if a is not None]
+    assert s46["cells"] > 0 and ages and set(ages) == {1}
+    assert set(e.column("recipient").to_pylist()) == {tessera.explain(lake, "2026-W46", e.column("recipient")[0].as_py())["recipient"]}
+
+
+def test_lake_calls_write_the_same_bytes_as_the_cli(lake, tmp_path, fleet):
+    tessera.run_epoch(lake, "2026-W46", 10**12)
+    tessera.run_epoch(lake, "2026-W47", 10**12)
+    cli_lake = tmp_path / "cli-lake"
+    run_cli("ingest", "--lake", cli_lake, "--tree", fleet)
+    for e in ["2026-W46", "2026-W47"]:
+        run_cli("epoch", "run", "--lake", cli_lake, "--epoch", e, "--pool", 10**12, "--registry", Path(fleet) / "registry.csv")
+        ours = {p.name: p.read_bytes() for p in (Path(lake) / "epochs" / e).iterdir()}
+        theirs = {p.name: p.read_bytes() for p in (cli_lake / "epochs" / e).iterdir()}
+        assert ours.keys() == theirs.keys()
+        for name in ours:
+            assert ours[name] == theirs[name], f"{e}/{name} differs between Python and CLI"
+    # And the CLI's view of a Python-written epoch: verify, proof.
+    assert "match byte for byte" in run_cli("epoch", "verify", "--lake", lake, "--epoch", "2026-W47")
+    claim = tessera.proof(lake, "2026-W47", tessera.epoch_table(lake, "2026-W47", "rewards").column("recipient")[0].as_py())
+    cli_claim = json.loads(run_cli("proof", "--lake", lake, "--epoch", "2026-W47", claim["recipient"]))
+    assert claim == cli_claim
+
+
+def test_verify_manifest_and_explain(lake):
+    tessera.run_epoch(lake, "2026-W46", 777)
+    r = tessera.verify_epoch(lake, "2026-W46")
+    assert r["ok"] is True and "rewards.parquet" in r["checked"]
+    m = tessera.read_manifest(lake, "2026-W46")
+    assert m["pool"] == "777" and m["allocated"] == "777"
+    rewards = tessera.epoch_table(lake, "2026-W46", "rewards").to_pandas()
+    assert int(sum(rewards["amount"])) == 777
+    x = tessera.explain(lake, "2026-W46", rewards["recipient"][0])
+    assert x["devices"] and x["top_visits"]
+    # Tamper: verify says which file.
+    p = Path(lake) / "epochs" / "2026-W46" / "policy.toml"
+    p.write_text(p.read_text().replace("refresh_epochs = 4", "refresh_epochs = 5"))
+    bad = tessera.verify_epoch(lake, "2026-W46")
+    assert bad["ok"] is False and any(m["file"] == "policy.toml" for m in bad["mismatches"])
+
+
+def test_diff_policy_writes_nothing(lake):
+    tessera.run_epoch(lake, "2026-W46", 10**9)
+    before = (Path(lake) / "epochs" / "2026-W46" / "rewards.parquet").read_bytes()
+    d = tessera.diff_policy(lake, "2026-W46", "[novelty]\nrank_weights = [1.0]\n")
+    assert sum(int(x["after"]) for x in d) == 10**9
+    assert before == (Path(lake) / "epochs" / "2026-W46" / "rewards.parquet").read_bytes()
+
+
+def test_errors_are_tessera_errors_with_the_rust_message(lake, tmp_path):
+    with pytest.raises(tessera.TesseraError, match="invalid epoch"):
+        tessera.run_epoch(lake, "2026-47", 1)
+    bad_policy = tmp_path / "p.toml"
+    bad_policy.write_text("[novelty]\nrefresh_epoch = 2\n")
+    with pytest.raises(tessera.TesseraError, match="refresh_epoch"):
+        tessera.run_epoch(lake, "2026-W46", 1, policy=bad_policy)
+    bad_reg = tmp_path / "r.csv"
+    bad_reg.write_text("device_id,wallet\ncar-1,nope\n")
+    with pytest.raises(tessera.TesseraError, match="line 2"):
+        tessera.run_epoch(lake, "2026-W46", 1, registry=bad_reg)
+    with pytest.raises(tessera.TesseraError, match="10\\^38"):
+        tessera.run_epoch(lake, "2026-W46", 10**38)
+    with pytest.raises(tessera.TesseraError, match="column \"segment\" is missing"):
+        tessera.cover(pa.table({"device": ["x"]}))
+    with pytest.raises(tessera.TesseraError):
+        tessera.allocate(-1, pa.table({"recipient": ["a"], "points": pa.array([1], pa.uint64())}))
+    with pytest.raises(tessera.TesseraError, match="received nothing"):
+        tessera.run_epoch(lake, "2026-W46", 5)
+        tessera.proof(lake, "2026-W46", "0x000000000000000000000000000000000000dead")
+    # Malformed bytes never crash the interpreter.
+    fixes, rej, lines = tessera.parse_trace(b"\x00\xff$GPGGA,,,*\n" * 100, device="x")
+    assert fixes.num_rows == 0 and rej.num_rows == 100
+
+
+def test_the_gil_is_released_during_long_rust_work(lake):
+    ticks = 0
+    done = threading.Event()
+
+    def work():
+        for e in ["2026-W46", "2026-W47", "2026-W46", "2026-W47"]:
+            tessera.run_epoch(lake, e, 10**6)
+        done.set()
+
+    t = threading.Thread(target=work)
+    start = time.perf_counter()
+    t.start()
+    while not done.is_set():
+        ticks += 1
+    t.join()
+    elapsed = time.perf_counter() - start
+    # Had the GIL been held, this thread could not have run while Rust worked.
+    assert elapsed > 0.05 and ticks > 10_000, (elapsed, ticks)
+
+
+def test_docstrings_explain_the_api():
+    for f in [tessera.read_trace, tessera.clean, tessera.cover, tessera.score, tessera.allocate, tessera.run_epoch, tessera.verify_epoch, tessera.proof]:
+        assert f.__doc__ and len(f.__doc__) > 40, f.__name__
+    assert (Path(tessera.__file__).parent / "py.typed").exists()
+
+
+def test_the_readme_python_example_runs_as_written(tmp_path, monkeypatch):
+    text = (REPO / "README.md").read_text()
+    code = text.split("### From Python\n\n```python\n", 1)[1].split("```", 1)[0]
+    assert len(code.strip().splitlines()) == 5
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "README.md", "exec"), {})
+    assert (tmp_path / "lake" / "epochs" / "2026-W46" / "rewards.parquet").exists()
