@@ -1,0 +1,53 @@
+//! `h3_cell_to_boundary_wkt(cell) -> VARCHAR`: the cell outline as a WKT polygon (lng lat order,
+//! closed ring), for GIS tools.
+
+use super::{cell_at, u64s, udf as make, Kernel};
+use datafusion::arrow::array::{ArrayRef, StringArray};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::logical_expr::ScalarUDF;
+use std::sync::Arc;
+
+/// WKT of a cell's boundary.
+pub fn wkt(c: h3o::CellIndex) -> String {
+    let b = c.boundary();
+    let mut pts: Vec<String> = b.iter().map(|ll| format!("{} {}", ll.lng(), ll.lat())).collect();
+    if let Some(first) = pts.first().cloned() {
+        pts.push(first);
+    }
+    format!("POLYGON (({}))", pts.join(", "))
+}
+
+const KERNEL: Kernel = |a| {
+    let cell = u64s(&a[0])?;
+    let out: StringArray = (0..cell.len()).map(|i| cell_at(&cell, i).map(wkt)).collect();
+    Ok(Arc::new(out) as ArrayRef)
+};
+
+/// The UDF.
+pub fn udf() -> ScalarUDF {
+    make("h3_cell_to_boundary_wkt", 1, DataType::Utf8, KERNEL)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{sql, CELL};
+
+    #[test]
+    fn h3_cell_to_boundary_wkt_is_a_closed_hexagon() {
+        let w = &sql(&format!("SELECT h3_cell_to_boundary_wkt({CELL})"))[0];
+        assert!(w.starts_with("POLYGON (("), "{w}");
+        let pts: Vec<&str> = w
+            .trim_start_matches("POLYGON ((")
+            .trim_end_matches("))")
+            .split(", ")
+            .collect();
+        assert_eq!(pts.len(), 7);
+        assert_eq!(pts[0], pts[6]);
+        let (lng, lat): (f64, f64) = {
+            let mut it = pts[0].split(' ').map(|v| v.parse::<f64>().unwrap());
+            (it.next().unwrap(), it.next().unwrap())
+        };
+        assert!((lng - 13.405).abs() < 1e-3 && (lat - 52.52).abs() < 1e-3);
+        assert_eq!(sql("SELECT h3_cell_to_boundary_wkt(3) IS NULL"), ["true"]);
+    }
+}

@@ -1,0 +1,236 @@
+//! A DataFusion session over a lake. Tables:
+//!
+//! | table | rows | from |
+//! | --- | --- | --- |
+//! | `fixes` | normalized fixes | `fixes/*.parquet` |
+//! | `ingest_rejections` | lines rejected at ingest | `rejections/*.parquet` |
+//! | `sources` | one per ingested source (device, name, counts, time range) | `sources/*.json` |
+//! | `rewards` | one per recipient and epoch | `epochs/E/rewards.parquet` |
+//! | `explain` (alias `visits`) | one per scored visit and epoch | `epochs/E/explain.parquet` |
+//! | `rejections` | fixes rejected by an epoch's gates, trace checks, registry | `epochs/E/rejections.parquet` |
+//! | `coverage` | coverage state after each epoch | `epochs/E/coverage.parquet` |
+//! | `manifests` | one per epoch (pool, allocated, root, counts) | `epochs/E/manifest.json` |
+//!
+//! Every epoch table has an `epoch` column. It is a partition column: each epoch's file is its own
+//! scan under a `UNION ALL` with the epoch as a constant, so `WHERE epoch = '2026-W47'` is folded
+//! at planning time and reads only that epoch's file.
+
+use crate::h3;
+use datafusion::arrow::array::{
+    ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray, UInt64Array,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::datasource::MemTable;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::prelude::SessionContext;
+use std::path::Path;
+use std::sync::Arc;
+use tessera::epoch::Epoch;
+use tessera::lake::Lake;
+
+/// Epoch tables: name in SQL, file in `epochs/E/`, schema.
+pub fn epoch_tables() -> Vec<(&'static str, &'static str, SchemaRef)> {
+    vec![
+        ("rewards", "rewards.parquet", tessera::io::rewards_schema()),
+        ("explain", "explain.parquet", tessera::io::explain_schema()),
+        ("rejections", "rejections.parquet", tessera::io::rejections_schema()),
+        ("coverage", "coverage.parquet", tessera::io::coverage_schema()),
+    ]
+}
+
+fn ext(e: impl std::fmt::Display) -> DataFusionError {
+    DataFusionError::External(e.to_string().into())
+}
+
+fn listing(ctx: &SessionContext, dir: &Path, schema: SchemaRef, single_file: bool) -> Result<Arc<ListingTable>> {
+    let url = if single_file {
+        ListingTableUrl::parse(dir.to_string_lossy())?
+    } else {
+        ListingTableUrl::parse(format!("{}/", dir.display()))?
+    };
+    let opts = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let _ = ctx;
+    let cfg = ListingTableConfig::new(url)
+        .with_listing_options(opts)
+        .with_schema(schema);
+    Ok(Arc::new(ListingTable::try_new(cfg)?))
+}
+
+fn with_epoch(schema: &SchemaRef) -> SchemaRef {
+    let mut f = vec![Field::new("epoch", DataType::Utf8, false)];
+    f.extend(schema.fields().iter().map(|x| x.as_ref().clone()));
+    Arc::new(Schema::new(f))
+}
+
+fn hidden(name: &str, e: &Epoch) -> String {
+    format!("__{name}_{}", e.to_string().replace('-', "_"))
+}
+
+/// A session over the lake at `root` with every table and the H3 functions registered.
+pub async fn session(root: &Path) -> Result<SessionContext> {
+    let lake = Lake::open(root).map_err(ext)?;
+    let ctx = SessionContext::new();
+    h3::register(&ctx);
+    ctx.register_table(
+        "fixes",
+        listing(&ctx, &root.join("fixes"), tessera::io::fixes_schema(), false)?,
+    )?;
+    ctx.register_table(
+        "ingest_rejections",
+        listing(&ctx, &root.join("rejections"), tessera::io::rejections_schema(), false)?,
+    )?;
+    ctx.register_table("sources", sources_table(&lake)?)?;
+    let epochs = lake.epochs().map_err(ext)?;
+    for (name, file, schema) in epoch_tables() {
+        let mut branches = Vec::new();
+        for e in &epochs {
+            let path = lake.epoch_dir(e).join(file);
+            if path.exists() {
+                let t = hidden(name, e);
+                ctx.register_table(t.as_str(), listing(&ctx, &path, schema.clone(), true)?)?;
+                branches.push(format!("SELECT '{e}' AS epoch, * FROM {t}"));
+            }
+        }
+        if branches.is_empty() {
+            ctx.register_table(name, Arc::new(MemTable::try_new(with_epoch(&schema), vec![vec![]])?))?;
+        } else {
+            ctx.sql(&format!("CREATE VIEW {name} AS {}", branches.join(" UNION ALL ")))
+                .await?;
+        }
+    }
+    ctx.sql("CREATE VIEW visits AS SELECT * FROM explain").await?;
+    ctx.register_table("manifests", manifests_table(&lake, &epochs)?)?;
+    Ok(ctx)
+}
+
+fn sources_table(lake: &Lake) -> Result<Arc<MemTable>> {
+    let metas = lake.sources().map_err(ext)?;
+    let ts = DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("source", DataType::Utf8, false),
+        Field::new("device", DataType::Utf8, false),
+        Field::new("name", DataType::Utf8, false),
+        Field::new("format", DataType::Utf8, false),
+        Field::new("bytes", DataType::UInt64, false),
+        Field::new("lines", DataType::UInt64, false),
+        Field::new("fixes", DataType::UInt64, false),
+        Field::new("rejected", DataType::UInt64, false),
+        Field::new("min_time", ts.clone(), true),
+        Field::new("max_time", ts, true),
+    ]));
+    let s = |f: fn(&tessera::lake::SourceMeta) -> String| -> ArrayRef {
+        Arc::new(StringArray::from(metas.iter().map(f).collect::<Vec<_>>()))
+    };
+    let u = |f: fn(&tessera::lake::SourceMeta) -> u64| -> ArrayRef {
+        Arc::new(UInt64Array::from(metas.iter().map(f).collect::<Vec<_>>()))
+    };
+    let t = |f: fn(&tessera::lake::SourceMeta) -> Option<i64>| -> ArrayRef {
+        Arc::new(TimestampMillisecondArray::from(metas.iter().map(f).collect::<Vec<_>>()).with_timezone("UTC"))
+    };
+    let cols = vec![
+        s(|m| m.hash.clone()),
+        s(|m| m.device.clone()),
+        s(|m| m.name.clone()),
+        s(|m| m.format.as_str().to_string()),
+        u(|m| m.bytes),
+        u(|m| m.lines.total),
+        u(|m| m.fixes),
+        u(|m| m.rejected),
+        t(|m| m.min_time_ms),
+        t(|m| m.max_time_ms),
+    ];
+    let batch = RecordBatch::try_new(schema.clone(), cols)?;
+    Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
+}
+
+fn manifests_table(lake: &Lake, epochs: &[Epoch]) -> Result<Arc<MemTable>> {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("epoch", DataType::Utf8, false),
+        Field::new("pool", DataType::Decimal128(38, 0), false),
+        Field::new("allocated", DataType::Decimal128(38, 0), false),
+        Field::new("status", DataType::Utf8, false),
+        Field::new("recipients", DataType::Int64, false),
+        Field::new("merkle_root", DataType::Utf8, true),
+        Field::new("policy_sha256", DataType::Utf8, false),
+        Field::new("fixes_in", DataType::Int64, false),
+        Field::new("fixes_accepted", DataType::Int64, false),
+        Field::new("visits", DataType::Int64, false),
+        Field::new("cells", DataType::Int64, false),
+        Field::new("new_cells", DataType::Int64, false),
+    ]));
+    let mut m = Vec::new();
+    for e in epochs {
+        let p = lake.epoch_dir(e).join("manifest.json");
+        let v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&p).map_err(|x| ext(format!("{}: {x}", p.display())))?)
+                .map_err(|x| ext(format!("{}: {x}", p.display())))?;
+        m.push(v);
+    }
+    let s = |f: &dyn Fn(&serde_json::Value) -> Option<String>| -> ArrayRef {
+        Arc::new(StringArray::from(m.iter().map(f).collect::<Vec<_>>()))
+    };
+    let i = |k: &str| -> ArrayRef {
+        Arc::new(Int64Array::from(
+            m.iter()
+                .map(|v| v["counts"][k].as_i64().unwrap_or(0))
+                .collect::<Vec<_>>(),
+        ))
+    };
+    let dec = |k: &str| -> Result<ArrayRef> {
+        let vals: Vec<i128> = m
+            .iter()
+            .map(|v| v[k].as_str().and_then(|s| s.parse().ok()).unwrap_or(0))
+            .collect();
+        Ok(Arc::new(
+            datafusion::arrow::array::Decimal128Array::from(vals).with_precision_and_scale(38, 0)?,
+        ))
+    };
+    let cols = vec![
+        s(&|v| v["epoch"].as_str().map(str::to_string)),
+        dec("pool")?,
+        dec("allocated")?,
+        s(&|v| v["status"].as_str().map(str::to_string)),
+        Arc::new(Int64Array::from(
+            m.iter()
+                .map(|v| v["recipients"].as_i64().unwrap_or(0))
+                .collect::<Vec<_>>(),
+        )) as ArrayRef,
+        s(&|v| v["merkle"]["root"].as_str().map(str::to_string)),
+        s(&|v| v["policy_sha256"].as_str().map(str::to_string)),
+        i("fixes_in"),
+        i("fixes_accepted"),
+        i("visits"),
+        i("cells"),
+        i("new_cells"),
+    ];
+    let batch = RecordBatch::try_new(schema.clone(), cols)?;
+    Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
+}
+
+/// Every table and its columns, for `tessera tables`.
+pub async fn describe(ctx: &SessionContext) -> Result<Vec<(String, Vec<(String, String)>)>> {
+    let mut out = Vec::new();
+    for name in [
+        "fixes",
+        "sources",
+        "ingest_rejections",
+        "rewards",
+        "explain",
+        "visits",
+        "rejections",
+        "coverage",
+        "manifests",
+    ] {
+        let df = ctx.table(name).await?;
+        let cols = df
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| (f.name().clone(), f.data_type().to_string()))
+            .collect();
+        out.push((name.to_string(), cols));
+    }
+    Ok(out)
+}
