@@ -167,3 +167,32 @@ def test_the_readme_python_example_runs_as_written(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     exec(compile(code, "README.md", "exec"), {})
     assert (tmp_path / "lake" / "epochs" / "2026-W46" / "rewards.parquet").exists()
+
+
+def test_geoparquet_export_is_read_by_pyarrow_with_geo_metadata_and_valid_wkb(lake, tmp_path):
+    import struct
+
+    import pyarrow.parquet as pq
+
+    tessera.run_epoch(lake, "2026-W46", 1000)
+    out = tmp_path / "cells.parquet"
+    run_cli("export", "cells", "--lake", lake, "--epoch", "2026-W46", "--output", out)
+    t = pq.read_table(out)
+    geo = json.loads(t.schema.metadata[b"geo"])
+    assert geo["version"] == "1.1.0" and geo["primary_column"] == "geometry"
+    col = geo["columns"]["geometry"]
+    assert col["encoding"] == "WKB" and col["geometry_types"] == ["Polygon"]
+    assert col["covering"]["bbox"]["xmin"] == ["bbox", "xmin"]
+    assert t.num_rows == tessera.epoch_table(lake, "2026-W46", "coverage").num_rows > 0
+    xs, ys = [], []
+    for wkb, bbox in zip(t.column("geometry").to_pylist()[:200], t.column("bbox").to_pylist()[:200]):
+        order, kind, rings, n = struct.unpack_from("<BIII", wkb)
+        assert (order, kind, rings) == (1, 3, 1) and n >= 7
+        pts = [struct.unpack_from("<dd", wkb, 13 + 16 * i) for i in range(n)]
+        assert pts[0] == pts[-1], "ring must be closed"
+        assert min(p[0] for p in pts) == bbox["xmin"] and max(p[1] for p in pts) == bbox["ymax"]
+        xs += [p[0] for p in pts]
+        ys += [p[1] for p in pts]
+    # The simulated city is Berlin, in lon/lat order (OGC:CRS84).
+    assert 13.3 < min(xs) and max(xs) < 13.5 and 52.4 < min(ys) and max(ys) < 52.6
+    assert geo["columns"]["geometry"]["bbox"][0] <= min(xs)

@@ -11,6 +11,9 @@ use tessera::pipeline::{self, EpochInputs, Summary};
 use tessera::policy::Policy;
 use tessera::registry::Registry;
 
+#[cfg(feature = "sql")]
+mod sql;
+
 mod sample {
     include!(concat!(env!("OUT_DIR"), "/sample.rs"));
 }
@@ -152,6 +155,33 @@ enum Cmd {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Run SQL over the lake (DataFusion, H3 functions); no query opens an interactive prompt.
+    #[cfg(feature = "sql")]
+    Sql {
+        /// Lake directory.
+        #[arg(long)]
+        lake: PathBuf,
+        /// The query.
+        query: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: sql::Format,
+        /// Write the result to a file (atomically) instead of stdout.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// List the lake's SQL tables and their columns.
+    #[cfg(feature = "sql")]
+    Tables {
+        /// Lake directory.
+        #[arg(long)]
+        lake: PathBuf,
+    },
+    /// Export lake data for GIS tools.
+    Export {
+        #[command(subcommand)]
+        what: ExportCmd,
+    },
     /// Explain a recipient's amount: devices, cells, ranks, multipliers, and rejected fixes.
     Explain {
         /// Lake directory.
@@ -165,6 +195,23 @@ enum Cmd {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ExportCmd {
+    /// An epoch's cells (coverage state with the epoch's visits and points) as GeoParquet 1.1:
+    /// WKB polygons, a bbox covering column, `geo` metadata.
+    Cells {
+        /// Lake directory.
+        #[arg(long)]
+        lake: PathBuf,
+        /// ISO week.
+        #[arg(long)]
+        epoch: String,
+        /// Output file.
+        #[arg(long)]
+        output: PathBuf,
     },
 }
 
@@ -700,6 +747,29 @@ fn real_main() -> Result<()> {
             if !t.failed.is_empty() {
                 bail!("{} file(s) could not be ingested", t.failed.len());
             }
+            Ok(())
+        }
+        #[cfg(feature = "sql")]
+        Cmd::Sql {
+            lake,
+            query,
+            format,
+            output,
+        } => sql::sql(&lake, query, format, output),
+        #[cfg(feature = "sql")]
+        Cmd::Tables { lake } => sql::tables(&lake),
+        Cmd::Export {
+            what: ExportCmd::Cells { lake, epoch, output },
+        } => {
+            let lake = open_existing(&lake)?;
+            let e: Epoch = epoch.parse()?;
+            let bytes = tessera::geoparquet::export_cells(&lake, &e)?;
+            tessera::lake::write_atomic(&output, &bytes)?;
+            println!(
+                "wrote {} ({} bytes) with the cells of {e}",
+                output.display(),
+                bytes.len()
+            );
             Ok(())
         }
         Cmd::Capture {

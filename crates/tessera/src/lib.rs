@@ -7,6 +7,7 @@ pub mod epoch;
 pub mod fix;
 pub mod fixed;
 pub mod frames;
+pub mod geoparquet;
 pub mod ingest;
 pub mod io;
 pub mod lake;

@@ -1,0 +1,185 @@
+//! The SQL session on a real lake: every table registered, epoch pruning, H3 functions on lake
+//! data, and the README's analyst queries.
+
+use datafusion::arrow::util::pretty::pretty_format_batches;
+use tessera::lake::Lake;
+use tessera::pipeline::{self, EpochInputs};
+use tessera::registry::Registry;
+use tessera::simulate::{simulate, SimConfig};
+
+fn lake() -> tempfile::TempDir {
+    let fleet = simulate(&SimConfig {
+        drivers: 6,
+        epochs: 2,
+        trips: 1,
+        minutes: 3,
+        ..SimConfig::default()
+    });
+    let d = tempfile::tempdir().unwrap();
+    let lake = Lake::open(d.path()).unwrap();
+    for f in &fleet.files {
+        lake.ingest(&f.device, &f.name, &f.bytes).unwrap();
+    }
+    let reg = Registry::parse(fleet.registry_csv.as_bytes(), "sim").unwrap();
+    for e in ["2026-W46", "2026-W47"] {
+        pipeline::run(
+            &lake,
+            &EpochInputs::new(e.parse().unwrap(), 1_000_000, reg.clone()),
+            &pipeline::no_progress,
+        )
+        .unwrap();
+    }
+    d
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+async fn rows(ctx: &datafusion::prelude::SessionContext, q: &str) -> Vec<String> {
+    let b = ctx
+        .sql(q)
+        .await
+        .unwrap_or_else(|e| panic!("{q}: {e}"))
+        .collect()
+        .await
+        .unwrap_or_else(|e| panic!("{q}: {e}"));
+    pretty_format_batches(&b)
+        .unwrap()
+        .to_string()
+        .lines()
+        .skip(3)
+        .filter(|l| !l.starts_with('+'))
+        .map(|l| {
+            l.trim_matches('|')
+                .split('|')
+                .map(str::trim)
+                .collect::<Vec<_>>()
+                .join(" | ")
+        })
+        .collect()
+}
+
+#[test]
+fn every_table_is_registered_with_its_columns() {
+    let d = lake();
+    rt().block_on(async {
+        let ctx = tessera_sql::session(d.path()).await.unwrap();
+        let tables = tessera_sql::describe(&ctx).await.unwrap();
+        let names: Vec<&str> = tables.iter().map(|t| t.0.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "fixes",
+                "sources",
+                "ingest_rejections",
+                "rewards",
+                "explain",
+                "visits",
+                "rejections",
+                "coverage",
+                "manifests"
+            ]
+        );
+        for (name, cols) in &tables {
+            if ["rewards", "explain", "visits", "rejections", "coverage", "manifests"].contains(&name.as_str()) {
+                assert_eq!(cols[0].0, "epoch", "{name}");
+            }
+        }
+        let n: u64 = rows(&ctx, "SELECT count(*) FROM fixes").await[0].parse().unwrap();
+        let from_sources: u64 = rows(&ctx, "SELECT sum(fixes) FROM sources").await[0].parse().unwrap();
+        assert_eq!(n, from_sources);
+        assert_eq!(
+            rows(&ctx, "SELECT epoch, allocated FROM manifests ORDER BY epoch").await,
+            ["2026-W46 | 1000000", "2026-W47 | 1000000"]
+        );
+        assert_eq!(
+            rows(
+                &ctx,
+                "SELECT epoch, sum(amount) FROM rewards GROUP BY epoch ORDER BY epoch"
+            )
+            .await,
+            ["2026-W46 | 1000000", "2026-W47 | 1000000"]
+        );
+    });
+}
+
+#[test]
+fn where_epoch_reads_only_that_epochs_file() {
+    let d = lake();
+    rt().block_on(async {
+        let ctx = tessera_sql::session(d.path()).await.unwrap();
+        let plan = rows(
+            &ctx,
+            "EXPLAIN SELECT recipient, amount FROM rewards WHERE epoch = '2026-W47'",
+        )
+        .await
+        .join("\n");
+        assert!(plan.contains("2026-W47/rewards.parquet"), "{plan}");
+        assert!(!plan.contains("2026-W46/rewards.parquet"), "W46 is scanned:\n{plan}");
+        let all = rows(&ctx, "EXPLAIN SELECT * FROM rewards").await.join("\n");
+        assert!(all.contains("2026-W46/rewards.parquet") && all.contains("2026-W47/rewards.parquet"));
+    });
+}
+
+#[test]
+fn h3_functions_work_on_lake_columns() {
+    let d = lake();
+    rt().block_on(async {
+        let ctx = tessera_sql::session(d.path()).await.unwrap();
+        // Every explained cell is where h3_latlng_to_cell puts its own centre.
+        let bad = rows(&ctx, "SELECT count(*) FROM explain WHERE h3_latlng_to_cell(h3_cell_to_lat(cell), h3_cell_to_lng(cell), 12) <> cell OR h3_cell_to_string(cell) <> cell_id OR NOT h3_is_valid(cell)").await;
+        assert_eq!(bad, ["0"]);
+        let parents = rows(&ctx, "SELECT count(DISTINCT h3_cell_to_parent(cell, 7)) FROM coverage WHERE epoch = '2026-W47'").await;
+        assert!(parents[0].parse::<u64>().unwrap() >= 1);
+    });
+}
+
+/// The three analyst queries of the README, run as written.
+#[test]
+fn readme_analyst_queries_run_as_written() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let block = readme
+        .split("<!-- analyst-queries -->")
+        .nth(1)
+        .expect("README marks the analyst queries");
+    let queries: Vec<String> = block
+        .split("```sql")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap().trim().to_string())
+        .collect();
+    assert_eq!(queries.len(), 3, "{queries:?}");
+    let d = lake();
+    rt().block_on(async {
+        let ctx = tessera_sql::session(d.path()).await.unwrap();
+        for q in &queries {
+            let r = rows(&ctx, q).await;
+            assert!(!r.is_empty(), "{q} returned nothing");
+        }
+    });
+}
+
+#[test]
+fn an_empty_lake_has_every_table_and_no_rows() {
+    let d = tempfile::tempdir().unwrap();
+    rt().block_on(async {
+        let ctx = tessera_sql::session(d.path()).await.unwrap();
+        for t in [
+            "fixes",
+            "rewards",
+            "explain",
+            "visits",
+            "rejections",
+            "coverage",
+            "manifests",
+            "sources",
+            "ingest_rejections",
+        ] {
+            assert_eq!(rows(&ctx, &format!("SELECT count(*) FROM {t}")).await, ["0"], "{t}");
+        }
+    });
+}

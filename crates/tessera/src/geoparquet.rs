@@ -1,0 +1,208 @@
+//! GeoParquet 1.1 export of an epoch's cells: every cell of the coverage state after the epoch,
+//! with that epoch's visits and points, as WKB polygons with a `bbox` covering column and the
+//! `geo` file metadata — a layer GeoPandas, DuckDB spatial, GDAL/QGIS open directly.
+
+use crate::epoch::Epoch;
+use crate::io;
+use crate::lake::{Error, Lake, Result};
+use arrow_array::builder::{BinaryBuilder, Float64Builder, StringBuilder, UInt32Builder, UInt64Builder};
+use arrow_array::{Array, ArrayRef, Decimal128Array, RecordBatch, StringArray, StructArray, UInt32Array, UInt64Array};
+use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
+use parquet::arrow::ArrowWriter;
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// WKB (little endian) of a cell's boundary polygon, lng/lat, closed ring; and its bbox.
+///
+/// ```
+/// let c = tessera::cells::cell_of(52.52, 13.405, h3o::Resolution::Twelve).unwrap();
+/// let (wkb, bbox) = tessera::geoparquet::cell_wkb(c);
+/// assert_eq!(wkb[0], 1); // little endian
+/// assert_eq!(u32::from_le_bytes(wkb[1..5].try_into().unwrap()), 3); // Polygon
+/// assert!(bbox[0] < 13.405 && 13.405 < bbox[2]);
+/// ```
+pub fn cell_wkb(c: h3o::CellIndex) -> (Vec<u8>, [f64; 4]) {
+    let b = c.boundary();
+    let mut pts: Vec<(f64, f64)> = b.iter().map(|ll| (ll.lng(), ll.lat())).collect();
+    if let Some(f) = pts.first().copied() {
+        pts.push(f);
+    }
+    let mut w = Vec::with_capacity(13 + 16 * pts.len());
+    w.push(1u8);
+    w.extend_from_slice(&3u32.to_le_bytes());
+    w.extend_from_slice(&1u32.to_le_bytes());
+    w.extend_from_slice(&(pts.len() as u32).to_le_bytes());
+    let mut bbox = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
+    for (x, y) in &pts {
+        w.extend_from_slice(&x.to_le_bytes());
+        w.extend_from_slice(&y.to_le_bytes());
+        bbox = [bbox[0].min(*x), bbox[1].min(*y), bbox[2].max(*x), bbox[3].max(*y)];
+    }
+    (w, bbox)
+}
+
+fn bbox_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("xmin", DataType::Float64, false),
+        Field::new("ymin", DataType::Float64, false),
+        Field::new("xmax", DataType::Float64, false),
+        Field::new("ymax", DataType::Float64, false),
+    ])
+}
+
+/// Schema of the exported layer.
+pub fn cells_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("cell", DataType::UInt64, false),
+        Field::new("cell_id", DataType::Utf8, false),
+        Field::new("epoch", DataType::Utf8, false),
+        Field::new("first_epoch", DataType::Utf8, false),
+        Field::new("last_epoch", DataType::Utf8, false),
+        Field::new("times_covered", DataType::UInt32, false),
+        Field::new("age_epochs", DataType::UInt32, false),
+        Field::new("visits", DataType::UInt32, false),
+        Field::new("points", io::ppm_type(), false),
+        Field::new("bbox", DataType::Struct(bbox_fields()), false),
+        Field::new("geometry", DataType::Binary, false),
+    ]))
+}
+
+fn read(lake: &Lake, e: &Epoch, name: &str) -> Result<Vec<RecordBatch>> {
+    let p = lake.epoch_dir(e).join(name);
+    let bytes = std::fs::read(&p).map_err(|source| Error::Io {
+        path: p.display().to_string(),
+        source,
+    })?;
+    io::from_parquet(bytes.into()).map_err(|x| Error::Data {
+        path: p.display().to_string(),
+        message: x.to_string(),
+    })
+}
+
+fn col<'a, T: 'static>(b: &'a RecordBatch, n: &str) -> Result<&'a T> {
+    b.column_by_name(n)
+        .and_then(|c| c.as_any().downcast_ref::<T>())
+        .ok_or_else(|| Error::Invalid(format!("column {n} missing or mistyped")))
+}
+
+/// The GeoParquet bytes of an epoch's cells.
+pub fn export_cells(lake: &Lake, e: &Epoch) -> Result<Vec<u8>> {
+    let mut per: BTreeMap<u64, (u32, i128)> = BTreeMap::new();
+    for b in read(lake, e, "explain.parquet")? {
+        let cell = col::<UInt64Array>(&b, "cell")?;
+        let pts = col::<Decimal128Array>(&b, "points")?;
+        for i in 0..b.num_rows() {
+            let v = per.entry(cell.value(i)).or_default();
+            v.0 += 1;
+            v.1 += pts.value(i);
+        }
+    }
+    let mut cell_b = UInt64Builder::new();
+    let mut id_b = StringBuilder::new();
+    let mut ep_b = StringBuilder::new();
+    let mut first_b = StringBuilder::new();
+    let mut last_b = StringBuilder::new();
+    let mut times_b = UInt32Builder::new();
+    let mut age_b = UInt32Builder::new();
+    let mut visits_b = UInt32Builder::new();
+    let mut pts_b = io::decimal_builder(0, &io::ppm_type());
+    let (mut x0, mut y0, mut x1, mut y1) = (
+        Float64Builder::new(),
+        Float64Builder::new(),
+        Float64Builder::new(),
+        Float64Builder::new(),
+    );
+    let mut geom_b = BinaryBuilder::new();
+    let mut total = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
+    for b in read(lake, e, "coverage.parquet")? {
+        let cell = col::<UInt64Array>(&b, "cell")?;
+        let first = col::<StringArray>(&b, "first_epoch")?;
+        let last = col::<StringArray>(&b, "last_epoch")?;
+        let times = col::<UInt32Array>(&b, "times_covered")?;
+        for i in 0..b.num_rows() {
+            let Ok(c) = h3o::CellIndex::try_from(cell.value(i)) else {
+                continue;
+            };
+            let (wkb, bb) = cell_wkb(c);
+            let last_e: Epoch = last
+                .value(i)
+                .parse()
+                .map_err(|x| Error::Invalid(format!("coverage row {i}: {x}")))?;
+            let (visits, points) = per.get(&cell.value(i)).copied().unwrap_or((0, 0));
+            cell_b.append_value(cell.value(i));
+            id_b.append_value(format!("{:x}", cell.value(i)));
+            ep_b.append_value(e.to_string());
+            first_b.append_value(first.value(i));
+            last_b.append_value(last.value(i));
+            times_b.append_value(times.value(i));
+            age_b.append_value((e.index() - last_e.index()).max(0) as u32);
+            visits_b.append_value(visits);
+            pts_b.append_value(points);
+            x0.append_value(bb[0]);
+            y0.append_value(bb[1]);
+            x1.append_value(bb[2]);
+            y1.append_value(bb[3]);
+            geom_b.append_value(&wkb);
+            total = [
+                total[0].min(bb[0]),
+                total[1].min(bb[1]),
+                total[2].max(bb[2]),
+                total[3].max(bb[3]),
+            ];
+        }
+    }
+    let bbox: ArrayRef = Arc::new(StructArray::new(
+        bbox_fields(),
+        vec![
+            Arc::new(x0.finish()),
+            Arc::new(y0.finish()),
+            Arc::new(x1.finish()),
+            Arc::new(y1.finish()),
+        ],
+        None,
+    ));
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(cell_b.finish()),
+        Arc::new(id_b.finish()),
+        Arc::new(ep_b.finish()),
+        Arc::new(first_b.finish()),
+        Arc::new(last_b.finish()),
+        Arc::new(times_b.finish()),
+        Arc::new(age_b.finish()),
+        Arc::new(visits_b.finish()),
+        Arc::new(pts_b.finish()),
+        bbox,
+        Arc::new(geom_b.finish()),
+    ];
+    let batch = RecordBatch::try_new(cells_schema(), cols).map_err(|x| Error::Invalid(x.to_string()))?;
+    let bbox_json = if batch.num_rows() == 0 {
+        serde_json::Value::Null
+    } else {
+        serde_json::json!(total)
+    };
+    let geo = serde_json::json!({
+        "version": "1.1.0",
+        "primary_column": "geometry",
+        "columns": {"geometry": {
+            "encoding": "WKB",
+            "geometry_types": ["Polygon"],
+            "bbox": bbox_json,
+            "covering": {"bbox": {"xmin": ["bbox", "xmin"], "ymin": ["bbox", "ymin"], "xmax": ["bbox", "xmax"], "ymax": ["bbox", "ymax"]}},
+        }},
+    });
+    let props = WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::ZSTD(
+            parquet::basic::ZstdLevel::try_new(3).expect("level"),
+        ))
+        .set_created_by(format!("tessera {}", env!("CARGO_PKG_VERSION")))
+        .set_key_value_metadata(Some(vec![KeyValue::new("geo".to_string(), geo.to_string())]))
+        .build();
+    let mut buf = Vec::new();
+    let pe = |x: parquet::errors::ParquetError| Error::Invalid(x.to_string());
+    let mut w = ArrowWriter::try_new(&mut buf, cells_schema(), Some(props)).map_err(pe)?;
+    w.write(&batch).map_err(pe)?;
+    w.close().map_err(pe)?;
+    Ok(buf)
+}
