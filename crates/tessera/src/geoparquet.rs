@@ -192,6 +192,17 @@ pub fn export_cells(lake: &Lake, e: &Epoch) -> Result<Vec<u8>> {
             "covering": {"bbox": {"xmin": ["bbox", "xmin"], "ymin": ["bbox", "ymin"], "xmax": ["bbox", "xmax"], "ymax": ["bbox", "ymax"]}},
         }},
     });
+    // `geo` goes in the file's key-value metadata (what GDAL and GeoPandas read) and on the Arrow
+    // schema embedded in the file (what pyarrow restores as `schema.metadata`).
+    let schema = Arc::new(
+        cells_schema()
+            .as_ref()
+            .clone()
+            .with_metadata([("geo".to_string(), geo.to_string())].into()),
+    );
+    let batch = batch
+        .with_schema(schema.clone())
+        .map_err(|x| Error::Invalid(x.to_string()))?;
     let props = WriterProperties::builder()
         .set_compression(parquet::basic::Compression::ZSTD(
             parquet::basic::ZstdLevel::try_new(3).expect("level"),
@@ -201,7 +212,7 @@ pub fn export_cells(lake: &Lake, e: &Epoch) -> Result<Vec<u8>> {
         .build();
     let mut buf = Vec::new();
     let pe = |x: parquet::errors::ParquetError| Error::Invalid(x.to_string());
-    let mut w = ArrowWriter::try_new(&mut buf, cells_schema(), Some(props)).map_err(pe)?;
+    let mut w = ArrowWriter::try_new(&mut buf, schema, Some(props)).map_err(pe)?;
     w.write(&batch).map_err(pe)?;
     w.close().map_err(pe)?;
     Ok(buf)
