@@ -1,6 +1,7 @@
-//! `tessera-bench [--drivers N] [--minutes M] [--trips T]`: throughput of ingest and of a full
-//! epoch run on a simulated fleet, with the `nmea` crate's own stateful parser (`Nmea::parse`
-//! over the same lines) as the in-run peer for parsing. Prints a table and a JSON line.
+//! `tessera-bench [--drivers N] [--minutes M] [--trips T] [--python PY]`: throughput of ingest
+//! and of a full epoch run on a simulated fleet, with the `nmea` crate's own stateful parser
+//! (`Nmea::parse` over the same lines) and, given `--python`, pynmea2 (`benches/peer/parse_nmea.py`
+//! on the same files) as in-run peers for parsing. Prints a table and a JSON line.
 
 use std::time::Instant;
 use tessera::lake::Lake;
@@ -82,6 +83,37 @@ fn main() {
     });
     let mb = nmea_bytes as f64 / 1e6;
 
+    // 1b. pynmea2 on the same bytes, when a Python with it is given.
+    let args: Vec<String> = std::env::args().collect();
+    let python = args
+        .iter()
+        .position(|a| a == "--python")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
+    let mut t_py = f64::NAN;
+    if let Some(py) = &python {
+        let d = tempfile::tempdir().unwrap();
+        let mut paths = Vec::new();
+        for (i, b) in nmea_files.iter().enumerate() {
+            let p = d.path().join(format!("{i}.nmea"));
+            std::fs::write(&p, b).unwrap();
+            paths.push(p);
+        }
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("peer/parse_nmea.py");
+        let o = std::process::Command::new(py)
+            .arg(script)
+            .args(&paths)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "pynmea2 peer: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        t_py = v["seconds"].as_f64().unwrap();
+    }
+
     // 2. Ingest into a lake (parse + Parquet + atomic writes), all cores.
     let dir = tempfile::tempdir().unwrap();
     let lake = Lake::open(dir.path()).unwrap();
@@ -128,6 +160,13 @@ fn main() {
     );
     println!("{:<44} {:>12.2}x", "  ratio tessera / peer", t_peer / t_ours);
     println!(
+        "{:<44} {:>12.1} {:>14}",
+        "parse NMEA, pynmea2 peer (1 core)",
+        mb / t_py,
+        "-"
+    );
+    println!("{:<44} {:>12.2}x", "  ratio tessera / pynmea2", t_py / t_ours);
+    println!(
         "{:<44} {:>12.1} {:>14.0}",
         format!("ingest to lake ({threads} threads)"),
         all_bytes as f64 / 1e6 / t_ingest,
@@ -150,6 +189,7 @@ fn main() {
         serde_json::json!({
             "nmea_mb": mb, "fixes": fixes, "peer_sentences_ok": peer_ok,
             "parse_mb_s": mb / t_ours, "peer_parse_mb_s": mb / t_peer, "parse_ratio": t_peer / t_ours,
+            "pynmea2_mb_s": mb / t_py, "pynmea2_ratio": t_py / t_ours,
             "ingest_fixes_s": total_fixes as f64 / t_ingest,
             "epoch_fixes_s_1thread": s.fixes_in as f64 / t_epoch1, "epoch_fixes_s": s.fixes_in as f64 / t_epoch_n,
             "epoch_visits": s.visits, "epoch_cells": s.cells, "threads": threads,

@@ -276,6 +276,48 @@ fn simulate(
     json(&serde_json::json!({"files": files.map_err(te)?, "out": out}))
 }
 
+/// Draw an epoch's cells as a PNG map; returns the PNG bytes and a JSON summary.
+#[pyfunction]
+#[pyo3(signature = (lake, epoch_id, color_by="freshness", width=1200, res=None))]
+fn render(
+    py: Python<'_>,
+    lake: PathBuf,
+    epoch_id: &str,
+    color_by: &str,
+    width: u32,
+    res: Option<u8>,
+) -> PyResult<(Py<pyo3::types::PyBytes>, String)> {
+    let e = epoch(epoch_id)?;
+    let color_by: tessera::render::ColorBy = color_by.parse().map_err(te)?;
+    let resolution = match res {
+        None => None,
+        Some(r) => Some(h3o::Resolution::try_from(r).map_err(|_| te(format!("res {r}: expected 0..=15")))?),
+    };
+    let map = py
+        .detach(|| -> Result<tessera::render::Map, String> {
+            let lake = Lake::open(&lake).map_err(|x| x.to_string())?;
+            let cells = tessera::geoparquet::epoch_cells(&lake, &e).map_err(|x| x.to_string())?;
+            let opts = tessera::render::Options {
+                color_by,
+                width,
+                map_height: None,
+                resolution,
+            };
+            tessera::render::render(&e, &cells, &opts).map_err(|x| x.to_string())
+        })
+        .map_err(te)?;
+    let legend: Vec<serde_json::Value> = map
+        .legend
+        .iter()
+        .map(|l| serde_json::json!({"label": l.label, "color": format!("#{:02x}{:02x}{:02x}", l.color[0], l.color[1], l.color[2]), "cells": l.count}))
+        .collect();
+    let summary = json(&serde_json::json!({
+        "width": map.width, "height": map.height, "cells": map.cells, "drawn": map.drawn,
+        "drawn_resolution": u8::from(map.drawn_resolution), "scale": map.scale, "legend": legend,
+    }))?;
+    Ok((pyo3::types::PyBytes::new(py, &map.png).unbind(), summary))
+}
+
 /// The default policy as TOML.
 #[pyfunction]
 fn default_policy() -> String {
@@ -301,6 +343,7 @@ fn _tessera(m: &Bound<'_, PyModule>) -> PyResult<()> {
         wrap_pyfunction!(epoch_table, m)?,
         wrap_pyfunction!(simulate, m)?,
         wrap_pyfunction!(default_policy, m)?,
+        wrap_pyfunction!(render, m)?,
     ] {
         m.add_function(f)?;
     }

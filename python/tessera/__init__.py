@@ -47,6 +47,7 @@ __all__ = [
     "explain",
     "diff_policy",
     "epoch_table",
+    "render",
     "simulate",
     "default_policy",
 ]
@@ -198,6 +199,23 @@ def simulate(out: PathLike, seed: int = 7, drivers: int = 10, epochs: int = 2, s
     """Write a deterministic synthetic fleet (``out/<device>/<files>`` and ``out/registry.csv``);
     the defaults reproduce the repository's ``data/sample``."""
     return _json.loads(_tessera.simulate(_os.fspath(out), seed, drivers, epochs, start, trips, minutes))
+
+
+def render(lake: PathLike, epoch: str, output: Optional[PathLike] = None, color_by: str = "freshness", width: int = 1200, res: Optional[int] = None) -> Tuple[bytes, Dict[str, Any]]:
+    """Draw an epoch's cells as a PNG map (what ``tessera render`` writes): coloured by
+    ``freshness`` (epochs since last covered) or ``points``, with legend, scale bar and graticule.
+    Returns ``(png_bytes, summary)``; with ``output`` the PNG is also written there (atomically).
+    In a notebook: ``IPython.display.Image(tessera.render(lake, "2026-W47")[0])``."""
+    png, summary = _tessera.render(_os.fspath(lake), epoch, color_by, width, res)
+    if output is not None:
+        out = _os.fspath(output)
+        tmp = out + ".tmp"
+        with open(tmp, "wb") as f:
+            f.write(png)
+            f.flush()
+            _os.fsync(f.fileno())
+        _os.replace(tmp, out)
+    return png, _json.loads(summary)
 
 
 def default_policy() -> str:

@@ -196,3 +196,21 @@ def test_geoparquet_export_is_read_by_pyarrow_with_geo_metadata_and_valid_wkb(la
     # The simulated city is Berlin, in lon/lat order (OGC:CRS84).
     assert 13.3 < min(xs) and max(xs) < 13.5 and 52.4 < min(ys) and max(ys) < 52.6
     assert geo["columns"]["geometry"]["bbox"][0] <= min(xs)
+
+
+def test_render_draws_the_same_png_as_the_cli_and_reports_its_legend(lake, tmp_path):
+    tessera.run_epoch(lake, "2026-W46", 1000)
+    out = tmp_path / "map.png"
+    png, summary = tessera.render(lake, "2026-W46", output=out, color_by="points", res=12)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and out.read_bytes() == png
+    assert summary["drawn_resolution"] == 12 and summary["drawn"] == summary["cells"]
+    cov = tessera.epoch_table(lake, "2026-W46", "coverage")
+    assert summary["cells"] == cov.num_rows
+    assert sum(e["cells"] for e in summary["legend"]) == summary["drawn"]
+    cli = tmp_path / "cli.png"
+    run_cli("render", "--lake", lake, "--epoch", "2026-W46", "--output", cli, "--color", "points", "--res", "12")
+    assert cli.read_bytes() == png
+    with pytest.raises(tessera.TesseraError, match="unknown colouring"):
+        tessera.render(lake, "2026-W46", color_by="speed")
+    with pytest.raises(tessera.TesseraError, match="2026-W40 has not been run"):
+        tessera.render(lake, "2026-W40")

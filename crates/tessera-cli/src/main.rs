@@ -182,6 +182,32 @@ enum Cmd {
         #[command(subcommand)]
         what: ExportCmd,
     },
+    /// Draw an epoch's cells as a PNG map coloured by freshness or points, with legend and scale.
+    Render {
+        /// Lake directory.
+        #[arg(long)]
+        lake: PathBuf,
+        /// ISO week.
+        #[arg(long)]
+        epoch: String,
+        /// Output PNG file.
+        #[arg(long)]
+        output: PathBuf,
+        /// What the colours show: `freshness` (epochs since each cell was last covered) or
+        /// `points` (points earned in the epoch, quantile classes).
+        #[arg(long, default_value = "freshness")]
+        color: String,
+        /// Image width in pixels (800..=8000).
+        #[arg(long, default_value_t = 1200)]
+        width: u32,
+        /// Map height in pixels (default: from the data's aspect ratio).
+        #[arg(long)]
+        height: Option<u32>,
+        /// Draw at this H3 resolution, merging finer cells (default: the finest at which a cell
+        /// edge is at least 2 pixels).
+        #[arg(long)]
+        res: Option<u8>,
+    },
     /// Explain a recipient's amount: devices, cells, ranks, multipliers, and rejected fixes.
     Explain {
         /// Lake directory.
@@ -298,6 +324,31 @@ struct SimArgs {
     /// Minutes per trip (1 Hz).
     #[arg(long, default_value_t = 10)]
     minutes: u32,
+    /// Scale mode: about this many fixes (e.g. 1e8) in epoch --start, 14 h of driving per
+    /// driver, written straight into the lake at --out as Parquet sources (in parallel,
+    /// deterministic), with the registry at --out/registry.csv.
+    #[arg(long)]
+    fixes: Option<String>,
+}
+
+fn parse_count(s: &str) -> Result<u64> {
+    let clean: String = s.chars().filter(|c| *c != '_').collect();
+    if let Ok(v) = clean.parse::<u64>() {
+        return Ok(v);
+    }
+    match clean.split_once(['e', 'E']) {
+        Some((m, e)) => {
+            let (m, e): (u64, u32) = (
+                m.parse().map_err(|_| anyhow!("{s:?}: not a count"))?,
+                e.parse().map_err(|_| anyhow!("{s:?}: not a count"))?,
+            );
+            10u64
+                .checked_pow(e)
+                .and_then(|p| p.checked_mul(m))
+                .ok_or_else(|| anyhow!("{s:?}: too large"))
+        }
+        None => bail!("{s:?}: not a count (1000000, 1_000_000 or 1e6)"),
+    }
 }
 
 fn parse_pool(s: &str) -> Result<u128> {
@@ -680,6 +731,43 @@ fn real_main() -> Result<()> {
             print!("{}", Policy::default().to_toml());
             Ok(())
         }
+        Cmd::Simulate(a) if a.fixes.is_some() => {
+            use rayon::prelude::*;
+            let n = parse_count(a.fixes.as_deref().unwrap_or_default())?;
+            let mut cfg = tessera::simulate::ScaleConfig::for_fixes(n, a.seed);
+            cfg.epoch = a.start.parse()?;
+            let lake = tessera::lake::Lake::open(&a.out)?;
+            let t0 = std::time::Instant::now();
+            let pb = bar(u64::from(cfg.drivers), "simulate", false);
+            let totals = (0..cfg.drivers)
+                .into_par_iter()
+                .map(|d| {
+                    let fixes = cfg.driver_fixes(d);
+                    let out = lake.ingest_fixes(
+                        &cfg.device(d),
+                        &format!("{}-{}.parquet", cfg.device(d), cfg.epoch),
+                        &fixes,
+                    )?;
+                    pb.inc(1);
+                    Ok((out.meta.fixes, out.meta.bytes))
+                })
+                .collect::<Result<Vec<(u64, u64)>>>()?;
+            pb.finish_and_clear();
+            tessera::lake::write_atomic(&a.out.join("registry.csv"), cfg.registry_csv().as_bytes())?;
+            let (fixes, bytes) = totals.iter().fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+            let secs = t0.elapsed().as_secs_f64();
+            println!(
+                "simulated {fixes} fixes ({bytes} bytes of Parquet) for {} drivers on a {}x{} street grid in {} into {} in {secs:.1} s ({:.2} M fixes/s); registry: {}",
+                cfg.drivers,
+                cfg.streets(),
+                cfg.streets(),
+                cfg.epoch,
+                a.out.display(),
+                fixes as f64 / secs / 1e6,
+                a.out.join("registry.csv").display()
+            );
+            Ok(())
+        }
         Cmd::Simulate(a) => {
             let cfg = tessera::simulate::SimConfig {
                 seed: a.seed,
@@ -770,6 +858,46 @@ fn real_main() -> Result<()> {
                 output.display(),
                 bytes.len()
             );
+            Ok(())
+        }
+        Cmd::Render {
+            lake,
+            epoch,
+            output,
+            color,
+            width,
+            height,
+            res,
+        } => {
+            let lake = open_existing(&lake)?;
+            let e: Epoch = epoch.parse()?;
+            let color_by: tessera::render::ColorBy = color.parse().map_err(|x: String| anyhow!("--color: {x}"))?;
+            let resolution = match res {
+                None => None,
+                Some(r) => Some(h3o::Resolution::try_from(r).map_err(|_| anyhow!("--res {r}: expected 0..=15"))?),
+            };
+            let cells = tessera::geoparquet::epoch_cells(&lake, &e)?;
+            let opts = tessera::render::Options {
+                color_by,
+                width,
+                map_height: height,
+                resolution,
+            };
+            let map = tessera::render::render(&e, &cells, &opts)?;
+            tessera::lake::write_atomic(&output, &map.png)?;
+            println!(
+                "wrote {} ({}x{} px): {} cells of {e} drawn as {} at H3 res {}; scale bar {}",
+                output.display(),
+                map.width,
+                map.height,
+                map.cells,
+                map.drawn,
+                u8::from(map.drawn_resolution),
+                map.scale
+            );
+            for l in &map.legend {
+                println!("  {:<28} {:>8} cells", l.label, l.count);
+            }
             Ok(())
         }
         Cmd::Capture {

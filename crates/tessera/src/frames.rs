@@ -182,7 +182,7 @@ pub fn cover(cleaned: &[RecordBatch], policy: &Policy) -> Result<RecordBatch> {
         }
     }
     let devices: Vec<String> = per.keys().cloned().collect();
-    let mut map = VisitMap::new();
+    let mut map = VisitMap::default();
     for (di, (_, fs)) in per.iter().enumerate() {
         let mut i = 0;
         while i < fs.len() {

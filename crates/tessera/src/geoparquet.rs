@@ -87,8 +87,43 @@ fn col<'a, T: 'static>(b: &'a RecordBatch, n: &str) -> Result<&'a T> {
         .ok_or_else(|| Error::Invalid(format!("column {n} missing or mistyped")))
 }
 
-/// The GeoParquet bytes of an epoch's cells.
-pub fn export_cells(lake: &Lake, e: &Epoch) -> Result<Vec<u8>> {
+/// One cell of the coverage state after an epoch, with what that epoch did to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EpochCell {
+    /// H3 cell index.
+    pub cell: h3o::CellIndex,
+    /// First epoch that covered the cell.
+    pub first_epoch: Epoch,
+    /// Last epoch (up to and including this one) that covered the cell.
+    pub last_epoch: Epoch,
+    /// Number of epochs that covered the cell.
+    pub times_covered: u32,
+    /// Epochs since the cell was last covered (0 = covered in this epoch).
+    pub age_epochs: u32,
+    /// Visits (cell, device) in this epoch.
+    pub visits: u32,
+    /// Points earned in this cell in this epoch (ppm: 1_000_000 = one point).
+    pub points: i128,
+}
+
+/// Every cell of the coverage state after epoch `e`, in cell order, with that epoch's visits and
+/// points (from `epochs/E/coverage.parquet` and `explain.parquet`).
+///
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let lake = tessera::lake::Lake::open(dir.path()).unwrap();
+/// let e: tessera::epoch::Epoch = "2026-W47".parse().unwrap();
+/// let err = tessera::geoparquet::epoch_cells(&lake, &e).unwrap_err();
+/// assert!(err.to_string().contains("2026-W47 has not been run"));
+/// ```
+pub fn epoch_cells(lake: &Lake, e: &Epoch) -> Result<Vec<EpochCell>> {
+    if !lake.epoch_dir(e).join("manifest.json").is_file() {
+        return Err(Error::Invalid(format!(
+            "epoch {e} has not been run in lake {} (tessera epoch run --lake {} --epoch {e})",
+            lake.root().display(),
+            lake.root().display()
+        )));
+    }
     let mut per: BTreeMap<u64, (u32, i128)> = BTreeMap::new();
     for b in read(lake, e, "explain.parquet")? {
         let cell = col::<UInt64Array>(&b, "cell")?;
@@ -99,6 +134,45 @@ pub fn export_cells(lake: &Lake, e: &Epoch) -> Result<Vec<u8>> {
             v.1 += pts.value(i);
         }
     }
+    let mut out = Vec::new();
+    for b in read(lake, e, "coverage.parquet")? {
+        let cell = col::<UInt64Array>(&b, "cell")?;
+        let first = col::<StringArray>(&b, "first_epoch")?;
+        let last = col::<StringArray>(&b, "last_epoch")?;
+        let times = col::<UInt32Array>(&b, "times_covered")?;
+        for i in 0..b.num_rows() {
+            let bad = |what: &str, x: String| Error::Data {
+                path: lake.epoch_dir(e).join("coverage.parquet").display().to_string(),
+                message: format!("row {i}: {what}: {x}"),
+            };
+            let c = h3o::CellIndex::try_from(cell.value(i)).map_err(|x| bad("cell", x.to_string()))?;
+            let first_e: Epoch = first
+                .value(i)
+                .parse()
+                .map_err(|x: crate::epoch::EpochParseError| bad("first_epoch", x.to_string()))?;
+            let last_e: Epoch = last
+                .value(i)
+                .parse()
+                .map_err(|x: crate::epoch::EpochParseError| bad("last_epoch", x.to_string()))?;
+            let (visits, points) = per.get(&cell.value(i)).copied().unwrap_or((0, 0));
+            out.push(EpochCell {
+                cell: c,
+                first_epoch: first_e,
+                last_epoch: last_e,
+                times_covered: times.value(i),
+                age_epochs: (e.index() - last_e.index()).max(0) as u32,
+                visits,
+                points,
+            });
+        }
+    }
+    out.sort_by_key(|c| u64::from(c.cell));
+    Ok(out)
+}
+
+/// The GeoParquet bytes of an epoch's cells.
+pub fn export_cells(lake: &Lake, e: &Epoch) -> Result<Vec<u8>> {
+    let cells = epoch_cells(lake, e)?;
     let mut cell_b = UInt64Builder::new();
     let mut id_b = StringBuilder::new();
     let mut ep_b = StringBuilder::new();
@@ -116,42 +190,28 @@ pub fn export_cells(lake: &Lake, e: &Epoch) -> Result<Vec<u8>> {
     );
     let mut geom_b = BinaryBuilder::new();
     let mut total = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
-    for b in read(lake, e, "coverage.parquet")? {
-        let cell = col::<UInt64Array>(&b, "cell")?;
-        let first = col::<StringArray>(&b, "first_epoch")?;
-        let last = col::<StringArray>(&b, "last_epoch")?;
-        let times = col::<UInt32Array>(&b, "times_covered")?;
-        for i in 0..b.num_rows() {
-            let Ok(c) = h3o::CellIndex::try_from(cell.value(i)) else {
-                continue;
-            };
-            let (wkb, bb) = cell_wkb(c);
-            let last_e: Epoch = last
-                .value(i)
-                .parse()
-                .map_err(|x| Error::Invalid(format!("coverage row {i}: {x}")))?;
-            let (visits, points) = per.get(&cell.value(i)).copied().unwrap_or((0, 0));
-            cell_b.append_value(cell.value(i));
-            id_b.append_value(format!("{:x}", cell.value(i)));
-            ep_b.append_value(e.to_string());
-            first_b.append_value(first.value(i));
-            last_b.append_value(last.value(i));
-            times_b.append_value(times.value(i));
-            age_b.append_value((e.index() - last_e.index()).max(0) as u32);
-            visits_b.append_value(visits);
-            pts_b.append_value(points);
-            x0.append_value(bb[0]);
-            y0.append_value(bb[1]);
-            x1.append_value(bb[2]);
-            y1.append_value(bb[3]);
-            geom_b.append_value(&wkb);
-            total = [
-                total[0].min(bb[0]),
-                total[1].min(bb[1]),
-                total[2].max(bb[2]),
-                total[3].max(bb[3]),
-            ];
-        }
+    for c in &cells {
+        let (wkb, bb) = cell_wkb(c.cell);
+        cell_b.append_value(u64::from(c.cell));
+        id_b.append_value(c.cell.to_string());
+        ep_b.append_value(e.to_string());
+        first_b.append_value(c.first_epoch.to_string());
+        last_b.append_value(c.last_epoch.to_string());
+        times_b.append_value(c.times_covered);
+        age_b.append_value(c.age_epochs);
+        visits_b.append_value(c.visits);
+        pts_b.append_value(c.points);
+        x0.append_value(bb[0]);
+        y0.append_value(bb[1]);
+        x1.append_value(bb[2]);
+        y1.append_value(bb[3]);
+        geom_b.append_value(&wkb);
+        total = [
+            total[0].min(bb[0]),
+            total[1].min(bb[1]),
+            total[2].max(bb[2]),
+            total[3].max(bb[3]),
+        ];
     }
     let bbox: ArrayRef = Arc::new(StructArray::new(
         bbox_fields(),

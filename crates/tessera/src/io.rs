@@ -135,6 +135,12 @@ pub fn to_parquet(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Vec<u8>
     Ok(buf)
 }
 
+/// A Parquet writer into memory with the same deterministic settings as [`to_parquet`]: writing
+/// the same batches in the same order gives the same bytes.
+pub fn memory_writer(schema: &SchemaRef) -> Result<ArrowWriter<Vec<u8>>, parquet::errors::ParquetError> {
+    ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props()))
+}
+
 /// Streams rows into a Parquet file in memory, always in batches of exactly [`BATCH_ROWS`] rows
 /// (the last one shorter), so the bytes depend only on the row sequence, never on how callers
 /// chunked their work.

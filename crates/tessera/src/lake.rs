@@ -78,6 +78,31 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     sync_dir(dir)
 }
 
+/// Make `dest` a hard link to the (already durable) file `src`, atomically: link under a temp
+/// name, rename over `dest`, fsync the directory. False when linking is not possible (other file
+/// system, no support); the caller then writes a copy.
+fn link_atomic(src: &Path, dest: &Path) -> bool {
+    let Some(dir) = dest.parent() else { return false };
+    if fs::create_dir_all(dir).is_err() {
+        return false;
+    }
+    let tmp = dir.join(format!(
+        ".tmp-link-{}",
+        dest.file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default()
+    ));
+    let _ = fs::remove_file(&tmp);
+    if fs::hard_link(src, &tmp).is_err() {
+        return false;
+    }
+    if fs::rename(&tmp, dest).is_err() {
+        let _ = fs::remove_file(&tmp);
+        return false;
+    }
+    sync_dir(dir).is_ok()
+}
+
 /// fsync a directory so a rename in it is durable.
 pub fn sync_dir(dir: &Path) -> Result<()> {
     fs::File::open(dir).and_then(|f| f.sync_all()).map_err(io_err(dir))
@@ -182,10 +207,8 @@ impl Lake {
         }
         let format = Format::detect(bytes);
         let parsed = ingest::parse(bytes);
-        write_atomic(
-            &self.root.join("sources").join(format!("{hash}.{}", format.as_str())),
-            bytes,
-        )?;
+        let raw_path = self.root.join("sources").join(format!("{hash}.{}", format.as_str()));
+        write_atomic(&raw_path, bytes)?;
         let fixes_pq = io::to_parquet(
             &io::fixes_schema(),
             &io::fixes_to_batches_sized(device, &parsed.fixes, self.batch_rows),
@@ -194,7 +217,11 @@ impl Lake {
             path: format!("fixes/{hash}.parquet"),
             message: e.to_string(),
         })?;
-        write_atomic(&self.root.join("fixes").join(format!("{hash}.parquet")), &fixes_pq)?;
+        let fixes_path = self.root.join("fixes").join(format!("{hash}.parquet"));
+        // A Parquet source that already is exactly the fixes file is stored once (hard link).
+        if fixes_pq.as_slice() != bytes || !link_atomic(&raw_path, &fixes_path) {
+            write_atomic(&fixes_path, &fixes_pq)?;
+        }
         let rows: Vec<io::RejectionRow> = parsed
             .rejections
             .iter()
@@ -233,6 +260,33 @@ impl Lake {
         fail::fail_point!("ingest-before-meta");
         write_atomic(&meta_path, &json)?;
         Ok(IngestOutcome { meta, duplicate: false })
+    }
+
+    /// Store one device's fixes as a Parquet source (what `tessera simulate --scale` does at
+    /// scale): the same path as [`Lake::ingest`] of the encoded file, without the text round trip.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let lake = tessera::lake::Lake::open(dir.path()).unwrap();
+    /// let fixes = vec![tessera::fix::Fix::new(1_763_000_000_000, 52.5, 13.4)];
+    /// let out = lake.ingest_fixes("car-1", "sim.parquet", &fixes).unwrap();
+    /// assert_eq!(out.meta.fixes, 1);
+    /// assert_eq!(lake.read_fixes(&out.meta.hash).unwrap().0[0].lat, 52.5);
+    /// ```
+    pub fn ingest_fixes(&self, device: &str, name: &str, fixes: &[crate::fix::Fix]) -> Result<IngestOutcome> {
+        let mut rows: Vec<crate::fix::Fix> = fixes.to_vec();
+        for (i, f) in rows.iter_mut().enumerate() {
+            f.line = u32::try_from(i + 1).unwrap_or(u32::MAX);
+        }
+        let bytes = io::to_parquet(
+            &io::fixes_schema(),
+            &io::fixes_to_batches_sized(device, &rows, self.batch_rows),
+        )
+        .map_err(|e| Error::Data {
+            path: name.to_string(),
+            message: e.to_string(),
+        })?;
+        self.ingest(device, name, &bytes)
     }
 
     fn read_meta(&self, p: &Path) -> Result<SourceMeta> {

@@ -17,6 +17,7 @@ pub mod pipeline;
 pub mod policy;
 pub mod quality;
 pub mod registry;
+pub mod render;
 pub mod rewards;
 pub mod simulate;
 pub mod state;

@@ -146,13 +146,17 @@ fn process_source(
 ) -> Result<SourceResult> {
     let (fixes, fixes_sha) = lake.read_fixes(&meta.hash)?;
     let e = &inputs.epoch;
-    let fixes: Vec<Fix> = fixes.into_iter().filter(|f| e.contains(f.time_ms)).collect();
+    let (start, end) = (e.start_ms(), e.end_ms());
+    let fixes: Vec<Fix> = fixes
+        .into_iter()
+        .filter(|f| f.time_ms >= start && f.time_ms < end)
+        .collect();
     let mut out = SourceResult {
         fixes_sha,
         fixes_in: fixes.len() as u64,
         accepted: 0,
         rejections: Vec::new(),
-        visits: VisitMap::new(),
+        visits: VisitMap::default(),
     };
     let reject = |f: &Fix, reason: Reason, detail: String| RejectionRow {
         source: meta.hash.clone(),
@@ -214,7 +218,7 @@ fn rfc3339(ms: i64) -> String {
 /// The latest epoch before `epoch` with outputs in the lake, and its coverage state.
 fn prior_state(lake: &Lake, epoch: &Epoch) -> Result<(Option<(Epoch, String)>, Coverage)> {
     let Some(prev) = lake.epochs()?.into_iter().rev().find(|e| e < epoch) else {
-        return Ok((None, Coverage::new()));
+        return Ok((None, Coverage::default()));
     };
     let p = lake.epoch_dir(&prev).join("coverage.parquet");
     let bytes = std::fs::read(&p).map_err(|source| Error::Io {
@@ -267,7 +271,7 @@ pub fn compute(lake: &Lake, inputs: &EpochInputs, progress: Progress) -> Result<
     // Sources are processed a chunk at a time (in parallel within the chunk) and folded in hash
     // order, so memory holds the visits plus one chunk of sources, never all fixes.
     let chunk = (rayon::current_num_threads() * 4).max(8);
-    let mut visits = VisitMap::new();
+    let mut visits = VisitMap::default();
     let mut rejected: BTreeMap<String, u64> = BTreeMap::new();
     let pq_err = |e: parquet::errors::ParquetError| Error::Data {
         path: "rejections.parquet".into(),
@@ -303,11 +307,13 @@ pub fn compute(lake: &Lake, inputs: &EpochInputs, progress: Progress) -> Result<
         .into_iter()
         .map(|((cell, device), visit)| VisitRow { cell, device, visit })
         .collect();
-    rows.sort_by_key(|r| (r.cell, r.device));
+    rows.par_sort_unstable_by_key(|r| (r.cell, r.device)); // keys are unique: unstable is exact
 
     progress("score", 0, 1);
     let (prev, prior) = prior_state(lake, &e)?;
     let scored: Vec<Scored> = novelty::score(&rows, &devices, &|c| prior.get(&c).copied(), e.index(), &k);
+    let visits_n = rows.len();
+    drop(rows); // every scored row carries its visit
     progress("score", 1, 1);
 
     // Per recipient: points, devices, cells with points.
@@ -315,17 +321,22 @@ pub fn compute(lake: &Lake, inputs: &EpochInputs, progress: Progress) -> Result<
         .iter()
         .map(|d| inputs.registry.wallet(d).unwrap_or_default().to_string())
         .collect();
-    let mut per: BTreeMap<&str, (u128, BTreeSet<u32>, BTreeSet<u64>)> = BTreeMap::new();
+    let mut per: BTreeMap<&str, PerRecipient> = BTreeMap::new();
     for s in &scored {
         let w = wallet_of[s.row.device as usize].as_str();
         let ent = per.entry(w).or_default();
-        ent.0 += u128::from(s.points);
-        ent.1.insert(s.row.device);
+        ent.points += u128::from(s.points);
+        ent.devices.insert(s.row.device);
         if s.points > 0 {
-            ent.2.insert(s.row.cell);
+            // scored is sorted by cell: a recipient's rows of one cell are contiguous, so a
+            // change of cell is a new distinct cell (no per-recipient cell set in memory).
+            if ent.last_cell != Some(s.row.cell) {
+                ent.cells += 1;
+                ent.last_cell = Some(s.row.cell);
+            }
         }
     }
-    let pts: Vec<(String, u128)> = per.iter().map(|(w, v)| (w.to_string(), v.0)).collect();
+    let pts: Vec<(String, u128)> = per.iter().map(|(w, v)| (w.to_string(), v.points)).collect();
     let shares: Vec<Share> = allocate(inputs.pool, &pts).map_err(|e| Error::Invalid(e.to_string()))?;
     let points_total: u128 = pts.iter().map(|p| p.1).sum();
     let amounts: Vec<(String, u128)> = shares.iter().map(|s| (s.recipient.clone(), s.amount)).collect();
@@ -341,22 +352,43 @@ pub fn compute(lake: &Lake, inputs: &EpochInputs, progress: Progress) -> Result<
             &[rewards_batch(&shares, &per, &dist)],
         )?,
     );
-    let explain: Vec<RecordBatch> = scored
-        .chunks(io::BATCH_ROWS)
-        .map(|c| explain_batch(c, &devices, &wallet_of))
-        .collect();
-    files.insert(
-        "explain.parquet".to_string(),
-        parquet_bytes("explain.parquet", &io::explain_schema(), &explain)?,
+    // The two big files encode in parallel (each file's bytes depend only on its rows).
+    let (explain_pq, (coverage_pq, (cells_covered, new_cells))) = rayon::join(
+        || -> Result<Vec<u8>> {
+            // Streamed: batches are built a few at a time (in parallel) and written in order, so
+            // memory holds the compressed file and a handful of batches, never every explain
+            // row. Same batches, same writer settings as `io::to_parquet`: the same bytes.
+            let pe = |x: parquet::errors::ParquetError| Error::Data {
+                path: "explain.parquet".into(),
+                message: x.to_string(),
+            };
+            let mut w = io::memory_writer(&io::explain_schema()).map_err(pe)?;
+            for group in scored.chunks(io::BATCH_ROWS * 4) {
+                let batches: Vec<RecordBatch> = group
+                    .par_chunks(io::BATCH_ROWS)
+                    .map(|c| explain_batch(c, &devices, &wallet_of))
+                    .collect();
+                for b in &batches {
+                    w.write(b).map_err(pe)?;
+                }
+            }
+            w.into_inner().map_err(pe)
+        },
+        || {
+            // rows are sorted by cell: consecutive dedupe gives the sorted distinct cells.
+            let mut cells: Vec<u64> = scored.iter().map(|s| s.row.cell).collect();
+            cells.dedup();
+            let new_cells = cells.iter().filter(|c| !prior.contains_key(c)).count() as u64;
+            let next = state::advance(&prior, cells.iter().copied(), &e);
+            (
+                parquet_bytes("coverage.parquet", &io::coverage_schema(), &[state::to_batch(&next)]),
+                (cells, new_cells),
+            )
+        },
     );
+    files.insert("explain.parquet".to_string(), explain_pq?);
     files.insert("rejections.parquet".to_string(), sink.finish().map_err(pq_err)?);
-    let cells_covered: BTreeSet<u64> = rows.iter().map(|r| r.cell).collect();
-    let new_cells = cells_covered.iter().filter(|c| !prior.contains_key(c)).count() as u64;
-    let next = state::advance(&prior, cells_covered.iter().copied(), &e);
-    files.insert(
-        "coverage.parquet".to_string(),
-        parquet_bytes("coverage.parquet", &io::coverage_schema(), &[state::to_batch(&next)])?,
-    );
+    files.insert("coverage.parquet".to_string(), coverage_pq?);
     files.insert("policy.toml".to_string(), inputs.policy_text.as_bytes().to_vec());
     let mut dump = serde_json::to_vec_pretty(&dist.dump).expect("dump serializes");
     dump.push(b'\n');
@@ -380,7 +412,7 @@ pub fn compute(lake: &Lake, inputs: &EpochInputs, progress: Progress) -> Result<
             "fixes_in": fixes_in,
             "fixes_accepted": accepted,
             "rejected": rejected,
-            "visits": rows.len(),
+            "visits": visits_n,
             "cells": cells_covered.len(),
             "new_cells": new_cells,
         },
@@ -407,7 +439,7 @@ pub fn compute(lake: &Lake, inputs: &EpochInputs, progress: Progress) -> Result<
         rejected,
         cells: cells_covered.len() as u64,
         new_cells,
-        visits: rows.len() as u64,
+        visits: visits_n as u64,
         recipients: shares.len() as u64,
         pool: inputs.pool.to_string(),
         allocated: allocated.to_string(),
@@ -422,8 +454,8 @@ pub fn compute(lake: &Lake, inputs: &EpochInputs, progress: Progress) -> Result<
                     recipient: s.recipient.clone(),
                     amount: s.amount.to_string(),
                     points: ppm_str(s.points),
-                    devices: v.1.len() as u32,
-                    cells: v.2.len() as u64,
+                    devices: v.devices.len() as u32,
+                    cells: v.cells,
                 }
             })
             .collect(),
@@ -444,13 +476,22 @@ pub fn run(lake: &Lake, inputs: &EpochInputs, progress: Progress) -> Result<Epoc
     Ok(out)
 }
 
+/// Per recipient: points, devices, distinct cells with points.
+#[derive(Default)]
+struct PerRecipient {
+    points: u128,
+    devices: BTreeSet<u32>,
+    cells: u64,
+    last_cell: Option<u64>,
+}
+
 fn dec(cap: usize, dt: arrow_schema::DataType) -> arrow_array::builder::Decimal128Builder {
     io::decimal_builder(cap, &dt)
 }
 
 fn rewards_batch(
     shares: &[Share],
-    per: &BTreeMap<&str, (u128, BTreeSet<u32>, BTreeSet<u64>)>,
+    per: &BTreeMap<&str, PerRecipient>,
     dist: &crate::merkle::Distribution,
 ) -> RecordBatch {
     let n = shares.len();
@@ -473,8 +514,8 @@ fn rewards_batch(
         // Decimal128(38,0) holds up to 10^38-1 < 2^127: pools above that are refused at the CLI.
         amount.append_value(i128::try_from(s.amount).unwrap_or(i128::MAX));
         points.append_value(i128::try_from(s.points).unwrap_or(i128::MAX));
-        devices.append_value(v.1.len() as u32);
-        cells.append_value(v.2.len() as u64);
+        devices.append_value(v.devices.len() as u32);
+        cells.append_value(v.cells);
     }
     let cols: Vec<ArrayRef> = vec![
         Arc::new(r.finish()),

@@ -455,6 +455,145 @@ fn render(
     (format!("{stem}.{ext}"), s.into_bytes())
 }
 
+/// A fleet at scale, generated one driver at a time (each driver has its own random stream, so
+/// drivers can be generated in parallel and in any order with the same result).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScaleConfig {
+    /// RNG seed.
+    pub seed: u64,
+    /// Number of drivers (all honest and registered).
+    pub drivers: u32,
+    /// The epoch driven in.
+    pub epoch: Epoch,
+    /// Driving seconds per driver in the epoch (1 Hz fixes: this many fixes per driver).
+    pub seconds_per_driver: u32,
+    /// Trip length in minutes.
+    pub trip_minutes: u32,
+}
+
+impl ScaleConfig {
+    /// Drivers and per-driver seconds for about `fixes` fixes: 14 h of driving per driver and
+    /// week (a full-time driver), fewer seconds when `fixes` is small.
+    ///
+    /// ```
+    /// let c = tessera::simulate::ScaleConfig::for_fixes(1_000_000, 7);
+    /// assert_eq!((c.drivers, c.seconds_per_driver), (20, 50_000)); // 14 h = 50 400 s is the most per driver
+    /// ```
+    pub fn for_fixes(fixes: u64, seed: u64) -> ScaleConfig {
+        let per = 14 * 3600u64;
+        let drivers = fixes.div_ceil(per).max(1);
+        ScaleConfig {
+            seed,
+            drivers: drivers.min(u32::MAX as u64) as u32,
+            epoch: "2026-W47".parse().expect("valid"),
+            seconds_per_driver: fixes.div_ceil(drivers).min(u32::MAX as u64) as u32,
+            trip_minutes: 30,
+        }
+    }
+
+    /// Streets per side of the city grid: grows with the square root of the fleet, so the
+    /// density of drivers per km² stays the same at every scale (a bigger network maps a bigger
+    /// area, and the visits per cell do not explode).
+    pub fn streets(&self) -> u32 {
+        ((f64::from(self.drivers)).sqrt() * 16.0).ceil().max(14.0) as u32
+    }
+
+    /// Device id of driver `d`.
+    pub fn device(&self, d: u32) -> String {
+        format!("d{d:06}")
+    }
+
+    /// Registry CSV of all drivers.
+    pub fn registry_csv(&self) -> String {
+        let mut s = String::from("device_id,wallet\n");
+        for d in 0..self.drivers {
+            let dev = self.device(d);
+            s.push_str(&format!("{dev},{}\n", wallet(self.seed, &dev)));
+        }
+        s
+    }
+
+    /// The fixes of driver `d`, in time order.
+    ///
+    /// ```
+    /// let c = tessera::simulate::ScaleConfig::for_fixes(100_000, 7);
+    /// let a = c.driver_fixes(1);
+    /// assert_eq!(a.len(), c.seconds_per_driver as usize);
+    /// assert_eq!(a, c.driver_fixes(1));
+    /// assert_ne!(a, c.driver_fixes(0));
+    /// ```
+    pub fn driver_fixes(&self, d: u32) -> Vec<crate::fix::Fix> {
+        let mut rng = Rng(self.seed ^ u64::from(d).wrapping_mul(0xD1B5_4A32_D192_ED03));
+        rng.next_u64();
+        let streets = self.streets();
+        let sim = SimConfig {
+            seed: self.seed,
+            drivers: self.drivers,
+            start: self.epoch,
+            epochs: 1,
+            trips: 1,
+            minutes: self.trip_minutes.max(1),
+            streets,
+            ..SimConfig::default()
+        };
+        let m_per_deg_lat = 111_320.0;
+        let m_per_deg_lon = 111_320.0 * (sim.lat0 * PI / 180.0).cos();
+        let half = f64::from(sim.streets - 1) * sim.block_m / 2.0;
+        let home = (
+            rng.range(u64::from(streets)) as i64,
+            rng.range(u64::from(streets)) as i64,
+        );
+        let trip_s = i64::from(sim.minutes) * 60;
+        let total = i64::from(self.seconds_per_driver);
+        let trips = (total + trip_s - 1) / trip_s.max(1);
+        // Trips start at distinct slots of the week (one slot per trip length), in order.
+        let slots = (7 * 86_400 / trip_s).max(1);
+        let mut starts: Vec<i64> = Vec::with_capacity(trips as usize);
+        let stride = (slots / trips.max(1)).max(1);
+        for t in 0..trips {
+            starts.push(((t * stride + rng.range(stride as u64) as i64) % slots) * trip_s);
+        }
+        starts.sort_unstable();
+        let mut out = Vec::with_capacity(total as usize);
+        for s in &starts {
+            let left = total - out.len() as i64;
+            if left <= 0 {
+                break;
+            }
+            let cfg = SimConfig {
+                minutes: ((left.min(trip_s) + 59) / 60) as u32,
+                ..sim.clone()
+            };
+            let samples = drive(
+                &mut rng,
+                &cfg,
+                Role::Honest,
+                home,
+                self.epoch.start_ms() + s * 1000,
+                half,
+                m_per_deg_lat,
+                m_per_deg_lon,
+            );
+            for p in samples.into_iter().take(left as usize) {
+                out.push(crate::fix::Fix {
+                    time_ms: p.t_ms,
+                    lat: p.lat,
+                    lon: p.lon,
+                    alt_m: Some(34.0),
+                    quality: 1,
+                    sats: Some(p.sats as u8),
+                    hdop: Some(p.hdop as f32),
+                    speed_mps: Some(p.speed as f32),
+                    course_deg: Some(p.course as f32),
+                    line: (out.len() + 1) as u32,
+                    talker: *b"GP",
+                });
+            }
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

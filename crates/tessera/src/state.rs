@@ -11,14 +11,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Cell → state.
-pub type Coverage = HashMap<u64, CellState>;
+pub type Coverage = HashMap<u64, CellState, rustc_hash::FxBuildHasher>;
 
 /// Fold the cells covered in `epoch` into the prior state.
 ///
 /// ```
 /// use tessera::{epoch::Epoch, state::{advance, Coverage}};
 /// let e: Epoch = "2026-W47".parse().unwrap();
-/// let s = advance(&Coverage::new(), [7u64, 7, 9], &e);
+/// let s = advance(&Coverage::default(), [7u64, 7, 9], &e);
 /// assert_eq!(s[&7].times_covered, 1);
 /// assert_eq!(s[&7].first_epoch, e.index());
 /// let s2 = advance(&s, [7u64], &e.next());
@@ -59,11 +59,22 @@ pub fn to_batch(cov: &Coverage) -> RecordBatch {
     let mut first = StringBuilder::with_capacity(n, 8 * n);
     let mut last = StringBuilder::with_capacity(n, 8 * n);
     let mut times = UInt32Builder::with_capacity(n);
+    // Few distinct epochs: name each once.
+    let mut names: std::collections::BTreeMap<i64, String> = std::collections::BTreeMap::new();
+    let mut name = |i: i64| -> String {
+        names
+            .entry(i)
+            .or_insert_with(|| Epoch::from_index(i).to_string())
+            .clone()
+    };
+    let mut hex = String::with_capacity(16);
     for (c, s) in cells {
         cell.append_value(*c);
-        id.append_value(format!("{c:x}"));
-        first.append_value(Epoch::from_index(s.first_epoch).to_string());
-        last.append_value(Epoch::from_index(s.last_epoch).to_string());
+        hex.clear();
+        std::fmt::Write::write_fmt(&mut hex, format_args!("{c:x}")).expect("write to String");
+        id.append_value(&hex);
+        first.append_value(name(s.first_epoch));
+        last.append_value(name(s.last_epoch));
         times.append_value(s.times_covered);
     }
     let cols: Vec<ArrayRef> = vec![
@@ -78,7 +89,7 @@ pub fn to_batch(cov: &Coverage) -> RecordBatch {
 
 /// Parse coverage batches back.
 pub fn from_batches(batches: &[RecordBatch]) -> Result<Coverage, String> {
-    let mut cov = Coverage::new();
+    let mut cov = Coverage::default();
     for b in batches {
         let get = |n: &str| b.column_by_name(n).ok_or_else(|| format!("column {n} missing"));
         let cell = get("cell")?.as_any().downcast_ref::<UInt64Array>().ok_or("cell type")?;

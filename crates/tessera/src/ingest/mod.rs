@@ -3,6 +3,7 @@
 
 pub mod gpx;
 pub mod nmea;
+pub mod parquet;
 mod report;
 
 pub use self::nmea::Parsed;
@@ -16,6 +17,8 @@ pub enum Format {
     Nmea,
     /// GPX 1.0 / 1.1.
     Gpx,
+    /// A Parquet file in tessera's fixes schema (one row per fix).
+    Parquet,
 }
 
 impl Format {
@@ -25,8 +28,12 @@ impl Format {
     /// use tessera::ingest::Format;
     /// assert_eq!(Format::detect(b"<?xml version=\"1.0\"?><gpx>"), Format::Gpx);
     /// assert_eq!(Format::detect(b"$GPGGA,..."), Format::Nmea);
+    /// assert_eq!(Format::detect(b"PAR1\x15\x04"), Format::Parquet);
     /// ```
     pub fn detect(bytes: &[u8]) -> Format {
+        if bytes.starts_with(b"PAR1") {
+            return Format::Parquet;
+        }
         let head = &bytes[..bytes.len().min(4096)];
         let head = String::from_utf8_lossy(head);
         let t = head.trim_start_matches('\u{feff}').trim_start();
@@ -42,6 +49,7 @@ impl Format {
         match self {
             Format::Nmea => "nmea",
             Format::Gpx => "gpx",
+            Format::Parquet => "parquet",
         }
     }
 }
@@ -56,5 +64,6 @@ pub fn parse(bytes: &[u8]) -> Parsed {
     match Format::detect(bytes) {
         Format::Nmea => nmea::parse(bytes),
         Format::Gpx => gpx::parse(bytes),
+        Format::Parquet => parquet::parse(bytes),
     }
 }

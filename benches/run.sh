@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The performance numbers in the README, from one command:
+#   bash benches/run.sh [SIZES] [DIR]
+# SIZES: comma-separated fix counts (default 1e6,1e7,1e8); DIR: where the simulated lakes go
+# (default $CARGO_TARGET_DIR/scale or target/scale; lakes are reused across runs).
+# Installs the Python peers (Polars + polars-h3, pynmea2) into a venv in the target dir.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TARGET="${CARGO_TARGET_DIR:-$PWD/target}"
+SIZES="${1:-1e6,1e7,1e8}"
+DIR="${2:-$TARGET/scale}"
+VENV="$TARGET/bench-venv"
+[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check -r benches/peer/requirements.txt
+cargo build --release -p tessera-cli -p tessera-benches --no-default-features
+echo "== machine: $(nproc) cpus, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+echo "== parse / ingest / small epoch (tessera-bench)"
+"$TARGET/release/tessera-bench" --python "$VENV/bin/python"
+echo "== scale (tessera-scale)"
+"$TARGET/release/tessera-scale" --fixes "$SIZES" --dir "$DIR" --python "$VENV/bin/python" --tessera "$TARGET/release/tessera"

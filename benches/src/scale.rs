@@ -1,0 +1,351 @@
+//! `tessera-scale --fixes 1e6,1e7,1e8 --dir DIR [--python PY] [--tessera BIN]`
+//!
+//! For each size: simulate the fleet straight into a lake (`tessera simulate --fixes N`, reused
+//! when already there), run the full epoch (`tessera epoch run`) as a child process and record
+//! wall time and peak RSS (wait4), then time cover + dedupe on the same Parquet fixes three ways:
+//!
+//! - tessera point dedupe: `cells::dedupe_points` per source (LatLngIndexer + sort), then a global
+//!   group by cell — the exact equivalent of the Polars query, and its group counts must match;
+//! - the Polars + polars-h3 peer (`benches/peer/cover_dedupe.py`): `latlng_to_cell` at the same
+//!   resolution, `group_by(cell, device)`, then `group_by(cell)`;
+//! - tessera's real epoch cover (quality gates, grid-path cells between fixes, visit merge) for
+//!   reference: it does more work than the peer.
+//!
+//! Prints a table and one JSON line per size. Timings are best of `--repeat` (default 2).
+
+use rayon::prelude::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+}
+
+fn count(s: &str) -> u64 {
+    let s: String = s.chars().filter(|c| *c != '_').collect();
+    if let Some((m, e)) = s.split_once('e') {
+        m.parse::<u64>().expect("count") * 10u64.pow(e.parse().expect("exponent"))
+    } else {
+        s.parse().expect("count")
+    }
+}
+
+/// Run a child to completion; wall seconds, peak RSS (bytes) of that child, stdout.
+// The child is reaped with wait4 (for its own rusage), which clippy cannot see.
+#[allow(clippy::zombie_processes)]
+fn measured(cmd: &mut Command) -> (f64, u64, String) {
+    let t = Instant::now();
+    let child = cmd
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    let pid = child.id() as libc::pid_t;
+    // Read stdout on a thread so the child never blocks on a full pipe.
+    let mut out = child.stdout.expect("piped");
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut out, &mut s).ok();
+        s
+    });
+    let mut status = 0;
+    // SAFETY: plain wait4 on our own child; rusage is a POD out-parameter.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+    assert_eq!(r, pid, "wait4");
+    let secs = t.elapsed().as_secs_f64();
+    let stdout = reader.join().unwrap_or_default();
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "{cmd:?} failed: {stdout}"
+    );
+    (secs, ru.ru_maxrss as u64 * 1024, stdout)
+}
+
+fn fixes_files(lake: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(lake.join("fixes"))
+        .expect("fixes dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Point cover + dedupe over all files: (cell, device) groups, cells, fixes.
+fn tessera_dedupe(files: &[PathBuf]) -> (u64, u64, u64) {
+    use arrow_array::{Array, Float64Array, StringArray, TimestampMillisecondArray};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use parquet::arrow::ProjectionMask;
+    type Groups = Vec<(u64, u32, i64, i64)>;
+    let per_file: Vec<(String, Groups, u64)> = files
+        .par_iter()
+        .map(|p| {
+            let f = std::fs::File::open(p).expect("open");
+            let b = ParquetRecordBatchReaderBuilder::try_new(f).expect("parquet");
+            let mask = ProjectionMask::columns(b.parquet_schema(), ["device", "time", "lat", "lon"]);
+            let reader = b.with_projection(mask).with_batch_size(65_536).build().expect("reader");
+            let (mut t, mut la, mut lo) = (Vec::new(), Vec::new(), Vec::new());
+            let mut device = String::new();
+            for batch in reader {
+                let batch = batch.expect("batch");
+                let c = |n: &str| batch.column_by_name(n).expect("column").clone();
+                let d = c("device");
+                let d = d.as_any().downcast_ref::<StringArray>().expect("utf8");
+                if device.is_empty() && !d.is_empty() {
+                    device = d.value(0).to_string();
+                }
+                let tt = c("time");
+                t.extend_from_slice(
+                    tt.as_any()
+                        .downcast_ref::<TimestampMillisecondArray>()
+                        .expect("ts")
+                        .values(),
+                );
+                let a = c("lat");
+                la.extend_from_slice(a.as_any().downcast_ref::<Float64Array>().expect("f64").values());
+                let a = c("lon");
+                lo.extend_from_slice(a.as_any().downcast_ref::<Float64Array>().expect("f64").values());
+            }
+            let n = t.len() as u64;
+            (
+                device,
+                tessera::cells::dedupe_points(&t, &la, &lo, h3o::Resolution::Twelve),
+                n,
+            )
+        })
+        .collect();
+    // Sources of the same device merge; then group by cell.
+    let mut devices: Vec<&str> = per_file.iter().map(|x| x.0.as_str()).collect();
+    devices.sort_unstable();
+    devices.dedup();
+    let mut all: Vec<(u64, u32)> = per_file
+        .par_iter()
+        .flat_map_iter(|(d, g, _)| {
+            let di = devices.binary_search(&d.as_str()).expect("known") as u32;
+            g.iter().map(move |x| (x.0, di))
+        })
+        .collect();
+    all.par_sort_unstable();
+    all.dedup();
+    let mut cells = 0u64;
+    let mut last = None;
+    for (c, _) in &all {
+        if last != Some(*c) {
+            cells += 1;
+            last = Some(*c);
+        }
+    }
+    (all.len() as u64, cells, per_file.iter().map(|x| x.2).sum())
+}
+
+/// tessera's real epoch cover: clean + grid-path cover + visit merge, per source, merged.
+fn tessera_cover(lake: &tessera::lake::Lake) -> (u64, u64) {
+    let k = tessera::policy::Policy::default().kernels().expect("kernels");
+    let sources = lake.sources().expect("sources");
+    let maps: Vec<tessera::cells::VisitMap> = sources
+        .par_iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let (fixes, _) = lake.read_fixes(&m.hash).expect("fixes");
+            let verdicts = tessera::quality::clean(&fixes, &k);
+            let mut map = tessera::cells::VisitMap::default();
+            let mut seg: Vec<&tessera::fix::Fix> = Vec::new();
+            let mut sid = None;
+            for (f, v) in fixes.iter().zip(&verdicts) {
+                if let tessera::quality::Verdict::Accepted(s) = v {
+                    if sid != Some(*s) {
+                        tessera::cells::cover_segment(&seg, i as u32, k.resolution, &mut map);
+                        seg.clear();
+                        sid = Some(*s);
+                    }
+                    seg.push(f);
+                }
+            }
+            tessera::cells::cover_segment(&seg, i as u32, k.resolution, &mut map);
+            map
+        })
+        .collect();
+    let visits: u64 = maps.iter().map(|m| m.len() as u64).sum();
+    let mut cells: Vec<u64> = maps.iter().flat_map(|m| m.keys().map(|k| k.0)).collect();
+    cells.par_sort_unstable();
+    cells.dedup();
+    (visits, cells.len() as u64)
+}
+
+/// Decode every source's fixes (the read part of the epoch): fixes read.
+fn tessera_read(lake: &tessera::lake::Lake) -> u64 {
+    let sources = lake.sources().expect("sources");
+    sources
+        .par_iter()
+        .map(|m| lake.read_fixes(&m.hash).expect("fixes").0.len() as u64)
+        .sum()
+}
+
+fn best<T>(n: usize, mut f: impl FnMut() -> T) -> (f64, T) {
+    let mut b = f64::MAX;
+    let mut out = None;
+    for _ in 0..n.max(1) {
+        let t = Instant::now();
+        let r = f();
+        b = b.min(t.elapsed().as_secs_f64());
+        out = Some(r);
+    }
+    (b, out.expect("ran"))
+}
+
+fn du(p: &Path) -> u64 {
+    std::fs::read_dir(p)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| match e.metadata() {
+                    Ok(m) if m.is_dir() => du(&e.path()),
+                    Ok(m) => m.len(),
+                    Err(_) => 0,
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+fn main() {
+    let sizes: Vec<u64> = arg("--fixes")
+        .unwrap_or_else(|| "1e6,1e7".into())
+        .split(',')
+        .map(count)
+        .collect();
+    let dir = PathBuf::from(arg("--dir").unwrap_or_else(|| "target/scale".into()));
+    let repeat: usize = arg("--repeat").and_then(|s| s.parse().ok()).unwrap_or(2);
+    let exe = std::env::current_exe().expect("exe");
+    let tessera = arg("--tessera")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| exe.with_file_name("tessera"));
+    let python = arg("--python");
+    let peer = Path::new(env!("CARGO_MANIFEST_DIR")).join("peer/cover_dedupe.py");
+    let threads = rayon::current_num_threads();
+    std::fs::create_dir_all(&dir).expect("dir");
+    println!(
+        "tessera-scale: {threads} threads, {} cpus; sizes {sizes:?}; dir {}",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        dir.display()
+    );
+    println!(
+        "{:>11} {:>9} {:>9} {:>10} {:>9} {:>9} {:>10} {:>10} {:>10} {:>7} {:>10}",
+        "fixes",
+        "sim s",
+        "epoch s",
+        "Mfix/s",
+        "ns/fix",
+        "peakGiB",
+        "dedupe s",
+        "polars s",
+        "ratio",
+        "cover s",
+        "lake GB"
+    );
+    for n in sizes {
+        let lake_dir = dir.join(format!("lake-{n}"));
+        let registry = lake_dir.join("registry.csv");
+        let mut sim_s = 0.0;
+        if !registry.exists() {
+            let _ = std::fs::remove_dir_all(&lake_dir);
+            let (s, _, out) = measured(Command::new(&tessera).args([
+                "simulate",
+                "--fixes",
+                &n.to_string(),
+                "--start",
+                "2026-W47",
+                "--out",
+                lake_dir.to_str().expect("utf8"),
+            ]));
+            eprint!("{out}");
+            sim_s = s;
+        }
+        // Full epoch, as a user runs it.
+        let (epoch_s, rss, out) = measured(Command::new(&tessera).args([
+            "epoch",
+            "run",
+            "--lake",
+            lake_dir.to_str().expect("utf8"),
+            "--epoch",
+            "2026-W47",
+            "--pool",
+            "1000000000000",
+            "--registry",
+            registry.to_str().expect("utf8"),
+            "--json",
+        ]));
+        let summary: serde_json::Value = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"));
+        let fixes_in = summary["fixes_in"].as_u64().unwrap_or(0);
+
+        let files = fixes_files(&lake_dir);
+        let (dedupe_s, (groups, cells, nfix)) = best(repeat, || tessera_dedupe(&files));
+        let lake = tessera::lake::Lake::open(&lake_dir).expect("lake");
+        let (cover_s, (visits, cover_cells)) = best(repeat, || tessera_cover(&lake));
+        let (read_s, _) = best(repeat, || tessera_read(&lake));
+
+        let mut polars_s = f64::NAN;
+        let mut peer_json = serde_json::Value::Null;
+        if let Some(py) = &python {
+            let mut runs = Vec::new();
+            for _ in 0..repeat.max(1) {
+                let o = Command::new(py)
+                    .arg(&peer)
+                    .arg(lake_dir.join("fixes"))
+                    .output()
+                    .expect("python");
+                assert!(o.status.success(), "peer: {}", String::from_utf8_lossy(&o.stderr));
+                let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("peer json");
+                runs.push(v);
+            }
+            let v = runs
+                .into_iter()
+                .min_by(|a, b| {
+                    a["seconds"]
+                        .as_f64()
+                        .partial_cmp(&b["seconds"].as_f64())
+                        .expect("finite")
+                })
+                .expect("ran");
+            assert_eq!(
+                v["groups"].as_u64(),
+                Some(groups),
+                "peer and tessera disagree on (cell, device) groups"
+            );
+            assert_eq!(v["cells"].as_u64(), Some(cells), "peer and tessera disagree on cells");
+            polars_s = v["seconds"].as_f64().unwrap_or(f64::NAN);
+            peer_json = v;
+        }
+        let lake_bytes = du(&lake_dir);
+        println!(
+            "{:>11} {:>9.1} {:>9.1} {:>10.2} {:>9.0} {:>9.2} {:>10.2} {:>10.2} {:>9.2}x {:>7.1} {:>10.2}",
+            fixes_in,
+            sim_s,
+            epoch_s,
+            fixes_in as f64 / epoch_s / 1e6,
+            epoch_s * 1e9 / fixes_in.max(1) as f64,
+            rss as f64 / (1u64 << 30) as f64,
+            dedupe_s,
+            polars_s,
+            polars_s / dedupe_s,
+            cover_s,
+            lake_bytes as f64 / 1e9
+        );
+        println!(
+            "{}",
+            serde_json::json!({
+                "fixes": fixes_in, "dedupe_fixes": nfix, "simulate_s": sim_s, "epoch_s": epoch_s,
+                "epoch_fixes_per_s": fixes_in as f64 / epoch_s, "epoch_ns_per_fix": epoch_s * 1e9 / fixes_in.max(1) as f64,
+                "epoch_peak_rss_bytes": rss, "visits": summary["visits"], "cells": summary["cells"],
+                "dedupe_s": dedupe_s, "dedupe_groups": groups, "dedupe_cells": cells,
+                "polars_s": polars_s, "polars": peer_json, "ratio_vs_polars": polars_s / dedupe_s,
+                "read_s": read_s, "cover_s": cover_s, "cover_visits": visits, "cover_cells": cover_cells,
+                "lake_bytes": lake_bytes, "threads": threads,
+            })
+        );
+    }
+}
