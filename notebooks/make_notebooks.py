@@ -5,6 +5,8 @@ def nb(cells):
     n = nbf.v4.new_notebook()
     n.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}, "language_info": {"name": "python"}}
     n.cells = [nbf.v4.new_markdown_cell(c[1]) if c[0] == "md" else nbf.v4.new_code_cell(c[1]) for c in cells]
+    for i, c in enumerate(n.cells):
+        c.id = f"cell-{i:02d}"  # stable ids: regenerating does not churn the files
     return n
 
 setup = '''import pathlib, tempfile
@@ -102,6 +104,11 @@ for e in epochs:
     ages.append(age.value_counts().rename(e))
 pd.DataFrame(ages).fillna(0).plot.bar(stacked=True, ax=axes[1], title="visits by age of the cell's last coverage")
 plt.tight_layout(); plt.show()'''),
+("md", "The last epoch on a map (`tessera.render`, the same PNG as `tessera render --color freshness`): which streets were mapped this epoch and which are going stale."),
+("code", '''from IPython.display import Image
+png, legend = tessera.render(lake, "2026-W49", color_by="freshness")
+print({e["label"]: e["cells"] for e in legend["legend"]})
+Image(png)'''),
 ("md", "## Distribution of rewards"),
 ("code", '''import numpy as np
 rewards = tessera.epoch_table(lake, "2026-W49", "rewards").to_pandas()
