@@ -316,6 +316,17 @@ async fn upload(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body)
         .filter(|c| !c.is_control())
         .take(200)
         .collect::<String>();
+    // The lake also ingests Parquet fixes (simulations, exports), but a device must send what its
+    // receiver recorded; and a Parquet reader is no thing to point at untrusted bodies.
+    if tessera::ingest::Format::detect(&bytes) == tessera::ingest::Format::Parquet {
+        return refuse(
+            &st,
+            started,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "not_a_trace",
+            "a Parquet file is not a raw trace: devices upload NMEA or GPX as recorded".into(),
+        );
+    }
     let st2 = st.clone();
     let result = tokio::task::spawn_blocking(move || {
         let parsed = tessera::ingest::parse(&bytes);

@@ -185,6 +185,15 @@ fn refusals_have_the_right_status_and_reason() {
     let junk = b"hello\nthis is not NMEA\n\x00\x01\x02".to_vec();
     let (st, j) = raw(&s, "car-1", now, &key(1).sign_upload("car-1", now, &junk), &junk);
     assert_eq!((st, j["error"].as_str()), (422, Some("not_a_trace")));
+    // a Parquet fixes file is a lake format, not something a device records
+    let pq = tessera::io::to_parquet(
+        &tessera::io::fixes_schema(),
+        &tessera::io::fixes_to_batches("car-1", &[tessera::fix::Fix::new(now, 52.5, 13.4)]),
+    )
+    .unwrap();
+    let (st, j) = raw(&s, "car-1", now, &key(1).sign_upload("car-1", now, &pq), &pq);
+    assert_eq!((st, j["error"].as_str()), (422, Some("not_a_trace")));
+    assert!(j["message"].as_str().unwrap_or_default().contains("Parquet"), "{j}");
     // missing headers
     let mut r = agent()
         .post(format!("http://{}/v1/uploads", s.addr))
@@ -207,7 +216,7 @@ fn refusals_have_the_right_status_and_reason() {
         ("replayed", 1),
         ("unknown_device", 2),
         ("too_large", 1),
-        ("not_a_trace", 1),
+        ("not_a_trace", 2),
         ("stale_timestamp", 1),
         ("future_timestamp", 1),
     ] {
