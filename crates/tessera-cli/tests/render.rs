@@ -28,6 +28,14 @@ fn batches(p: &Path) -> Vec<arrow_array::RecordBatch> {
     tessera::io::from_parquet(std::fs::read(p).unwrap().into()).unwrap()
 }
 
+fn column<'a, T: 'static>(b: &'a arrow_array::RecordBatch, name: &str) -> &'a T {
+    b.column_by_name(name)
+        .unwrap_or_else(|| panic!("column {name}"))
+        .as_any()
+        .downcast_ref::<T>()
+        .unwrap_or_else(|| panic!("column {name} type"))
+}
+
 fn rgb(pm: &Pixmap, (x, y): (f64, f64)) -> [u8; 3] {
     let p = pm.pixel(x as u32, y as u32).unwrap();
     [p.red(), p.green(), p.blue()]
@@ -45,18 +53,8 @@ fn render_draws_every_cell_in_its_class_colour_with_legend_and_scale() {
     // Ages from coverage.parquet, points from explain.parquet, read here directly.
     let mut age: BTreeMap<u64, i64> = BTreeMap::new();
     for b in batches(&epoch_dir.join("coverage.parquet")) {
-        let cell = b
-            .column_by_name("cell")
-            .unwrap()
-            .as_any()
-            .downcast_ref::<UInt64Array>()
-            .unwrap();
-        let last = b
-            .column_by_name("last_epoch")
-            .unwrap()
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .unwrap();
+        let cell = column::<UInt64Array>(&b, "cell");
+        let last = column::<StringArray>(&b, "last_epoch");
         for i in 0..b.num_rows() {
             let le: tessera::epoch::Epoch = last.value(i).parse().unwrap();
             age.insert(cell.value(i), e.index() - le.index());
@@ -64,18 +62,8 @@ fn render_draws_every_cell_in_its_class_colour_with_legend_and_scale() {
     }
     let mut points: BTreeMap<u64, i128> = BTreeMap::new();
     for b in batches(&epoch_dir.join("explain.parquet")) {
-        let cell = b
-            .column_by_name("cell")
-            .unwrap()
-            .as_any()
-            .downcast_ref::<UInt64Array>()
-            .unwrap();
-        let p = b
-            .column_by_name("points")
-            .unwrap()
-            .as_any()
-            .downcast_ref::<Decimal128Array>()
-            .unwrap();
+        let cell = column::<UInt64Array>(&b, "cell");
+        let p = column::<Decimal128Array>(&b, "points");
         for i in 0..b.num_rows() {
             *points.entry(cell.value(i)).or_default() += p.value(i);
         }
