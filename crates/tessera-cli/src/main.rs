@@ -302,6 +302,10 @@ struct RunArgs {
     /// Rows per record batch when reading fixes (memory knob; the outputs do not depend on it).
     #[arg(long, default_value_t = 65_536)]
     batch_rows: usize,
+    /// Visits held in memory before they spill to disk in the staging directory (memory knob:
+    /// ~60 bytes each; the outputs do not depend on it).
+    #[arg(long, default_value_t = tessera::lake::DEFAULT_MAX_VISITS)]
+    max_visits: usize,
 }
 
 #[derive(Args)]
@@ -575,7 +579,9 @@ fn load_registry(lake: &Lake, path: Option<&Path>) -> Result<Registry> {
 fn epoch_run(a: &RunArgs) -> Result<Summary> {
     let epoch: Epoch = a.epoch.parse()?;
     let pool = parse_pool(&a.pool)?;
-    let lake = Lake::open(&a.lake)?.with_batch_rows(a.batch_rows);
+    let lake = Lake::open(&a.lake)?
+        .with_batch_rows(a.batch_rows)
+        .with_max_visits(a.max_visits);
     let policy_text = match &a.policy {
         Some(p) => {
             Policy::load(p)?;

@@ -6,7 +6,7 @@ use serialport::{SerialPort, TTYPort};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_tessera"))
@@ -262,7 +262,7 @@ fn server_killed_while_storing_leaves_nothing_that_counts_and_the_retry_stores_i
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let t = Instant::now();
+    let t = std::time::Instant::now();
     while std::fs::read_dir(lake.join("fixes")).map_or(0, |r| r.count()) == 0 {
         assert!(t.elapsed() < Duration::from_secs(20));
         std::thread::sleep(Duration::from_millis(20));

@@ -61,6 +61,19 @@ fn ingest(lake: &Path, batch_rows: usize, reverse: bool) {
 }
 
 fn run_epoch(lake: &Path, epoch: &str, pool: &str, threads: Option<&str>, batch_rows: usize) {
+    run_epoch_spilling(lake, epoch, pool, threads, batch_rows, None)
+}
+
+/// `max_visits`: the visit budget before spilling to disk (`None`: the default, which the
+/// sample never reaches).
+fn run_epoch_spilling(
+    lake: &Path,
+    epoch: &str,
+    pool: &str,
+    threads: Option<&str>,
+    batch_rows: usize,
+    max_visits: Option<usize>,
+) {
     let mut c = bin();
     c.args([
         "epoch",
@@ -76,6 +89,9 @@ fn run_epoch(lake: &Path, epoch: &str, pool: &str, threads: Option<&str>, batch_
         &batch_rows.to_string(),
     ]);
     c.args(["--registry", sample().join("registry.csv").to_str().unwrap()]);
+    if let Some(n) = max_visits {
+        c.args(["--max-visits", &n.to_string()]);
+    }
     match threads {
         Some(t) => c.env("RAYON_NUM_THREADS", t),
         None => c.env_remove("RAYON_NUM_THREADS"),
@@ -98,36 +114,38 @@ fn epoch_bytes(lake: &Path, epoch: &str) -> BTreeMap<String, Vec<u8>> {
 }
 
 #[test]
-fn epochs_are_byte_identical_across_threads_batch_sizes_and_ingest_order() {
+fn epochs_are_byte_identical_across_threads_batch_sizes_spills_and_ingest_order() {
     let d = tempfile::tempdir().unwrap();
-    let variants: [(Option<&str>, usize, bool); 4] = [
-        (Some("1"), 65_536, false),
-        (Some("2"), 1_000, true),
-        (None, 777, false),
-        (Some("1"), 1, true),
+    // (threads, batch rows, reverse ingest, visit budget before spilling to disk)
+    let variants: [(Option<&str>, usize, bool, Option<usize>); 5] = [
+        (Some("1"), 65_536, false, None),
+        (Some("2"), 1_000, true, Some(2_000)),
+        (None, 777, false, None),
+        (Some("1"), 1, true, Some(1)),
+        (None, 65_536, false, Some(333)),
     ];
     type EpochFiles = BTreeMap<String, Vec<u8>>;
     let mut seen: Option<(EpochFiles, EpochFiles)> = None;
-    for (i, (threads, batch, reverse)) in variants.into_iter().enumerate() {
+    for (i, (threads, batch, reverse, max_visits)) in variants.into_iter().enumerate() {
         let lake = d.path().join(format!("lake{i}"));
         ingest(&lake, batch, reverse);
-        run_epoch(&lake, "2026-W46", "1000000000000", threads, batch);
-        run_epoch(&lake, "2026-W47", "1000000000000", threads, batch);
+        run_epoch_spilling(&lake, "2026-W46", "1000000000000", threads, batch, max_visits);
+        run_epoch_spilling(&lake, "2026-W47", "1000000000000", threads, batch, max_visits);
         // And a rerun of the first epoch rewrites the same bytes.
         let w46 = epoch_bytes(&lake, "2026-W46");
-        run_epoch(&lake, "2026-W46", "1000000000000", threads, batch);
+        run_epoch_spilling(&lake, "2026-W46", "1000000000000", threads, batch, max_visits);
         assert_eq!(w46, epoch_bytes(&lake, "2026-W46"));
         let now = (w46, epoch_bytes(&lake, "2026-W47"));
         if let Some(first) = &seen {
             for (name, bytes) in &first.0 {
                 assert!(
                     now.0[name] == *bytes,
-                    "2026-W46/{name} differs for threads={threads:?} batch={batch} reverse={reverse}"
+                    "2026-W46/{name} differs for threads={threads:?} batch={batch} reverse={reverse} max_visits={max_visits:?}"
                 );
             }
             assert!(
                 first.1 == now.1,
-                "2026-W47 differs for threads={threads:?} batch={batch}"
+                "2026-W47 differs for threads={threads:?} batch={batch} max_visits={max_visits:?}"
             );
         } else {
             seen = Some(now);

@@ -4,7 +4,7 @@
 
 use crate::epoch::Epoch;
 use crate::io;
-use crate::lake::{sha256_hex, Error, Lake, Result};
+use crate::lake::{sha256_file, Error, Lake, Result};
 use crate::pipeline::{self, EpochInputs, Progress};
 use crate::registry::Registry;
 use arrow_array::{Array, Decimal128Array, ListArray, RecordBatch, StringArray, UInt32Array, UInt64Array};
@@ -18,6 +18,17 @@ fn read(path: &Path) -> Result<Vec<u8>> {
         path: path.display().to_string(),
         source,
     })
+}
+
+/// A temporary directory for a recomputation (removed when dropped).
+fn scratch_dir() -> Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix("tessera-verify-")
+        .tempdir()
+        .map_err(|source| Error::Io {
+            path: std::env::temp_dir().display().to_string(),
+            source,
+        })
 }
 
 fn data(path: &Path, message: impl Into<String>) -> Error {
@@ -299,8 +310,8 @@ pub fn verify(lake: &Lake, epoch: &Epoch, manifest: Option<&Path>, progress: Pro
         }
     }
     for (name, sha) in &outputs {
-        match std::fs::read(dir.join(name)) {
-            Ok(b) if sha.as_str() == Some(&sha256_hex(&b)) => {}
+        match sha256_file(&dir.join(name)) {
+            Ok(h) if sha.as_str() == Some(&h) => {}
             Ok(_) => mm(
                 name,
                 format!("SHA-256 differs from {}", mpath.display()),
@@ -317,22 +328,27 @@ pub fn verify(lake: &Lake, epoch: &Epoch, manifest: Option<&Path>, progress: Pro
     }
     // 2. Recompute with the published inputs and compare every byte.
     let inputs = published_inputs(lake, epoch, &published_manifest)?;
-    let recomputed = pipeline::compute(lake, &inputs, progress)?;
+    // Recomputed into a scratch directory (streamed: an epoch of any size), compared by hash;
+    // only a file that differs is read whole, for its row-level diff.
+    let tmp = scratch_dir()?;
+    let recomputed = pipeline::compute_to_dir(lake, &inputs, tmp.path(), progress)?;
     let mut checked = Vec::new();
-    for (name, bytes) in &recomputed.files {
+    for (name, sha) in &recomputed.sha256 {
         checked.push(name.clone());
         let path = if name == "manifest.json" {
             mpath.clone()
         } else {
             dir.join(name)
         };
-        let Ok(published) = std::fs::read(&path) else {
+        let Ok(published_sha) = sha256_file(&path) else {
             mm(name, "missing".into(), vec![], vec![]);
             continue;
         };
-        if published == *bytes {
+        if published_sha == *sha {
             continue;
         }
+        let published = read(&path)?;
+        let bytes = &read(&tmp.path().join(name))?;
         let (a, b) = if name.ends_with(".parquet") {
             row_diff(&published, bytes)
         } else {
@@ -379,10 +395,12 @@ pub fn diff(lake: &Lake, epoch: &Epoch, other_policy_text: &str, progress: Progr
         .into_iter()
         .map(|r| (r.recipient, r.amount.parse().unwrap_or(0)))
         .collect();
-    let out = pipeline::compute(lake, &inputs, progress)?;
+    let tmp = scratch_dir()?;
+    pipeline::compute_to_dir(lake, &inputs, tmp.path(), progress)?;
+    let rewards = read(&tmp.path().join("rewards.parquet"))?;
     let path = Path::new("rewards.parquet (recomputed)");
     let mut after: BTreeMap<String, u128> = BTreeMap::new();
-    for b in io::from_parquet(out.files["rewards.parquet"].clone().into()).map_err(|e| data(path, e.to_string()))? {
+    for b in io::from_parquet(rewards.into()).map_err(|e| data(path, e.to_string()))? {
         let r = column::<StringArray>(&b, "recipient", path)?;
         let a = column::<Decimal128Array>(&b, "amount", path)?;
         for i in 0..b.num_rows() {

@@ -15,6 +15,8 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+use rayon::prelude::*;
+use std::io::Write;
 use std::sync::Arc;
 
 /// Rows per record batch when streaming.
@@ -141,37 +143,108 @@ pub fn memory_writer(schema: &SchemaRef) -> Result<ArrowWriter<Vec<u8>>, parquet
     ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props()))
 }
 
-/// Streams rows into a Parquet file in memory, always in batches of exactly [`BATCH_ROWS`] rows
-/// (the last one shorter), so the bytes depend only on the row sequence, never on how callers
-/// chunked their work.
-pub struct RejectionSink {
-    writer: ArrowWriter<Vec<u8>>,
-    pending: Vec<RejectionRow>,
-    rows: u64,
+/// A file being written whose SHA-256 is computed from the bytes as they pass, so a large output
+/// is never read back to be hashed.
+pub struct HashedFile {
+    file: std::io::BufWriter<std::fs::File>,
+    hasher: sha2::Sha256,
 }
 
-impl RejectionSink {
-    /// A sink for the rejection schema.
-    pub fn new() -> Result<Self, parquet::errors::ParquetError> {
-        Ok(RejectionSink {
-            writer: ArrowWriter::try_new(Vec::new(), rejections_schema(), Some(props()))?,
-            pending: Vec::new(),
-            rows: 0,
+impl HashedFile {
+    /// Create (truncate) `path`.
+    pub fn create(path: &std::path::Path) -> std::io::Result<HashedFile> {
+        Ok(HashedFile {
+            file: std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?),
+            hasher: <sha2::Sha256 as sha2::Digest>::new(),
         })
     }
 
-    /// Append rows.
-    pub fn extend(
-        &mut self,
-        rows: impl IntoIterator<Item = RejectionRow>,
-    ) -> Result<(), parquet::errors::ParquetError> {
-        for r in rows {
-            self.pending.push(r);
-            self.rows += 1;
-            if self.pending.len() == BATCH_ROWS {
-                self.writer.write(&rejections_to_batch(&self.pending))?;
-                self.pending.clear();
+    /// Flush and fsync; the SHA-256 (lowercase hex) of every byte written.
+    pub fn finish(self) -> std::io::Result<String> {
+        let f = self.file.into_inner().map_err(|e| e.into_error())?;
+        f.sync_all()?;
+        Ok(hex::encode(sha2::Digest::finalize(self.hasher)))
+    }
+}
+
+impl Write for HashedFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        sha2::Digest::update(&mut self.hasher, &buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+/// Streams rows into a Parquet file, always in record batches of exactly [`BATCH_ROWS`] rows
+/// (the last one shorter), so the bytes depend only on the row sequence, never on how callers
+/// chunked their work. Full batches are built a few at a time in parallel and written in order.
+///
+/// ```
+/// use tessera::io::{BatchSink, coverage_schema};
+/// use tessera::{novelty::freshness::CellState, state::rows_to_batch};
+/// let s = CellState { first_epoch: 1, last_epoch: 1, times_covered: 1 };
+/// let mut a = BatchSink::new(Vec::new(), &coverage_schema(), rows_to_batch).unwrap();
+/// a.extend([(1u64, s), (2, s)]).unwrap();
+/// a.extend([(3u64, s)]).unwrap();
+/// let mut b = BatchSink::new(Vec::new(), &coverage_schema(), rows_to_batch).unwrap();
+/// b.extend([(1u64, s), (2, s), (3, s)]).unwrap();
+/// assert_eq!(a.finish().unwrap(), b.finish().unwrap());
+/// ```
+pub struct BatchSink<T, W: Write + Send, B> {
+    writer: ArrowWriter<W>,
+    pending: Vec<T>,
+    rows: u64,
+    build: B,
+    empty_batch: bool,
+}
+
+impl<T, W, B> BatchSink<T, W, B>
+where
+    T: Send + Sync,
+    W: Write + Send,
+    B: Fn(&[T]) -> RecordBatch + Sync,
+{
+    /// A sink writing `schema` rows into `w`; `build` turns rows into a batch.
+    pub fn new(w: W, schema: &SchemaRef, build: B) -> Result<Self, parquet::errors::ParquetError> {
+        Ok(BatchSink {
+            writer: ArrowWriter::try_new(w, schema.clone(), Some(props()))?,
+            pending: Vec::new(),
+            rows: 0,
+            build,
+            empty_batch: false,
+        })
+    }
+
+    /// When no row at all is written, write one empty batch (a row group of 0 rows) instead of
+    /// none.
+    pub fn with_empty_batch(mut self) -> Self {
+        self.empty_batch = true;
+        self
+    }
+
+    fn write_full_batches(&mut self) -> Result<(), parquet::errors::ParquetError> {
+        let full = self.pending.len() / BATCH_ROWS * BATCH_ROWS;
+        for group in self.pending[..full].chunks(BATCH_ROWS * 4) {
+            let batches: Vec<RecordBatch> = group.par_chunks(BATCH_ROWS).map(&self.build).collect();
+            for b in &batches {
+                self.writer.write(b)?;
             }
+        }
+        self.pending.drain(..full);
+        Ok(())
+    }
+
+    /// Append rows.
+    pub fn extend(&mut self, rows: impl IntoIterator<Item = T>) -> Result<(), parquet::errors::ParquetError> {
+        let before = self.pending.len();
+        self.pending.extend(rows);
+        self.rows += (self.pending.len() - before) as u64;
+        if self.pending.len() >= BATCH_ROWS * 4 {
+            self.write_full_batches()?;
         }
         Ok(())
     }
@@ -181,10 +254,12 @@ impl RejectionSink {
         self.rows
     }
 
-    /// Flush and return the file bytes.
-    pub fn finish(mut self) -> Result<Vec<u8>, parquet::errors::ParquetError> {
-        if !self.pending.is_empty() || self.rows == 0 {
-            self.writer.write(&rejections_to_batch(&self.pending))?;
+    /// Flush, close the Parquet file and return the writer.
+    pub fn finish(mut self) -> Result<W, parquet::errors::ParquetError> {
+        self.write_full_batches()?;
+        if !self.pending.is_empty() || (self.rows == 0 && self.empty_batch) {
+            let b = (self.build)(&self.pending);
+            self.writer.write(&b)?;
         }
         self.writer.into_inner()
     }

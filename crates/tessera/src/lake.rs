@@ -53,6 +53,15 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     }
 }
 
+/// SHA-256 (lowercase hex) of a file, read in a stream (never whole into memory).
+pub fn sha256_file(p: &Path) -> Result<String> {
+    use sha2::Digest;
+    let mut f = fs::File::open(p).map_err(io_err(p))?;
+    let mut h = sha2::Sha256::new();
+    std::io::copy(&mut f, &mut h).map_err(io_err(p))?;
+    Ok(hex::encode(h.finalize()))
+}
+
 /// Write `bytes` to `path` atomically: a temp file in the same directory, fsync, rename, fsync of
 /// the directory. Readers see the old file or the new one, never a part.
 ///
@@ -149,7 +158,12 @@ pub struct IngestOutcome {
 pub struct Lake {
     root: PathBuf,
     batch_rows: usize,
+    max_visits: usize,
 }
+
+/// Default visit budget of an epoch run: about 12.6 million visits held in memory (a visit map
+/// of ~0.7 GiB that never needs to grow past 2^24 slots) before they spill to disk.
+pub const DEFAULT_MAX_VISITS: usize = 12 << 20;
 
 impl Lake {
     /// Open (and create) a lake; recovers an epoch replacement interrupted by a crash.
@@ -162,6 +176,7 @@ impl Lake {
         let lake = Lake {
             root,
             batch_rows: io::BATCH_ROWS,
+            max_visits: DEFAULT_MAX_VISITS,
         };
         lake.recover()?;
         Ok(lake)
@@ -172,6 +187,25 @@ impl Lake {
     pub fn with_batch_rows(mut self, n: usize) -> Lake {
         self.batch_rows = n.max(1);
         self
+    }
+
+    /// Hold at most `n` visits in memory during an epoch run; beyond that they are spilled to
+    /// range buckets in the run's staging directory (a memory/speed knob; no epoch output
+    /// depends on it, which the tests check byte for byte).
+    ///
+    /// ```
+    /// let d = tempfile::tempdir().unwrap();
+    /// let lake = tessera::lake::Lake::open(d.path()).unwrap().with_max_visits(1000);
+    /// assert_eq!(lake.max_visits(), 1000);
+    /// ```
+    pub fn with_max_visits(mut self, n: usize) -> Lake {
+        self.max_visits = n.max(1);
+        self
+    }
+
+    /// The visit budget of epoch runs.
+    pub fn max_visits(&self) -> usize {
+        self.max_visits
     }
 
     /// The lake's root directory.

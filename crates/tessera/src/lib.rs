@@ -20,4 +20,5 @@ pub mod registry;
 pub mod render;
 pub mod rewards;
 pub mod simulate;
+pub(crate) mod spill;
 pub mod state;

@@ -33,26 +33,53 @@ pub fn advance(prior: &Coverage, covered: impl IntoIterator<Item = u64>, epoch: 
         if !seen.insert(cell) {
             continue;
         }
-        next.entry(cell)
-            .and_modify(|s| {
-                if s.last_epoch < e {
-                    s.last_epoch = e;
-                    s.times_covered += 1;
-                }
-            })
-            .or_insert(CellState {
-                first_epoch: e,
-                last_epoch: e,
-                times_covered: 1,
-            });
+        let s = advance_cell(next.get(&cell).copied(), e);
+        next.insert(cell, s);
     }
     next
 }
 
+/// The state of one cell covered in the epoch with index `e`, given its state before (`None`:
+/// never covered). The rule [`advance`] applies to every covered cell.
+///
+/// ```
+/// use tessera::{novelty::freshness::CellState, state::advance_cell};
+/// assert_eq!(advance_cell(None, 9), CellState { first_epoch: 9, last_epoch: 9, times_covered: 1 });
+/// let before = CellState { first_epoch: 2, last_epoch: 5, times_covered: 3 };
+/// assert_eq!(advance_cell(Some(before), 9), CellState { first_epoch: 2, last_epoch: 9, times_covered: 4 });
+/// ```
+pub fn advance_cell(prior: Option<CellState>, e: i64) -> CellState {
+    match prior {
+        Some(mut s) => {
+            if s.last_epoch < e {
+                s.last_epoch = e;
+                s.times_covered += 1;
+            }
+            s
+        }
+        None => CellState {
+            first_epoch: e,
+            last_epoch: e,
+            times_covered: 1,
+        },
+    }
+}
+
 /// Coverage → one record batch sorted by cell.
 pub fn to_batch(cov: &Coverage) -> RecordBatch {
-    let mut cells: Vec<(&u64, &CellState)> = cov.iter().collect();
-    cells.sort_by_key(|(c, _)| **c);
+    let mut cells: Vec<(u64, CellState)> = cov.iter().map(|(c, s)| (*c, *s)).collect();
+    cells.sort_by_key(|(c, _)| *c);
+    rows_to_batch(&cells)
+}
+
+/// Coverage rows (already in cell order) → one record batch.
+///
+/// ```
+/// use tessera::{novelty::freshness::CellState, state::rows_to_batch};
+/// let s = CellState { first_epoch: 0, last_epoch: 0, times_covered: 1 };
+/// assert_eq!(rows_to_batch(&[(1, s), (2, s)]).num_rows(), 2);
+/// ```
+pub fn rows_to_batch(cells: &[(u64, CellState)]) -> RecordBatch {
     let n = cells.len();
     let mut cell = UInt64Builder::with_capacity(n);
     let mut id = StringBuilder::with_capacity(n, 15 * n);
@@ -91,32 +118,47 @@ pub fn to_batch(cov: &Coverage) -> RecordBatch {
 pub fn from_batches(batches: &[RecordBatch]) -> Result<Coverage, String> {
     let mut cov = Coverage::default();
     for b in batches {
-        let get = |n: &str| b.column_by_name(n).ok_or_else(|| format!("column {n} missing"));
-        let cell = get("cell")?.as_any().downcast_ref::<UInt64Array>().ok_or("cell type")?;
-        let first = get("first_epoch")?
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .ok_or("first_epoch type")?;
-        let last = get("last_epoch")?
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .ok_or("last_epoch type")?;
-        let times = get("times_covered")?
-            .as_any()
-            .downcast_ref::<UInt32Array>()
-            .ok_or("times_covered type")?;
-        for i in 0..b.num_rows() {
-            let f: Epoch = first.value(i).parse().map_err(|e| format!("row {i}: {e}"))?;
-            let l: Epoch = last.value(i).parse().map_err(|e| format!("row {i}: {e}"))?;
-            cov.insert(
-                cell.value(i),
-                CellState {
-                    first_epoch: f.index(),
-                    last_epoch: l.index(),
-                    times_covered: times.value(i),
-                },
-            );
-        }
+        cov.extend(rows_from_batch(b)?);
     }
     Ok(cov)
+}
+
+/// One coverage batch → its rows, in file order.
+pub fn rows_from_batch(b: &RecordBatch) -> Result<Vec<(u64, CellState)>, String> {
+    let get = |n: &str| b.column_by_name(n).ok_or_else(|| format!("column {n} missing"));
+    let cell = get("cell")?.as_any().downcast_ref::<UInt64Array>().ok_or("cell type")?;
+    let first = get("first_epoch")?
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .ok_or("first_epoch type")?;
+    let last = get("last_epoch")?
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .ok_or("last_epoch type")?;
+    let times = get("times_covered")?
+        .as_any()
+        .downcast_ref::<UInt32Array>()
+        .ok_or("times_covered type")?;
+    // Few distinct epoch names: parse each once.
+    let mut names: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
+    let mut index = |name: &str, i: usize| -> Result<i64, String> {
+        if let Some(x) = names.get(name) {
+            return Ok(*x);
+        }
+        let e: Epoch = name.parse().map_err(|e| format!("row {i}: {e}"))?;
+        names.insert(name.to_string(), e.index());
+        Ok(e.index())
+    };
+    let mut out = Vec::with_capacity(b.num_rows());
+    for i in 0..b.num_rows() {
+        out.push((
+            cell.value(i),
+            CellState {
+                first_epoch: index(first.value(i), i)?,
+                last_epoch: index(last.value(i), i)?,
+                times_covered: times.value(i),
+            },
+        ));
+    }
+    Ok(out)
 }

@@ -221,7 +221,9 @@ fn solana_scheme_needs_base58_wallets_and_u64_amounts() {
         &no_progress,
     )
     .unwrap();
-    let m: serde_json::Value = serde_json::from_slice(&ok.files["manifest.json"]).unwrap();
+    let manifest = std::fs::read(lake.epoch_dir(&"2026-W46".parse().unwrap()).join("manifest.json")).unwrap();
+    assert_eq!(ok.sha256["manifest.json"], tessera::lake::sha256_hex(&manifest));
+    let m: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
     assert_eq!(m["merkle"]["scheme"], "solana-sha256-v1");
     let doc = audit::proof(&lake, &"2026-W46".parse().unwrap(), None).unwrap();
     assert!(doc

@@ -94,12 +94,17 @@ fn second_epoch_reads_the_first_epochs_coverage_state() {
         w47.summary.new_cells < w47.summary.cells,
         "drivers revisit their home area"
     );
-    let m: serde_json::Value = serde_json::from_slice(&w47.files["manifest.json"]).unwrap();
+    let m: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(lake.epoch_dir(&"2026-W47".parse().unwrap()).join("manifest.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(m["previous_state"]["epoch"], "2026-W46");
     assert_eq!(
         m["previous_state"]["coverage_sha256"],
-        tessera::lake::sha256_hex(&w46.files["coverage.parquet"])
+        w46.sha256["coverage.parquet"].as_str()
     );
+    let on_disk = std::fs::read(lake.epoch_dir(&"2026-W46".parse().unwrap()).join("coverage.parquet")).unwrap();
+    assert_eq!(w46.sha256["coverage.parquet"], tessera::lake::sha256_hex(&on_disk));
 }
 
 #[test]
@@ -109,7 +114,10 @@ fn an_epoch_without_points_allocates_nothing_and_says_so() {
     let out = pipeline::run(&lake, &inputs(&f, "2026-W40", 5000), &no_progress).unwrap();
     assert_eq!(out.summary.status, "no_points");
     assert_eq!(out.summary.allocated, "0");
-    let m: serde_json::Value = serde_json::from_slice(&out.files["manifest.json"]).unwrap();
+    let m: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(lake.epoch_dir(&"2026-W40".parse().unwrap()).join("manifest.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(m["status"], "no_points");
 }
 
@@ -160,4 +168,44 @@ fn outputs_do_not_depend_on_thread_count_or_ingest_order() {
     let base = run(1, false);
     assert_eq!(base, run(2, true));
     assert_eq!(base, run(4, false));
+}
+
+#[test]
+fn spilling_visits_to_disk_gives_the_same_bytes_as_holding_them_in_memory() {
+    // A visit budget far below the epoch's visits spills after every source, splits every
+    // bucket again down to single cells, and streams the prior coverage state; none of that may
+    // change a byte of either epoch (W47 reads W46's state).
+    let f = fleet();
+    let run = |max_visits: Option<usize>| {
+        let (_d, lake) = lake_with(&f, false);
+        let lake = match max_visits {
+            Some(n) => lake.with_max_visits(n),
+            None => lake,
+        };
+        let a = pipeline::run(&lake, &inputs(&f, "2026-W46", 123_456_789), &no_progress).unwrap();
+        let b = pipeline::run(&lake, &inputs(&f, "2026-W47", 123_456_789), &no_progress).unwrap();
+        (
+            a.summary.visits,
+            b.summary.visits,
+            epoch_files(&lake, "2026-W46"),
+            epoch_files(&lake, "2026-W47"),
+        )
+    };
+    let base = run(None);
+    assert!(
+        base.0 > 1000 && base.1 > 1000,
+        "enough visits to spill: {} {}",
+        base.0,
+        base.1
+    );
+    assert!(
+        !base.2.keys().any(|k| k.starts_with('.')),
+        "no scratch left behind: {:?}",
+        base.2.keys()
+    );
+    for n in [1, 17, 500] {
+        let spilled = run(Some(n));
+        assert!(!spilled.2.keys().any(|k| k.starts_with('.')), "no scratch left behind");
+        assert_eq!(spilled, base, "max_visits = {n}");
+    }
 }
