@@ -1,6 +1,7 @@
 //! Ingest: raw source bytes → normalized fixes plus a rejection report that accounts for every
 //! line. Pure functions over bytes; the lake module does the file I/O.
 
+mod fast;
 pub mod gpx;
 pub mod nmea;
 pub mod parquet;

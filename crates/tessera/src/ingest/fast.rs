@@ -1,0 +1,315 @@
+//! Strict decoders for the three sentences that make up nearly every line of a dashcam trace
+//! (GGA, RMC, GSA), beside the `nmea` crate.
+//!
+//! Each accepts only the plain, common form of its sentence (every field the usual digits,
+//! decimals and letters, no optional NMEA 4.x tails) and returns `None` for anything else, which
+//! then goes to the `nmea` crate as before. The contract, checked by a differential test over
+//! every line of the gpsd corpus, the sample fleet and hundreds of thousands of mutations of them:
+//! **whenever a decoder here returns `Some(x)`, the `nmea` crate parses the same sentence
+//! successfully and [`From`] of its result equals `x`** (same floats, bit for bit: the same
+//! arithmetic on values parsed by correctly rounded parsers). So the fast path changes speed,
+//! never a fix or a rejection.
+//!
+//! Input: the whole sentence `$TTSSS,...*hh` whose checksum, address and ASCII-ness
+//! `check_sentence` has already verified.
+
+use chrono::{NaiveDate, NaiveTime};
+use nmea::sentences::FixType;
+
+/// The GGA fields tessera uses.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Gga {
+    pub time: Option<NaiveTime>,
+    pub quality: u8,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    pub sats: Option<u32>,
+    pub hdop: Option<f32>,
+    pub alt: Option<f32>,
+}
+
+/// The RMC fields tessera uses.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Rmc {
+    pub time: Option<NaiveTime>,
+    pub valid: bool,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    pub speed_kn: Option<f32>,
+    pub course: Option<f32>,
+    pub date: Option<NaiveDate>,
+}
+
+/// The GSA fields tessera uses.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Gsa {
+    pub hdop: Option<f32>,
+    pub prns: usize,
+}
+
+/// GGA fix quality digit → tessera's quality code.
+pub(crate) fn fix_quality(t: &FixType) -> u8 {
+    use FixType::*;
+    match t {
+        Invalid => 0,
+        Gps => 1,
+        DGps => 2,
+        Pps => 3,
+        Rtk => 4,
+        FloatRtk => 5,
+        Estimated => 6,
+        Manual => 7,
+        Simulation => 8,
+    }
+}
+
+impl From<&nmea::sentences::GgaData> for Gga {
+    fn from(g: &nmea::sentences::GgaData) -> Gga {
+        Gga {
+            time: g.fix_time,
+            quality: g.fix_type.as_ref().map(fix_quality).unwrap_or(0),
+            lat: g.latitude,
+            lon: g.longitude,
+            sats: g.fix_satellites,
+            hdop: g.hdop,
+            alt: g.altitude,
+        }
+    }
+}
+
+impl From<&nmea::sentences::RmcData> for Rmc {
+    fn from(r: &nmea::sentences::RmcData) -> Rmc {
+        use nmea::sentences::rmc::RmcStatusOfFix::*;
+        Rmc {
+            time: r.fix_time,
+            valid: matches!(r.status_of_fix, Autonomous | Differential),
+            lat: r.lat,
+            lon: r.lon,
+            speed_kn: r.speed_over_ground,
+            course: r.true_course,
+            date: r.fix_date,
+        }
+    }
+}
+
+impl From<&nmea::sentences::GsaData> for Gsa {
+    fn from(g: &nmea::sentences::GsaData) -> Gsa {
+        Gsa {
+            hdop: g.hdop,
+            prns: g.fix_sats_prn.len(),
+        }
+    }
+}
+
+/// The crate refuses longer sentences.
+const SENTENCE_MAX_LEN: usize = 102;
+
+fn digits(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// `d+` or `d+.d+`.
+fn unsigned_dec(s: &str) -> bool {
+    match s.split_once('.') {
+        None => digits(s),
+        Some((a, b)) => digits(a) && digits(b),
+    }
+}
+
+/// `-?` then [`unsigned_dec`].
+fn signed_dec(s: &str) -> bool {
+    unsigned_dec(s.strip_prefix('-').unwrap_or(s))
+}
+
+/// Empty → `Some(None)`; a plain unsigned decimal → its value; anything else → `None`.
+fn opt_unsigned<T: std::str::FromStr>(s: &str) -> Option<Option<T>> {
+    if s.is_empty() {
+        Some(None)
+    } else if unsigned_dec(s) {
+        s.parse().ok().map(Some)
+    } else {
+        None
+    }
+}
+
+fn opt_signed<T: std::str::FromStr>(s: &str) -> Option<Option<T>> {
+    if s.is_empty() {
+        Some(None)
+    } else if signed_dec(s) {
+        s.parse().ok().map(Some)
+    } else {
+        None
+    }
+}
+
+/// `hhmmss` or `hhmmss.s+`, as the crate's `parse_hms` computes it.
+fn hms(f: &str) -> Option<NaiveTime> {
+    let b = f.as_bytes();
+    if b.len() < 5 || !b[..4].iter().all(u8::is_ascii_digit) || !unsigned_dec(&f[4..]) {
+        return None;
+    }
+    let hour: u32 = f[0..2].parse().ok()?;
+    let minutes: u32 = f[2..4].parse().ok()?;
+    let sec: f64 = f[4..].parse().ok()?;
+    if hour >= 24 || minutes >= 60 || sec >= 60. {
+        return None;
+    }
+    NaiveTime::from_hms_nano_opt(
+        hour,
+        minutes,
+        sec.trunc() as u32,
+        (sec.fract() * 1_000_000_000f64).round() as u32,
+    )
+}
+
+/// `ddmm.mmm` / `dddmm.mmm` and a hemisphere, as the crate's `do_parse_lat_lon` computes it.
+fn coord(v: &str, hemi: &str, deg_digits: usize, pos: &str, neg: &str) -> Option<f64> {
+    if v.len() <= deg_digits || !v.as_bytes()[..deg_digits].iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let deg: u8 = v[..deg_digits].parse().ok()?;
+    let min_s = &v[deg_digits..];
+    if !unsigned_dec(min_s) {
+        return None;
+    }
+    let min: f64 = min_s.parse().ok()?;
+    let x = f64::from(deg) + min / 60.;
+    if hemi == pos {
+        Some(x)
+    } else if hemi == neg {
+        Some(-x)
+    } else {
+        None
+    }
+}
+
+/// Split the data fields (after `$TTSSS,`, before `*`) into `out`; their count, or `None` when
+/// the sentence is too long for the crate, holds a second `*`, or has more fields than `out`.
+fn fields<'a>(s: &'a str, out: &mut [&'a str; 20]) -> Option<usize> {
+    if s.len() > SENTENCE_MAX_LEN || s.len() < 10 || s.as_bytes()[6] != b',' {
+        return None;
+    }
+    let data = &s.as_bytes()[7..];
+    let (mut n, mut from) = (0, 0);
+    for (i, &b) in data.iter().enumerate() {
+        if b == b',' || b == b'*' {
+            *out.get_mut(n)? = &s[7 + from..7 + i];
+            n += 1;
+            from = i + 1;
+            if b == b'*' {
+                // The checksum is the last thing: a second `*` is not the common form.
+                return (data.len() - from <= 2).then_some(n);
+            }
+        }
+    }
+    None
+}
+
+/// GGA in its common form, or `None`.
+pub(crate) fn gga(s: &str) -> Option<Gga> {
+    let mut f = [""; 20];
+    let n = fields(s, &mut f)?;
+    if n < 12 {
+        return None;
+    }
+    let time = hms(f[0])?;
+    let lat = coord(f[1], f[2], 2, "N", "S")?;
+    let lon = coord(f[3], f[4], 3, "E", "W")?;
+    let q = f[5].as_bytes();
+    if q.len() != 1 || !(b'0'..=b'8').contains(&q[0]) {
+        return None;
+    }
+    let sats = match f[6] {
+        "" => None,
+        x if digits(x) && x.len() <= 9 => Some(x.parse().ok()?),
+        _ => return None,
+    };
+    let hdop = opt_unsigned(f[7])?;
+    let alt = opt_signed(f[8])?;
+    if !matches!(f[9], "" | "M") {
+        return None;
+    }
+    let _geoid: Option<f32> = opt_signed(f[10])?;
+    Some(Gga {
+        time: Some(time),
+        quality: fix_quality(&FixType::from(q[0] as char)),
+        lat: Some(lat),
+        lon: Some(lon),
+        sats,
+        hdop,
+        alt,
+    })
+}
+
+/// RMC in its common form (no NMEA 4.1 navigational status), or `None`.
+pub(crate) fn rmc(s: &str) -> Option<Rmc> {
+    let mut f = [""; 20];
+    let n = fields(s, &mut f)?;
+    if !(11..=12).contains(&n) {
+        return None;
+    }
+    let time = hms(f[0])?;
+    let valid = match f[1] {
+        "A" | "D" => true,
+        "V" => false,
+        _ => return None,
+    };
+    let lat = coord(f[2], f[3], 2, "N", "S")?;
+    let lon = coord(f[4], f[5], 3, "E", "W")?;
+    let speed_kn = opt_unsigned(f[6])?;
+    let course = opt_unsigned(f[7])?;
+    let date = match f[8] {
+        "" => None,
+        d if d.len() == 6 && digits(d) => {
+            let day: u32 = d[0..2].parse().ok()?;
+            let month: u32 = d[2..4].parse().ok()?;
+            let yy: i32 = d[4..6].parse().ok()?;
+            let year = if (83..=99).contains(&yy) { yy + 1900 } else { yy + 2000 };
+            Some(NaiveDate::from_ymd_opt(year, month, day)?)
+        }
+        _ => return None,
+    };
+    let variation_ok = match (f[9], f[10]) {
+        ("", "") => true,
+        (v, "E" | "W") => unsigned_dec(v),
+        _ => false,
+    };
+    if !variation_ok {
+        return None;
+    }
+    if n == 12 && !matches!(f[11], "A" | "D" | "E" | "N") {
+        return None;
+    }
+    Some(Rmc {
+        time: Some(time),
+        valid,
+        lat: Some(lat),
+        lon: Some(lon),
+        speed_kn,
+        course,
+        date,
+    })
+}
+
+/// GSA with its 12 PRN slots (the first used) and three DOPs with decimals, no system id; or
+/// `None`.
+pub(crate) fn gsa(s: &str) -> Option<Gsa> {
+    let mut f = [""; 20];
+    let n = fields(s, &mut f)?;
+    if n != 17 || !matches!(f[0], "M" | "A") || !matches!(f[1], "1" | "2" | "3") {
+        return None;
+    }
+    let prn_ok = |p: &str| p.is_empty() || (digits(p) && p.len() <= 9);
+    if f[2].is_empty() || !f[2..14].iter().all(|p| prn_ok(p)) {
+        return None;
+    }
+    // Decimals with a point: an integer DOP would be taken for one more PRN by the crate.
+    let dop = |d: &str| d.contains('.') && unsigned_dec(d);
+    if !dop(f[14]) || !dop(f[15]) || !dop(f[16]) {
+        return None;
+    }
+    Some(Gsa {
+        hdop: Some(f[15].parse().ok()?),
+        prns: f[2..14].iter().filter(|p| !p.is_empty()).count(),
+    })
+}
