@@ -152,21 +152,32 @@ pub fn cover_segment(fixes: &[&Fix], device: u32, res: Resolution, map: &mut Vis
 /// ```
 pub fn dedupe_points(time_ms: &[i64], lat: &[f64], lon: &[f64], res: Resolution) -> Vec<(u64, u32, i64, i64)> {
     let mut ix = h3o::LatLngIndexer::default();
-    let mut cells: Vec<(u64, i64)> = Vec::with_capacity(lat.len());
+    // Consecutive fixes of a trace mostly share a cell: fold each run first, so the sort sees
+    // runs, not fixes. Groups: (cell, fixes, first, last).
+    let mut runs: Vec<(u64, u32, i64, i64)> = Vec::with_capacity(lat.len() / 2);
     for ((t, la), lo) in time_ms.iter().zip(lat).zip(lon) {
         if let Ok(ll) = LatLng::new(*la, *lo) {
-            cells.push((u64::from(ix.to_cell(ll, res)), *t));
+            let c = u64::from(ix.to_cell(ll, res));
+            match runs.last_mut() {
+                Some(g) if g.0 == c => {
+                    g.1 += 1;
+                    g.2 = g.2.min(*t);
+                    g.3 = g.3.max(*t);
+                }
+                _ => runs.push((c, 1, *t, *t)),
+            }
         }
     }
-    cells.sort_unstable();
-    let mut out: Vec<(u64, u32, i64, i64)> = Vec::new();
-    for (c, t) in cells {
+    runs.sort_unstable();
+    let mut out: Vec<(u64, u32, i64, i64)> = Vec::with_capacity(runs.len());
+    for r in runs {
         match out.last_mut() {
-            Some(g) if g.0 == c => {
-                g.1 += 1;
-                g.3 = t;
+            Some(g) if g.0 == r.0 => {
+                g.1 += r.1;
+                g.2 = g.2.min(r.2);
+                g.3 = g.3.max(r.3);
             }
-            _ => out.push((c, 1, t, t)),
+            _ => out.push(r),
         }
     }
     out
@@ -252,5 +263,31 @@ mod tests {
                 assert!(v.first_ms > 0 && v.first_ms < 2000 && v.fixes == 0);
             }
         }
+    }
+
+    #[test]
+    fn point_dedupe_equals_a_plain_group_by_cell_even_with_revisits_and_unordered_times() {
+        // A walk that leaves and re-enters cells, with some times out of order.
+        let (mut t, mut la, mut lo) = (Vec::new(), Vec::new(), Vec::new());
+        let mut s = 99u64;
+        for i in 0..20_000i64 {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let jitter = ((s >> 33) % 7) as i64 - 3;
+            t.push(i * 1000 + jitter * 700);
+            la.push(52.5 + ((i % 400) as f64) * 2e-6 * if (i / 400) % 2 == 0 { 1.0 } else { -1.0 });
+            lo.push(13.4 + ((s >> 40) % 50) as f64 * 1e-6);
+        }
+        let mut want: std::collections::BTreeMap<u64, (u32, i64, i64)> = Default::default();
+        for ((t, la), lo) in t.iter().zip(&la).zip(&lo) {
+            let c = u64::from(cell_of(*la, *lo, Resolution::Twelve).unwrap());
+            let e = want.entry(c).or_insert((0, i64::MAX, i64::MIN));
+            e.0 += 1;
+            e.1 = e.1.min(*t);
+            e.2 = e.2.max(*t);
+        }
+        let got = dedupe_points(&t, &la, &lo, Resolution::Twelve);
+        let want: Vec<(u64, u32, i64, i64)> = want.into_iter().map(|(c, (n, a, b))| (c, n, a, b)).collect();
+        assert!(want.len() > 10);
+        assert_eq!(got, want);
     }
 }
