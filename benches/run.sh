@@ -3,6 +3,8 @@
 #   bash benches/run.sh [SIZES] [DIR]
 # SIZES: comma-separated fix counts (default 1e6,1e7,1e8); DIR: where the simulated lakes go
 # (default $CARGO_TARGET_DIR/scale or target/scale; lakes are reused across runs).
+# NMEA=N (default 1e7): size of the NMEA fleet for the at-scale `tessera ingest` row (~170 bytes
+# per fix on disk). Builds for x86-64-v3 (.cargo/config.toml), the CPU level of the Polars wheel.
 # Installs the Python peers (Polars + polars-h3, pynmea2) into a venv in the target dir.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,4 +19,4 @@ echo "== machine: $(nproc) cpus, $(awk '/MemTotal/ {printf "%.0f GiB", $2/104857
 echo "== parse / ingest / small epoch (tessera-bench)"
 "$TARGET/release/tessera-bench" --python "$VENV/bin/python"
 echo "== scale (tessera-scale)"
-"$TARGET/release/tessera-scale" --fixes "$SIZES" --dir "$DIR" --python "$VENV/bin/python" --tessera "$TARGET/release/tessera"
+"$TARGET/release/tessera-scale" --nmea "${NMEA:-1e7}" --fixes "$SIZES" --dir "$DIR" --python "$VENV/bin/python" --tessera "$TARGET/release/tessera"

@@ -326,6 +326,7 @@ fn default_policy() -> String {
 
 #[pymodule]
 fn _tessera(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    tessera::cpu_supported().map_err(pyo3::exceptions::PyImportError::new_err)?;
     m.add("TesseraError", m.py().get_type::<TesseraError>())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     for f in [

@@ -333,6 +333,10 @@ struct SimArgs {
     /// deterministic), with the registry at --out/registry.csv.
     #[arg(long)]
     fixes: Option<String>,
+    /// With --fixes: `parquet` (straight into the lake at --out) or `nmea` (one NMEA log per
+    /// driver as --out/<device>/<epoch>.nmea, for `tessera ingest --tree`).
+    #[arg(long, default_value = "parquet", value_parser = ["parquet", "nmea"], requires = "fixes")]
+    format: String,
 }
 
 fn parse_count(s: &str) -> Result<u64> {
@@ -389,21 +393,52 @@ struct IngestTotals {
     failed: Vec<String>,
 }
 
+/// Files per group commit, and bytes read into memory per group commit.
+const COMMIT_FILES: usize = 512;
+const COMMIT_BYTES: u64 = 512 << 20;
+
 fn ingest_jobs(lake: &Lake, jobs: Vec<(String, PathBuf)>, quiet: bool) -> Result<IngestTotals> {
     let pb = bar(jobs.len() as u64, "ingest", quiet);
-    let results: Vec<(String, std::result::Result<tessera::lake::IngestOutcome, String>)> = jobs
-        .par_iter()
-        .map(|(device, path)| {
-            let r = std::fs::read(path)
-                .map_err(|e| format!("{}: {e}", path.display()))
-                .and_then(|bytes| {
-                    lake.ingest(device, &path.file_name().unwrap_or_default().to_string_lossy(), &bytes)
-                        .map_err(|e| format!("{}: {e}", path.display()))
-                });
-            pb.inc(1);
-            (path.display().to_string(), r)
-        })
-        .collect();
+    // Group commits of up to COMMIT_FILES files / COMMIT_BYTES bytes: files are read and parsed
+    // in parallel, then made durable together (Lake::ingest_batch).
+    let mut groups: Vec<&[(String, PathBuf)]> = Vec::new();
+    let (mut start, mut bytes) = (0, 0u64);
+    for (i, (_, path)) in jobs.iter().enumerate() {
+        let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        if i > start && (i - start >= COMMIT_FILES || bytes + len > COMMIT_BYTES) {
+            groups.push(&jobs[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += len;
+    }
+    groups.push(&jobs[start..]);
+    let mut results: Vec<(String, std::result::Result<tessera::lake::IngestOutcome, String>)> = Vec::new();
+    for group in groups {
+        let read: Vec<std::io::Result<Vec<u8>>> = group.par_iter().map(|(_, p)| std::fs::read(p)).collect();
+        let names: Vec<String> = group
+            .iter()
+            .map(|(_, p)| p.file_name().unwrap_or_default().to_string_lossy().to_string())
+            .collect();
+        let mut uploads = Vec::new();
+        let mut slot = Vec::new();
+        for (((device, _), bytes), name) in group.iter().zip(&read).zip(&names) {
+            slot.push(bytes.is_ok().then_some(uploads.len()));
+            if let Ok(b) = bytes {
+                uploads.push(tessera::lake::Upload { device, name, bytes: b });
+            }
+        }
+        let mut outcomes: Vec<Option<tessera::lake::Result<tessera::lake::IngestOutcome>>> =
+            lake.ingest_batch(&uploads).into_iter().map(Some).collect();
+        for (((_, path), bytes), slot) in group.iter().zip(read).zip(slot) {
+            let r = match (bytes, slot.and_then(|i| outcomes[i].take())) {
+                (Err(e), _) => Err(format!("{}: {e}", path.display())),
+                (Ok(_), Some(r)) => r.map_err(|e| format!("{}: {e}", path.display())),
+                (Ok(_), None) => Err(format!("{}: not ingested", path.display())),
+            };
+            results.push((path.display().to_string(), r));
+        }
+        pb.inc(group.len() as u64);
+    }
     pb.finish_and_clear();
     let mut t = IngestTotals {
         sources: 0,
@@ -633,14 +668,15 @@ fn demo(lake_dir: &Path, pool: &str, json: bool) -> Result<()> {
     tessera::lake::write_atomic(&lake.path("registry.csv"), registry_csv)?;
     let registry = Registry::parse(registry_csv, "sample/registry.csv")?;
     let pb = bar(jobs.len() as u64, "ingest", json);
-    let outcomes: Vec<tessera::lake::IngestOutcome> = jobs
-        .par_iter()
-        .map(|(d, n, b)| {
-            let r = lake.ingest(d, n, b);
-            pb.inc(1);
-            r
-        })
+    let uploads: Vec<tessera::lake::Upload> = jobs
+        .iter()
+        .map(|(device, name, bytes)| tessera::lake::Upload { device, name, bytes })
+        .collect();
+    let outcomes: Vec<tessera::lake::IngestOutcome> = lake
+        .ingest_batch(&uploads)
+        .into_iter()
         .collect::<std::result::Result<_, _>>()?;
+    pb.inc(jobs.len() as u64);
     pb.finish_and_clear();
     let fixes: u64 = outcomes.iter().map(|o| o.meta.fixes).sum();
     let lines: u64 = outcomes.iter().map(|o| o.meta.lines.total).sum();
@@ -721,6 +757,10 @@ fn demo(lake_dir: &Path, pool: &str, json: bool) -> Result<()> {
 }
 
 fn main() {
+    if let Err(e) = tessera::cpu_supported() {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
     if let Err(e) = real_main() {
         eprintln!("error: {e:#}");
         std::process::exit(1);
@@ -737,6 +777,36 @@ fn real_main() -> Result<()> {
             print!("{}", Policy::default().to_toml());
             Ok(())
         }
+        Cmd::Simulate(a) if a.fixes.is_some() && a.format == "nmea" => {
+            use rayon::prelude::*;
+            let n = parse_count(a.fixes.as_deref().unwrap_or_default())?;
+            let mut cfg = tessera::simulate::ScaleConfig::for_fixes(n, a.seed);
+            cfg.epoch = a.start.parse()?;
+            let t0 = std::time::Instant::now();
+            let pb = bar(u64::from(cfg.drivers), "simulate", false);
+            let bytes: u64 = (0..cfg.drivers)
+                .into_par_iter()
+                .map(|d| {
+                    let log = cfg.driver_nmea(d);
+                    let p = a.out.join(cfg.device(d)).join(format!("{}.nmea", cfg.epoch));
+                    tessera::lake::write_atomic(&p, &log)?;
+                    pb.inc(1);
+                    Ok(log.len() as u64)
+                })
+                .sum::<Result<u64>>()?;
+            pb.finish_and_clear();
+            tessera::lake::write_atomic(&a.out.join("registry.csv"), cfg.registry_csv().as_bytes())?;
+            let secs = t0.elapsed().as_secs_f64();
+            println!(
+                "simulated {} fixes ({bytes} bytes of NMEA) for {} drivers in {} into {} in {secs:.1} s; registry: {}",
+                u64::from(cfg.drivers) * u64::from(cfg.seconds_per_driver),
+                cfg.drivers,
+                cfg.epoch,
+                a.out.display(),
+                a.out.join("registry.csv").display()
+            );
+            Ok(())
+        }
         Cmd::Simulate(a) if a.fixes.is_some() => {
             use rayon::prelude::*;
             let n = parse_count(a.fixes.as_deref().unwrap_or_default())?;
@@ -745,19 +815,29 @@ fn real_main() -> Result<()> {
             let lake = tessera::lake::Lake::open(&a.out)?;
             let t0 = std::time::Instant::now();
             let pb = bar(u64::from(cfg.drivers), "simulate", false);
-            let totals = (0..cfg.drivers)
-                .into_par_iter()
-                .map(|d| {
-                    let fixes = cfg.driver_fixes(d);
-                    let out = lake.ingest_fixes(
-                        &cfg.device(d),
-                        &format!("{}-{}.parquet", cfg.device(d), cfg.epoch),
-                        &fixes,
-                    )?;
-                    pb.inc(1);
-                    Ok((out.meta.fixes, out.meta.bytes))
-                })
-                .collect::<Result<Vec<(u64, u64)>>>()?;
+            // Drivers are generated and encoded in parallel, 256 per group commit.
+            let mut totals: Vec<(u64, u64)> = Vec::with_capacity(cfg.drivers as usize);
+            let all: Vec<u32> = (0..cfg.drivers).collect();
+            for group in all.chunks(256) {
+                let files: Vec<(String, String, Vec<u8>)> = group
+                    .par_iter()
+                    .map(|d| {
+                        let device = cfg.device(*d);
+                        let name = format!("{device}-{}.parquet", cfg.epoch);
+                        let bytes = lake.fixes_source(&device, &name, &cfg.driver_fixes(*d))?;
+                        Ok((device, name, bytes))
+                    })
+                    .collect::<Result<_>>()?;
+                let uploads: Vec<tessera::lake::Upload> = files
+                    .iter()
+                    .map(|(device, name, bytes)| tessera::lake::Upload { device, name, bytes })
+                    .collect();
+                for out in lake.ingest_batch(&uploads) {
+                    let out = out?;
+                    totals.push((out.meta.fixes, out.meta.bytes));
+                }
+                pb.inc(group.len() as u64);
+            }
             pb.finish_and_clear();
             tessera::lake::write_atomic(&a.out.join("registry.csv"), cfg.registry_csv().as_bytes())?;
             let (fixes, bytes) = totals.iter().fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));

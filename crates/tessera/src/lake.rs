@@ -72,44 +72,67 @@ pub fn sha256_file(p: &Path) -> Result<String> {
 /// assert_eq!(std::fs::read(&p).unwrap(), b"hello");
 /// ```
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = temp_with(path, bytes)?;
+    fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(io_err(path))?;
+    tmp.persist(path).map_err(|e| Error::Io {
+        path: path.display().to_string(),
+        source: e.error,
+    })?;
+    sync_dir(path.parent().unwrap_or(Path::new(".")))
+}
+
+/// One source to ingest: who sent it, its file name, its bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct Upload<'a> {
+    /// Device id.
+    pub device: &'a str,
+    /// File name it came from.
+    pub name: &'a str,
+    /// The bytes as received.
+    pub bytes: &'a [u8],
+}
+
+enum Plan {
+    Stage,
+    SameAs(usize),
+    Done(IngestOutcome),
+    Failed(Error),
+}
+
+/// A parsed upload whose files are written under temp names, waiting for the group commit.
+struct Staged {
+    meta: SourceMeta,
+    data: Vec<(tempfile::TempPath, PathBuf)>,
+    meta_file: (tempfile::TempPath, PathBuf),
+}
+
+/// `bytes` in a temp file beside `dest` (not fsync'd; removed if dropped before the rename).
+fn temp_with(dest: &Path, bytes: &[u8]) -> Result<tempfile::TempPath> {
+    let dir = dest.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(io_err(dir))?;
     let mut tmp = tempfile::Builder::new()
         .prefix(".tmp-")
         .tempfile_in(dir)
         .map_err(io_err(dir))?;
-    tmp.write_all(bytes).map_err(io_err(path))?;
-    tmp.as_file().sync_all().map_err(io_err(path))?;
-    tmp.persist(path).map_err(|e| Error::Io {
-        path: path.display().to_string(),
-        source: e.error,
-    })?;
-    sync_dir(dir)
+    tmp.write_all(bytes).map_err(io_err(dest))?;
+    Ok(tmp.into_temp_path())
 }
 
-/// Make `dest` a hard link to the (already durable) file `src`, atomically: link under a temp
-/// name, rename over `dest`, fsync the directory. False when linking is not possible (other file
-/// system, no support); the caller then writes a copy.
-fn link_atomic(src: &Path, dest: &Path) -> bool {
-    let Some(dir) = dest.parent() else { return false };
-    if fs::create_dir_all(dir).is_err() {
-        return false;
-    }
-    let tmp = dir.join(format!(
-        ".tmp-link-{}",
-        dest.file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default()
-    ));
+/// A temp hard link beside `dest` to the staged file `src`; `None` when the file system cannot
+/// link (the caller writes a copy).
+fn temp_link(src: &tempfile::TempPath, dest: &Path) -> Option<tempfile::TempPath> {
+    let dir = dest.parent()?;
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let name = format!(
+        ".tmp-link-{}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        dest.file_name()?.to_string_lossy()
+    );
+    let tmp = dir.join(name);
     let _ = fs::remove_file(&tmp);
-    if fs::hard_link(src, &tmp).is_err() {
-        return false;
-    }
-    if fs::rename(&tmp, dest).is_err() {
-        let _ = fs::remove_file(&tmp);
-        return false;
-    }
-    sync_dir(dir).is_ok()
+    fs::hard_link(src, &tmp).ok()?;
+    tempfile::TempPath::try_from_path(tmp).ok()
 }
 
 /// fsync a directory so a rename in it is durable.
@@ -224,25 +247,123 @@ impl Lake {
     }
 
     /// Ingest one source for a device. Idempotent: the same bytes twice is a no-op reported as a
-    /// duplicate (whichever device sends them the second time).
+    /// duplicate (whichever device sends them the second time). Durable when it returns: every
+    /// file is fsync'd and renamed in, the metadata last (what an upload server needs per
+    /// request); for many sources at once, [`Lake::ingest_batch`] commits them together.
     pub fn ingest(&self, device: &str, name: &str, bytes: &[u8]) -> Result<IngestOutcome> {
-        if !valid_device_id(device) {
-            return Err(Error::Invalid(format!(
-                "device id {device:?} is not 1-64 characters of A-Z a-z 0-9 . _ : -"
-            )));
-        }
-        let hash = blake3::hash(bytes).to_hex().to_string();
-        let meta_path = self.root.join("sources").join(format!("{hash}.json"));
-        if meta_path.exists() {
-            return Ok(IngestOutcome {
-                meta: self.read_meta(&meta_path)?,
-                duplicate: true,
+        let mut out = self.ingest_batch(&[Upload { device, name, bytes }]);
+        out.pop().unwrap_or_else(|| Err(Error::Invalid("empty batch".into())))
+    }
+
+    /// Ingest many sources with one group commit: each source is parsed and written to temp
+    /// files in parallel, then all of them are made durable together (one `syncfs` on Linux
+    /// instead of two fsyncs per file), renamed in, and only then their metadata files — so a
+    /// crash at any point leaves each source either fully ingested or absent, exactly as with
+    /// [`Lake::ingest`]. One result per upload, in order; a bad upload fails alone. Within the
+    /// batch, a repeat of earlier bytes is a duplicate of the first, as if ingested in order.
+    ///
+    /// ```
+    /// use tessera::lake::{Lake, Upload};
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let lake = Lake::open(dir.path()).unwrap();
+    /// let a = b"$GPGGA,120000.00,5230.000,N,01324.000,E,1,08,0.9,35.0,M,0.0,M,,*6D\n";
+    /// let out = lake.ingest_batch(&[
+    ///     Upload { device: "car-1", name: "a.nmea", bytes: a },
+    ///     Upload { device: "car 2", name: "b.nmea", bytes: a },
+    ///     Upload { device: "car-2", name: "c.nmea", bytes: a },
+    /// ]);
+    /// assert!(!out[0].as_ref().unwrap().duplicate);
+    /// assert!(out[1].is_err()); // not a valid device id
+    /// assert!(out[2].as_ref().unwrap().duplicate);
+    /// assert_eq!(lake.sources().unwrap().len(), 1);
+    /// ```
+    pub fn ingest_batch(&self, uploads: &[Upload<'_>]) -> Vec<Result<IngestOutcome>> {
+        use rayon::prelude::*;
+        let hashed: Vec<Result<String>> = uploads
+            .par_iter()
+            .map(|u| {
+                if valid_device_id(u.device) {
+                    Ok(blake3::hash(u.bytes).to_hex().to_string())
+                } else {
+                    Err(Error::Invalid(format!(
+                        "device id {:?} is not 1-64 characters of A-Z a-z 0-9 . _ : -",
+                        u.device
+                    )))
+                }
+            })
+            .collect();
+        // The first upload of each hash not already in the lake is staged; the others are
+        // duplicates (of the lake's copy, or of that first upload once it is committed).
+        let mut first: std::collections::HashMap<&str, usize> = Default::default();
+        let mut plan: Vec<Plan> = Vec::with_capacity(uploads.len());
+        for (i, h) in hashed.iter().enumerate() {
+            plan.push(match h {
+                Err(e) => Plan::Failed(Error::Invalid(e.to_string())),
+                Ok(h) => {
+                    let meta_path = self.root.join("sources").join(format!("{h}.json"));
+                    if meta_path.exists() {
+                        match self.read_meta(&meta_path) {
+                            Ok(meta) => Plan::Done(IngestOutcome { meta, duplicate: true }),
+                            Err(e) => Plan::Failed(e),
+                        }
+                    } else if let Some(j) = first.get(h.as_str()) {
+                        Plan::SameAs(*j)
+                    } else {
+                        first.insert(h, i);
+                        Plan::Stage
+                    }
+                }
             });
         }
+        let staged: Vec<Option<Result<Staged>>> = plan
+            .par_iter()
+            .zip(uploads.par_iter().zip(hashed.par_iter()))
+            .map(|(p, (u, h))| match (p, h) {
+                (Plan::Stage, Ok(h)) => Some(self.stage(u, h)),
+                _ => None,
+            })
+            .collect();
+        let ok: Vec<&Staged> = staged.iter().filter_map(|s| s.as_ref()?.as_ref().ok()).collect();
+        let committed = self.commit_staged(&ok);
+        let mut out: Vec<Result<IngestOutcome>> = Vec::with_capacity(uploads.len());
+        for (i, (p, s)) in plan.into_iter().zip(staged).enumerate() {
+            out.push(match (p, s) {
+                (Plan::Done(o), _) => Ok(o),
+                (Plan::Failed(e), _) => Err(e),
+                (_, Some(Err(e))) => Err(e),
+                (_, Some(Ok(st))) => match &committed {
+                    Ok(()) => Ok(IngestOutcome {
+                        meta: st.meta,
+                        duplicate: false,
+                    }),
+                    Err(e) => Err(Error::Io {
+                        path: self.root.display().to_string(),
+                        source: std::io::Error::other(format!("group commit failed: {e}")),
+                    }),
+                },
+                (Plan::SameAs(j), None) => match &out[j] {
+                    Ok(o) => Ok(IngestOutcome {
+                        meta: o.meta.clone(),
+                        duplicate: true,
+                    }),
+                    Err(e) => Err(Error::Invalid(format!(
+                        "same bytes as upload {}, which failed: {e}",
+                        j + 1
+                    ))),
+                },
+                (Plan::Stage, None) => Err(Error::Invalid(format!("upload {} was not staged", i + 1))),
+            });
+        }
+        out
+    }
+
+    /// Parse one upload and write its files under temp names (not yet durable, not visible).
+    fn stage(&self, u: &Upload<'_>, hash: &str) -> Result<Staged> {
+        let (device, name, bytes) = (u.device, u.name, u.bytes);
         let format = Format::detect(bytes);
         let parsed = ingest::parse(bytes);
         let raw_path = self.root.join("sources").join(format!("{hash}.{}", format.as_str()));
-        write_atomic(&raw_path, bytes)?;
+        let raw = temp_with(&raw_path, bytes)?;
         let fixes_pq = io::to_parquet(
             &io::fixes_schema(),
             &io::fixes_to_batches_sized(device, &parsed.fixes, self.batch_rows),
@@ -253,14 +374,18 @@ impl Lake {
         })?;
         let fixes_path = self.root.join("fixes").join(format!("{hash}.parquet"));
         // A Parquet source that already is exactly the fixes file is stored once (hard link).
-        if fixes_pq.as_slice() != bytes || !link_atomic(&raw_path, &fixes_path) {
-            write_atomic(&fixes_path, &fixes_pq)?;
-        }
+        let fixes = match (fixes_pq.as_slice() == bytes)
+            .then(|| temp_link(&raw, &fixes_path))
+            .flatten()
+        {
+            Some(t) => t,
+            None => temp_with(&fixes_path, &fixes_pq)?,
+        };
         let rows: Vec<io::RejectionRow> = parsed
             .rejections
             .iter()
             .map(|r| io::RejectionRow {
-                source: hash.clone(),
+                source: hash.to_string(),
                 device: device.to_string(),
                 stage: "ingest",
                 rejection: r.clone(),
@@ -271,9 +396,10 @@ impl Lake {
                 path: format!("rejections/{hash}.parquet"),
                 message: e.to_string(),
             })?;
-        write_atomic(&self.root.join("rejections").join(format!("{hash}.parquet")), &rej_pq)?;
+        let rej_path = self.root.join("rejections").join(format!("{hash}.parquet"));
+        let rejections = temp_with(&rej_path, &rej_pq)?;
         let meta = SourceMeta {
-            hash: hash.clone(),
+            hash: hash.to_string(),
             device: device.to_string(),
             name: name.to_string(),
             format,
@@ -289,11 +415,61 @@ impl Lake {
             max_time_ms: parsed.fixes.iter().map(|f| f.time_ms).max(),
         };
         let json = serde_json::to_vec_pretty(&meta).expect("meta serializes");
-        // Everything but the metadata is on disk: until it is renamed in, the source does not
+        let meta_path = self.root.join("sources").join(format!("{hash}.json"));
+        let meta_tmp = temp_with(&meta_path, &json)?;
+        Ok(Staged {
+            meta,
+            data: vec![(raw, raw_path), (fixes, fixes_path), (rejections, rej_path)],
+            meta_file: (meta_tmp, meta_path),
+        })
+    }
+
+    /// Make staged files durable and visible: data first, metadata last.
+    fn commit_staged(&self, staged: &[&Staged]) -> Result<()> {
+        if staged.is_empty() {
+            return Ok(());
+        }
+        let files: Vec<&tempfile::TempPath> = staged
+            .iter()
+            .flat_map(|s| s.data.iter().map(|d| &d.0).chain([&s.meta_file.0]))
+            .collect();
+        self.sync_files(&files)?;
+        let dirs = ["sources", "fixes", "rejections"].map(|d| self.root.join(d));
+        for s in staged {
+            for (tmp, dest) in &s.data {
+                fs::rename(tmp, dest).map_err(io_err(dest))?;
+            }
+        }
+        for d in &dirs {
+            sync_dir(d)?;
+        }
+        // Everything but the metadata is on disk: until it is renamed in, a source does not
         // exist for the lake (a crash here leaves only files that a rerun rewrites).
         fail::fail_point!("ingest-before-meta");
-        write_atomic(&meta_path, &json)?;
-        Ok(IngestOutcome { meta, duplicate: false })
+        for s in staged {
+            fs::rename(&s.meta_file.0, &s.meta_file.1).map_err(io_err(&s.meta_file.1))?;
+        }
+        sync_dir(&dirs[0])
+    }
+
+    /// fsync the given files: one `syncfs` of the lake's file system for a large batch on Linux
+    /// (one journal commit instead of one per file), else one fsync per file.
+    fn sync_files(&self, files: &[&tempfile::TempPath]) -> Result<()> {
+        #[cfg(target_os = "linux")]
+        if files.len() > 8 {
+            use std::os::fd::AsRawFd;
+            let root = fs::File::open(&self.root).map_err(io_err(&self.root))?;
+            // SAFETY: syncfs on a descriptor we own for the duration of the call.
+            if unsafe { libc::syncfs(root.as_raw_fd()) } == 0 {
+                return Ok(());
+            }
+            return Err(io_err(&self.root)(std::io::Error::last_os_error()));
+        }
+        for f in files {
+            let p: &Path = f;
+            fs::File::open(p).and_then(|h| h.sync_all()).map_err(io_err(p))?;
+        }
+        Ok(())
     }
 
     /// Store one device's fixes as a Parquet source (what `tessera simulate --scale` does at
@@ -308,19 +484,32 @@ impl Lake {
     /// assert_eq!(lake.read_fixes(&out.meta.hash).unwrap().0[0].lat, 52.5);
     /// ```
     pub fn ingest_fixes(&self, device: &str, name: &str, fixes: &[crate::fix::Fix]) -> Result<IngestOutcome> {
+        self.ingest(device, name, &self.fixes_source(device, name, fixes)?)
+    }
+
+    /// The Parquet source [`Lake::ingest_fixes`] ingests: the fixes (renumbered 1..n as their
+    /// "line") in the lake's fixes schema, ready for [`Lake::ingest_batch`].
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let lake = tessera::lake::Lake::open(dir.path()).unwrap();
+    /// let fixes = vec![tessera::fix::Fix::new(1_763_000_000_000, 52.5, 13.4)];
+    /// let bytes = lake.fixes_source("car-1", "sim.parquet", &fixes).unwrap();
+    /// assert_eq!(&bytes[..4], b"PAR1");
+    /// ```
+    pub fn fixes_source(&self, device: &str, name: &str, fixes: &[crate::fix::Fix]) -> Result<Vec<u8>> {
         let mut rows: Vec<crate::fix::Fix> = fixes.to_vec();
         for (i, f) in rows.iter_mut().enumerate() {
             f.line = u32::try_from(i + 1).unwrap_or(u32::MAX);
         }
-        let bytes = io::to_parquet(
+        io::to_parquet(
             &io::fixes_schema(),
             &io::fixes_to_batches_sized(device, &rows, self.batch_rows),
         )
         .map_err(|e| Error::Data {
             path: name.to_string(),
             message: e.to_string(),
-        })?;
-        self.ingest(device, name, &bytes)
+        })
     }
 
     fn read_meta(&self, p: &Path) -> Result<SourceMeta> {
@@ -471,6 +660,109 @@ mod tests {
     use super::*;
 
     const LOG: &[u8] = b"$GPRMC,123519,A,4807.038,N,01131.000,E,022.4,084.4,230394,003.1,W*6A\n$GPGGA,123519,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,*47\n";
+
+    /// Every file of a lake's source directories, by relative path, with its bytes.
+    fn lake_files(root: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+        let mut out = std::collections::BTreeMap::new();
+        for d in ["sources", "fixes", "rejections"] {
+            for e in fs::read_dir(root.join(d)).unwrap() {
+                let p = e.unwrap().path();
+                let name = format!("{d}/{}", p.file_name().unwrap().to_string_lossy());
+                out.insert(name, fs::read(&p).unwrap());
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn group_commit_writes_the_same_files_as_ingesting_one_by_one_and_leaves_no_temp_files() {
+        let fleet = crate::simulate::simulate(&crate::simulate::SimConfig {
+            drivers: 6,
+            epochs: 1,
+            trips: 2,
+            minutes: 4,
+            ..Default::default()
+        });
+        // Repeat some uploads (same bytes, other device) inside the batch: duplicates of the
+        // first, as if ingested in order. Also a Parquet source (stored once, hard-linked).
+        let pq = {
+            let d = tempfile::tempdir().unwrap();
+            let l = Lake::open(d.path()).unwrap();
+            l.fixes_source(
+                "car-pq",
+                "x.parquet",
+                &[crate::fix::Fix::new(1_763_000_000_000, 52.5, 13.4)],
+            )
+            .unwrap()
+        };
+        let mut uploads: Vec<Upload> = fleet
+            .files
+            .iter()
+            .map(|f| Upload {
+                device: &f.device,
+                name: &f.name,
+                bytes: &f.bytes,
+            })
+            .collect();
+        uploads.push(Upload {
+            device: "car-pq",
+            name: "x.parquet",
+            bytes: &pq,
+        });
+        uploads.push(Upload {
+            device: "other",
+            name: "again.nmea",
+            bytes: uploads[0].bytes,
+        });
+        assert!(uploads.len() > 8, "large enough for the syncfs path");
+        let one = tempfile::tempdir().unwrap();
+        let a = Lake::open(one.path()).unwrap();
+        let each: Vec<IngestOutcome> = uploads
+            .iter()
+            .map(|u| a.ingest(u.device, u.name, u.bytes).unwrap())
+            .collect();
+        let two = tempfile::tempdir().unwrap();
+        let b = Lake::open(two.path()).unwrap();
+        let batch: Vec<IngestOutcome> = b.ingest_batch(&uploads).into_iter().map(|r| r.unwrap()).collect();
+        assert_eq!(each, batch);
+        assert!(batch.last().unwrap().duplicate && !batch[0].duplicate);
+        let (fa, fb) = (lake_files(one.path()), lake_files(two.path()));
+        assert_eq!(fa.keys().collect::<Vec<_>>(), fb.keys().collect::<Vec<_>>());
+        assert_eq!(fa, fb);
+        assert!(fb.keys().all(|k| !k.contains("/.tmp-")), "{:?}", fb.keys());
+        assert_eq!(b.sources().unwrap().len(), uploads.len() - 1);
+        // Everything again: all duplicates, nothing rewritten.
+        let again = b.ingest_batch(&uploads);
+        assert!(again.iter().all(|r| r.as_ref().unwrap().duplicate));
+        assert_eq!(lake_files(two.path()), fb);
+        // The Parquet source is its own fixes file.
+        let h = &batch[batch.len() - 2].meta.hash;
+        assert_eq!(fb[&format!("sources/{h}.parquet")], fb[&format!("fixes/{h}.parquet")]);
+    }
+
+    #[test]
+    fn group_commit_a_bad_upload_fails_alone_naming_it() {
+        let d = tempfile::tempdir().unwrap();
+        let lake = Lake::open(d.path()).unwrap();
+        let uploads = [
+            Upload {
+                device: "",
+                name: "a.nmea",
+                bytes: LOG,
+            },
+            Upload {
+                device: "car-1",
+                name: "b.nmea",
+                bytes: LOG,
+            },
+        ];
+        let out = lake.ingest_batch(&uploads);
+        let e = out[0].as_ref().unwrap_err().to_string();
+        assert!(e.contains("device id"), "{e}");
+        assert!(!out[1].as_ref().unwrap().duplicate);
+        assert_eq!(lake.sources().unwrap().len(), 1);
+        assert!(lake.ingest_batch(&[]).is_empty());
+    }
 
     #[test]
     fn ingest_same_bytes_twice_is_a_noop() {

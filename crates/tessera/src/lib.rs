@@ -22,3 +22,34 @@ pub mod rewards;
 pub mod simulate;
 pub(crate) mod spill;
 pub mod state;
+
+/// Whether this CPU has every instruction-set extension this build was compiled for. x86-64
+/// builds target x86-64-v3 (see `.cargo/config.toml`): AVX2, FMA, BMI1/2, LZCNT, F16C, MOVBE.
+/// Entry points (CLI, Python module) call this first and stop with this message instead of
+/// dying on an illegal instruction.
+///
+/// ```
+/// assert!(tessera::cpu_supported().is_ok()); // the tests run on the machine they were built for
+/// ```
+pub fn cpu_supported() -> Result<(), String> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let mut missing: Vec<&str> = Vec::new();
+        macro_rules! need {
+            ($($f:tt),*) => {$(
+                if cfg!(target_feature = $f) && !std::arch::is_x86_feature_detected!($f) {
+                    missing.push($f);
+                }
+            )*};
+        }
+        need!("avx", "avx2", "fma", "bmi1", "bmi2", "lzcnt", "f16c", "movbe");
+        if !missing.is_empty() {
+            return Err(format!(
+                "this tessera build needs CPU features {} that this CPU lacks; rebuild for it with \
+                 RUSTFLAGS=\"-C target-cpu=native\"",
+                missing.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}

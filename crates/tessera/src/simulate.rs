@@ -592,6 +592,67 @@ impl ScaleConfig {
         }
         out
     }
+
+    /// The fixes of driver `d` as the NMEA log a receiver would have written (RMC + GGA every
+    /// second, GSA every fifth; coordinates to 1e-5 minute), for ingest benchmarks at scale.
+    /// Every line parses back: [`crate::ingest::parse`] gives one fix per simulated fix.
+    ///
+    /// ```
+    /// let c = tessera::simulate::ScaleConfig::for_fixes(20_000, 7);
+    /// let log = c.driver_nmea(0);
+    /// let parsed = tessera::ingest::parse(&log);
+    /// assert_eq!(parsed.fixes.len(), c.driver_fixes(0).len());
+    /// assert_eq!(parsed.lines.rejected, 0);
+    /// ```
+    pub fn driver_nmea(&self, d: u32) -> Vec<u8> {
+        use std::fmt::Write;
+        let fixes = self.driver_fixes(d);
+        let mut s = String::with_capacity(fixes.len() * 170);
+        let mut day = (i64::MIN, String::new());
+        let mut body = String::with_capacity(96);
+        for (i, f) in fixes.iter().enumerate() {
+            let days = f.time_ms.div_euclid(86_400_000);
+            if days != day.0 {
+                let dt = chrono::DateTime::from_timestamp_millis(f.time_ms).expect("in range");
+                day = (days, dt.format("%d%m%y").to_string());
+            }
+            let tod = hms(f.time_ms.rem_euclid(86_400_000));
+            let lat = nmea_coord(f.lat, 2, 'N', 'S');
+            let lon = nmea_coord(f.lon, 3, 'E', 'W');
+            let hdop = f.hdop.unwrap_or(1.0);
+            let mut line = |b: &str| {
+                let _ = writeln!(s, "${b}*{:02X}", checksum(b));
+            };
+            body.clear();
+            let _ = write!(
+                body,
+                "GPRMC,{tod},A,{lat},{lon},{:.2},{:.1},{},,,A",
+                f.speed_mps.unwrap_or(0.0) / 0.514_444,
+                f.course_deg.unwrap_or(0.0),
+                day.1
+            );
+            line(&body);
+            body.clear();
+            let _ = write!(
+                body,
+                "GPGGA,{tod},{lat},{lon},{},{:02},{hdop:.1},{:.1},M,39.5,M,,",
+                f.quality,
+                f.sats.unwrap_or(0),
+                f.alt_m.unwrap_or(0.0)
+            );
+            line(&body);
+            if i % 5 == 0 {
+                body.clear();
+                let _ = write!(
+                    body,
+                    "GPGSA,A,3,02,05,07,09,13,16,20,,,,,,{:.1},{hdop:.1},{hdop:.1}",
+                    hdop * 1.4
+                );
+                line(&body);
+            }
+        }
+        s.into_bytes()
+    }
 }
 
 #[cfg(test)]
@@ -621,6 +682,25 @@ mod tests {
             );
             assert!(p.fixes.iter().all(|x| cfg.start.contains(x.time_ms)));
         }
+    }
+
+    #[test]
+    fn scale_nmea_parses_back_to_the_simulated_fixes_within_nmea_precision() {
+        let c = ScaleConfig::for_fixes(30_000, 11);
+        for d in [0, 1] {
+            let want = c.driver_fixes(d);
+            let p = crate::ingest::parse(&c.driver_nmea(d));
+            assert!(p.lines.balanced());
+            assert_eq!(p.lines.rejected, 0, "{:?}", p.rejections.first());
+            assert_eq!(p.fixes.len(), want.len());
+            for (a, b) in p.fixes.iter().zip(&want) {
+                assert_eq!(a.time_ms, b.time_ms);
+                // 1e-5 minute = 1.7e-7 degree.
+                assert!((a.lat - b.lat).abs() < 1e-5 / 60.0 && (a.lon - b.lon).abs() < 1e-5 / 60.0);
+                assert_eq!((a.sats, a.quality), (b.sats, b.quality));
+            }
+        }
+        assert_eq!(c.driver_nmea(1), c.driver_nmea(1));
     }
 
     #[test]
