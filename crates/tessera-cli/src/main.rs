@@ -419,23 +419,32 @@ fn ingest_jobs(lake: &Lake, jobs: Vec<(String, PathBuf)>, quiet: bool) -> Result
             .iter()
             .map(|(_, p)| p.file_name().unwrap_or_default().to_string_lossy().to_string())
             .collect();
-        let mut uploads = Vec::new();
-        let mut slot = Vec::new();
-        for (((device, _), bytes), name) in group.iter().zip(&read).zip(&names) {
-            slot.push(bytes.is_ok().then_some(uploads.len()));
-            if let Ok(b) = bytes {
-                uploads.push(tessera::lake::Upload { device, name, bytes: b });
-            }
-        }
-        let mut outcomes: Vec<Option<tessera::lake::Result<tessera::lake::IngestOutcome>>> =
-            lake.ingest_batch(&uploads).into_iter().map(Some).collect();
-        for (((_, path), bytes), slot) in group.iter().zip(read).zip(slot) {
-            let r = match (bytes, slot.and_then(|i| outcomes[i].take())) {
-                (Err(e), _) => Err(format!("{}: {e}", path.display())),
-                (Ok(_), Some(r)) => r.map_err(|e| format!("{}: {e}", path.display())),
-                (Ok(_), None) => Err(format!("{}: not ingested", path.display())),
+        let uploads: Vec<tessera::lake::Upload> = group
+            .iter()
+            .zip(&read)
+            .zip(&names)
+            .filter_map(|(((device, _), bytes), name)| {
+                Some(tessera::lake::Upload {
+                    device,
+                    name,
+                    bytes: bytes.as_ref().ok()?,
+                })
+            })
+            .collect();
+        // One outcome per file that could be read, in order.
+        let mut outcomes = lake.ingest_batch(&uploads).into_iter();
+        for ((_, path), bytes) in group.iter().zip(&read) {
+            let r = match bytes {
+                Err(e) => Err(e.to_string()),
+                Ok(_) => match outcomes.next() {
+                    Some(r) => r.map_err(|e| e.to_string()),
+                    None => Err("not ingested".to_string()),
+                },
             };
-            results.push((path.display().to_string(), r));
+            results.push((
+                path.display().to_string(),
+                r.map_err(|e| format!("{}: {e}", path.display())),
+            ));
         }
         pb.inc(group.len() as u64);
     }
@@ -777,44 +786,38 @@ fn real_main() -> Result<()> {
             print!("{}", Policy::default().to_toml());
             Ok(())
         }
-        Cmd::Simulate(a) if a.fixes.is_some() && a.format == "nmea" => {
-            use rayon::prelude::*;
-            let n = parse_count(a.fixes.as_deref().unwrap_or_default())?;
-            let mut cfg = tessera::simulate::ScaleConfig::for_fixes(n, a.seed);
-            cfg.epoch = a.start.parse()?;
-            let t0 = std::time::Instant::now();
-            let pb = bar(u64::from(cfg.drivers), "simulate", false);
-            let bytes: u64 = (0..cfg.drivers)
-                .into_par_iter()
-                .map(|d| {
-                    let log = cfg.driver_nmea(d);
-                    let p = a.out.join(cfg.device(d)).join(format!("{}.nmea", cfg.epoch));
-                    tessera::lake::write_atomic(&p, &log)?;
-                    pb.inc(1);
-                    Ok(log.len() as u64)
-                })
-                .sum::<Result<u64>>()?;
-            pb.finish_and_clear();
-            tessera::lake::write_atomic(&a.out.join("registry.csv"), cfg.registry_csv().as_bytes())?;
-            let secs = t0.elapsed().as_secs_f64();
-            println!(
-                "simulated {} fixes ({bytes} bytes of NMEA) for {} drivers in {} into {} in {secs:.1} s; registry: {}",
-                u64::from(cfg.drivers) * u64::from(cfg.seconds_per_driver),
-                cfg.drivers,
-                cfg.epoch,
-                a.out.display(),
-                a.out.join("registry.csv").display()
-            );
-            Ok(())
-        }
         Cmd::Simulate(a) if a.fixes.is_some() => {
             use rayon::prelude::*;
             let n = parse_count(a.fixes.as_deref().unwrap_or_default())?;
             let mut cfg = tessera::simulate::ScaleConfig::for_fixes(n, a.seed);
             cfg.epoch = a.start.parse()?;
-            let lake = tessera::lake::Lake::open(&a.out)?;
             let t0 = std::time::Instant::now();
             let pb = bar(u64::from(cfg.drivers), "simulate", false);
+            if a.format == "nmea" {
+                let bytes: u64 = (0..cfg.drivers)
+                    .into_par_iter()
+                    .map(|d| {
+                        let log = cfg.driver_nmea(d);
+                        let p = a.out.join(cfg.device(d)).join(format!("{}.nmea", cfg.epoch));
+                        tessera::lake::write_atomic(&p, &log)?;
+                        pb.inc(1);
+                        Ok(log.len() as u64)
+                    })
+                    .sum::<Result<u64>>()?;
+                pb.finish_and_clear();
+                tessera::lake::write_atomic(&a.out.join("registry.csv"), cfg.registry_csv().as_bytes())?;
+                let secs = t0.elapsed().as_secs_f64();
+                println!(
+                    "simulated {} fixes ({bytes} bytes of NMEA) for {} drivers in {} into {} in {secs:.1} s; registry: {}",
+                    u64::from(cfg.drivers) * u64::from(cfg.seconds_per_driver),
+                    cfg.drivers,
+                    cfg.epoch,
+                    a.out.display(),
+                    a.out.join("registry.csv").display()
+                );
+                return Ok(());
+            }
+            let lake = tessera::lake::Lake::open(&a.out)?;
             // Drivers are generated and encoded in parallel, 256 per group commit.
             let mut totals: Vec<(u64, u64)> = Vec::with_capacity(cfg.drivers as usize);
             let all: Vec<u32> = (0..cfg.drivers).collect();

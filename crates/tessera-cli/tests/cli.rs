@@ -30,6 +30,19 @@ fn sample() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/sample")
 }
 
+/// `tessera ingest --lake LAKE --tree TREE --json`, parsed.
+fn ingest_tree(lake: &str, tree: &Path) -> serde_json::Value {
+    serde_json::from_str(&ok(&[
+        "ingest",
+        "--lake",
+        lake,
+        "--tree",
+        tree.to_str().unwrap(),
+        "--json",
+    ]))
+    .unwrap()
+}
+
 fn files_under(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -109,26 +122,10 @@ fn ingest_tree_and_epoch_run_give_the_demo_bytes() {
     ok(&["demo", "--lake", demo.to_str().unwrap()]);
     let lake = d.path().join("lake");
     let l = lake.to_str().unwrap();
-    let j: serde_json::Value = serde_json::from_str(&ok(&[
-        "ingest",
-        "--lake",
-        l,
-        "--tree",
-        sample().to_str().unwrap(),
-        "--json",
-    ]))
-    .unwrap();
+    let j = ingest_tree(l, &sample());
     assert_eq!(j["new"], 40);
     // Ingesting the same tree again only finds duplicates.
-    let j2: serde_json::Value = serde_json::from_str(&ok(&[
-        "ingest",
-        "--lake",
-        l,
-        "--tree",
-        sample().to_str().unwrap(),
-        "--json",
-    ]))
-    .unwrap();
+    let j2 = ingest_tree(l, &sample());
     assert_eq!((j2["new"].as_u64(), j2["duplicates"].as_u64()), (Some(0), Some(40)));
     let reg = sample().join("registry.csv");
     for e in ["2026-W46", "2026-W47"] {
@@ -290,24 +287,10 @@ fn ingest_killed_inside_the_group_commit_leaves_no_source_and_the_rerun_complete
     child.wait().unwrap();
     let sources = tessera::lake::Lake::open(&lake).unwrap().sources().unwrap();
     assert!(sources.is_empty(), "no metadata was committed, so no source counts");
-    let j: serde_json::Value = serde_json::from_str(&ok(&[
-        "ingest",
-        "--lake",
-        l,
-        "--tree",
-        sample().to_str().unwrap(),
-        "--json",
-    ]))
-    .unwrap();
+    let j = ingest_tree(l, &sample());
     assert_eq!(j["new"], 40, "{j}");
     let clean = d.path().join("clean");
-    ok(&[
-        "ingest",
-        "--lake",
-        clean.to_str().unwrap(),
-        "--tree",
-        sample().to_str().unwrap(),
-    ]);
+    ingest_tree(clean.to_str().unwrap(), &sample());
     for sub in ["sources", "fixes", "rejections"] {
         let visible = |root: &Path| -> Vec<(String, Vec<u8>)> {
             files_under(&root.join(sub))
@@ -342,15 +325,7 @@ fn simulate_nmea_at_scale_ingests_back_with_every_fix_and_no_rejection() {
         "simulate --format nmea is not deterministic"
     );
     let lake = d.path().join("lake");
-    let j: serde_json::Value = serde_json::from_str(&ok(&[
-        "ingest",
-        "--lake",
-        lake.to_str().unwrap(),
-        "--tree",
-        t,
-        "--json",
-    ]))
-    .unwrap();
+    let j = ingest_tree(lake.to_str().unwrap(), &tree);
     assert_eq!(j["new"], 3, "{j}");
     assert_eq!(j["fixes"], 120_000, "{j}");
     assert_eq!(j["rejected"].as_object().map(|m| m.len()), Some(0), "{j}");

@@ -279,47 +279,41 @@ impl Lake {
     /// ```
     pub fn ingest_batch(&self, uploads: &[Upload<'_>]) -> Vec<Result<IngestOutcome>> {
         use rayon::prelude::*;
-        let hashed: Vec<Result<String>> = uploads
+        // BLAKE3 of each upload with a valid device id.
+        let hashes: Vec<Option<String>> = uploads
             .par_iter()
-            .map(|u| {
-                if valid_device_id(u.device) {
-                    Ok(blake3::hash(u.bytes).to_hex().to_string())
-                } else {
-                    Err(Error::Invalid(format!(
-                        "device id {:?} is not 1-64 characters of A-Z a-z 0-9 . _ : -",
-                        u.device
-                    )))
-                }
-            })
+            .map(|u| valid_device_id(u.device).then(|| blake3::hash(u.bytes).to_hex().to_string()))
             .collect();
         // The first upload of each hash not already in the lake is staged; the others are
         // duplicates (of the lake's copy, or of that first upload once it is committed).
         let mut first: std::collections::HashMap<&str, usize> = Default::default();
         let mut plan: Vec<Plan> = Vec::with_capacity(uploads.len());
-        for (i, h) in hashed.iter().enumerate() {
-            plan.push(match h {
-                Err(e) => Plan::Failed(Error::Invalid(e.to_string())),
-                Ok(h) => {
-                    let meta_path = self.root.join("sources").join(format!("{h}.json"));
-                    if meta_path.exists() {
-                        match self.read_meta(&meta_path) {
-                            Ok(meta) => Plan::Done(IngestOutcome { meta, duplicate: true }),
-                            Err(e) => Plan::Failed(e),
-                        }
-                    } else if let Some(j) = first.get(h.as_str()) {
-                        Plan::SameAs(*j)
-                    } else {
-                        first.insert(h, i);
-                        Plan::Stage
-                    }
+        for (i, (u, h)) in uploads.iter().zip(&hashes).enumerate() {
+            let Some(h) = h else {
+                plan.push(Plan::Failed(Error::Invalid(format!(
+                    "device id {:?} is not 1-64 characters of A-Z a-z 0-9 . _ : -",
+                    u.device
+                ))));
+                continue;
+            };
+            let meta_path = self.root.join("sources").join(format!("{h}.json"));
+            plan.push(if meta_path.exists() {
+                match self.read_meta(&meta_path) {
+                    Ok(meta) => Plan::Done(IngestOutcome { meta, duplicate: true }),
+                    Err(e) => Plan::Failed(e),
                 }
+            } else if let Some(j) = first.get(h.as_str()) {
+                Plan::SameAs(*j)
+            } else {
+                first.insert(h, i);
+                Plan::Stage
             });
         }
         let staged: Vec<Option<Result<Staged>>> = plan
             .par_iter()
-            .zip(uploads.par_iter().zip(hashed.par_iter()))
+            .zip(uploads.par_iter().zip(hashes.par_iter()))
             .map(|(p, (u, h))| match (p, h) {
-                (Plan::Stage, Ok(h)) => Some(self.stage(u, h)),
+                (Plan::Stage, Some(h)) => Some(self.stage(u, h)),
                 _ => None,
             })
             .collect();

@@ -121,21 +121,11 @@ fn signed_dec(s: &str) -> bool {
     unsigned_dec(s.strip_prefix('-').unwrap_or(s))
 }
 
-/// Empty → `Some(None)`; a plain unsigned decimal → its value; anything else → `None`.
-fn opt_unsigned<T: std::str::FromStr>(s: &str) -> Option<Option<T>> {
+/// Empty → `Some(None)`; a number of the form `form` accepts → its value; anything else → `None`.
+fn opt_num<T: std::str::FromStr>(s: &str, form: fn(&str) -> bool) -> Option<Option<T>> {
     if s.is_empty() {
         Some(None)
-    } else if unsigned_dec(s) {
-        s.parse().ok().map(Some)
-    } else {
-        None
-    }
-}
-
-fn opt_signed<T: std::str::FromStr>(s: &str) -> Option<Option<T>> {
-    if s.is_empty() {
-        Some(None)
-    } else if signed_dec(s) {
+    } else if form(s) {
         s.parse().ok().map(Some)
     } else {
         None
@@ -224,12 +214,12 @@ pub(crate) fn gga(s: &str) -> Option<Gga> {
         x if digits(x) && x.len() <= 9 => Some(x.parse().ok()?),
         _ => return None,
     };
-    let hdop = opt_unsigned(f[7])?;
-    let alt = opt_signed(f[8])?;
+    let hdop = opt_num(f[7], unsigned_dec)?;
+    let alt = opt_num(f[8], signed_dec)?;
     if !matches!(f[9], "" | "M") {
         return None;
     }
-    let _geoid: Option<f32> = opt_signed(f[10])?;
+    let _geoid: Option<f32> = opt_num(f[10], signed_dec)?;
     Some(Gga {
         time: Some(time),
         quality: fix_quality(&FixType::from(q[0] as char)),
@@ -256,8 +246,8 @@ pub(crate) fn rmc(s: &str) -> Option<Rmc> {
     };
     let lat = coord(f[2], f[3], 2, "N", "S")?;
     let lon = coord(f[4], f[5], 3, "E", "W")?;
-    let speed_kn = opt_unsigned(f[6])?;
-    let course = opt_unsigned(f[7])?;
+    let speed_kn = opt_num(f[6], unsigned_dec)?;
+    let course = opt_num(f[7], unsigned_dec)?;
     let date = match f[8] {
         "" => None,
         d if d.len() == 6 && digits(d) => {

@@ -679,15 +679,19 @@ enum Decoded {
 
 /// Decode a checked sentence: the strict fast path for the common GGA/RMC/GSA, else the crate.
 fn decode(kind: &str, s: &str) -> Result<Decoded, String> {
-    let fast = match kind.as_bytes() {
+    match decode_fast(kind, s) {
+        Some(d) => Ok(d),
+        None => decode_with_crate(kind, s),
+    }
+}
+
+/// The fast path alone: `None` for any sentence it leaves to the crate.
+fn decode_fast(kind: &str, s: &str) -> Option<Decoded> {
+    match kind.as_bytes() {
         b"GGA" => fast::gga(s).map(Decoded::Gga),
         b"RMC" => fast::rmc(s).map(Decoded::Rmc),
         b"GSA" => fast::gsa(s).map(Decoded::Gsa),
         _ => None,
-    };
-    match fast {
-        Some(d) => Ok(d),
-        None => decode_with_crate(kind, s),
     }
 }
 
@@ -880,12 +884,7 @@ mod tests {
     /// parses to the same values.
     fn agrees_with_crate(s: &str) -> Option<bool> {
         let kind = &s[3..6];
-        let fast = match kind {
-            "GGA" => fast::gga(s).map(Decoded::Gga),
-            "RMC" => fast::rmc(s).map(Decoded::Rmc),
-            "GSA" => fast::gsa(s).map(Decoded::Gsa),
-            _ => None,
-        }?;
+        let fast = decode_fast(kind, s)?;
         Some(match (fast, decode_with_crate(kind, s)) {
             (Decoded::Gga(x), Ok(Decoded::Gga(y))) => x == y,
             (Decoded::Rmc(x), Ok(Decoded::Rmc(y))) => x == y,
