@@ -65,8 +65,8 @@ fn main() {
             .iter()
             .map(|b| {
                 let p = tessera::ingest::parse(b);
-                let batches = tessera::io::fixes_to_batches("car", &p.fixes);
-                tessera::io::to_parquet(&tessera::io::fixes_schema(), &batches)
+                let batches = tessera::tables::fixes_to_batches("car", &p.fixes);
+                tessera::tables::to_parquet(&tessera::tables::fixes_schema(), &batches)
                     .unwrap()
                     .len()
             })

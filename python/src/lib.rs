@@ -9,6 +9,7 @@ use pyo3::prelude::*;
 use pyo3_arrow::PyTable;
 use std::path::PathBuf;
 use tessera::epoch::Epoch;
+use tessera::lake::files::FileJob;
 use tessera::lake::Lake;
 use tessera::pipeline::{self, EpochInputs};
 use tessera::policy::Policy;
@@ -100,7 +101,7 @@ fn score(
     let out = py
         .detach(|| tessera::frames::score(&vb, &e, &cb, &p, reg.as_ref()))
         .map_err(te)?;
-    table(py, vec![out], tessera::io::explain_schema())
+    table(py, vec![out], tessera::tables::explain_schema())
 }
 
 /// Largest-remainder allocation of an integer pool.
@@ -111,26 +112,44 @@ fn allocate(py: Python<'_>, pool: u128, points: PyTable) -> PyResult<Py<PyAny>> 
     table(py, vec![out], tessera::frames::allocation_schema())
 }
 
-/// Ingest files for a device; JSON list of outcomes.
+/// Ingest files for a device in group commits (as `tessera ingest`); JSON list of outcomes. A
+/// file that fails does not stop the others; the error names every failed file.
 #[pyfunction]
 fn ingest(py: Python<'_>, lake: PathBuf, device: &str, paths: Vec<PathBuf>) -> PyResult<String> {
     let out = py.detach(|| -> Result<Vec<tessera::lake::IngestOutcome>, String> {
         let lake = Lake::open(&lake).map_err(|e| e.to_string())?;
-        paths
+        let jobs: Vec<FileJob> = paths
             .iter()
-            .map(|p| {
-                let bytes = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
-                lake.ingest(device, &p.file_name().unwrap_or_default().to_string_lossy(), &bytes)
-                    .map_err(|e| format!("{}: {e}", p.display()))
+            .map(|p| FileJob {
+                device: device.to_string(),
+                path: p.clone(),
             })
-            .collect()
+            .collect();
+        let mut ok = Vec::new();
+        let mut failed = Vec::new();
+        for r in lake.ingest_files(&jobs, &|_, _| {}) {
+            match r.result {
+                Ok(o) => ok.push(o),
+                Err(e) => failed.push(format!("{}: {e}", r.job.path.display())),
+            }
+        }
+        match failed.is_empty() {
+            true => Ok(ok),
+            false => Err(format!(
+                "{} of {} file(s) not ingested (the others are): {}",
+                failed.len(),
+                jobs.len(),
+                failed.join("; ")
+            )),
+        }
     });
     json(&out.map_err(te)?)
 }
 
 /// Run an epoch into the lake; JSON summary.
 #[pyfunction]
-#[pyo3(signature = (lake, epoch_id, pool, registry_path=None, policy_path=None))]
+#[pyo3(signature = (lake, epoch_id, pool, registry_path=None, policy_path=None, replace=false, no_prior=false))]
+#[allow(clippy::too_many_arguments)]
 fn run_epoch(
     py: Python<'_>,
     lake: PathBuf,
@@ -138,6 +157,8 @@ fn run_epoch(
     pool: u128,
     registry_path: Option<PathBuf>,
     policy_path: Option<PathBuf>,
+    replace: bool,
+    no_prior: bool,
 ) -> PyResult<String> {
     let e = epoch(epoch_id)?;
     let out = py.detach(|| -> Result<pipeline::Summary, String> {
@@ -163,7 +184,8 @@ fn run_epoch(
             policy_text,
             registry,
         };
-        pipeline::run(&lake, &inputs, &pipeline::no_progress)
+        let opts = pipeline::RunOptions { replace, no_prior };
+        pipeline::run_with(&lake, &inputs, opts, &pipeline::no_progress)
             .map(|o| o.summary)
             .map_err(|e| e.to_string())
     });
@@ -229,14 +251,14 @@ fn epoch_table(py: Python<'_>, lake: PathBuf, epoch_id: &str, name: &str) -> PyR
         .detach(|| {
             std::fs::read(&path)
                 .map_err(|e| format!("{}: {e}", path.display()))
-                .and_then(|b| tessera::io::from_parquet(b.into()).map_err(|e| format!("{}: {e}", path.display())))
+                .and_then(|b| tessera::tables::from_parquet(b.into()).map_err(|e| format!("{}: {e}", path.display())))
         })
         .map_err(te)?;
     let schema = match name {
-        "rewards" => tessera::io::rewards_schema(),
-        "explain" => tessera::io::explain_schema(),
-        "rejections" => tessera::io::rejections_schema(),
-        _ => tessera::io::coverage_schema(),
+        "rewards" => tessera::tables::rewards_schema(),
+        "explain" => tessera::tables::explain_schema(),
+        "rejections" => tessera::tables::rejections_schema(),
+        _ => tessera::tables::coverage_schema(),
     };
     table(py, batches, schema)
 }

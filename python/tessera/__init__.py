@@ -119,17 +119,27 @@ def score(
     return _tessera.score(visits, epoch, coverage, _policy_text(policy), reg)
 
 
+def _pool(pool: Any) -> int:
+    """A pool must be an ``int`` of base units: a float (``1e24``) would silently round, a bool
+    or a negative number is a mistake."""
+    if isinstance(pool, bool) or not isinstance(pool, int):
+        raise TypeError(f"pool must be an int of base units (not {type(pool).__name__}): {pool!r}")
+    if pool < 0:
+        raise TesseraError(f"pool must be a non-negative int of base units, got {pool!r}")
+    return pool
+
+
 def allocate(pool: int, points: _pa.Table) -> _pa.Table:
     """Allocate an integer ``pool`` of base units over ``recipient``/``points`` (points of one
     recipient are summed): floor of the pro-rata share, remainder to the largest fractional parts,
     ties by recipient. The amounts (Decimal128(38, 0)) sum to the pool exactly."""
-    if not isinstance(pool, int) or pool < 0:
-        raise TesseraError(f"pool must be a non-negative int of base units, got {pool!r}")
-    return _tessera.allocate(pool, points)
+    return _tessera.allocate(_pool(pool), points)
 
 
 def ingest(lake: PathLike, device: str, paths: Sequence[PathLike]) -> List[Dict[str, Any]]:
-    """Ingest trace files into a lake (idempotent; the same bytes twice is a duplicate)."""
+    """Ingest trace files into a lake (idempotent; the same bytes twice is a duplicate), in group
+    commits as ``tessera ingest`` does. A file that cannot be read or is not a trace fails alone:
+    the others are ingested, then ``TesseraError`` names every file that failed."""
     return _json.loads(_tessera.ingest(_os.fspath(lake), device, [_os.fspath(p) for p in paths]))
 
 
@@ -139,19 +149,33 @@ def run_epoch(
     pool: int,
     registry: Optional[PathLike] = None,
     policy: Optional[PathLike] = None,
+    replace: bool = False,
+    no_prior: bool = False,
 ) -> Dict[str, Any]:
     """Compute an epoch and write ``epochs/<epoch>/`` atomically — byte for byte what
     ``tessera epoch run`` writes. ``registry`` defaults to ``<lake>/registry.csv``, ``policy`` (a
-    file) to policy v1. Returns the summary."""
-    return _json.loads(
+    file) to policy v1. ``pool`` is an ``int`` of base units (a float raises ``TypeError``).
+
+    A published epoch is immutable: running it again is a no-op when the bytes would be the same
+    and raises ``TesseraError`` saying what changed when they would differ, unless ``replace``.
+    An earlier epoch with sources but no outputs raises unless ``no_prior``. Returns the summary,
+    with ``pool``, ``allocated`` and each top recipient's ``amount`` as ``int``."""
+    summary = _json.loads(
         _tessera.run_epoch(
             _os.fspath(lake),
             epoch,
-            int(pool),
+            _pool(pool),
             None if registry is None else _os.fspath(registry),
             None if policy is None else _os.fspath(policy),
+            bool(replace),
+            bool(no_prior),
         )
     )
+    summary["pool"] = int(summary["pool"])
+    summary["allocated"] = int(summary["allocated"])
+    for r in summary.get("top", []):
+        r["amount"] = int(r["amount"])
+    return summary
 
 
 def verify_epoch(lake: PathLike, epoch: str, manifest: Optional[PathLike] = None) -> Dict[str, Any]:

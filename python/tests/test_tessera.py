@@ -214,3 +214,42 @@ def test_render_draws_the_same_png_as_the_cli_and_reports_its_legend(lake, tmp_p
         tessera.render(lake, "2026-W46", color_by="speed")
     with pytest.raises(tessera.TesseraError, match="2026-W40 has not been run"):
         tessera.render(lake, "2026-W40")
+
+
+def test_a_float_bool_or_negative_pool_is_refused_everywhere_a_pool_is_taken(lake):
+    pts = pa.table({"recipient": ["0xa"], "points": pa.array([Decimal("1")], pa.decimal128(38, 6))})
+    for bad in [1e24, 10.0, True]:
+        with pytest.raises(TypeError, match="int"):
+            tessera.run_epoch(lake, "2026-W46", bad)
+        with pytest.raises(TypeError, match="int"):
+            tessera.allocate(bad, pts)
+    with pytest.raises(tessera.TesseraError, match="non-negative"):
+        tessera.run_epoch(lake, "2026-W46", -1)
+    assert not (Path(lake) / "epochs" / "2026-W46").exists()
+    s = tessera.run_epoch(lake, "2026-W46", 10**24)
+    assert s["pool"] == 10**24 and s["allocated"] == 10**24 and isinstance(s["top"][0]["amount"], int)
+
+
+def test_a_published_epoch_is_immutable_from_python_too(lake):
+    tessera.run_epoch(lake, "2026-W46", 1000)
+    before = (Path(lake) / "epochs" / "2026-W46" / "manifest.json").read_bytes()
+    tessera.run_epoch(lake, "2026-W46", 1000)  # same bytes: a no-op
+    with pytest.raises(tessera.TesseraError, match="immutable"):
+        tessera.run_epoch(lake, "2026-W46", 2000)
+    assert (Path(lake) / "epochs" / "2026-W46" / "manifest.json").read_bytes() == before
+    assert tessera.run_epoch(lake, "2026-W46", 2000, replace=True)["pool"] == 2000
+    with pytest.raises(tessera.TesseraError, match="no-prior"):
+        tessera.run_epoch(lake, "2026-W48", 1000)  # W47 has sources but was never run
+    tessera.run_epoch(lake, "2026-W47", 1000)
+    tessera.run_epoch(lake, "2026-W48", 1000)
+
+
+def test_ingest_commits_a_group_and_names_every_file_that_is_not_a_trace(tmp_path, fleet):
+    note = tmp_path / "note.txt"
+    note.write_text("not a trace\n")
+    files = trace_files(fleet)[:3]
+    with pytest.raises(tessera.TesseraError, match="note.txt: not a trace"):
+        tessera.ingest(tmp_path / "lake", "car-x", [files[0], note, files[1]])
+    # The good files went in (a second ingest finds them as duplicates).
+    out = tessera.ingest(tmp_path / "lake", "car-x", files[:2])
+    assert [o["duplicate"] for o in out] == [True, True]

@@ -193,6 +193,8 @@ fn bad_arguments_fail_with_a_message_naming_the_problem() {
     let d = tempfile::tempdir().unwrap();
     let l = d.path().join("lake");
     let l = l.to_str().unwrap();
+    let trip = sample().join("car-001/2026-W47-trip1.nmea");
+    ok(&["ingest", "--lake", l, "--device", "car-001", trip.to_str().unwrap()]);
     assert!(
         fails(&["epoch", "run", "--lake", l, "--epoch", "2026-47", "--pool", "1"])
             .contains("invalid epoch \"2026-47\"")

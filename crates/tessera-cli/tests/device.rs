@@ -32,6 +32,7 @@ fn serve(lake: &Path, registry: &Path, env: &[(&str, &str)]) -> (Child, String) 
     let mut c = bin();
     c.args([
         "serve",
+        "--init",
         "--lake",
         lake.to_str().unwrap(),
         "--registry",

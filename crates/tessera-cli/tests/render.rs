@@ -25,7 +25,7 @@ fn ok(args: &[&str]) -> String {
 }
 
 fn batches(p: &Path) -> Vec<arrow_array::RecordBatch> {
-    tessera::io::from_parquet(std::fs::read(p).unwrap().into()).unwrap()
+    tessera::tables::from_parquet(std::fs::read(p).unwrap().into()).unwrap()
 }
 
 fn column<'a, T: 'static>(b: &'a arrow_array::RecordBatch, name: &str) -> &'a T {
@@ -206,13 +206,13 @@ fn render_draws_every_cell_in_its_class_colour_with_legend_and_scale() {
         (vec!["--epoch", "2026-W40"], "epoch 2026-W40 has not been run"),
         (
             vec!["--epoch", "2026-W47", "--color", "speed"],
-            "unknown colouring \"speed\"",
+            "invalid value 'speed' for '--color <COLOR>'",
         ),
         (
             vec!["--epoch", "2026-W47", "--res", "14"],
             "finer than the lake's cells (resolution 12)",
         ),
-        (vec!["--epoch", "2026-W47", "--res", "16"], "--res 16: expected 0..=15"),
+        (vec!["--epoch", "2026-W47", "--res", "16"], "an H3 resolution 0..=15"),
         (
             vec!["--epoch", "2026-W47", "--width", "100"],
             "width 100 is outside 800..=8000",

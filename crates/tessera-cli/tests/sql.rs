@@ -70,7 +70,7 @@ fn sql_tables_and_export_on_the_demo_lake() {
         pq.to_str().unwrap(),
         "SELECT * FROM manifests",
     ]);
-    let back = tessera::io::from_parquet(std::fs::read(&pq).unwrap().into()).unwrap();
+    let back = tessera::tables::from_parquet(std::fs::read(&pq).unwrap().into()).unwrap();
     assert_eq!(back.iter().map(|b| b.num_rows()).sum::<usize>(), 2);
     // Bad SQL is a clear error, not a crash.
     let o = Command::new(env!("CARGO_BIN_EXE_tessera"))

@@ -87,6 +87,7 @@ fn run_epoch_spilling(
         "--json",
         "--batch-rows",
         &batch_rows.to_string(),
+        "--replace", // the crash tests replace an older epoch on purpose
     ]);
     c.args(["--registry", sample().join("registry.csv").to_str().unwrap()]);
     if let Some(n) = max_visits {
@@ -292,6 +293,7 @@ fn sigkill_at_many_points_of_epoch_run_leaves_the_old_or_the_new_epoch() {
                 "--pool",
                 "222",
                 "--json",
+                "--replace",
             ])
             .args(["--registry", sample().join("registry.csv").to_str().unwrap()])
             .stdout(Stdio::null())
@@ -338,6 +340,7 @@ fn sigkill_at_each_commit_step_leaves_the_old_or_the_new_epoch() {
                 "--pool",
                 "222",
                 "--json",
+                "--replace",
             ])
             .args(["--registry", sample().join("registry.csv").to_str().unwrap()])
             .env("FAILPOINTS", format!("{point}=sleep(60000)"))

@@ -257,6 +257,39 @@ fn detect_baud(cfg: &CaptureConfig, stop: &AtomicBool) -> Result<Option<(u32, Po
     Err(CaptureError::NoBaud(AUTO_BAUDS.to_vec(), cfg.port.clone()))
 }
 
+/// The rotating output files: a line opens the next file when none is open; a file past its age
+/// or size is closed before the next read.
+struct Output<'a> {
+    cfg: &'a CaptureConfig,
+    seq: u32,
+    file: Option<OutFile>,
+}
+
+impl Output<'_> {
+    /// Write one received line (with its receive time) and count it.
+    fn line(&mut self, stats: &mut CaptureStats, raw: &[u8]) -> Result<(), CaptureError> {
+        if self.file.is_none() {
+            self.file = Some(OutFile::open(&self.cfg.out, &mut self.seq)?);
+        }
+        let f = self.file.as_mut().expect("just opened");
+        stats.bytes += f.write_line(crate::now_ms(), raw, self.cfg.sync_every)?;
+        handle_line(stats, raw);
+        Ok(())
+    }
+
+    /// Close the current file when it is older or bigger than the rotation limits.
+    fn rotate_if_due(&mut self, stats: &mut CaptureStats) -> Result<(), CaptureError> {
+        let due = self
+            .file
+            .as_ref()
+            .is_some_and(|f| f.opened.elapsed() >= self.cfg.rotate_after || f.size >= self.cfg.rotate_bytes);
+        if due {
+            stats.files.push(self.file.take().expect("checked").close()?);
+        }
+        Ok(())
+    }
+}
+
 /// Capture until `stop` is set. `status` is called about once a second and at every change of
 /// connection state.
 pub fn capture(
@@ -268,8 +301,11 @@ pub fn capture(
         baud: cfg.baud,
         ..Default::default()
     };
-    let mut seq = 0u32;
-    let mut out: Option<OutFile> = None;
+    let mut out = Output {
+        cfg,
+        seq: 0,
+        file: None,
+    };
     let mut line: Vec<u8> = Vec::new();
     let mut last_status = Instant::now();
     let mut first_open = true;
@@ -301,11 +337,7 @@ pub fn capture(
             if stop.load(Ordering::Relaxed) {
                 break 'outer;
             }
-            if let Some(f) = out.as_ref() {
-                if f.opened.elapsed() >= cfg.rotate_after || f.size >= cfg.rotate_bytes {
-                    stats.files.push(out.take().expect("checked").close()?);
-                }
-            }
+            out.rotate_if_due(&mut stats)?;
             let read = if pending.is_empty() {
                 port.read(&mut buf)
             } else {
@@ -320,13 +352,7 @@ pub fn capture(
                     for &c in &buf[..n] {
                         if c == b'\n' {
                             let raw = std::mem::take(&mut line);
-                            let raw = raw.strip_suffix(b"\r").unwrap_or(&raw);
-                            if out.is_none() {
-                                out = Some(OutFile::open(&cfg.out, &mut seq)?);
-                            }
-                            let f = out.as_mut().expect("just opened");
-                            stats.bytes += f.write_line(crate::now_ms(), raw, cfg.sync_every)?;
-                            handle_line(&mut stats, raw);
+                            out.line(&mut stats, raw.strip_suffix(b"\r").unwrap_or(&raw))?;
                         } else if line.len() < 1 << 16 {
                             line.push(c);
                         }
@@ -338,13 +364,7 @@ pub fn capture(
                     // received (ingest will call it truncated) so it is neither lost nor glued to
                     // the first bytes after the reconnect.
                     if !line.is_empty() {
-                        let raw = std::mem::take(&mut line);
-                        if out.is_none() {
-                            out = Some(OutFile::open(&cfg.out, &mut seq)?);
-                        }
-                        let f = out.as_mut().expect("just opened");
-                        stats.bytes += f.write_line(crate::now_ms(), &raw, cfg.sync_every)?;
-                        handle_line(&mut stats, &raw);
+                        out.line(&mut stats, &std::mem::take(&mut line))?;
                     }
                     stats.connected = false;
                     status(&stats);
@@ -360,14 +380,9 @@ pub fn capture(
         std::thread::sleep(cfg.reconnect_every);
     }
     if !line.is_empty() {
-        if out.is_none() {
-            out = Some(OutFile::open(&cfg.out, &mut seq)?);
-        }
-        let f = out.as_mut().expect("just opened");
-        stats.bytes += f.write_line(crate::now_ms(), &line, cfg.sync_every)?;
-        handle_line(&mut stats, &line);
+        out.line(&mut stats, &line)?;
     }
-    if let Some(f) = out.take() {
+    if let Some(f) = out.file.take() {
         stats.files.push(f.close()?);
     }
     stats.connected = false;

@@ -160,15 +160,92 @@ async fn metrics(State(st): State<Arc<AppState>>) -> Response {
     ([("content-type", "text/plain; version=0.0.4")], st.metrics.render()).into_response()
 }
 
-fn refuse(st: &AppState, started: Instant, code: StatusCode, reason: &'static str, message: String) -> Response {
-    *st.metrics
-        .refused
-        .lock()
-        .expect("metrics lock")
-        .entry(reason)
-        .or_default() += 1;
-    st.metrics.observe(started);
-    (code, Json(json!({"error": reason, "message": message}))).into_response()
+/// Why an upload is refused: each kind names its stable `error` reason and HTTP status and
+/// renders its own JSON response `{"error": reason, "message": ...}`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// A required header is missing or malformed (400).
+    #[error("{0}")]
+    MissingHeader(String),
+    /// The device is not in the registry or has no key (401).
+    #[error("{0}")]
+    UnknownDevice(String),
+    /// The timestamp is older than the skew window (401).
+    #[error("{0}")]
+    StaleTimestamp(String),
+    /// The timestamp is ahead of the skew window (401).
+    #[error("{0}")]
+    FutureTimestamp(String),
+    /// The body is over the limit (413).
+    #[error("{0}")]
+    TooLarge(String),
+    /// The body could not be read (400).
+    #[error("{0}")]
+    BodyError(String),
+    /// The signature does not match (401).
+    #[error("signature does not match device key, timestamp and body")]
+    BadSignature,
+    /// The same signed request again (409).
+    #[error("this signed request was already received")]
+    Replayed,
+    /// The body is not a raw trace (422).
+    #[error("{0}")]
+    NotATrace(String),
+    /// The lake could not store it (500).
+    #[error("{0}")]
+    StorageError(String),
+    /// Anything else (500).
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl Refusal {
+    /// The stable reason, as in the JSON `error` field and the metrics label.
+    ///
+    /// ```
+    /// assert_eq!(tessera_net::server::Refusal::Replayed.reason(), "replayed");
+    /// ```
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Refusal::MissingHeader(_) => "missing_header",
+            Refusal::UnknownDevice(_) => "unknown_device",
+            Refusal::StaleTimestamp(_) => "stale_timestamp",
+            Refusal::FutureTimestamp(_) => "future_timestamp",
+            Refusal::TooLarge(_) => "too_large",
+            Refusal::BodyError(_) => "body_error",
+            Refusal::BadSignature => "bad_signature",
+            Refusal::Replayed => "replayed",
+            Refusal::NotATrace(_) => "not_a_trace",
+            Refusal::StorageError(_) => "storage_error",
+            Refusal::Internal(_) => "internal",
+        }
+    }
+
+    /// The HTTP status.
+    ///
+    /// ```
+    /// assert_eq!(tessera_net::server::Refusal::Replayed.status().as_u16(), 409);
+    /// ```
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Refusal::MissingHeader(_) | Refusal::BodyError(_) => StatusCode::BAD_REQUEST,
+            Refusal::UnknownDevice(_)
+            | Refusal::StaleTimestamp(_)
+            | Refusal::FutureTimestamp(_)
+            | Refusal::BadSignature => StatusCode::UNAUTHORIZED,
+            Refusal::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Refusal::Replayed => StatusCode::CONFLICT,
+            Refusal::NotATrace(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Refusal::StorageError(_) | Refusal::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let body = json!({"error": self.reason(), "message": self.to_string()});
+        (self.status(), Json(body)).into_response()
+    }
 }
 
 fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -177,140 +254,111 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 async fn upload(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
     let started = Instant::now();
-    let Some(device) = header(&headers, H_DEVICE).map(str::to_string) else {
-        return refuse(
-            &st,
-            started,
-            StatusCode::BAD_REQUEST,
-            "missing_header",
-            format!("header {H_DEVICE} is required"),
-        );
-    };
+    let result = accept(&st, &headers, body).await;
+    st.metrics.observe(started);
+    match result {
+        Ok(r) => r,
+        Err(refusal) => {
+            *st.metrics
+                .refused
+                .lock()
+                .expect("metrics lock")
+                .entry(refusal.reason())
+                .or_default() += 1;
+            refusal.into_response()
+        }
+    }
+}
+
+/// Who signed the request, as the headers say.
+struct Signed {
+    device: String,
+    pubkey: [u8; 32],
+    ts: i64,
+    sig: String,
+}
+
+/// Check the headers in order: device, its key, timestamp window, signature present.
+fn authenticate(st: &AppState, headers: &HeaderMap, now: i64) -> Result<Signed, Refusal> {
+    let device = header(headers, H_DEVICE)
+        .map(str::to_string)
+        .ok_or_else(|| Refusal::MissingHeader(format!("header {H_DEVICE} is required")))?;
     let Some(pubkey) = st.registry.pubkey(&device).copied() else {
         let why = if st.registry.wallet(&device).is_some() {
             "has no pubkey in the registry"
         } else {
             "is not in the registry"
         };
-        return refuse(
-            &st,
-            started,
-            StatusCode::UNAUTHORIZED,
-            "unknown_device",
-            format!("device {device:?} {why}"),
-        );
+        return Err(Refusal::UnknownDevice(format!("device {device:?} {why}")));
     };
-    let Some(ts) = header(&headers, H_TIMESTAMP).and_then(|t| t.parse::<i64>().ok()) else {
-        return refuse(
-            &st,
-            started,
-            StatusCode::BAD_REQUEST,
-            "missing_header",
-            format!("header {H_TIMESTAMP} must be integer ms since 1970"),
-        );
-    };
+    let ts = header(headers, H_TIMESTAMP)
+        .and_then(|t| t.parse::<i64>().ok())
+        .ok_or_else(|| Refusal::MissingHeader(format!("header {H_TIMESTAMP} must be integer ms since 1970")))?;
+    let skew = st.limits.max_skew_ms;
+    if ts < now - skew {
+        return Err(Refusal::StaleTimestamp(format!(
+            "timestamp {ts} is {} ms old (limit {skew})",
+            now - ts
+        )));
+    }
+    if ts > now + skew {
+        return Err(Refusal::FutureTimestamp(format!(
+            "timestamp {ts} is {} ms ahead (limit {skew})",
+            ts - now
+        )));
+    }
+    let sig = header(headers, H_SIGNATURE)
+        .map(str::to_string)
+        .ok_or_else(|| Refusal::MissingHeader(format!("header {H_SIGNATURE} is required")))?;
+    Ok(Signed {
+        device,
+        pubkey,
+        ts,
+        sig,
+    })
+}
+
+/// The body, within the size limit.
+async fn read_body(st: &AppState, headers: &HeaderMap, body: Body) -> Result<axum::body::Bytes, Refusal> {
+    let max = st.limits.max_body;
+    let declared = header(headers, "content-length").and_then(|v| v.parse::<usize>().ok());
+    if let Some(n) = declared.filter(|n| *n > max) {
+        return Err(Refusal::TooLarge(format!("body of {n} bytes exceeds {max}")));
+    }
+    axum::body::to_bytes(body, max).await.map_err(|e| {
+        let too_large = std::error::Error::source(&e).is_some_and(|s| s.to_string().contains("length limit"));
+        if too_large || e.to_string().contains("length limit") {
+            Refusal::TooLarge(format!("body exceeds {max} bytes"))
+        } else {
+            Refusal::BodyError(format!("could not read the body: {e}"))
+        }
+    })
+}
+
+/// Remember a signature for the skew window; a repeat is a replay.
+fn check_replay(st: &AppState, s: &Signed, now: i64) -> Result<(), Refusal> {
+    let mut seen = st.seen.lock().expect("seen lock");
+    if seen.contains_key(&s.sig) {
+        return Err(Refusal::Replayed);
+    }
+    let horizon = now - 2 * st.limits.max_skew_ms;
+    if seen.len() > 100_000 {
+        seen.retain(|_, t| *t >= horizon);
+    }
+    seen.insert(s.sig.clone(), s.ts);
+    Ok(())
+}
+
+/// Authenticate, read, verify, check for a replay, then store and ingest.
+async fn accept(st: &Arc<AppState>, headers: &HeaderMap, body: Body) -> Result<Response, Refusal> {
     let now = (st.clock)();
-    if ts < now - st.limits.max_skew_ms {
-        return refuse(
-            &st,
-            started,
-            StatusCode::UNAUTHORIZED,
-            "stale_timestamp",
-            format!(
-                "timestamp {ts} is {} ms old (limit {})",
-                now - ts,
-                st.limits.max_skew_ms
-            ),
-        );
+    let signed = authenticate(st, headers, now)?;
+    let bytes = read_body(st, headers, body).await?;
+    if !signing::verify(&signed.pubkey, &signed.device, signed.ts, &bytes, &signed.sig) {
+        return Err(Refusal::BadSignature);
     }
-    if ts > now + st.limits.max_skew_ms {
-        return refuse(
-            &st,
-            started,
-            StatusCode::UNAUTHORIZED,
-            "future_timestamp",
-            format!(
-                "timestamp {ts} is {} ms ahead (limit {})",
-                ts - now,
-                st.limits.max_skew_ms
-            ),
-        );
-    }
-    let Some(sig) = header(&headers, H_SIGNATURE).map(str::to_string) else {
-        return refuse(
-            &st,
-            started,
-            StatusCode::BAD_REQUEST,
-            "missing_header",
-            format!("header {H_SIGNATURE} is required"),
-        );
-    };
-    if let Some(n) = headers
-        .get("content-length")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
-    {
-        if n > st.limits.max_body {
-            return refuse(
-                &st,
-                started,
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                format!("body of {n} bytes exceeds {}", st.limits.max_body),
-            );
-        }
-    }
-    let bytes = match axum::body::to_bytes(body, st.limits.max_body).await {
-        Ok(b) => b,
-        Err(e) => {
-            let too_large = std::error::Error::source(&e).is_some_and(|s| s.to_string().contains("length limit"));
-            return if too_large || e.to_string().contains("length limit") {
-                refuse(
-                    &st,
-                    started,
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "too_large",
-                    format!("body exceeds {} bytes", st.limits.max_body),
-                )
-            } else {
-                refuse(
-                    &st,
-                    started,
-                    StatusCode::BAD_REQUEST,
-                    "body_error",
-                    format!("could not read the body: {e}"),
-                )
-            };
-        }
-    };
-    if !signing::verify(&pubkey, &device, ts, &bytes, &sig) {
-        return refuse(
-            &st,
-            started,
-            StatusCode::UNAUTHORIZED,
-            "bad_signature",
-            "signature does not match device key, timestamp and body".into(),
-        );
-    }
-    {
-        let mut seen = st.seen.lock().expect("seen lock");
-        if seen.contains_key(&sig) {
-            drop(seen);
-            return refuse(
-                &st,
-                started,
-                StatusCode::CONFLICT,
-                "replayed",
-                "this signed request was already received".into(),
-            );
-        }
-        let horizon = now - 2 * st.limits.max_skew_ms;
-        if seen.len() > 100_000 {
-            seen.retain(|_, t| *t >= horizon);
-        }
-        seen.insert(sig, ts);
-    }
-    let name = header(&headers, H_FILENAME)
+    check_replay(st, &signed, now)?;
+    let name = header(headers, H_FILENAME)
         .unwrap_or("upload")
         .chars()
         .filter(|c| !c.is_control())
@@ -319,14 +367,20 @@ async fn upload(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body)
     // The lake also ingests Parquet fixes (simulations, exports), but a device must send what its
     // receiver recorded; and a Parquet reader is no thing to point at untrusted bodies.
     if tessera::ingest::Format::detect(&bytes) == tessera::ingest::Format::Parquet {
-        return refuse(
-            &st,
-            started,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "not_a_trace",
+        return Err(Refusal::NotATrace(
             "a Parquet file is not a raw trace: devices upload NMEA or GPX as recorded".into(),
-        );
+        ));
     }
+    store(st, signed.device, name, bytes).await
+}
+
+/// Parse and ingest in a blocking task (one ingest per content at a time).
+async fn store(
+    st: &Arc<AppState>,
+    device: String,
+    name: String,
+    bytes: axum::body::Bytes,
+) -> Result<Response, Refusal> {
     let st2 = st.clone();
     let result = tokio::task::spawn_blocking(move || {
         let parsed = tessera::ingest::parse(&bytes);
@@ -339,45 +393,27 @@ async fn upload(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body)
             .expect("shard lock");
         Ok((st2.lake.ingest(&device, &name, &bytes), bytes.len()))
     })
-    .await;
-    match result {
-        Ok(Ok((Ok(outcome), n))) => {
-            let m = &outcome.meta;
-            let body = json!({"source": m.hash, "duplicate": outcome.duplicate, "device": m.device, "fixes": m.fixes, "rejected": m.rejected, "rejected_by_reason": m.rejected_by_reason});
-            st.metrics.observe(started);
-            if outcome.duplicate {
-                st.metrics.duplicates.fetch_add(1, Ordering::Relaxed);
-                (StatusCode::OK, Json(body)).into_response()
-            } else {
-                st.metrics.accepted.fetch_add(1, Ordering::Relaxed);
-                st.metrics.bytes.fetch_add(n as u64, Ordering::Relaxed);
-                (StatusCode::CREATED, Json(body)).into_response()
-            }
-        }
-        Ok(Ok((Err(e), _))) => refuse(
-            &st,
-            started,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "storage_error",
-            e.to_string(),
-        ),
-        Ok(Err(lines)) => refuse(
-            &st,
-            started,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "not_a_trace",
-            format!(
+    .await
+    .map_err(|e| Refusal::Internal(e.to_string()))?;
+    let (outcome, n) = match result {
+        Ok((Ok(outcome), n)) => (outcome, n),
+        Ok((Err(e), _)) => return Err(Refusal::StorageError(e.to_string())),
+        Err(lines) => {
+            return Err(Refusal::NotATrace(format!(
                 "no fix could be read: {} lines, {} rejected, {} ignored",
                 lines.total, lines.rejected, lines.ignored
-            ),
-        ),
-        Err(e) => refuse(
-            &st,
-            started,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            e.to_string(),
-        ),
+            )))
+        }
+    };
+    let m = &outcome.meta;
+    let body = json!({"source": m.hash, "duplicate": outcome.duplicate, "device": m.device, "fixes": m.fixes, "rejected": m.rejected, "rejected_by_reason": m.rejected_by_reason});
+    if outcome.duplicate {
+        st.metrics.duplicates.fetch_add(1, Ordering::Relaxed);
+        Ok((StatusCode::OK, Json(body)).into_response())
+    } else {
+        st.metrics.accepted.fetch_add(1, Ordering::Relaxed);
+        st.metrics.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        Ok((StatusCode::CREATED, Json(body)).into_response())
     }
 }
 

@@ -186,9 +186,9 @@ fn refusals_have_the_right_status_and_reason() {
     let (st, j) = raw(&s, "car-1", now, &key(1).sign_upload("car-1", now, &junk), &junk);
     assert_eq!((st, j["error"].as_str()), (422, Some("not_a_trace")));
     // a Parquet fixes file is a lake format, not something a device records
-    let pq = tessera::io::to_parquet(
-        &tessera::io::fixes_schema(),
-        &tessera::io::fixes_to_batches("car-1", &[tessera::fix::Fix::new(now, 52.5, 13.4)]),
+    let pq = tessera::tables::to_parquet(
+        &tessera::tables::fixes_schema(),
+        &tessera::tables::fixes_to_batches("car-1", &[tessera::fix::Fix::new(now, 52.5, 13.4)]),
     )
     .unwrap();
     let (st, j) = raw(&s, "car-1", now, &key(1).sign_upload("car-1", now, &pq), &pq);

@@ -29,14 +29,15 @@ use std::path::Path;
 use std::sync::Arc;
 use tessera::epoch::Epoch;
 use tessera::lake::Lake;
+use tessera::manifest::Manifest;
 
 /// Epoch tables: name in SQL, file in `epochs/E/`, schema.
 pub fn epoch_tables() -> Vec<(&'static str, &'static str, SchemaRef)> {
     vec![
-        ("rewards", "rewards.parquet", tessera::io::rewards_schema()),
-        ("explain", "explain.parquet", tessera::io::explain_schema()),
-        ("rejections", "rejections.parquet", tessera::io::rejections_schema()),
-        ("coverage", "coverage.parquet", tessera::io::coverage_schema()),
+        ("rewards", "rewards.parquet", tessera::tables::rewards_schema()),
+        ("explain", "explain.parquet", tessera::tables::explain_schema()),
+        ("rejections", "rejections.parquet", tessera::tables::rejections_schema()),
+        ("coverage", "coverage.parquet", tessera::tables::coverage_schema()),
     ]
 }
 
@@ -75,11 +76,16 @@ pub async fn session(root: &Path) -> Result<SessionContext> {
     h3::register(&ctx);
     ctx.register_table(
         "fixes",
-        listing(&ctx, &root.join("fixes"), tessera::io::fixes_schema(), false)?,
+        listing(&ctx, &root.join("fixes"), tessera::tables::fixes_schema(), false)?,
     )?;
     ctx.register_table(
         "ingest_rejections",
-        listing(&ctx, &root.join("rejections"), tessera::io::rejections_schema(), false)?,
+        listing(
+            &ctx,
+            &root.join("rejections"),
+            tessera::tables::rejections_schema(),
+            false,
+        )?,
     )?;
     ctx.register_table("sources", sources_table(&lake)?)?;
     let epochs = lake.epochs().map_err(ext)?;
@@ -163,47 +169,43 @@ fn manifests_table(lake: &Lake, epochs: &[Epoch]) -> Result<Arc<MemTable>> {
     let mut m = Vec::new();
     for e in epochs {
         let p = lake.epoch_dir(e).join("manifest.json");
-        let v: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(&p).map_err(|x| ext(format!("{}: {x}", p.display())))?)
-                .map_err(|x| ext(format!("{}: {x}", p.display())))?;
-        m.push(v);
+        m.push(tessera::audit::read_manifest(&p).map_err(|x| ext(x.to_string()))?);
     }
-    let s = |f: &dyn Fn(&serde_json::Value) -> Option<String>| -> ArrayRef {
+    let s = |f: &dyn Fn(&Manifest) -> Option<String>| -> ArrayRef {
         Arc::new(StringArray::from(m.iter().map(f).collect::<Vec<_>>()))
     };
-    let i = |k: &str| -> ArrayRef {
+    let i = |f: &dyn Fn(&Manifest) -> u64| -> ArrayRef {
         Arc::new(Int64Array::from(
             m.iter()
-                .map(|v| v["counts"][k].as_i64().unwrap_or(0))
+                .map(|v| i64::try_from(f(v)).unwrap_or(i64::MAX))
                 .collect::<Vec<_>>(),
         ))
     };
-    let dec = |k: &str| -> Result<ArrayRef> {
+    let dec = |f: &dyn Fn(&Manifest) -> &str| -> Result<ArrayRef> {
         let vals: Vec<i128> = m
             .iter()
-            .map(|v| v[k].as_str().and_then(|s| s.parse().ok()).unwrap_or(0))
-            .collect();
+            .map(|v| {
+                f(v).parse()
+                    .map_err(|_| ext(format!("epoch {}: amount {:?} is not an integer", v.epoch, f(v))))
+            })
+            .collect::<Result<_>>()?;
         Ok(Arc::new(
             datafusion::arrow::array::Decimal128Array::from(vals).with_precision_and_scale(38, 0)?,
         ))
     };
     let cols = vec![
-        s(&|v| v["epoch"].as_str().map(str::to_string)),
-        dec("pool")?,
-        dec("allocated")?,
-        s(&|v| v["status"].as_str().map(str::to_string)),
-        Arc::new(Int64Array::from(
-            m.iter()
-                .map(|v| v["recipients"].as_i64().unwrap_or(0))
-                .collect::<Vec<_>>(),
-        )) as ArrayRef,
-        s(&|v| v["merkle"]["root"].as_str().map(str::to_string)),
-        s(&|v| v["policy_sha256"].as_str().map(str::to_string)),
-        i("fixes_in"),
-        i("fixes_accepted"),
-        i("visits"),
-        i("cells"),
-        i("new_cells"),
+        s(&|v| Some(v.epoch.clone())),
+        dec(&|v| &v.pool)?,
+        dec(&|v| &v.allocated)?,
+        s(&|v| Some(v.status.as_str().to_string())),
+        i(&|v| v.recipients),
+        s(&|v| v.merkle.root.clone()),
+        s(&|v| Some(v.policy_sha256.clone())),
+        i(&|v| v.counts.fixes_in),
+        i(&|v| v.counts.fixes_accepted),
+        i(&|v| v.counts.visits),
+        i(&|v| v.counts.cells),
+        i(&|v| v.counts.new_cells),
     ];
     let batch = RecordBatch::try_new(schema.clone(), cols)?;
     Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))

@@ -3,10 +3,11 @@
 //! changes (`diff`). I/O edge; the comparisons are plain functions over decoded rows.
 
 use crate::epoch::Epoch;
-use crate::io;
 use crate::lake::{sha256_file, Error, Lake, Result};
+use crate::manifest::Manifest;
 use crate::pipeline::{self, EpochInputs, Progress};
 use crate::registry::Registry;
+use crate::tables;
 use arrow_array::{Array, Decimal128Array, ListArray, RecordBatch, StringArray, UInt32Array, UInt64Array};
 use arrow_cast::display::{ArrayFormatter, FormatOptions};
 use serde::Serialize;
@@ -39,23 +40,32 @@ fn data(path: &Path, message: impl Into<String>) -> Error {
 }
 
 fn batches(path: &Path) -> Result<Vec<RecordBatch>> {
-    io::from_parquet(read(path)?.into()).map_err(|e| data(path, e.to_string()))
+    tables::from_parquet(read(path)?.into()).map_err(|e| data(path, e.to_string()))
 }
 
 fn column<'a, T: 'static>(b: &'a RecordBatch, name: &str, path: &Path) -> Result<&'a T> {
-    b.column_by_name(name)
-        .and_then(|c| c.as_any().downcast_ref::<T>())
-        .ok_or_else(|| data(path, format!("column {name} missing or of the wrong type")))
+    crate::tables::column(b, name).map_err(|e| data(path, e))
 }
 
 /// A published manifest, parsed.
-pub fn read_manifest(path: &Path) -> Result<serde_json::Value> {
-    serde_json::from_slice(&read(path)?).map_err(|e| data(path, e.to_string()))
+///
+/// # Errors
+/// [`Error::Io`] when the file cannot be read, [`Error::Data`] when it is not a manifest.
+///
+/// ```no_run
+/// let m = tessera::audit::read_manifest("lake/epochs/2026-W47/manifest.json".as_ref()).unwrap();
+/// println!("{} paid {} of {}", m.epoch, m.allocated, m.pool);
+/// ```
+pub fn read_manifest(path: &Path) -> Result<Manifest> {
+    Manifest::from_slice(&read(path)?).map_err(|e| data(path, e.to_string()))
 }
 
 /// The inputs a published epoch was computed with: its stored policy and registry and the pool
 /// of its manifest.
-pub fn published_inputs(lake: &Lake, epoch: &Epoch, manifest: &serde_json::Value) -> Result<EpochInputs> {
+///
+/// # Errors
+/// [`Error::Io`]/[`Error::Data`] naming `policy.toml`, `registry.csv` or the manifest when one cannot be read or parsed.
+pub fn published_inputs(lake: &Lake, epoch: &Epoch, manifest: &Manifest) -> Result<EpochInputs> {
     let dir = lake.epoch_dir(epoch);
     let policy_path = dir.join("policy.toml");
     let policy_text = String::from_utf8(read(&policy_path)?).map_err(|_| data(&policy_path, "not UTF-8"))?;
@@ -63,10 +73,7 @@ pub fn published_inputs(lake: &Lake, epoch: &Epoch, manifest: &serde_json::Value
     let registry = Registry::parse(&read(&reg_path)?, &reg_path.display().to_string())
         .map_err(|e| data(&reg_path, e.to_string()))?;
     let mpath = dir.join("manifest.json");
-    let pool = manifest["pool"]
-        .as_str()
-        .and_then(|p| p.parse::<u128>().ok())
-        .ok_or_else(|| data(&mpath, "no integer pool"))?;
+    let pool = manifest.pool_units().map_err(|e| data(&mpath, e.to_string()))?;
     Ok(EpochInputs {
         epoch: *epoch,
         pool,
@@ -99,6 +106,9 @@ fn dec_str(a: &Decimal128Array, i: usize) -> String {
 }
 
 /// Every row of an epoch's `rewards.parquet`.
+///
+/// # Errors
+/// [`Error::Io`]/[`Error::Data`] naming `rewards.parquet` when it cannot be read or lacks a column.
 pub fn read_rewards(lake: &Lake, epoch: &Epoch) -> Result<Vec<RewardRow>> {
     let path = lake.epoch_dir(epoch).join("rewards.parquet");
     let mut out = Vec::new();
@@ -145,14 +155,18 @@ pub struct ProofDoc {
 
 /// The proof of one recipient, or of all when `recipient` is `None`. Each proof is checked
 /// against the manifest's root before it is returned.
+///
+/// # Errors
+/// [`Error::Invalid`] when the recipient received nothing (a device id is answered with the wallet it pays); [`Error::Data`] when a stored proof does not verify against the manifest root; I/O errors naming the file.
 pub fn proof(lake: &Lake, epoch: &Epoch, recipient: Option<&str>) -> Result<ProofDoc> {
     let mpath = lake.epoch_dir(epoch).join("manifest.json");
     let m = read_manifest(&mpath)?;
-    let scheme = m["merkle"]["scheme"].as_str().unwrap_or_default().to_string();
-    let root = m["merkle"]["root"]
-        .as_str()
-        .ok_or_else(|| data(&mpath, "no merkle root (nothing was allocated)"))?
-        .to_string();
+    let scheme = m.merkle.scheme.clone();
+    let root = m
+        .merkle
+        .root
+        .clone()
+        .ok_or_else(|| data(&mpath, "no merkle root (nothing was allocated)"))?;
     let rows = read_rewards(lake, epoch)?;
     let wanted = recipient.map(|r| crate::registry::normalize_wallet(r).unwrap_or_else(|| r.to_string()));
     let mut claims = Vec::new();
@@ -175,7 +189,16 @@ pub fn proof(lake: &Lake, epoch: &Epoch, recipient: Option<&str>) -> Result<Proo
         claims.push(c);
     }
     if let (Some(w), true) = (&wanted, claims.is_empty()) {
-        return Err(Error::Invalid(format!("{w} received nothing in epoch {epoch}")));
+        // A device id instead of a wallet: say which wallet it pays.
+        let paid = published_inputs(lake, epoch, &m)
+            .ok()
+            .and_then(|i| i.registry.wallet(w).map(str::to_string));
+        return Err(Error::Invalid(match paid {
+            Some(wallet) => format!(
+                "{w} is a device, not a wallet: proofs are per wallet, and {w} pays {wallet} (try `tessera proof --epoch {epoch} {wallet}`)"
+            ),
+            None => format!("{w} received nothing in epoch {epoch} (proofs are per wallet address)"),
+        }));
     }
     Ok(ProofDoc {
         epoch: epoch.to_string(),
@@ -198,6 +221,20 @@ pub struct Mismatch {
     pub recomputed_only: Vec<String>,
 }
 
+/// The rows (Parquet) or lines (text) only in `published` and only in `recomputed`, 20 at most
+/// each.
+fn file_diff(name: &str, published: &[u8], recomputed: &[u8]) -> (Vec<String>, Vec<String>) {
+    if name.ends_with(".parquet") {
+        return row_diff(published, recomputed);
+    }
+    let lines = |b: &[u8]| -> Vec<String> { String::from_utf8_lossy(b).lines().map(str::to_string).collect() };
+    let (pa, pb) = (lines(published), lines(recomputed));
+    (
+        pa.iter().filter(|l| !pb.contains(l)).take(20).cloned().collect(),
+        pb.iter().filter(|l| !pa.contains(l)).take(20).cloned().collect(),
+    )
+}
+
 /// The result of `epoch verify`.
 #[derive(Debug, Clone, Serialize)]
 pub struct VerifyReport {
@@ -213,7 +250,7 @@ pub struct VerifyReport {
 
 /// Render every row of a Parquet file as text, for row-level diffs.
 fn rows_of(bytes: &[u8]) -> std::result::Result<Vec<String>, String> {
-    let bs = io::from_parquet(bytes.to_vec().into()).map_err(|e| e.to_string())?;
+    let bs = tables::from_parquet(bytes.to_vec().into()).map_err(|e| e.to_string())?;
     let opts = FormatOptions::default();
     let mut out = Vec::new();
     for b in bs {
@@ -269,6 +306,9 @@ fn row_diff(published: &[u8], recomputed: &[u8]) -> (Vec<String>, Vec<String>) {
 /// Recompute an epoch from the lake (sources, the epoch's stored policy and registry, the
 /// previous epoch's state) and compare with the published files and manifest. `manifest`
 /// overrides the manifest to check against (e.g. the one published on chain or on a website).
+///
+/// # Errors
+/// [`Error::Invalid`] when the epoch has no outputs; I/O and data errors naming the file. A mismatch is not an error: it is in the report.
 pub fn verify(lake: &Lake, epoch: &Epoch, manifest: Option<&Path>, progress: Progress) -> Result<VerifyReport> {
     let dir = lake.epoch_dir(epoch);
     if !dir.is_dir() {
@@ -291,7 +331,7 @@ pub fn verify(lake: &Lake, epoch: &Epoch, manifest: Option<&Path>, progress: Pro
         })
     };
     // 1. The files on disk must be the ones the manifest names.
-    let outputs = published_manifest["outputs"].as_object().cloned().unwrap_or_default();
+    let outputs = published_manifest.outputs.clone();
     let mut on_disk: BTreeSet<String> = BTreeSet::new();
     for e in std::fs::read_dir(&dir).map_err(|source| Error::Io {
         path: dir.display().to_string(),
@@ -311,7 +351,7 @@ pub fn verify(lake: &Lake, epoch: &Epoch, manifest: Option<&Path>, progress: Pro
     }
     for (name, sha) in &outputs {
         match sha256_file(&dir.join(name)) {
-            Ok(h) if sha.as_str() == Some(&h) => {}
+            Ok(h) if *sha == h => {}
             Ok(_) => mm(
                 name,
                 format!("SHA-256 differs from {}", mpath.display()),
@@ -347,21 +387,7 @@ pub fn verify(lake: &Lake, epoch: &Epoch, manifest: Option<&Path>, progress: Pro
         if published_sha == *sha {
             continue;
         }
-        let published = read(&path)?;
-        let bytes = &read(&tmp.path().join(name))?;
-        let (a, b) = if name.ends_with(".parquet") {
-            row_diff(&published, bytes)
-        } else {
-            let pa: Vec<String> = String::from_utf8_lossy(&published)
-                .lines()
-                .map(str::to_string)
-                .collect();
-            let pb: Vec<String> = String::from_utf8_lossy(bytes).lines().map(str::to_string).collect();
-            (
-                pa.iter().filter(|l| !pb.contains(l)).take(20).cloned().collect(),
-                pb.iter().filter(|l| !pa.contains(l)).take(20).cloned().collect(),
-            )
-        };
+        let (a, b) = file_diff(name, &read(&path)?, &read(&tmp.path().join(name))?);
         mm(name, "recomputed bytes differ".into(), a, b);
     }
     Ok(VerifyReport {
@@ -386,6 +412,9 @@ pub struct DiffLine {
 }
 
 /// Recompute an epoch under another policy (nothing is written) and compare per recipient.
+///
+/// # Errors
+/// As [`verify`]: the published inputs must be readable; the other policy must parse.
 pub fn diff(lake: &Lake, epoch: &Epoch, other_policy_text: &str, progress: Progress) -> Result<Vec<DiffLine>> {
     let dir = lake.epoch_dir(epoch);
     let m = read_manifest(&dir.join("manifest.json"))?;
@@ -400,7 +429,7 @@ pub fn diff(lake: &Lake, epoch: &Epoch, other_policy_text: &str, progress: Progr
     let rewards = read(&tmp.path().join("rewards.parquet"))?;
     let path = Path::new("rewards.parquet (recomputed)");
     let mut after: BTreeMap<String, u128> = BTreeMap::new();
-    for b in io::from_parquet(rewards.into()).map_err(|e| data(path, e.to_string()))? {
+    for b in tables::from_parquet(rewards.into()).map_err(|e| data(path, e.to_string()))? {
         let r = column::<StringArray>(&b, "recipient", path)?;
         let a = column::<Decimal128Array>(&b, "amount", path)?;
         for i in 0..b.num_rows() {
@@ -446,8 +475,55 @@ pub struct DeviceStory {
     pub points: String,
     /// Epoch rejections by reason.
     pub rejected: BTreeMap<String, u64>,
-    /// Up to five rejected fixes: source, line, reason, detail.
-    pub rejected_examples: Vec<String>,
+    /// Up to five rejected fixes.
+    pub rejected_examples: Vec<RejectedFix>,
+    /// The device's source files read by the epoch.
+    pub sources: Vec<SourceFile>,
+}
+
+/// A source file of the epoch: its id in the lake and the name it was ingested from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SourceFile {
+    /// BLAKE3 of the raw bytes (hex).
+    pub source: String,
+    /// Original file name.
+    pub name: String,
+}
+
+/// One rejected fix, as in `rejections.parquet`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RejectedFix {
+    /// BLAKE3 of the source (hex).
+    pub source: String,
+    /// Original file name of the source.
+    pub name: String,
+    /// 1-based line in the source.
+    pub line: u32,
+    /// Reason.
+    pub reason: String,
+    /// Detail.
+    pub detail: String,
+}
+
+/// One scored visit, as in `explain.parquet`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TopVisit {
+    /// H3 cell, hex string.
+    pub cell: String,
+    /// Device.
+    pub device: String,
+    /// Rank in the cell (1 = first).
+    pub rank: u32,
+    /// Epochs since the cell was last covered (`None`: never covered before).
+    pub age_epochs: Option<i64>,
+    /// Rank multiplier (decimal).
+    pub rank_w: String,
+    /// Freshness multiplier (decimal).
+    pub freshness_w: String,
+    /// Quality multiplier (decimal).
+    pub quality_w: String,
+    /// Points (decimal).
+    pub points: String,
 }
 
 /// Why a recipient got what it got.
@@ -467,148 +543,176 @@ pub struct Explanation {
     pub policy_sha256: String,
     /// One story per device registered to the wallet.
     pub devices: Vec<DeviceStory>,
-    /// The ten visits that earned the most: cell, device, rank, age, multipliers, points.
-    pub top_visits: Vec<String>,
+    /// The ten visits that earned the most.
+    pub top_visits: Vec<TopVisit>,
 }
 
-/// Explain a recipient's amount from the published explain and rejection files.
-pub fn explain(lake: &Lake, epoch: &Epoch, recipient: &str) -> Result<Explanation> {
-    let dir = lake.epoch_dir(epoch);
-    let m = read_manifest(&dir.join("manifest.json"))?;
-    let inputs = published_inputs(lake, epoch, &m)?;
-    let wallet = crate::registry::normalize_wallet(recipient).unwrap_or_else(|| recipient.to_string());
-    let devices: Vec<String> = {
-        let csv = inputs.registry.to_csv();
-        csv.lines()
-            .skip(1)
-            .filter_map(|l| l.split_once(','))
-            .filter(|(_, w)| *w == wallet)
-            .map(|(d, _)| d.to_string())
-            .collect()
-    };
-    if devices.is_empty() {
-        return Err(Error::Invalid(format!(
-            "{wallet} has no device in epoch {epoch}'s registry"
-        )));
-    }
-    let rewards = read_rewards(lake, epoch)?;
-    let row = rewards.iter().find(|r| r.recipient == wallet);
-    let mut stories: BTreeMap<String, DeviceStory> = devices
-        .iter()
-        .map(|d| {
-            (
-                d.clone(),
-                DeviceStory {
-                    device: d.clone(),
-                    ..Default::default()
-                },
-            )
-        })
-        .collect();
-    let mut cells: BTreeMap<String, BTreeSet<u64>> = BTreeMap::new();
-    let mut pts: BTreeMap<String, i128> = BTreeMap::new();
-    let mut top: Vec<(i128, String)> = Vec::new();
-    let path = dir.join("explain.parquet");
-    for b in batches(&path)? {
-        let rec = column::<StringArray>(&b, "recipient", &path)?;
-        let dev = column::<StringArray>(&b, "device", &path)?;
-        let cell = column::<UInt64Array>(&b, "cell", &path)?;
-        let cell_id = column::<StringArray>(&b, "cell_id", &path)?;
-        let rank = column::<UInt32Array>(&b, "rank", &path)?;
-        let age = column::<arrow_array::Int64Array>(&b, "age_epochs", &path)?;
+/// What one wallet's visits in `explain.parquet` add up to, per device.
+#[derive(Default)]
+struct VisitTotals {
+    cells: BTreeMap<String, BTreeSet<u64>>,
+    points: BTreeMap<String, i128>,
+    top: Vec<(i128, TopVisit)>,
+}
+
+/// Fold the wallet's rows of `explain.parquet` into the device stories.
+fn read_visits(path: &Path, wallet: &str, stories: &mut BTreeMap<String, DeviceStory>) -> Result<VisitTotals> {
+    let mut t = VisitTotals::default();
+    for b in batches(path)? {
+        let rec = column::<StringArray>(&b, "recipient", path)?;
+        let dev = column::<StringArray>(&b, "device", path)?;
+        let cell = column::<UInt64Array>(&b, "cell", path)?;
+        let cell_id = column::<StringArray>(&b, "cell_id", path)?;
+        let rank = column::<UInt32Array>(&b, "rank", path)?;
+        let age = column::<arrow_array::Int64Array>(&b, "age_epochs", path)?;
         let (rw, fw, qw, p) = (
-            column::<Decimal128Array>(&b, "rank_w", &path)?,
-            column::<Decimal128Array>(&b, "freshness_w", &path)?,
-            column::<Decimal128Array>(&b, "quality_w", &path)?,
-            column::<Decimal128Array>(&b, "points", &path)?,
+            column::<Decimal128Array>(&b, "rank_w", path)?,
+            column::<Decimal128Array>(&b, "freshness_w", path)?,
+            column::<Decimal128Array>(&b, "quality_w", path)?,
+            column::<Decimal128Array>(&b, "points", path)?,
         );
-        for i in 0..b.num_rows() {
-            if rec.value(i) != wallet {
-                continue;
-            }
+        for i in (0..b.num_rows()).filter(|i| rec.value(*i) == wallet) {
             let d = dev.value(i).to_string();
             let s = stories.entry(d.clone()).or_insert_with(|| DeviceStory {
                 device: d.clone(),
                 ..Default::default()
             });
             s.visits += 1;
-            if p.value(i) > 0 {
-                s.visits_with_points += 1;
-            }
-            if age.is_null(i) {
-                s.discoveries += 1;
-            }
+            s.visits_with_points += u64::from(p.value(i) > 0);
+            s.discoveries += u64::from(age.is_null(i));
             let rk = match rank.value(i) {
                 r @ 1..=3 => r.to_string(),
                 _ => "4+".into(),
             };
             *s.ranks.entry(rk).or_default() += 1;
-            cells.entry(d.clone()).or_default().insert(cell.value(i));
-            *pts.entry(d.clone()).or_default() += p.value(i);
-            let age_s = if age.is_null(i) {
-                "never covered".to_string()
-            } else {
-                format!("{} epochs", age.value(i))
-            };
-            top.push((
+            t.cells.entry(d.clone()).or_default().insert(cell.value(i));
+            *t.points.entry(d.clone()).or_default() += p.value(i);
+            t.top.push((
                 p.value(i),
-                format!(
-                    "cell {} device {} rank {} age {} rank×{} fresh×{} quality×{} = {} points",
-                    cell_id.value(i),
-                    d,
-                    rank.value(i),
-                    age_s,
-                    rw.value_as_string(i),
-                    fw.value_as_string(i),
-                    qw.value_as_string(i),
-                    p.value_as_string(i)
-                ),
+                TopVisit {
+                    cell: cell_id.value(i).to_string(),
+                    device: d,
+                    rank: rank.value(i),
+                    age_epochs: (!age.is_null(i)).then(|| age.value(i)),
+                    rank_w: rw.value_as_string(i),
+                    freshness_w: fw.value_as_string(i),
+                    quality_w: qw.value_as_string(i),
+                    points: p.value_as_string(i),
+                },
             ));
         }
     }
-    top.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-    let rpath = dir.join("rejections.parquet");
-    for b in batches(&rpath)? {
-        let dev = column::<StringArray>(&b, "device", &rpath)?;
-        let src = column::<StringArray>(&b, "source", &rpath)?;
-        let line = column::<UInt32Array>(&b, "line", &rpath)?;
-        let reason = column::<StringArray>(&b, "reason", &rpath)?;
-        let detail = column::<StringArray>(&b, "detail", &rpath)?;
+    t.top.sort_by(|a, b| {
+        b.0.cmp(&a.0)
+            .then_with(|| (&a.1.cell, &a.1.device).cmp(&(&b.1.cell, &b.1.device)))
+    });
+    Ok(t)
+}
+
+/// Count the devices' rows of `rejections.parquet` by reason and keep five examples each, with
+/// the source's original file name from `names`.
+fn read_rejections(
+    path: &Path,
+    names: &BTreeMap<&str, &str>,
+    stories: &mut BTreeMap<String, DeviceStory>,
+) -> Result<()> {
+    for b in batches(path)? {
+        let dev = column::<StringArray>(&b, "device", path)?;
+        let src = column::<StringArray>(&b, "source", path)?;
+        let line = column::<UInt32Array>(&b, "line", path)?;
+        let reason = column::<StringArray>(&b, "reason", path)?;
+        let detail = column::<StringArray>(&b, "detail", path)?;
         for i in 0..b.num_rows() {
-            if let Some(s) = stories.get_mut(dev.value(i)) {
-                *s.rejected.entry(reason.value(i).to_string()).or_default() += 1;
-                if s.rejected_examples.len() < 5 {
-                    s.rejected_examples.push(format!(
-                        "source {} line {}: {} ({})",
-                        &src.value(i)[..16.min(src.value(i).len())],
-                        line.value(i),
-                        reason.value(i),
-                        detail.value(i)
-                    ));
-                }
+            let Some(s) = stories.get_mut(dev.value(i)) else {
+                continue;
+            };
+            *s.rejected.entry(reason.value(i).to_string()).or_default() += 1;
+            if s.rejected_examples.len() < 5 {
+                s.rejected_examples.push(RejectedFix {
+                    source: src.value(i).to_string(),
+                    name: names.get(src.value(i)).unwrap_or(&"").to_string(),
+                    line: line.value(i),
+                    reason: reason.value(i).to_string(),
+                    detail: detail.value(i).to_string(),
+                });
             }
         }
     }
+    Ok(())
+}
+
+/// `amount / pool` in percent with four decimals, in integers (rounded half up).
+fn share_percent(amount: u128, pool: u128) -> String {
+    if pool == 0 {
+        return "0.0000".into();
+    }
+    let (a, p) = (ethnum::U256::from(amount), ethnum::U256::from(pool));
+    let x = (a * 1_000_000 + p / 2) / p; // percent × 10^4
+    format!("{}.{:04}", x / 10_000, x % 10_000)
+}
+
+/// Explain a recipient's amount from the published explain and rejection files: per device its
+/// source files (by original name), visits, cells, ranks, points and rejected fixes, and the ten
+/// visits that earned the most.
+///
+/// # Errors
+/// [`Error::Invalid`] when the wallet has no device in the epoch's registry; I/O and data errors
+/// naming the file.
+///
+/// ```no_run
+/// let lake = tessera::lake::Lake::open("demo-lake").unwrap();
+/// let x = tessera::audit::explain(&lake, &"2026-W47".parse().unwrap(), "0x2b52b99793b2795a0a25981a0bcb667ff1c444c6").unwrap();
+/// println!("{} base units for {} points", x.amount, x.points);
+/// ```
+pub fn explain(lake: &Lake, epoch: &Epoch, recipient: &str) -> Result<Explanation> {
+    let dir = lake.epoch_dir(epoch);
+    let m = read_manifest(&dir.join("manifest.json"))?;
+    let inputs = published_inputs(lake, epoch, &m)?;
+    let wallet = crate::registry::normalize_wallet(recipient).unwrap_or_else(|| recipient.to_string());
+    let mut stories: BTreeMap<String, DeviceStory> = inputs
+        .registry
+        .devices()
+        .filter(|(_, w)| *w == wallet)
+        .map(|(d, _)| {
+            let story = DeviceStory {
+                device: d.to_string(),
+                ..Default::default()
+            };
+            (d.to_string(), story)
+        })
+        .collect();
+    if stories.is_empty() {
+        return Err(Error::Invalid(format!(
+            "{wallet} has no device in epoch {epoch}'s registry"
+        )));
+    }
+    let rewards = read_rewards(lake, epoch)?;
+    let row = rewards.iter().find(|r| r.recipient == wallet);
+    let totals = read_visits(&dir.join("explain.parquet"), &wallet, &mut stories)?;
+    for i in &m.inputs {
+        if let Some(s) = stories.get_mut(&i.device) {
+            s.sources.push(SourceFile {
+                source: i.source.clone(),
+                name: i.name.clone(),
+            });
+        }
+    }
+    let names: BTreeMap<&str, &str> = m.inputs.iter().map(|i| (i.source.as_str(), i.name.as_str())).collect();
+    read_rejections(&dir.join("rejections.parquet"), &names, &mut stories)?;
     for (d, s) in stories.iter_mut() {
-        s.cells = cells.get(d).map_or(0, |c| c.len() as u64);
-        let p = pts.get(d).copied().unwrap_or(0);
+        s.cells = totals.cells.get(d).map_or(0, |c| c.len() as u64);
+        let p = totals.points.get(d).copied().unwrap_or(0);
         s.points = format!("{}.{:06}", p / 1_000_000, p % 1_000_000);
     }
     let amount: u128 = row.map_or(0, |r| r.amount.parse().unwrap_or(0));
-    let pool: u128 = inputs.pool;
-    let share = if pool == 0 {
-        0.0
-    } else {
-        amount as f64 * 100.0 / pool as f64
-    };
     Ok(Explanation {
         epoch: epoch.to_string(),
         recipient: wallet,
         amount: amount.to_string(),
         points: row.map_or("0.000000".into(), |r| r.points.clone()),
-        share_percent: format!("{share:.4}"),
-        policy_sha256: m["policy_sha256"].as_str().unwrap_or_default().to_string(),
+        share_percent: share_percent(amount, inputs.pool),
+        policy_sha256: m.policy_sha256.clone(),
         devices: stories.into_values().collect(),
-        top_visits: top.into_iter().take(10).map(|t| t.1).collect(),
+        top_visits: totals.top.into_iter().take(10).map(|t| t.1).collect(),
     })
 }

@@ -1,19 +1,19 @@
 //! Every stage as a function over Arrow record batches, for callers that hold tables rather than
 //! a lake (the Python bindings, notebooks, Spark UDFs). Same kernels as the epoch pipeline.
 //!
-//! Tables: *fixes* ([`crate::io::fixes_schema`], plus `segment` after [`clean`]), *visits*
-//! ([`visits_schema`]), *explain* ([`crate::io::explain_schema`]), *allocation*
+//! Tables: *fixes* ([`crate::tables::fixes_schema`], plus `segment` after [`clean`]), *visits*
+//! ([`visits_schema`]), *explain* ([`crate::tables::explain_schema`]), *allocation*
 //! ([`allocation_schema`]).
 
 use crate::cells::{cover_segment, Visit, VisitMap};
 use crate::epoch::Epoch;
 use crate::fix::Fix;
 use crate::ingest::{self, LineCounts, Rejection};
-use crate::io::{self, RejectionRow};
 use crate::novelty::{self, freshness::CellState, VisitRow};
 use crate::policy::Policy;
 use crate::quality::{self, Verdict};
 use crate::registry::Registry;
+use crate::tables::{self, RejectionRow};
 use arrow_array::builder::{Float32Builder, StringBuilder, TimestampMillisecondBuilder, UInt32Builder, UInt64Builder};
 use arrow_array::{
     Array, ArrayRef, Decimal128Array, Float32Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray,
@@ -35,18 +35,7 @@ fn err(m: impl Into<String>) -> FrameError {
 }
 
 fn col<'a, T: 'static>(b: &'a RecordBatch, name: &str) -> Result<&'a T> {
-    b.column_by_name(name)
-        .ok_or_else(|| err(format!("column {name:?} is missing")))?
-        .as_any()
-        .downcast_ref::<T>()
-        .ok_or_else(|| {
-            err(format!(
-                "column {name:?} has type {}, not what tessera writes",
-                b.column_by_name(name)
-                    .map(|c| c.data_type().to_string())
-                    .unwrap_or_default()
-            ))
-        })
+    crate::tables::column(b, name).map_err(err)
 }
 
 /// Parse a trace into fixes, its rejection report and the line accounting.
@@ -59,9 +48,9 @@ fn col<'a, T: 'static>(b: &'a RecordBatch, name: &str) -> Result<&'a T> {
 /// ```
 pub fn parse(bytes: &[u8], device: &str, source: &str) -> (Vec<RecordBatch>, RecordBatch, LineCounts) {
     let p = ingest::parse(bytes);
-    let mut fixes = io::fixes_to_batches(device, &p.fixes);
+    let mut fixes = tables::fixes_to_batches(device, &p.fixes);
     if fixes.is_empty() {
-        fixes.push(RecordBatch::new_empty(io::fixes_schema()));
+        fixes.push(RecordBatch::new_empty(tables::fixes_schema()));
     }
     let rows: Vec<RejectionRow> = p
         .rejections
@@ -73,7 +62,7 @@ pub fn parse(bytes: &[u8], device: &str, source: &str) -> (Vec<RecordBatch>, Rec
             rejection: r,
         })
         .collect();
-    (fixes, io::rejections_to_batch(&rows), p.lines)
+    (fixes, tables::rejections_to_batch(&rows), p.lines)
 }
 
 /// Fixes grouped per device, each in table order.
@@ -82,7 +71,7 @@ fn fixes_by_device(batches: &[RecordBatch]) -> Result<BTreeMap<String, Vec<Fix>>
     for b in batches {
         let dev = col::<StringArray>(b, "device")?;
         let mut fixes = Vec::new();
-        io::batch_to_fixes(b, &mut fixes).map_err(err)?;
+        tables::batch_to_fixes(b, &mut fixes).map_err(err)?;
         for (i, f) in fixes.into_iter().enumerate() {
             out.entry(dev.value(i).to_string()).or_default().push(f);
         }
@@ -92,13 +81,20 @@ fn fixes_by_device(batches: &[RecordBatch]) -> Result<BTreeMap<String, Vec<Fix>>
 
 /// Schema of cleaned fixes: the fixes schema plus `segment`.
 pub fn segmented_schema() -> SchemaRef {
-    let mut fields: Vec<Field> = io::fixes_schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+    let mut fields: Vec<Field> = tables::fixes_schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
     fields.push(Field::new("segment", DataType::UInt32, false));
     Arc::new(Schema::new(fields))
 }
 
 /// Apply the policy's fix gates and trace checks per device (in table order): accepted fixes
 /// with their segment number, and the rejected ones with reasons.
+///
+/// # Errors
+/// [`FrameError`] naming a missing or mistyped column of the fixes schema.
 pub fn clean(fixes: &[RecordBatch], policy: &Policy) -> Result<(Vec<RecordBatch>, RecordBatch)> {
     let k = policy.kernels().map_err(|e| err(e.to_string()))?;
     let mut accepted = Vec::new();
@@ -136,7 +132,7 @@ pub fn clean(fixes: &[RecordBatch], policy: &Policy) -> Result<(Vec<RecordBatch>
             }
         }
         let mut start = 0;
-        for b in io::fixes_to_batches(&device, &keep) {
+        for b in tables::fixes_to_batches(&device, &keep) {
             let n = b.num_rows();
             let seg: ArrayRef = Arc::new(UInt32Array::from(segs[start..start + n].to_vec()));
             let mut cols = b.columns().to_vec();
@@ -148,7 +144,7 @@ pub fn clean(fixes: &[RecordBatch], policy: &Policy) -> Result<(Vec<RecordBatch>
     if accepted.is_empty() {
         accepted.push(RecordBatch::new_empty(segmented_schema()));
     }
-    Ok((accepted, io::rejections_to_batch(&rejected)))
+    Ok((accepted, tables::rejections_to_batch(&rejected)))
 }
 
 /// Schema of visits.
@@ -169,6 +165,9 @@ pub fn visits_schema() -> SchemaRef {
 
 /// Cover cleaned fixes (with `segment`) with H3 cells at the policy's resolution, path cells
 /// included, deduplicated into visits sorted by (cell, device).
+///
+/// # Errors
+/// [`FrameError`] naming a missing or mistyped column (`segment` comes from [`clean`]).
 pub fn cover(cleaned: &[RecordBatch], policy: &Policy) -> Result<RecordBatch> {
     let k = policy.kernels().map_err(|e| err(e.to_string()))?;
     let mut per: BTreeMap<String, Vec<(u32, Fix)>> = BTreeMap::new();
@@ -176,7 +175,7 @@ pub fn cover(cleaned: &[RecordBatch], policy: &Policy) -> Result<RecordBatch> {
         let dev = col::<StringArray>(b, "device")?;
         let seg = col::<UInt32Array>(b, "segment")?;
         let mut fixes = Vec::new();
-        io::batch_to_fixes(b, &mut fixes).map_err(err)?;
+        tables::batch_to_fixes(b, &mut fixes).map_err(err)?;
         for (i, f) in fixes.into_iter().enumerate() {
             per.entry(dev.value(i).to_string()).or_default().push((seg.value(i), f));
         }
@@ -245,6 +244,9 @@ fn visits_batch(rows: &[VisitRow], devices: &[String]) -> RecordBatch {
 
 /// Score visits of `epoch` against a coverage state (the `coverage.parquet` of the previous
 /// epoch, or none for a first epoch). With a registry, `recipient` is filled in.
+///
+/// # Errors
+/// [`FrameError`] naming a missing or mistyped column, or a coverage table that cannot be read.
 pub fn score(
     visits: &[RecordBatch],
     epoch: &Epoch,
@@ -311,21 +313,24 @@ pub fn score(
         .iter()
         .map(|d| registry.and_then(|r| r.wallet(d)).unwrap_or_default().to_string())
         .collect();
-    Ok(crate::pipeline::explain_batch(&scored, &devices, &wallets))
+    Ok(crate::tables::explain_batch(&scored, &devices, &wallets))
 }
 
 /// Schema of an allocation.
 pub fn allocation_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("recipient", DataType::Utf8, false),
-        Field::new("points", io::ppm_type(), false),
-        Field::new("amount", io::amount_type(), false),
+        Field::new("points", tables::ppm_type(), false),
+        Field::new("amount", tables::amount_type(), false),
     ]))
 }
 
 /// Allocate a pool over a table with `recipient` and `points` (Decimal128 with 6 places, as in
 /// explain/rewards, or an unsigned integer column of millionths). Points of the same recipient are
 /// summed first.
+///
+/// # Errors
+/// [`FrameError`] for a missing `recipient`/`points` column or a pool the allocation refuses.
 pub fn allocate(pool: u128, points: &[RecordBatch]) -> Result<RecordBatch> {
     let mut per: BTreeMap<String, u128> = BTreeMap::new();
     for b in points {
@@ -359,8 +364,8 @@ pub fn allocate(pool: u128, points: &[RecordBatch]) -> Result<RecordBatch> {
     let shares = crate::rewards::allocate(pool, &pts).map_err(|e| err(e.to_string()))?;
     let n = shares.len();
     let mut r = StringBuilder::new();
-    let mut p = io::decimal_builder(n, &io::ppm_type());
-    let mut a = io::decimal_builder(n, &io::amount_type());
+    let mut p = tables::decimal_builder(n, &tables::ppm_type());
+    let mut a = tables::decimal_builder(n, &tables::amount_type());
     for s in &shares {
         r.append_value(&s.recipient);
         p.append_value(i128::try_from(s.points).map_err(|_| err("points overflow Decimal128"))?);
@@ -405,7 +410,7 @@ mod tests {
             &crate::pipeline::no_progress,
         )
         .unwrap();
-        let pipe = io::from_parquet(out.files["explain.parquet"].clone().into()).unwrap();
+        let pipe = tables::from_parquet(out.files["explain.parquet"].clone().into()).unwrap();
         let rows = |b: &RecordBatch| -> BTreeSet<(u64, String)> {
             let c = b
                 .column_by_name("cell")

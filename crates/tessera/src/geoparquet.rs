@@ -3,10 +3,10 @@
 //! `geo` file metadata — a layer GeoPandas, DuckDB spatial, GDAL/QGIS open directly.
 
 use crate::epoch::Epoch;
-use crate::io;
 use crate::lake::{Error, Lake, Result};
+use crate::tables;
 use arrow_array::builder::{BinaryBuilder, Float64Builder, StringBuilder, UInt32Builder, UInt64Builder};
-use arrow_array::{Array, ArrayRef, Decimal128Array, RecordBatch, StringArray, StructArray, UInt32Array, UInt64Array};
+use arrow_array::{ArrayRef, Decimal128Array, RecordBatch, StringArray, StructArray, UInt32Array, UInt64Array};
 use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
 use parquet::file::metadata::KeyValue;
@@ -63,7 +63,7 @@ pub fn cells_schema() -> SchemaRef {
         Field::new("times_covered", DataType::UInt32, false),
         Field::new("age_epochs", DataType::UInt32, false),
         Field::new("visits", DataType::UInt32, false),
-        Field::new("points", io::ppm_type(), false),
+        Field::new("points", tables::ppm_type(), false),
         Field::new("bbox", DataType::Struct(bbox_fields()), false),
         Field::new("geometry", DataType::Binary, false),
     ]))
@@ -75,16 +75,14 @@ fn read(lake: &Lake, e: &Epoch, name: &str) -> Result<Vec<RecordBatch>> {
         path: p.display().to_string(),
         source,
     })?;
-    io::from_parquet(bytes.into()).map_err(|x| Error::Data {
+    tables::from_parquet(bytes.into()).map_err(|x| Error::Data {
         path: p.display().to_string(),
         message: x.to_string(),
     })
 }
 
 fn col<'a, T: 'static>(b: &'a RecordBatch, n: &str) -> Result<&'a T> {
-    b.column_by_name(n)
-        .and_then(|c| c.as_any().downcast_ref::<T>())
-        .ok_or_else(|| Error::Invalid(format!("column {n} missing or mistyped")))
+    crate::tables::column(b, n).map_err(Error::Invalid)
 }
 
 /// One cell of the coverage state after an epoch, with what that epoch did to it.
@@ -116,6 +114,9 @@ pub struct EpochCell {
 /// let err = tessera::geoparquet::epoch_cells(&lake, &e).unwrap_err();
 /// assert!(err.to_string().contains("2026-W47 has not been run"));
 /// ```
+///
+/// # Errors
+/// [`Error::Invalid`] when the epoch has not been run; I/O and data errors naming the file.
 pub fn epoch_cells(lake: &Lake, e: &Epoch) -> Result<Vec<EpochCell>> {
     if !lake.epoch_dir(e).join("manifest.json").is_file() {
         return Err(Error::Invalid(format!(
@@ -171,6 +172,9 @@ pub fn epoch_cells(lake: &Lake, e: &Epoch) -> Result<Vec<EpochCell>> {
 }
 
 /// The GeoParquet bytes of an epoch's cells.
+///
+/// # Errors
+/// As [`epoch_cells`], and [`Error::Data`] when the Parquet encoding fails.
 pub fn export_cells(lake: &Lake, e: &Epoch) -> Result<Vec<u8>> {
     let cells = epoch_cells(lake, e)?;
     let mut cell_b = UInt64Builder::new();
@@ -181,7 +185,7 @@ pub fn export_cells(lake: &Lake, e: &Epoch) -> Result<Vec<u8>> {
     let mut times_b = UInt32Builder::new();
     let mut age_b = UInt32Builder::new();
     let mut visits_b = UInt32Builder::new();
-    let mut pts_b = io::decimal_builder(0, &io::ppm_type());
+    let mut pts_b = tables::decimal_builder(0, &tables::ppm_type());
     let (mut x0, mut y0, mut x1, mut y1) = (
         Float64Builder::new(),
         Float64Builder::new(),
@@ -237,23 +241,30 @@ pub fn export_cells(lake: &Lake, e: &Epoch) -> Result<Vec<u8>> {
         Arc::new(geom_b.finish()),
     ];
     let batch = RecordBatch::try_new(cells_schema(), cols).map_err(|x| Error::Invalid(x.to_string()))?;
-    let bbox_json = if batch.num_rows() == 0 {
-        serde_json::Value::Null
-    } else {
-        serde_json::json!(total)
-    };
+    let bbox = (batch.num_rows() > 0).then_some(total);
+    write_geoparquet(batch, &geo_metadata(bbox))
+}
+
+/// The GeoParquet 1.1 `geo` metadata of the cells file: WKB polygons in `geometry`, the file's
+/// bbox (`null` without rows) and the `bbox` covering column.
+fn geo_metadata(bbox: Option<[f64; 4]>) -> String {
     let geo = serde_json::json!({
         "version": "1.1.0",
         "primary_column": "geometry",
         "columns": {"geometry": {
             "encoding": "WKB",
             "geometry_types": ["Polygon"],
-            "bbox": bbox_json,
+            "bbox": bbox,
             "covering": {"bbox": {"xmin": ["bbox", "xmin"], "ymin": ["bbox", "ymin"], "xmax": ["bbox", "xmax"], "ymax": ["bbox", "ymax"]}},
         }},
     });
-    // `geo` goes in the file's key-value metadata (what GDAL and GeoPandas read) and on the Arrow
-    // schema embedded in the file (what pyarrow restores as `schema.metadata`).
+    geo.to_string()
+}
+
+/// One batch as a Parquet file with `geo` in the file's key-value metadata (what GDAL and
+/// GeoPandas read) and on the Arrow schema embedded in the file (what pyarrow restores as
+/// `schema.metadata`).
+fn write_geoparquet(batch: RecordBatch, geo: &str) -> Result<Vec<u8>> {
     let schema = Arc::new(
         cells_schema()
             .as_ref()

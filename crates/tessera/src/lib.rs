@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
+#![warn(clippy::missing_errors_doc, clippy::too_many_lines)]
 
 pub mod audit;
 pub mod cells;
@@ -7,21 +8,26 @@ pub mod epoch;
 pub mod fix;
 pub mod fixed;
 pub mod frames;
+#[cfg(feature = "export")]
 pub mod geoparquet;
 pub mod ingest;
-pub mod io;
 pub mod lake;
+pub mod manifest;
 pub mod merkle;
 pub mod novelty;
 pub mod pipeline;
 pub mod policy;
 pub mod quality;
 pub mod registry;
+#[cfg(feature = "render")]
 pub mod render;
+pub mod report;
 pub mod rewards;
+#[cfg(feature = "simulate")]
 pub mod simulate;
 pub(crate) mod spill;
 pub mod state;
+pub mod tables;
 
 /// Whether this CPU has every instruction-set extension this build was compiled for. x86-64
 /// builds target x86-64-v3 (see `.cargo/config.toml`): AVX2, FMA, BMI1/2, LZCNT, F16C, MOVBE.
@@ -31,6 +37,9 @@ pub mod state;
 /// ```
 /// assert!(tessera::cpu_supported().is_ok()); // the tests run on the machine they were built for
 /// ```
+///
+/// # Errors
+/// A message naming the missing instruction-set extensions.
 pub fn cpu_supported() -> Result<(), String> {
     #[cfg(target_arch = "x86_64")]
     {

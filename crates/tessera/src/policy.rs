@@ -170,6 +170,9 @@ pub struct Kernels {
 
 impl Policy {
     /// Parse and validate a policy from TOML text.
+    ///
+    /// # Errors
+    /// [`PolicyError`] naming the key that is unknown, mistyped or out of range.
     pub fn from_toml_str(text: &str) -> Result<Policy, PolicyError> {
         Self::parse(text, "<string>")
     }
@@ -184,6 +187,9 @@ impl Policy {
     }
 
     /// Read and validate a policy file.
+    ///
+    /// # Errors
+    /// [`PolicyError`] naming the file, and the key as [`Policy::from_toml_str`].
     pub fn load(path: &Path) -> Result<Policy, PolicyError> {
         let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Io {
             path: path.display().to_string(),
@@ -210,6 +216,9 @@ impl Policy {
     /// assert_eq!(k.rank_weights, vec![1_000_000, 500_000, 250_000]);
     /// assert_eq!(k.max_hdop_centi, 400);
     /// ```
+    ///
+    /// # Errors
+    /// [`PolicyError`] when a value is out of its documented range.
     pub fn kernels(&self) -> Result<Kernels, PolicyError> {
         fn bad(field: &'static str, message: impl Into<String>) -> PolicyError {
             PolicyError::Invalid {

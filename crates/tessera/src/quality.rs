@@ -11,8 +11,8 @@
 //!   the rest of the file); a gap longer than the limit starts a new segment.
 
 use crate::fix::Fix;
-use crate::ingest::Reason;
 use crate::policy::Kernels;
+use crate::report::Reason;
 use geo::{Distance, Haversine, Point};
 
 /// The outcome for one fix.
@@ -35,6 +35,9 @@ pub enum Verdict {
 /// f.hdop = Some(1.0);
 /// assert!(gate(&f, &k).is_ok());
 /// ```
+///
+/// # Errors
+/// The reason and detail when the fix fails a gate (that is the point of the function).
 pub fn gate(fix: &Fix, k: &Kernels) -> Result<(), (Reason, String)> {
     if fix.quality == 0 {
         return Err((Reason::FixInvalid, "fix quality 0".into()));

@@ -64,6 +64,9 @@ impl Registry {
     /// assert_eq!(r.wallet("car-1"), Some("0x00000000000000000000000000000000000000a1"));
     /// assert_eq!(r.wallet("car-2"), None);
     /// ```
+    ///
+    /// # Errors
+    /// [`RegistryError`] naming the source, line and field of the first bad row.
     pub fn parse(bytes: &[u8], source_name: &str) -> Result<Registry, RegistryError> {
         let err = |line: u64, message: String| RegistryError {
             source_name: source_name.to_string(),

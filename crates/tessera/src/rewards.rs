@@ -35,6 +35,9 @@ pub enum AllocError {
 /// assert_eq!(s.iter().map(|x| x.amount).collect::<Vec<_>>(), [4, 3, 3]);
 /// assert_eq!(s.iter().map(|x| x.amount).sum::<u128>(), 10);
 /// ```
+///
+/// # Errors
+/// [`FrameError`] for a missing `recipient`/`points` column or a pool the allocation refuses.
 pub fn allocate(pool: u128, points: &[(String, u128)]) -> Result<Vec<Share>, AllocError> {
     let mut rows: Vec<(String, u128)> = points.iter().filter(|(_, p)| *p > 0).cloned().collect();
     rows.sort();

@@ -36,11 +36,11 @@ fn published() -> (tempfile::TempDir, Lake, Epoch) {
 
 fn rewrite_rewards(lake: &Lake, e: &Epoch, edit: impl Fn(&RecordBatch) -> RecordBatch) {
     let p = lake.epoch_dir(e).join("rewards.parquet");
-    let b = tessera::io::from_parquet(std::fs::read(&p).unwrap().into()).unwrap();
+    let b = tessera::tables::from_parquet(std::fs::read(&p).unwrap().into()).unwrap();
     let edited: Vec<RecordBatch> = b.iter().map(edit).collect();
     std::fs::write(
         &p,
-        tessera::io::to_parquet(&tessera::io::rewards_schema(), &edited).unwrap(),
+        tessera::tables::to_parquet(&tessera::tables::rewards_schema(), &edited).unwrap(),
     )
     .unwrap();
 }

@@ -62,7 +62,7 @@ fn amounts_sum_to_pool_and_every_fix_is_accounted_for() {
         let s = &out.summary;
         assert_eq!(s.allocated, pool.to_string());
         assert_eq!(s.fixes_in, s.fixes_accepted + s.rejected.values().sum::<u64>());
-        assert_eq!(s.status, "allocated");
+        assert_eq!(s.status, tessera::manifest::Status::Allocated);
     }
 }
 
@@ -112,7 +112,7 @@ fn an_epoch_without_points_allocates_nothing_and_says_so() {
     let f = fleet();
     let (_d, lake) = lake_with(&f, false);
     let out = pipeline::run(&lake, &inputs(&f, "2026-W40", 5000), &no_progress).unwrap();
-    assert_eq!(out.summary.status, "no_points");
+    assert_eq!(out.summary.status, tessera::manifest::Status::NoPoints);
     assert_eq!(out.summary.allocated, "0");
     let m: serde_json::Value = serde_json::from_slice(
         &std::fs::read(lake.epoch_dir(&"2026-W40".parse().unwrap()).join("manifest.json")).unwrap(),

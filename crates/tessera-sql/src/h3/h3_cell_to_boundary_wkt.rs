@@ -23,9 +23,12 @@ const KERNEL: Kernel = |a| {
     Ok(Arc::new(out) as ArrayRef)
 };
 
-/// The UDF.
+/// Other names users type for it (DuckDB h3 extension, Databricks).
+pub const ALIASES: &[&str] = &["h3_boundaryaswkt"];
+
+/// The UDF, with its [`ALIASES`].
 pub fn udf() -> ScalarUDF {
-    make("h3_cell_to_boundary_wkt", 1, DataType::Utf8, KERNEL)
+    make("h3_cell_to_boundary_wkt", 1, DataType::Utf8, KERNEL).with_aliases(ALIASES.iter().copied())
 }
 
 #[cfg(test)]
@@ -49,5 +52,14 @@ mod tests {
         };
         assert!((lng - 13.405).abs() < 1e-3 && (lat - 52.52).abs() < 1e-3);
         assert_eq!(sql("SELECT h3_cell_to_boundary_wkt(3) IS NULL"), ["true"]);
+    }
+    #[test]
+    fn h3_cell_to_boundary_wkt_answers_to_its_duckdb_and_databricks_names() {
+        assert_eq!(
+            sql(&format!(
+                "SELECT h3_boundaryaswkt({CELL}) = h3_cell_to_boundary_wkt({CELL})"
+            )),
+            ["true"]
+        );
     }
 }

@@ -14,9 +14,12 @@ const KERNEL: Kernel = |a| {
     Ok(Arc::new(out) as ArrayRef)
 };
 
-/// The UDF.
+/// Other names users type for it (DuckDB h3 extension, Databricks).
+pub const ALIASES: &[&str] = &["h3_toparent"];
+
+/// The UDF, with its [`ALIASES`].
 pub fn udf() -> ScalarUDF {
-    make("h3_cell_to_parent", 2, DataType::UInt64, KERNEL)
+    make("h3_cell_to_parent", 2, DataType::UInt64, KERNEL).with_aliases(ALIASES.iter().copied())
 }
 
 #[cfg(test)]
@@ -47,5 +50,12 @@ mod tests {
         ] {
             assert_eq!(sql(&format!("SELECT {q} IS NULL")), ["true"], "{q}");
         }
+    }
+    #[test]
+    fn h3_cell_to_parent_answers_to_its_duckdb_and_databricks_names() {
+        assert_eq!(
+            sql(&format!("SELECT h3_toparent({CELL}, 5) = h3_cell_to_parent({CELL}, 5)")),
+            ["true"]
+        );
     }
 }

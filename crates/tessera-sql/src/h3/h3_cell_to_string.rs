@@ -14,9 +14,12 @@ const KERNEL: Kernel = |a| {
     Ok(Arc::new(out) as ArrayRef)
 };
 
-/// The UDF.
+/// Other names users type for it (DuckDB h3 extension, Databricks).
+pub const ALIASES: &[&str] = &["h3_h3_to_string", "h3_h3tostring"];
+
+/// The UDF, with its [`ALIASES`].
 pub fn udf() -> ScalarUDF {
-    make("h3_cell_to_string", 1, DataType::Utf8, KERNEL)
+    make("h3_cell_to_string", 1, DataType::Utf8, KERNEL).with_aliases(ALIASES.iter().copied())
 }
 
 #[cfg(test)]
@@ -34,5 +37,9 @@ mod tests {
             sql("SELECT h3_cell_to_string(7) IS NULL, h3_cell_to_string(-1) IS NULL"),
             ["true | true"]
         );
+    }
+    #[test]
+    fn h3_cell_to_string_answers_to_its_duckdb_and_databricks_names() {
+        assert_eq!(sql(&format!("SELECT h3_h3_to_string({CELL}) = h3_cell_to_string({CELL}), h3_h3tostring({CELL}) = h3_cell_to_string({CELL})")), ["true | true"]);
     }
 }

@@ -27,7 +27,10 @@ const KERNEL: Kernel = |a| {
     Ok(Arc::new(b.finish()) as ArrayRef)
 };
 
-/// The UDF.
+/// Other names users type for it (DuckDB h3 extension, Databricks).
+pub const ALIASES: &[&str] = &["h3_kring"];
+
+/// The UDF, with its [`ALIASES`].
 pub fn udf() -> ScalarUDF {
     make(
         "h3_grid_disk",
@@ -35,6 +38,7 @@ pub fn udf() -> ScalarUDF {
         DataType::List(Arc::new(Field::new("item", DataType::UInt64, true))),
         KERNEL,
     )
+    .with_aliases(ALIASES.iter().copied())
 }
 
 #[cfg(test)]
@@ -54,5 +58,14 @@ mod tests {
     #[test]
     fn h3_grid_disk_bad_k_or_cell_is_null() {
         assert_eq!(sql(&format!("SELECT h3_grid_disk({CELL}, -1) IS NULL, h3_grid_disk({CELL}, 101) IS NULL, h3_grid_disk(9, 1) IS NULL")), ["true | true | true"]);
+    }
+    #[test]
+    fn h3_grid_disk_answers_to_its_duckdb_and_databricks_names() {
+        assert_eq!(
+            sql(&format!(
+                "SELECT cardinality(h3_kring({CELL}, 1)) = cardinality(h3_grid_disk({CELL}, 1))"
+            )),
+            ["true"]
+        );
     }
 }

@@ -15,9 +15,12 @@ const KERNEL: Kernel = |a| {
     Ok(Arc::new(out) as ArrayRef)
 };
 
-/// The UDF.
+/// Other names users type for it (DuckDB h3 extension, Databricks).
+pub const ALIASES: &[&str] = &["h3_distance"];
+
+/// The UDF, with its [`ALIASES`].
 pub fn udf() -> ScalarUDF {
-    make("h3_grid_distance", 2, DataType::Int64, KERNEL)
+    make("h3_grid_distance", 2, DataType::Int64, KERNEL).with_aliases(ALIASES.iter().copied())
 }
 
 #[cfg(test)]
@@ -41,5 +44,9 @@ mod tests {
             )),
             ["true"]
         );
+    }
+    #[test]
+    fn h3_grid_distance_answers_to_its_duckdb_and_databricks_names() {
+        assert_eq!(sql(&format!("SELECT h3_distance({CELL}, {CELL}) = 0")), ["true"]);
     }
 }

@@ -18,9 +18,12 @@ const KERNEL: Kernel = |a| {
     Ok(Arc::new(out) as ArrayRef)
 };
 
-/// The UDF.
+/// Other names users type for it (DuckDB h3 extension, Databricks).
+pub const ALIASES: &[&str] = &["h3_is_valid_cell", "h3_isvalid"];
+
+/// The UDF, with its [`ALIASES`].
 pub fn udf() -> ScalarUDF {
-    make("h3_is_valid", 1, DataType::Boolean, KERNEL)
+    make("h3_is_valid", 1, DataType::Boolean, KERNEL).with_aliases(ALIASES.iter().copied())
 }
 
 #[cfg(test)]
@@ -34,6 +37,15 @@ mod tests {
                 "SELECT h3_is_valid({CELL}), h3_is_valid(12345), h3_is_valid(-5), h3_is_valid(NULL) IS NULL"
             )),
             ["true | false | false | true"]
+        );
+    }
+    #[test]
+    fn h3_is_valid_answers_to_its_duckdb_and_databricks_names() {
+        assert_eq!(
+            sql(&format!(
+                "SELECT h3_is_valid_cell({CELL}), h3_isvalid({CELL}), h3_is_valid_cell(9)"
+            )),
+            ["true | true | false"]
         );
     }
 }

@@ -14,9 +14,12 @@ const KERNEL: Kernel = |a| {
     Ok(Arc::new(out) as ArrayRef)
 };
 
-/// The UDF.
+/// Other names users type for it (DuckDB h3 extension, Databricks).
+pub const ALIASES: &[&str] = &["h3_get_resolution"];
+
+/// The UDF, with its [`ALIASES`].
 pub fn udf() -> ScalarUDF {
-    make("h3_resolution", 1, DataType::Int32, KERNEL)
+    make("h3_resolution", 1, DataType::Int32, KERNEL).with_aliases(ALIASES.iter().copied())
 }
 
 #[cfg(test)]
@@ -31,5 +34,12 @@ mod tests {
     #[test]
     fn h3_resolution_invalid_is_null() {
         assert_eq!(sql("SELECT h3_resolution(0) IS NULL"), ["true"]);
+    }
+    #[test]
+    fn h3_resolution_answers_to_its_duckdb_and_databricks_names() {
+        assert_eq!(
+            sql(&format!("SELECT h3_get_resolution({CELL}) = h3_resolution({CELL})")),
+            ["true"]
+        );
     }
 }

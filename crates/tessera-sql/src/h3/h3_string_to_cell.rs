@@ -18,9 +18,12 @@ const KERNEL: Kernel = |a| {
     Ok(Arc::new(out) as ArrayRef)
 };
 
-/// The UDF.
+/// Other names users type for it (DuckDB h3 extension, Databricks).
+pub const ALIASES: &[&str] = &["h3_string_to_h3", "h3_stringtoh3"];
+
+/// The UDF, with its [`ALIASES`].
 pub fn udf() -> ScalarUDF {
-    make("h3_string_to_cell", 1, DataType::UInt64, KERNEL)
+    make("h3_string_to_cell", 1, DataType::UInt64, KERNEL).with_aliases(ALIASES.iter().copied())
 }
 
 #[cfg(test)]
@@ -42,5 +45,9 @@ mod tests {
     #[test]
     fn h3_string_to_cell_garbage_is_null() {
         assert_eq!(sql("SELECT h3_string_to_cell('zzz') IS NULL, h3_string_to_cell('') IS NULL, h3_string_to_cell(NULL) IS NULL"), ["true | true | true"]);
+    }
+    #[test]
+    fn h3_string_to_cell_answers_to_its_duckdb_and_databricks_names() {
+        assert_eq!(sql(&format!("SELECT h3_string_to_h3('{CELL:x}') = h3_string_to_cell('{CELL:x}'), h3_stringtoh3('{CELL:x}') = h3_string_to_cell('{CELL:x}')")), ["true | true"]);
     }
 }

@@ -3,6 +3,7 @@
 //! input (an invalid cell, resolution 16, a NULL) gives NULL, never a panic.
 
 pub mod h3_cell_to_boundary_wkt;
+pub mod h3_cell_to_children;
 pub mod h3_cell_to_lat;
 pub mod h3_cell_to_lng;
 pub mod h3_cell_to_parent;
@@ -139,6 +140,7 @@ pub fn all() -> Vec<ScalarUDF> {
         h3_grid_distance::udf(),
         h3_is_valid::udf(),
         h3_grid_disk::udf(),
+        h3_cell_to_children::udf(),
     ]
 }
 

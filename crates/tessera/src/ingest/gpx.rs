@@ -1,8 +1,8 @@
 //! GPX 1.0/1.1 tracks: each `<trkpt>` becomes a fix or a rejection naming its line.
 
 use super::nmea::Parsed;
-use super::report::{Reason, Rejection};
 use crate::fix::Fix;
+use crate::report::{Reason, Rejection};
 
 /// 1-based line numbers of every `<trkpt` tag, in document order (which is the order the `gpx`
 /// crate yields points in).

@@ -5,10 +5,9 @@ mod fast;
 pub mod gpx;
 pub mod nmea;
 pub mod parquet;
-mod report;
 
 pub use self::nmea::Parsed;
-pub use report::{LineCounts, Reason, Rejection};
+pub use crate::report::{LineCounts, Reason, Rejection};
 
 /// The source formats tessera reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -66,5 +65,53 @@ pub fn parse(bytes: &[u8]) -> Parsed {
         Format::Nmea => nmea::parse(bytes),
         Format::Gpx => gpx::parse(bytes),
         Format::Parquet => parquet::parse(bytes),
+    }
+}
+
+/// Why parsed bytes are not a trace, or `None` when they are. A trace has at least one fix,
+/// receiver sentence (auxiliary or of an ignored type) or rejection of a receiver sentence
+/// (bad checksum, no fix, ...); a file whose every line is `not_nmea` (a video, a text note, an
+/// empty file) or that failed as a whole (`bad_file`) is not one.
+///
+/// ```
+/// let note = tessera::ingest::parse(b"shopping list\nmilk\n");
+/// assert!(tessera::ingest::not_a_trace(&note).unwrap().contains("2 lines"));
+/// let no_fix = tessera::ingest::parse(b"$GPGGA,,,,,,0,00,99.99,,,,,,*48\n");
+/// assert_eq!(tessera::ingest::not_a_trace(&no_fix), None);
+/// ```
+pub fn not_a_trace(p: &Parsed) -> Option<String> {
+    let framing = |r: &&Rejection| matches!(r.reason, Reason::NotNmea | Reason::BadFile);
+    let sentences = p.lines.fix + p.lines.aux + p.lines.ignored;
+    if !p.fixes.is_empty() || sentences > 0 || p.rejections.iter().any(|r| !framing(&r)) {
+        return None;
+    }
+    if let Some(r) = p.rejections.iter().find(|r| r.reason == Reason::BadFile) {
+        return Some(format!("bad_file: {}", r.detail));
+    }
+    Some(match p.lines.total {
+        0 => "no line, point or row in it".to_string(),
+        n => format!("{n} lines, none of them a receiver sentence or point"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rule_a_file_of_receiver_sentences_without_a_fix_is_still_a_trace() {
+        let no_fix = b"$GPRMC,,V,,,,,,,,,,N*53\n$GPGSV,1,1,00*79\n";
+        assert_eq!(not_a_trace(&parse(no_fix)), None);
+        let bad_checksum = b"$GPGGA,120000.00,5230.000,N,01324.000,E,1,08,0.9,35.0,M,0.0,M,,*00\n";
+        assert_eq!(not_a_trace(&parse(bad_checksum)), None);
+    }
+
+    #[test]
+    fn rule_text_binary_empty_and_broken_gpx_are_not_traces() {
+        assert!(not_a_trace(&parse(b"")).unwrap().contains("no line"));
+        assert!(not_a_trace(&parse(b"\x00\x01\x02\xff\xfe")).is_some());
+        assert!(not_a_trace(&parse(b"hello\nworld\n")).unwrap().contains("2 lines"));
+        let gpx = b"<?xml version=\"1.0\"?><gpx><trk><trkseg><trkpt lat=";
+        assert!(not_a_trace(&parse(gpx)).unwrap().starts_with("bad_file"));
     }
 }

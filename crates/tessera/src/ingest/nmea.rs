@@ -8,8 +8,8 @@
 //! tested to agree with the crate on every sentence they accept and hand everything else to it.
 
 use super::fast::{self, Gga, Gsa, Rmc};
-use super::report::{LineCounts, Reason, Rejection};
 use crate::fix::Fix;
+use crate::report::{LineCounts, Reason, Rejection};
 use chrono::{Duration, NaiveDate, NaiveTime, Timelike};
 use nmea::ParseResult;
 
@@ -633,37 +633,42 @@ fn process_sentence(a: &mut Assembler, line_no: u32, s: &str, frame_ms: Option<i
                 }
             }
         }
-        Decoded::Other(parsed) => match *parsed {
-            ParseResult::GLL(g) => {
-                let Some(t) = g.fix_time else {
-                    a.reject(line_no, Reason::NoFix, "GLL without time");
-                    return;
-                };
-                let c = a.cycle_for(tod_ms(&t), talker, frame_ms);
-                c.lines.push(line_no);
-                c.set_pos(PosSrc::Gll, g.latitude, g.longitude, g.valid);
-            }
-            ParseResult::ZDA(z) => {
-                a.out.lines.aux += 1;
-                if let (Some(t), Some(d), Some(m), Some(y)) = (z.utc_time, z.day, z.month, z.year) {
-                    if let Some(date) = NaiveDate::from_ymd_opt(i32::from(y), u32::from(m), u32::from(d)) {
-                        let tod = tod_ms(&t);
-                        match a.cur.as_mut() {
-                            Some(c) if c.tod_ms == tod => c.date = c.date.or(Some(date)),
-                            _ => a.learn_date(date, tod),
-                        }
+        Decoded::Other(parsed) => apply_other(a, line_no, talker, *parsed, frame_ms),
+    }
+}
+
+/// GLL, ZDA, VTG and the other sentences the `nmea` crate decodes into the cycle.
+fn apply_other(a: &mut Assembler, line_no: u32, talker: [u8; 2], parsed: ParseResult, frame_ms: Option<i64>) {
+    match parsed {
+        ParseResult::GLL(g) => {
+            let Some(t) = g.fix_time else {
+                a.reject(line_no, Reason::NoFix, "GLL without time");
+                return;
+            };
+            let c = a.cycle_for(tod_ms(&t), talker, frame_ms);
+            c.lines.push(line_no);
+            c.set_pos(PosSrc::Gll, g.latitude, g.longitude, g.valid);
+        }
+        ParseResult::ZDA(z) => {
+            a.out.lines.aux += 1;
+            if let (Some(t), Some(d), Some(m), Some(y)) = (z.utc_time, z.day, z.month, z.year) {
+                if let Some(date) = NaiveDate::from_ymd_opt(i32::from(y), u32::from(m), u32::from(d)) {
+                    let tod = tod_ms(&t);
+                    match a.cur.as_mut() {
+                        Some(c) if c.tod_ms == tod => c.date = c.date.or(Some(date)),
+                        _ => a.learn_date(date, tod),
                     }
                 }
             }
-            ParseResult::VTG(v) => {
-                a.out.lines.aux += 1;
-                if let Some(c) = a.cur.as_mut() {
-                    c.speed = c.speed.or(v.speed_over_ground.map(|k| k * KNOTS_TO_MPS));
-                    c.course = c.course.or(v.true_course);
-                }
+        }
+        ParseResult::VTG(v) => {
+            a.out.lines.aux += 1;
+            if let Some(c) = a.cur.as_mut() {
+                c.speed = c.speed.or(v.speed_over_ground.map(|k| k * KNOTS_TO_MPS));
+                c.course = c.course.or(v.true_course);
             }
-            _ => a.out.lines.aux += 1,
-        },
+        }
+        _ => a.out.lines.aux += 1,
     }
 }
 

@@ -8,9 +8,9 @@ use super::{LineCounts, Parsed, Reason, Rejection};
 /// Parse a Parquet fixes file.
 ///
 /// ```
-/// use tessera::{fix::Fix, io, ingest};
+/// use tessera::{fix::Fix, tables, ingest};
 /// let fixes = vec![Fix::new(1_700_000_000_000, 52.5, 13.4), Fix::new(1_700_000_001_000, 95.0, 13.4)];
-/// let bytes = io::to_parquet(&io::fixes_schema(), &io::fixes_to_batches("car-1", &fixes)).unwrap();
+/// let bytes = tables::to_parquet(&tables::fixes_schema(), &tables::fixes_to_batches("car-1", &fixes)).unwrap();
 /// assert_eq!(ingest::Format::detect(&bytes), ingest::Format::Parquet);
 /// let p = ingest::parse(&bytes);
 /// assert_eq!((p.fixes.len(), p.rejections.len()), (1, 1));
@@ -32,7 +32,7 @@ pub fn parse(bytes: &[u8]) -> Parsed {
             ..LineCounts::default()
         };
     };
-    let batches = match crate::io::from_parquet(bytes::Bytes::copy_from_slice(bytes)) {
+    let batches = match crate::tables::from_parquet(bytes::Bytes::copy_from_slice(bytes)) {
         Ok(b) => b,
         Err(e) => {
             whole_file(&mut out, format!("Parquet read error: {e}"));
@@ -41,7 +41,7 @@ pub fn parse(bytes: &[u8]) -> Parsed {
     };
     let mut all = Vec::new();
     for b in &batches {
-        if let Err(e) = crate::io::batch_to_fixes(b, &mut all) {
+        if let Err(e) = crate::tables::batch_to_fixes(b, &mut all) {
             whole_file(&mut out, format!("not a tessera fixes file: {e}"));
             return out;
         }

@@ -87,6 +87,9 @@ pub enum MerkleError {
 /// let d = build(Scheme::EvmStandardV1, &[("0x1111111111111111111111111111111111111111".into(), 5_000_000_000_000_000_000), ("0x2222222222222222222222222222222222222222".into(), 2_500_000_000_000_000_000)]).unwrap();
 /// assert_eq!(d.root.unwrap(), "0xd4dee0beab2d53f2cc83e567171bd2820e49898130a22622b10ead383e90bd77");
 /// ```
+///
+/// # Errors
+/// [`MerkleError`] when a wallet is not an address of the scheme or an amount does not fit it.
 pub fn build(scheme: Scheme, shares: &[(String, u128)]) -> Result<Distribution, MerkleError> {
     match scheme {
         Scheme::EvmStandardV1 => {

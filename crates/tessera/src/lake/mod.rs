@@ -11,9 +11,11 @@
 //!   epochs/<E>/                   rewards, explain, rejections, coverage, manifest, policy, registry
 //! ```
 
+pub mod files;
+
 use crate::ingest::{self, Format, LineCounts};
-use crate::io;
 use crate::registry::valid_device_id;
+use crate::tables;
 use serde::{Deserialize, Serialize};
 use std::fs;
 use std::io::Write;
@@ -41,12 +43,37 @@ pub enum Error {
     /// A bad argument (device id, epoch...).
     #[error("{0}")]
     Invalid(String),
+    /// The epoch is published and recomputing it gives other bytes.
+    #[error("epoch {epoch} is already published and a new run would change it ({}); published epochs are immutable: pass --replace to overwrite it", changed.join("; "))]
+    Published {
+        /// The epoch.
+        epoch: crate::epoch::Epoch,
+        /// What changed, in words.
+        changed: Vec<String>,
+    },
+    /// An earlier epoch has sources but was never run.
+    #[error("epoch {missing} has sources in the lake but was never run, so {epoch} would start from an incomplete coverage state; run {missing} first, or pass --no-prior")]
+    MissingPrior {
+        /// The epoch asked for.
+        epoch: crate::epoch::Epoch,
+        /// The earlier epoch without outputs.
+        missing: crate::epoch::Epoch,
+    },
+    /// Not a trace: nothing in the file became a fix, a receiver sentence or a counted rejection
+    /// of one.
+    #[error("{name}: not a trace ({detail}); tessera reads NMEA 0183 (incl. BlackVue .gps, GnssLogger), GPX and Parquet fixes")]
+    NotATrace {
+        /// File name.
+        name: String,
+        /// What was found.
+        detail: String,
+    },
 }
 
 /// Result alias.
 pub type Result<T> = std::result::Result<T, Error>;
 
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     move |source| Error::Io {
         path: path.display().to_string(),
         source,
@@ -54,6 +81,9 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
 }
 
 /// SHA-256 (lowercase hex) of a file, read in a stream (never whole into memory).
+///
+/// # Errors
+/// [`Error::Io`] naming the file.
 pub fn sha256_file(p: &Path) -> Result<String> {
     use sha2::Digest;
     let mut f = fs::File::open(p).map_err(io_err(p))?;
@@ -71,6 +101,9 @@ pub fn sha256_file(p: &Path) -> Result<String> {
 /// tessera::lake::write_atomic(&p, b"hello").unwrap();
 /// assert_eq!(std::fs::read(&p).unwrap(), b"hello");
 /// ```
+///
+/// # Errors
+/// [`Error::Io`] naming the file or directory that could not be written, synced or renamed.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = temp_with(path, bytes)?;
     fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(io_err(path))?;
@@ -78,7 +111,34 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         path: path.display().to_string(),
         source: e.error,
     })?;
-    sync_dir(path.parent().unwrap_or(Path::new(".")))
+    sync_dir(parent_dir(path))
+}
+
+/// The directory a path's file lives in: `.` for a bare file name (`Path::parent` gives `""`).
+///
+/// ```
+/// use std::path::Path;
+/// assert_eq!(tessera::lake::parent_dir(Path::new("cells.parquet")), Path::new("."));
+/// assert_eq!(tessera::lake::parent_dir(Path::new("out/cells.parquet")), Path::new("out"));
+/// ```
+pub fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// A temp file builder whose files get the process umask, like any file a command creates
+/// (`tempfile` alone makes them 0600). Secret keys are written elsewhere, with 0600.
+fn temp_builder() -> tempfile::Builder<'static, 'static> {
+    let mut b = tempfile::Builder::new();
+    b.prefix(".tmp-");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        b.permissions(fs::Permissions::from_mode(0o666));
+    }
+    b
 }
 
 /// One source to ingest: who sent it, its file name, its bytes.
@@ -108,12 +168,9 @@ struct Staged {
 
 /// `bytes` in a temp file beside `dest` (not fsync'd; removed if dropped before the rename).
 fn temp_with(dest: &Path, bytes: &[u8]) -> Result<tempfile::TempPath> {
-    let dir = dest.parent().unwrap_or(Path::new("."));
+    let dir = parent_dir(dest);
     fs::create_dir_all(dir).map_err(io_err(dir))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempfile_in(dir)
-        .map_err(io_err(dir))?;
+    let mut tmp = temp_builder().tempfile_in(dir).map_err(io_err(dir))?;
     tmp.write_all(bytes).map_err(io_err(dest))?;
     Ok(tmp.into_temp_path())
 }
@@ -121,7 +178,7 @@ fn temp_with(dest: &Path, bytes: &[u8]) -> Result<tempfile::TempPath> {
 /// A temp hard link beside `dest` to the staged file `src`; `None` when the file system cannot
 /// link (the caller writes a copy).
 fn temp_link(src: &tempfile::TempPath, dest: &Path) -> Option<tempfile::TempPath> {
-    let dir = dest.parent()?;
+    let dir = parent_dir(dest);
     static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let name = format!(
         ".tmp-link-{}-{}-{}",
@@ -136,6 +193,9 @@ fn temp_link(src: &tempfile::TempPath, dest: &Path) -> Option<tempfile::TempPath
 }
 
 /// fsync a directory so a rename in it is durable.
+///
+/// # Errors
+/// [`Error::Io`] naming the directory.
 pub fn sync_dir(dir: &Path) -> Result<()> {
     fs::File::open(dir).and_then(|f| f.sync_all()).map_err(io_err(dir))
 }
@@ -190,6 +250,9 @@ pub const DEFAULT_MAX_VISITS: usize = 12 << 20;
 
 impl Lake {
     /// Open (and create) a lake; recovers an epoch replacement interrupted by a crash.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the directory that could not be created or recovered.
     pub fn open(root: impl Into<PathBuf>) -> Result<Lake> {
         let root = root.into();
         for d in ["sources", "fixes", "rejections", "epochs"] {
@@ -198,7 +261,7 @@ impl Lake {
         }
         let lake = Lake {
             root,
-            batch_rows: io::BATCH_ROWS,
+            batch_rows: tables::BATCH_ROWS,
             max_visits: DEFAULT_MAX_VISITS,
         };
         lake.recover()?;
@@ -250,6 +313,9 @@ impl Lake {
     /// duplicate (whichever device sends them the second time). Durable when it returns: every
     /// file is fsync'd and renamed in, the metadata last (what an upload server needs per
     /// request); for many sources at once, [`Lake::ingest_batch`] commits them together.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for a bad device id, [`Error::NotATrace`] when nothing in the bytes is a trace, I/O errors naming the file.
     pub fn ingest(&self, device: &str, name: &str, bytes: &[u8]) -> Result<IngestOutcome> {
         let mut out = self.ingest_batch(&[Upload { device, name, bytes }]);
         out.pop().unwrap_or_else(|| Err(Error::Invalid("empty batch".into())))
@@ -356,11 +422,17 @@ impl Lake {
         let (device, name, bytes) = (u.device, u.name, u.bytes);
         let format = Format::detect(bytes);
         let parsed = ingest::parse(bytes);
+        if let Some(detail) = ingest::not_a_trace(&parsed) {
+            return Err(Error::NotATrace {
+                name: name.to_string(),
+                detail,
+            });
+        }
         let raw_path = self.root.join("sources").join(format!("{hash}.{}", format.as_str()));
         let raw = temp_with(&raw_path, bytes)?;
-        let fixes_pq = io::to_parquet(
-            &io::fixes_schema(),
-            &io::fixes_to_batches_sized(device, &parsed.fixes, self.batch_rows),
+        let fixes_pq = tables::to_parquet(
+            &tables::fixes_schema(),
+            &tables::fixes_to_batches_sized(device, &parsed.fixes, self.batch_rows),
         )
         .map_err(|e| Error::Data {
             path: format!("fixes/{hash}.parquet"),
@@ -375,10 +447,10 @@ impl Lake {
             Some(t) => t,
             None => temp_with(&fixes_path, &fixes_pq)?,
         };
-        let rows: Vec<io::RejectionRow> = parsed
+        let rows: Vec<tables::RejectionRow> = parsed
             .rejections
             .iter()
-            .map(|r| io::RejectionRow {
+            .map(|r| tables::RejectionRow {
                 source: hash.to_string(),
                 device: device.to_string(),
                 stage: "ingest",
@@ -386,9 +458,11 @@ impl Lake {
             })
             .collect();
         let rej_pq =
-            io::to_parquet(&io::rejections_schema(), &[io::rejections_to_batch(&rows)]).map_err(|e| Error::Data {
-                path: format!("rejections/{hash}.parquet"),
-                message: e.to_string(),
+            tables::to_parquet(&tables::rejections_schema(), &[tables::rejections_to_batch(&rows)]).map_err(|e| {
+                Error::Data {
+                    path: format!("rejections/{hash}.parquet"),
+                    message: e.to_string(),
+                }
             })?;
         let rej_path = self.root.join("rejections").join(format!("{hash}.parquet"));
         let rejections = temp_with(&rej_path, &rej_pq)?;
@@ -477,6 +551,9 @@ impl Lake {
     /// assert_eq!(out.meta.fixes, 1);
     /// assert_eq!(lake.read_fixes(&out.meta.hash).unwrap().0[0].lat, 52.5);
     /// ```
+    ///
+    /// # Errors
+    /// As [`Lake::ingest`].
     pub fn ingest_fixes(&self, device: &str, name: &str, fixes: &[crate::fix::Fix]) -> Result<IngestOutcome> {
         self.ingest(device, name, &self.fixes_source(device, name, fixes)?)
     }
@@ -491,14 +568,17 @@ impl Lake {
     /// let bytes = lake.fixes_source("car-1", "sim.parquet", &fixes).unwrap();
     /// assert_eq!(&bytes[..4], b"PAR1");
     /// ```
+    ///
+    /// # Errors
+    /// [`Error::Data`] when the Parquet encoding fails.
     pub fn fixes_source(&self, device: &str, name: &str, fixes: &[crate::fix::Fix]) -> Result<Vec<u8>> {
         let mut rows: Vec<crate::fix::Fix> = fixes.to_vec();
         for (i, f) in rows.iter_mut().enumerate() {
             f.line = u32::try_from(i + 1).unwrap_or(u32::MAX);
         }
-        io::to_parquet(
-            &io::fixes_schema(),
-            &io::fixes_to_batches_sized(device, &rows, self.batch_rows),
+        tables::to_parquet(
+            &tables::fixes_schema(),
+            &tables::fixes_to_batches_sized(device, &rows, self.batch_rows),
         )
         .map_err(|e| Error::Data {
             path: name.to_string(),
@@ -515,6 +595,9 @@ impl Lake {
     }
 
     /// Every committed source, sorted by hash.
+    ///
+    /// # Errors
+    /// [`Error::Io`]/[`Error::Data`] naming a metadata file that cannot be read or parsed.
     pub fn sources(&self) -> Result<Vec<SourceMeta>> {
         let dir = self.root.join("sources");
         let mut out = Vec::new();
@@ -533,6 +616,9 @@ impl Lake {
     }
 
     /// The fixes of one source and the SHA-256 of its Parquet file.
+    ///
+    /// # Errors
+    /// [`Error::Io`]/[`Error::Data`] naming the fixes file.
     pub fn read_fixes(&self, hash: &str) -> Result<(Vec<crate::fix::Fix>, String)> {
         let p = self.root.join("fixes").join(format!("{hash}.parquet"));
         let bytes = fs::read(&p).map_err(io_err(&p))?;
@@ -541,15 +627,18 @@ impl Lake {
             path: p.display().to_string(),
             message,
         };
-        let batches = io::from_parquet_batched(bytes.into(), self.batch_rows).map_err(|e| data(e.to_string()))?;
+        let batches = tables::from_parquet_batched(bytes.into(), self.batch_rows).map_err(|e| data(e.to_string()))?;
         let mut fixes = Vec::new();
         for b in &batches {
-            io::batch_to_fixes(b, &mut fixes).map_err(data)?;
+            tables::batch_to_fixes(b, &mut fixes).map_err(data)?;
         }
         Ok((fixes, sha))
     }
 
     /// Epochs with complete outputs, sorted.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming `epochs/`.
     pub fn epochs(&self) -> Result<Vec<crate::epoch::Epoch>> {
         let dir = self.root.join("epochs");
         let mut out = Vec::new();
@@ -566,6 +655,9 @@ impl Lake {
     /// Move a fully written staging directory into place as `epochs/E`, replacing an existing
     /// one. A crash at any point leaves either the old or the new epoch: the old one is parked
     /// as `.old-E` until the new one is in place, and [`Lake::open`] puts it back if needed.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the directory that could not be renamed or removed.
     pub fn commit_epoch_dir(&self, staging: &Path, epoch: &crate::epoch::Epoch) -> Result<()> {
         let epochs = self.root.join("epochs");
         let dest = self.epoch_dir(epoch);
@@ -588,6 +680,9 @@ impl Lake {
     }
 
     /// A fresh staging directory for an epoch's outputs.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the directory.
     pub fn staging_dir(&self, epoch: &crate::epoch::Epoch) -> Result<PathBuf> {
         let epochs = self.root.join("epochs");
         let p = epochs.join(format!(".tmp-{epoch}-{}", std::process::id()));
@@ -771,6 +866,26 @@ mod tests {
         assert_eq!(lake.sources().unwrap().len(), 1);
         let (fixes, _) = lake.read_fixes(&a.meta.hash).unwrap();
         assert_eq!(fixes.len(), 1);
+    }
+
+    #[test]
+    fn ingest_refuses_bytes_that_are_not_a_trace_and_stores_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        let lake = Lake::open(d.path()).unwrap();
+        for (name, bytes) in [
+            ("empty.nmea", &b""[..]),
+            ("note.txt", b"remember the milk\n"),
+            (
+                "clip.mp4",
+                b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom\x00\x01\x02",
+            ),
+        ] {
+            let e = lake.ingest("car-1", name, bytes).unwrap_err();
+            assert!(matches!(e, Error::NotATrace { .. }), "{name}: {e}");
+            assert!(e.to_string().starts_with(&format!("{name}: not a trace")), "{e}");
+        }
+        assert!(lake.sources().unwrap().is_empty());
+        assert_eq!(fs::read_dir(d.path().join("sources")).unwrap().count(), 0);
     }
 
     #[test]

@@ -1,0 +1,44 @@
+//! `tessera epoch run`: compute an epoch and publish `epochs/E/` (immutable once published).
+
+use crate::cli::RunArgs;
+use crate::output::{bar, print_json, print_summary, stage_progress};
+use anyhow::Result;
+use tessera::pipeline::{self, EpochInputs, RunOptions};
+use tessera::policy::Policy;
+
+pub fn run(a: &RunArgs, json: bool) -> Result<()> {
+    let lake = super::open_lake(&a.at.lake)?
+        .with_batch_rows(a.batch_rows)
+        .with_max_visits(a.max_visits);
+    let policy_text = match &a.policy {
+        Some(p) => {
+            Policy::load(p)?;
+            std::fs::read_to_string(p)?
+        }
+        None => Policy::default().to_toml(),
+    };
+    let inputs = EpochInputs {
+        epoch: a.at.epoch,
+        pool: a.pool,
+        policy_text,
+        registry: super::load_registry(&lake, a.registry.as_deref())?,
+    };
+    let opts = RunOptions {
+        replace: a.replace,
+        no_prior: a.no_prior,
+    };
+    let pb = bar(0, "clean + cover", json);
+    let out = pipeline::run_with(&lake, &inputs, opts, &stage_progress(&pb))?;
+    pb.finish_and_clear();
+    if json {
+        return print_json(&out.summary);
+    }
+    if out.unchanged {
+        println!(
+            "epoch {} is already published with exactly these bytes: nothing written",
+            a.at.epoch
+        );
+    }
+    print_summary(&out.summary);
+    Ok(())
+}

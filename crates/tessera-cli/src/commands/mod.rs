@@ -1,0 +1,86 @@
+//! One file per command; [`run`] dispatches. Shared helpers: opening an existing lake and
+//! loading a registry.
+
+use crate::cli::{Cli, Cmd, EpochCmd, ExportCmd, LakeArg};
+use anyhow::{bail, Context, Result};
+use std::path::Path;
+use tessera::lake::Lake;
+use tessera::registry::Registry;
+
+mod capture;
+mod demo;
+mod epoch_diff;
+mod epoch_run;
+mod epoch_verify;
+mod explain;
+mod export;
+mod ingest;
+mod keygen;
+mod policy;
+mod proof;
+mod render;
+mod serve;
+mod simulate;
+mod sql;
+mod tables;
+mod upload;
+
+/// Run the parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    let json = cli.json;
+    match cli.cmd {
+        Cmd::Demo { lake, pool } => demo::run(&lake, pool, json),
+        Cmd::Simulate(a) => simulate::run(&a, json),
+        Cmd::Ingest(a) => ingest::run(&a, json),
+        Cmd::Epoch { cmd: EpochCmd::Run(a) } => epoch_run::run(&a, json),
+        Cmd::Epoch {
+            cmd: EpochCmd::Verify { at, manifest },
+        } => epoch_verify::run(&at, manifest.as_deref(), json),
+        Cmd::Epoch {
+            cmd: EpochCmd::Diff { at, policy },
+        } => epoch_diff::run(&at, &policy, json),
+        Cmd::Policy => policy::run(json),
+        Cmd::Proof { at, recipient, all } => proof::run(&at, recipient.as_deref(), all),
+        Cmd::Capture(a) => capture::run(&a, json),
+        Cmd::Serve(a) => serve::run(&a),
+        Cmd::Upload(a) => upload::run(&a, json),
+        Cmd::Keygen { out } => keygen::run(&out, json),
+        Cmd::Sql {
+            lake,
+            query,
+            format,
+            output,
+        } => sql::run(&lake, query, format, output.as_deref(), json),
+        Cmd::Tables { lake } => tables::run(&lake, json),
+        Cmd::Export {
+            what: ExportCmd::Cells { at, output },
+        } => export::cells(&at, &output, json),
+        Cmd::Render(a) => render::run(&a, json),
+        Cmd::Explain { at, recipient } => explain::run(&at, &recipient, json),
+    }
+}
+
+/// Open a lake that must already exist (a typo must not create an empty lake and report on it).
+pub fn open_lake(arg: &LakeArg) -> Result<Lake> {
+    let dir = &arg.lake;
+    if !dir.join("epochs").is_dir() || !dir.join("sources").is_dir() {
+        bail!(
+            "{} is not a tessera lake (no sources/ and epochs/ in it); `tessera ingest --lake {}` creates one",
+            dir.display(),
+            dir.display()
+        );
+    }
+    Ok(Lake::open(dir)?)
+}
+
+/// The registry at `path`, or the lake's `registry.csv`.
+pub fn load_registry(lake: &Lake, path: Option<&Path>) -> Result<Registry> {
+    let p = path.map(Path::to_path_buf).unwrap_or_else(|| lake.path("registry.csv"));
+    let bytes = std::fs::read(&p).with_context(|| {
+        format!(
+            "registry {}: cannot read (pass --registry FILE or put one at LAKE/registry.csv)",
+            p.display()
+        )
+    })?;
+    Ok(Registry::parse(&bytes, &p.display().to_string())?)
+}

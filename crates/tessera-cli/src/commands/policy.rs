@@ -1,0 +1,12 @@
+//! `tessera policy`: the default policy as TOML (what `--policy` files start from).
+
+use anyhow::Result;
+use tessera::policy::Policy;
+
+pub fn run(json: bool) -> Result<()> {
+    if json {
+        return crate::output::print_json(&Policy::default());
+    }
+    print!("{}", Policy::default().to_toml());
+    Ok(())
+}

@@ -1,0 +1,143 @@
+//! Ingest of files from disk in group commits: what `tessera ingest`, the demo and Python's
+//! `ingest` share.
+
+use super::{Error, IngestOutcome, Lake, Upload};
+use rayon::prelude::*;
+use std::path::{Path, PathBuf};
+
+/// Files per group commit.
+pub const COMMIT_FILES: usize = 512;
+/// Bytes read into memory per group commit.
+pub const COMMIT_BYTES: u64 = 512 << 20;
+
+/// One file to ingest and the device it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileJob {
+    /// Device id.
+    pub device: String,
+    /// The file.
+    pub path: PathBuf,
+}
+
+/// What happened to one file.
+#[derive(Debug)]
+pub struct FileResult {
+    /// The job.
+    pub job: FileJob,
+    /// Its outcome, or why it was not ingested (errors name the file).
+    pub result: Result<IngestOutcome, Error>,
+}
+
+/// The jobs of a tree laid out as `DIR/<device-id>/<files>`, devices and files in name order.
+///
+/// # Errors
+/// [`Error::Io`] when `dir` or a device directory cannot be listed.
+///
+/// ```
+/// # let d = tempfile::tempdir().unwrap();
+/// std::fs::create_dir_all(d.path().join("car-1")).unwrap();
+/// std::fs::write(d.path().join("car-1/a.nmea"), b"").unwrap();
+/// let jobs = tessera::lake::files::tree_jobs(d.path()).unwrap();
+/// assert_eq!(jobs[0].device, "car-1");
+/// ```
+pub fn tree_jobs(dir: &Path) -> Result<Vec<FileJob>, Error> {
+    let list = |d: &Path, want_dir: bool| -> Result<Vec<PathBuf>, Error> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(d)
+            .map_err(super::io_err(d))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| if want_dir { p.is_dir() } else { p.is_file() })
+            .collect();
+        v.sort();
+        Ok(v)
+    };
+    let mut jobs = Vec::new();
+    for d in list(dir, true)? {
+        let device = d.file_name().unwrap_or_default().to_string_lossy().to_string();
+        for path in list(&d, false)? {
+            jobs.push(FileJob {
+                device: device.clone(),
+                path,
+            });
+        }
+    }
+    Ok(jobs)
+}
+
+/// Split jobs into group commits of at most [`COMMIT_FILES`] files and [`COMMIT_BYTES`] bytes.
+fn groups(jobs: &[FileJob]) -> Vec<&[FileJob]> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0u64);
+    for (i, j) in jobs.iter().enumerate() {
+        let len = std::fs::metadata(&j.path).map(|m| m.len()).unwrap_or(0);
+        if i > start && (i - start >= COMMIT_FILES || bytes + len > COMMIT_BYTES) {
+            out.push(&jobs[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += len;
+    }
+    out.push(&jobs[start..]);
+    out
+}
+
+impl Lake {
+    /// Ingest files in group commits ([`Lake::ingest_batch`]): each group is read and parsed in
+    /// parallel and made durable together. One result per job, in order; a file that cannot be
+    /// read or is not a trace fails alone. `progress(done, total)` is called after each group.
+    ///
+    /// ```
+    /// use tessera::lake::{files::FileJob, Lake};
+    /// # let d = tempfile::tempdir().unwrap();
+    /// let lake = Lake::open(d.path().join("lake")).unwrap();
+    /// let trace = d.path().join("a.nmea");
+    /// std::fs::write(&trace, b"$GPGGA,120000.00,5230.000,N,01324.000,E,1,08,0.9,35.0,M,0.0,M,,*6D\n").unwrap();
+    /// let jobs = vec![
+    ///     FileJob { device: "car-1".into(), path: trace },
+    ///     FileJob { device: "car-1".into(), path: d.path().join("missing.nmea") },
+    /// ];
+    /// let out = lake.ingest_files(&jobs, &|_, _| {});
+    /// assert!(out[0].result.is_ok());
+    /// assert!(out[1].result.is_err());
+    /// ```
+    pub fn ingest_files(&self, jobs: &[FileJob], progress: &(dyn Fn(u64, u64) + Sync)) -> Vec<FileResult> {
+        let mut results = Vec::with_capacity(jobs.len());
+        let total = jobs.len() as u64;
+        for group in groups(jobs) {
+            let read: Vec<Result<Vec<u8>, Error>> = group
+                .par_iter()
+                .map(|j| std::fs::read(&j.path).map_err(super::io_err(&j.path)))
+                .collect();
+            let names: Vec<String> = group
+                .iter()
+                .map(|j| j.path.file_name().unwrap_or_default().to_string_lossy().to_string())
+                .collect();
+            let uploads: Vec<Upload> = group
+                .iter()
+                .zip(&read)
+                .zip(&names)
+                .filter_map(|((j, bytes), name)| {
+                    Some(Upload {
+                        device: &j.device,
+                        name,
+                        bytes: bytes.as_ref().ok()?,
+                    })
+                })
+                .collect();
+            // One outcome per file that could be read, in order.
+            let mut outcomes = self.ingest_batch(&uploads).into_iter();
+            for (job, bytes) in group.iter().zip(read) {
+                let result = match bytes {
+                    Err(e) => Err(e),
+                    Ok(_) => outcomes
+                        .next()
+                        .unwrap_or_else(|| Err(Error::Invalid("not ingested".into()))),
+                };
+                results.push(FileResult {
+                    job: job.clone(),
+                    result,
+                });
+            }
+            progress(results.len() as u64, total);
+        }
+        results
+    }
+}

@@ -1,0 +1,240 @@
+//! The epoch run, at the I/O edge, as named stages:
+//!
+//! ```text
+//! sources ──(clean + cover, per source)──▶ visits ──(+ prior state)──▶ score ──▶ allocate ──▶ manifest
+//! sources.rs                               visits.rs   prior.rs          score.rs   outputs.rs   outputs.rs
+//! ```
+//!
+//! [`compute_to_dir`] writes every output file into a directory, [`compute`] into memory (for
+//! verification and what-if runs), [`run`]/[`run_with`] into the lake (`publish.rs`: staging,
+//! immutability of published epochs, no skipped epoch).
+//!
+//! Memory is bounded: sources are read a chunk at a time, the visits are held in memory up to
+//! the lake's budget ([`Lake::with_max_visits`]) and spilled to range buckets beyond it, the prior
+//! coverage state is read in cell order a batch at a time, and the big files are streamed to
+//! disk. What grows with the week is per recipient (wallets, devices) and per source (the
+//! manifest's input list).
+
+mod outputs;
+mod prior;
+mod publish;
+mod score;
+mod sources;
+mod visits;
+
+pub use publish::{run, run_with, RunOptions};
+
+use crate::epoch::Epoch;
+use crate::lake::{Error, Lake, Result};
+use crate::manifest::{Counts, Status};
+
+/// Where spilled visits go inside the output directory (removed before a run returns).
+const SPILL_DIR: &str = ".spill";
+use crate::policy::Policy;
+use crate::registry::Registry;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Everything an epoch run depends on besides the lake's sources and prior state.
+#[derive(Debug, Clone)]
+pub struct EpochInputs {
+    /// The epoch.
+    pub epoch: Epoch,
+    /// Pool in base units.
+    pub pool: u128,
+    /// Policy text exactly as stored beside the outputs (its SHA-256 goes in the manifest).
+    pub policy_text: String,
+    /// Device registry.
+    pub registry: Registry,
+}
+
+impl EpochInputs {
+    /// Inputs with the default policy.
+    pub fn new(epoch: Epoch, pool: u128, registry: Registry) -> Self {
+        EpochInputs {
+            epoch,
+            pool,
+            policy_text: Policy::default().to_toml(),
+            registry,
+        }
+    }
+}
+
+/// One recipient in the summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecipientLine {
+    /// Wallet.
+    pub recipient: String,
+    /// Amount, base units (decimal string: may exceed 2^53).
+    pub amount: String,
+    /// Points (decimal, 6 places).
+    pub points: String,
+    /// Devices.
+    pub devices: u32,
+    /// Cells with points.
+    pub cells: u64,
+}
+
+/// What an epoch run did, for people (`demo`) and machines (`--json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// Epoch.
+    pub epoch: String,
+    /// Window start, RFC 3339.
+    pub window_start: String,
+    /// Window end (exclusive), RFC 3339.
+    pub window_end: String,
+    /// Sources whose fixes overlap the window.
+    pub sources: u64,
+    /// Fixes inside the window.
+    pub fixes_in: u64,
+    /// Fixes accepted by every gate.
+    pub fixes_accepted: u64,
+    /// Rejected fixes by reason.
+    pub rejected: BTreeMap<String, u64>,
+    /// Distinct cells covered.
+    pub cells: u64,
+    /// Cells never covered before this epoch.
+    pub new_cells: u64,
+    /// Visits scored.
+    pub visits: u64,
+    /// Recipients paid.
+    pub recipients: u64,
+    /// Pool, base units.
+    pub pool: String,
+    /// Allocated, base units (equals the pool unless there were no points).
+    pub allocated: String,
+    /// Total points.
+    pub points_total: String,
+    /// `allocated` or `no_points` (nothing allocated, the pool stays unspent).
+    pub status: Status,
+    /// Epoch whose coverage state this run started from.
+    pub previous_state: Option<String>,
+    /// Top recipients by amount.
+    pub top: Vec<RecipientLine>,
+}
+
+/// The complete outputs of an epoch, in memory.
+#[derive(Debug, Clone)]
+pub struct EpochOutputs {
+    /// File name → bytes, as they go into `epochs/E/`.
+    pub files: BTreeMap<String, Vec<u8>>,
+    /// Summary.
+    pub summary: Summary,
+}
+
+/// Progress callback: (stage, done, total).
+pub type Progress<'a> = &'a (dyn Fn(&str, u64, u64) + Sync);
+
+/// No progress reporting.
+pub fn no_progress(_: &str, _: u64, _: u64) {}
+
+/// Compute every output of an epoch into memory without touching the lake (the files are
+/// built in a temporary directory, then read).
+///
+/// # Errors
+/// I/O and data errors naming the file; [`Error::Invalid`] for a policy that does not validate.
+pub fn compute(lake: &Lake, inputs: &EpochInputs, progress: Progress) -> Result<EpochOutputs> {
+    let tmp = tempfile::Builder::new()
+        .prefix("tessera-epoch-")
+        .tempdir()
+        .map_err(|source| Error::Io {
+            path: std::env::temp_dir().display().to_string(),
+            source,
+        })?;
+    let run = compute_to_dir(lake, inputs, tmp.path(), progress)?;
+    let mut files = BTreeMap::new();
+    for name in run.sha256.keys() {
+        let p = tmp.path().join(name);
+        let bytes = std::fs::read(&p).map_err(|source| Error::Io {
+            path: p.display().to_string(),
+            source,
+        })?;
+        files.insert(name.clone(), bytes);
+    }
+    Ok(EpochOutputs {
+        files,
+        summary: run.summary,
+    })
+}
+
+/// What [`compute_to_dir`] and [`run`] produced: the summary and each file's SHA-256.
+#[derive(Debug, Clone)]
+pub struct EpochRun {
+    /// Summary.
+    pub summary: Summary,
+    /// File name → SHA-256 (hex) of every output file, `manifest.json` included.
+    pub sha256: BTreeMap<String, String>,
+    /// True when the epoch was already published with exactly these bytes (nothing written).
+    pub unchanged: bool,
+}
+
+/// Compute every output of an epoch and write the files into `dir` (which must exist and is
+/// used as scratch space for spilled visits, removed before returning). Nothing else is written.
+/// Memory stays within the lake's visit budget ([`Lake::with_max_visits`]) plus what is kept
+/// per recipient; the big files are streamed.
+///
+/// # Errors
+/// As [`compute`].
+pub fn compute_to_dir(lake: &Lake, inputs: &EpochInputs, dir: &Path, progress: Progress) -> Result<EpochRun> {
+    let scratch = dir.join(SPILL_DIR);
+    let result = compute_inner(lake, inputs, dir, progress);
+    let _ = std::fs::remove_dir_all(&scratch);
+    result
+}
+
+fn compute_inner(lake: &Lake, inputs: &EpochInputs, dir: &Path, progress: Progress) -> Result<EpochRun> {
+    let policy = Policy::from_toml_str(&inputs.policy_text).map_err(|e| Error::Invalid(e.to_string()))?;
+    let k = policy.kernels().map_err(|e| Error::Invalid(e.to_string()))?;
+    let e = inputs.epoch;
+
+    // 1. Sources → cleaned fixes → visits (spilled past the budget), rejections streamed.
+    let selected = sources::select(lake, &e)?;
+    let devices = sources::devices(&selected);
+    let covered = sources::cover_all(lake, &selected, &devices, inputs, &k, dir, progress)?;
+    let mut outputs: BTreeMap<String, String> = BTreeMap::new();
+    outputs.insert("rejections.parquet".into(), covered.rejections_sha);
+
+    // 2. Visits scored against the prior coverage state; explain and coverage streamed.
+    progress("score", 0, 1);
+    let (prev, prior) = prior::prior_state(lake, &e)?;
+    let wallet_of: Vec<String> = devices
+        .iter()
+        .map(|d| inputs.registry.wallet(d).unwrap_or_default().to_string())
+        .collect();
+    let cx = score::Context {
+        devices: &devices,
+        wallet_of: &wallet_of,
+        k: &k,
+        epoch: e.index(),
+    };
+    let totals = score::score_all(&cx, covered.store, prior, dir, progress)?;
+    progress("score", 1, 1);
+    outputs.insert("explain.parquet".into(), totals.explain_sha.clone());
+    outputs.insert("coverage.parquet".into(), totals.coverage_sha.clone());
+
+    // 3. The pool allocated over the points; rewards, merkle, policy and registry written.
+    let alloc = outputs::allocate_and_write(dir, inputs, k.merkle, &totals.per, &mut outputs)?;
+
+    // 4. The manifest names every input and output.
+    let counts = Counts {
+        sources: selected.len() as u64,
+        fixes_in: covered.fixes_in,
+        fixes_accepted: covered.accepted,
+        rejected: covered.rejected,
+        visits: totals.visits,
+        cells: totals.cells,
+        new_cells: totals.new_cells,
+    };
+    let manifest = outputs::manifest(inputs, &alloc, counts, prev, covered.inputs, &outputs);
+    outputs.insert(
+        "manifest.json".into(),
+        outputs::put(dir, "manifest.json", &manifest.to_bytes())?,
+    );
+    Ok(EpochRun {
+        summary: outputs::summary(&manifest, &alloc.shares, &totals.per),
+        sha256: outputs,
+        unchanged: false,
+    })
+}

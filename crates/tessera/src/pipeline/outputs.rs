@@ -1,0 +1,259 @@
+//! Writing the epoch's files: streamed Parquet sinks hashed as written, small files, the rewards
+//! and explain batches, and the formats of points and times.
+
+use super::score::PerRecipient;
+use crate::lake::{sha256_hex, write_atomic, Error, Result};
+use crate::novelty::freshness::CellState;
+use crate::novelty::Scored;
+use crate::rewards::Share;
+use crate::tables;
+use arrow_array::builder::{StringBuilder, UInt32Builder, UInt64Builder};
+use arrow_array::{ArrayRef, RecordBatch};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+pub(super) fn ppm_str(v: u128) -> String {
+    format!("{}.{:06}", v / 1_000_000, v % 1_000_000)
+}
+
+pub(super) fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default()
+}
+
+pub(super) fn parquet_bytes(name: &str, schema: &arrow_schema::SchemaRef, batches: &[RecordBatch]) -> Result<Vec<u8>> {
+    tables::to_parquet(schema, batches).map_err(|e| Error::Data {
+        path: name.to_string(),
+        message: e.to_string(),
+    })
+}
+
+/// A Parquet output streamed into the output directory, hashed as it is written.
+pub(super) type Sink<T, B> = tables::BatchSink<T, tables::HashedFile, B>;
+/// Builds explain batches (closes over the device and wallet tables).
+pub(super) type ExplainBuild<'a> = Box<dyn Fn(&[Scored]) -> RecordBatch + Send + Sync + 'a>;
+/// Builds coverage batches.
+pub(super) type CoverageBuild = fn(&[(u64, CellState)]) -> RecordBatch;
+
+pub(super) fn sink<T: Send + Sync, B: Fn(&[T]) -> RecordBatch + Sync>(
+    dir: &Path,
+    name: &str,
+    schema: &arrow_schema::SchemaRef,
+    build: B,
+) -> Result<Sink<T, B>> {
+    let p = dir.join(name);
+    let f = tables::HashedFile::create(&p).map_err(|source| Error::Io {
+        path: p.display().to_string(),
+        source,
+    })?;
+    tables::BatchSink::new(f, schema, build).map_err(|e| pq_error(name, e))
+}
+
+pub(super) fn pq_error(name: &str, e: parquet::errors::ParquetError) -> Error {
+    Error::Data {
+        path: name.to_string(),
+        message: e.to_string(),
+    }
+}
+
+pub(super) fn finish_sink<T: Send + Sync, B: Fn(&[T]) -> RecordBatch + Sync>(
+    dir: &Path,
+    name: &str,
+    s: Sink<T, B>,
+) -> Result<String> {
+    let f = s.finish().map_err(|e| pq_error(name, e))?;
+    let sha = f.finish().map_err(|source| Error::Io {
+        path: dir.join(name).display().to_string(),
+        source,
+    })?;
+    fail::fail_point!("epoch-staged-file");
+    Ok(sha)
+}
+
+/// Write a small output file into the output directory; its SHA-256.
+pub(super) fn put(dir: &Path, name: &str, bytes: &[u8]) -> Result<String> {
+    write_atomic(&dir.join(name), bytes)?;
+    fail::fail_point!("epoch-staged-file");
+    Ok(sha256_hex(bytes))
+}
+
+fn dec(cap: usize, dt: arrow_schema::DataType) -> arrow_array::builder::Decimal128Builder {
+    tables::decimal_builder(cap, &dt)
+}
+
+pub(super) fn rewards_batch(
+    shares: &[Share],
+    per: &BTreeMap<&str, PerRecipient>,
+    dist: &crate::merkle::Distribution,
+) -> RecordBatch {
+    let n = shares.len();
+    let mut r = StringBuilder::new();
+    let mut amount = dec(n, tables::amount_type());
+    let mut points = dec(n, tables::ppm_type());
+    let mut devices = UInt32Builder::with_capacity(n);
+    let mut cells = UInt64Builder::with_capacity(n);
+    let mut leaf = StringBuilder::with_capacity(n, 66 * n);
+    let mut proof = arrow_array::builder::ListBuilder::new(StringBuilder::new());
+    for (s, c) in shares.iter().zip(&dist.claims) {
+        debug_assert_eq!(s.recipient, c.recipient);
+        leaf.append_value(&c.leaf);
+        for p in &c.proof {
+            proof.values().append_value(p);
+        }
+        proof.append(true);
+        let v = &per[s.recipient.as_str()];
+        r.append_value(&s.recipient);
+        // Decimal128(38,0) holds up to 10^38-1 < 2^127: pools above that are refused at the CLI.
+        amount.append_value(i128::try_from(s.amount).unwrap_or(i128::MAX));
+        points.append_value(i128::try_from(s.points).unwrap_or(i128::MAX));
+        devices.append_value(v.devices.len() as u32);
+        cells.append_value(v.cells);
+    }
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(r.finish()),
+        Arc::new(amount.finish()),
+        Arc::new(points.finish()),
+        Arc::new(devices.finish()),
+        Arc::new(cells.finish()),
+        Arc::new(leaf.finish()),
+        Arc::new(proof.finish()),
+    ];
+    RecordBatch::try_new(tables::rewards_schema(), cols).expect("schema matches")
+}
+
+/// The pool's allocation among the recipients and its merkle distribution.
+pub(super) struct Allocation {
+    pub shares: Vec<Share>,
+    pub dist: crate::merkle::Distribution,
+    pub points_total: u128,
+    pub allocated: u128,
+}
+
+/// Allocate the pool over the recipients' points and write `rewards.parquet`, `policy.toml`,
+/// `merkle.json` and `registry.csv` into `dir`, recording each file's SHA-256 in `outputs`.
+pub(super) fn allocate_and_write(
+    dir: &Path,
+    inputs: &super::EpochInputs,
+    scheme: crate::merkle::Scheme,
+    per: &BTreeMap<&str, PerRecipient>,
+    outputs: &mut BTreeMap<String, String>,
+) -> Result<Allocation> {
+    let e = inputs.epoch;
+    let pts: Vec<(String, u128)> = per.iter().map(|(w, v)| (w.to_string(), v.points)).collect();
+    let shares: Vec<Share> = crate::rewards::allocate(inputs.pool, &pts).map_err(|e| Error::Invalid(e.to_string()))?;
+    let amounts: Vec<(String, u128)> = shares.iter().map(|s| (s.recipient.clone(), s.amount)).collect();
+    let dist = crate::merkle::build(scheme, &amounts).map_err(|err| Error::Invalid(format!("epoch {e}: {err}")))?;
+    let rewards = parquet_bytes(
+        "rewards.parquet",
+        &tables::rewards_schema(),
+        &[rewards_batch(&shares, per, &dist)],
+    )?;
+    outputs.insert("rewards.parquet".into(), put(dir, "rewards.parquet", &rewards)?);
+    outputs.insert(
+        "policy.toml".into(),
+        put(dir, "policy.toml", inputs.policy_text.as_bytes())?,
+    );
+    let mut dump = serde_json::to_vec_pretty(&dist.dump).expect("dump serializes");
+    dump.push(b'\n');
+    outputs.insert("merkle.json".into(), put(dir, "merkle.json", &dump)?);
+    outputs.insert(
+        "registry.csv".into(),
+        put(dir, "registry.csv", inputs.registry.to_csv().as_bytes())?,
+    );
+    Ok(Allocation {
+        points_total: pts.iter().map(|p| p.1).sum(),
+        allocated: shares.iter().map(|s| s.amount).sum(),
+        shares,
+        dist,
+    })
+}
+
+/// The manifest of a computed epoch.
+pub(super) fn manifest(
+    inputs: &super::EpochInputs,
+    alloc: &Allocation,
+    counts: crate::manifest::Counts,
+    prev: Option<(crate::epoch::Epoch, String)>,
+    sources: Vec<crate::manifest::Input>,
+    outputs: &BTreeMap<String, String>,
+) -> crate::manifest::Manifest {
+    use crate::manifest::{self, Manifest, Status};
+    let e = inputs.epoch;
+    Manifest {
+        format: manifest::FORMAT.to_string(),
+        epoch: e.to_string(),
+        window: manifest::Window {
+            start: rfc3339(e.start_ms()),
+            end: rfc3339(e.end_ms()),
+        },
+        pool: inputs.pool.to_string(),
+        allocated: alloc.allocated.to_string(),
+        status: if alloc.shares.is_empty() {
+            Status::NoPoints
+        } else {
+            Status::Allocated
+        },
+        recipients: alloc.shares.len() as u64,
+        points_total: ppm_str(alloc.points_total),
+        merkle: manifest::Merkle {
+            scheme: alloc.dist.scheme.as_str().to_string(),
+            root: alloc.dist.root.clone(),
+        },
+        counts,
+        previous_state: prev.map(|(p, sha)| manifest::PreviousState {
+            epoch: p.to_string(),
+            coverage_sha256: sha,
+        }),
+        policy_sha256: outputs["policy.toml"].clone(),
+        registry_sha256: outputs["registry.csv"].clone(),
+        inputs: sources,
+        outputs: outputs.clone(),
+        software: manifest::Software {
+            name: "tessera".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+    }
+}
+
+/// The summary of an epoch: its manifest's counts and the top recipients by amount.
+pub(super) fn summary(
+    m: &crate::manifest::Manifest,
+    shares: &[Share],
+    per: &BTreeMap<&str, PerRecipient>,
+) -> super::Summary {
+    let mut top: Vec<&Share> = shares.iter().collect();
+    top.sort_by(|a, b| b.amount.cmp(&a.amount).then(a.recipient.cmp(&b.recipient)));
+    super::Summary {
+        epoch: m.epoch.clone(),
+        window_start: m.window.start.clone(),
+        window_end: m.window.end.clone(),
+        sources: m.counts.sources,
+        fixes_in: m.counts.fixes_in,
+        fixes_accepted: m.counts.fixes_accepted,
+        rejected: m.counts.rejected.clone(),
+        cells: m.counts.cells,
+        new_cells: m.counts.new_cells,
+        visits: m.counts.visits,
+        recipients: m.recipients,
+        pool: m.pool.clone(),
+        allocated: m.allocated.clone(),
+        points_total: m.points_total.clone(),
+        status: m.status,
+        previous_state: m.previous_state.as_ref().map(|p| p.epoch.clone()),
+        top: top
+            .into_iter()
+            .map(|s| {
+                let v = &per[s.recipient.as_str()];
+                super::RecipientLine {
+                    recipient: s.recipient.clone(),
+                    amount: s.amount.to_string(),
+                    points: ppm_str(s.points),
+                    devices: v.devices.len() as u32,
+                    cells: v.cells,
+                }
+            })
+            .collect(),
+    }
+}

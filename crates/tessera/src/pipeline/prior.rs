@@ -1,0 +1,104 @@
+//! The prior coverage state: the latest earlier epoch's `coverage.parquet`, read in cell order a
+//! batch at a time.
+
+use crate::epoch::Epoch;
+use crate::lake::{sha256_file, Error, Lake, Result};
+use crate::novelty::freshness::CellState;
+use crate::tables;
+use std::path::Path;
+
+/// The prior coverage state, read in cell order a batch at a time (it is never held whole: at
+/// 10^8 cells it would not fit the memory budget).
+pub(super) struct PriorCursor {
+    reader: Option<parquet::arrow::arrow_reader::ParquetRecordBatchReader>,
+    buf: std::collections::VecDeque<(u64, CellState)>,
+    last: Option<u64>,
+    path: String,
+}
+
+impl PriorCursor {
+    fn empty() -> PriorCursor {
+        PriorCursor {
+            reader: None,
+            buf: Default::default(),
+            last: None,
+            path: String::new(),
+        }
+    }
+
+    fn open(p: &Path) -> Result<PriorCursor> {
+        let path = p.display().to_string();
+        let f = std::fs::File::open(p).map_err(|source| Error::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+            .and_then(|b| b.with_batch_size(tables::BATCH_ROWS).build())
+            .map_err(|e| Error::Data {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+        Ok(PriorCursor {
+            reader: Some(reader),
+            buf: Default::default(),
+            last: None,
+            path,
+        })
+    }
+
+    /// Refill the buffer; false at the end of the file.
+    fn refill(&mut self) -> Result<bool> {
+        let Some(r) = self.reader.as_mut() else {
+            return Ok(false);
+        };
+        let data = |message: String| Error::Data {
+            path: self.path.clone(),
+            message,
+        };
+        match r.next() {
+            None => {
+                self.reader = None;
+                Ok(false)
+            }
+            Some(b) => {
+                let b = b.map_err(|e| data(e.to_string()))?;
+                for (c, st) in tables::coverage_rows(&b).map_err(data)? {
+                    if self.last.is_some_and(|l| c <= l) {
+                        return Err(data(format!("cells not in ascending order at cell {c:x}")));
+                    }
+                    self.last = Some(c);
+                    self.buf.push_back((c, st));
+                }
+                Ok(true)
+            }
+        }
+    }
+
+    /// Every remaining entry with cell < `hi` (all of them for `None`), in cell order.
+    pub fn take_below(&mut self, hi: Option<u64>) -> Result<Vec<(u64, CellState)>> {
+        let mut out = Vec::new();
+        loop {
+            while let Some(&(c, st)) = self.buf.front() {
+                if hi.is_some_and(|h| c >= h) {
+                    return Ok(out);
+                }
+                out.push((c, st));
+                self.buf.pop_front();
+            }
+            if !self.refill()? {
+                return Ok(out);
+            }
+        }
+    }
+}
+
+/// The latest epoch before `epoch` with outputs in the lake: its name, the SHA-256 of its
+/// coverage state and a cursor over that state.
+pub(super) fn prior_state(lake: &Lake, epoch: &Epoch) -> Result<(Option<(Epoch, String)>, PriorCursor)> {
+    let Some(prev) = lake.epochs()?.into_iter().rev().find(|e| e < epoch) else {
+        return Ok((None, PriorCursor::empty()));
+    };
+    let p = lake.epoch_dir(&prev).join("coverage.parquet");
+    let sha = sha256_file(&p)?;
+    Ok((Some((prev, sha)), PriorCursor::open(&p)?))
+}

@@ -1,0 +1,122 @@
+//! Publishing: run an epoch in a staging directory and commit it into the lake, keeping
+//! published epochs immutable and refusing to skip an epoch that has sources.
+
+use super::{compute_to_dir, EpochInputs, EpochRun, Progress};
+use crate::epoch::Epoch;
+use crate::lake::{sha256_file, Error, Lake, Result};
+use crate::manifest::Manifest;
+use std::path::Path;
+
+/// Compute the epoch and write `epochs/E/` atomically (all files or none): the files are
+/// written into a staging directory, which replaces `epochs/E` in one rename. The published-epoch
+/// and missing-prior rules of [`run_with`] with its defaults apply.
+///
+/// # Errors
+/// As [`run_with`].
+pub fn run(lake: &Lake, inputs: &EpochInputs, progress: Progress) -> Result<EpochRun> {
+    run_with(lake, inputs, RunOptions::default(), progress)
+}
+
+/// How [`run_with`] treats an epoch that is already published or a prior epoch never run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunOptions {
+    /// Replace a published epoch whose recomputed bytes differ (otherwise: refused).
+    pub replace: bool,
+    /// Run although an earlier epoch has sources in the lake but no outputs (its coverage would
+    /// otherwise be missing from this epoch's prior state).
+    pub no_prior: bool,
+}
+
+/// Run an epoch into the lake, keeping published epochs immutable: an epoch that already has
+/// `epochs/E/` is recomputed; identical bytes are a no-op ([`EpochRun::unchanged`]), different
+/// bytes are refused with what changed unless [`RunOptions::replace`]. An earlier epoch with
+/// sources but no outputs since the last published one is refused unless
+/// [`RunOptions::no_prior`].
+///
+/// # Errors
+/// [`Error::Published`] and [`Error::MissingPrior`] as above; I/O and data errors of the run.
+///
+/// ```
+/// use tessera::pipeline::{run_with, EpochInputs, RunOptions, no_progress};
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let lake = tessera::lake::Lake::open(dir.path()).unwrap();
+/// # let reg = tessera::registry::Registry::parse(b"device_id,wallet\n", "r").unwrap();
+/// let inputs = EpochInputs::new("2026-W47".parse().unwrap(), 1000, reg);
+/// assert!(!run_with(&lake, &inputs, RunOptions::default(), &no_progress).unwrap().unchanged);
+/// assert!(run_with(&lake, &inputs, RunOptions::default(), &no_progress).unwrap().unchanged);
+/// let more = EpochInputs { pool: 2000, ..inputs };
+/// assert!(run_with(&lake, &more, RunOptions::default(), &no_progress).is_err());
+/// ```
+pub fn run_with(lake: &Lake, inputs: &EpochInputs, opts: RunOptions, progress: Progress) -> Result<EpochRun> {
+    let epoch = inputs.epoch;
+    if !opts.no_prior {
+        if let Some(missing) = unpublished_prior(lake, &epoch)? {
+            return Err(Error::MissingPrior { epoch, missing });
+        }
+    }
+    let staging = lake.staging_dir(&epoch)?;
+    let mut out = match compute_to_dir(lake, inputs, &staging, progress) {
+        Ok(out) => out,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(e);
+        }
+    };
+    let dest = lake.epoch_dir(&epoch);
+    if dest.join("manifest.json").is_file() {
+        let same = out
+            .sha256
+            .iter()
+            .all(|(name, sha)| sha256_file(&dest.join(name)).is_ok_and(|h| h == *sha));
+        if same {
+            let _ = std::fs::remove_dir_all(&staging);
+            out.unchanged = true;
+            return Ok(out);
+        }
+        if !opts.replace {
+            let changed = published_changes(&dest, &staging);
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(Error::Published { epoch, changed });
+        }
+    }
+    lake.commit_epoch_dir(&staging, &epoch)?;
+    Ok(out)
+}
+
+/// What differs between the published manifest in `dest` and the recomputed one in `staging`.
+fn published_changes(dest: &Path, staging: &Path) -> Vec<String> {
+    let read = |d: &Path| {
+        std::fs::read(d.join("manifest.json"))
+            .ok()
+            .and_then(|b| Manifest::from_slice(&b).ok())
+    };
+    let changes = match (read(dest), read(staging)) {
+        (Some(a), Some(b)) => a.input_changes(&b),
+        _ => vec!["the published manifest cannot be read".into()],
+    };
+    if changes.is_empty() {
+        vec!["same inputs, different output bytes (a different tessera build?)".into()]
+    } else {
+        changes
+    }
+}
+
+/// The first epoch after the last published one before `epoch` (or from the start of the lake)
+/// and before `epoch` that has sources but no outputs.
+fn unpublished_prior(lake: &Lake, epoch: &Epoch) -> Result<Option<Epoch>> {
+    let after = lake
+        .epochs()?
+        .into_iter()
+        .rev()
+        .find(|e| e < epoch)
+        .map_or(i64::MIN, |p| p.end_ms());
+    let earliest = lake
+        .sources()?
+        .iter()
+        .filter_map(|m| match (m.min_time_ms, m.max_time_ms) {
+            (Some(a), Some(b)) if b >= after && a < epoch.start_ms() => Some(a.max(after)),
+            _ => None,
+        })
+        .min();
+    Ok(earliest.and_then(Epoch::containing).filter(|e| e < epoch))
+}

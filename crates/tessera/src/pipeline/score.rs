@@ -1,0 +1,239 @@
+//! Stage 3, score: the visits a range of cells at a time, in cell order, against the prior
+//! coverage state of those cells; explain and coverage rows stream to their files, and what is
+//! kept in memory is per recipient.
+
+use super::outputs::{finish_sink, pq_error, sink, CoverageBuild, ExplainBuild, Sink};
+use super::prior::PriorCursor;
+use super::visits::VisitStore;
+use super::Progress;
+use crate::lake::Result;
+use crate::novelty::freshness::CellState;
+use crate::novelty::{self, Scored, VisitRow};
+use crate::spill;
+use crate::state;
+use crate::tables::{self, explain_batch};
+use rayon::prelude::*;
+use std::collections::VecDeque;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// Per recipient: points, devices, distinct cells with points.
+#[derive(Default)]
+pub(super) struct PerRecipient {
+    pub points: u128,
+    pub devices: BTreeSet<u32>,
+    pub cells: u64,
+    last_cell: Option<u64>,
+}
+
+/// Scores the visits a range of cells at a time, in cell order, and streams every per-visit and
+/// per-cell output; what is left in memory is per recipient.
+struct Scorer<'a> {
+    devices: &'a [String],
+    wallet_of: &'a [String],
+    k: &'a crate::policy::Kernels,
+    epoch: i64,
+    prior: PriorCursor,
+    per: BTreeMap<&'a str, PerRecipient>,
+    explain: Sink<Scored, ExplainBuild<'a>>,
+    coverage: Sink<(u64, CellState), CoverageBuild>,
+    visits: u64,
+    cells: u64,
+    new_cells: u64,
+}
+
+/// Rows scored at a time: the scored rows and their batches stay this small whatever the size
+/// of a bucket.
+const SCORE_ROWS: usize = 1 << 18;
+
+impl Scorer<'_> {
+    /// Score the visits of the cells below `hi` (`None`: all remaining), sorted by (cell,
+    /// device), in pieces of about [`SCORE_ROWS`] cut at cell boundaries; every earlier call
+    /// covered lower cells.
+    fn sorted(&mut self, rows: &[VisitRow], hi: Option<u64>) -> Result<()> {
+        let mut start = 0;
+        while start < rows.len() {
+            let mut end = (start + SCORE_ROWS).min(rows.len());
+            while end < rows.len() && rows[end].cell == rows[end - 1].cell {
+                end += 1;
+            }
+            let piece_hi = if end < rows.len() { Some(rows[end].cell) } else { hi };
+            self.part(&rows[start..end], piece_hi)?;
+            start = end;
+        }
+        if rows.is_empty() {
+            self.part(&[], hi)?;
+        }
+        Ok(())
+    }
+
+    fn part(&mut self, rows: &[VisitRow], hi: Option<u64>) -> Result<()> {
+        let prior = self.prior.take_below(hi)?;
+        let lookup = |c: u64| prior.binary_search_by_key(&c, |p| p.0).ok().map(|i| prior[i].1);
+        let scored = novelty::score(rows, self.devices, &lookup, self.epoch, self.k);
+        self.visits += rows.len() as u64;
+        for s in &scored {
+            let w = self.wallet_of[s.row.device as usize].as_str();
+            let ent = self.per.entry(w).or_default();
+            ent.points += u128::from(s.points);
+            ent.devices.insert(s.row.device);
+            if s.points > 0 {
+                // scored is in cell order (across parts too): a recipient's rows of one cell are
+                // contiguous, so a change of cell is a new distinct cell.
+                if ent.last_cell != Some(s.row.cell) {
+                    ent.cells += 1;
+                    ent.last_cell = Some(s.row.cell);
+                }
+            }
+        }
+        // Coverage after the epoch: the prior cells of this range merged with the covered ones.
+        let mut cells: Vec<u64> = scored.iter().map(|s| s.row.cell).collect();
+        cells.dedup();
+        self.cells += cells.len() as u64;
+        let (next, new) = state::merge(&prior, &cells, self.epoch);
+        self.new_cells += new;
+        self.coverage
+            .extend(next)
+            .map_err(|e| pq_error("coverage.parquet", e))?;
+        self.explain
+            .extend(scored)
+            .map_err(|e| pq_error("explain.parquet", e))?;
+        Ok(())
+    }
+}
+
+/// Who is scored and under which rules.
+pub(super) struct Context<'a> {
+    /// Devices by index.
+    pub devices: &'a [String],
+    /// Each device's wallet (empty: unregistered).
+    pub wallet_of: &'a [String],
+    /// The policy's integer kernels.
+    pub k: &'a crate::policy::Kernels,
+    /// Epoch index.
+    pub epoch: i64,
+}
+
+/// What scoring produced besides the streamed files.
+pub(super) struct Totals<'a> {
+    pub per: BTreeMap<&'a str, PerRecipient>,
+    pub visits: u64,
+    pub cells: u64,
+    pub new_cells: u64,
+    pub explain_sha: String,
+    pub coverage_sha: String,
+}
+
+/// Score every visit of the store against the prior state, streaming `explain.parquet` and
+/// `coverage.parquet` into `dir`. Spilled visits are scored a bucket at a time (an oversized
+/// bucket is split again in the spill directory), the next bucket loading while the current one scores.
+pub(super) fn score_all<'a>(
+    cx: &Context<'a>,
+    mut store: VisitStore,
+    prior: PriorCursor,
+    dir: &Path,
+    progress: Progress,
+) -> Result<Totals<'a>> {
+    let (devices, wallet_of) = (cx.devices, cx.wallet_of);
+    let explain_build: ExplainBuild = Box::new(move |c: &[Scored]| explain_batch(c, devices, wallet_of));
+    let mut scorer = Scorer {
+        devices,
+        wallet_of,
+        k: cx.k,
+        epoch: cx.epoch,
+        prior,
+        per: BTreeMap::new(),
+        explain: sink(dir, "explain.parquet", &tables::explain_schema(), explain_build)?,
+        coverage: sink(
+            dir,
+            "coverage.parquet",
+            &tables::coverage_schema(),
+            tables::coverage_batch as CoverageBuild,
+        )?,
+        visits: 0,
+        cells: 0,
+        new_cells: 0,
+    };
+    match store.spill.take() {
+        None => {
+            let mut rows: Vec<VisitRow> = std::mem::take(&mut store.map)
+                .into_iter()
+                .map(|((cell, device), visit)| VisitRow { cell, device, visit })
+                .collect();
+            rows.par_sort_unstable_by_key(|r| (r.cell, r.device)); // keys are unique: unstable is exact
+            scorer.sorted(&rows, None)?;
+        }
+        Some(mut sp) => {
+            let max = store.max as u64;
+            sp.drain(&mut store.map)?;
+            drop(store);
+            let scratch = dir.join(super::SPILL_DIR);
+            score_buckets(&mut scorer, sp.finish()?.into(), max, &scratch, progress)?;
+        }
+    }
+    let Scorer {
+        per,
+        explain,
+        coverage,
+        visits,
+        cells,
+        new_cells,
+        ..
+    } = scorer;
+    Ok(Totals {
+        per,
+        visits,
+        cells,
+        new_cells,
+        explain_sha: finish_sink(dir, "explain.parquet", explain)?,
+        coverage_sha: finish_sink(dir, "coverage.parquet", coverage)?,
+    })
+}
+
+/// Score spilled buckets in cell order; a bucket above `max` records is split first.
+fn score_buckets(
+    scorer: &mut Scorer<'_>,
+    mut queue: VecDeque<spill::Bucket>,
+    max: u64,
+    scratch: &Path,
+    progress: Progress,
+) -> Result<()> {
+    let parts = queue.len() as u64;
+    let mut n_split = 0u64;
+    // Load the next bucket while the current one is scored.
+    let mut loaded: Option<(Vec<VisitRow>, Option<u64>)> = None;
+    loop {
+        let next = loop {
+            match queue.pop_front() {
+                Some(b) if b.records > max => {
+                    n_split += 1;
+                    let sub = spill::split(b, &scratch.join(format!("split-{n_split}")), spill::BUCKETS)?;
+                    if sub.len() == 1 {
+                        break sub.into_iter().next();
+                    }
+                    for s in sub.into_iter().rev() {
+                        queue.push_front(s);
+                    }
+                }
+                other => break other,
+            }
+        };
+        let current = loaded.take();
+        let (res_next, res_cur) = rayon::join(
+            || next.map(|b| spill::load(&b).map(|rows| (rows, b.hi))).transpose(),
+            || match &current {
+                Some((rows, hi)) => scorer.sorted(rows, *hi),
+                None => Ok(()),
+            },
+        );
+        res_cur?;
+        drop(current);
+        loaded = res_next?;
+        progress("score", parts.saturating_sub(queue.len() as u64), parts);
+        if loaded.is_none() {
+            break;
+        }
+    }
+    // Prior cells above the last bucket's range.
+    scorer.sorted(&[], None)
+}

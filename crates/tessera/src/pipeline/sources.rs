@@ -1,0 +1,200 @@
+//! Stage 1, sources: select the sources overlapping the epoch window and, a chunk at a time in
+//! parallel, read each one's fixes, apply the fix gates and trace checks, and cover the accepted
+//! segments with H3 cells; rejections stream to `rejections.parquet`, visits into the store.
+
+use super::outputs::{finish_sink, pq_error, sink};
+use super::visits::VisitStore;
+use super::{EpochInputs, Progress};
+use crate::cells::{cover_segment, VisitMap};
+use crate::epoch::Epoch;
+use crate::fix::Fix;
+use crate::lake::{Lake, Result, SourceMeta};
+use crate::manifest;
+use crate::report::{Reason, Rejection};
+use crate::tables::{self, RejectionRow};
+use rayon::prelude::*;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The lake's sources with fixes inside the epoch window, in hash order.
+pub(super) fn select(lake: &Lake, e: &Epoch) -> Result<Vec<SourceMeta>> {
+    let (start, end) = (e.start_ms(), e.end_ms());
+    Ok(lake
+        .sources()?
+        .into_iter()
+        .filter(|m| matches!((m.min_time_ms, m.max_time_ms), (Some(a), Some(b)) if a < end && b >= start))
+        .collect())
+}
+
+/// The devices of the selected sources, in name order (a device's index is its position).
+pub(super) fn devices(selected: &[SourceMeta]) -> Vec<String> {
+    let set: BTreeSet<&str> = selected.iter().map(|m| m.device.as_str()).collect();
+    set.into_iter().map(str::to_string).collect()
+}
+
+/// What covering every source gave, besides the visits in the store.
+pub(super) struct Covered {
+    pub store: VisitStore,
+    pub fixes_in: u64,
+    pub accepted: u64,
+    pub rejected: BTreeMap<String, u64>,
+    pub inputs: Vec<manifest::Input>,
+    pub rejections_sha: String,
+}
+
+/// Clean and cover every selected source into a visit store (spilling to `dir/.spill` past the
+/// lake's budget); rejections stream into `dir/rejections.parquet`. Sources are processed a chunk at a time (in parallel within the
+/// chunk) and folded in hash order, so memory holds the visits plus one chunk of sources.
+pub(super) fn cover_all(
+    lake: &Lake,
+    selected: &[SourceMeta],
+    devices: &[String],
+    inputs: &EpochInputs,
+    k: &crate::policy::Kernels,
+    dir: &Path,
+    progress: Progress,
+) -> Result<Covered> {
+    let device_idx: HashMap<&str, u32> = devices
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (d.as_str(), i as u32))
+        .collect();
+    let done = AtomicU64::new(0);
+    let total = selected.len() as u64;
+    progress("clean + cover", 0, total);
+    let chunk = (rayon::current_num_threads() * 4).max(8);
+    let mut rej_sink = sink(
+        dir,
+        "rejections.parquet",
+        &tables::rejections_schema(),
+        tables::rejections_to_batch,
+    )?
+    .with_empty_batch();
+    let mut out = Covered {
+        store: VisitStore {
+            map: VisitMap::default(),
+            max: lake.max_visits(),
+            spill: None,
+            dir: dir.join(super::SPILL_DIR),
+        },
+        fixes_in: 0,
+        accepted: 0,
+        rejected: BTreeMap::new(),
+        inputs: Vec::new(),
+        rejections_sha: String::new(),
+    };
+    for group in selected.chunks(chunk) {
+        let results: Vec<SourceResult> = group
+            .par_iter()
+            .map(|m| {
+                let r = process_source(lake, m, device_idx[m.device.as_str()], inputs, k);
+                progress("clean + cover", done.fetch_add(1, Ordering::Relaxed) + 1, total);
+                r
+            })
+            .collect::<Result<Vec<_>>>()?;
+        for (m, r) in group.iter().zip(results) {
+            out.fixes_in += r.fixes_in;
+            out.accepted += r.accepted;
+            for row in &r.rejections {
+                *out.rejected.entry(row.rejection.reason.to_string()).or_default() += 1;
+            }
+            rej_sink
+                .extend(r.rejections)
+                .map_err(|e| pq_error("rejections.parquet", e))?;
+            out.store.add(r.visits)?;
+            out.inputs.push(manifest::Input {
+                source: m.hash.clone(),
+                device: m.device.clone(),
+                name: m.name.clone(),
+                fixes_sha256: r.fixes_sha,
+            });
+        }
+    }
+    out.rejections_sha = finish_sink(dir, "rejections.parquet", rej_sink)?;
+    Ok(out)
+}
+
+struct SourceResult {
+    fixes_sha: String,
+    fixes_in: u64,
+    accepted: u64,
+    rejections: Vec<RejectionRow>,
+    visits: VisitMap,
+}
+
+fn stage_of(r: Reason) -> &'static str {
+    match r {
+        Reason::TimeBackwards | Reason::DuplicateTime | Reason::Teleport => "trace",
+        Reason::UnregisteredDevice => "registry",
+        _ => "quality",
+    }
+}
+
+fn process_source(
+    lake: &Lake,
+    meta: &SourceMeta,
+    device_idx: u32,
+    inputs: &EpochInputs,
+    k: &crate::policy::Kernels,
+) -> Result<SourceResult> {
+    let (fixes, fixes_sha) = lake.read_fixes(&meta.hash)?;
+    let e = &inputs.epoch;
+    let (start, end) = (e.start_ms(), e.end_ms());
+    let fixes: Vec<Fix> = fixes
+        .into_iter()
+        .filter(|f| f.time_ms >= start && f.time_ms < end)
+        .collect();
+    let mut out = SourceResult {
+        fixes_sha,
+        fixes_in: fixes.len() as u64,
+        accepted: 0,
+        rejections: Vec::new(),
+        visits: VisitMap::default(),
+    };
+    let reject = |f: &Fix, reason: Reason, detail: String| RejectionRow {
+        source: meta.hash.clone(),
+        device: meta.device.clone(),
+        stage: stage_of(reason),
+        rejection: Rejection {
+            line: f.line,
+            reason,
+            detail,
+            time_ms: Some(f.time_ms),
+            lat: Some(f.lat),
+            lon: Some(f.lon),
+        },
+    };
+    if inputs.registry.wallet(&meta.device).is_none() {
+        out.rejections = fixes
+            .iter()
+            .map(|f| {
+                reject(
+                    f,
+                    Reason::UnregisteredDevice,
+                    format!("device {} is not in the registry", meta.device),
+                )
+            })
+            .collect();
+        return Ok(out);
+    }
+    let verdicts = crate::quality::clean(&fixes, k);
+    let mut segment: Vec<&Fix> = Vec::new();
+    let mut seg_id = None;
+    for (f, v) in fixes.iter().zip(&verdicts) {
+        match v {
+            crate::quality::Verdict::Accepted(s) => {
+                if seg_id != Some(*s) {
+                    cover_segment(&segment, device_idx, k.resolution, &mut out.visits);
+                    segment.clear();
+                    seg_id = Some(*s);
+                }
+                segment.push(f);
+                out.accepted += 1;
+            }
+            crate::quality::Verdict::Rejected(r, d) => out.rejections.push(reject(f, *r, d.clone())),
+        }
+    }
+    cover_segment(&segment, device_idx, k.resolution, &mut out.visits);
+    Ok(out)
+}

@@ -1,0 +1,95 @@
+//! `epochs/E/coverage.parquet`: the coverage state after an epoch, one row per cell in cell
+//! order.
+
+use crate::epoch::Epoch;
+use crate::novelty::freshness::CellState;
+use arrow_array::builder::{StringBuilder, UInt32Builder, UInt64Builder};
+use arrow_array::{ArrayRef, RecordBatch, StringArray, UInt32Array, UInt64Array};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use std::sync::Arc;
+
+/// Schema of `epochs/E/coverage.parquet` (coverage state after the epoch).
+pub fn coverage_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("cell", DataType::UInt64, false),
+        Field::new("cell_id", DataType::Utf8, false),
+        Field::new("first_epoch", DataType::Utf8, false),
+        Field::new("last_epoch", DataType::Utf8, false),
+        Field::new("times_covered", DataType::UInt32, false),
+    ]))
+}
+
+/// Coverage rows (already in cell order) → one record batch.
+///
+/// ```
+/// use tessera::{novelty::freshness::CellState, tables::coverage_batch as rows_to_batch};
+/// let s = CellState { first_epoch: 0, last_epoch: 0, times_covered: 1 };
+/// assert_eq!(rows_to_batch(&[(1, s), (2, s)]).num_rows(), 2);
+/// ```
+pub fn rows_to_batch(cells: &[(u64, CellState)]) -> RecordBatch {
+    let n = cells.len();
+    let mut cell = UInt64Builder::with_capacity(n);
+    let mut id = StringBuilder::with_capacity(n, 15 * n);
+    let mut first = StringBuilder::with_capacity(n, 8 * n);
+    let mut last = StringBuilder::with_capacity(n, 8 * n);
+    let mut times = UInt32Builder::with_capacity(n);
+    // Few distinct epochs: name each once.
+    let mut names: std::collections::BTreeMap<i64, String> = std::collections::BTreeMap::new();
+    let mut name = |i: i64| -> String {
+        names
+            .entry(i)
+            .or_insert_with(|| Epoch::from_index(i).to_string())
+            .clone()
+    };
+    let mut hex = String::with_capacity(16);
+    for (c, s) in cells {
+        cell.append_value(*c);
+        hex.clear();
+        std::fmt::Write::write_fmt(&mut hex, format_args!("{c:x}")).expect("write to String");
+        id.append_value(&hex);
+        first.append_value(name(s.first_epoch));
+        last.append_value(name(s.last_epoch));
+        times.append_value(s.times_covered);
+    }
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(cell.finish()),
+        Arc::new(id.finish()),
+        Arc::new(first.finish()),
+        Arc::new(last.finish()),
+        Arc::new(times.finish()),
+    ];
+    RecordBatch::try_new(coverage_schema(), cols).expect("schema matches")
+}
+
+/// One coverage batch → its rows, in file order.
+///
+/// # Errors
+/// A message naming a missing or mistyped column or a bad epoch name.
+pub fn rows_from_batch(b: &RecordBatch) -> Result<Vec<(u64, CellState)>, String> {
+    let cell = super::column::<UInt64Array>(b, "cell")?;
+    let first = super::column::<StringArray>(b, "first_epoch")?;
+    let last = super::column::<StringArray>(b, "last_epoch")?;
+    let times = super::column::<UInt32Array>(b, "times_covered")?;
+    // Few distinct epoch names: parse each once.
+    let mut names: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
+    let mut index = |name: &str, i: usize| -> Result<i64, String> {
+        if let Some(x) = names.get(name) {
+            return Ok(*x);
+        }
+        let e: Epoch = name.parse().map_err(|e| format!("row {i}: {e}"))?;
+        names.insert(name.to_string(), e.index());
+        Ok(e.index())
+    };
+    let mut out = Vec::with_capacity(b.num_rows());
+    for i in 0..b.num_rows() {
+        out.push((
+            cell.value(i),
+            CellState {
+                first_epoch: index(first.value(i), i)?,
+                last_epoch: index(last.value(i), i)?,
+                times_covered: times.value(i),
+            },
+        ));
+    }
+    Ok(out)
+}

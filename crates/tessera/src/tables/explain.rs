@@ -1,0 +1,89 @@
+//! `epochs/E/explain.parquet`: one row per scored visit.
+
+use super::{decimal_builder, ppm_type, ts};
+use crate::novelty::Scored;
+use arrow_array::builder::{
+    Float32Builder, Int64Builder, StringBuilder, TimestampMillisecondBuilder, UInt32Builder, UInt64Builder,
+};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use std::sync::Arc;
+
+/// Schema of `epochs/E/explain.parquet`.
+pub fn explain_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("cell", DataType::UInt64, false),
+        Field::new("cell_id", DataType::Utf8, false),
+        Field::new("device", DataType::Utf8, false),
+        Field::new("recipient", DataType::Utf8, false),
+        Field::new("first_time", ts(), false),
+        Field::new("last_time", ts(), false),
+        Field::new("fixes", DataType::UInt32, false),
+        Field::new("best_hdop", DataType::Float32, false),
+        Field::new("rank", DataType::UInt32, false),
+        Field::new("age_epochs", DataType::Int64, true),
+        Field::new("rank_w", ppm_type(), false),
+        Field::new("freshness_w", ppm_type(), false),
+        Field::new("quality_w", ppm_type(), false),
+        Field::new("region_w", ppm_type(), false),
+        Field::new("points", ppm_type(), false),
+    ]))
+}
+
+/// Scored visits → one record batch; `devices[i]` and `wallets[i]` name device index `i`.
+pub fn explain_batch(scored: &[Scored], devices: &[String], wallets: &[String]) -> RecordBatch {
+    let n = scored.len();
+    let mut cell = UInt64Builder::with_capacity(n);
+    let mut cell_id = StringBuilder::with_capacity(n, 15 * n);
+    let mut device = StringBuilder::new();
+    let mut recipient = StringBuilder::with_capacity(n, 42 * n);
+    let mut first = TimestampMillisecondBuilder::with_capacity(n).with_timezone("UTC");
+    let mut last = TimestampMillisecondBuilder::with_capacity(n).with_timezone("UTC");
+    let mut fixes = UInt32Builder::with_capacity(n);
+    let mut hdop = Float32Builder::with_capacity(n);
+    let mut rank = UInt32Builder::with_capacity(n);
+    let mut age = Int64Builder::with_capacity(n);
+    let (mut rw, mut fw, mut qw, mut gw, mut pts) = (
+        decimal_builder(n, &ppm_type()),
+        decimal_builder(n, &ppm_type()),
+        decimal_builder(n, &ppm_type()),
+        decimal_builder(n, &ppm_type()),
+        decimal_builder(n, &ppm_type()),
+    );
+    for s in scored {
+        let d = s.row.device as usize;
+        cell.append_value(s.row.cell);
+        cell_id.append_value(format!("{:x}", s.row.cell));
+        device.append_value(&devices[d]);
+        recipient.append_value(&wallets[d]);
+        first.append_value(s.row.visit.first_ms);
+        last.append_value(s.row.visit.last_ms);
+        fixes.append_value(s.row.visit.fixes);
+        hdop.append_value(s.row.visit.best_hdop_centi as f32 / 100.0);
+        rank.append_value(s.rank);
+        age.append_option(s.age);
+        rw.append_value(i128::from(s.rank_w));
+        fw.append_value(i128::from(s.freshness_w));
+        qw.append_value(i128::from(s.quality_w));
+        gw.append_value(i128::from(s.region_w));
+        pts.append_value(i128::from(s.points));
+    }
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(cell.finish()),
+        Arc::new(cell_id.finish()),
+        Arc::new(device.finish()),
+        Arc::new(recipient.finish()),
+        Arc::new(first.finish()),
+        Arc::new(last.finish()),
+        Arc::new(fixes.finish()),
+        Arc::new(hdop.finish()),
+        Arc::new(rank.finish()),
+        Arc::new(age.finish()),
+        Arc::new(rw.finish()),
+        Arc::new(fw.finish()),
+        Arc::new(qw.finish()),
+        Arc::new(gw.finish()),
+        Arc::new(pts.finish()),
+    ];
+    RecordBatch::try_new(explain_schema(), cols).expect("schema matches")
+}

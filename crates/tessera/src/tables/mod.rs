@@ -1,0 +1,270 @@
+//! The lake's tables: for each one its Arrow schema, row type and conversions, in one place
+//! (`fixes`, `rejections`, `explain`, `rewards`, `coverage`), plus the one set of Parquet writer
+//! settings every file uses. Writers are deterministic: the same rows give the same bytes (fixed
+//! compression, row-group size and `created_by`).
+
+mod coverage;
+mod explain;
+mod fixes;
+mod rejections;
+mod rewards;
+
+pub use coverage::{coverage_schema, rows_from_batch as coverage_rows, rows_to_batch as coverage_batch};
+pub use explain::{explain_batch, explain_schema};
+pub use fixes::{batch_to_fixes, fixes_schema, fixes_to_batches, fixes_to_batches_sized};
+pub use rejections::{rejections_schema, rejections_to_batch, RejectionRow};
+pub use rewards::rewards_schema;
+
+use arrow_array::builder::Decimal128Builder;
+use arrow_array::{Array, RecordBatch};
+use arrow_schema::{DataType, SchemaRef, TimeUnit};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use rayon::prelude::*;
+use std::io::Write;
+
+/// Rows per record batch when streaming.
+pub const BATCH_ROWS: usize = 65_536;
+
+pub(crate) fn ts() -> DataType {
+    DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
+}
+
+/// Decimal type for base-unit amounts.
+pub fn amount_type() -> DataType {
+    DataType::Decimal128(38, 0)
+}
+
+/// Decimal type for points and multipliers (millionths).
+pub fn ppm_type() -> DataType {
+    DataType::Decimal128(38, 6)
+}
+
+/// The column `name` of a batch as array type `T`, or an error naming the column.
+///
+/// # Errors
+/// A message naming the column when it is missing or of another type.
+///
+/// ```
+/// use arrow_array::{RecordBatch, UInt32Array};
+/// let b = tessera::tables::coverage_batch(&[]);
+/// assert!(tessera::tables::column::<UInt32Array>(&b, "times_covered").is_ok());
+/// assert!(tessera::tables::column::<UInt32Array>(&b, "cell").unwrap_err().contains("cell"));
+/// ```
+pub fn column<'a, T: 'static>(b: &'a RecordBatch, name: &str) -> Result<&'a T, String> {
+    let c = b
+        .column_by_name(name)
+        .ok_or_else(|| format!("column {name:?} is missing"))?;
+    c.as_any()
+        .downcast_ref::<T>()
+        .ok_or_else(|| format!("column {name:?} has type {}, not what tessera writes", c.data_type()))
+}
+
+/// The value at row `i`, or `None` when it is null.
+pub(crate) fn opt<A: Array, T>(a: &A, i: usize, v: impl Fn(usize) -> T) -> Option<T> {
+    (!a.is_null(i)).then(|| v(i))
+}
+
+/// A builder for a Decimal128 column.
+pub fn decimal_builder(cap: usize, dt: &DataType) -> Decimal128Builder {
+    let DataType::Decimal128(p, s) = dt else {
+        unreachable!("decimal type")
+    };
+    Decimal128Builder::with_capacity(cap)
+        .with_precision_and_scale(*p, *s)
+        .expect("valid precision")
+}
+
+fn props() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("valid level")))
+        .set_max_row_group_row_count(Some(1 << 20))
+        .set_created_by(format!("tessera {}", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// Encode record batches as one Parquet file in memory.
+///
+/// # Errors
+/// The Parquet writer's error (a batch that does not match the schema).
+pub fn to_parquet(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Vec<u8>, parquet::errors::ParquetError> {
+    let mut buf = Vec::new();
+    let mut w = ArrowWriter::try_new(&mut buf, schema.clone(), Some(props()))?;
+    for b in batches {
+        w.write(b)?;
+    }
+    w.close()?;
+    Ok(buf)
+}
+
+/// A Parquet writer into memory with the same deterministic settings as [`to_parquet`]: writing
+/// the same batches in the same order gives the same bytes.
+///
+/// # Errors
+/// The Parquet writer's error.
+pub fn memory_writer(schema: &SchemaRef) -> Result<ArrowWriter<Vec<u8>>, parquet::errors::ParquetError> {
+    ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props()))
+}
+
+/// A file being written whose SHA-256 is computed from the bytes as they pass, so a large output
+/// is never read back to be hashed.
+pub struct HashedFile {
+    file: std::io::BufWriter<std::fs::File>,
+    hasher: sha2::Sha256,
+}
+
+impl HashedFile {
+    /// Create (truncate) `path`.
+    ///
+    /// # Errors
+    /// The I/O error of creating the file.
+    pub fn create(path: &std::path::Path) -> std::io::Result<HashedFile> {
+        Ok(HashedFile {
+            file: std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?),
+            hasher: <sha2::Sha256 as sha2::Digest>::new(),
+        })
+    }
+
+    /// Flush and fsync; the SHA-256 (lowercase hex) of every byte written.
+    ///
+    /// # Errors
+    /// The I/O or Parquet error of the last write.
+    pub fn finish(self) -> std::io::Result<String> {
+        let f = self.file.into_inner().map_err(|e| e.into_error())?;
+        f.sync_all()?;
+        Ok(hex::encode(sha2::Digest::finalize(self.hasher)))
+    }
+}
+
+impl Write for HashedFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        sha2::Digest::update(&mut self.hasher, &buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+/// Streams rows into a Parquet file, always in record batches of exactly [`BATCH_ROWS`] rows
+/// (the last one shorter), so the bytes depend only on the row sequence, never on how callers
+/// chunked their work. Full batches are built a few at a time in parallel and written in order.
+///
+/// ```
+/// use tessera::tables::{BatchSink, coverage_schema};
+/// use tessera::{novelty::freshness::CellState, tables::coverage_batch as rows_to_batch};
+/// let s = CellState { first_epoch: 1, last_epoch: 1, times_covered: 1 };
+/// let mut a = BatchSink::new(Vec::new(), &coverage_schema(), rows_to_batch).unwrap();
+/// a.extend([(1u64, s), (2, s)]).unwrap();
+/// a.extend([(3u64, s)]).unwrap();
+/// let mut b = BatchSink::new(Vec::new(), &coverage_schema(), rows_to_batch).unwrap();
+/// b.extend([(1u64, s), (2, s), (3, s)]).unwrap();
+/// assert_eq!(a.finish().unwrap(), b.finish().unwrap());
+/// ```
+pub struct BatchSink<T, W: Write + Send, B> {
+    writer: ArrowWriter<W>,
+    pending: Vec<T>,
+    rows: u64,
+    build: B,
+    empty_batch: bool,
+}
+
+impl<T, W, B> BatchSink<T, W, B>
+where
+    T: Send + Sync,
+    W: Write + Send,
+    B: Fn(&[T]) -> RecordBatch + Sync,
+{
+    /// A sink writing `schema` rows into `w`; `build` turns rows into a batch.
+    ///
+    /// # Errors
+    /// The Parquet writer's error.
+    pub fn new(w: W, schema: &SchemaRef, build: B) -> Result<Self, parquet::errors::ParquetError> {
+        Ok(BatchSink {
+            writer: ArrowWriter::try_new(w, schema.clone(), Some(props()))?,
+            pending: Vec::new(),
+            rows: 0,
+            build,
+            empty_batch: false,
+        })
+    }
+
+    /// When no row at all is written, write one empty batch (a row group of 0 rows) instead of
+    /// none.
+    pub fn with_empty_batch(mut self) -> Self {
+        self.empty_batch = true;
+        self
+    }
+
+    fn write_full_batches(&mut self) -> Result<(), parquet::errors::ParquetError> {
+        let full = self.pending.len() / BATCH_ROWS * BATCH_ROWS;
+        for group in self.pending[..full].chunks(BATCH_ROWS * 4) {
+            let batches: Vec<RecordBatch> = group.par_chunks(BATCH_ROWS).map(&self.build).collect();
+            for b in &batches {
+                self.writer.write(b)?;
+            }
+        }
+        self.pending.drain(..full);
+        Ok(())
+    }
+
+    /// Append rows.
+    ///
+    /// # Errors
+    /// The Parquet writer's error.
+    pub fn extend(&mut self, rows: impl IntoIterator<Item = T>) -> Result<(), parquet::errors::ParquetError> {
+        let before = self.pending.len();
+        self.pending.extend(rows);
+        self.rows += (self.pending.len() - before) as u64;
+        if self.pending.len() >= BATCH_ROWS * 4 {
+            self.write_full_batches()?;
+        }
+        Ok(())
+    }
+
+    /// Rows written so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Flush, close the Parquet file and return the writer.
+    ///
+    /// # Errors
+    /// The I/O or Parquet error of the last write.
+    pub fn finish(mut self) -> Result<W, parquet::errors::ParquetError> {
+        self.write_full_batches()?;
+        if !self.pending.is_empty() || (self.rows == 0 && self.empty_batch) {
+            let b = (self.build)(&self.pending);
+            self.writer.write(&b)?;
+        }
+        self.writer.into_inner()
+    }
+}
+
+/// Decode all record batches of a Parquet file held in memory.
+///
+/// # Errors
+/// The Parquet reader's error (not a Parquet file, a corrupt page).
+pub fn from_parquet(bytes: bytes::Bytes) -> Result<Vec<RecordBatch>, parquet::errors::ParquetError> {
+    from_parquet_batched(bytes, BATCH_ROWS)
+}
+
+/// Decode a Parquet file held in memory into record batches of at most `batch_rows` rows.
+///
+/// # Errors
+/// The Parquet reader's error (not a Parquet file, a corrupt page).
+pub fn from_parquet_batched(
+    bytes: bytes::Bytes,
+    batch_rows: usize,
+) -> Result<Vec<RecordBatch>, parquet::errors::ParquetError> {
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)?
+        .with_batch_size(batch_rows.max(1))
+        .build()?;
+    reader
+        .map(|b| b.map_err(|e| parquet::errors::ParquetError::General(e.to_string())))
+        .collect()
+}

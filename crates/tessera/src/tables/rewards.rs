@@ -1,0 +1,22 @@
+//! `epochs/E/rewards.parquet`: one row per recipient with its amount, points and merkle proof.
+
+use super::{amount_type, ppm_type};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use std::sync::Arc;
+
+/// Schema of `epochs/E/rewards.parquet`.
+pub fn rewards_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("recipient", DataType::Utf8, false),
+        Field::new("amount", amount_type(), false),
+        Field::new("points", ppm_type(), false),
+        Field::new("devices", DataType::UInt32, false),
+        Field::new("cells", DataType::UInt64, false),
+        Field::new("leaf", DataType::Utf8, false),
+        Field::new(
+            "proof",
+            DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+            false,
+        ),
+    ]))
+}
