@@ -105,6 +105,11 @@ impl Epoch {
     }
 
     /// The following epoch.
+    ///
+    /// ```
+    /// let e: tessera::epoch::Epoch = "2026-W52".parse().unwrap();
+    /// assert_eq!(e.next().to_string(), "2026-W53");
+    /// ```
     pub fn next(&self) -> Epoch {
         Epoch::from_index(self.index() + 1)
     }

@@ -74,6 +74,12 @@ impl Fix {
     }
 
     /// The talker as text.
+    ///
+    /// ```
+    /// let mut f = tessera::fix::Fix::new(0, 52.5, 13.4);
+    /// f.talker = *b"GN";
+    /// assert_eq!(f.talker_str(), "GN");
+    /// ```
     pub fn talker_str(&self) -> &str {
         std::str::from_utf8(&self.talker).unwrap_or("??")
     }

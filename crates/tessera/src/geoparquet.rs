@@ -282,7 +282,10 @@ fn write_geoparquet(batch: RecordBatch, geo: &str) -> Result<Vec<u8>> {
         .set_key_value_metadata(Some(vec![KeyValue::new("geo".to_string(), geo.to_string())]))
         .build();
     let mut buf = Vec::new();
-    let pe = |x: parquet::errors::ParquetError| Error::Invalid(x.to_string());
+    let pe = |source: parquet::errors::ParquetError| Error::Parquet {
+        path: "cells.parquet".into(),
+        source,
+    };
     let mut w = ArrowWriter::try_new(&mut buf, schema, Some(props)).map_err(pe)?;
     w.write(&batch).map_err(pe)?;
     w.close().map_err(pe)?;

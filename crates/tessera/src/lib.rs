@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod cells;
 pub mod epoch;
+pub mod error;
 pub mod fix;
 pub mod fixed;
 pub mod frames;

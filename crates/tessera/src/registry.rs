@@ -136,16 +136,31 @@ impl Registry {
     }
 
     /// The recipient of a device.
+    ///
+    /// ```
+    /// let r = tessera::registry::Registry::parse(b"device_id,wallet\ncar-1,0x73b691f6d5ec2a1206f164f7b8104d301e1147b7\n", "r.csv").unwrap();
+    /// assert_eq!(r.wallet("car-1"), Some("0x73b691f6d5ec2a1206f164f7b8104d301e1147b7"));
+    /// assert_eq!(r.wallet("car-2"), None);
+    /// ```
     pub fn wallet(&self, device: &str) -> Option<&str> {
         self.devices.get(device).map(String::as_str)
     }
 
     /// Number of devices.
+    ///
+    /// ```
+    /// let r = tessera::registry::Registry::parse(b"device_id,wallet\ncar-1,0x73b691f6d5ec2a1206f164f7b8104d301e1147b7\ncar-2,0x73b691f6d5ec2a1206f164f7b8104d301e1147b7\n", "r.csv").unwrap();
+    /// assert_eq!(r.len(), 2);
+    /// ```
     pub fn len(&self) -> usize {
         self.devices.len()
     }
 
     /// Whether the registry is empty.
+    ///
+    /// ```
+    /// assert!(tessera::registry::Registry::parse(b"device_id,wallet\n", "r.csv").unwrap().is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.devices.is_empty()
     }
@@ -177,6 +192,12 @@ impl Registry {
     }
 
     /// Devices and their wallets, sorted by device.
+    ///
+    /// ```
+    /// let r = tessera::registry::Registry::parse(b"device_id,wallet\ncar-2,0x73b691f6d5ec2a1206f164f7b8104d301e1147b7\ncar-1,0x73b691f6d5ec2a1206f164f7b8104d301e1147b7\n", "r.csv").unwrap();
+    /// let devices: Vec<&str> = r.devices().map(|(d, _)| d).collect();
+    /// assert_eq!(devices, ["car-1", "car-2"]);
+    /// ```
     pub fn devices(&self) -> impl Iterator<Item = (&str, &str)> {
         self.devices.iter().map(|(d, w)| (d.as_str(), w.as_str()))
     }

@@ -142,6 +142,12 @@ pub struct Rejection {
 
 impl Rejection {
     /// A rejection with no time or position.
+    ///
+    /// ```
+    /// use tessera::report::{Reason, Rejection};
+    /// let r = Rejection::at(7, Reason::BadChecksum, "expected *4A");
+    /// assert_eq!((r.line, r.reason, r.time_ms), (7, Reason::BadChecksum, None));
+    /// ```
     pub fn at(line: u32, reason: Reason, detail: impl Into<String>) -> Self {
         Rejection {
             line,
@@ -178,6 +184,12 @@ pub struct LineCounts {
 
 impl LineCounts {
     /// Whether the accounting invariant holds.
+    ///
+    /// ```
+    /// let p = tessera::ingest::parse(b"$GPRMC,123519,A,4807.038,N,01131.000,E,022.4,084.4,230394,003.1,W*6A\n\n# note\njunk\n");
+    /// assert!(p.lines.balanced());
+    /// assert_eq!((p.lines.fix, p.lines.blank, p.lines.comment, p.lines.rejected), (1, 1, 1, 1));
+    /// ```
     pub fn balanced(&self) -> bool {
         self.total == self.fix + self.aux + self.ignored + self.blank + self.comment + self.rejected
     }

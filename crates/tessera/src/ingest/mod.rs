@@ -45,6 +45,10 @@ impl Format {
     }
 
     /// Stable name.
+    ///
+    /// ```
+    /// assert_eq!(tessera::ingest::Format::Gpx.as_str(), "gpx");
+    /// ```
     pub fn as_str(&self) -> &'static str {
         match self {
             Format::Nmea => "nmea",

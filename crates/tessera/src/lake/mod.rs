@@ -21,57 +21,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// Any failure touching the lake, naming the file.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// File system error.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: String,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// A file's content is not what it should be.
-    #[error("{path}: {message}")]
-    Data {
-        /// The file.
-        path: String,
-        /// What is wrong.
-        message: String,
-    },
-    /// A bad argument (device id, epoch...).
-    #[error("{0}")]
-    Invalid(String),
-    /// The epoch is published and recomputing it gives other bytes.
-    #[error("epoch {epoch} is already published and a new run would change it ({}); published epochs are immutable: pass --replace to overwrite it", changed.join("; "))]
-    Published {
-        /// The epoch.
-        epoch: crate::epoch::Epoch,
-        /// What changed, in words.
-        changed: Vec<String>,
-    },
-    /// An earlier epoch has sources but was never run.
-    #[error("epoch {missing} has sources in the lake but was never run, so {epoch} would start from an incomplete coverage state; run {missing} first, or pass --no-prior")]
-    MissingPrior {
-        /// The epoch asked for.
-        epoch: crate::epoch::Epoch,
-        /// The earlier epoch without outputs.
-        missing: crate::epoch::Epoch,
-    },
-    /// Not a trace: nothing in the file became a fix, a receiver sentence or a counted rejection
-    /// of one.
-    #[error("{name}: not a trace ({detail}); tessera reads NMEA 0183 (incl. BlackVue .gps, GnssLogger), GPX and Parquet fixes")]
-    NotATrace {
-        /// File name.
-        name: String,
-        /// What was found.
-        detail: String,
-    },
-}
-
-/// Result alias.
-pub type Result<T> = std::result::Result<T, Error>;
+pub use crate::error::{Error, Result};
 
 pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     move |source| Error::Io {
@@ -253,6 +203,12 @@ impl Lake {
     ///
     /// # Errors
     /// [`Error::Io`] naming the directory that could not be created or recovered.
+    ///
+    /// ```
+    /// # let d = tempfile::tempdir().unwrap();
+    /// let lake = tessera::lake::Lake::open(d.path().join("new-lake")).unwrap();
+    /// assert!(lake.root().join("epochs").is_dir() && lake.sources().unwrap().is_empty());
+    /// ```
     pub fn open(root: impl Into<PathBuf>) -> Result<Lake> {
         let root = root.into();
         for d in ["sources", "fixes", "rejections", "epochs"] {
@@ -270,6 +226,12 @@ impl Lake {
 
     /// Use record batches of `n` rows when writing and reading fixes (a memory/speed knob; no
     /// epoch output depends on it).
+    ///
+    /// ```
+    /// # let d = tempfile::tempdir().unwrap();
+    /// let lake = tessera::lake::Lake::open(d.path()).unwrap().with_batch_rows(1024).with_max_visits(1 << 20);
+    /// assert_eq!(lake.max_visits(), 1 << 20);
+    /// ```
     pub fn with_batch_rows(mut self, n: usize) -> Lake {
         self.batch_rows = n.max(1);
         self
@@ -290,21 +252,41 @@ impl Lake {
     }
 
     /// The visit budget of epoch runs.
+    ///
+    /// ```
+    /// // see `Lake::with_batch_rows`
+    /// ```
     pub fn max_visits(&self) -> usize {
         self.max_visits
     }
 
     /// The lake's root directory.
+    ///
+    /// ```
+    /// # let d = tempfile::tempdir().unwrap();
+    /// let lake = tessera::lake::Lake::open(d.path()).unwrap();
+    /// assert_eq!(lake.root(), d.path());
+    /// assert_eq!(lake.path("registry.csv"), d.path().join("registry.csv"));
+    /// assert_eq!(lake.epoch_dir(&"2026-W47".parse().unwrap()), d.path().join("epochs/2026-W47"));
+    /// ```
     pub fn root(&self) -> &Path {
         &self.root
     }
 
     /// Path of a lake-relative file.
+    ///
+    /// ```
+    /// // see `Lake::root`
+    /// ```
     pub fn path(&self, rel: &str) -> PathBuf {
         self.root.join(rel)
     }
 
     /// Directory of an epoch's outputs.
+    ///
+    /// ```
+    /// // see `Lake::root`
+    /// ```
     pub fn epoch_dir(&self, epoch: &crate::epoch::Epoch) -> PathBuf {
         self.root.join("epochs").join(epoch.to_string())
     }
@@ -434,9 +416,9 @@ impl Lake {
             &tables::fixes_schema(),
             &tables::fixes_to_batches_sized(device, &parsed.fixes, self.batch_rows),
         )
-        .map_err(|e| Error::Data {
+        .map_err(|source| Error::Parquet {
             path: format!("fixes/{hash}.parquet"),
-            message: e.to_string(),
+            source,
         })?;
         let fixes_path = self.root.join("fixes").join(format!("{hash}.parquet"));
         // A Parquet source that already is exactly the fixes file is stored once (hard link).
@@ -457,13 +439,12 @@ impl Lake {
                 rejection: r.clone(),
             })
             .collect();
-        let rej_pq =
-            tables::to_parquet(&tables::rejections_schema(), &[tables::rejections_to_batch(&rows)]).map_err(|e| {
-                Error::Data {
-                    path: format!("rejections/{hash}.parquet"),
-                    message: e.to_string(),
-                }
-            })?;
+        let rej_pq = tables::to_parquet(&tables::rejections_schema(), &[tables::rejections_to_batch(&rows)]).map_err(
+            |source| Error::Parquet {
+                path: format!("rejections/{hash}.parquet"),
+                source,
+            },
+        )?;
         let rej_path = self.root.join("rejections").join(format!("{hash}.parquet"));
         let rejections = temp_with(&rej_path, &rej_pq)?;
         let meta = SourceMeta {
@@ -580,9 +561,9 @@ impl Lake {
             &tables::fixes_schema(),
             &tables::fixes_to_batches_sized(device, &rows, self.batch_rows),
         )
-        .map_err(|e| Error::Data {
+        .map_err(|source| Error::Parquet {
             path: name.to_string(),
-            message: e.to_string(),
+            source,
         })
     }
 
@@ -598,6 +579,10 @@ impl Lake {
     ///
     /// # Errors
     /// [`Error::Io`]/[`Error::Data`] naming a metadata file that cannot be read or parsed.
+    ///
+    /// ```
+    /// // see `Lake::open`
+    /// ```
     pub fn sources(&self) -> Result<Vec<SourceMeta>> {
         let dir = self.root.join("sources");
         let mut out = Vec::new();

@@ -21,6 +21,10 @@ pub enum Scheme {
 
 impl Scheme {
     /// Stable name.
+    ///
+    /// ```
+    /// assert_eq!(tessera::merkle::Scheme::EvmStandardV1.as_str(), "evm-standard-v1");
+    /// ```
     pub fn as_str(&self) -> &'static str {
         match self {
             Scheme::EvmStandardV1 => "evm-standard-v1",

@@ -51,6 +51,12 @@ pub struct EpochInputs {
 
 impl EpochInputs {
     /// Inputs with the default policy.
+    ///
+    /// ```
+    /// let reg = tessera::registry::Registry::parse(b"device_id,wallet\n", "r.csv").unwrap();
+    /// let inputs = tessera::pipeline::EpochInputs::new("2026-W47".parse().unwrap(), 1000, reg);
+    /// assert_eq!(inputs.policy_text, tessera::policy::Policy::default().to_toml());
+    /// ```
     pub fn new(epoch: Epoch, pool: u128, registry: Registry) -> Self {
         EpochInputs {
             epoch,
@@ -128,6 +134,10 @@ pub struct EpochOutputs {
 pub type Progress<'a> = &'a (dyn Fn(&str, u64, u64) + Sync);
 
 /// No progress reporting.
+///
+/// ```
+/// tessera::pipeline::no_progress("score", 1, 2); // does nothing
+/// ```
 pub fn no_progress(_: &str, _: u64, _: u64) {}
 
 /// Compute every output of an epoch into memory without touching the lake (the files are
@@ -135,6 +145,16 @@ pub fn no_progress(_: &str, _: u64, _: u64) {}
 ///
 /// # Errors
 /// I/O and data errors naming the file; [`Error::Invalid`] for a policy that does not validate.
+///
+/// ```
+/// # let d = tempfile::tempdir().unwrap();
+/// # let lake = tessera::lake::Lake::open(d.path()).unwrap();
+/// let reg = tessera::registry::Registry::parse(b"device_id,wallet\n", "r.csv").unwrap();
+/// let inputs = tessera::pipeline::EpochInputs::new("2026-W47".parse().unwrap(), 1000, reg);
+/// let out = tessera::pipeline::compute(&lake, &inputs, &tessera::pipeline::no_progress).unwrap();
+/// assert!(out.files.contains_key("manifest.json"));
+/// assert!(lake.epochs().unwrap().is_empty()); // nothing written to the lake
+/// ```
 pub fn compute(lake: &Lake, inputs: &EpochInputs, progress: Progress) -> Result<EpochOutputs> {
     let tmp = tempfile::Builder::new()
         .prefix("tessera-epoch-")
@@ -177,6 +197,10 @@ pub struct EpochRun {
 ///
 /// # Errors
 /// As [`compute`].
+///
+/// ```
+/// // see `compute`, which calls it with a temporary directory
+/// ```
 pub fn compute_to_dir(lake: &Lake, inputs: &EpochInputs, dir: &Path, progress: Progress) -> Result<EpochRun> {
     let scratch = dir.join(SPILL_DIR);
     let result = compute_inner(lake, inputs, dir, progress);
@@ -185,8 +209,8 @@ pub fn compute_to_dir(lake: &Lake, inputs: &EpochInputs, dir: &Path, progress: P
 }
 
 fn compute_inner(lake: &Lake, inputs: &EpochInputs, dir: &Path, progress: Progress) -> Result<EpochRun> {
-    let policy = Policy::from_toml_str(&inputs.policy_text).map_err(|e| Error::Invalid(e.to_string()))?;
-    let k = policy.kernels().map_err(|e| Error::Invalid(e.to_string()))?;
+    let policy = Policy::from_toml_str(&inputs.policy_text)?;
+    let k = policy.kernels()?;
     let e = inputs.epoch;
 
     // 1. Sources → cleaned fixes → visits (spilled past the budget), rejections streamed.

@@ -24,10 +24,7 @@ pub(super) fn rfc3339(ms: i64) -> String {
 }
 
 pub(super) fn parquet_bytes(name: &str, schema: &arrow_schema::SchemaRef, batches: &[RecordBatch]) -> Result<Vec<u8>> {
-    tables::to_parquet(schema, batches).map_err(|e| Error::Data {
-        path: name.to_string(),
-        message: e.to_string(),
-    })
+    tables::to_parquet(schema, batches).map_err(|e| pq_error(name, e))
 }
 
 /// A Parquet output streamed into the output directory, hashed as it is written.
@@ -51,10 +48,10 @@ pub(super) fn sink<T: Send + Sync, B: Fn(&[T]) -> RecordBatch + Sync>(
     tables::BatchSink::new(f, schema, build).map_err(|e| pq_error(name, e))
 }
 
-pub(super) fn pq_error(name: &str, e: parquet::errors::ParquetError) -> Error {
-    Error::Data {
+pub(super) fn pq_error(name: &str, source: parquet::errors::ParquetError) -> Error {
+    Error::Parquet {
         path: name.to_string(),
-        message: e.to_string(),
+        source,
     }
 }
 
@@ -142,7 +139,7 @@ pub(super) fn allocate_and_write(
 ) -> Result<Allocation> {
     let e = inputs.epoch;
     let pts: Vec<(String, u128)> = per.iter().map(|(w, v)| (w.to_string(), v.points)).collect();
-    let shares: Vec<Share> = crate::rewards::allocate(inputs.pool, &pts).map_err(|e| Error::Invalid(e.to_string()))?;
+    let shares: Vec<Share> = crate::rewards::allocate(inputs.pool, &pts)?;
     let amounts: Vec<(String, u128)> = shares.iter().map(|s| (s.recipient.clone(), s.amount)).collect();
     let dist = crate::merkle::build(scheme, &amounts).map_err(|err| Error::Invalid(format!("epoch {e}: {err}")))?;
     let rewards = parquet_bytes(

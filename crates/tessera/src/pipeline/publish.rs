@@ -13,6 +13,10 @@ use std::path::Path;
 ///
 /// # Errors
 /// As [`run_with`].
+///
+/// ```
+/// // see `run_with`
+/// ```
 pub fn run(lake: &Lake, inputs: &EpochInputs, progress: Progress) -> Result<EpochRun> {
     run_with(lake, inputs, RunOptions::default(), progress)
 }

@@ -44,16 +44,30 @@ impl ScaleConfig {
     /// Streets per side of the city grid: grows with the square root of the fleet, so the
     /// density of drivers per km² stays the same at every scale (a bigger network maps a bigger
     /// area, and the visits per cell do not explode).
+    ///
+    /// ```
+    /// let c = tessera::simulate::ScaleConfig::for_fixes(1_000_000, 7);
+    /// assert_eq!((c.streets(), c.device(0).as_str()), (72, "d000000"));
+    /// assert_eq!(c.registry_csv().lines().count(), 1 + c.drivers as usize);
+    /// ```
     pub fn streets(&self) -> u32 {
         ((f64::from(self.drivers)).sqrt() * 16.0).ceil().max(14.0) as u32
     }
 
     /// Device id of driver `d`.
+    ///
+    /// ```
+    /// // see `ScaleConfig::streets`
+    /// ```
     pub fn device(&self, d: u32) -> String {
         format!("d{d:06}")
     }
 
     /// Registry CSV of all drivers.
+    ///
+    /// ```
+    /// // see `ScaleConfig::streets`
+    /// ```
     pub fn registry_csv(&self) -> String {
         let mut s = String::from("device_id,wallet\n");
         for d in 0..self.drivers {

@@ -9,6 +9,10 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use std::sync::Arc;
 
 /// Schema of `epochs/E/coverage.parquet` (coverage state after the epoch).
+///
+/// ```
+/// assert_eq!(tessera::tables::coverage_schema().field(0).name(), "cell");
+/// ```
 pub fn coverage_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("cell", DataType::UInt64, false),
@@ -65,6 +69,12 @@ pub fn rows_to_batch(cells: &[(u64, CellState)]) -> RecordBatch {
 ///
 /// # Errors
 /// A message naming a missing or mistyped column or a bad epoch name.
+///
+/// ```
+/// use tessera::{novelty::freshness::CellState, tables};
+/// let s = CellState { first_epoch: 5, last_epoch: 6, times_covered: 2 };
+/// assert_eq!(tables::coverage_rows(&tables::coverage_batch(&[(9, s)])).unwrap(), [(9, s)]);
+/// ```
 pub fn rows_from_batch(b: &RecordBatch) -> Result<Vec<(u64, CellState)>, String> {
     let cell = super::column::<UInt64Array>(b, "cell")?;
     let first = super::column::<StringArray>(b, "first_epoch")?;

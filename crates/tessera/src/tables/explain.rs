@@ -10,6 +10,10 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use std::sync::Arc;
 
 /// Schema of `epochs/E/explain.parquet`.
+///
+/// ```
+/// assert!(tessera::tables::explain_schema().field_with_name("points").is_ok());
+/// ```
 pub fn explain_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("cell", DataType::UInt64, false),
@@ -31,6 +35,10 @@ pub fn explain_schema() -> SchemaRef {
 }
 
 /// Scored visits → one record batch; `devices[i]` and `wallets[i]` name device index `i`.
+///
+/// ```
+/// assert_eq!(tessera::tables::explain_batch(&[], &[], &[]).num_rows(), 0);
+/// ```
 pub fn explain_batch(scored: &[Scored], devices: &[String], wallets: &[String]) -> RecordBatch {
     let n = scored.len();
     let mut cell = UInt64Builder::with_capacity(n);

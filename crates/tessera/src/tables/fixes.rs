@@ -12,6 +12,10 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use std::sync::Arc;
 
 /// Schema of `fixes/<blake3>.parquet`.
+///
+/// ```
+/// assert_eq!(tessera::tables::fixes_schema().field(1).name(), "time");
+/// ```
 pub fn fixes_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("device", DataType::Utf8, false),
@@ -30,11 +34,21 @@ pub fn fixes_schema() -> SchemaRef {
 }
 
 /// Fixes → record batches of at most [`BATCH_ROWS`].
+///
+/// ```
+/// let f = tessera::fix::Fix::new(0, 52.5, 13.4);
+/// assert_eq!(tessera::tables::fixes_to_batches("car-1", &[f])[0].num_rows(), 1);
+/// ```
 pub fn fixes_to_batches(device: &str, fixes: &[Fix]) -> Vec<RecordBatch> {
     fixes_to_batches_sized(device, fixes, BATCH_ROWS)
 }
 
 /// Fixes → record batches of at most `batch_rows`.
+///
+/// ```
+/// let fixes = vec![tessera::fix::Fix::new(0, 52.5, 13.4); 5];
+/// assert_eq!(tessera::tables::fixes_to_batches_sized("car-1", &fixes, 2).len(), 3);
+/// ```
 pub fn fixes_to_batches_sized(device: &str, fixes: &[Fix], batch_rows: usize) -> Vec<RecordBatch> {
     fixes
         .chunks(batch_rows.max(1))
@@ -90,6 +104,14 @@ pub fn fixes_to_batches_sized(device: &str, fixes: &[Fix], batch_rows: usize) ->
 ///
 /// # Errors
 /// A message naming a missing or mistyped column.
+///
+/// ```
+/// let f = tessera::fix::Fix::new(1_000, 52.5, 13.4);
+/// let b = &tessera::tables::fixes_to_batches("car-1", &[f.clone()])[0];
+/// let mut back = Vec::new();
+/// tessera::tables::batch_to_fixes(b, &mut back).unwrap();
+/// assert_eq!(back, [f]);
+/// ```
 pub fn batch_to_fixes(b: &RecordBatch, out: &mut Vec<Fix>) -> Result<(), String> {
     let time = col::<TimestampMillisecondArray>(b, "time")?;
     let lat = col::<Float64Array>(b, "lat")?;

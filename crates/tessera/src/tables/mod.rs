@@ -33,11 +33,19 @@ pub(crate) fn ts() -> DataType {
 }
 
 /// Decimal type for base-unit amounts.
+///
+/// ```
+/// assert_eq!(tessera::tables::amount_type(), arrow_schema::DataType::Decimal128(38, 0));
+/// ```
 pub fn amount_type() -> DataType {
     DataType::Decimal128(38, 0)
 }
 
 /// Decimal type for points and multipliers (millionths).
+///
+/// ```
+/// assert_eq!(tessera::tables::ppm_type(), arrow_schema::DataType::Decimal128(38, 6));
+/// ```
 pub fn ppm_type() -> DataType {
     DataType::Decimal128(38, 6)
 }
@@ -68,6 +76,12 @@ pub(crate) fn opt<A: Array, T>(a: &A, i: usize, v: impl Fn(usize) -> T) -> Optio
 }
 
 /// A builder for a Decimal128 column.
+///
+/// ```
+/// let mut b = tessera::tables::decimal_builder(1, &tessera::tables::ppm_type());
+/// b.append_value(1_500_000);
+/// assert_eq!(b.finish().value_as_string(0), "1.500000");
+/// ```
 pub fn decimal_builder(cap: usize, dt: &DataType) -> Decimal128Builder {
     let DataType::Decimal128(p, s) = dt else {
         unreachable!("decimal type")
@@ -89,6 +103,14 @@ fn props() -> WriterProperties {
 ///
 /// # Errors
 /// The Parquet writer's error (a batch that does not match the schema).
+///
+/// ```
+/// use tessera::{fix::Fix, tables};
+/// let batches = tables::fixes_to_batches("car-1", &[Fix::new(0, 52.5, 13.4)]);
+/// let a = tables::to_parquet(&tables::fixes_schema(), &batches).unwrap();
+/// assert_eq!(a, tables::to_parquet(&tables::fixes_schema(), &batches).unwrap()); // deterministic
+/// assert_eq!(tables::from_parquet(a.into()).unwrap()[0].num_rows(), 1);
+/// ```
 pub fn to_parquet(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Vec<u8>, parquet::errors::ParquetError> {
     let mut buf = Vec::new();
     let mut w = ArrowWriter::try_new(&mut buf, schema.clone(), Some(props()))?;
@@ -249,6 +271,10 @@ where
 ///
 /// # Errors
 /// The Parquet reader's error (not a Parquet file, a corrupt page).
+///
+/// ```
+/// // see `to_parquet`
+/// ```
 pub fn from_parquet(bytes: bytes::Bytes) -> Result<Vec<RecordBatch>, parquet::errors::ParquetError> {
     from_parquet_batched(bytes, BATCH_ROWS)
 }
@@ -257,6 +283,14 @@ pub fn from_parquet(bytes: bytes::Bytes) -> Result<Vec<RecordBatch>, parquet::er
 ///
 /// # Errors
 /// The Parquet reader's error (not a Parquet file, a corrupt page).
+///
+/// ```
+/// use tessera::{fix::Fix, tables};
+/// let fixes: Vec<Fix> = (0..10).map(|i| Fix::new(i * 1000, 52.5, 13.4)).collect();
+/// let bytes = tables::to_parquet(&tables::fixes_schema(), &tables::fixes_to_batches("d", &fixes)).unwrap();
+/// let batches = tables::from_parquet_batched(bytes.into(), 4).unwrap();
+/// assert_eq!(batches.iter().map(|b| b.num_rows()).collect::<Vec<_>>(), [4, 4, 2]);
+/// ```
 pub fn from_parquet_batched(
     bytes: bytes::Bytes,
     batch_rows: usize,

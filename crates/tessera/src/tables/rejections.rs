@@ -8,6 +8,10 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use std::sync::Arc;
 
 /// Schema of rejection reports (ingest and epoch).
+///
+/// ```
+/// assert!(tessera::tables::rejections_schema().field_with_name("reason").is_ok());
+/// ```
 pub fn rejections_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("source", DataType::Utf8, false),
@@ -36,6 +40,12 @@ pub struct RejectionRow {
 }
 
 /// Rejection rows → one record batch.
+///
+/// ```
+/// use tessera::report::{Reason, Rejection};
+/// let row = tessera::tables::RejectionRow { source: "ab".into(), device: "car-1".into(), stage: "ingest", rejection: Rejection::at(3, Reason::NotNmea, "junk") };
+/// assert_eq!(tessera::tables::rejections_to_batch(&[row]).num_rows(), 1);
+/// ```
 pub fn rejections_to_batch(rows: &[RejectionRow]) -> RecordBatch {
     let n = rows.len();
     let mut source = StringBuilder::with_capacity(n, 64 * n);

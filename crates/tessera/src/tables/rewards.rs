@@ -5,6 +5,10 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use std::sync::Arc;
 
 /// Schema of `epochs/E/rewards.parquet`.
+///
+/// ```
+/// assert_eq!(tessera::tables::rewards_schema().field(1).data_type(), &tessera::tables::amount_type());
+/// ```
 pub fn rewards_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("recipient", DataType::Utf8, false),
