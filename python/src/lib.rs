@@ -192,6 +192,15 @@ fn run_epoch(
     json(&out.map_err(te)?)
 }
 
+/// An epoch's manifest, read and checked by the core's typed `Manifest`; JSON.
+#[pyfunction]
+fn read_manifest(py: Python<'_>, lake: PathBuf, epoch_id: &str) -> PyResult<String> {
+    let e = epoch(epoch_id)?;
+    let path = lake.join("epochs").join(e.to_string()).join("manifest.json");
+    let m = py.detach(|| tessera::audit::read_manifest(&path)).map_err(te)?;
+    json(&m)
+}
+
 /// Recompute and compare an epoch; JSON report.
 #[pyfunction]
 #[pyo3(signature = (lake, epoch_id, manifest=None))]
@@ -360,6 +369,7 @@ fn _tessera(m: &Bound<'_, PyModule>) -> PyResult<()> {
         wrap_pyfunction!(ingest, m)?,
         wrap_pyfunction!(run_epoch, m)?,
         wrap_pyfunction!(verify_epoch, m)?,
+        wrap_pyfunction!(read_manifest, m)?,
         wrap_pyfunction!(proof, m)?,
         wrap_pyfunction!(explain, m)?,
         wrap_pyfunction!(diff_policy, m)?,

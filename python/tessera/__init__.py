@@ -185,9 +185,10 @@ def verify_epoch(lake: PathLike, epoch: str, manifest: Optional[PathLike] = None
 
 
 def read_manifest(lake: PathLike, epoch: str) -> Dict[str, Any]:
-    """An epoch's ``manifest.json``."""
-    with open(_os.path.join(_os.fspath(lake), "epochs", epoch, "manifest.json"), encoding="utf-8") as f:
-        return _json.load(f)
+    """An epoch's ``manifest.json``, read through the core's typed manifest (the one definition
+    the CLI and SQL read too): a file that is not a ``tessera-epoch-manifest/1`` raises
+    ``TesseraError``. Amounts stay decimal strings, as published."""
+    return _json.loads(_tessera.read_manifest(_os.fspath(lake), epoch))
 
 
 def proof(lake: PathLike, epoch: str, recipient: Optional[str] = None) -> Dict[str, Any]:

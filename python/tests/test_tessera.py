@@ -253,3 +253,13 @@ def test_ingest_commits_a_group_and_names_every_file_that_is_not_a_trace(tmp_pat
     # The good files went in (a second ingest finds them as duplicates).
     out = tessera.ingest(tmp_path / "lake", "car-x", files[:2])
     assert [o["duplicate"] for o in out] == [True, True]
+
+
+def test_read_manifest_goes_through_the_typed_manifest(lake):
+    tessera.run_epoch(lake, "2026-W46", 1000)
+    m = tessera.read_manifest(lake, "2026-W46")
+    assert m["format"] == "tessera-epoch-manifest/1" and m["pool"] == "1000" and m["status"] == "allocated"
+    p = Path(lake) / "epochs" / "2026-W46" / "manifest.json"
+    p.write_text('{"format": "something-else"}')
+    with pytest.raises(tessera.TesseraError, match="manifest"):
+        tessera.read_manifest(lake, "2026-W46")

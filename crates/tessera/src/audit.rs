@@ -65,6 +65,18 @@ pub fn read_manifest(path: &Path) -> Result<Manifest> {
 ///
 /// # Errors
 /// [`Error::Io`]/[`Error::Data`] naming `policy.toml`, `registry.csv` or the manifest when one cannot be read or parsed.
+///
+/// ```
+/// # let d = tempfile::tempdir().unwrap();
+/// # let lake = tessera::lake::Lake::open(d.path()).unwrap();
+/// # let fleet = tessera::simulate::simulate(&tessera::simulate::SimConfig { drivers: 4, epochs: 1, trips: 1, minutes: 2, ..Default::default() });
+/// # for f in &fleet.files { lake.ingest(&f.device, &f.name, &f.bytes).unwrap(); }
+/// # let reg = tessera::registry::Registry::parse(fleet.registry_csv.as_bytes(), "r").unwrap();
+/// let e: tessera::epoch::Epoch = "2026-W46".parse().unwrap();
+/// tessera::pipeline::run(&lake, &tessera::pipeline::EpochInputs::new(e, 1000, reg), &tessera::pipeline::no_progress).unwrap();
+/// let m = tessera::audit::read_manifest(&lake.epoch_dir(&e).join("manifest.json")).unwrap();
+/// assert_eq!(tessera::audit::published_inputs(&lake, &e, &m).unwrap().pool, 1000);
+/// ```
 pub fn published_inputs(lake: &Lake, epoch: &Epoch, manifest: &Manifest) -> Result<EpochInputs> {
     let dir = lake.epoch_dir(epoch);
     let policy_path = dir.join("policy.toml");
@@ -109,6 +121,18 @@ fn dec_str(a: &Decimal128Array, i: usize) -> String {
 ///
 /// # Errors
 /// [`Error::Io`]/[`Error::Data`] naming `rewards.parquet` when it cannot be read or lacks a column.
+///
+/// ```
+/// # let d = tempfile::tempdir().unwrap();
+/// # let lake = tessera::lake::Lake::open(d.path()).unwrap();
+/// # let fleet = tessera::simulate::simulate(&tessera::simulate::SimConfig { drivers: 4, epochs: 1, trips: 1, minutes: 2, ..Default::default() });
+/// # for f in &fleet.files { lake.ingest(&f.device, &f.name, &f.bytes).unwrap(); }
+/// # let reg = tessera::registry::Registry::parse(fleet.registry_csv.as_bytes(), "r").unwrap();
+/// let e: tessera::epoch::Epoch = "2026-W46".parse().unwrap();
+/// tessera::pipeline::run(&lake, &tessera::pipeline::EpochInputs::new(e, 1000, reg), &tessera::pipeline::no_progress).unwrap();
+/// let rows = tessera::audit::read_rewards(&lake, &e).unwrap();
+/// assert_eq!(rows.iter().map(|r| r.amount.parse::<u128>().unwrap()).sum::<u128>(), 1000);
+/// ```
 pub fn read_rewards(lake: &Lake, epoch: &Epoch) -> Result<Vec<RewardRow>> {
     let path = lake.epoch_dir(epoch).join("rewards.parquet");
     let mut out = Vec::new();
@@ -158,6 +182,20 @@ pub struct ProofDoc {
 ///
 /// # Errors
 /// [`Error::Invalid`] when the recipient received nothing (a device id is answered with the wallet it pays); [`Error::Data`] when a stored proof does not verify against the manifest root; I/O errors naming the file.
+///
+/// ```
+/// # let d = tempfile::tempdir().unwrap();
+/// # let lake = tessera::lake::Lake::open(d.path()).unwrap();
+/// # let fleet = tessera::simulate::simulate(&tessera::simulate::SimConfig { drivers: 4, epochs: 1, trips: 1, minutes: 2, ..Default::default() });
+/// # for f in &fleet.files { lake.ingest(&f.device, &f.name, &f.bytes).unwrap(); }
+/// # let reg = tessera::registry::Registry::parse(fleet.registry_csv.as_bytes(), "r").unwrap();
+/// let e: tessera::epoch::Epoch = "2026-W46".parse().unwrap();
+/// tessera::pipeline::run(&lake, &tessera::pipeline::EpochInputs::new(e, 1000, reg), &tessera::pipeline::no_progress).unwrap();
+/// let all = tessera::audit::proof(&lake, &e, None).unwrap();
+/// assert!(!all.claims.is_empty());
+/// let one = tessera::audit::proof(&lake, &e, Some(&all.claims[0].recipient)).unwrap();
+/// assert_eq!(one.claims, all.claims[..1]);
+/// ```
 pub fn proof(lake: &Lake, epoch: &Epoch, recipient: Option<&str>) -> Result<ProofDoc> {
     let mpath = lake.epoch_dir(epoch).join("manifest.json");
     let m = read_manifest(&mpath)?;
@@ -309,6 +347,18 @@ fn row_diff(published: &[u8], recomputed: &[u8]) -> (Vec<String>, Vec<String>) {
 ///
 /// # Errors
 /// [`Error::Invalid`] when the epoch has no outputs; I/O and data errors naming the file. A mismatch is not an error: it is in the report.
+///
+/// ```
+/// # let d = tempfile::tempdir().unwrap();
+/// # let lake = tessera::lake::Lake::open(d.path()).unwrap();
+/// # let fleet = tessera::simulate::simulate(&tessera::simulate::SimConfig { drivers: 4, epochs: 1, trips: 1, minutes: 2, ..Default::default() });
+/// # for f in &fleet.files { lake.ingest(&f.device, &f.name, &f.bytes).unwrap(); }
+/// # let reg = tessera::registry::Registry::parse(fleet.registry_csv.as_bytes(), "r").unwrap();
+/// let e: tessera::epoch::Epoch = "2026-W46".parse().unwrap();
+/// tessera::pipeline::run(&lake, &tessera::pipeline::EpochInputs::new(e, 1000, reg), &tessera::pipeline::no_progress).unwrap();
+/// let r = tessera::audit::verify(&lake, &e, None, &tessera::pipeline::no_progress).unwrap();
+/// assert!(r.ok && r.mismatches.is_empty());
+/// ```
 pub fn verify(lake: &Lake, epoch: &Epoch, manifest: Option<&Path>, progress: Progress) -> Result<VerifyReport> {
     let dir = lake.epoch_dir(epoch);
     if !dir.is_dir() {
@@ -415,6 +465,18 @@ pub struct DiffLine {
 ///
 /// # Errors
 /// As [`verify`]: the published inputs must be readable; the other policy must parse.
+///
+/// ```
+/// # let d = tempfile::tempdir().unwrap();
+/// # let lake = tessera::lake::Lake::open(d.path()).unwrap();
+/// # let fleet = tessera::simulate::simulate(&tessera::simulate::SimConfig { drivers: 4, epochs: 1, trips: 1, minutes: 2, ..Default::default() });
+/// # for f in &fleet.files { lake.ingest(&f.device, &f.name, &f.bytes).unwrap(); }
+/// # let reg = tessera::registry::Registry::parse(fleet.registry_csv.as_bytes(), "r").unwrap();
+/// let e: tessera::epoch::Epoch = "2026-W46".parse().unwrap();
+/// tessera::pipeline::run(&lake, &tessera::pipeline::EpochInputs::new(e, 1000, reg), &tessera::pipeline::no_progress).unwrap();
+/// let lines = tessera::audit::diff(&lake, &e, "[novelty]\nrank_weights = [1.0]\n", &tessera::pipeline::no_progress).unwrap();
+/// assert_eq!(lines.iter().map(|l| l.after.parse::<u128>().unwrap()).sum::<u128>(), 1000);
+/// ```
 pub fn diff(lake: &Lake, epoch: &Epoch, other_policy_text: &str, progress: Progress) -> Result<Vec<DiffLine>> {
     let dir = lake.epoch_dir(epoch);
     let m = read_manifest(&dir.join("manifest.json"))?;

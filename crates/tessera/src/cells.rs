@@ -46,6 +46,16 @@ impl Visit {
 pub type VisitMap = HashMap<(u64, u32), Visit, rustc_hash::FxBuildHasher>;
 
 /// Add one observation of a cell to a visit map.
+///
+/// ```
+/// use tessera::cells::{observe, VisitMap};
+/// let cell = tessera::cells::cell_of(52.52, 13.405, h3o::Resolution::Twelve).unwrap();
+/// let mut map = VisitMap::default();
+/// observe(&mut map, cell, 0, 1_000, 90, true);
+/// observe(&mut map, cell, 0, 2_000, 70, true);
+/// let v = map[&(u64::from(cell), 0)];
+/// assert_eq!((v.first_ms, v.last_ms, v.fixes, v.best_hdop_centi), (1_000, 2_000, 2, 70));
+/// ```
 pub fn observe(map: &mut VisitMap, cell: CellIndex, device: u32, time_ms: i64, hdop_centi: u32, is_fix: bool) {
     let v = Visit {
         first_ms: time_ms,

@@ -80,6 +80,10 @@ fn fixes_by_device(batches: &[RecordBatch]) -> Result<BTreeMap<String, Vec<Fix>>
 }
 
 /// Schema of cleaned fixes: the fixes schema plus `segment`.
+///
+/// ```
+/// assert!(tessera::frames::segmented_schema().field_with_name("segment").is_ok());
+/// ```
 pub fn segmented_schema() -> SchemaRef {
     let mut fields: Vec<Field> = tables::fixes_schema()
         .fields()
@@ -95,6 +99,19 @@ pub fn segmented_schema() -> SchemaRef {
 ///
 /// # Errors
 /// [`FrameError`] naming a missing or mistyped column of the fixes schema.
+///
+/// ```
+/// use tessera::{frames, policy::Policy};
+/// # let fleet = tessera::simulate::simulate(&tessera::simulate::SimConfig { drivers: 4, epochs: 1, trips: 1, minutes: 2, ..Default::default() });
+/// let (fixes, _rejections, _lines) = frames::parse(&fleet.files[0].bytes, "car-001", "trip.nmea");
+/// let policy = Policy::default();
+/// let (accepted, rejected) = frames::clean(&fixes, &policy).unwrap();
+/// let n_in: usize = fixes.iter().map(|b| b.num_rows()).sum();
+/// assert_eq!(accepted.iter().map(|b| b.num_rows()).sum::<usize>() + rejected.num_rows(), n_in);
+/// let visits = frames::cover(&accepted, &policy).unwrap();
+/// let explain = frames::score(&[visits], &"2026-W46".parse().unwrap(), &[], &policy, None).unwrap();
+/// assert_eq!(explain.schema(), tessera::tables::explain_schema());
+/// ```
 pub fn clean(fixes: &[RecordBatch], policy: &Policy) -> Result<(Vec<RecordBatch>, RecordBatch)> {
     let k = policy.kernels().map_err(|e| err(e.to_string()))?;
     let mut accepted = Vec::new();
@@ -148,6 +165,10 @@ pub fn clean(fixes: &[RecordBatch], policy: &Policy) -> Result<(Vec<RecordBatch>
 }
 
 /// Schema of visits.
+///
+/// ```
+/// assert!(tessera::frames::visits_schema().field_with_name("cell").is_ok());
+/// ```
 pub fn visits_schema() -> SchemaRef {
     let ts = DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
     Arc::new(Schema::new(vec![
@@ -168,6 +189,10 @@ pub fn visits_schema() -> SchemaRef {
 ///
 /// # Errors
 /// [`FrameError`] naming a missing or mistyped column (`segment` comes from [`clean`]).
+///
+/// ```
+/// // see `clean`: parse → clean → cover → score
+/// ```
 pub fn cover(cleaned: &[RecordBatch], policy: &Policy) -> Result<RecordBatch> {
     let k = policy.kernels().map_err(|e| err(e.to_string()))?;
     let mut per: BTreeMap<String, Vec<(u32, Fix)>> = BTreeMap::new();
@@ -247,6 +272,10 @@ fn visits_batch(rows: &[VisitRow], devices: &[String]) -> RecordBatch {
 ///
 /// # Errors
 /// [`FrameError`] naming a missing or mistyped column, or a coverage table that cannot be read.
+///
+/// ```
+/// // see `clean`: parse → clean → cover → score
+/// ```
 pub fn score(
     visits: &[RecordBatch],
     epoch: &Epoch,
@@ -317,6 +346,10 @@ pub fn score(
 }
 
 /// Schema of an allocation.
+///
+/// ```
+/// assert!(tessera::frames::allocation_schema().field_with_name("amount").is_ok());
+/// ```
 pub fn allocation_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("recipient", DataType::Utf8, false),
@@ -331,6 +364,18 @@ pub fn allocation_schema() -> SchemaRef {
 ///
 /// # Errors
 /// [`FrameError`] for a missing `recipient`/`points` column or a pool the allocation refuses.
+///
+/// ```
+/// use arrow_array::{ArrayRef, Decimal128Array, RecordBatch, StringArray};
+/// use std::sync::Arc;
+/// let points = Decimal128Array::from(vec![1_000_000i128, 2_000_000]).with_precision_and_scale(38, 6).unwrap();
+/// let b = RecordBatch::try_from_iter([
+///     ("recipient", Arc::new(StringArray::from(vec!["0xa", "0xb"])) as ArrayRef),
+///     ("points", Arc::new(points) as ArrayRef),
+/// ]).unwrap();
+/// let out = tessera::frames::allocate(10, &[b]).unwrap();
+/// assert_eq!(out.num_rows(), 2);
+/// ```
 pub fn allocate(pool: u128, points: &[RecordBatch]) -> Result<RecordBatch> {
     let mut per: BTreeMap<String, u128> = BTreeMap::new();
     for b in points {

@@ -53,6 +53,10 @@ fn bbox_fields() -> Fields {
 }
 
 /// Schema of the exported layer.
+///
+/// ```
+/// assert!(tessera::geoparquet::cells_schema().field_with_name("geometry").is_ok());
+/// ```
 pub fn cells_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("cell", DataType::UInt64, false),
@@ -175,6 +179,18 @@ pub fn epoch_cells(lake: &Lake, e: &Epoch) -> Result<Vec<EpochCell>> {
 ///
 /// # Errors
 /// As [`epoch_cells`], and [`Error::Data`] when the Parquet encoding fails.
+///
+/// ```
+/// # let d = tempfile::tempdir().unwrap();
+/// # let lake = tessera::lake::Lake::open(d.path()).unwrap();
+/// # let fleet = tessera::simulate::simulate(&tessera::simulate::SimConfig { drivers: 4, epochs: 1, trips: 1, minutes: 2, ..Default::default() });
+/// # for f in &fleet.files { lake.ingest(&f.device, &f.name, &f.bytes).unwrap(); }
+/// # let reg = tessera::registry::Registry::parse(fleet.registry_csv.as_bytes(), "r").unwrap();
+/// let e: tessera::epoch::Epoch = "2026-W46".parse().unwrap();
+/// tessera::pipeline::run(&lake, &tessera::pipeline::EpochInputs::new(e, 1000, reg), &tessera::pipeline::no_progress).unwrap();
+/// let bytes = tessera::geoparquet::export_cells(&lake, &e).unwrap();
+/// assert_eq!(&bytes[..4], b"PAR1");
+/// ```
 pub fn export_cells(lake: &Lake, e: &Epoch) -> Result<Vec<u8>> {
     let cells = epoch_cells(lake, e)?;
     let mut cell_b = UInt64Builder::new();

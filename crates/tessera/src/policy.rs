@@ -173,6 +173,13 @@ impl Policy {
     ///
     /// # Errors
     /// [`PolicyError`] naming the key that is unknown, mistyped or out of range.
+    ///
+    /// ```
+    /// use tessera::policy::Policy;
+    /// let p = Policy::from_toml_str("[quality]\nmax_hdop = 2.5\n").unwrap();
+    /// assert_eq!(p.quality.max_hdop, 2.5);
+    /// assert!(Policy::from_toml_str("[quality]\nmax_hdpo = 2.5\n").unwrap_err().to_string().contains("max_hdpo"));
+    /// ```
     pub fn from_toml_str(text: &str) -> Result<Policy, PolicyError> {
         Self::parse(text, "<string>")
     }
@@ -190,6 +197,13 @@ impl Policy {
     ///
     /// # Errors
     /// [`PolicyError`] naming the file, and the key as [`Policy::from_toml_str`].
+    ///
+    /// ```
+    /// # let d = tempfile::tempdir().unwrap();
+    /// let path = d.path().join("policy.toml");
+    /// std::fs::write(&path, tessera::policy::Policy::default().to_toml()).unwrap();
+    /// assert_eq!(tessera::policy::Policy::load(&path).unwrap(), tessera::policy::Policy::default());
+    /// ```
     pub fn load(path: &Path) -> Result<Policy, PolicyError> {
         let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Io {
             path: path.display().to_string(),

@@ -83,6 +83,13 @@ pub fn advance_cell(prior: Option<CellState>, e: i64) -> CellState {
 ///
 /// # Errors
 /// A message naming a missing column or a bad epoch name.
+///
+/// ```
+/// use tessera::{novelty::freshness::CellState, tables};
+/// let s = CellState { first_epoch: 1, last_epoch: 2, times_covered: 2 };
+/// let cov = tessera::state::from_batches(&[tables::coverage_batch(&[(7, s)])]).unwrap();
+/// assert_eq!(cov[&7], s);
+/// ```
 pub fn from_batches(batches: &[RecordBatch]) -> Result<Coverage, String> {
     let mut cov = Coverage::default();
     for b in batches {

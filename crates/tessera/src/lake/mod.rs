@@ -34,6 +34,13 @@ pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
 ///
 /// # Errors
 /// [`Error::Io`] naming the file.
+///
+/// ```
+/// # let d = tempfile::tempdir().unwrap();
+/// let p = d.path().join("x");
+/// std::fs::write(&p, b"abc").unwrap();
+/// assert_eq!(tessera::lake::sha256_file(&p).unwrap(), tessera::lake::sha256_hex(b"abc"));
+/// ```
 pub fn sha256_file(p: &Path) -> Result<String> {
     use sha2::Digest;
     let mut f = fs::File::open(p).map_err(io_err(p))?;
@@ -146,6 +153,12 @@ fn temp_link(src: &tempfile::TempPath, dest: &Path) -> Option<tempfile::TempPath
 ///
 /// # Errors
 /// [`Error::Io`] naming the directory.
+///
+/// ```
+/// # let d = tempfile::tempdir().unwrap();
+/// tessera::lake::sync_dir(d.path()).unwrap();
+/// assert!(tessera::lake::sync_dir(&d.path().join("missing")).is_err());
+/// ```
 pub fn sync_dir(dir: &Path) -> Result<()> {
     fs::File::open(dir).and_then(|f| f.sync_all()).map_err(io_err(dir))
 }
@@ -298,6 +311,17 @@ impl Lake {
     ///
     /// # Errors
     /// [`Error::Invalid`] for a bad device id, [`Error::NotATrace`] when nothing in the bytes is a trace, I/O errors naming the file.
+    ///
+    /// ```
+    /// # let d = tempfile::tempdir().unwrap();
+    /// let lake = tessera::lake::Lake::open(d.path()).unwrap();
+    /// let rmc = b"$GPRMC,123519,A,4807.038,N,01131.000,E,022.4,084.4,230394,003.1,W*6A\n";
+    /// let a = lake.ingest("car-1", "a.nmea", rmc).unwrap();
+    /// assert_eq!((a.duplicate, a.meta.fixes), (false, 1));
+    /// assert!(lake.ingest("car-2", "b.nmea", rmc).unwrap().duplicate);
+    /// let (fixes, _sha) = lake.read_fixes(&a.meta.hash).unwrap();
+    /// assert_eq!(fixes.len(), 1);
+    /// ```
     pub fn ingest(&self, device: &str, name: &str, bytes: &[u8]) -> Result<IngestOutcome> {
         let mut out = self.ingest_batch(&[Upload { device, name, bytes }]);
         out.pop().unwrap_or_else(|| Err(Error::Invalid("empty batch".into())))
@@ -604,6 +628,10 @@ impl Lake {
     ///
     /// # Errors
     /// [`Error::Io`]/[`Error::Data`] naming the fixes file.
+    ///
+    /// ```
+    /// // see `Lake::ingest`
+    /// ```
     pub fn read_fixes(&self, hash: &str) -> Result<(Vec<crate::fix::Fix>, String)> {
         let p = self.root.join("fixes").join(format!("{hash}.parquet"));
         let bytes = fs::read(&p).map_err(io_err(&p))?;
@@ -624,6 +652,17 @@ impl Lake {
     ///
     /// # Errors
     /// [`Error::Io`] naming `epochs/`.
+    ///
+    /// ```
+    /// # let d = tempfile::tempdir().unwrap();
+    /// # let lake = tessera::lake::Lake::open(d.path()).unwrap();
+    /// # let fleet = tessera::simulate::simulate(&tessera::simulate::SimConfig { drivers: 4, epochs: 1, trips: 1, minutes: 2, ..Default::default() });
+    /// # for f in &fleet.files { lake.ingest(&f.device, &f.name, &f.bytes).unwrap(); }
+    /// # let reg = tessera::registry::Registry::parse(fleet.registry_csv.as_bytes(), "r").unwrap();
+    /// let e: tessera::epoch::Epoch = "2026-W46".parse().unwrap();
+    /// tessera::pipeline::run(&lake, &tessera::pipeline::EpochInputs::new(e, 1000, reg), &tessera::pipeline::no_progress).unwrap();
+    /// assert_eq!(lake.epochs().unwrap(), [e]);
+    /// ```
     pub fn epochs(&self) -> Result<Vec<crate::epoch::Epoch>> {
         let dir = self.root.join("epochs");
         let mut out = Vec::new();
@@ -643,6 +682,16 @@ impl Lake {
     ///
     /// # Errors
     /// [`Error::Io`] naming the directory that could not be renamed or removed.
+    ///
+    /// ```
+    /// # let d = tempfile::tempdir().unwrap();
+    /// let lake = tessera::lake::Lake::open(d.path()).unwrap();
+    /// let e: tessera::epoch::Epoch = "2026-W47".parse().unwrap();
+    /// let staging = lake.staging_dir(&e).unwrap();
+    /// std::fs::write(staging.join("manifest.json"), b"{}").unwrap();
+    /// lake.commit_epoch_dir(&staging, &e).unwrap();
+    /// assert!(lake.epoch_dir(&e).join("manifest.json").is_file() && !staging.exists());
+    /// ```
     pub fn commit_epoch_dir(&self, staging: &Path, epoch: &crate::epoch::Epoch) -> Result<()> {
         let epochs = self.root.join("epochs");
         let dest = self.epoch_dir(epoch);
@@ -668,6 +717,10 @@ impl Lake {
     ///
     /// # Errors
     /// [`Error::Io`] naming the directory.
+    ///
+    /// ```
+    /// // see `Lake::commit_epoch_dir`
+    /// ```
     pub fn staging_dir(&self, epoch: &crate::epoch::Epoch) -> Result<PathBuf> {
         let epochs = self.root.join("epochs");
         let p = epochs.join(format!(".tmp-{epoch}-{}", std::process::id()));

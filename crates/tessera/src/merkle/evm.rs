@@ -32,6 +32,15 @@ pub enum AbiValue {
 
 impl AbiValue {
     /// ABI type name.
+    ///
+    /// ```
+    /// use tessera::merkle::evm::AbiValue;
+    /// let a = AbiValue::address("0x1111111111111111111111111111111111111111").unwrap();
+    /// assert_eq!((a.type_name(), AbiValue::uint(7).type_name()), ("address", "uint256"));
+    /// assert_eq!(a.to_json_string(), "0x1111111111111111111111111111111111111111");
+    /// assert_eq!(AbiValue::uint(7).to_json_string(), "7");
+    /// assert!(AbiValue::address("0x12").is_none());
+    /// ```
     pub fn type_name(&self) -> &'static str {
         match self {
             AbiValue::Address(_) => "address",
@@ -41,6 +50,10 @@ impl AbiValue {
     }
 
     /// The value as the JSON dump writes it.
+    ///
+    /// ```
+    /// // see `AbiValue::type_name`
+    /// ```
     pub fn to_json_string(&self) -> String {
         match self {
             AbiValue::Address(a) => format!("0x{}", hex::encode(a)),
@@ -50,6 +63,10 @@ impl AbiValue {
     }
 
     /// An address from `0x` + 40 hex.
+    ///
+    /// ```
+    /// // see `AbiValue::type_name`
+    /// ```
     pub fn address(s: &str) -> Option<AbiValue> {
         let h = s.strip_prefix("0x")?;
         let v = hex::decode(h).ok()?;
@@ -57,6 +74,10 @@ impl AbiValue {
     }
 
     /// A uint256 from a u128.
+    ///
+    /// ```
+    /// // see `AbiValue::type_name`
+    /// ```
     pub fn uint(v: u128) -> AbiValue {
         AbiValue::Uint256(ethnum::U256::from(v).to_be_bytes())
     }
@@ -106,6 +127,12 @@ pub fn standard_leaf(values: &[AbiValue]) -> Hash {
 }
 
 /// keccak256 of the sorted pair.
+///
+/// ```
+/// use tessera::merkle::evm::hash_pair;
+/// let (a, b) = ([1u8; 32], [2u8; 32]);
+/// assert_eq!(hash_pair(&a, &b), hash_pair(&b, &a)); // sorted pair
+/// ```
 pub fn hash_pair(a: &Hash, b: &Hash) -> Hash {
     let (x, y) = if a <= b { (a, b) } else { (b, a) };
     let mut buf = [0u8; 64];
@@ -116,6 +143,15 @@ pub fn hash_pair(a: &Hash, b: &Hash) -> Hash {
 
 /// OpenZeppelin's `makeMerkleTree`: an array of 2n-1 nodes, root at 0, `leaves[i]` at
 /// `len - 1 - i`.
+///
+/// ```
+/// use tessera::merkle::evm::{make_tree, tree_proof, verify};
+/// let leaves = [[1u8; 32], [2u8; 32], [3u8; 32]];
+/// let tree = make_tree(&leaves);
+/// assert_eq!(tree.len(), 5);
+/// let i = tree.len() - 1 - 2; // leaves[2]
+/// assert!(verify(&tree[0], &leaves[2], &tree_proof(&tree, i)));
+/// ```
 pub fn make_tree(leaves: &[Hash]) -> Vec<Hash> {
     if leaves.is_empty() {
         return Vec::new();
@@ -132,6 +168,10 @@ pub fn make_tree(leaves: &[Hash]) -> Vec<Hash> {
 }
 
 /// Proof (sibling hashes, leaf to root) for the node at `index` of a tree array.
+///
+/// ```
+/// // see `make_tree`
+/// ```
 pub fn tree_proof(tree: &[Hash], mut index: usize) -> Vec<Hash> {
     let mut proof = Vec::new();
     while index > 0 {
@@ -198,21 +238,40 @@ impl StandardTree {
     }
 
     /// The root, `None` for an empty tree.
+    ///
+    /// ```
+    /// use tessera::merkle::evm::{verify, AbiValue, StandardTree};
+    /// let t = StandardTree::of(vec![vec![AbiValue::address("0x1111111111111111111111111111111111111111").unwrap(), AbiValue::uint(5)]], true);
+    /// assert!(verify(&t.root().unwrap(), &t.leaf(0), &t.proof(0)));
+    /// assert_eq!(t.dump_json()["format"], "standard-v1");
+    /// ```
     pub fn root(&self) -> Option<Hash> {
         self.tree.first().copied()
     }
 
     /// The proof of the i-th value (input order).
+    ///
+    /// ```
+    /// // see `StandardTree::root`
+    /// ```
     pub fn proof(&self, i: usize) -> Vec<Hash> {
         tree_proof(&self.tree, self.values[i].1)
     }
 
     /// The leaf hash of the i-th value.
+    ///
+    /// ```
+    /// // see `StandardTree::root`
+    /// ```
     pub fn leaf(&self, i: usize) -> Hash {
         self.tree[self.values[i].1]
     }
 
     /// The dump in the library's JSON format (`StandardMerkleTree.load` input).
+    ///
+    /// ```
+    /// // see `StandardTree::root`
+    /// ```
     pub fn dump_json(&self) -> serde_json::Value {
         serde_json::json!({
             "format": "standard-v1",
@@ -227,6 +286,10 @@ impl StandardTree {
 }
 
 /// `0x`-prefixed lowercase hex.
+///
+/// ```
+/// assert_eq!(tessera::merkle::evm::hex0x(&[0xab; 32])[..6], *"0xabab");
+/// ```
 pub fn hex0x(h: &Hash) -> String {
     format!("0x{}", hex::encode(h))
 }

@@ -26,6 +26,11 @@ pub fn leaf(pubkey: &[u8; 32], amount: u64, locked: u64) -> Hash {
 }
 
 /// An internal node.
+///
+/// ```
+/// use tessera::merkle::solana::node;
+/// assert_eq!(node(&[1; 32], &[2; 32]), node(&[2; 32], &[1; 32]));
+/// ```
 pub fn node(a: &Hash, b: &Hash) -> Hash {
     let (x, y) = if a <= b { (a, b) } else { (b, a) };
     let mut h = Sha256::new();
@@ -72,6 +77,10 @@ pub fn build(leaves: &[Hash]) -> (Hash, Vec<Vec<Hash>>) {
 }
 
 /// Fold a proof with [`node`] and compare with the root.
+///
+/// ```
+/// // see `build`
+/// ```
 pub fn verify(root: &Hash, leaf: &Hash, proof: &[Hash]) -> bool {
     proof.iter().fold(*leaf, |acc, p| node(&acc, p)) == *root
 }

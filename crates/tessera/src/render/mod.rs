@@ -91,6 +91,10 @@ pub struct View {
 
 impl View {
     /// Pixel position (x right, y down) of a coordinate.
+    ///
+    /// ```
+    /// // see `render`: `map.view.pixel(cell_centre)` locates a cell in the image
+    /// ```
     pub fn pixel(&self, ll: LatLng) -> (f64, f64) {
         self.pixel_deg(ll.lat(), ll.lng())
     }

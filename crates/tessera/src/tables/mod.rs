@@ -126,6 +126,12 @@ pub fn to_parquet(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Vec<u8>
 ///
 /// # Errors
 /// The Parquet writer's error.
+///
+/// ```
+/// let mut w = tessera::tables::memory_writer(&tessera::tables::fixes_schema()).unwrap();
+/// w.write(&tessera::tables::fixes_to_batches("d", &[tessera::fix::Fix::new(0, 1.0, 2.0)])[0]).unwrap();
+/// assert_eq!(&w.into_inner().unwrap()[..4], b"PAR1");
+/// ```
 pub fn memory_writer(schema: &SchemaRef) -> Result<ArrowWriter<Vec<u8>>, parquet::errors::ParquetError> {
     ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props()))
 }
@@ -142,6 +148,14 @@ impl HashedFile {
     ///
     /// # Errors
     /// The I/O error of creating the file.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// # let d = tempfile::tempdir().unwrap();
+    /// let mut f = tessera::tables::HashedFile::create(&d.path().join("x")).unwrap();
+    /// f.write_all(b"abc").unwrap();
+    /// assert_eq!(f.finish().unwrap(), tessera::lake::sha256_hex(b"abc"));
+    /// ```
     pub fn create(path: &std::path::Path) -> std::io::Result<HashedFile> {
         Ok(HashedFile {
             file: std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?),
@@ -153,6 +167,10 @@ impl HashedFile {
     ///
     /// # Errors
     /// The I/O or Parquet error of the last write.
+    ///
+    /// ```
+    /// // see `HashedFile::create` and `BatchSink::new`
+    /// ```
     pub fn finish(self) -> std::io::Result<String> {
         let f = self.file.into_inner().map_err(|e| e.into_error())?;
         f.sync_all()?;
@@ -205,6 +223,16 @@ where
     ///
     /// # Errors
     /// The Parquet writer's error.
+    ///
+    /// ```
+    /// use tessera::{fix::Fix, tables};
+    /// let build = |rows: &[Fix]| tables::fixes_to_batches("car-1", rows).remove(0);
+    /// let mut sink = tables::BatchSink::new(Vec::new(), &tables::fixes_schema(), build).unwrap();
+    /// sink.extend((0..10).map(|i| Fix::new(i * 1000, 52.5, 13.4))).unwrap();
+    /// assert_eq!(sink.rows(), 10);
+    /// let bytes = sink.finish().unwrap();
+    /// assert_eq!(tables::from_parquet(bytes.into()).unwrap()[0].num_rows(), 10);
+    /// ```
     pub fn new(w: W, schema: &SchemaRef, build: B) -> Result<Self, parquet::errors::ParquetError> {
         Ok(BatchSink {
             writer: ArrowWriter::try_new(w, schema.clone(), Some(props()))?,
@@ -217,6 +245,10 @@ where
 
     /// When no row at all is written, write one empty batch (a row group of 0 rows) instead of
     /// none.
+    ///
+    /// ```
+    /// // see `BatchSink::new`
+    /// ```
     pub fn with_empty_batch(mut self) -> Self {
         self.empty_batch = true;
         self
@@ -238,6 +270,10 @@ where
     ///
     /// # Errors
     /// The Parquet writer's error.
+    ///
+    /// ```
+    /// // see `BatchSink::new`
+    /// ```
     pub fn extend(&mut self, rows: impl IntoIterator<Item = T>) -> Result<(), parquet::errors::ParquetError> {
         let before = self.pending.len();
         self.pending.extend(rows);
@@ -249,6 +285,10 @@ where
     }
 
     /// Rows written so far.
+    ///
+    /// ```
+    /// // see `BatchSink::new`
+    /// ```
     pub fn rows(&self) -> u64 {
         self.rows
     }
@@ -257,6 +297,10 @@ where
     ///
     /// # Errors
     /// The I/O or Parquet error of the last write.
+    ///
+    /// ```
+    /// // see `BatchSink::new`
+    /// ```
     pub fn finish(mut self) -> Result<W, parquet::errors::ParquetError> {
         self.write_full_batches()?;
         if !self.pending.is_empty() || (self.rows == 0 && self.empty_batch) {
