@@ -1,6 +1,9 @@
 //! Capture from real pseudo-terminal pairs replaying real receiver logs: garbage bytes, a port
 //! that closes mid-stream and comes back under the same path, `--baud auto`, rotation.
 
+#[path = "../../tessera/tests/support/corpus.rs"]
+mod support;
+
 use serialport::{SerialPort, TTYPort};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -12,8 +15,8 @@ use tessera_net::capture::{capture, CaptureConfig, CaptureStats};
 /// A real receiver log: gpsd's u-blox 8 capture (binary garbage on line 10, truncated last line)
 /// when the shared corpus is there, else a sample trace.
 fn log_bytes() -> Vec<u8> {
-    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/nmea/gpsd/ublox-8.log");
-    std::fs::read(&shared).unwrap_or_else(|_| {
+    let shared = support::corpus("nmea/gpsd/ublox-8.log");
+    shared.and_then(|p| std::fs::read(p).ok()).unwrap_or_else(|| {
         let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/sample/car-003/2026-W46-trip1.nmea");
         std::fs::read(p).unwrap()[..60_000].to_vec()
     })

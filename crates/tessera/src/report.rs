@@ -30,6 +30,10 @@ pub enum Reason {
     BadPosition,
     /// The whole file could not be parsed (GPX XML error).
     BadFile,
+    /// A GPX waypoint or route point: a marked place or a plan, not a recorded position.
+    NotTrackPoint,
+    /// A field holds a null, NaN, infinite or impossible value (the detail names the field).
+    BadValue,
     // ---- epoch: fix level gates
     /// Fix quality 0.
     FixInvalid,
@@ -55,7 +59,7 @@ pub enum Reason {
 
 impl Reason {
     /// Every reason, in report order.
-    pub const ALL: [Reason; 19] = [
+    pub const ALL: [Reason; 21] = [
         Reason::NotNmea,
         Reason::MissingChecksum,
         Reason::BadChecksum,
@@ -66,6 +70,8 @@ impl Reason {
         Reason::NoTime,
         Reason::BadPosition,
         Reason::BadFile,
+        Reason::NotTrackPoint,
+        Reason::BadValue,
         Reason::FixInvalid,
         Reason::HdopMissing,
         Reason::HdopTooHigh,
@@ -94,6 +100,8 @@ impl Reason {
             Reason::NoTime => "no_time",
             Reason::BadPosition => "bad_position",
             Reason::BadFile => "bad_file",
+            Reason::NotTrackPoint => "not_track_point",
+            Reason::BadValue => "bad_value",
             Reason::FixInvalid => "fix_invalid",
             Reason::HdopMissing => "hdop_missing",
             Reason::HdopTooHigh => "hdop_too_high",

@@ -1,13 +1,13 @@
 //! OpenZeppelin merkle-tree test vectors (`../shared/corpus/merkle`, when present): our trees,
 //! leaves, roots and proofs must equal the library's own dumps exactly.
 
-use std::path::Path;
+#[path = "support/corpus.rs"]
+mod support;
+
 use tessera::merkle::evm::{hex0x, make_tree, tree_proof, verify, AbiValue, Hash, StandardTree};
 
 fn load(name: &str) -> Option<serde_json::Value> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/corpus/merkle")
-        .join(name);
+    let p = support::corpus("merkle")?.join(name);
     Some(serde_json::from_slice(&std::fs::read(p).ok()?).unwrap())
 }
 

@@ -2,7 +2,9 @@
 //! times — bytes flipped, inserted, deleted, lines cut and spliced — and parsed; the line
 //! accounting must still balance.
 
-use std::path::Path;
+#[path = "support/corpus.rs"]
+mod support;
+
 use tessera::ingest;
 
 struct Rng(u64);
@@ -49,7 +51,7 @@ fn mutate(rng: &mut Rng, src: &[u8]) -> Vec<u8> {
 
 fn inputs() -> Vec<Vec<u8>> {
     let mut v: Vec<Vec<u8>> = Vec::new();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus");
+    let root = support::corpus("").unwrap_or_default();
     for sub in ["nmea/gpsd", "nmea/other", "gpx/gpxpy", "gpx/georust-gpx"] {
         if let Ok(rd) = std::fs::read_dir(root.join(sub)) {
             let mut paths: Vec<_> = rd.map(|e| e.unwrap().path()).filter(|p| p.is_file()).collect();

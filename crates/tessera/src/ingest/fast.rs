@@ -13,6 +13,7 @@
 //! Input: the whole sentence `$TTSSS,...*hh` whose checksum, address and ASCII-ness
 //! `check_sentence` has already verified.
 
+use crate::report::Reason;
 use chrono::{NaiveDate, NaiveTime};
 use nmea::sentences::FixType;
 
@@ -152,25 +153,59 @@ fn hms(f: &str) -> Option<NaiveTime> {
     )
 }
 
-/// `ddmm.mmm` / `dddmm.mmm` and a hemisphere, as the crate's `do_parse_lat_lon` computes it.
-fn coord(v: &str, hemi: &str, deg_digits: usize, pos: &str, neg: &str) -> Option<f64> {
-    if v.len() <= deg_digits || !v.as_bytes()[..deg_digits].iter().all(u8::is_ascii_digit) {
-        return None;
+/// An NMEA 0183 coordinate field (`[d]ddmm.mmmm` latitude, `[dd]dddmm.mmmm` longitude) and its
+/// hemisphere, read by the decimal point: the minutes are the two digits left of the point and
+/// whatever digits precede them are the degrees, so receivers that drop leading zeros
+/// (`159.9300,W` = 1°59.93′W, `426.2920,N` = 4°26.292′N) are placed where they are.
+///
+/// Returns `Ok(None)` for an empty field and hemisphere (no position), `Ok(Some(deg))` (signed
+/// decimal degrees) for a well-formed one, and `Err(why)` for anything else: missing or unknown
+/// hemisphere, fewer than two minute digits, more degree digits than `max_deg` has, minutes
+/// ≥ 60, or a value beyond ±`max_deg`. The arithmetic (`deg + min / 60`, both correctly rounded
+/// parses) is the `nmea` crate's, so common fields give the same bits.
+pub(crate) fn position_field(
+    v: &str,
+    hemi: &str,
+    max_deg: u16,
+    pos: &str,
+    neg: &str,
+) -> Result<Option<f64>, (Reason, String)> {
+    let bad = |why: String| Err((Reason::Unparseable, why));
+    let what = if max_deg == 90 { "latitude" } else { "longitude" };
+    if v.is_empty() && hemi.is_empty() {
+        return Ok(None);
     }
-    let deg: u8 = v[..deg_digits].parse().ok()?;
-    let min_s = &v[deg_digits..];
-    if !unsigned_dec(min_s) {
-        return None;
+    let sign = match hemi {
+        h if h == pos => 1.0,
+        h if h == neg => -1.0,
+        _ => return bad(format!("{what} {v:?} has hemisphere {hemi:?}, expected {pos} or {neg}")),
+    };
+    let int_len = v.find('.').unwrap_or(v.len());
+    let max_deg_digits = if max_deg == 90 { 2 } else { 3 };
+    if !unsigned_dec(v) || int_len < 2 || int_len - 2 > max_deg_digits {
+        return bad(format!(
+            "{what} {v:?} is not [degrees]mm.mmmm (two minute digits before the point, at most {max_deg_digits} degree digits)"
+        ));
     }
-    let min: f64 = min_s.parse().ok()?;
-    let x = f64::from(deg) + min / 60.;
-    if hemi == pos {
-        Some(x)
-    } else if hemi == neg {
-        Some(-x)
+    let deg: u16 = if int_len == 2 {
+        0
     } else {
-        None
+        v[..int_len - 2].parse().unwrap_or(u16::MAX)
+    };
+    let min: f64 = v[int_len - 2..].parse().unwrap_or(f64::INFINITY);
+    let x = f64::from(deg) + min / 60.;
+    if min >= 60. || x > f64::from(max_deg) {
+        return Err((
+            Reason::BadPosition,
+            format!("{what} {v:?} is out of range (minutes < 60, at most {max_deg}°)"),
+        ));
     }
+    Ok(Some(sign * x))
+}
+
+/// [`position_field`] for the fast path: `None` for anything but a present, well-formed value.
+fn coord(v: &str, hemi: &str, max_deg: u16, pos: &str, neg: &str) -> Option<f64> {
+    position_field(v, hemi, max_deg, pos, neg).ok().flatten()
 }
 
 /// Split the data fields (after `$TTSSS,`, before `*`) into `out`; their count, or `None` when
@@ -203,8 +238,8 @@ pub(crate) fn gga(s: &str) -> Option<Gga> {
         return None;
     }
     let time = hms(f[0])?;
-    let lat = coord(f[1], f[2], 2, "N", "S")?;
-    let lon = coord(f[3], f[4], 3, "E", "W")?;
+    let lat = coord(f[1], f[2], 90, "N", "S")?;
+    let lon = coord(f[3], f[4], 180, "E", "W")?;
     let q = f[5].as_bytes();
     if q.len() != 1 || !(b'0'..=b'8').contains(&q[0]) {
         return None;
@@ -244,8 +279,8 @@ pub(crate) fn rmc(s: &str) -> Option<Rmc> {
         "V" => false,
         _ => return None,
     };
-    let lat = coord(f[2], f[3], 2, "N", "S")?;
-    let lon = coord(f[4], f[5], 3, "E", "W")?;
+    let lat = coord(f[2], f[3], 90, "N", "S")?;
+    let lon = coord(f[4], f[5], 180, "E", "W")?;
     let speed_kn = opt_num(f[6], unsigned_dec)?;
     let course = opt_num(f[7], unsigned_dec)?;
     let date = match f[8] {

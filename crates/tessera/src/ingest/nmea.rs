@@ -10,11 +10,10 @@
 use super::fast::{self, Gga, Gsa, Rmc};
 use crate::fix::Fix;
 use crate::report::{LineCounts, Reason, Rejection};
-use chrono::{Duration, NaiveDate, NaiveTime, Timelike};
+use chrono::{NaiveDate, NaiveTime, Timelike};
 use nmea::ParseResult;
 
 const DAY_MS: i64 = 86_400_000;
-const HALF_DAY_MS: i64 = DAY_MS / 2;
 const KNOTS_TO_MPS: f32 = 0.514_444;
 /// Fixes waiting for a date before they are rejected as `no_date`.
 const MAX_PENDING: usize = 1 << 20;
@@ -43,6 +42,7 @@ pub struct Parsed {
 enum PosSrc {
     Gga,
     Gns,
+    Pubx,
     Rmc,
     Gll,
 }
@@ -104,8 +104,8 @@ struct Pending {
 struct Assembler {
     out: Parsed,
     cur: Option<Cycle>,
-    /// Last known (date, time of day) to carry into GGA-only stretches.
-    carried: Option<(NaiveDate, i64)>,
+    /// Last dated time (UTC ms) to carry into GGA-only stretches.
+    carried: Option<i64>,
     pending: Vec<Pending>,
 }
 
@@ -150,18 +150,16 @@ impl Assembler {
         self.cur.get_or_insert_with(|| Cycle::new(tod, talker, frame_ms))
     }
 
+    /// A date for the cycle at `tod` (from RMC or ZDA): it anchors undated cycles before and
+    /// after it, each given the date that puts it nearest the anchor (so sentences of one cycle
+    /// may come in any order, and a ZDA before its cycle's GGA dates that GGA, not the next day).
     fn learn_date(&mut self, date: NaiveDate, tod: i64) {
-        self.carried = Some((date, tod));
-        if !self.pending.is_empty() {
-            for p in std::mem::take(&mut self.pending) {
-                // Cycles before the first date: same day unless that would put them > 12 h
-                // after the dated one (then they were before midnight).
-                let d = if p.cycle.tod_ms - tod > HALF_DAY_MS {
-                    date - Duration::days(1)
-                } else {
-                    date
-                };
-                self.emit(p.cycle, d);
+        let anchor = midnight_ms(date) + tod;
+        self.carried = Some(anchor);
+        for p in std::mem::take(&mut self.pending) {
+            match date_near(anchor, p.cycle.tod_ms) {
+                Some(d) => self.emit(p.cycle, d),
+                None => self.reject_cycle(&p.cycle, Reason::NoDate, "date out of range", None),
             }
         }
     }
@@ -181,14 +179,9 @@ impl Assembler {
         if let Some(d) = c.date {
             self.learn_date(d, c.tod_ms);
             self.emit(c, d);
-        } else if let Some((d, last_tod)) = self.carried {
-            // GGA-only stretch: carry the date, rolling over at midnight.
-            let d = if c.tod_ms < last_tod - HALF_DAY_MS {
-                d + Duration::days(1)
-            } else {
-                d
-            };
-            self.carried = Some((d, c.tod_ms));
+        } else if let Some(d) = self.carried.and_then(|anchor| date_near(anchor, c.tod_ms)) {
+            // GGA-only stretch: the date nearest the last dated time, rolling over at midnight.
+            self.carried = Some(midnight_ms(d) + c.tod_ms);
             self.emit(c, d);
         } else if let Some(d) = c.frame_ms.and_then(|f| date_near(f, c.tod_ms)) {
             self.emit(c, d);
@@ -296,20 +289,6 @@ fn frame(line: &str) -> (Option<i64>, Option<&str>) {
     (frame_ms, Some(sentence))
 }
 
-fn parse_latlon(v: &str, hemi: &str, deg_digits: usize) -> Option<f64> {
-    if v.len() < deg_digits + 1 {
-        return None;
-    }
-    let deg: f64 = v[..deg_digits].parse().ok()?;
-    let min: f64 = v[deg_digits..].parse().ok()?;
-    let x = deg + min / 60.0;
-    match hemi {
-        "N" | "E" => Some(x),
-        "S" | "W" => Some(-x),
-        _ => None,
-    }
-}
-
 struct Gns {
     tod: i64,
     lat: Option<f64>,
@@ -321,22 +300,81 @@ struct Gns {
 }
 
 /// GNS decoded by hand (the `nmea` crate rejects mode strings longer than it expects).
-fn parse_gns(body: &str) -> Result<Gns, String> {
+fn parse_gns(s: &str, body: &str) -> Result<Gns, Refused> {
     let f: Vec<&str> = body.split(',').collect();
     if f.len() < 10 {
-        return Err(format!("GNS has {} fields, expected at least 10", f.len()));
+        return Err((
+            Reason::Unparseable,
+            format!("GNS has {} fields, expected at least 10", f.len()),
+        ));
     }
-    let t = NaiveTime::parse_from_str(f[1], "%H%M%S%.f").map_err(|_| format!("GNS time {:?}", f[1]))?;
+    if f[1].is_empty() {
+        return Err((Reason::NoFix, "GNS with empty time: receiver has no fix".into()));
+    }
+    let t = NaiveTime::parse_from_str(f[1], "%H%M%S%.f")
+        .map_err(|_| (Reason::Unparseable, format!("GNS time {:?}", f[1])))?;
+    let pos = raw_position("GNS", s)?;
     let mode = f[6];
     let valid = !mode.is_empty() && mode.chars().any(|c| !matches!(c, 'N' | 'n'));
     Ok(Gns {
         tod: tod_ms(&t),
-        lat: parse_latlon(f[2], f[3], 2),
-        lon: parse_latlon(f[4], f[5], 3),
+        lat: pos.map(|p| p.0),
+        lon: pos.map(|p| p.1),
         valid,
         sats: f[7].parse().ok(),
         hdop: f[8].parse().ok(),
         alt: f[9].parse().ok(),
+    })
+}
+
+/// u-blox `$PUBX,00` (position, u-blox 8 / M8 receiver description §31.3.1): time, position,
+/// altitude, navigation status (`NF` no fix, `DR` dead reckoning, `G2`/`G3` 2D/3D, `D2`/`D3`
+/// differential, `RK` combined, `TT` time only), speed (km/h), course, HDOP and satellites used.
+struct Pubx {
+    tod: i64,
+    lat: Option<f64>,
+    lon: Option<f64>,
+    /// GGA-style quality: 0 no fix (NF, DR, TT), 1 GNSS, 2 differential, 4 RTK.
+    quality: u8,
+    alt: Option<f32>,
+    speed_mps: Option<f32>,
+    course: Option<f32>,
+    hdop: Option<f32>,
+    sats: Option<u8>,
+}
+
+fn parse_pubx(s: &str, body: &str) -> Result<Pubx, Refused> {
+    let f: Vec<&str> = body.split(',').collect();
+    if f.len() < 19 {
+        return Err((
+            Reason::Unparseable,
+            format!("PUBX,00 has {} fields, expected 21", f.len() + 1),
+        ));
+    }
+    if f[2].is_empty() {
+        return Err((Reason::NoFix, "PUBX,00 without time: receiver has no fix".into()));
+    }
+    let t = NaiveTime::parse_from_str(f[2], "%H%M%S%.f")
+        .map_err(|_| (Reason::Unparseable, format!("PUBX,00 time {:?}", f[2])))?;
+    let pos = raw_position(PUBX_POSITION, s)?;
+    let quality = match f[8] {
+        "G2" | "G3" => 1,
+        "D2" | "D3" => 2,
+        "RK" => 4,
+        "NF" | "DR" | "TT" | "" => 0,
+        other => return Err((Reason::Unparseable, format!("PUBX,00 navigation status {other:?}"))),
+    };
+    let num = |v: &str| v.parse::<f32>().ok().filter(|x| x.is_finite());
+    Ok(Pubx {
+        tod: tod_ms(&t),
+        lat: pos.map(|p| p.0),
+        lon: pos.map(|p| p.1),
+        quality,
+        alt: num(f[7]),
+        speed_mps: num(f[11]).map(|k| k / 3.6),
+        course: num(f[12]),
+        hdop: num(f[15]),
+        sats: f[18].parse().ok(),
     })
 }
 
@@ -506,25 +544,50 @@ enum Unusable {
     Rejected(Reason, String),
 }
 
+/// The type of a u-blox position sentence, the one proprietary sentence tessera reads.
+const PUBX_POSITION: &str = "PUBX,00";
+
+/// For a proprietary sentence (`$P` + maker + type, NMEA 0183 §5.3.3): its type name as counted
+/// (`PGRME`, `PUBX,00` — u-blox puts the message id in the first field), or `Err` for an
+/// address that is not 2–10 letters and digits. `None` for any other sentence.
+fn proprietary(s: &str) -> Option<Result<&str, ()>> {
+    let rest = s.strip_prefix("$P")?;
+    let addr = rest.split(['*', ',']).next().unwrap_or("");
+    if addr.is_empty() || addr.len() > 9 || !addr.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Some(Err(()));
+    }
+    let name_len = if addr == "UBX" {
+        let id = rest[3..]
+            .strip_prefix(',')
+            .map(|r| r.split([',', '*']).next().unwrap_or(""));
+        id.filter(|id| id.is_ascii()).map_or(0, |id| 1 + id.len().min(4))
+    } else {
+        0
+    };
+    Some(Ok(&s[1..2 + addr.len() + name_len]))
+}
+
 /// Address, type and checksum of one framed sentence.
 fn check_sentence(s: &str, last_unterminated: bool) -> Result<Checked<'_>, Unusable> {
     let bytes = s.as_bytes();
-    if bytes.len() < 7 || !bytes[1..6].iter().all(|b| b.is_ascii_alphanumeric()) {
-        return Err(Unusable::Rejected(
-            Reason::Unparseable,
-            format!("bad sentence address in {:?}", clip(s)),
-        ));
-    }
-    let talker = [bytes[1], bytes[2]];
-    let kind = &s[3..6];
-    if bytes[1] == b'P' || !used(kind.as_bytes()) {
-        let name = if bytes[1] == b'P' {
-            s[1..].split(',').next().unwrap_or("P").to_string()
-        } else {
-            kind.to_string()
-        };
-        return Err(Unusable::Ignored(name));
-    }
+    let (talker, kind) = match proprietary(s) {
+        Some(Ok(PUBX_POSITION)) => ([b'P', b'U'], PUBX_POSITION),
+        Some(Ok(name)) => return Err(Unusable::Ignored(name.to_string())),
+        Some(Err(())) => {
+            return Err(Unusable::Rejected(
+                Reason::Unparseable,
+                format!("bad proprietary sentence address in {:?}", clip(s)),
+            ))
+        }
+        None if bytes.len() < 7 || !bytes[1..6].iter().all(|b| b.is_ascii_alphanumeric()) => {
+            return Err(Unusable::Rejected(
+                Reason::Unparseable,
+                format!("bad sentence address in {:?}", clip(s)),
+            ));
+        }
+        None if !used(&bytes[3..6]) => return Err(Unusable::Ignored(s[3..6].to_string())),
+        None => ([bytes[1], bytes[2]], &s[3..6]),
+    };
     let Some(star) = s.rfind('*') else {
         let reason = if last_unterminated {
             Reason::Truncated
@@ -571,8 +634,27 @@ fn process_sentence(a: &mut Assembler, line_no: u32, s: &str, frame_ms: Option<i
             return;
         }
     };
+    if kind == PUBX_POSITION {
+        match parse_pubx(s, body) {
+            Ok(p) => {
+                let c = a.cycle_for(p.tod, talker, frame_ms);
+                c.lines.push(line_no);
+                c.set_pos(PosSrc::Pubx, p.lat, p.lon, p.quality > 0);
+                if c.quality.is_none() {
+                    c.quality = Some(p.quality);
+                }
+                c.sats = c.sats.or(p.sats);
+                c.hdop = c.hdop.or(p.hdop);
+                c.alt = c.alt.or(p.alt);
+                c.speed = c.speed.or(p.speed_mps);
+                c.course = c.course.or(p.course);
+            }
+            Err((reason, e)) => a.reject(line_no, reason, e),
+        }
+        return;
+    }
     if kind.as_bytes() == b"GNS" {
-        match parse_gns(body) {
+        match parse_gns(s, body) {
             Ok(g) => {
                 let c = a.cycle_for(g.tod, talker, frame_ms);
                 c.lines.push(line_no);
@@ -581,21 +663,21 @@ fn process_sentence(a: &mut Assembler, line_no: u32, s: &str, frame_ms: Option<i
                 c.hdop = c.hdop.or(g.hdop);
                 c.alt = c.alt.or(g.alt);
             }
-            Err(e) => a.reject(line_no, Reason::Unparseable, e),
+            Err((reason, e)) => a.reject(line_no, reason, e),
         }
         return;
     }
     let decoded = match decode(kind, s) {
         Ok(d) => d,
-        Err(e) => {
-            a.reject(line_no, Reason::Unparseable, e);
+        Err((reason, e)) => {
+            a.reject(line_no, reason, e);
             return;
         }
     };
     match decoded {
         Decoded::Gga(g) => {
             let Some(t) = g.time else {
-                a.reject(line_no, Reason::Unparseable, "GGA without time");
+                a.reject(line_no, Reason::NoFix, "GGA with empty time: receiver has no fix");
                 return;
             };
             let q = g.quality;
@@ -612,7 +694,7 @@ fn process_sentence(a: &mut Assembler, line_no: u32, s: &str, frame_ms: Option<i
         Decoded::Rmc(r) => {
             let Some(t) = r.time else {
                 // `$GPRMC,,V,...`: a receiver with no time yet; nothing to place.
-                a.reject(line_no, Reason::NoFix, "RMC without time");
+                a.reject(line_no, Reason::NoFix, "RMC with empty time: receiver has no fix");
                 return;
             };
             let c = a.cycle_for(tod_ms(&t), talker, frame_ms);
@@ -642,7 +724,7 @@ fn apply_other(a: &mut Assembler, line_no: u32, talker: [u8; 2], parsed: ParseRe
     match parsed {
         ParseResult::GLL(g) => {
             let Some(t) = g.fix_time else {
-                a.reject(line_no, Reason::NoFix, "GLL without time");
+                a.reject(line_no, Reason::NoFix, "GLL with empty time: receiver has no fix");
                 return;
             };
             let c = a.cycle_for(tod_ms(&t), talker, frame_ms);
@@ -682,8 +764,11 @@ enum Decoded {
     Other(Box<ParseResult>),
 }
 
+/// Why a sentence could not be used: the reason and what was wrong.
+type Refused = (Reason, String);
+
 /// Decode a checked sentence: the strict fast path for the common GGA/RMC/GSA, else the crate.
-fn decode(kind: &str, s: &str) -> Result<Decoded, String> {
+fn decode(kind: &str, s: &str) -> Result<Decoded, Refused> {
     match decode_fast(kind, s) {
         Some(d) => Ok(d),
         None => decode_with_crate(kind, s),
@@ -700,16 +785,129 @@ fn decode_fast(kind: &str, s: &str) -> Option<Decoded> {
     }
 }
 
-/// Decode with the `nmea` crate only (the reference the fast path is tested against).
-fn decode_with_crate(kind: &str, s: &str) -> Result<Decoded, String> {
-    match nmea::parse_str(s) {
-        Ok(ParseResult::GGA(g)) => Ok(Decoded::Gga(Gga::from(&g))),
-        Ok(ParseResult::RMC(r)) => Ok(Decoded::Rmc(Rmc::from(&r))),
-        Ok(ParseResult::GSA(g)) => Ok(Decoded::Gsa(Gsa::from(&g))),
-        Ok(other) => Ok(Decoded::Other(Box::new(other))),
-        Err(e) => Err(format!("{kind}: {e}")),
+/// The position of a GGA/RMC/GLL/GNS sentence read from its raw fields by the decimal point
+/// ([`fast::position_field`]), whatever the crate made of them; `None` when the sentence has
+/// no position fields.
+fn raw_position(kind: &str, s: &str) -> Result<Option<(f64, f64)>, Refused> {
+    let first = match kind {
+        "GGA" | "GNS" => 1,
+        "RMC" => 2,
+        "GLL" => 0,
+        PUBX_POSITION => 2,
+        _ => return Ok(None),
+    };
+    let data = s
+        .get(s.find(',').map_or(s.len(), |c| c + 1)..s.rfind('*').unwrap_or(s.len()))
+        .unwrap_or("");
+    let f: Vec<&str> = data.split(',').skip(first).take(4).collect();
+    let [lat, ns, lon, ew] = f[..] else {
+        return Ok(None);
+    };
+    let at = |e: Refused| (e.0, format!("{kind}: {}", e.1));
+    let lat = fast::position_field(lat, ns, 90, "N", "S").map_err(at)?;
+    let lon = fast::position_field(lon, ew, 180, "E", "W").map_err(at)?;
+    match (lat, lon) {
+        (Some(a), Some(o)) => Ok(Some((a, o))),
+        (None, None) => Ok(None),
+        _ => Err((Reason::Unparseable, format!("{kind}: latitude or longitude missing"))),
     }
 }
+
+/// `s` with its coordinate fields written at the full width the `nmea` crate expects (degrees
+/// with leading zeros: `159.9300` → `00159.9300`) and a new checksum, or `None` when they
+/// already are. The crate then decodes the other fields; positions come from [`raw_position`].
+fn padded_coordinates(kind: &str, s: &str) -> Option<String> {
+    let (lat_at, lon_at) = match kind {
+        "GGA" => (2, 4),
+        "RMC" => (3, 5),
+        "GLL" => (1, 3),
+        _ => return None,
+    };
+    let star = s.rfind('*')?;
+    let mut f: Vec<String> = s[..star].split(',').map(str::to_string).collect();
+    let mut changed = false;
+    for (at, width) in [(lat_at, 4), (lon_at, 5)] {
+        let Some(v) = f.get_mut(at) else { continue };
+        let int_len = v.find('.').unwrap_or(v.len());
+        if !v.is_empty() && int_len < width && v.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+            *v = format!("{}{v}", "0".repeat(width - int_len));
+            changed = true;
+        }
+    }
+    if !changed {
+        return None;
+    }
+    let body = f.join(",");
+    Some(format!("{body}*{:02X}", checksum(&body.as_bytes()[1..])))
+}
+
+/// The longest sentence the `nmea` crate decodes (NMEA 0183 itself allows 82 characters).
+const CRATE_MAX_LEN: usize = 102;
+
+/// Why the crate refused a sentence, said the way a receiver's owner understands it: a
+/// sentence too long for the decoder names the limits; a position sentence with an empty time
+/// is a receiver without a fix (`no_fix`), not a parser error.
+fn crate_error(kind: &str, s: &str, e: &nmea::Error) -> Refused {
+    if s.len() > CRATE_MAX_LEN {
+        return (
+            Reason::Unparseable,
+            format!(
+                "{kind} sentence is {} characters; tessera decodes up to {CRATE_MAX_LEN} (NMEA 0183 allows 82)",
+                s.len()
+            ),
+        );
+    }
+    let time_field = match kind {
+        "GGA" | "RMC" | "GNS" => s.split(',').nth(1),
+        "GLL" => s.split(',').nth(5),
+        _ => None,
+    };
+    if time_field == Some("") {
+        return (Reason::NoFix, format!("{kind} with empty time: receiver has no fix"));
+    }
+    let msg = e.to_string();
+    let near = msg
+        .split_once("input: \"")
+        .map(|(_, rest)| rest.split('"').next().unwrap_or(""));
+    match near {
+        Some(rest) => (
+            Reason::Unparseable,
+            format!("{kind}: cannot decode the fields from {:?}", clip(rest)),
+        ),
+        None => (Reason::Unparseable, format!("{kind}: {}", clip(&msg))),
+    }
+}
+
+/// Decode with the `nmea` crate (the reference the fast path is tested against), positions
+/// read by [`raw_position`].
+fn decode_with_crate(kind: &str, s: &str) -> Result<Decoded, Refused> {
+    let pos = raw_position(kind, s)?;
+    let padded = padded_coordinates(kind, s);
+    let parsed = nmea::parse_str(padded.as_deref().unwrap_or(s)).map_err(|e| crate_error(kind, s, &e))?;
+    let (lat, lon) = (pos.map(|p| p.0), pos.map(|p| p.1));
+    Ok(match parsed {
+        ParseResult::GGA(g) => Decoded::Gga(Gga {
+            lat,
+            lon,
+            ..Gga::from(&g)
+        }),
+        ParseResult::RMC(r) => Decoded::Rmc(Rmc {
+            lat,
+            lon,
+            ..Rmc::from(&r)
+        }),
+        ParseResult::GSA(g) => Decoded::Gsa(Gsa::from(&g)),
+        ParseResult::GLL(mut g) => {
+            (g.latitude, g.longitude) = (lat, lon);
+            Decoded::Other(Box::new(ParseResult::GLL(g)))
+        }
+        other => Decoded::Other(Box::new(other)),
+    })
+}
+
+#[cfg(test)]
+#[path = "../../tests/support/corpus.rs"]
+mod corpus;
 
 #[cfg(test)]
 mod tests {
@@ -848,6 +1046,170 @@ mod tests {
         assert_eq!(p.fixes[0].sats, Some(12));
     }
 
+    #[test]
+    fn rule_zda_before_gga_dates_its_own_cycle_across_midnight() {
+        let log = [
+            nmea("GPZDA,235959.00,17,11,2026,00,00"),
+            nmea("GPGGA,235959.00,5230.0000,N,01324.0000,E,1,09,0.8,40.0,M,0,M,,"),
+            nmea("GPZDA,000000.00,18,11,2026,00,00"),
+            nmea("GPGGA,000000.00,5230.0000,N,01324.0000,E,1,09,0.8,40.0,M,0,M,,"),
+            nmea("GPZDA,000001.00,18,11,2026,00,00"),
+            nmea("GPGGA,000001.00,5230.0000,N,01324.0000,E,1,09,0.8,40.0,M,0,M,,"),
+        ]
+        .join("\n");
+        let p = parse(log.as_bytes());
+        assert!(p.rejections.is_empty(), "{:?}", p.rejections);
+        let t: Vec<i64> = p.fixes.iter().map(|f| f.time_ms).collect();
+        // 2026-11-17T23:59:59Z, then one second apart.
+        assert_eq!(t, [1_794_959_999_000, 1_794_960_000_000, 1_794_960_001_000]);
+    }
+
+    #[test]
+    fn rule_a_date_is_carried_to_the_nearest_day_in_either_direction() {
+        // The dated RMC comes after midnight, the undated GGA before it belongs to the day before.
+        let log = [
+            nmea("GPGGA,235959,5230.0000,N,01324.0000,E,1,09,0.8,40.0,M,0,M,,"),
+            nmea("GPRMC,000000,A,5230.0000,N,01324.0000,E,0.0,0.0,181126,,,A"),
+        ]
+        .join("\n");
+        let p = parse(log.as_bytes());
+        let t: Vec<i64> = p.fixes.iter().map(|f| f.time_ms).collect();
+        assert_eq!(t, [1_794_959_999_000, 1_794_960_000_000]);
+    }
+
+    #[test]
+    fn rule_degrees_without_leading_zeros_are_read_by_the_decimal_point() {
+        // Fast path (common RMC) and the crate fallback (NMEA 4.1 RMC with a nav status) alike.
+        for body in [
+            "GPRMC,143744,A,4426.2920,N,159.9300,W,0.0,0.0,181126,,,A",
+            "GPRMC,143744,A,4426.2920,N,159.9300,W,0.0,0.0,181126,,,A,V",
+        ] {
+            let p = parse(nmea(body).as_bytes());
+            assert_eq!(p.fixes.len(), 1, "{body}: {:?}", p.rejections);
+            let f = &p.fixes[0];
+            assert!((f.lat - (44.0 + 26.292 / 60.0)).abs() < 1e-12, "{body}: {}", f.lat);
+            assert!((f.lon + (1.0 + 59.93 / 60.0)).abs() < 1e-12, "{body}: {}", f.lon);
+        }
+        let p = parse(nmea("GPGGA,143744,426.2920,N,00000.5000,E,1,09,0.8,40.0,M,0,M,,").as_bytes());
+        let p2 = parse(
+            format!(
+                "{}\n{}",
+                nmea("GPRMC,143744,A,426.2920,N,00.5000,E,0.0,0.0,181126,,,A"),
+                nmea("GPGGA,143744,426.2920,N,00000.5000,E,1,09,0.8,40.0,M,0,M,,")
+            )
+            .as_bytes(),
+        );
+        assert_eq!(p.fixes.len(), 0); // no date, but never placed at 42.1°
+        assert_eq!(p2.fixes.len(), 1, "{:?}", p2.rejections);
+        assert!((p2.fixes[0].lat - 4.4382).abs() < 1e-4);
+        assert!((p2.fixes[0].lon - 0.5 / 60.0).abs() < 1e-12);
+        // Ill-formed coordinates are rejected with the field named, never placed elsewhere.
+        for (body, reason, needle) in [
+            (
+                "GPRMC,143744,A,4.5,N,00159.9300,W,0.0,0.0,181126,,,A",
+                "unparseable",
+                "latitude \"4.5\"",
+            ),
+            (
+                "GPRMC,143744,A,4475.0000,N,00159.9300,W,0.0,0.0,181126,,,A",
+                "bad_position",
+                "latitude \"4475.0000\" is out of range",
+            ),
+            (
+                "GPRMC,143744,A,9100.0000,N,00159.9300,W,0.0,0.0,181126,,,A",
+                "bad_position",
+                "at most 90",
+            ),
+            (
+                "GPRMC,143744,A,4426.2920,N,1234159.9300,W,0.0,0.0,181126,,,A",
+                "unparseable",
+                "longitude",
+            ),
+            (
+                "GPRMC,143744,A,4426.2920,X,00159.9300,W,0.0,0.0,181126,,,A",
+                "unparseable",
+                "hemisphere \"X\"",
+            ),
+        ] {
+            let p = parse(nmea(body).as_bytes());
+            assert!(p.fixes.is_empty(), "{body}");
+            assert_eq!(p.rejections[0].reason.as_str(), reason, "{body}: {:?}", p.rejections);
+            assert!(
+                p.rejections[0].detail.contains(needle),
+                "{body}: {}",
+                p.rejections[0].detail
+            );
+        }
+    }
+
+    #[test]
+    fn rule_pubx_00_is_a_position_and_other_proprietary_sentences_are_counted_by_type() {
+        let log = [
+            nmea("PUBX,00,081350.00,4717.113210,N,00833.915187,E,546.589,G3,2.1,2.0,0.007,77.52,0.007,,0.92,1.19,0.77,9,0,0"),
+            nmea("GPZDA,081350.00,18,11,2026,00,00"),
+            nmea("PUBX,03,11,23,-,,,45,010,29,-,,,46,013"),
+            nmea("PGRME,15.0,M,45.0,M,25.0,M"),
+            nmea("PUBX,00,081351.00,,,,,0.000,NF,511.0,511.0,0.0,0.0,0.0,,99.99,99.99,99.99,0,0,0"),
+        ]
+        .join("\n");
+        let p = parse(log.as_bytes());
+        assert_eq!(p.fixes.len(), 1, "{:?}", p.rejections);
+        let f = &p.fixes[0];
+        assert!((f.lat - (47.0 + 17.113_21 / 60.0)).abs() < 1e-12);
+        assert_eq!(
+            (f.sats, f.hdop, f.alt_m, f.quality),
+            (Some(9), Some(0.92), Some(546.589), 1)
+        );
+        assert!((f.speed_mps.unwrap() - 0.007 / 3.6).abs() < 1e-6);
+        assert_eq!(p.lines.ignored_types.get("PUBX,03"), Some(&1));
+        assert_eq!(p.lines.ignored_types.get("PGRME"), Some(&1));
+        assert_eq!(p.rejections.len(), 1);
+        assert_eq!(p.rejections[0].reason, Reason::NoFix);
+        assert!(p.lines.balanced());
+        assert!(matches!(check_line(&nmea("PUBX,00,081350.00,4717.113210,N,00833.915187,E,546.589,G3,2.1,2.0,0.007,77.52,0.007,,0.92,1.19,0.77,9,0,0")), LineCheck::Sentence { .. }));
+        assert!(matches!(
+            check_line("$P,1,2*00"),
+            LineCheck::Rejected(Reason::Unparseable, _)
+        ));
+    }
+
+    #[test]
+    fn rule_empty_field_sentences_of_a_receiver_without_fix_are_no_fix_or_aux() {
+        let log = [
+            nmea("GPGGA,,,,,,0,00,99.99,,,,,,"),
+            nmea("GPRMC,,V,,,,,,,,,,N"),
+            nmea("GPGLL,,,,,,V,N"),
+            nmea("GPGNS,,,,,,NN,00,99.99,,,,"),
+            nmea("GPGSA,A,1,,,,,,,,,,,,,99.99,99.99,99.99"),
+            nmea("GPVTG,,,,,,,,,N"),
+            nmea("GPZDA,,,,,,"),
+        ]
+        .join("\n");
+        let p = parse(log.as_bytes());
+        let reasons: Vec<&str> = p.rejections.iter().map(|r| r.reason.as_str()).collect();
+        assert_eq!(reasons, ["no_fix"; 4], "{:?}", p.rejections);
+        assert_eq!(p.lines.aux, 3);
+        for r in &p.rejections {
+            assert!(r.detail.len() < 60 && !r.detail.contains("Error"), "{}", r.detail);
+        }
+    }
+
+    #[test]
+    fn rule_an_over_long_sentence_names_the_limit() {
+        let body = format!(
+            "GPGGA,101500,5230.0000,N,01324.0000,E,1,09,0.8,40.0,M,0,M,,{}",
+            "0".repeat(80)
+        );
+        let p = parse(nmea(&body).as_bytes());
+        assert_eq!(p.rejections[0].reason, Reason::Unparseable);
+        let d = &p.rejections[0].detail;
+        let n = nmea(&body).len();
+        assert!(
+            d.contains(&format!("{n} characters")) && d.contains("102") && d.contains("82"),
+            "{d}"
+        );
+    }
+
     /// Every file below `dir` (recursively).
     fn files_under(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
         let Ok(rd) = std::fs::read_dir(dir) else { return };
@@ -867,7 +1229,9 @@ mod tests {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         let mut files = Vec::new();
         files_under(&root.join("../../data/sample"), &mut files);
-        files_under(&root.join("../../../shared/corpus/nmea"), &mut files);
+        if let Some(dir) = corpus::corpus("nmea") {
+            files_under(&dir, &mut files);
+        }
         let mut out = Vec::new();
         for f in files {
             let Ok(bytes) = std::fs::read(&f) else { continue };

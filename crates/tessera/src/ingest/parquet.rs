@@ -39,45 +39,226 @@ pub fn parse(bytes: &[u8]) -> Parsed {
             return out;
         }
     };
-    let mut all = Vec::new();
     for b in &batches {
-        if let Err(e) = crate::tables::batch_to_fixes(b, &mut all) {
+        let first = out.lines.total;
+        let mut fixes = Vec::with_capacity(b.num_rows());
+        if let Err(e) = crate::tables::batch_to_fixes(b, &mut fixes) {
             whole_file(&mut out, format!("not a tessera fixes file: {e}"));
             return out;
         }
-    }
-    out.fixes.reserve(all.len());
-    for (i, mut f) in all.into_iter().enumerate() {
-        let row = u32::try_from(i + 1).unwrap_or(u32::MAX);
-        out.lines.total += 1;
-        let bad = if !(f.lat.is_finite() && f.lon.is_finite() && f.lat.abs() <= 90.0 && f.lon.abs() <= 180.0) {
-            Some((
-                Reason::BadPosition,
-                format!("row {row}: lat {} lon {} out of range", f.lat, f.lon),
-            ))
-        } else if f.quality == 0 {
-            Some((Reason::NoFix, format!("row {row}: quality 0")))
-        } else {
-            None
-        };
-        match bad {
-            Some((reason, detail)) => {
-                out.lines.rejected += 1;
-                out.rejections.push(Rejection {
-                    line: row,
-                    reason,
-                    detail,
-                    time_ms: Some(f.time_ms),
-                    lat: f.lat.is_finite().then_some(f.lat),
-                    lon: f.lon.is_finite().then_some(f.lon),
-                });
-            }
-            None => {
-                out.lines.fix += 1;
-                f.line = row;
-                out.fixes.push(f);
+        let nulls = required_nulls(b);
+        for (i, mut f) in fixes.into_iter().enumerate() {
+            let row = u32::try_from(first + i as u64 + 1).unwrap_or(u32::MAX);
+            out.lines.total += 1;
+            match nulls(i).or_else(|| check_values(&f)) {
+                Some((reason, what)) => {
+                    out.lines.rejected += 1;
+                    let known =
+                        |x: f64| (x.is_finite() && !what.starts_with("lat") && !what.starts_with("lon")).then_some(x);
+                    out.rejections.push(Rejection {
+                        line: row,
+                        reason,
+                        detail: format!("row {row}: {what}"),
+                        time_ms: (!what.starts_with("time")).then_some(f.time_ms),
+                        lat: known(f.lat),
+                        lon: known(f.lon),
+                    });
+                }
+                None => {
+                    out.lines.fix += 1;
+                    f.line = row;
+                    out.fixes.push(f);
+                }
             }
         }
     }
     out
+}
+
+/// The columns a fix cannot be without, and the reason a null in each is rejected with.
+const REQUIRED: [(&str, Reason); 4] = [
+    ("time", Reason::NoTime),
+    ("lat", Reason::BadPosition),
+    ("lon", Reason::BadPosition),
+    ("quality", Reason::BadValue),
+];
+
+/// For row `i` of `b`, the first required column that is null there (a null must never take
+/// another row's value or a default).
+fn required_nulls(b: &arrow_array::RecordBatch) -> impl Fn(usize) -> Option<(Reason, String)> + '_ {
+    move |i| {
+        REQUIRED.iter().find_map(|(name, reason)| {
+            let c = b.column_by_name(name)?;
+            c.is_null(i).then(|| (*reason, format!("{name} is null")))
+        })
+    }
+}
+
+/// The first value of a fix that no receiver can report: position out of range or not finite,
+/// quality 0 (no fix), a NaN or infinite altitude/HDOP/speed/course, a negative HDOP or speed, a
+/// course outside 0–360°.
+fn check_values(f: &crate::fix::Fix) -> Option<(Reason, String)> {
+    if !(f.lat.is_finite() && f.lat.abs() <= 90.0) {
+        return Some((Reason::BadPosition, format!("lat {} out of range", f.lat)));
+    }
+    if !(f.lon.is_finite() && f.lon.abs() <= 180.0) {
+        return Some((Reason::BadPosition, format!("lon {} out of range", f.lon)));
+    }
+    if f.quality == 0 {
+        return Some((Reason::NoFix, "quality 0".into()));
+    }
+    let checks = [
+        ("alt_m", f.alt_m, f32::MIN, f32::MAX),
+        ("hdop", f.hdop, 0.0, f32::MAX),
+        ("speed_mps", f.speed_mps, 0.0, f32::MAX),
+        ("course_deg", f.course_deg, 0.0, 360.0),
+    ];
+    checks.into_iter().find_map(|(name, v, lo, hi)| {
+        let v = v?;
+        (!(v.is_finite() && (lo..=hi).contains(&v))).then(|| {
+            (
+                Reason::BadValue,
+                format!("{name} {v} is not a value a receiver reports"),
+            )
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{Array, RecordBatch};
+    use std::sync::Arc;
+
+    /// A fixes batch of three rows with one column's middle value replaced by null.
+    fn with_null(column: &str) -> Vec<u8> {
+        let fixes: Vec<crate::fix::Fix> = (0..3)
+            .map(|i| crate::fix::Fix::new(1_700_000_000_000 + i * 1000, 52.5, 13.4))
+            .collect();
+        let b = &crate::tables::fixes_to_batches("car-1", &fixes)[0];
+        let schema = b.schema();
+        let cols: Vec<Arc<dyn Array>> = schema
+            .fields()
+            .iter()
+            .zip(b.columns())
+            .map(|(f, c)| {
+                if f.name() != column {
+                    return c.clone();
+                }
+                let mask = arrow_array::BooleanArray::from(vec![true, false, true]);
+                arrow_select_nullif(c, &mask)
+            })
+            .collect();
+        let fields: Vec<_> = schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone().with_nullable(true))
+            .collect();
+        let schema = Arc::new(arrow_schema::Schema::new(fields));
+        let batch = RecordBatch::try_new(schema.clone(), cols).unwrap();
+        crate::tables::to_parquet(&schema, &[batch]).unwrap()
+    }
+
+    /// `c` with the rows where `keep` is false set to null (values underneath kept).
+    fn arrow_select_nullif(c: &Arc<dyn Array>, keep: &arrow_array::BooleanArray) -> Arc<dyn Array> {
+        let data = c.to_data();
+        let nulls = arrow_buffer::NullBuffer::from(keep.values().clone());
+        let data = data.into_builder().nulls(Some(nulls)).build().unwrap();
+        arrow_array::make_array(data)
+    }
+
+    #[test]
+    fn rule_a_null_in_a_required_column_is_a_rejection_naming_the_column() {
+        for (column, reason) in [
+            ("time", "no_time"),
+            ("lat", "bad_position"),
+            ("lon", "bad_position"),
+            ("quality", "bad_value"),
+        ] {
+            let p = parse(&with_null(column));
+            assert_eq!(p.fixes.len(), 2, "{column}");
+            assert_eq!(p.rejections.len(), 1, "{column}");
+            let r = &p.rejections[0];
+            assert_eq!((r.line, r.reason.as_str()), (2, reason), "{column}");
+            assert!(r.detail.contains(&format!("{column} is null")), "{}", r.detail);
+            assert!(p.lines.balanced());
+            let lines: Vec<u32> = p.fixes.iter().map(|f| f.line).collect();
+            assert_eq!(lines, [1, 3]);
+        }
+    }
+
+    #[test]
+    fn rule_nan_infinite_and_impossible_values_are_rejections_naming_the_column() {
+        use crate::fix::Fix;
+        let base = Fix::new(1_700_000_000_000, 52.5, 13.4);
+        let cases: Vec<(Fix, &str, &str)> = vec![
+            (
+                Fix {
+                    lat: f64::NAN,
+                    ..base.clone()
+                },
+                "bad_position",
+                "lat NaN",
+            ),
+            (
+                Fix {
+                    lon: f64::INFINITY,
+                    ..base.clone()
+                },
+                "bad_position",
+                "lon inf",
+            ),
+            (
+                Fix {
+                    hdop: Some(f32::NAN),
+                    ..base.clone()
+                },
+                "bad_value",
+                "hdop NaN",
+            ),
+            (
+                Fix {
+                    hdop: Some(-1.0),
+                    ..base.clone()
+                },
+                "bad_value",
+                "hdop -1",
+            ),
+            (
+                Fix {
+                    speed_mps: Some(f32::NEG_INFINITY),
+                    ..base.clone()
+                },
+                "bad_value",
+                "speed_mps -inf",
+            ),
+            (
+                Fix {
+                    course_deg: Some(400.0),
+                    ..base.clone()
+                },
+                "bad_value",
+                "course_deg 400",
+            ),
+            (
+                Fix {
+                    alt_m: Some(f32::NAN),
+                    ..base.clone()
+                },
+                "bad_value",
+                "alt_m NaN",
+            ),
+        ];
+        for (f, reason, needle) in cases {
+            let bytes = crate::tables::to_parquet(
+                &crate::tables::fixes_schema(),
+                &crate::tables::fixes_to_batches("d", &[f]),
+            )
+            .unwrap();
+            let p = parse(&bytes);
+            assert!(p.fixes.is_empty(), "{needle}");
+            assert_eq!(p.rejections[0].reason.as_str(), reason, "{needle}");
+            assert!(p.rejections[0].detail.contains(needle), "{}", p.rejections[0].detail);
+        }
+    }
 }
