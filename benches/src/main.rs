@@ -137,11 +137,7 @@ fn main() {
         .files
         .iter()
         .filter(|f| !f.name.ends_with(".gpx"))
-        .map(|f| tessera::lake::Upload {
-            device: &f.device,
-            name: &f.name,
-            bytes: &f.bytes,
-        })
+        .map(|f| tessera::lake::Upload::new(&f.device, &f.name, &f.bytes))
         .collect();
     let mut dirs = Vec::new();
     let (t_ingest, total_fixes) = best_of(3, || {

@@ -115,7 +115,14 @@ fn allocate(py: Python<'_>, pool: u128, points: PyTable) -> PyResult<Py<PyAny>> 
 /// Ingest files for a device in group commits (as `tessera ingest`); JSON list of outcomes. A
 /// file that fails does not stop the others; the error names every failed file.
 #[pyfunction]
-fn ingest(py: Python<'_>, lake: PathBuf, device: &str, paths: Vec<PathBuf>) -> PyResult<String> {
+#[pyo3(signature = (lake, device, paths, received_at_ms=None))]
+fn ingest(
+    py: Python<'_>,
+    lake: PathBuf,
+    device: &str,
+    paths: Vec<PathBuf>,
+    received_at_ms: Option<i64>,
+) -> PyResult<String> {
     let out = py.detach(|| -> Result<Vec<tessera::lake::IngestOutcome>, String> {
         let lake = Lake::open(&lake).map_err(|e| e.to_string())?;
         let jobs: Vec<FileJob> = paths
@@ -123,6 +130,7 @@ fn ingest(py: Python<'_>, lake: PathBuf, device: &str, paths: Vec<PathBuf>) -> P
             .map(|p| FileJob {
                 device: device.to_string(),
                 path: p.clone(),
+                received_at_ms,
             })
             .collect();
         let mut ok = Vec::new();

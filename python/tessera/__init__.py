@@ -21,6 +21,7 @@ Lake level (the same bytes as the CLI)::
 
 from __future__ import annotations
 
+import datetime as _dt
 import json as _json
 import os as _os
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
@@ -136,11 +137,26 @@ def allocate(pool: int, points: _pa.Table) -> _pa.Table:
     return _tessera.allocate(_pool(pool), points)
 
 
-def ingest(lake: PathLike, device: str, paths: Sequence[PathLike]) -> List[Dict[str, Any]]:
+def ingest(
+    lake: PathLike,
+    device: str,
+    paths: Sequence[PathLike],
+    received_at: Optional["_dt.datetime"] = None,
+) -> List[Dict[str, Any]]:
     """Ingest trace files into a lake (idempotent; the same bytes twice is a duplicate), in group
     commits as ``tessera ingest`` does. A file that cannot be read or is not a trace fails alone:
-    the others are ingested, then ``TesseraError`` names every file that failed."""
-    return _json.loads(_tessera.ingest(_os.fspath(lake), device, [_os.fspath(p) for p in paths]))
+    the others are ingested, then ``TesseraError`` names every file that failed.
+
+    ``received_at`` (a timezone-aware ``datetime``; default now) is when the network received the
+    files: fixes stamped after it (beyond the default policy's 300 s) are rejected
+    ``after_receipt``, as ``tessera ingest --received-at``. A naive ``datetime`` raises
+    ``ValueError`` (its time zone would be a guess)."""
+    ms = None
+    if received_at is not None:
+        if received_at.tzinfo is None or received_at.utcoffset() is None:
+            raise ValueError("received_at must be timezone-aware (e.g. datetime(..., tzinfo=timezone.utc))")
+        ms = (received_at - _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)) // _dt.timedelta(milliseconds=1)
+    return _json.loads(_tessera.ingest(_os.fspath(lake), device, [_os.fspath(p) for p in paths], ms))
 
 
 def run_epoch(

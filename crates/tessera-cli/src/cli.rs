@@ -216,6 +216,14 @@ pub struct IngestArgs {
     /// on it).
     #[arg(long, default_value_t = 65_536)]
     pub batch_rows: usize,
+    /// When the network received these files (RFC 3339, e.g. 2026-11-18T10:15:00Z); default
+    /// now. Fix times are checked against it (policy `[receipt]`).
+    #[arg(long, value_parser = parse_time)]
+    pub received_at: Option<i64>,
+    /// Policy whose `[receipt]` section bounds fix times against the receipt (default: the
+    /// default policy).
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
 }
 
 /// What `simulate --fixes` writes.
@@ -358,6 +366,13 @@ pub struct RenderArgs {
     /// edge is at least 2 pixels).
     #[arg(long, value_parser = parse_resolution)]
     pub res: Option<h3o::Resolution>,
+}
+
+/// An RFC 3339 time (`2026-11-18T10:15:00Z`, or with an offset) → UTC ms.
+pub fn parse_time(s: &str) -> Result<i64, String> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.timestamp_millis())
+        .map_err(|e| format!("{s:?} is not an RFC 3339 time such as 2026-11-18T10:15:00Z ({e})"))
 }
 
 /// An ISO week such as `2026-W47`.

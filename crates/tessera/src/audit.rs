@@ -165,7 +165,7 @@ pub fn read_rewards(lake: &Lake, epoch: &Epoch) -> Result<Vec<RewardRow>> {
 }
 
 /// A claim as a wallet app passes it to the claim contract.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ProofDoc {
     /// Epoch.
     pub epoch: String,

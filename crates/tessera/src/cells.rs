@@ -68,6 +68,79 @@ pub fn observe(map: &mut VisitMap, cell: CellIndex, device: u32, time_ms: i64, h
         .or_insert(v);
 }
 
+/// A cell's outline as closed rings of `(lng, lat)` degrees, for GIS outputs: one ring, or two
+/// when the cell crosses the antimeridian (the outline is split at ±180°, each part within
+/// −180..=180, so no ring is drawn 360° wide; GeoParquet/WKT write them as a MultiPolygon).
+/// Edges are cut where the straight lng/lat segment meets 180° (cells are small; the error is
+/// far below a cell's size from resolution 2 on). The two cells that contain a pole keep one ring.
+///
+/// ```
+/// use h3o::{LatLng, Resolution};
+/// let c = LatLng::new(-16.8, 180.0).unwrap().to_cell(Resolution::Nine);
+/// let parts = tessera::cells::boundary_parts(c);
+/// assert_eq!(parts.len(), 2);
+/// for ring in &parts {
+///     let (lo, hi) = ring.iter().fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
+///     assert!(hi - lo < 0.1, "{lo}..{hi}");
+///     assert_eq!(ring.first(), ring.last());
+/// }
+/// let one = tessera::cells::boundary_parts(LatLng::new(52.5, 13.4).unwrap().to_cell(Resolution::Nine));
+/// assert_eq!((one.len(), one[0].len()), (1, 7));
+/// ```
+pub fn boundary_parts(c: CellIndex) -> Vec<Vec<(f64, f64)>> {
+    let pts: Vec<(f64, f64)> = c.boundary().iter().map(|ll| (ll.lng(), ll.lat())).collect();
+    let (lo, hi) = pts
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
+    let res = c.resolution();
+    let polar = [90.0, -90.0].iter().any(|lat| cell_of(*lat, 0.0, res) == Some(c));
+    if hi - lo <= 180.0 || polar {
+        return vec![closed(pts)];
+    }
+    let shifted: Vec<(f64, f64)> = pts
+        .iter()
+        .map(|&(x, y)| (if x < 0.0 { x + 360.0 } else { x }, y))
+        .collect();
+    let east = clip_at_180(&shifted, true);
+    let west: Vec<(f64, f64)> = clip_at_180(&shifted, false)
+        .into_iter()
+        .map(|(x, y)| (x - 360.0, y))
+        .collect();
+    [east, west].into_iter().filter(|r| r.len() >= 3).map(closed).collect()
+}
+
+fn closed(mut ring: Vec<(f64, f64)>) -> Vec<(f64, f64)> {
+    if let Some(f) = ring.first().copied() {
+        ring.push(f);
+    }
+    ring
+}
+
+/// One pass of Sutherland–Hodgman: the part of a ring (longitudes in 0..360) with `x <= 180`
+/// (`east`) or `x >= 180`.
+fn clip_at_180(ring: &[(f64, f64)], east: bool) -> Vec<(f64, f64)> {
+    let inside = |p: &(f64, f64)| if east { p.0 <= 180.0 } else { p.0 >= 180.0 };
+    let mut out = Vec::with_capacity(ring.len() + 2);
+    for (i, cur) in ring.iter().enumerate() {
+        let prev = &ring[(i + ring.len() - 1) % ring.len()];
+        let cross = || {
+            let t = (180.0 - prev.0) / (cur.0 - prev.0);
+            (180.0, prev.1 + t * (cur.1 - prev.1))
+        };
+        match (inside(prev), inside(cur)) {
+            (true, true) => out.push(*cur),
+            (true, false) => out.push(cross()),
+            (false, true) => {
+                out.push(cross());
+                out.push(*cur);
+            }
+            (false, false) => {}
+        }
+    }
+    out.dedup();
+    out
+}
+
 /// The cell of a position, or `None` for a position h3o refuses.
 ///
 /// ```

@@ -14,7 +14,10 @@ use parquet::file::properties::WriterProperties;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// WKB (little endian) of a cell's boundary polygon, lng/lat, closed ring; and its bbox.
+/// WKB (little endian) of a cell's outline, lng/lat, closed rings: a Polygon, or a MultiPolygon
+/// of its two halves when it crosses the antimeridian ([`crate::cells::boundary_parts`]; GeoParquet
+/// 1.1 geometry types `Polygon`, `MultiPolygon`); and its bbox `[xmin, ymin, xmax, ymax]` (for a
+/// split cell, over both halves: −180..180 in longitude, a box that covers it).
 ///
 /// ```
 /// let c = tessera::cells::cell_of(52.52, 13.405, h3o::Resolution::Twelve).unwrap();
@@ -24,21 +27,29 @@ use std::sync::Arc;
 /// assert!(bbox[0] < 13.405 && 13.405 < bbox[2]);
 /// ```
 pub fn cell_wkb(c: h3o::CellIndex) -> (Vec<u8>, [f64; 4]) {
-    let b = c.boundary();
-    let mut pts: Vec<(f64, f64)> = b.iter().map(|ll| (ll.lng(), ll.lat())).collect();
-    if let Some(f) = pts.first().copied() {
-        pts.push(f);
-    }
-    let mut w = Vec::with_capacity(13 + 16 * pts.len());
-    w.push(1u8);
-    w.extend_from_slice(&3u32.to_le_bytes());
-    w.extend_from_slice(&1u32.to_le_bytes());
-    w.extend_from_slice(&(pts.len() as u32).to_le_bytes());
+    let parts = crate::cells::boundary_parts(c);
+    let polygon = |w: &mut Vec<u8>, ring: &[(f64, f64)], bbox: &mut [f64; 4]| {
+        w.push(1u8);
+        w.extend_from_slice(&3u32.to_le_bytes());
+        w.extend_from_slice(&1u32.to_le_bytes());
+        w.extend_from_slice(&(ring.len() as u32).to_le_bytes());
+        for (x, y) in ring {
+            w.extend_from_slice(&x.to_le_bytes());
+            w.extend_from_slice(&y.to_le_bytes());
+            *bbox = [bbox[0].min(*x), bbox[1].min(*y), bbox[2].max(*x), bbox[3].max(*y)];
+        }
+    };
+    let mut w = Vec::with_capacity(22 + 16 * 8 * parts.len());
     let mut bbox = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
-    for (x, y) in &pts {
-        w.extend_from_slice(&x.to_le_bytes());
-        w.extend_from_slice(&y.to_le_bytes());
-        bbox = [bbox[0].min(*x), bbox[1].min(*y), bbox[2].max(*x), bbox[3].max(*y)];
+    if let [ring] = &parts[..] {
+        polygon(&mut w, ring, &mut bbox);
+    } else {
+        w.push(1u8);
+        w.extend_from_slice(&6u32.to_le_bytes());
+        w.extend_from_slice(&(parts.len() as u32).to_le_bytes());
+        for ring in &parts {
+            polygon(&mut w, ring, &mut bbox);
+        }
     }
     (w, bbox)
 }
@@ -269,7 +280,7 @@ fn geo_metadata(bbox: Option<[f64; 4]>) -> String {
         "primary_column": "geometry",
         "columns": {"geometry": {
             "encoding": "WKB",
-            "geometry_types": ["Polygon"],
+            "geometry_types": ["Polygon", "MultiPolygon"],
             "bbox": bbox,
             "covering": {"bbox": {"xmin": ["bbox", "xmin"], "ymin": ["bbox", "ymin"], "xmax": ["bbox", "xmax"], "ymax": ["bbox", "ymax"]}},
         }},
@@ -306,4 +317,26 @@ fn write_geoparquet(batch: RecordBatch, geo: &str) -> Result<Vec<u8>> {
     w.write(&batch).map_err(pe)?;
     w.close().map_err(pe)?;
     Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rule_a_cell_crossing_the_antimeridian_is_a_multipolygon_of_two_halves() {
+        let c = h3o::LatLng::new(-16.8, 180.0).unwrap().to_cell(h3o::Resolution::Nine);
+        let (wkb, bbox) = cell_wkb(c);
+        assert_eq!(u32::from_le_bytes(wkb[1..5].try_into().unwrap()), 6); // MultiPolygon
+        assert_eq!(u32::from_le_bytes(wkb[5..9].try_into().unwrap()), 2);
+        assert!(
+            bbox[0] >= -180.0 && bbox[2] <= 180.0 && bbox[1] < -16.79 && bbox[3] > -16.81,
+            "{bbox:?}"
+        );
+        // An ordinary cell stays one Polygon with a tight box.
+        let d = h3o::LatLng::new(-16.8, 179.0).unwrap().to_cell(h3o::Resolution::Nine);
+        let (wkb, bbox) = cell_wkb(d);
+        assert_eq!(u32::from_le_bytes(wkb[1..5].try_into().unwrap()), 3);
+        assert!(bbox[2] - bbox[0] < 0.01);
+    }
 }

@@ -30,6 +30,60 @@ pub struct Policy {
     pub novelty: NoveltyPolicy,
     /// Reward distribution.
     pub rewards: RewardsPolicy,
+    /// Fix times against the source's receipt, applied at ingest. Written out only when it
+    /// differs from the default (so policies written before it keep their bytes).
+    #[serde(skip_serializing_if = "ReceiptPolicy::is_default")]
+    pub receipt: ReceiptPolicy,
+}
+
+/// How far a fix's time may be from when the network received its source (applied at ingest:
+/// `tessera ingest --policy`, the upload server's `--policy`). Rejections: `after_receipt`,
+/// `before_receipt`. Independently of these, a fix more than 512 weeks before its receipt is
+/// corrected when it is whole GPS week rollovers (1024 weeks) from it, else rejected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReceiptPolicy {
+    /// Largest accepted time of a fix after its receipt, seconds (default 300: device clocks
+    /// run a little ahead; a fix from the future is not a recording).
+    pub max_future_s: u64,
+    /// Largest accepted age of a fix at receipt, days; 0 (default) for no bound, since a lake
+    /// also holds archives. Networks paying weekly epochs set e.g. 30.
+    pub max_age_days: u64,
+}
+
+impl Default for ReceiptPolicy {
+    fn default() -> Self {
+        ReceiptPolicy {
+            max_future_s: 300,
+            max_age_days: 0,
+        }
+    }
+}
+
+impl ReceiptPolicy {
+    /// Whether this is the default (then it is not written to policy TOML).
+    ///
+    /// ```
+    /// assert!(tessera::policy::ReceiptPolicy::default().is_default());
+    /// ```
+    pub fn is_default(&self) -> bool {
+        *self == ReceiptPolicy::default()
+    }
+
+    /// The check for a source received at `received_at_ms` (UTC).
+    ///
+    /// ```
+    /// let r = tessera::policy::ReceiptPolicy::default().at(1_000);
+    /// assert_eq!((r.received_at_ms, r.max_future_ms, r.max_age_ms), (1_000, 300_000, None));
+    /// ```
+    pub fn at(&self, received_at_ms: i64) -> crate::ingest::receipt::Receipt {
+        let ms = |x: u64, unit: i64| i64::try_from(x).unwrap_or(i64::MAX / unit).saturating_mul(unit);
+        crate::ingest::receipt::Receipt {
+            received_at_ms,
+            max_future_ms: ms(self.max_future_s, 1000),
+            max_age_ms: (self.max_age_days > 0).then(|| ms(self.max_age_days, 86_400_000)),
+        }
+    }
 }
 
 /// How rewards are distributed on chain.
@@ -89,6 +143,7 @@ impl Default for Policy {
             plausibility: PlausibilityPolicy::default(),
             novelty: NoveltyPolicy::default(),
             rewards: RewardsPolicy::default(),
+            receipt: ReceiptPolicy::default(),
         }
     }
 }

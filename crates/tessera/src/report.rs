@@ -32,6 +32,11 @@ pub enum Reason {
     BadFile,
     /// A GPX waypoint or route point: a marked place or a plan, not a recorded position.
     NotTrackPoint,
+    /// A fix time later than the source's receipt by more than the policy's skew.
+    AfterReceipt,
+    /// A fix time too long before the source's receipt (policy age, or a 1024-week GPS rollover
+    /// that no independent clock confirms).
+    BeforeReceipt,
     /// A field holds a null, NaN, infinite or impossible value (the detail names the field).
     BadValue,
     // ---- epoch: fix level gates
@@ -59,7 +64,7 @@ pub enum Reason {
 
 impl Reason {
     /// Every reason, in report order.
-    pub const ALL: [Reason; 21] = [
+    pub const ALL: [Reason; 23] = [
         Reason::NotNmea,
         Reason::MissingChecksum,
         Reason::BadChecksum,
@@ -71,6 +76,8 @@ impl Reason {
         Reason::BadPosition,
         Reason::BadFile,
         Reason::NotTrackPoint,
+        Reason::AfterReceipt,
+        Reason::BeforeReceipt,
         Reason::BadValue,
         Reason::FixInvalid,
         Reason::HdopMissing,
@@ -101,6 +108,8 @@ impl Reason {
             Reason::BadPosition => "bad_position",
             Reason::BadFile => "bad_file",
             Reason::NotTrackPoint => "not_track_point",
+            Reason::AfterReceipt => "after_receipt",
+            Reason::BeforeReceipt => "before_receipt",
             Reason::BadValue => "bad_value",
             Reason::FixInvalid => "fix_invalid",
             Reason::HdopMissing => "hdop_missing",
@@ -188,6 +197,10 @@ pub struct LineCounts {
     pub rejected: u64,
     /// Ignored sentence types and how often (`PGRME` → 12).
     pub ignored_types: BTreeMap<String, u64>,
+    /// Accepted fixes whose time was corrected, by correction (`gps_week_rollover` → 3600); not
+    /// a line category (the lines are counted under `fix`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub corrected: BTreeMap<String, u64>,
 }
 
 impl LineCounts {

@@ -37,7 +37,7 @@ pub enum AllocError {
 /// ```
 ///
 /// # Errors
-/// [`FrameError`] for a missing `recipient`/`points` column or a pool the allocation refuses.
+/// [`AllocError`] when a recipient appears twice or the total points overflow u128.
 pub fn allocate(pool: u128, points: &[(String, u128)]) -> Result<Vec<Share>, AllocError> {
     let mut rows: Vec<(String, u128)> = points.iter().filter(|(_, p)| *p > 0).cloned().collect();
     rows.sort();

@@ -34,7 +34,7 @@ pub fn run(lake_dir: &Path, pool: u128, json: bool) -> Result<()> {
     let mut uploads = Vec::new();
     for (rel, bytes) in crate::sample::SAMPLE {
         match rel.split_once('/') {
-            Some((device, name)) => uploads.push(Upload { device, name, bytes }),
+            Some((device, name)) => uploads.push(Upload::new(device, name, bytes)),
             None if *rel == "registry.csv" => registry_csv = Some(*bytes),
             None => {}
         }

@@ -41,8 +41,11 @@ impl From<&FileResult> for FileLine {
 }
 
 pub fn run(a: &IngestArgs, json: bool) -> Result<()> {
-    let lake = Lake::open(&a.lake)?.with_batch_rows(a.batch_rows);
-    let jobs = match (&a.tree, &a.device) {
+    let mut lake = Lake::open(&a.lake)?.with_batch_rows(a.batch_rows);
+    if let Some(p) = &a.policy {
+        lake = lake.with_receipt_policy(tessera::policy::Policy::load(p)?.receipt);
+    }
+    let mut jobs = match (&a.tree, &a.device) {
         (Some(t), _) => tree_jobs(t)?,
         (None, Some(d)) => a
             .files
@@ -50,10 +53,14 @@ pub fn run(a: &IngestArgs, json: bool) -> Result<()> {
             .map(|f| FileJob {
                 device: d.clone(),
                 path: f.clone(),
+                received_at_ms: None,
             })
             .collect(),
         (None, None) => bail!("pass --device ID FILES... or --tree DIR"),
     };
+    for j in &mut jobs {
+        j.received_at_ms = a.received_at;
+    }
     let pb = bar(jobs.len() as u64, "ingest", json);
     let results = lake.ingest_files(&jobs, &|done, _| pb.set_position(done));
     pb.finish_and_clear();

@@ -1,5 +1,6 @@
 //! `h3_cell_to_boundary_wkt(cell) -> VARCHAR`: the cell outline as a WKT polygon (lng lat order,
-//! closed ring), for GIS tools.
+//! closed ring), for GIS tools; a cell crossing the antimeridian is a MULTIPOLYGON of its two
+//! halves split at ±180° (`tessera::cells::boundary_parts`).
 
 use super::{cell_at, u64s, udf as make, Kernel};
 use datafusion::arrow::array::{ArrayRef, StringArray};
@@ -9,12 +10,17 @@ use std::sync::Arc;
 
 /// WKT of a cell's boundary.
 pub fn wkt(c: h3o::CellIndex) -> String {
-    let b = c.boundary();
-    let mut pts: Vec<String> = b.iter().map(|ll| format!("{} {}", ll.lng(), ll.lat())).collect();
-    if let Some(first) = pts.first().cloned() {
-        pts.push(first);
+    let rings: Vec<String> = tessera::cells::boundary_parts(c)
+        .iter()
+        .map(|r| {
+            let pts: Vec<String> = r.iter().map(|(x, y)| format!("{x} {y}")).collect();
+            format!("(({}))", pts.join(", "))
+        })
+        .collect();
+    match &rings[..] {
+        [one] => format!("POLYGON {one}"),
+        _ => format!("MULTIPOLYGON ({})", rings.join(", ")),
     }
-    format!("POLYGON (({}))", pts.join(", "))
 }
 
 const KERNEL: Kernel = |a| {
@@ -53,6 +59,18 @@ mod tests {
         assert!((lng - 13.405).abs() < 1e-3 && (lat - 52.52).abs() < 1e-3);
         assert_eq!(sql("SELECT h3_cell_to_boundary_wkt(3) IS NULL"), ["true"]);
     }
+    #[test]
+    fn h3_cell_to_boundary_wkt_splits_a_cell_crossing_the_antimeridian() {
+        let c = u64::from(h3o::LatLng::new(-16.8, 180.0).unwrap().to_cell(h3o::Resolution::Nine));
+        let w = &sql(&format!("SELECT h3_cell_to_boundary_wkt({c})"))[0];
+        assert!(w.starts_with("MULTIPOLYGON ((("), "{w}");
+        let lngs: Vec<f64> = w
+            .split(|ch: char| ch == '(' || ch == ')' || ch == ',')
+            .filter_map(|p| p.split_whitespace().next()?.parse().ok())
+            .collect();
+        assert!(lngs.iter().all(|x| x.abs() <= 180.0 && x.abs() > 179.9), "{w}");
+    }
+
     #[test]
     fn h3_cell_to_boundary_wkt_answers_to_its_duckdb_and_databricks_names() {
         assert_eq!(

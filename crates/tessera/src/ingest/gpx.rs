@@ -9,6 +9,7 @@
 //! `bad_file` rejection at its line.
 
 use super::nmea::Parsed;
+use super::receipt::Receipt;
 use crate::fix::Fix;
 use crate::report::{Reason, Rejection};
 use xml::common::Position;
@@ -45,6 +46,15 @@ impl Point {
 /// assert_eq!(p.rejections[0].line, 4);
 /// ```
 pub fn parse(bytes: &[u8]) -> Parsed {
+    parse_with(bytes, None)
+}
+
+/// [`parse`] with fix times checked against the source's receipt ([`super::receipt::judge`]).
+///
+/// ```
+/// assert!(tessera::ingest::gpx::parse_with(b"<gpx></gpx>", None).fixes.is_empty());
+/// ```
+pub fn parse_with(bytes: &[u8], receipt: Option<&Receipt>) -> Parsed {
     let mut out = Parsed::default();
     let config = ParserConfig::new()
         .trim_whitespace(true)
@@ -90,7 +100,7 @@ pub fn parse(bytes: &[u8]) -> Parsed {
             }
             Ok(XmlEvent::EndElement { .. }) => {
                 if point.is_some() && depth == 0 {
-                    finish(&mut out, point.take().expect("checked"));
+                    finish(&mut out, point.take().expect("checked"), receipt);
                 } else if point.is_some() {
                     depth -= 1;
                     child = None;
@@ -153,9 +163,16 @@ fn time_ms(s: &str) -> Result<i64, String> {
 }
 
 /// Turn one point element into a fix or a rejection.
-fn finish(out: &mut Parsed, p: Point) {
+fn finish(out: &mut Parsed, p: Point, receipt: Option<&Receipt>) {
     out.lines.total += 1;
-    match to_fix(&p) {
+    let judged = to_fix(&p).and_then(|mut f| {
+        match super::receipt::settle(f.time_ms, None, receipt, &mut out.lines) {
+            Ok(t) => f.time_ms = t,
+            Err((reason, detail)) => return Err((reason, detail, Some(f.time_ms), Some(f.lat), Some(f.lon))),
+        }
+        Ok(f)
+    });
+    match judged {
         Ok(fix) => {
             out.lines.fix += 1;
             out.fixes.push(fix);

@@ -5,6 +5,7 @@ mod fast;
 pub mod gpx;
 pub mod nmea;
 pub mod parquet;
+pub mod receipt;
 
 pub use self::nmea::Parsed;
 pub use crate::report::{LineCounts, Reason, Rejection};
@@ -65,10 +66,25 @@ impl Format {
 /// assert_eq!(p.fixes.len(), 1);
 /// ```
 pub fn parse(bytes: &[u8]) -> Parsed {
+    parse_received(bytes, None)
+}
+
+/// Parse a source of any supported format received at a known time: fix times are checked
+/// against it ([`receipt::judge`]: fixes after the receipt or implausibly before it are
+/// rejected, confirmed GPS week rollovers corrected).
+///
+/// ```
+/// use tessera::ingest::{parse_received, receipt::Receipt};
+/// let rmc = b"$GPRMC,123519,A,4807.038,N,01131.000,E,022.4,084.4,230394,003.1,W*6A\n"; // 1994-03-23
+/// let r = Receipt { received_at_ms: 764_000_000_000, max_future_ms: 300_000, max_age_ms: None }; // 1994-03-18
+/// let p = parse_received(rmc, Some(&r));
+/// assert_eq!(p.rejections[0].reason.as_str(), "after_receipt");
+/// ```
+pub fn parse_received(bytes: &[u8], receipt: Option<&receipt::Receipt>) -> Parsed {
     match Format::detect(bytes) {
-        Format::Nmea => nmea::parse(bytes),
-        Format::Gpx => gpx::parse(bytes),
-        Format::Parquet => parquet::parse(bytes),
+        Format::Nmea => nmea::parse_with(bytes, receipt),
+        Format::Gpx => gpx::parse_with(bytes, receipt),
+        Format::Parquet => parquet::parse_with(bytes, receipt),
     }
 }
 

@@ -8,6 +8,7 @@
 //! tested to agree with the crate on every sentence they accept and hand everything else to it.
 
 use super::fast::{self, Gga, Gsa, Rmc};
+use super::receipt::{self, Receipt};
 use crate::fix::Fix;
 use crate::report::{LineCounts, Reason, Rejection};
 use chrono::{NaiveDate, NaiveTime, Timelike};
@@ -107,6 +108,8 @@ struct Assembler {
     /// Last dated time (UTC ms) to carry into GGA-only stretches.
     carried: Option<i64>,
     pending: Vec<Pending>,
+    /// When the source was received, to check fix times against.
+    receipt: Option<Receipt>,
 }
 
 fn tod_ms(t: &NaiveTime) -> i64 {
@@ -133,6 +136,7 @@ impl Assembler {
             cur: None,
             carried: None,
             pending: Vec::new(),
+            receipt: None,
         }
     }
 
@@ -218,6 +222,13 @@ impl Assembler {
             );
             return;
         }
+        let time_ms = match receipt::settle(time_ms, c.frame_ms, self.receipt.as_ref(), &mut self.out.lines) {
+            Ok(t) => t,
+            Err((reason, detail)) => {
+                self.reject_cycle(&c, reason, &detail, Some(time_ms));
+                return;
+            }
+        };
         self.out.lines.fix += c.lines.len() as u64;
         self.out.fixes.push(Fix {
             time_ms,
@@ -395,7 +406,18 @@ fn checksum(body: &[u8]) -> u8 {
 /// assert!(p.lines.balanced());
 /// ```
 pub fn parse(bytes: &[u8]) -> Parsed {
+    parse_with(bytes, None)
+}
+
+/// [`parse`] with fix times checked against the source's receipt ([`super::receipt::judge`]).
+///
+/// ```
+/// let p = tessera::ingest::nmea::parse_with(b"$GPRMC,123519,A,4807.038,N,01131.000,E,022.4,084.4,230394,003.1,W*6A\n", None);
+/// assert_eq!(p.fixes.len(), 1);
+/// ```
+pub fn parse_with(bytes: &[u8], receipt: Option<&Receipt>) -> Parsed {
     let mut a = Assembler::new();
+    a.receipt = receipt.copied();
     let mut buf = String::new();
     let mut start = 0;
     let mut newlines = memchr::memchr_iter(b'\n', bytes);
@@ -1192,6 +1214,69 @@ mod tests {
         for r in &p.rejections {
             assert!(r.detail.len() < 60 && !r.detail.contains("Error"), "{}", r.detail);
         }
+    }
+
+    #[test]
+    fn rule_gps_week_rollover_is_corrected_by_the_blackvue_frame_clock_and_reported() {
+        // Frame times say 2026-11-18, RMC dates say 2007-04-04: exactly 1024 weeks earlier.
+        let frame = 1_794_996_000_000; // 2026-11-18T10:00:00Z
+        let log = [
+            format!(
+                "[{frame}]{}",
+                nmea("GPRMC,100000,A,5230.0000,N,01324.0000,E,0.0,0.0,040407,,,A")
+            ),
+            format!(
+                "[{}]{}",
+                frame + 1000,
+                nmea("GPRMC,100001,A,5230.0000,N,01324.0000,E,0.0,0.0,040407,,,A")
+            ),
+        ]
+        .join("\n");
+        let p = parse(log.as_bytes());
+        let t: Vec<i64> = p.fixes.iter().map(|f| f.time_ms).collect();
+        assert_eq!(t, [frame, frame + 1000]);
+        assert_eq!(p.lines.corrected.get("gps_week_rollover"), Some(&2));
+        // The same file received in 2026 without frame times: the receipt confirms it.
+        let plain = log
+            .lines()
+            .map(|l| l.split_once(']').unwrap().1)
+            .collect::<Vec<_>>()
+            .join("\n");
+        let r = Receipt {
+            received_at_ms: frame + 86_400_000,
+            max_future_ms: 300_000,
+            max_age_ms: None,
+        };
+        let p = parse_with(plain.as_bytes(), Some(&r));
+        assert_eq!(
+            p.fixes.iter().map(|f| f.time_ms).collect::<Vec<_>>(),
+            [frame, frame + 1000]
+        );
+        // Without any independent clock it is kept as the receiver said (and would be rejected
+        // `before_receipt` by a lake, which always knows the receipt).
+        assert_eq!(
+            parse(plain.as_bytes()).fixes[0].time_ms,
+            frame - super::receipt::ROLLOVER_MS
+        );
+    }
+
+    #[test]
+    fn rule_fixes_stamped_after_their_receipt_are_rejected_with_the_cycle_lines() {
+        let log = [
+            nmea("GPRMC,100000,A,5230.0000,N,01324.0000,E,0.0,0.0,181126,,,A"),
+            nmea("GPGGA,100000,5230.0000,N,01324.0000,E,1,09,0.8,40.0,M,0,M,,"),
+        ]
+        .join("\n");
+        let r = Receipt {
+            received_at_ms: 1_794_996_000_000 - 3_600_000,
+            max_future_ms: 300_000,
+            max_age_ms: None,
+        };
+        let p = parse_with(log.as_bytes(), Some(&r));
+        assert!(p.fixes.is_empty());
+        let got: Vec<(u32, &str)> = p.rejections.iter().map(|r| (r.line, r.reason.as_str())).collect();
+        assert_eq!(got, [(1, "after_receipt"), (2, "after_receipt")]);
+        assert!(p.lines.balanced());
     }
 
     #[test]

@@ -18,6 +18,15 @@ use super::{LineCounts, Parsed, Reason, Rejection};
 /// assert!(p.lines.balanced());
 /// ```
 pub fn parse(bytes: &[u8]) -> Parsed {
+    parse_with(bytes, None)
+}
+
+/// [`parse`] with fix times checked against the source's receipt ([`super::receipt::judge`]).
+///
+/// ```
+/// assert_eq!(tessera::ingest::parquet::parse_with(b"PAR1", None).rejections[0].reason.as_str(), "bad_file");
+/// ```
+pub fn parse_with(bytes: &[u8], receipt: Option<&super::receipt::Receipt>) -> Parsed {
     let mut out = Parsed {
         fixes: Vec::new(),
         rejections: Vec::new(),
@@ -50,7 +59,15 @@ pub fn parse(bytes: &[u8]) -> Parsed {
         for (i, mut f) in fixes.into_iter().enumerate() {
             let row = u32::try_from(first + i as u64 + 1).unwrap_or(u32::MAX);
             out.lines.total += 1;
-            match nulls(i).or_else(|| check_values(&f)) {
+            let judged = nulls(i).or_else(|| check_values(&f)).map_or_else(
+                || {
+                    super::receipt::settle(f.time_ms, None, receipt, &mut out.lines)
+                        .map(|t| f.time_ms = t)
+                        .err()
+                },
+                Some,
+            );
+            match judged {
                 Some((reason, what)) => {
                     out.lines.rejected += 1;
                     let known =

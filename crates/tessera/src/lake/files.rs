@@ -17,6 +17,8 @@ pub struct FileJob {
     pub device: String,
     /// The file.
     pub path: PathBuf,
+    /// When the network received it (UTC ms); `None`: now.
+    pub received_at_ms: Option<i64>,
 }
 
 /// What happened to one file.
@@ -57,6 +59,7 @@ pub fn tree_jobs(dir: &Path) -> Result<Vec<FileJob>, Error> {
             jobs.push(FileJob {
                 device: device.clone(),
                 path,
+                received_at_ms: None,
             });
         }
     }
@@ -91,8 +94,8 @@ impl Lake {
     /// let trace = d.path().join("a.nmea");
     /// std::fs::write(&trace, b"$GPGGA,120000.00,5230.000,N,01324.000,E,1,08,0.9,35.0,M,0.0,M,,*6D\n").unwrap();
     /// let jobs = vec![
-    ///     FileJob { device: "car-1".into(), path: trace },
-    ///     FileJob { device: "car-1".into(), path: d.path().join("missing.nmea") },
+    ///     FileJob { device: "car-1".into(), path: trace, received_at_ms: None },
+    ///     FileJob { device: "car-1".into(), path: d.path().join("missing.nmea"), received_at_ms: None },
     /// ];
     /// let out = lake.ingest_files(&jobs, &|_, _| {});
     /// assert!(out[0].result.is_ok());
@@ -119,6 +122,7 @@ impl Lake {
                         device: &j.device,
                         name,
                         bytes: bytes.as_ref().ok()?,
+                        received_at_ms: j.received_at_ms,
                     })
                 })
                 .collect();

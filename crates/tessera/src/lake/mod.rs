@@ -98,7 +98,7 @@ fn temp_builder() -> tempfile::Builder<'static, 'static> {
     b
 }
 
-/// One source to ingest: who sent it, its file name, its bytes.
+/// One source to ingest: who sent it, its file name, its bytes, when the network received it.
 #[derive(Debug, Clone, Copy)]
 pub struct Upload<'a> {
     /// Device id.
@@ -107,12 +107,48 @@ pub struct Upload<'a> {
     pub name: &'a str,
     /// The bytes as received.
     pub bytes: &'a [u8],
+    /// When the network received it (UTC ms); `None`: now, when it is ingested.
+    pub received_at_ms: Option<i64>,
+}
+
+impl<'a> Upload<'a> {
+    /// An upload received now.
+    ///
+    /// ```
+    /// let u = tessera::lake::Upload::new("car-1", "a.nmea", b"").received_at(1_794_824_100_000);
+    /// assert_eq!(u.received_at_ms, Some(1_794_824_100_000));
+    /// ```
+    pub fn new(device: &'a str, name: &'a str, bytes: &'a [u8]) -> Self {
+        Upload {
+            device,
+            name,
+            bytes,
+            received_at_ms: None,
+        }
+    }
+
+    /// The same upload, received at `ms` (UTC).
+    ///
+    /// ```
+    /// // see `Upload::new`
+    /// ```
+    pub fn received_at(self, ms: i64) -> Self {
+        Upload {
+            received_at_ms: Some(ms),
+            ..self
+        }
+    }
+}
+
+/// The wall clock, UTC ms: the receipt time of an upload that names none.
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
 }
 
 enum Plan {
     Stage,
     SameAs(usize),
-    Done(IngestOutcome),
+    Done(Box<IngestOutcome>),
     Failed(Error),
 }
 
@@ -184,6 +220,10 @@ pub struct SourceMeta {
     pub rejected: u64,
     /// Rejected lines/points by reason.
     pub rejected_by_reason: std::collections::BTreeMap<String, u64>,
+    /// When the network received the source (RFC 3339 UTC); absent in lakes written before
+    /// receipt times were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub received_at: Option<String>,
     /// Earliest fix time, UTC ms.
     pub min_time_ms: Option<i64>,
     /// Latest fix time, UTC ms.
@@ -205,6 +245,7 @@ pub struct Lake {
     root: PathBuf,
     batch_rows: usize,
     max_visits: usize,
+    receipt: crate::policy::ReceiptPolicy,
 }
 
 /// Default visit budget of an epoch run: about 12.6 million visits held in memory (a visit map
@@ -232,6 +273,7 @@ impl Lake {
             root,
             batch_rows: tables::BATCH_ROWS,
             max_visits: DEFAULT_MAX_VISITS,
+            receipt: crate::policy::ReceiptPolicy::default(),
         };
         lake.recover()?;
         Ok(lake)
@@ -262,6 +304,29 @@ impl Lake {
     pub fn with_max_visits(mut self, n: usize) -> Lake {
         self.max_visits = n.max(1);
         self
+    }
+
+    /// Check fix times at ingest against this receipt policy (default: the policy's default,
+    /// `[receipt]` of `tessera policy`).
+    ///
+    /// ```
+    /// let d = tempfile::tempdir().unwrap();
+    /// let p = tessera::policy::ReceiptPolicy { max_future_s: 60, max_age_days: 30 };
+    /// let lake = tessera::lake::Lake::open(d.path()).unwrap().with_receipt_policy(p.clone());
+    /// assert_eq!(lake.receipt_policy(), &p);
+    /// ```
+    pub fn with_receipt_policy(mut self, p: crate::policy::ReceiptPolicy) -> Lake {
+        self.receipt = p;
+        self
+    }
+
+    /// The receipt policy ingest applies.
+    ///
+    /// ```
+    /// // see `Lake::with_receipt_policy`
+    /// ```
+    pub fn receipt_policy(&self) -> &crate::policy::ReceiptPolicy {
+        &self.receipt
     }
 
     /// The visit budget of epoch runs.
@@ -304,7 +369,8 @@ impl Lake {
         self.root.join("epochs").join(epoch.to_string())
     }
 
-    /// Ingest one source for a device. Idempotent: the same bytes twice is a no-op reported as a
+    /// Ingest one source for a device, received now (see [`Upload::received_at`] and
+    /// [`Lake::ingest_batch`] for a given receipt time). Idempotent: the same bytes twice is a no-op reported as a
     /// duplicate (whichever device sends them the second time). Durable when it returns: every
     /// file is fsync'd and renamed in, the metadata last (what an upload server needs per
     /// request); for many sources at once, [`Lake::ingest_batch`] commits them together.
@@ -315,7 +381,7 @@ impl Lake {
     /// ```
     /// # let d = tempfile::tempdir().unwrap();
     /// let lake = tessera::lake::Lake::open(d.path()).unwrap();
-    /// let rmc = b"$GPRMC,123519,A,4807.038,N,01131.000,E,022.4,084.4,230394,003.1,W*6A\n";
+    /// let rmc = b"$GPRMC,123519,A,4807.038,N,01131.000,E,022.4,084.4,181126,003.1,W*68\n";
     /// let a = lake.ingest("car-1", "a.nmea", rmc).unwrap();
     /// assert_eq!((a.duplicate, a.meta.fixes), (false, 1));
     /// assert!(lake.ingest("car-2", "b.nmea", rmc).unwrap().duplicate);
@@ -323,7 +389,7 @@ impl Lake {
     /// assert_eq!(fixes.len(), 1);
     /// ```
     pub fn ingest(&self, device: &str, name: &str, bytes: &[u8]) -> Result<IngestOutcome> {
-        let mut out = self.ingest_batch(&[Upload { device, name, bytes }]);
+        let mut out = self.ingest_batch(&[Upload::new(device, name, bytes)]);
         out.pop().unwrap_or_else(|| Err(Error::Invalid("empty batch".into())))
     }
 
@@ -340,9 +406,9 @@ impl Lake {
     /// let lake = Lake::open(dir.path()).unwrap();
     /// let a = b"$GPGGA,120000.00,5230.000,N,01324.000,E,1,08,0.9,35.0,M,0.0,M,,*6D\n";
     /// let out = lake.ingest_batch(&[
-    ///     Upload { device: "car-1", name: "a.nmea", bytes: a },
-    ///     Upload { device: "car 2", name: "b.nmea", bytes: a },
-    ///     Upload { device: "car-2", name: "c.nmea", bytes: a },
+    ///     Upload::new("car-1", "a.nmea", a),
+    ///     Upload::new("car 2", "b.nmea", a),
+    ///     Upload::new("car-2", "c.nmea", a),
     /// ]);
     /// assert!(!out[0].as_ref().unwrap().duplicate);
     /// assert!(out[1].is_err()); // not a valid device id
@@ -371,7 +437,7 @@ impl Lake {
             let meta_path = self.root.join("sources").join(format!("{h}.json"));
             plan.push(if meta_path.exists() {
                 match self.read_meta(&meta_path) {
-                    Ok(meta) => Plan::Done(IngestOutcome { meta, duplicate: true }),
+                    Ok(meta) => Plan::Done(Box::new(IngestOutcome { meta, duplicate: true })),
                     Err(e) => Plan::Failed(e),
                 }
             } else if let Some(j) = first.get(h.as_str()) {
@@ -394,7 +460,7 @@ impl Lake {
         let mut out: Vec<Result<IngestOutcome>> = Vec::with_capacity(uploads.len());
         for (i, (p, s)) in plan.into_iter().zip(staged).enumerate() {
             out.push(match (p, s) {
-                (Plan::Done(o), _) => Ok(o),
+                (Plan::Done(o), _) => Ok(*o),
                 (Plan::Failed(e), _) => Err(e),
                 (_, Some(Err(e))) => Err(e),
                 (_, Some(Ok(st))) => match &committed {
@@ -427,7 +493,8 @@ impl Lake {
     fn stage(&self, u: &Upload<'_>, hash: &str) -> Result<Staged> {
         let (device, name, bytes) = (u.device, u.name, u.bytes);
         let format = Format::detect(bytes);
-        let parsed = ingest::parse(bytes);
+        let received_at_ms = u.received_at_ms.unwrap_or_else(now_ms);
+        let parsed = ingest::parse_received(bytes, Some(&self.receipt.at(received_at_ms)));
         if let Some(detail) = ingest::not_a_trace(&parsed) {
             return Err(Error::NotATrace {
                 name: name.to_string(),
@@ -484,6 +551,7 @@ impl Lake {
                 m
             }),
             lines: parsed.lines,
+            received_at: Some(ingest::receipt::fmt_ms(received_at_ms)),
             min_time_ms: parsed.fixes.iter().map(|f| f.time_ms).min(),
             max_time_ms: parsed.fixes.iter().map(|f| f.time_ms).max(),
         };
@@ -786,7 +854,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
-    const LOG: &[u8] = b"$GPRMC,123519,A,4807.038,N,01131.000,E,022.4,084.4,230394,003.1,W*6A\n$GPGGA,123519,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,*47\n";
+    const LOG: &[u8] = b"$GPRMC,123519,A,4807.038,N,01131.000,E,022.4,084.4,181126,003.1,W*68\n$GPGGA,123519,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,*47\n";
 
     /// Every file of a lake's source directories, by relative path, with its bytes.
     fn lake_files(root: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
@@ -799,6 +867,23 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn rule_a_source_records_its_receipt_and_fixes_after_it_are_rejected() {
+        let d = tempfile::tempdir().unwrap();
+        let lake = Lake::open(d.path()).unwrap();
+        // LOG is from 2026-11-18T12:35:19Z; received a day before that.
+        let at = 1_795_005_000_000 - 86_400_000;
+        let out = lake.ingest_batch(&[Upload::new("car-1", "a.nmea", LOG).received_at(at)]);
+        let meta = &out[0].as_ref().unwrap().meta;
+        assert_eq!(meta.received_at.as_deref(), Some("2026-11-17T12:30:00.000Z"));
+        assert_eq!(
+            (meta.fixes, meta.rejected_by_reason.get("after_receipt")),
+            (0, Some(&2))
+        );
+        let now = lake.ingest("car-1", "b.nmea", &LOG[..LOG.len() / 2]).unwrap();
+        assert!(now.meta.received_at.unwrap().starts_with("20"));
     }
 
     #[test]
@@ -822,31 +907,20 @@ mod tests {
             )
             .unwrap()
         };
+        let at = 1_795_000_000_000; // after every simulated fix
         let mut uploads: Vec<Upload> = fleet
             .files
             .iter()
-            .map(|f| Upload {
-                device: &f.device,
-                name: &f.name,
-                bytes: &f.bytes,
-            })
+            .map(|f| Upload::new(&f.device, &f.name, &f.bytes).received_at(at))
             .collect();
-        uploads.push(Upload {
-            device: "car-pq",
-            name: "x.parquet",
-            bytes: &pq,
-        });
-        uploads.push(Upload {
-            device: "other",
-            name: "again.nmea",
-            bytes: uploads[0].bytes,
-        });
+        uploads.push(Upload::new("car-pq", "x.parquet", &pq).received_at(at));
+        uploads.push(Upload::new("other", "again.nmea", uploads[0].bytes).received_at(at));
         assert!(uploads.len() > 8, "large enough for the syncfs path");
         let one = tempfile::tempdir().unwrap();
         let a = Lake::open(one.path()).unwrap();
         let each: Vec<IngestOutcome> = uploads
             .iter()
-            .map(|u| a.ingest(u.device, u.name, u.bytes).unwrap())
+            .map(|u| a.ingest_batch(&[*u]).pop().unwrap().unwrap())
             .collect();
         let two = tempfile::tempdir().unwrap();
         let b = Lake::open(two.path()).unwrap();
@@ -871,18 +945,7 @@ mod tests {
     fn group_commit_a_bad_upload_fails_alone_naming_it() {
         let d = tempfile::tempdir().unwrap();
         let lake = Lake::open(d.path()).unwrap();
-        let uploads = [
-            Upload {
-                device: "",
-                name: "a.nmea",
-                bytes: LOG,
-            },
-            Upload {
-                device: "car-1",
-                name: "b.nmea",
-                bytes: LOG,
-            },
-        ];
+        let uploads = [Upload::new("", "a.nmea", LOG), Upload::new("car-1", "b.nmea", LOG)];
         let out = lake.ingest_batch(&uploads);
         let e = out[0].as_ref().unwrap_err().to_string();
         assert!(e.contains("device id"), "{e}");

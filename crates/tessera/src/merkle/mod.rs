@@ -33,8 +33,8 @@ impl Scheme {
     }
 }
 
-/// One recipient's claim.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One recipient's claim (what `tessera proof` prints and a claimant submits).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claim {
     /// Wallet.
     pub recipient: String,

@@ -3,8 +3,8 @@
 
 use super::paint::{fill_rect, stroke_rect, text, text_width};
 use super::{
-    inv_lat, merc, metres_label, nice_length, points_label, ColorBy, LegendEntry, Options, RenderError, View, EARTH_R,
-    FRAME, INK, LEGEND_W, MARGIN, TITLE_H,
+    inv_lat, merc_deg, metres_label, nice_length, points_label, unwrap_lng, ColorBy, LegendEntry, Options, RenderError,
+    View, EARTH_R, FRAME, INK, LEGEND_W, MARGIN, TITLE_H,
 };
 use crate::epoch::Epoch;
 use crate::geoparquet::EpochCell;
@@ -16,10 +16,12 @@ use tiny_skia::{FillRule, Mask, Paint, PathBuilder, Pixmap, Stroke, Transform};
 /// height in pixels.
 pub(super) fn fit(cells: &[EpochCell], opts: &Options) -> Result<(View, u32, u32), RenderError> {
     // Extent in Mercator units (radians), padded.
+    // Longitudes unwrapped around the first cell's, so cells on both sides of 180° are neighbours.
+    let lon0 = cells.first().map_or(0.0, |c| h3o::LatLng::from(c.cell).lng());
     let (mut x0, mut y0, mut x1, mut y1) = (f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY);
     for c in cells {
         for v in c.cell.boundary().iter() {
-            let (x, y) = merc(*v);
+            let (x, y) = merc_deg(v.lat(), unwrap_lng(v.lng(), lon0));
             x0 = x0.min(x);
             x1 = x1.max(x);
             y0 = y0.min(y);
@@ -40,6 +42,7 @@ pub(super) fn fit(cells: &[EpochCell], opts: &Options) -> Result<(View, u32, u32
     };
     let scale = (map_w as f64 / (2.0 * half_w)).min(map_h as f64 / (2.0 * half_h));
     let view = View {
+        lon0,
         x0: cx - (map_w as f64 / 2.0) / scale,
         y1: cy + (map_h as f64 / 2.0) / scale,
         scale,

@@ -78,6 +78,9 @@ pub struct LegendEntry {
 /// Where the map sits in the image: projects coordinates to pixels.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct View {
+    /// Longitudes are unwrapped to within 180° of this one, so a map across the antimeridian is
+    /// drawn as one piece.
+    lon0: f64,
     x0: f64,
     y1: f64,
     scale: f64,
@@ -100,7 +103,7 @@ impl View {
     }
 
     fn pixel_deg(&self, lat: f64, lng: f64) -> (f64, f64) {
-        let (x, y) = merc_deg(lat, lng);
+        let (x, y) = merc_deg(lat, unwrap_lng(lng, self.lon0));
         (
             self.left + (x - self.x0) * self.scale,
             self.top + (self.y1 - y) * self.scale,
@@ -170,8 +173,9 @@ pub const POINTS_RAMP: [[u8; 3]; 5] = [
 /// Colour of cells that earned no points in the epoch.
 pub const NO_POINTS: [u8; 3] = [0xc4, 0xc8, 0xcc];
 
-fn merc(ll: LatLng) -> (f64, f64) {
-    merc_deg(ll.lat(), ll.lng())
+/// `lng` moved by whole turns to within 180° of `lon0`.
+fn unwrap_lng(lng: f64, lon0: f64) -> f64 {
+    lon0 + (lng - lon0 + 540.0).rem_euclid(360.0) - 180.0
 }
 
 fn merc_deg(lat: f64, lng: f64) -> (f64, f64) {
@@ -507,9 +511,13 @@ mod tests {
 
     /// A strip of res-12 cells east of a point, with ages 0..n and points 0..n.
     fn strip(n: usize) -> Vec<EpochCell> {
+        strip_from((52.52, 13.405), (52.52, 13.425), n)
+    }
+
+    fn strip_from(a: (f64, f64), b: (f64, f64), n: usize) -> Vec<EpochCell> {
         let ep = e("2026-W47");
-        let start = crate::cells::cell_of(52.52, 13.405, Resolution::Twelve).unwrap();
-        let end = crate::cells::cell_of(52.52, 13.425, Resolution::Twelve).unwrap();
+        let start = crate::cells::cell_of(a.0, a.1, Resolution::Twelve).unwrap();
+        let end = crate::cells::cell_of(b.0, b.1, Resolution::Twelve).unwrap();
         let path: Vec<CellIndex> = start.grid_path_cells(end).unwrap().map(|c| c.unwrap()).collect();
         path.into_iter()
             .take(n)
@@ -530,6 +538,27 @@ mod tests {
         let pm = Pixmap::decode_png(&map.png).unwrap();
         let p = pm.pixel(x as u32, y as u32).unwrap();
         [p.red(), p.green(), p.blue()]
+    }
+
+    #[test]
+    fn rule_a_trace_across_the_antimeridian_is_drawn_as_one_local_map() {
+        // A 300 m drive across 180° at 16.8°S: the map stays at street scale on both sides.
+        let cells = strip_from((-16.8, 179.9985), (-16.8, -179.9985), 200);
+        assert!(
+            cells.iter().any(|c| LatLng::from(c.cell).lng() < 0.0)
+                && cells.iter().any(|c| LatLng::from(c.cell).lng() > 0.0)
+        );
+        let map = render(&e("2026-W47"), &cells, &Options::default()).unwrap();
+        assert!(map.view.metres_per_pixel < 5.0, "{} m/px", map.view.metres_per_pixel);
+        assert_eq!(map.drawn_resolution, Resolution::Twelve);
+        for c in &cells {
+            let (x, y) = map.view.pixel(LatLng::from(c.cell));
+            let (l, t, w, h) = map.view.map_area;
+            assert!(
+                x > l as f64 && x < (l + w) as f64 && y > t as f64 && y < (t + h) as f64,
+                "{x},{y}"
+            );
+        }
     }
 
     #[test]

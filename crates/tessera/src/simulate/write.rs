@@ -85,7 +85,7 @@ pub fn into_lake(cfg: &ScaleConfig, lake: &Lake, progress: &(dyn Fn(u64) + Sync)
             .collect::<Result<_, Error>>()?;
         let uploads: Vec<Upload> = files
             .iter()
-            .map(|(device, name, bytes)| Upload { device, name, bytes })
+            .map(|(device, name, bytes)| Upload::new(device, name, bytes))
             .collect();
         for out in lake.ingest_batch(&uploads) {
             let out = out?;
