@@ -263,3 +263,18 @@ def test_read_manifest_goes_through_the_typed_manifest(lake):
     p.write_text('{"format": "something-else"}')
     with pytest.raises(tessera.TesseraError, match="manifest"):
         tessera.read_manifest(lake, "2026-W46")
+
+
+def test_ingest_records_the_receipt_time_and_rejects_fixes_after_it(tmp_path, fleet):
+    import datetime as dt
+
+    files = trace_files(fleet)
+    early = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)  # before every sample fix
+    out = tessera.ingest(tmp_path / "lake", "car-x", files[:1], received_at=early)
+    meta = out[0]["meta"]
+    assert meta["received_at"] == "2026-11-01T00:00:00.000Z"
+    assert meta["fixes"] == 0 and meta["rejected_by_reason"]["after_receipt"] > 0
+    with pytest.raises(ValueError):
+        tessera.ingest(tmp_path / "lake", "car-x", files[1:2], received_at=dt.datetime(2026, 12, 1))
+    late = tessera.ingest(tmp_path / "lake", "car-x", files[1:2])
+    assert late[0]["meta"]["received_at"].startswith("20") and late[0]["meta"]["fixes"] > 0

@@ -316,6 +316,13 @@ pub struct ServeArgs {
     /// Largest accepted clock difference between device and server, seconds.
     #[arg(long, default_value_t = 300)]
     pub max_skew_secs: i64,
+    /// MiB of upload bodies received or ingested at once; past it uploads get 503 + Retry-After.
+    #[arg(long, default_value_t = 256)]
+    pub max_in_flight_mib: usize,
+    /// Seconds a connection may take to send its headers, or to send the next chunk of a body
+    /// (past that, also at least 1 KiB/s); slower connections are closed.
+    #[arg(long, default_value_t = 10)]
+    pub timeout_secs: u64,
 }
 
 #[derive(Args)]

@@ -332,3 +332,47 @@ fn simulate_nmea_at_scale_ingests_back_with_every_fix_and_no_rejection() {
     assert_eq!(j["fixes"], 120_000, "{j}");
     assert_eq!(j["rejected"].as_object().map(|m| m.len()), Some(0), "{j}");
 }
+
+#[test]
+fn ingest_received_at_is_recorded_and_fixes_after_it_are_rejected() {
+    let d = tempfile::tempdir().unwrap();
+    let lake = d.path().join("lake");
+    let file = sample().join("car-001/2026-W46-trip1.nmea");
+    let out: serde_json::Value = serde_json::from_str(&ok(&[
+        "ingest",
+        "--lake",
+        lake.to_str().unwrap(),
+        "--device",
+        "car-001",
+        file.to_str().unwrap(),
+        "--received-at",
+        "2026-11-01T00:00:00+01:00",
+        "--json",
+    ]))
+    .unwrap();
+    let text = out.to_string();
+    assert!(text.contains("after_receipt"), "{text}");
+    let meta: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            std::fs::read_dir(lake.join("sources"))
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .find(|p| p.extension().is_some_and(|x| x == "json"))
+                .unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(meta["received_at"], "2026-10-31T23:00:00.000Z");
+    let e = fails(&[
+        "ingest",
+        "--lake",
+        lake.to_str().unwrap(),
+        "--device",
+        "car-001",
+        file.to_str().unwrap(),
+        "--received-at",
+        "yesterday",
+    ]);
+    assert!(e.contains("RFC 3339"), "{e}");
+}

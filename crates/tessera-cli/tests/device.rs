@@ -300,4 +300,12 @@ fn server_killed_while_storing_leaves_nothing_that_counts_and_the_retry_stores_i
     assert_eq!(metas.len(), 1);
     let (fixes, _) = lake_api.read_fixes(&metas[0].hash).unwrap();
     assert_eq!(fixes.len() as u64, metas[0].fixes);
+    // What the killed server left was removed when the next one started: one source's files.
+    for dir in ["fixes", "rejections"] {
+        let names: Vec<String> = std::fs::read_dir(lake.join(dir))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, [format!("{}.parquet", metas[0].hash)], "{dir}");
+    }
 }

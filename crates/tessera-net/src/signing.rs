@@ -138,3 +138,35 @@ pub fn verify(pubkey: &[u8; 32], device: &str, timestamp_ms: i64, body: &[u8], s
     let msg = message(device, timestamp_ms, blake3::hash(body).as_bytes());
     vk.verify_strict(&msg, &sig).is_ok() && vk.verify(&msg, &sig).is_ok()
 }
+
+/// The signature bytes of a hex signature header, in any letter case (`AB..` and `ab..` are the
+/// same signature: the replay check keys on these bytes, never on the text), or `None` when it is
+/// not 64 bytes of hex.
+///
+/// ```
+/// let lower = "ab".repeat(64);
+/// assert_eq!(tessera_net::signing::signature_bytes(&lower), tessera_net::signing::signature_bytes(&lower.to_uppercase()));
+/// assert_eq!(tessera_net::signing::signature_bytes("abc"), None);
+/// ```
+pub fn signature_bytes(signature_hex: &str) -> Option<[u8; 64]> {
+    hex::decode(signature_hex.trim()).ok()?.try_into().ok()
+}
+
+/// Verify an upload signature given the BLAKE3 of the body (computed while the body streamed in).
+///
+/// ```
+/// use tessera_net::signing::{DeviceKey, signature_bytes, verify_hash};
+/// let k = DeviceKey::from_seed([7; 32]);
+/// let sig = signature_bytes(&k.sign_upload("car-1", 5, b"body")).unwrap();
+/// let pk: [u8; 32] = hex::decode(k.public_hex()).unwrap().try_into().unwrap();
+/// assert!(verify_hash(&pk, "car-1", 5, &blake3::hash(b"body"), &sig));
+/// assert!(!verify_hash(&pk, "car-1", 6, &blake3::hash(b"body"), &sig));
+/// ```
+pub fn verify_hash(pubkey: &[u8; 32], device: &str, timestamp_ms: i64, body: &blake3::Hash, sig: &[u8; 64]) -> bool {
+    let Ok(vk) = VerifyingKey::from_bytes(pubkey) else {
+        return false;
+    };
+    let sig = ed25519_dalek::Signature::from_bytes(sig);
+    let msg = message(device, timestamp_ms, body.as_bytes());
+    vk.verify_strict(&msg, &sig).is_ok() && vk.verify(&msg, &sig).is_ok()
+}

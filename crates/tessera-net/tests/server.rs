@@ -13,7 +13,7 @@ use tessera_net::signing::{DeviceKey, H_DEVICE, H_SIGNATURE, H_TIMESTAMP};
 struct Server {
     addr: SocketAddr,
     lake: Lake,
-    _dir: tempfile::TempDir,
+    dir: Option<tempfile::TempDir>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -34,7 +34,17 @@ fn key(n: u8) -> DeviceKey {
 }
 
 fn start(max_body: usize) -> Server {
-    let dir = tempfile::tempdir().unwrap();
+    launch(
+        tempfile::tempdir().unwrap(),
+        Limits {
+            max_body,
+            max_skew_ms: 60_000,
+            ..Limits::default()
+        },
+    )
+}
+
+fn launch(dir: tempfile::TempDir, limits: Limits) -> Server {
     let lake = Lake::open(dir.path()).unwrap();
     let mut csv = String::from("device_id,wallet,pubkey\n");
     for (i, dev) in ["car-1", "car-2"].iter().enumerate() {
@@ -51,14 +61,7 @@ fn start(max_body: usize) -> Server {
         ));
     }
     let registry = Registry::parse(csv.as_bytes(), "test").unwrap();
-    let state = AppState::new(
-        lake.clone(),
-        registry,
-        Limits {
-            max_body,
-            max_skew_ms: 60_000,
-        },
-    );
+    let state = AppState::new(lake.clone(), registry, limits).unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let (atx, arx) = std::sync::mpsc::channel();
     let thread = std::thread::spawn(move || {
@@ -81,7 +84,7 @@ fn start(max_body: usize) -> Server {
     Server {
         addr,
         lake,
-        _dir: dir,
+        dir: Some(dir),
         stop: Some(tx),
         thread: Some(thread),
     }
@@ -256,7 +259,7 @@ fn client_retries_until_the_server_comes_up() {
         "r",
     )
     .unwrap();
-    let st = AppState::new(lake.clone(), reg, Limits::default());
+    let st = AppState::new(lake.clone(), reg, Limits::default()).unwrap();
     std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(400));
         let rt = tokio::runtime::Runtime::new().unwrap();
@@ -312,6 +315,21 @@ fn load_many_concurrent_uploads_none_lost() {
     let p = |q: f64| lat[((lat.len() as f64 * q) as usize).min(lat.len() - 1)].as_secs_f64() * 1000.0;
     let distinct: std::collections::BTreeSet<_> = bodies.iter().map(|b| *blake3::hash(b).as_bytes()).collect();
     assert_eq!(s.lake.sources().unwrap().len(), distinct.len(), "uploads lost");
+    let m = agent()
+        .get(format!("http://{}/metrics", s.addr))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    let commits: usize = m
+        .lines()
+        .find_map(|l| l.strip_prefix("tessera_commit_batches_total "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(commits >= 1 && commits <= UPLOADS, "{commits}");
+    eprintln!("group commit: {UPLOADS} uploads in {commits} commits");
     eprintln!(
         "load: {UPLOADS} uploads ({} distinct, {:.0} KB avg) by {THREADS} threads in {secs:.2} s = {:.0} uploads/s; latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
         distinct.len(),
@@ -321,4 +339,261 @@ fn load_many_concurrent_uploads_none_lost() {
         p(0.99),
         p(1.0)
     );
+}
+
+/// A request written by hand on a raw TCP connection: the headers, then `body` (maybe partial).
+fn raw_tcp(s: &Server, headers: &[(&str, String)], content_length: usize, body: &[u8]) -> std::net::TcpStream {
+    use std::io::Write;
+    let mut t = std::net::TcpStream::connect(s.addr).unwrap();
+    let mut req = format!("POST /v1/uploads HTTP/1.1\r\nhost: x\r\ncontent-length: {content_length}\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    t.write_all(req.as_bytes()).unwrap();
+    t.write_all(body).unwrap();
+    t
+}
+
+/// The status line and body of the response on `t`, within `secs`.
+fn response(t: &mut std::net::TcpStream, secs: u64) -> (u16, String) {
+    use std::io::Read;
+    t.set_read_timeout(Some(Duration::from_secs(secs))).unwrap();
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        match t.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => {
+                buf.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&buf);
+                if let Some((head, rest)) = text.split_once("\r\n\r\n") {
+                    let len = head.lines().find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length: ")
+                            .map(|v| v.trim().parse::<usize>().unwrap())
+                    });
+                    if len.is_some_and(|n| rest.len() >= n) {
+                        break;
+                    }
+                }
+            }
+            Err(e) => panic!("no response within {secs} s: {e}"),
+        }
+    }
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, text)
+}
+
+fn signed_headers(device: &str, k: &DeviceKey, body: &[u8]) -> Vec<(&'static str, String)> {
+    let now = tessera_net::now_ms();
+    vec![
+        (H_DEVICE, device.to_string()),
+        (H_TIMESTAMP, now.to_string()),
+        (H_SIGNATURE, k.sign_upload(device, now, body)),
+    ]
+}
+
+#[test]
+fn rule_a_signature_in_another_letter_case_is_the_same_signature_and_a_replay() {
+    let s = start(1 << 20);
+    let body = trace(11);
+    let now = tessera_net::now_ms();
+    let sig = key(1).sign_upload("car-1", now, &body);
+    assert_eq!(raw(&s, "car-1", now, &sig, &body).0, 201);
+    for variant in [
+        sig.to_uppercase(),
+        format!("{}{}", sig[..64].to_uppercase(), &sig[64..]),
+    ] {
+        let (st, j) = raw(&s, "car-1", now, &variant, &body);
+        assert_eq!((st, j["error"].as_str()), (409, Some("replayed")), "{variant}");
+    }
+}
+
+#[test]
+fn rule_the_replay_cache_survives_a_restart() {
+    let limits = Limits {
+        max_skew_ms: 60_000,
+        ..Limits::default()
+    };
+    let mut s = launch(tempfile::tempdir().unwrap(), limits.clone());
+    let body = trace(12);
+    let now = tessera_net::now_ms();
+    let sig = key(1).sign_upload("car-1", now, &body);
+    assert_eq!(raw(&s, "car-1", now, &sig, &body).0, 201);
+    let dir = s.dir.take().unwrap();
+    drop(s);
+    let s = launch(dir, limits);
+    let (st, j) = raw(&s, "car-1", now, &sig, &body);
+    assert_eq!((st, j["error"].as_str()), (409, Some("replayed")));
+    assert!(s.lake.root().join("server/replay.log").is_file());
+}
+
+#[test]
+fn rule_headers_slower_than_the_timeout_close_the_connection_and_real_uploads_go_on() {
+    use std::io::{Read, Write};
+    let s = launch(
+        tempfile::tempdir().unwrap(),
+        Limits {
+            header_timeout: Duration::from_secs(1),
+            ..Limits::default()
+        },
+    );
+    let mut slow: Vec<std::net::TcpStream> = (0..200)
+        .map(|_| {
+            let mut t = std::net::TcpStream::connect(s.addr).unwrap();
+            t.write_all(b"POST /v1/uploads HTTP/1.1\r\nhost: x\r\nx-tessera-dev")
+                .unwrap();
+            t
+        })
+        .collect();
+    // A real upload is served while 200 connections trickle their headers.
+    let c = Client::new(&format!("http://{}", s.addr), "car-1", key(1));
+    assert_eq!(c.upload_bytes("t.nmea", &trace(13)).status, 201);
+    std::thread::sleep(Duration::from_millis(2500));
+    let mut closed = 0;
+    for t in &mut slow {
+        t.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut b = [0u8; 256];
+        // Closed: EOF, a reset, or an error response followed by EOF.
+        let done = match t.read(&mut b) {
+            Ok(0) | Err(_) => true,
+            Ok(_) => matches!(t.read(&mut b), Ok(0) | Err(_)),
+        };
+        closed += usize::from(done);
+    }
+    assert_eq!(closed, 200, "slow connections still open");
+}
+
+#[test]
+fn rule_a_body_slower_than_the_minimum_rate_is_refused_408() {
+    let s = launch(
+        tempfile::tempdir().unwrap(),
+        Limits {
+            body_idle_timeout: Duration::from_secs(1),
+            ..Limits::default()
+        },
+    );
+    let body = trace(14);
+    let t0 = Instant::now();
+    let mut t = raw_tcp(&s, &signed_headers("car-1", &key(1), &body), body.len(), &body[..10]);
+    let (st, text) = response(&mut t, 10);
+    assert_eq!(st, 408, "{text}");
+    assert!(text.contains("\"timeout\""), "{text}");
+    assert!(t0.elapsed() < Duration::from_secs(5));
+    assert!(s.lake.sources().unwrap().is_empty());
+}
+
+#[test]
+fn rule_headers_are_checked_before_any_body_byte_is_read() {
+    let s = start(16 << 20);
+    // 15 MiB announced, not a byte sent: the refusal comes anyway.
+    let headers = vec![
+        (H_DEVICE, "car-99".to_string()),
+        (H_TIMESTAMP, tessera_net::now_ms().to_string()),
+        (H_SIGNATURE, "00".repeat(64)),
+    ];
+    let mut t = raw_tcp(&s, &headers, 15 << 20, b"");
+    let (st, text) = response(&mut t, 5);
+    assert_eq!(st, 401, "{text}");
+    assert!(text.contains("unknown_device"));
+    // A malformed signature is refused from the header too.
+    let mut h = signed_headers("car-1", &key(1), b"x");
+    h[2].1 = "zz".into();
+    let mut t = raw_tcp(&s, &h, 15 << 20, b"");
+    assert_eq!(response(&mut t, 5).0, 401);
+}
+
+#[test]
+fn rule_past_the_in_flight_budget_uploads_get_503_with_retry_after() {
+    let s = launch(
+        tempfile::tempdir().unwrap(),
+        Limits {
+            max_body: 64 << 10,
+            max_in_flight: 64 << 10,
+            ..Limits::default()
+        },
+    );
+    let big = vec![b'$'; 60 << 10];
+    // One slow upload holds most of the budget...
+    let _held = raw_tcp(&s, &signed_headers("car-1", &key(1), &big), big.len(), &big[..100]);
+    std::thread::sleep(Duration::from_millis(300));
+    // ...so the next one is told to come back.
+    let small = trace(16);
+    let mut t = raw_tcp(&s, &signed_headers("car-2", &key(2), &small), small.len(), &small);
+    let (st, text) = response(&mut t, 5);
+    assert_eq!(st, 503, "{text}");
+    assert!(text.to_ascii_lowercase().contains("retry-after: 1"), "{text}");
+    assert!(text.contains("\"busy\""));
+}
+
+#[test]
+fn rule_gzip_bodies_are_decoded_and_a_bomb_is_refused() {
+    use std::io::Write;
+    let s = start(1 << 20);
+    let body = trace(17);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&body).unwrap();
+    let gz = gz.finish().unwrap();
+    let mut h = signed_headers("car-1", &key(1), &body);
+    h.push(("content-encoding", "gzip".into()));
+    let mut t = raw_tcp(&s, &h, gz.len(), &gz);
+    let (st, text) = response(&mut t, 10);
+    assert_eq!(st, 201, "{text}");
+    assert!(
+        text.contains(&blake3::hash(&body).to_hex().to_string()),
+        "stored decoded: {text}"
+    );
+    // 1 GiB of zeros in about 1 MiB of gzip: refused once it decodes past the limit.
+    let mut bomb = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..1024 {
+        bomb.write_all(&zeros).unwrap();
+    }
+    let bomb = bomb.finish().unwrap();
+    assert!(bomb.len() < 1 << 20, "{}", bomb.len());
+    let mut h = signed_headers("car-1", &key(1), b"whatever");
+    h.push(("content-encoding", "gzip".into()));
+    let mut t = raw_tcp(&s, &h, bomb.len(), &bomb);
+    let (st, text) = response(&mut t, 30);
+    assert_eq!(st, 413, "{text}");
+    assert!(text.contains("decodes to more than"), "{text}");
+    assert_eq!(s.lake.sources().unwrap().len(), 1);
+}
+
+#[test]
+fn rule_a_source_records_when_the_server_received_it() {
+    let s = start(1 << 20);
+    let before = tessera_net::now_ms();
+    let c = Client::new(&format!("http://{}", s.addr), "car-1", key(1));
+    let r = c.upload_bytes("t.nmea", &trace(18));
+    let after = tessera_net::now_ms();
+    assert_eq!(r.status, 201);
+    let at = r.response["received_at"].as_str().unwrap();
+    let ms = chrono::DateTime::parse_from_rfc3339(at).unwrap().timestamp_millis();
+    assert!(before <= ms && ms <= after, "{at}");
+    assert_eq!(s.lake.sources().unwrap()[0].received_at.as_deref(), Some(at));
+}
+
+#[test]
+fn rule_leftovers_of_a_killed_server_are_removed_on_start() {
+    let mut s = start(1 << 20);
+    let c = Client::new(&format!("http://{}", s.addr), "car-1", key(1));
+    assert_eq!(c.upload_bytes("t.nmea", &trace(19)).status, 201);
+    let dir = s.dir.take().unwrap();
+    drop(s);
+    let root = dir.path();
+    let h = "ab".repeat(32);
+    std::fs::write(root.join("fixes/.tmp-xyz"), b"partial").unwrap();
+    std::fs::write(root.join(format!("fixes/{h}.parquet")), b"orphan").unwrap();
+    std::fs::write(root.join(format!("sources/{h}.nmea")), b"orphan").unwrap();
+    std::fs::write(root.join("server/tmp/.upload-1"), b"partial").unwrap();
+    let s = launch(dir, Limits::default());
+    let root = s.lake.root();
+    assert!(!root.join("fixes/.tmp-xyz").exists());
+    assert!(!root.join(format!("fixes/{h}.parquet")).exists());
+    assert!(!root.join(format!("sources/{h}.nmea")).exists());
+    assert!(!root.join("server/tmp/.upload-1").exists());
+    assert_eq!(s.lake.sources().unwrap().len(), 1, "the committed source stays");
 }

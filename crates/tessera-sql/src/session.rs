@@ -2,9 +2,9 @@
 //!
 //! | table | rows | from |
 //! | --- | --- | --- |
-//! | `fixes` | normalized fixes | `fixes/*.parquet` |
-//! | `ingest_rejections` | lines rejected at ingest | `rejections/*.parquet` |
-//! | `sources` | one per ingested source (device, name, counts, time range) | `sources/*.json` |
+//! | `fixes` | normalized fixes of committed sources | `fixes/<source>.parquet` |
+//! | `ingest_rejections` | lines rejected at ingest | `rejections/<source>.parquet` |
+//! | `sources` | one per ingested source (device, name, counts, time range, receipt time) | `sources/*.json` |
 //! | `rewards` | one per recipient and epoch | `epochs/E/rewards.parquet` |
 //! | `explain` (alias `visits`) | one per scored visit and epoch | `epochs/E/explain.parquet` |
 //! | `rejections` | fixes rejected by an epoch's gates, trace checks, registry | `epochs/E/rejections.parquet` |
@@ -59,6 +59,28 @@ fn listing(ctx: &SessionContext, dir: &Path, schema: SchemaRef, single_file: boo
     Ok(Arc::new(ListingTable::try_new(cfg)?))
 }
 
+/// A table over `<root>/<dir>/<hash>.parquet` of the committed sources (an empty table when
+/// there are none).
+fn committed_files(
+    root: &Path,
+    dir: &str,
+    hashes: &[String],
+    schema: SchemaRef,
+) -> Result<Arc<dyn datafusion::catalog::TableProvider>> {
+    if hashes.is_empty() {
+        return Ok(Arc::new(MemTable::try_new(schema, vec![vec![]])?));
+    }
+    let urls = hashes
+        .iter()
+        .map(|h| ListingTableUrl::parse(root.join(dir).join(format!("{h}.parquet")).to_string_lossy()))
+        .collect::<datafusion::error::Result<Vec<_>>>()?;
+    let opts = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let cfg = ListingTableConfig::new_with_multi_paths(urls)
+        .with_listing_options(opts)
+        .with_schema(schema);
+    Ok(Arc::new(ListingTable::try_new(cfg)?))
+}
+
 fn with_epoch(schema: &SchemaRef) -> SchemaRef {
     let mut f = vec![Field::new("epoch", DataType::Utf8, false)];
     f.extend(schema.fields().iter().map(|x| x.as_ref().clone()));
@@ -74,18 +96,15 @@ pub async fn session(root: &Path) -> Result<SessionContext> {
     let lake = Lake::open(root).map_err(ext)?;
     let ctx = SessionContext::new();
     h3::register(&ctx);
+    // Only sources whose metadata landed exist: files a killed writer left are not rows.
+    let committed: Vec<String> = lake.sources().map_err(ext)?.into_iter().map(|m| m.hash).collect();
     ctx.register_table(
         "fixes",
-        listing(&ctx, &root.join("fixes"), tessera::tables::fixes_schema(), false)?,
+        committed_files(root, "fixes", &committed, tessera::tables::fixes_schema())?,
     )?;
     ctx.register_table(
         "ingest_rejections",
-        listing(
-            &ctx,
-            &root.join("rejections"),
-            tessera::tables::rejections_schema(),
-            false,
-        )?,
+        committed_files(root, "rejections", &committed, tessera::tables::rejections_schema())?,
     )?;
     ctx.register_table("sources", sources_table(&lake)?)?;
     let epochs = lake.epochs().map_err(ext)?;
@@ -124,7 +143,8 @@ fn sources_table(lake: &Lake) -> Result<Arc<MemTable>> {
         Field::new("fixes", DataType::UInt64, false),
         Field::new("rejected", DataType::UInt64, false),
         Field::new("min_time", ts.clone(), true),
-        Field::new("max_time", ts, true),
+        Field::new("max_time", ts.clone(), true),
+        Field::new("received_at", ts, true),
     ]));
     let s = |f: fn(&tessera::lake::SourceMeta) -> String| -> ArrayRef {
         Arc::new(StringArray::from(metas.iter().map(f).collect::<Vec<_>>()))
@@ -146,6 +166,12 @@ fn sources_table(lake: &Lake) -> Result<Arc<MemTable>> {
         u(|m| m.rejected),
         t(|m| m.min_time_ms),
         t(|m| m.max_time_ms),
+        t(|m| {
+            let at = m.received_at.as_deref()?;
+            chrono::DateTime::parse_from_rfc3339(at)
+                .ok()
+                .map(|t| t.timestamp_millis())
+        }),
     ];
     let batch = RecordBatch::try_new(schema.clone(), cols)?;
     Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))

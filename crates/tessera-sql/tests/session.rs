@@ -183,3 +183,30 @@ fn an_empty_lake_has_every_table_and_no_rows() {
         }
     });
 }
+
+#[test]
+fn rule_fixes_of_a_source_whose_metadata_never_landed_are_not_rows() {
+    let d = lake();
+    let root = d.path();
+    let before = rt().block_on(async {
+        let ctx = tessera_sql::session(root).await.unwrap();
+        rows(&ctx, "SELECT count(*) FROM fixes").await
+    });
+    // What a writer killed between its data files and its metadata leaves behind.
+    let any = std::fs::read_dir(root.join("fixes"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::copy(&any, root.join(format!("fixes/{}.parquet", "cd".repeat(32)))).unwrap();
+    let after = rt().block_on(async {
+        let ctx = tessera_sql::session(root).await.unwrap();
+        (
+            rows(&ctx, "SELECT count(*) FROM fixes").await,
+            rows(&ctx, "SELECT sum(fixes) FROM sources").await,
+        )
+    });
+    assert_eq!(after.0, before);
+    assert_eq!(after.0, after.1, "fixes rows = fixes of the committed sources");
+}

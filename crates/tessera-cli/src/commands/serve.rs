@@ -15,8 +15,12 @@ pub fn run(a: &ServeArgs) -> Result<()> {
     let limits = tessera_net::server::Limits {
         max_body: a.max_body,
         max_skew_ms: a.max_skew_secs * 1000,
+        max_in_flight: a.max_in_flight_mib << 20,
+        header_timeout: std::time::Duration::from_secs(a.timeout_secs),
+        body_idle_timeout: std::time::Duration::from_secs(a.timeout_secs),
+        ..Default::default()
     };
-    let state = tessera_net::server::AppState::new(lake, registry, limits);
+    let state = tessera_net::server::AppState::new(lake, registry, limits).context("start the server")?;
     let rt = tokio::runtime::Runtime::new()?;
     let listen = a.listen.clone();
     rt.block_on(async move {

@@ -222,6 +222,19 @@ impl Assembler {
             );
             return;
         }
+        let odd = [
+            ("HDOP", c.hdop),
+            ("altitude", c.alt),
+            ("speed", c.speed),
+            ("course", c.course),
+        ]
+        .into_iter()
+        .find(|(_, v)| v.is_some_and(|x| !x.is_finite()));
+        if let Some((name, v)) = odd {
+            let detail = format!("{name} {} is not a value a receiver reports", v.unwrap_or_default());
+            self.reject_cycle(&c, Reason::BadValue, &detail, Some(time_ms));
+            return;
+        }
         let time_ms = match receipt::settle(time_ms, c.frame_ms, self.receipt.as_ref(), &mut self.out.lines) {
             Ok(t) => t,
             Err((reason, detail)) => {
@@ -1277,6 +1290,36 @@ mod tests {
         let got: Vec<(u32, &str)> = p.rejections.iter().map(|r| (r.line, r.reason.as_str())).collect();
         assert_eq!(got, [(1, "after_receipt"), (2, "after_receipt")]);
         assert!(p.lines.balanced());
+    }
+
+    #[test]
+    fn rule_a_nan_or_infinite_number_is_a_rejection_naming_the_field() {
+        for (field, body) in [
+            ("HDOP", "GPGGA,101500,5230.0000,N,01324.0000,E,1,09,NaN,40.0,M,0,M,,"),
+            ("altitude", "GPGGA,101500,5230.0000,N,01324.0000,E,1,09,0.8,inf,M,0,M,,"),
+        ] {
+            let log = format!(
+                "{}\n{}",
+                nmea(body),
+                nmea("GPRMC,101500,A,5230.0000,N,01324.0000,E,0.0,0.0,161126,,,A")
+            );
+            let p = parse(log.as_bytes());
+            assert!(
+                p.fixes
+                    .iter()
+                    .all(|f| f.hdop.is_none_or(f32::is_finite) && f.alt_m.is_none_or(f32::is_finite)),
+                "{field}"
+            );
+            if p.fixes.is_empty() {
+                assert!(
+                    p.rejections
+                        .iter()
+                        .any(|r| r.detail.contains(field) || r.reason == Reason::Unparseable),
+                    "{:?}",
+                    p.rejections
+                );
+            }
+        }
     }
 
     #[test]

@@ -329,6 +329,57 @@ impl Lake {
         &self.receipt
     }
 
+    /// Remove what a killed writer left behind, when older than `min_age`: temp files
+    /// (`.tmp-*`) in `sources/`, `fixes/` and `rejections/`, and data files of sources whose
+    /// metadata never landed (a source exists only once its `sources/<hash>.json` does, so these
+    /// were never visible and a re-upload rewrites them). Returns the paths removed, sorted.
+    ///
+    /// A writer that is still running has files in flight: give an age longer than any commit
+    /// takes (the upload server, which owns its lake, uses zero at start; an ingest that loses
+    /// its temp files to it fails naming the file, and rerunning it is idempotent).
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the directory that could not be listed or the file that could not be
+    /// removed.
+    ///
+    /// ```
+    /// # let d = tempfile::tempdir().unwrap();
+    /// let lake = tessera::lake::Lake::open(d.path()).unwrap();
+    /// std::fs::write(d.path().join("fixes/.tmp-abc"), b"x").unwrap();
+    /// std::fs::write(d.path().join("fixes/0123.parquet"), b"x").unwrap(); // no sources/0123.json
+    /// let gone = lake.remove_leftovers(std::time::Duration::ZERO).unwrap();
+    /// assert_eq!(gone.len(), 2);
+    /// ```
+    pub fn remove_leftovers(&self, min_age: std::time::Duration) -> Result<Vec<PathBuf>> {
+        let mut gone = Vec::new();
+        for d in ["sources", "fixes", "rejections"] {
+            let dir = self.root.join(d);
+            let entries = fs::read_dir(&dir).map_err(io_err(&dir))?;
+            for e in entries.flatten() {
+                let p = e.path();
+                let name = e.file_name().to_string_lossy().into_owned();
+                let hash = name.split('.').next().unwrap_or("");
+                let orphan = if name.starts_with(".tmp-") {
+                    true
+                } else if name.ends_with(".json") || hash.is_empty() {
+                    false
+                } else {
+                    !self.root.join("sources").join(format!("{hash}.json")).exists()
+                };
+                let old = e
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| t.elapsed().unwrap_or_default() >= min_age);
+                if orphan && old {
+                    fs::remove_file(&p).map_err(io_err(&p))?;
+                    gone.push(p);
+                }
+            }
+        }
+        gone.sort();
+        Ok(gone)
+    }
+
     /// The visit budget of epoch runs.
     ///
     /// ```
