@@ -31,6 +31,8 @@ fn sample() -> PathBuf {
 }
 
 /// `tessera ingest --lake LAKE --tree TREE --json`, parsed.
+/// `ingest --tree`, received at one fixed time (after every sample fix) so two lakes ingested
+/// apart in time hold the same bytes.
 fn ingest_tree(lake: &str, tree: &Path) -> serde_json::Value {
     serde_json::from_str(&ok(&[
         "ingest",
@@ -38,6 +40,8 @@ fn ingest_tree(lake: &str, tree: &Path) -> serde_json::Value {
         lake,
         "--tree",
         tree.to_str().unwrap(),
+        "--received-at",
+        "2026-11-29T00:00:00Z",
         "--json",
     ]))
     .unwrap()

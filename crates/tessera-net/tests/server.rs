@@ -328,7 +328,7 @@ fn load_many_concurrent_uploads_none_lost() {
         .unwrap()
         .parse()
         .unwrap();
-    assert!(commits >= 1 && commits <= UPLOADS, "{commits}");
+    assert!((1..=UPLOADS).contains(&commits), "{commits}");
     eprintln!("group commit: {UPLOADS} uploads in {commits} commits");
     eprintln!(
         "load: {UPLOADS} uploads ({} distinct, {:.0} KB avg) by {THREADS} threads in {secs:.2} s = {:.0} uploads/s; latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",

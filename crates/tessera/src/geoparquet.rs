@@ -221,8 +221,10 @@ pub fn export_cells(lake: &Lake, e: &Epoch) -> Result<Vec<u8>> {
     );
     let mut geom_b = BinaryBuilder::new();
     let mut total = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
+    let mut multi = false;
     for c in &cells {
         let (wkb, bb) = cell_wkb(c.cell);
+        multi |= u32::from_le_bytes([wkb[1], wkb[2], wkb[3], wkb[4]]) == 6;
         cell_b.append_value(u64::from(c.cell));
         id_b.append_value(c.cell.to_string());
         ep_b.append_value(e.to_string());
@@ -269,18 +271,24 @@ pub fn export_cells(lake: &Lake, e: &Epoch) -> Result<Vec<u8>> {
     ];
     let batch = RecordBatch::try_new(cells_schema(), cols).map_err(|x| Error::Invalid(x.to_string()))?;
     let bbox = (batch.num_rows() > 0).then_some(total);
-    write_geoparquet(batch, &geo_metadata(bbox))
+    write_geoparquet(batch, &geo_metadata(bbox, multi))
 }
 
 /// The GeoParquet 1.1 `geo` metadata of the cells file: WKB polygons in `geometry`, the file's
 /// bbox (`null` without rows) and the `bbox` covering column.
-fn geo_metadata(bbox: Option<[f64; 4]>) -> String {
+fn geo_metadata(bbox: Option<[f64; 4]>, multi: bool) -> String {
+    // The types present: MultiPolygon only when a cell crosses the antimeridian.
+    let types: &[&str] = if multi {
+        &["Polygon", "MultiPolygon"]
+    } else {
+        &["Polygon"]
+    };
     let geo = serde_json::json!({
         "version": "1.1.0",
         "primary_column": "geometry",
         "columns": {"geometry": {
             "encoding": "WKB",
-            "geometry_types": ["Polygon", "MultiPolygon"],
+            "geometry_types": types,
             "bbox": bbox,
             "covering": {"bbox": {"xmin": ["bbox", "xmin"], "ymin": ["bbox", "ymin"], "xmax": ["bbox", "xmax"], "ymax": ["bbox", "ymax"]}},
         }},

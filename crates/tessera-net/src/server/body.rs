@@ -45,7 +45,7 @@ impl Write for Sink {
 }
 
 enum Decoder {
-    Identity(Sink),
+    Identity(Box<Sink>),
     Gzip(Box<flate2::write::GzDecoder<Sink>>),
 }
 
@@ -58,7 +58,7 @@ impl Decoder {
     }
     fn finish(self) -> std::io::Result<Sink> {
         match self {
-            Decoder::Identity(s) => Ok(s),
+            Decoder::Identity(s) => Ok(*s),
             Decoder::Gzip(g) => g.finish(),
         }
     }
@@ -96,7 +96,7 @@ pub async fn receive(
         max: limits.max_body,
     };
     let mut dec = match encoding.map(str::trim) {
-        None | Some("") | Some("identity") => Decoder::Identity(sink),
+        None | Some("") | Some("identity") => Decoder::Identity(Box::new(sink)),
         Some("gzip") | Some("x-gzip") => Decoder::Gzip(Box::new(flate2::write::GzDecoder::new(sink))),
         Some(other) => {
             return Err(Refusal::BodyError(format!(

@@ -65,7 +65,7 @@ mod tests {
         let w = &sql(&format!("SELECT h3_cell_to_boundary_wkt({c})"))[0];
         assert!(w.starts_with("MULTIPOLYGON ((("), "{w}");
         let lngs: Vec<f64> = w
-            .split(|ch: char| ch == '(' || ch == ')' || ch == ',')
+            .split(['(', ')', ','])
             .filter_map(|p| p.split_whitespace().next()?.parse().ok())
             .collect();
         assert!(lngs.iter().all(|x| x.abs() <= 180.0 && x.abs() > 179.9), "{w}");
