@@ -41,7 +41,7 @@ pub fn parse_with(bytes: &[u8], receipt: Option<&super::receipt::Receipt>) -> Pa
             ..LineCounts::default()
         };
     };
-    let batches = match crate::tables::from_parquet(bytes::Bytes::copy_from_slice(bytes)) {
+    let batches = match read_untrusted(bytes) {
         Ok(b) => b,
         Err(e) => {
             whole_file(&mut out, format!("Parquet read error: {e}"));
@@ -90,6 +90,24 @@ pub fn parse_with(bytes: &[u8], receipt: Option<&super::receipt::Receipt>) -> Pa
         }
     }
     out
+}
+
+/// Decode an untrusted Parquet file: its embedded Arrow schema (`ARROW:schema`, an IPC message
+/// the arrow reader panics on when corrupt — found by fuzzing) is ignored and the schema is taken
+/// from the Parquet types; and a panic anywhere in the reader is turned into an error, so a
+/// hostile file is one `bad_file`, never a crash.
+fn read_untrusted(bytes: &[u8]) -> Result<Vec<arrow_array::RecordBatch>, String> {
+    use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+    let data = bytes::Bytes::copy_from_slice(bytes);
+    let read = move || -> Result<Vec<arrow_array::RecordBatch>, String> {
+        let opts = ArrowReaderOptions::new().with_skip_arrow_metadata(true);
+        let reader = ParquetRecordBatchReaderBuilder::try_new_with_options(data, opts)
+            .and_then(|b| b.with_batch_size(crate::tables::BATCH_ROWS).build())
+            .map_err(|e| e.to_string())?;
+        reader.map(|b| b.map_err(|e| e.to_string())).collect()
+    };
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(read))
+        .unwrap_or_else(|_| Err("the Parquet reader failed on this file".into()))
 }
 
 /// The columns a fix cannot be without, and the reason a null in each is rejected with.
@@ -182,6 +200,14 @@ mod tests {
         let nulls = arrow_buffer::NullBuffer::from(keep.values().clone());
         let data = data.into_builder().nulls(Some(nulls)).build().unwrap();
         arrow_array::make_array(data)
+    }
+
+    #[test]
+    fn fuzz_regression_a_corrupt_embedded_arrow_schema_is_a_bad_file_not_a_panic() {
+        let bytes = include_bytes!("../../tests/fuzz_regressions/parquet_source-4c62644d.parquet");
+        let p = parse(bytes);
+        assert!(p.lines.balanced());
+        assert!(p.fixes.iter().all(|f| f.lat.abs() <= 90.0 && f.lon.abs() <= 180.0));
     }
 
     #[test]
