@@ -211,6 +211,16 @@ mod tests {
     }
 
     #[test]
+    fn fuzz_regression_a_corrupt_page_that_panics_inside_arrow_is_a_bad_file() {
+        // arrow-buffer panics ("offset + len out of bounds") decoding this page: the reader's
+        // panic is caught and the file is one bad_file.
+        let bytes = include_bytes!("../../tests/fuzz_regressions/parquet_source-053c5b12.parquet");
+        let p = parse(bytes);
+        assert!(p.lines.balanced());
+        assert!(p.fixes.iter().all(|f| f.lat.abs() <= 90.0 && f.lon.abs() <= 180.0));
+    }
+
+    #[test]
     fn rule_a_null_in_a_required_column_is_a_rejection_naming_the_column() {
         for (column, reason) in [
             ("time", "no_time"),
