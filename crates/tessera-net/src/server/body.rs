@@ -135,3 +135,20 @@ pub async fn receive(
         hash: sink.hasher.finalize(),
     })
 }
+
+/// Read and drop what a client sends of a refused request's body — at most 64 KiB, for at most a
+/// second, nothing kept — so the refusal reaches a client still writing a small body instead of
+/// a reset connection.
+pub async fn discard(body: Body) {
+    let mut body = body;
+    let mut seen = 0usize;
+    let drain = async {
+        while let Some(Ok(frame)) = body.frame().await {
+            seen += frame.data_ref().map_or(0, |d| d.len());
+            if seen > 64 << 10 {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), drain).await;
+}

@@ -147,7 +147,15 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 async fn upload(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
     let started = Instant::now();
-    let result = accept(&st, &headers, body).await;
+    let now = (st.clock)();
+    let checked = authenticate(&st, &headers, now).and_then(|s| Ok((s, reserve(&st, &headers)?)));
+    let result = match checked {
+        Ok((signed, permit)) => accept(&st, &headers, body, signed, now, permit).await,
+        Err(refusal) => {
+            body::discard(body).await;
+            Err(refusal)
+        }
+    };
     st.metrics.observe(started);
     match result {
         Ok(r) => r,
@@ -193,12 +201,11 @@ fn authenticate(st: &AppState, headers: &HeaderMap, now: i64) -> Result<Signed, 
 /// assert_eq!(check_headers(&reg, &Limits::default(), &h, 0).unwrap_err().reason(), "missing_header");
 /// ```
 pub fn check_headers(registry: &Registry, limits: &Limits, headers: &HeaderMap, now: i64) -> Result<Signed, Refusal> {
-    let st = HeaderCheck { registry, limits };
     let device = header(headers, H_DEVICE)
         .map(str::to_string)
         .ok_or_else(|| Refusal::MissingHeader(format!("header {H_DEVICE} is required")))?;
-    let Some(pubkey) = st.registry.pubkey(&device).copied() else {
-        let why = if st.registry.wallet(&device).is_some() {
+    let Some(pubkey) = registry.pubkey(&device).copied() else {
+        let why = if registry.wallet(&device).is_some() {
             "has no pubkey in the registry"
         } else {
             "is not in the registry"
@@ -208,7 +215,7 @@ pub fn check_headers(registry: &Registry, limits: &Limits, headers: &HeaderMap, 
     let ts = header(headers, H_TIMESTAMP)
         .and_then(|t| t.parse::<i64>().ok())
         .ok_or_else(|| Refusal::MissingHeader(format!("header {H_TIMESTAMP} must be integer ms since 1970")))?;
-    let skew = st.limits.max_skew_ms;
+    let skew = limits.max_skew_ms;
     if ts < now - skew {
         return Err(Refusal::StaleTimestamp(format!(
             "timestamp {ts} is {} ms old (limit {skew})",
@@ -232,12 +239,6 @@ pub fn check_headers(registry: &Registry, limits: &Limits, headers: &HeaderMap, 
     })
 }
 
-/// What [`check_headers`] reads.
-struct HeaderCheck<'a> {
-    registry: &'a Registry,
-    limits: &'a Limits,
-}
-
 /// A share of the in-flight body budget for this request: its declared length, or the whole
 /// body limit when the length is not declared or the body is compressed.
 fn reserve(st: &AppState, headers: &HeaderMap) -> Result<tokio::sync::OwnedSemaphorePermit, Refusal> {
@@ -254,18 +255,22 @@ fn reserve(st: &AppState, headers: &HeaderMap) -> Result<tokio::sync::OwnedSemap
     let kib = u32::try_from(bytes.div_ceil(1024).max(1)).unwrap_or(u32::MAX);
     st.in_flight.clone().try_acquire_many_owned(kib).map_err(|_| {
         Refusal::Busy(format!(
-            "{} MiB of uploads are in flight (limit {}): retry shortly",
-            st.limits.max_in_flight >> 20,
+            "uploads in flight have reached the {} MiB budget: retry shortly",
             st.limits.max_in_flight >> 20
         ))
     })
 }
 
-/// Authenticate, reserve, stream the body, verify, check for a replay, then commit.
-async fn accept(st: &Arc<AppState>, headers: &HeaderMap, body: Body) -> Result<Response, Refusal> {
-    let now = (st.clock)();
-    let signed = authenticate(st, headers, now)?;
-    let _permit = reserve(st, headers)?;
+/// Stream the body (headers already authenticated, budget reserved), verify, check for a replay,
+/// then commit.
+async fn accept(
+    st: &Arc<AppState>,
+    headers: &HeaderMap,
+    body: Body,
+    signed: Signed,
+    now: i64,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+) -> Result<Response, Refusal> {
     let received = body::receive(body, header(headers, "content-encoding"), &st.limits, &st.tmp).await?;
     if !signing::verify_hash(&signed.pubkey, &signed.device, signed.ts, &received.hash, &signed.sig) {
         return Err(Refusal::BadSignature);

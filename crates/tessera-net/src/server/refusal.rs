@@ -105,8 +105,8 @@ impl IntoResponse for Refusal {
                 r.headers_mut()
                     .insert("retry-after", axum::http::HeaderValue::from_static("1"));
             }
-            // The rest of a slow or refused body is not read: the connection cannot be reused.
-            Refusal::Timeout(_) | Refusal::TooLarge(_) => {
+            // The rest of a slow body is not read: the connection cannot be reused.
+            Refusal::Timeout(_) => {
                 r.headers_mut()
                     .insert("connection", axum::http::HeaderValue::from_static("close"));
             }
