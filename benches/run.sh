@@ -18,5 +18,7 @@ cargo build --release -p tessera-cli -p tessera-benches --no-default-features
 echo "== machine: $(nproc) cpus, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo "== parse / ingest / small epoch (tessera-bench)"
 "$TARGET/release/tessera-bench" --python "$VENV/bin/python"
+echo "== trust: the adversarial fleet with trust off and on (tessera-attacks)"
+"$TARGET/release/tessera-attacks"
 echo "== scale (tessera-scale)"
 "$TARGET/release/tessera-scale" --nmea "${NMEA:-1e7}" --fixes "$SIZES" --dir "$DIR" --python "$VENV/bin/python" --tessera "$TARGET/release/tessera"

@@ -191,6 +191,7 @@ fn run_epoch(
             pool,
             policy_text,
             registry,
+            only_sources: None,
         };
         let opts = pipeline::RunOptions { replace, no_prior };
         pipeline::run_with(&lake, &inputs, opts, &pipeline::no_progress)
@@ -243,6 +244,17 @@ fn explain(py: Python<'_>, lake: PathBuf, epoch_id: &str, recipient: &str) -> Py
     json(&x)
 }
 
+/// Trust review of a published epoch: flagged devices, what they would have earned with the
+/// detectors off, the evidence; JSON.
+#[pyfunction]
+fn review(py: Python<'_>, lake: PathBuf, epoch_id: &str) -> PyResult<String> {
+    let e = epoch(epoch_id)?;
+    let r = py
+        .detach(|| Lake::open(&lake).and_then(|l| tessera::review::review(&l, &e)))
+        .map_err(te)?;
+    json(&r)
+}
+
 /// Per-recipient change under another policy (TOML text); JSON.
 #[pyfunction]
 fn diff_policy(py: Python<'_>, lake: PathBuf, epoch_id: &str, policy_toml: &str) -> PyResult<String> {
@@ -254,13 +266,14 @@ fn diff_policy(py: Python<'_>, lake: PathBuf, epoch_id: &str, policy_toml: &str)
     json(&d)
 }
 
-/// Read one of an epoch's Parquet outputs (`rewards`, `explain`, `rejections`, `coverage`).
+/// Read one of an epoch's Parquet outputs (`rewards`, `explain`, `rejections`, `coverage`,
+/// `flags`, `trust`).
 #[pyfunction]
 fn epoch_table(py: Python<'_>, lake: PathBuf, epoch_id: &str, name: &str) -> PyResult<Py<PyAny>> {
     let e = epoch(epoch_id)?;
-    if !["rewards", "explain", "rejections", "coverage"].contains(&name) {
+    if !["rewards", "explain", "rejections", "coverage", "flags", "trust"].contains(&name) {
         return Err(te(format!(
-            "unknown epoch table {name:?}: rewards, explain, rejections or coverage"
+            "unknown epoch table {name:?}: rewards, explain, rejections, coverage, flags or trust"
         )));
     }
     let path = lake.join("epochs").join(e.to_string()).join(format!("{name}.parquet"));
@@ -275,6 +288,8 @@ fn epoch_table(py: Python<'_>, lake: PathBuf, epoch_id: &str, name: &str) -> PyR
         "rewards" => tessera::tables::rewards_schema(),
         "explain" => tessera::tables::explain_schema(),
         "rejections" => tessera::tables::rejections_schema(),
+        "flags" => tessera::tables::flags_schema(),
+        "trust" => tessera::tables::trust_schema(),
         _ => tessera::tables::coverage_schema(),
     };
     table(py, batches, schema)
@@ -381,6 +396,7 @@ fn _tessera(m: &Bound<'_, PyModule>) -> PyResult<()> {
         wrap_pyfunction!(proof, m)?,
         wrap_pyfunction!(explain, m)?,
         wrap_pyfunction!(diff_policy, m)?,
+        wrap_pyfunction!(review, m)?,
         wrap_pyfunction!(epoch_table, m)?,
         wrap_pyfunction!(simulate, m)?,
         wrap_pyfunction!(default_policy, m)?,

@@ -47,6 +47,7 @@ __all__ = [
     "proof",
     "explain",
     "diff_policy",
+    "review",
     "epoch_table",
     "render",
     "simulate",
@@ -223,6 +224,14 @@ def explain(lake: PathLike, epoch: str, recipient: str) -> Dict[str, Any]:
     return _json.loads(_tessera.explain(_os.fspath(lake), epoch, recipient))
 
 
+def review(lake: PathLike, epoch: str) -> Dict[str, Any]:
+    """Trust review of a published epoch (what ``tessera epoch review`` prints): the devices the
+    trust detectors flagged, most points without the detectors first, each with its wallet,
+    points and amounts with and without trust (decimal strings), the detectors, the source files
+    and the evidence rows of ``flags.parquet``."""
+    return _json.loads(_tessera.review(_os.fspath(lake), epoch))
+
+
 def diff_policy(lake: PathLike, epoch: str, policy: PathLike) -> List[Dict[str, Any]]:
     """What-if: per-recipient amounts of ``epoch`` under another policy (nothing is written)."""
     text = _policy_text(policy)
@@ -231,8 +240,8 @@ def diff_policy(lake: PathLike, epoch: str, policy: PathLike) -> List[Dict[str, 
 
 
 def epoch_table(lake: PathLike, epoch: str, name: str) -> _pa.Table:
-    """One of an epoch's outputs as a table: ``rewards``, ``explain``, ``rejections`` or
-    ``coverage``."""
+    """One of an epoch's outputs as a table: ``rewards``, ``explain``, ``rejections``,
+    ``coverage``, ``flags`` (the trust evidence) or ``trust`` (each device's reputation)."""
     return _tessera.epoch_table(_os.fspath(lake), epoch, name)
 
 

@@ -160,6 +160,15 @@ pub enum EpochCmd {
         #[arg(long)]
         manifest: Option<PathBuf>,
     },
+    /// Trust review: the devices the trust detectors flagged, ranked by what they would have
+    /// earned with the detectors off, with the evidence and the source files.
+    Review {
+        #[command(flatten)]
+        at: EpochArg,
+        /// Show at most this many devices.
+        #[arg(long, default_value_t = 20)]
+        top: usize,
+    },
     /// What-if: recompute an epoch under another policy without writing, and show the change per
     /// recipient.
     Diff {
@@ -266,6 +275,11 @@ pub struct SimArgs {
     /// With --fixes: where the fixes go.
     #[arg(long, value_enum, default_value = "parquet", requires = "fixes")]
     pub format: SimFormat,
+    /// A labelled adversarial fleet instead (every attack of the trust layer, with honest
+    /// controls), ingested into the lake at --out with receipt times, in epoch --start, with
+    /// --out/registry.csv and --out/labels.csv.
+    #[arg(long, conflicts_with = "fixes")]
+    pub attacks: bool,
 }
 
 #[derive(Args)]

@@ -141,6 +141,16 @@ pub fn print_explanation(x: &tessera::audit::Explanation) {
             );
         }
     }
+    if !x.flags.is_empty() {
+        println!();
+        println!("trust evidence (why it got less; all rows in flags.parquet):");
+        for e in x.flags.iter().take(12) {
+            print_flag(e);
+        }
+        if x.flags.len() > 12 {
+            println!("  … {} more", x.flags.len() - 12);
+        }
+    }
     if x.top_visits.is_empty() {
         return;
     }
@@ -155,6 +165,25 @@ pub fn print_explanation(x: &tessera::audit::Explanation) {
             v.cell, v.device, v.rank, age, v.rank_w, v.freshness_w, v.quality_w, v.points
         );
     }
+}
+
+/// UTC ms as RFC 3339 (seconds).
+pub fn utc(ms: i64) -> String {
+    tessera::ingest::receipt::fmt_ms(ms)
+}
+
+/// One evidence row for people.
+pub fn print_flag(e: &tessera::tables::FlagRow) {
+    println!(
+        "  {} {} → {}: {} (threshold {}, {}) {}",
+        utc(e.start_ms),
+        e.detector,
+        e.effect,
+        e.measured,
+        e.threshold,
+        e.policy_key,
+        e.source_name
+    );
 }
 
 fn short(hash: &str) -> &str {

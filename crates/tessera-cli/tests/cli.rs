@@ -380,3 +380,68 @@ fn ingest_received_at_is_recorded_and_fixes_after_it_are_rejected() {
     ]);
     assert!(e.contains("RFC 3339"), "{e}");
 }
+
+#[test]
+fn trust_review_and_late_data_after_publication() {
+    let d = tempfile::tempdir().unwrap();
+    let lake = d.path().join("lake");
+    let l = lake.to_str().unwrap();
+    ingest_tree(l, &sample());
+    let reg = sample().join("registry.csv");
+    let reg = reg.to_str().unwrap();
+    ok(&[
+        "epoch",
+        "run",
+        "--lake",
+        l,
+        "--epoch",
+        "2026-W46",
+        "--pool",
+        "1000000",
+        "--registry",
+        reg,
+    ]);
+    // The review names the sample's dishonest drivers with the evidence and their files.
+    let r: serde_json::Value =
+        serde_json::from_str(&ok(&["epoch", "review", "--lake", l, "--epoch", "2026-W46", "--json"])).unwrap();
+    let devices: Vec<&str> = r["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["device"].as_str().unwrap())
+        .collect();
+    assert!(
+        devices.contains(&"car-008") && devices.contains(&"car-009"),
+        "{devices:?}"
+    );
+    let text = ok(&["epoch", "review", "--lake", l, "--epoch", "2026-W46"]);
+    assert!(
+        text.contains("impossible_bridge") && text.contains("trust.timeline.max_bridge_kmh"),
+        "{text}"
+    );
+    // explain answers a device id with its wallet, and says why it got less.
+    let x = ok(&["explain", "--lake", l, "--epoch", "2026-W46", "car-008"]);
+    assert!(x.contains("trust evidence"), "{x}");
+    // Late data: a trace with fixes in W46 received after W46 was published is not paid for
+    // W46 and does not change what verify recomputes; verify lists it.
+    let late = d.path().join("late.nmea");
+    std::fs::copy(sample().join("car-001/2026-W46-trip1.nmea"), &late).unwrap();
+    let mut bytes = std::fs::read(&late).unwrap();
+    bytes.extend_from_slice(b"\n");
+    std::fs::write(&late, bytes).unwrap();
+    ok(&[
+        "ingest",
+        "--lake",
+        l,
+        "--device",
+        "car-003",
+        late.to_str().unwrap(),
+        "--received-at",
+        "2026-11-30T00:00:00Z",
+    ]);
+    let v = ok(&["epoch", "verify", "--lake", l, "--epoch", "2026-W46"]);
+    assert!(
+        v.contains("match byte for byte") && v.contains("late data: 1 source"),
+        "{v}"
+    );
+}

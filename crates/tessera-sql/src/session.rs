@@ -38,6 +38,8 @@ pub fn epoch_tables() -> Vec<(&'static str, &'static str, SchemaRef)> {
         ("explain", "explain.parquet", tessera::tables::explain_schema()),
         ("rejections", "rejections.parquet", tessera::tables::rejections_schema()),
         ("coverage", "coverage.parquet", tessera::tables::coverage_schema()),
+        ("flags", "flags.parquet", tessera::tables::flags_schema()),
+        ("trust", "trust.parquet", tessera::tables::trust_schema()),
     ]
 }
 
@@ -249,6 +251,8 @@ pub async fn describe(ctx: &SessionContext) -> Result<Vec<(String, Vec<(String, 
         "visits",
         "rejections",
         "coverage",
+        "flags",
+        "trust",
         "manifests",
     ] {
         let df = ctx.table(name).await?;

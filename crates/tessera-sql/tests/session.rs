@@ -82,6 +82,8 @@ fn every_table_is_registered_with_its_columns() {
                 "visits",
                 "rejections",
                 "coverage",
+                "flags",
+                "trust",
                 "manifests"
             ]
         );

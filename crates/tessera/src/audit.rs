@@ -91,6 +91,7 @@ pub fn published_inputs(lake: &Lake, epoch: &Epoch, manifest: &Manifest) -> Resu
         pool,
         policy_text,
         registry,
+        only_sources: Some(manifest.inputs.iter().map(|i| i.source.clone()).collect()),
     })
 }
 
@@ -115,6 +116,27 @@ pub struct RewardRow {
 
 fn dec_str(a: &Decimal128Array, i: usize) -> String {
     a.value_as_string(i)
+}
+
+/// Recipient → amount (decimal string) of a `rewards.parquet` held in memory.
+///
+/// # Errors
+/// [`Error::Invalid`] when the bytes are not a rewards table.
+///
+/// ```
+/// assert!(tessera::audit::rewards_from_bytes(b"not parquet").is_err());
+/// ```
+pub fn rewards_from_bytes(bytes: &[u8]) -> Result<BTreeMap<String, String>> {
+    let data = |m: String| Error::Invalid(format!("rewards.parquet: {m}"));
+    let mut out = BTreeMap::new();
+    for b in tables::from_parquet(bytes.to_vec().into()).map_err(|e| data(e.to_string()))? {
+        let r = tables::column::<StringArray>(&b, "recipient").map_err(data)?;
+        let a = tables::column::<Decimal128Array>(&b, "amount").map_err(data)?;
+        for i in 0..b.num_rows() {
+            out.insert(r.value(i).to_string(), a.value(i).to_string());
+        }
+    }
+    Ok(out)
 }
 
 /// Every row of an epoch's `rewards.parquet`.
@@ -284,6 +306,11 @@ pub struct VerifyReport {
     pub checked: Vec<String>,
     /// What did not match.
     pub mismatches: Vec<Mismatch>,
+    /// Late data: sources in the lake now, with fixes in the epoch's window, that the published
+    /// manifest does not list (received after publication). They are not paid for this epoch
+    /// (published epochs are immutable) and not part of what is recomputed; listed here so an
+    /// operator sees them. Content hashes with device and file name.
+    pub late_sources: Vec<String>,
 }
 
 /// Render every row of a Parquet file as text, for row-level diffs.
@@ -440,11 +467,29 @@ pub fn verify(lake: &Lake, epoch: &Epoch, manifest: Option<&Path>, progress: Pro
         let (a, b) = file_diff(name, &read(&path)?, &read(&tmp.path().join(name))?);
         mm(name, "recomputed bytes differ".into(), a, b);
     }
+    let listed: BTreeSet<&str> = published_manifest.inputs.iter().map(|i| i.source.as_str()).collect();
+    let (start, end) = (epoch.start_ms(), epoch.end_ms());
+    let late_sources = lake
+        .sources()?
+        .into_iter()
+        .filter(|m| matches!((m.min_time_ms, m.max_time_ms), (Some(a), Some(b)) if a < end && b >= start))
+        .filter(|m| !listed.contains(m.hash.as_str()))
+        .map(|m| {
+            format!(
+                "{} ({} {}, received {})",
+                m.hash,
+                m.device,
+                m.name,
+                m.received_at.as_deref().unwrap_or("unknown")
+            )
+        })
+        .collect();
     Ok(VerifyReport {
         epoch: epoch.to_string(),
         ok: mismatches.is_empty(),
         checked,
         mismatches,
+        late_sources,
     })
 }
 
@@ -607,6 +652,9 @@ pub struct Explanation {
     pub devices: Vec<DeviceStory>,
     /// The ten visits that earned the most.
     pub top_visits: Vec<TopVisit>,
+    /// Trust evidence against the wallet's devices (why it got less): every row of
+    /// `flags.parquet` for them that withheld or cut something.
+    pub flags: Vec<tables::FlagRow>,
 }
 
 /// What one wallet's visits in `explain.parquet` add up to, per device.
@@ -730,7 +778,10 @@ pub fn explain(lake: &Lake, epoch: &Epoch, recipient: &str) -> Result<Explanatio
     let dir = lake.epoch_dir(epoch);
     let m = read_manifest(&dir.join("manifest.json"))?;
     let inputs = published_inputs(lake, epoch, &m)?;
-    let wallet = crate::registry::normalize_wallet(recipient).unwrap_or_else(|| recipient.to_string());
+    // A device id is answered with the wallet it pays (as `proof` does).
+    let wallet = crate::registry::normalize_wallet(recipient)
+        .or_else(|| inputs.registry.wallet(recipient).map(str::to_string))
+        .unwrap_or_else(|| recipient.to_string());
     let mut stories: BTreeMap<String, DeviceStory> = inputs
         .registry
         .devices()
@@ -774,6 +825,10 @@ pub fn explain(lake: &Lake, epoch: &Epoch, recipient: &str) -> Result<Explanatio
         points: row.map_or("0.000000".into(), |r| r.points.clone()),
         share_percent: share_percent(amount, inputs.pool),
         policy_sha256: m.policy_sha256.clone(),
+        flags: crate::review::flags(lake, epoch)?
+            .into_iter()
+            .filter(|f| stories.contains_key(&f.device) && !matches!(f.effect.as_str(), "none" | "skip_fix"))
+            .collect(),
         devices: stories.into_values().collect(),
         top_visits: totals.top.into_iter().take(10).map(|t| t.1).collect(),
     })

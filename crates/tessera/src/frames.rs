@@ -1,5 +1,7 @@
 //! Every stage as a function over Arrow record batches, for callers that hold tables rather than
-//! a lake (the Python bindings, notebooks, Spark UDFs). Same kernels as the epoch pipeline.
+//! a lake (the Python bindings, notebooks, Spark UDFs). Same kernels as the epoch pipeline,
+//! under policy v1: the trust detectors (`[trust]`) look across sources, devices and epochs and
+//! run only in the epoch pipeline, so these stages ignore the policy's `[trust]` section.
 //!
 //! Tables: *fixes* ([`crate::tables::fixes_schema`], plus `segment` after [`clean`]), *visits*
 //! ([`visits_schema`]), *explain* ([`crate::tables::explain_schema`]), *allocation*
@@ -337,6 +339,7 @@ pub fn score(
         &|c| prior.get(&c).copied().map(|s: CellState| s),
         epoch.index(),
         &k,
+        None,
     );
     let wallets: Vec<String> = devices
         .iter()
@@ -434,7 +437,8 @@ mod tests {
             minutes: 2,
             ..SimConfig::default()
         });
-        let policy = Policy::default();
+        let mut policy = Policy::default();
+        policy.trust.enabled = false; // the table stages are policy v1
         let mut fixes = Vec::new();
         let d = tempfile::tempdir().unwrap();
         let lake = crate::lake::Lake::open(d.path()).unwrap();
@@ -451,7 +455,10 @@ mod tests {
         // only registered devices' rows with the pipeline's explain.parquet.
         let out = crate::pipeline::compute(
             &lake,
-            &crate::pipeline::EpochInputs::new(epoch, 1000, reg.clone()),
+            &crate::pipeline::EpochInputs {
+                policy_text: policy.to_toml(),
+                ..crate::pipeline::EpochInputs::new(epoch, 1000, reg.clone())
+            },
             &crate::pipeline::no_progress,
         )
         .unwrap();

@@ -23,12 +23,14 @@ pub mod registry;
 #[cfg(feature = "render")]
 pub mod render;
 pub mod report;
+pub mod review;
 pub mod rewards;
 #[cfg(feature = "simulate")]
 pub mod simulate;
 pub(crate) mod spill;
 pub mod state;
 pub mod tables;
+pub mod trust;
 
 /// Whether this CPU has every instruction-set extension this build was compiled for. x86-64
 /// builds target x86-64-v3 (see `.cargo/config.toml`): AVX2, FMA, BMI1/2, LZCNT, F16C, MOVBE.

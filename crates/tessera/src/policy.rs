@@ -8,7 +8,8 @@ use crate::fixed::{to_ppm, Ppm};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-/// A complete policy. `Policy::default()` is policy v1 as documented in the README.
+/// A complete policy. `Policy::default()` is policy v1 as documented in the README, with the
+/// trust detectors on (`[trust] enabled = false` is policy v1 exactly).
 ///
 /// ```
 /// let p = tessera::policy::Policy::from_toml_str("[novelty]\nrefresh_epochs = 8\n").unwrap();
@@ -34,6 +35,8 @@ pub struct Policy {
     /// differs from the default (so policies written before it keep their bytes).
     #[serde(skip_serializing_if = "ReceiptPolicy::is_default")]
     pub receipt: ReceiptPolicy,
+    /// Trust detectors and reputation (`[trust]`, see [`crate::trust`]); on by default.
+    pub trust: crate::trust::policy::TrustPolicy,
 }
 
 /// How far a fix's time may be from when the network received its source (applied at ingest:
@@ -144,6 +147,7 @@ impl Default for Policy {
             novelty: NoveltyPolicy::default(),
             rewards: RewardsPolicy::default(),
             receipt: ReceiptPolicy::default(),
+            trust: crate::trust::policy::TrustPolicy::default(),
         }
     }
 }
@@ -221,6 +225,8 @@ pub struct Kernels {
     pub min_quality: Ppm,
     /// Merkle scheme of the distribution.
     pub merkle: crate::merkle::Scheme,
+    /// The trust detectors' thresholds; `None` when `[trust] enabled = false` (policy v1).
+    pub trust: Option<crate::trust::policy::TrustKernels>,
 }
 
 impl Policy {
@@ -340,6 +346,7 @@ impl Policy {
             full_quality_hdop_centi: (n.full_quality_hdop * 100.0).round() as u32,
             min_quality,
             merkle: self.rewards.merkle,
+            trust: self.trust.kernels()?,
         })
     }
 }

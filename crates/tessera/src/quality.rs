@@ -5,7 +5,10 @@
 //! - gate: quality 0 → `fix_invalid`; HDOP missing → `hdop_missing`; HDOP above the limit →
 //!   `hdop_too_high`; satellites below the minimum → `too_few_sats` (missing → `sats_missing`
 //!   only when the policy requires a count);
-//! - trace: a fix earlier than the previous accepted one → `time_backwards`; at the same time →
+//! - trace: a fix earlier than the previous accepted one → `time_backwards`, unless the trust
+//!   policy is on, the step is longer than the gap limit and the position continues (within
+//!   `trust.time.clock_step_m`): then the clock stepped back and the trace restarts in a new
+//!   segment; at the same time →
 //!   `duplicate_time`; implied speed above the limit → `teleport` (the fix is rejected and the
 //!   trace restarts from it in a new segment, so a driver who really moved is not rejected for
 //!   the rest of the file); a gap longer than the limit starts a new segment.
@@ -94,6 +97,17 @@ pub fn clean(fixes: &[Fix], k: &Kernels) -> Vec<Verdict> {
             continue;
         }
         if let Some((t, lat, lon)) = last {
+            let step_m = k.trust.as_ref().map_or(0.0, |t| t.clock_step_m);
+            if t - f.time_ms > k.max_gap_ms && step_m > 0.0 && distance_m(lat, lon, f.lat, f.lon) <= step_m {
+                // A clock step: the position goes on, the time went back. Restart the trace
+                // from here (trust.time.clock_step_m) instead of rejecting the rest of the file.
+                if segment_open {
+                    segment += 1;
+                }
+                last = Some((f.time_ms, f.lat, f.lon));
+                out.push(Verdict::Accepted(segment));
+                continue;
+            }
             if f.time_ms < t {
                 out.push(Verdict::Rejected(
                     Reason::TimeBackwards,
@@ -203,6 +217,26 @@ mod tests {
             &k(),
         );
         assert_eq!(reasons(&v), ["seg0", "time_backwards", "duplicate_time", "seg0"]);
+    }
+
+    #[test]
+    fn trace_a_clock_step_back_restarts_a_segment_when_the_position_continues() {
+        // the clock steps back one hour mid-drive; then a fix far away steps back too
+        let v = clean(
+            &[
+                fix(3600, 1.0, 1.0),
+                fix(3601, 1.0, 1.0001),
+                fix(2, 1.0, 1.0002),
+                fix(3, 1.0, 1.0003),
+                fix(1, 2.0, 1.0),
+            ],
+            &k(),
+        );
+        assert_eq!(reasons(&v), ["seg0", "seg0", "seg1", "seg1", "time_backwards"]);
+        let mut v1 = k();
+        v1.trust = None;
+        let v = clean(&[fix(3600, 1.0, 1.0), fix(2, 1.0, 1.0001), fix(3, 1.0, 1.0002)], &v1);
+        assert_eq!(reasons(&v), ["seg0", "time_backwards", "time_backwards"]);
     }
 
     #[test]

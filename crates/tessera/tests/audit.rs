@@ -137,7 +137,9 @@ fn a_foreign_manifest_fails() {
 fn every_proof_verifies_against_the_manifest_root() {
     let (_d, lake, e) = published();
     let doc = audit::proof(&lake, &e, None).unwrap();
-    assert!(doc.claims.len() >= 3);
+    // Two honest wallets (car-001 and car-002 share one); the teleporter and the speeder are
+    // withheld by the trust detectors.
+    assert!(doc.claims.len() >= 2);
     for c in &doc.claims {
         assert!(tessera::merkle::verify_claim(&doc.scheme, &doc.root, c));
     }

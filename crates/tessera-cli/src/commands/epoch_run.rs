@@ -22,6 +22,7 @@ pub fn run(a: &RunArgs, json: bool) -> Result<()> {
         pool: a.pool,
         policy_text,
         registry: super::load_registry(&lake, a.registry.as_deref())?,
+        only_sources: None,
     };
     let opts = RunOptions {
         replace: a.replace,

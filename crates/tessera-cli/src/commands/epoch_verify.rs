@@ -30,6 +30,16 @@ pub fn run(at: &EpochArg, manifest: Option<&Path>, json: bool) -> Result<()> {
             }
         }
     }
+    if !json && !r.late_sources.is_empty() {
+        println!(
+            "late data: {} source(s) with fixes in {} arrived after it was published; not paid, not recomputed:",
+            r.late_sources.len(),
+            r.epoch
+        );
+        for s in &r.late_sources {
+            println!("  {s}");
+        }
+    }
     if !r.ok {
         std::process::exit(2);
     }

@@ -10,6 +10,7 @@ use tessera::registry::Registry;
 mod capture;
 mod demo;
 mod epoch_diff;
+mod epoch_review;
 mod epoch_run;
 mod epoch_verify;
 mod explain;
@@ -36,6 +37,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Cmd::Epoch {
             cmd: EpochCmd::Verify { at, manifest },
         } => epoch_verify::run(&at, manifest.as_deref(), json),
+        Cmd::Epoch {
+            cmd: EpochCmd::Review { at, top },
+        } => epoch_review::run(&at, top, json),
         Cmd::Epoch {
             cmd: EpochCmd::Diff { at, policy },
         } => epoch_diff::run(&at, &policy, json),

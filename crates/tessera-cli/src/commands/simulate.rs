@@ -7,10 +7,37 @@ use anyhow::Result;
 use tessera::simulate::{self, write, ScaleConfig, SimConfig};
 
 pub fn run(a: &SimArgs, json: bool) -> Result<()> {
+    if a.attacks {
+        return attacks(a, json);
+    }
     match a.fixes {
         Some(n) => at_scale(a, n, json),
         None => small(a, json),
     }
+}
+
+fn attacks(a: &SimArgs, json: bool) -> Result<()> {
+    let fleet = simulate::attacks::attack_fleet(a.seed, a.start);
+    let lake = tessera::lake::Lake::open(&a.out)?;
+    let n = fleet.ingest(&lake);
+    tessera::lake::write_atomic(&a.out.join("registry.csv"), fleet.registry_csv.as_bytes())?;
+    let mut labels = String::from("device,label\n");
+    for (d, l) in &fleet.labels {
+        labels.push_str(&format!("{d},{l}\n"));
+    }
+    tessera::lake::write_atomic(&a.out.join("labels.csv"), labels.as_bytes())?;
+    if json {
+        return print_json(
+            &serde_json::json!({"lake": a.out, "sources": n, "devices": fleet.labels.len(), "epoch": a.start.to_string()}),
+        );
+    }
+    println!(
+        "simulated an adversarial fleet ({} devices, {n} sources) in {} into the lake {}; labels in labels.csv, registry in registry.csv",
+        fleet.labels.len(),
+        a.start,
+        a.out.display()
+    );
+    Ok(())
 }
 
 fn small(a: &SimArgs, json: bool) -> Result<()> {

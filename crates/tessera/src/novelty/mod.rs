@@ -1,4 +1,4 @@
-//! Novelty scoring, policy v1: `points = rank × freshness × quality × region`, each a ppm
+//! Novelty scoring, policy v1: `points = rank × freshness × quality × region × trust`, each a ppm
 //! multiplier (one module each), multiplied in 256-bit integers and rounded down once. Points are
 //! integers in millionths, so totals do not depend on summation order. Scored per cell in
 //! parallel with rayon; the output order is fixed (cell, then rank).
@@ -42,22 +42,43 @@ pub struct Scored {
     pub quality_w: Ppm,
     /// Region multiplier.
     pub region_w: Ppm,
+    /// Trust multiplier: the device's reputation (1 with the trust policy off).
+    pub trust_w: Ppm,
     /// Points in millionths.
     pub points: u64,
 }
 
+/// The trust layer's part in scoring, per device index.
+#[derive(Debug, Clone, Copy)]
+pub struct TrustScoring<'a> {
+    /// Trust multiplier (reputation entering the epoch), ppm.
+    pub trust_w: &'a [Ppm],
+    /// Wallet index (equal for devices of one wallet).
+    pub wallet: &'a [u32],
+    /// A wallet's later devices in a cell share its rank with rank weight 0.
+    pub one_rank_per_wallet: bool,
+}
+
 /// Score visits sorted by (cell, device). `devices[i]` is the id of device index `i` and
-/// `prior(cell)` the coverage state before the epoch.
+/// `prior(cell)` the coverage state before the epoch; `trust` adds the trust multiplier and the
+/// one-rank-per-wallet rule (`None`: policy v1).
 ///
 /// ```
 /// use tessera::{cells::Visit, novelty::{score, VisitRow}, policy::Policy};
 /// let k = Policy::default().kernels().unwrap();
 /// let v = |device, first_ms| VisitRow { cell: 1, device, visit: Visit { first_ms, last_ms: first_ms, fixes: 1, best_hdop_centi: 100 } };
-/// let s = score(&[v(0, 50), v(1, 10)], &["a".into(), "b".into()], &|_| None, 0, &k);
+/// let s = score(&[v(0, 50), v(1, 10)], &["a".into(), "b".into()], &|_| None, 0, &k, None);
 /// // b came first: rank 1, discovery ×2 → 2 points; a: rank 2 → 1 point.
 /// assert_eq!(s.iter().map(|x| (x.row.device, x.points)).collect::<Vec<_>>(), [(1, 2_000_000), (0, 1_000_000)]);
 /// ```
-pub fn score<F>(visits: &[VisitRow], devices: &[String], prior: &F, epoch_index: i64, k: &Kernels) -> Vec<Scored>
+pub fn score<F>(
+    visits: &[VisitRow],
+    devices: &[String],
+    prior: &F,
+    epoch_index: i64,
+    k: &Kernels,
+    trust: Option<TrustScoring>,
+) -> Vec<Scored>
 where
     F: Fn(u64) -> Option<CellState> + Sync,
 {
@@ -83,9 +104,26 @@ where
             let state = prior(cell);
             let (fresh, age) = freshness::freshness(state.as_ref(), epoch_index, k.discovery, k.refresh_epochs);
             let region_w = region::region_weight(cell);
-            group.into_iter().enumerate().map(move |(i, row)| {
-                let rank = i as u32 + 1;
-                let rank_w = rank::rank_weight(rank, &k.rank_weights);
+            let mut ranks = 0u32;
+            let mut wallets: Vec<(u32, u32)> = Vec::new();
+            group.into_iter().map(move |row| {
+                let d = row.device as usize;
+                let shared = trust.filter(|t| t.one_rank_per_wallet).and_then(|t| {
+                    let w = t.wallet[d];
+                    let hit = wallets.iter().find(|x| x.0 == w).map(|x| x.1);
+                    if hit.is_none() {
+                        wallets.push((w, ranks + 1));
+                    }
+                    hit
+                });
+                let (rank, rank_w) = match shared {
+                    Some(r) => (r, 0),
+                    None => {
+                        ranks += 1;
+                        (ranks, rank::rank_weight(ranks, &k.rank_weights))
+                    }
+                };
+                let trust_w = trust.map_or(crate::fixed::SCALE, |t| t.trust_w[d]);
                 let quality_w = quality::quality_weight(
                     row.visit.best_hdop_centi,
                     k.full_quality_hdop_centi,
@@ -100,7 +138,8 @@ where
                     freshness_w: fresh,
                     quality_w,
                     region_w,
-                    points: mul_ppm(&[rank_w, fresh, quality_w, region_w]),
+                    trust_w,
+                    points: mul_ppm(&[rank_w, fresh, quality_w, region_w, trust_w]),
                 }
             })
         })
@@ -136,7 +175,7 @@ mod tests {
                 times_covered: 1,
             })
         };
-        let s = score(&[row(2, 0, 5, 250), row(2, 1, 1, 100)], &devices, &prior, 10, &k);
+        let s = score(&[row(2, 0, 5, 250), row(2, 1, 1, 100)], &devices, &prior, 10, &k, None);
         // b: rank 1 (1.0) × age 2 (0.5) × hdop 1.0 (1.0) = 0.5; a: rank 2 (0.5) × 0.5 × hdop 2.5 (0.75) = 0.1875
         assert_eq!(
             s.iter().map(|x| (x.rank, x.points)).collect::<Vec<_>>(),
@@ -150,12 +189,29 @@ mod tests {
         let k = Policy::default().kernels().unwrap();
         let devices: Vec<String> = (0..5).map(|i| format!("d{i}")).collect();
         let rows: Vec<VisitRow> = (0..5).map(|d| row(9, d, i64::from(d), 100)).collect();
-        let s = score(&rows, &devices, &|_| None, 0, &k);
+        let s = score(&rows, &devices, &|_| None, 0, &k, None);
         assert_eq!(s.len(), 5);
         assert_eq!(
             s.iter().map(|x| x.points).collect::<Vec<_>>(),
             [2_000_000, 1_000_000, 500_000, 0, 0]
         );
+    }
+
+    #[test]
+    fn rule_devices_of_one_wallet_take_one_rank_and_trust_multiplies() {
+        let k = Policy::default().kernels().unwrap();
+        let devices: Vec<String> = (0..4).map(|i| format!("d{i}")).collect();
+        // d0, d1, d2 share wallet 0 and come first; d3 (wallet 1) comes last.
+        let rows: Vec<VisitRow> = (0..4).map(|d| row(9, d, i64::from(d), 100)).collect();
+        let t = TrustScoring {
+            trust_w: &[1_000_000, 1_000_000, 1_000_000, 500_000],
+            wallet: &[0, 0, 0, 1],
+            one_rank_per_wallet: true,
+        };
+        let s = score(&rows, &devices, &|_| None, 0, &k, Some(t));
+        let got: Vec<(u32, u32, u64)> = s.iter().map(|x| (x.row.device, x.rank, x.points)).collect();
+        // d3 is rank 2 (not 4) and its half weight is halved again by its trust.
+        assert_eq!(got, [(0, 1, 2_000_000), (1, 1, 0), (2, 1, 0), (3, 2, 500_000)]);
     }
 
     #[test]
@@ -177,12 +233,12 @@ mod tests {
             .num_threads(1)
             .build()
             .unwrap()
-            .install(|| score(&rows, &devices, &|_| None, 0, &k));
+            .install(|| score(&rows, &devices, &|_| None, 0, &k, None));
         let many = rayon::ThreadPoolBuilder::new()
             .num_threads(4)
             .build()
             .unwrap()
-            .install(|| score(&rows, &devices, &|_| None, 0, &k));
+            .install(|| score(&rows, &devices, &|_| None, 0, &k, None));
         assert_eq!(one, many);
     }
 }

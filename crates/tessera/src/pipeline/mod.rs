@@ -20,6 +20,7 @@ mod prior;
 mod publish;
 mod score;
 mod sources;
+mod trust;
 mod visits;
 
 pub use publish::{run, run_with, RunOptions};
@@ -47,6 +48,11 @@ pub struct EpochInputs {
     pub policy_text: String,
     /// Device registry.
     pub registry: Registry,
+    /// Only these sources (content hashes), when set: `epoch verify` recomputes a published
+    /// epoch from exactly the sources its manifest lists, so data that arrived after
+    /// publication (late data) never changes what it recomputes. `None`: every source in the
+    /// lake overlapping the window.
+    pub only_sources: Option<std::collections::BTreeSet<String>>,
 }
 
 impl EpochInputs {
@@ -63,6 +69,7 @@ impl EpochInputs {
             pool,
             policy_text: Policy::default().to_toml(),
             registry,
+            only_sources: None,
         }
     }
 }
@@ -214,34 +221,56 @@ fn compute_inner(lake: &Lake, inputs: &EpochInputs, dir: &Path, progress: Progre
     let e = inputs.epoch;
 
     // 1. Sources → cleaned fixes → visits (spilled past the budget), rejections streamed.
-    let selected = sources::select(lake, &e)?;
+    let selected = sources::select(lake, &e, inputs.only_sources.as_ref())?;
     let devices = sources::devices(&selected);
     let covered = sources::cover_all(lake, &selected, &devices, inputs, &k, dir, progress)?;
     let mut outputs: BTreeMap<String, String> = BTreeMap::new();
     outputs.insert("rejections.parquet".into(), covered.rejections_sha);
 
-    // 2. Visits scored against the prior coverage state; explain and coverage streamed.
-    progress("score", 0, 1);
-    let (prev, prior) = prior::prior_state(lake, &e)?;
     let wallet_of: Vec<String> = devices
         .iter()
         .map(|d| inputs.registry.wallet(d).unwrap_or_default().to_string())
         .collect();
+
+    // 2. Trust: one timeline per device, replays and co-travel, reputation; flags written.
+    let judged = match &k.trust {
+        None => None,
+        Some(tk) => {
+            progress("trust", 0, 1);
+            let cx = trust::Context {
+                lake,
+                epoch: e,
+                selected: &selected,
+                devices: &devices,
+                wallet_of: &wallet_of,
+                k: tk,
+                dir,
+            };
+            let j = trust::judge(&cx, covered.trust, &mut outputs)?;
+            progress("trust", 1, 1);
+            Some(j)
+        }
+    };
+
+    // 3. Visits scored against the prior coverage state; explain and coverage streamed.
+    progress("score", 0, 1);
+    let (prev, prior) = prior::prior_state(lake, &e)?;
     let cx = score::Context {
         devices: &devices,
         wallet_of: &wallet_of,
         k: &k,
         epoch: e.index(),
+        trust: judged.as_ref(),
     };
     let totals = score::score_all(&cx, covered.store, prior, dir, progress)?;
     progress("score", 1, 1);
     outputs.insert("explain.parquet".into(), totals.explain_sha.clone());
     outputs.insert("coverage.parquet".into(), totals.coverage_sha.clone());
 
-    // 3. The pool allocated over the points; rewards, merkle, policy and registry written.
+    // 4. The pool allocated over the points; rewards, merkle, policy and registry written.
     let alloc = outputs::allocate_and_write(dir, inputs, k.merkle, &totals.per, &mut outputs)?;
 
-    // 4. The manifest names every input and output.
+    // 5. The manifest names every input and output.
     let counts = Counts {
         sources: selected.len() as u64,
         fixes_in: covered.fixes_in,

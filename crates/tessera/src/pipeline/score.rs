@@ -30,6 +30,7 @@ pub(super) struct PerRecipient {
 /// per-cell output; what is left in memory is per recipient.
 struct Scorer<'a> {
     devices: &'a [String],
+    trust: Option<&'a super::trust::Judged>,
     wallet_of: &'a [String],
     k: &'a crate::policy::Kernels,
     epoch: i64,
@@ -70,7 +71,26 @@ impl Scorer<'_> {
     fn part(&mut self, rows: &[VisitRow], hi: Option<u64>) -> Result<()> {
         let prior = self.prior.take_below(hi)?;
         let lookup = |c: u64| prior.binary_search_by_key(&c, |p| p.0).ok().map(|i| prior[i].1);
-        let scored = novelty::score(rows, self.devices, &lookup, self.epoch, self.k);
+        let kept: Vec<VisitRow>;
+        let (rows, trust) = match self.trust {
+            None => (rows, None),
+            Some(j) => {
+                // Visits inside a withheld window (timeline, copies) are not scored at all: they
+                // take no rank from anyone. The evidence is in flags.parquet.
+                kept = rows
+                    .iter()
+                    .filter(|r| !j.withheld(r.device, r.visit.first_ms, r.visit.last_ms))
+                    .copied()
+                    .collect();
+                let t = novelty::TrustScoring {
+                    trust_w: &j.trust_w,
+                    wallet: &j.wallet_idx,
+                    one_rank_per_wallet: j.one_rank_per_wallet,
+                };
+                (&kept[..], Some(t))
+            }
+        };
+        let scored = novelty::score(rows, self.devices, &lookup, self.epoch, self.k, trust);
         self.visits += rows.len() as u64;
         for s in &scored {
             let w = self.wallet_of[s.row.device as usize].as_str();
@@ -112,6 +132,8 @@ pub(super) struct Context<'a> {
     pub k: &'a crate::policy::Kernels,
     /// Epoch index.
     pub epoch: i64,
+    /// The trust stage's verdicts (`None`: trust off).
+    pub trust: Option<&'a super::trust::Judged>,
 }
 
 /// What scoring produced besides the streamed files.
@@ -138,6 +160,7 @@ pub(super) fn score_all<'a>(
     let explain_build: ExplainBuild = Box::new(move |c: &[Scored]| explain_batch(c, devices, wallet_of));
     let mut scorer = Scorer {
         devices,
+        trust: cx.trust,
         wallet_of,
         k: cx.k,
         epoch: cx.epoch,

@@ -17,13 +17,14 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// The lake's sources with fixes inside the epoch window, in hash order.
-pub(super) fn select(lake: &Lake, e: &Epoch) -> Result<Vec<SourceMeta>> {
+/// The lake's sources with fixes inside the epoch window (of `only`, when given), in hash order.
+pub(super) fn select(lake: &Lake, e: &Epoch, only: Option<&BTreeSet<String>>) -> Result<Vec<SourceMeta>> {
     let (start, end) = (e.start_ms(), e.end_ms());
     Ok(lake
         .sources()?
         .into_iter()
         .filter(|m| matches!((m.min_time_ms, m.max_time_ms), (Some(a), Some(b)) if a < end && b >= start))
+        .filter(|m| only.is_none_or(|o| o.contains(&m.hash)))
         .collect())
 }
 
@@ -41,6 +42,8 @@ pub(super) struct Covered {
     pub rejected: BTreeMap<String, u64>,
     pub inputs: Vec<manifest::Input>,
     pub rejections_sha: String,
+    /// Per selected source (same order): its trust findings and traces (empty with trust off).
+    pub trust: Vec<super::trust::SourceTrust>,
 }
 
 /// Clean and cover every selected source into a visit store (spilling to `dir/.spill` past the
@@ -83,6 +86,7 @@ pub(super) fn cover_all(
         rejected: BTreeMap::new(),
         inputs: Vec::new(),
         rejections_sha: String::new(),
+        trust: Vec::new(),
     };
     for group in selected.chunks(chunk) {
         let results: Vec<SourceResult> = group
@@ -103,6 +107,7 @@ pub(super) fn cover_all(
                 .extend(r.rejections)
                 .map_err(|e| pq_error("rejections.parquet", e))?;
             out.store.add(r.visits)?;
+            out.trust.push(r.trust);
             out.inputs.push(manifest::Input {
                 source: m.hash.clone(),
                 device: m.device.clone(),
@@ -121,6 +126,7 @@ struct SourceResult {
     accepted: u64,
     rejections: Vec<RejectionRow>,
     visits: VisitMap,
+    trust: super::trust::SourceTrust,
 }
 
 fn stage_of(r: Reason) -> &'static str {
@@ -151,6 +157,7 @@ fn process_source(
         accepted: 0,
         rejections: Vec::new(),
         visits: VisitMap::default(),
+        trust: super::trust::SourceTrust::default(),
     };
     let reject = |f: &Fix, reason: Reason, detail: String| RejectionRow {
         source: meta.hash.clone(),
@@ -179,13 +186,33 @@ fn process_source(
         return Ok(out);
     }
     let verdicts = crate::quality::clean(&fixes, k);
+    if let Some(tk) = &k.trust {
+        out.trust.teleport_runs(&fixes, &verdicts, tk);
+    }
+    let received = meta.received_at.as_deref().and_then(super::trust::parse_ms);
+    let cover = |segment: &[&Fix], seg: u32, out: &mut SourceResult| match &k.trust {
+        None => cover_segment(segment, device_idx, k.resolution, &mut out.visits),
+        Some(tk) => {
+            let c = crate::trust::check_segment(segment, received, tk);
+            let mut run: Vec<&Fix> = Vec::new();
+            for r in &c.runs {
+                run.clear();
+                run.extend(r.iter().map(|&i| segment[i]));
+                cover_segment(&run, device_idx, k.resolution, &mut out.visits);
+            }
+            out.trust.add(seg, c);
+        }
+    };
     let mut segment: Vec<&Fix> = Vec::new();
     let mut seg_id = None;
     for (f, v) in fixes.iter().zip(&verdicts) {
         match v {
             crate::quality::Verdict::Accepted(s) => {
                 if seg_id != Some(*s) {
-                    cover_segment(&segment, device_idx, k.resolution, &mut out.visits);
+                    if let (Some(prev), Some(last)) = (seg_id, segment.last()) {
+                        out.trust.clock_step(last.time_ms, f.time_ms, k.trust.as_ref());
+                        cover(&segment, prev, &mut out);
+                    }
                     segment.clear();
                     seg_id = Some(*s);
                 }
@@ -195,6 +222,8 @@ fn process_source(
             crate::quality::Verdict::Rejected(r, d) => out.rejections.push(reject(f, *r, d.clone())),
         }
     }
-    cover_segment(&segment, device_idx, k.resolution, &mut out.visits);
+    if let Some(seg) = seg_id {
+        cover(&segment, seg, &mut out);
+    }
     Ok(out)
 }

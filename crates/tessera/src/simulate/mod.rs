@@ -5,6 +5,8 @@
 //! machine (a SplitMix64 generator is used instead of a library RNG so that the stream cannot
 //! change with a dependency upgrade; the sample data in `data/` is checked against it).
 
+pub mod attack_report;
+pub mod attacks;
 mod scale;
 pub mod write;
 
@@ -268,6 +270,8 @@ fn drive(
     let mut out = Vec::with_capacity(total as usize);
     let mut canyon = 0i64; // seconds of degraded HDOP left
     let (mut off_x, mut off_y) = (0.0, 0.0);
+    const RHO: f64 = 0.9;
+    let mut err = (0.0f64, 0.0f64);
     for sec in 0..total {
         let mut v = speed;
         if role == Role::Speeder && sec >= total / 2 && sec < total / 2 + 20 {
@@ -337,8 +341,12 @@ fn drive(
         } else {
             7 + rng.range(8) as u32
         };
+        // A receiver's error wanders (it is correlated from one second to the next: AR(1) with
+        // ρ = 0.9), with a spread of 1.2 m per unit of HDOP; it is not new every second.
         let sigma = 1.2 * hdop;
-        let (nx, ny) = (rng.normal() * sigma, rng.normal() * sigma);
+        let innov = sigma * (1.0f64 - RHO * RHO).sqrt();
+        err = (RHO * err.0 + rng.normal() * innov, RHO * err.1 + rng.normal() * innov);
+        let (nx, ny) = err;
         let px = x + off_x + nx - half;
         let py = y + off_y + ny - half;
         out.push(Sample {

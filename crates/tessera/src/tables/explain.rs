@@ -30,6 +30,7 @@ pub fn explain_schema() -> SchemaRef {
         Field::new("freshness_w", ppm_type(), false),
         Field::new("quality_w", ppm_type(), false),
         Field::new("region_w", ppm_type(), false),
+        Field::new("trust_w", ppm_type(), false),
         Field::new("points", ppm_type(), false),
     ]))
 }
@@ -51,7 +52,8 @@ pub fn explain_batch(scored: &[Scored], devices: &[String], wallets: &[String]) 
     let mut hdop = Float32Builder::with_capacity(n);
     let mut rank = UInt32Builder::with_capacity(n);
     let mut age = Int64Builder::with_capacity(n);
-    let (mut rw, mut fw, mut qw, mut gw, mut pts) = (
+    let (mut rw, mut fw, mut qw, mut gw, mut tw, mut pts) = (
+        decimal_builder(n, &ppm_type()),
         decimal_builder(n, &ppm_type()),
         decimal_builder(n, &ppm_type()),
         decimal_builder(n, &ppm_type()),
@@ -74,6 +76,7 @@ pub fn explain_batch(scored: &[Scored], devices: &[String], wallets: &[String]) 
         fw.append_value(i128::from(s.freshness_w));
         qw.append_value(i128::from(s.quality_w));
         gw.append_value(i128::from(s.region_w));
+        tw.append_value(i128::from(s.trust_w));
         pts.append_value(i128::from(s.points));
     }
     let cols: Vec<ArrayRef> = vec![
@@ -91,6 +94,7 @@ pub fn explain_batch(scored: &[Scored], devices: &[String], wallets: &[String]) 
         Arc::new(fw.finish()),
         Arc::new(qw.finish()),
         Arc::new(gw.finish()),
+        Arc::new(tw.finish()),
         Arc::new(pts.finish()),
     ];
     RecordBatch::try_new(explain_schema(), cols).expect("schema matches")

@@ -1,17 +1,23 @@
 //! The lake's tables: for each one its Arrow schema, row type and conversions, in one place
-//! (`fixes`, `rejections`, `explain`, `rewards`, `coverage`), plus the one set of Parquet writer
+//! (`fixes`, `rejections`, `explain`, `rewards`, `coverage`, and the trust tables `flags`,
+//! `fingerprints`, `trust`), plus the one set of Parquet writer
 //! settings every file uses. Writers are deterministic: the same rows give the same bytes (fixed
 //! compression, row-group size and `created_by`).
 
 mod coverage;
 mod explain;
 mod fixes;
+mod flags;
 mod rejections;
 mod rewards;
 
 pub use coverage::{coverage_schema, rows_from_batch as coverage_rows, rows_to_batch as coverage_batch};
 pub use explain::{explain_batch, explain_schema};
 pub use fixes::{batch_to_fixes, fixes_schema, fixes_to_batches, fixes_to_batches_sized};
+pub use flags::{
+    fingerprints_batch, fingerprints_rows, fingerprints_schema, flags_batch, flags_rows, flags_schema, trust_batch,
+    trust_rows, trust_schema, AnchorRow, FlagRow,
+};
 pub use rejections::{rejections_schema, rejections_to_batch, RejectionRow};
 pub use rewards::rewards_schema;
 

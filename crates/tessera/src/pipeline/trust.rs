@@ -1,0 +1,440 @@
+//! Stage 2, trust (with `[trust] enabled`): the detectors that look across sources and devices —
+//! one timeline per device, replays and co-travel against this epoch's and the last epochs'
+//! fingerprints — then each device's reputation; writes `flags.parquet` (every finding, per-source
+//! ones from stage 1 included), `fingerprints.parquet` and `trust.parquet`, and hands scoring the
+//! windows to withhold per device and the `trust` multiplier.
+
+use super::outputs::put;
+use crate::epoch::Epoch;
+use crate::fixed::Ppm;
+use crate::lake::{Error, Lake, Result, SourceMeta};
+use crate::tables::{self, AnchorRow, FlagRow};
+use crate::trust::policy::TrustKernels;
+use crate::trust::{self, copies, reputation, timeline, Detector, Effect, Finding, Trace};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// One source's per-segment findings and covered traces from stage 1.
+#[derive(Debug, Default)]
+pub(crate) struct SourceTrust {
+    pub findings: Vec<Finding>,
+    pub traces: Vec<(u32, Trace)>,
+}
+
+impl SourceTrust {
+    /// Keep what checking segment `seg` found.
+    pub fn add(&mut self, seg: u32, c: trust::SegmentCheck) {
+        self.findings.extend(c.findings);
+        if let Some(t) = c.trace {
+            self.traces.push((seg, t));
+        }
+    }
+
+    /// Runs of consecutive teleports (see [`trust::kinematics::teleport_runs`]).
+    pub fn teleport_runs(&mut self, fixes: &[crate::fix::Fix], verdicts: &[crate::quality::Verdict], k: &TrustKernels) {
+        use crate::quality::Verdict;
+        let teleport: Vec<bool> = verdicts
+            .iter()
+            .map(|v| matches!(v, Verdict::Rejected(crate::report::Reason::Teleport, _)))
+            .collect();
+        let segment: Vec<Option<u32>> = verdicts
+            .iter()
+            .map(|v| match v {
+                Verdict::Accepted(s) => Some(*s),
+                Verdict::Rejected(..) => None,
+            })
+            .collect();
+        for (a, b) in trust::kinematics::teleport_runs(&teleport, &segment, k) {
+            let n = teleport[a..=b].iter().filter(|t| **t).count();
+            self.findings.push(Finding {
+                detector: Detector::ImpossibleSpeed,
+                start_ms: fixes[a].time_ms,
+                end_ms: fixes[b].time_ms,
+                measured: format!("{n} fixes rejected as teleports"),
+                threshold: format!("{} consecutive", k.max_teleports),
+                policy_key: "trust.kinematics.max_teleports",
+                effect: Effect::WithholdWindow,
+                fixes: (b + 1 - a) as u64,
+                meters: 0,
+                detail: "a sustained speed no road vehicle reaches: the segments on both sides are withheld".into(),
+            });
+        }
+    }
+
+    /// Note a backward clock step between two segments (nothing withheld).
+    pub fn clock_step(&mut self, last_ms: i64, next_ms: i64, k: Option<&TrustKernels>) {
+        let Some(k) = k else { return };
+        if next_ms < last_ms {
+            self.findings.push(Finding {
+                detector: Detector::ClockStep,
+                start_ms: next_ms,
+                end_ms: last_ms,
+                measured: format!("clock back {:.0} s", (last_ms - next_ms) as f64 / 1000.0),
+                threshold: format!("position within {:.0} m", k.clock_step_m),
+                policy_key: "trust.time.clock_step_m",
+                effect: Effect::None,
+                fixes: 0,
+                meters: 0,
+                detail: "the receiver's clock stepped back while the position went on: the trace restarts".into(),
+            });
+        }
+    }
+}
+
+/// RFC 3339 → UTC ms.
+pub(crate) fn parse_ms(s: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|d| d.timestamp_millis())
+}
+
+/// What scoring needs from the trust stage.
+pub(crate) struct Judged {
+    /// Per device index: withheld windows `(start, end)` ms, sorted and merged.
+    pub windows: Vec<Vec<(i64, i64)>>,
+    /// Per device index: the trust multiplier (reputation entering the epoch).
+    pub trust_w: Vec<Ppm>,
+    /// Per device index: the wallet's index (devices of one wallet share it).
+    pub wallet_idx: Vec<u32>,
+    /// `trust.copies.one_rank_per_wallet`.
+    pub one_rank_per_wallet: bool,
+}
+
+impl Judged {
+    /// Whether the visit of device `d` spanning `first..=last` lies inside a withheld window.
+    pub fn withheld(&self, d: u32, first: i64, last: i64) -> bool {
+        let w = &self.windows[d as usize];
+        let i = w.partition_point(|x| x.0 <= first);
+        i > 0 && w[i - 1].1 >= last
+    }
+}
+
+/// The findings of the cross-source detectors: (device index, selected-source index, finding).
+type Placed = Vec<(u32, usize, Finding)>;
+
+/// Everything the stage reads and writes besides the sources' results.
+pub(super) struct Context<'a> {
+    pub lake: &'a Lake,
+    pub epoch: Epoch,
+    pub selected: &'a [SourceMeta],
+    pub devices: &'a [String],
+    pub wallet_of: &'a [String],
+    pub k: &'a TrustKernels,
+    pub dir: &'a Path,
+}
+
+/// Run the stage; the written files' hashes go into `outputs`.
+pub(super) fn judge(
+    cx: &Context,
+    per_source: Vec<SourceTrust>,
+    outputs: &mut BTreeMap<String, String>,
+) -> Result<Judged> {
+    let device_of: Vec<u32> = cx
+        .selected
+        .iter()
+        .map(|m| cx.devices.binary_search(&m.device).map_or(0, |i| i as u32))
+        .collect();
+    let mut placed: Placed = Vec::new();
+    // 1. One timeline per device.
+    let mut by_device: BTreeMap<u32, Vec<timeline::Piece>> = BTreeMap::new();
+    for (s, st) in per_source.iter().enumerate() {
+        for (seg, trace) in &st.traces {
+            by_device.entry(device_of[s]).or_default().push(timeline::Piece {
+                source: s,
+                seg: *seg,
+                trace,
+            });
+        }
+    }
+    for (d, pieces) in &by_device {
+        for w in timeline::check(pieces, cx.k) {
+            placed.push((*d, w.source, w.finding));
+        }
+    }
+    // 2. Replays and co-travel, against this epoch and the last epochs' fingerprints.
+    let history = read_history(cx)?;
+    let copied = find_copies(cx, &per_source, &device_of, &history, &mut placed);
+    // 3. Windows, reputation, the files.
+    let mut windows: Vec<Vec<(i64, i64)>> = vec![Vec::new(); cx.devices.len()];
+    for (d, _, f) in &placed {
+        windows[*d as usize].push((f.start_ms, f.end_ms));
+    }
+    for (s, st) in per_source.iter().enumerate() {
+        for f in st.findings.iter().filter(|f| f.effect == Effect::WithholdWindow) {
+            windows[device_of[s] as usize].push((f.start_ms, f.end_ms));
+        }
+    }
+    for w in &mut windows {
+        merge(w);
+    }
+    let mut cheating: BTreeSet<u32> = placed.iter().filter(|p| p.2.is_cheating()).map(|p| p.0).collect();
+    for (s, st) in per_source.iter().enumerate() {
+        if st.findings.iter().any(Finding::is_cheating) {
+            cheating.insert(device_of[s]);
+        }
+    }
+    let trust_w = reputations(cx, &cheating, &device_of, &mut placed, outputs)?;
+    write_flags(cx, &per_source, &device_of, placed, outputs)?;
+    write_fingerprints(cx, &per_source, &device_of, &copied, outputs)?;
+    let mut wallets: Vec<&str> = cx.wallet_of.iter().map(String::as_str).collect();
+    wallets.sort_unstable();
+    wallets.dedup();
+    Ok(Judged {
+        windows,
+        trust_w,
+        wallet_idx: cx
+            .wallet_of
+            .iter()
+            .map(|w| wallets.binary_search(&w.as_str()).map_or(0, |i| i as u32))
+            .collect(),
+        one_rank_per_wallet: cx.k.one_rank_per_wallet,
+    })
+}
+
+fn merge(w: &mut Vec<(i64, i64)>) {
+    w.sort_unstable();
+    let mut out: Vec<(i64, i64)> = Vec::with_capacity(w.len());
+    for &(a, b) in w.iter() {
+        match out.last_mut() {
+            Some(l) if a <= l.1 => l.1 = l.1.max(b),
+            _ => out.push((a, b)),
+        }
+    }
+    *w = out;
+}
+
+/// Past traces: (device, source) → anchors, from the last `history_epochs` epochs.
+type History = BTreeMap<(String, String), Vec<(u64, i64)>>;
+
+fn read_history(cx: &Context) -> Result<History> {
+    let mut out = History::new();
+    let past: Vec<Epoch> = cx.lake.epochs()?.into_iter().filter(|e| *e < cx.epoch).collect();
+    for e in past.iter().rev().take(cx.k.history_epochs as usize) {
+        let p = cx.lake.epoch_dir(e).join("fingerprints.parquet");
+        if !p.exists() {
+            continue;
+        }
+        for (device, (source, _seg, cell, t)) in read_rows(&p, tables::fingerprints_rows)? {
+            out.entry((device, source)).or_default().push((cell, t));
+        }
+    }
+    for a in out.values_mut() {
+        a.sort_unstable_by_key(|x| x.1);
+    }
+    Ok(out)
+}
+
+fn read_rows<T>(
+    p: &Path,
+    rows: fn(&arrow_array::RecordBatch) -> std::result::Result<Vec<T>, String>,
+) -> Result<Vec<T>> {
+    let data = |message: String| Error::Data {
+        path: p.display().to_string(),
+        message,
+    };
+    let bytes = std::fs::read(p).map_err(|source| Error::Io {
+        path: p.display().to_string(),
+        source,
+    })?;
+    let mut out = Vec::new();
+    for b in tables::from_parquet(bytes.into()).map_err(|e| data(e.to_string()))? {
+        out.extend(rows(&b).map_err(data)?);
+    }
+    Ok(out)
+}
+
+/// Compare every current source with every other and with history (a source's segments are
+/// one anchor sequence: an outlier that splits a segment must not split a copy); the copies'
+/// findings are placed; returns the sources that are copies (not kept as fingerprints).
+fn find_copies(
+    cx: &Context,
+    per_source: &[SourceTrust],
+    device_of: &[u32],
+    history: &History,
+    placed: &mut Placed,
+) -> BTreeSet<usize> {
+    let mut who: Vec<std::result::Result<usize, String>> = Vec::new();
+    let mut seqs: Vec<Vec<(u64, i64)>> = Vec::new();
+    let mut meta: Vec<(u64, (i64, u64), bool)> = Vec::new();
+    for (s, st) in per_source.iter().enumerate() {
+        let mut a: Vec<(u64, i64)> = st.traces.iter().flat_map(|(_, t)| t.anchors.iter().copied()).collect();
+        if a.is_empty() {
+            continue;
+        }
+        a.sort_by_key(|x| x.1);
+        let rx = cx.selected[s]
+            .received_at
+            .as_deref()
+            .and_then(parse_ms)
+            .unwrap_or(i64::MAX);
+        who.push(Ok(s));
+        seqs.push(a);
+        meta.push((u64::from(device_of[s]), (rx, s as u64), false));
+    }
+    for (n, ((device, source), anchors)) in history.iter().enumerate() {
+        who.push(Err(format!("{device} (source {source}, an earlier epoch)")));
+        seqs.push(anchors.clone());
+        meta.push((u64::MAX - n as u64, (i64::MIN, 0), true));
+    }
+    let traces: Vec<copies::CopyTrace> = seqs
+        .iter()
+        .zip(&meta)
+        .map(|(a, m)| copies::CopyTrace {
+            device: m.0,
+            received: m.1,
+            historic: m.2,
+            anchors: a,
+        })
+        .collect();
+    let mut copied = BTreeSet::new();
+    for mut m in copies::detect(&traces, cx.k) {
+        let Ok(s) = who[m.copy] else { continue };
+        let original = match &who[m.original] {
+            Ok(o) => {
+                let o = &cx.selected[*o];
+                format!(
+                    "{} (source {}, received {})",
+                    o.device,
+                    o.name,
+                    o.received_at.as_deref().unwrap_or("unknown")
+                )
+            }
+            Err(text) => text.clone(),
+        };
+        m.finding.detail =
+            format!("follows the trace of {original}; only the first received is paid on the matched part");
+        copied.insert(s);
+        placed.push((device_of[s], s, m.finding));
+    }
+    copied
+}
+
+/// Reputation entering the epoch (the multiplier) and after it (written to `trust.parquet`);
+/// a `reputation` finding for every active device below 1.
+fn reputations(
+    cx: &Context,
+    cheating: &BTreeSet<u32>,
+    device_of: &[u32],
+    placed: &mut Placed,
+    outputs: &mut BTreeMap<String, String>,
+) -> Result<Vec<Ppm>> {
+    let mut state: BTreeMap<String, (u64, bool)> = BTreeMap::new();
+    if let Some(prev) = cx.lake.epochs()?.into_iter().rev().find(|e| *e < cx.epoch) {
+        let p = cx.lake.epoch_dir(&prev).join("trust.parquet");
+        if p.exists() {
+            for (d, r, _) in read_rows(&p, tables::trust_rows)? {
+                state.insert(d, (r, false));
+            }
+        }
+    }
+    let first_source: BTreeMap<u32, usize> = device_of.iter().enumerate().rev().map(|(s, d)| (*d, s)).collect();
+    let mut trust_w = Vec::with_capacity(cx.devices.len());
+    for (d, name) in cx.devices.iter().enumerate() {
+        let before = state.get(name).map_or(cx.k.initial, |s| s.0);
+        trust_w.push(before);
+        let flagged = cheating.contains(&(d as u32));
+        state.insert(name.clone(), (reputation::next(before, flagged, cx.k), flagged));
+        if before < crate::fixed::SCALE {
+            placed.push((
+                d as u32,
+                first_source.get(&(d as u32)).copied().unwrap_or(usize::MAX),
+                Finding {
+                    detector: Detector::Reputation,
+                    start_ms: cx.epoch.start_ms(),
+                    end_ms: cx.epoch.end_ms() - 1,
+                    measured: format!("trust {}.{:06}", before / 1_000_000, before % 1_000_000),
+                    threshold: "1.000000".into(),
+                    policy_key: "trust.reputation.penalty",
+                    effect: Effect::Multiplier,
+                    fixes: 0,
+                    meters: 0,
+                    detail: "points multiplied by the reputation earlier evidence left (trust.reputation.recovery per clean epoch)".into(),
+                },
+            ));
+        }
+    }
+    let rows: Vec<(String, u64, bool)> = state.into_iter().map(|(d, (r, f))| (d, r, f)).collect();
+    let bytes = tables::to_parquet(&tables::trust_schema(), &[tables::trust_batch(&rows)])
+        .map_err(|e| super::outputs::pq_error("trust.parquet", e))?;
+    outputs.insert("trust.parquet".into(), put(cx.dir, "trust.parquet", &bytes)?);
+    Ok(trust_w)
+}
+
+fn write_flags(
+    cx: &Context,
+    per_source: &[SourceTrust],
+    device_of: &[u32],
+    placed: Placed,
+    outputs: &mut BTreeMap<String, String>,
+) -> Result<()> {
+    let row = |d: u32, s: usize, f: Finding| {
+        let meta = cx.selected.get(s);
+        FlagRow {
+            device: cx.devices[d as usize].clone(),
+            start_ms: f.start_ms,
+            end_ms: f.end_ms,
+            detector: f.detector.as_str().into(),
+            source: meta.map(|m| m.hash.clone()).unwrap_or_default(),
+            source_name: meta.map(|m| m.name.clone()).unwrap_or_default(),
+            effect: f.effect.as_str().into(),
+            measured: f.measured,
+            threshold: f.threshold,
+            policy_key: f.policy_key.into(),
+            fixes: f.fixes,
+            meters: f.meters,
+            detail: f.detail,
+        }
+    };
+    let mut rows: Vec<FlagRow> = placed.into_iter().map(|(d, s, f)| row(d, s, f)).collect();
+    for (s, st) in per_source.iter().enumerate() {
+        rows.extend(st.findings.iter().cloned().map(|f| row(device_of[s], s, f)));
+    }
+    rows.sort_unstable();
+    let batches: Vec<_> = rows.chunks(tables::BATCH_ROWS).map(tables::flags_batch).collect();
+    let batches = if batches.is_empty() {
+        vec![tables::flags_batch(&[])]
+    } else {
+        batches
+    };
+    let bytes = tables::to_parquet(&tables::flags_schema(), &batches)
+        .map_err(|e| super::outputs::pq_error("flags.parquet", e))?;
+    outputs.insert("flags.parquet".into(), put(cx.dir, "flags.parquet", &bytes)?);
+    Ok(())
+}
+
+fn write_fingerprints(
+    cx: &Context,
+    per_source: &[SourceTrust],
+    device_of: &[u32],
+    copied: &BTreeSet<usize>,
+    outputs: &mut BTreeMap<String, String>,
+) -> Result<()> {
+    let mut rows: Vec<(String, AnchorRow)> = Vec::new();
+    for (s, st) in per_source.iter().enumerate().filter(|(s, _)| !copied.contains(s)) {
+        for (seg, t) in &st.traces {
+            let dev = &cx.devices[device_of[s] as usize];
+            rows.extend(
+                t.anchors
+                    .iter()
+                    .map(|&(c, time)| (dev.clone(), (cx.selected[s].hash.clone(), *seg, c, time))),
+            );
+        }
+    }
+    rows.sort_unstable_by(|a, b| (&a.1 .0, a.1 .1, a.1 .3, a.1 .2).cmp(&(&b.1 .0, b.1 .1, b.1 .3, b.1 .2)));
+    let batches: Vec<_> = rows
+        .chunks(tables::BATCH_ROWS)
+        .map(tables::fingerprints_batch)
+        .collect();
+    let batches = if batches.is_empty() {
+        vec![tables::fingerprints_batch(&[])]
+    } else {
+        batches
+    };
+    let bytes = tables::to_parquet(&tables::fingerprints_schema(), &batches)
+        .map_err(|e| super::outputs::pq_error("fingerprints.parquet", e))?;
+    outputs.insert(
+        "fingerprints.parquet".into(),
+        put(cx.dir, "fingerprints.parquet", &bytes)?,
+    );
+    Ok(())
+}

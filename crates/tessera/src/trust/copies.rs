@@ -1,0 +1,357 @@
+//! Replays, copies and co-travel: a trace that follows another trace.
+//!
+//! A trace is fingerprinted by its *anchors*: the H3 cells at `trust.copies.anchor_resolution`
+//! it passes through, kept when a hash of the cell falls in one of `trust.copies.anchor_sampling`
+//! buckets (so every trace over a road samples the same cells, and the fingerprint is small),
+//! each with the middle time of the trace's stay in it. The fingerprints of paid traces are kept
+//! in the lake (`epochs/E/fingerprints.parquet`) for `trust.copies.history_epochs` epochs.
+//!
+//! Two traces *match* when at least `trust.copies.min_anchors` consecutive anchors, over at least
+//! `trust.copies.min_match_s`, are the same cells with a constant time offset: the offsets spread
+//! by at most `trust.copies.max_spread_s`.
+//! A copy keeps its original's timing (noise, resampling, re-encoding and a shifted clock do not
+//! change the time between anchors); two honest drivers on one road do not (lights, traffic and
+//! speed drift their offset by more than a few seconds within a few anchors). Candidates are found
+//! through shingles — pairs of consecutive anchors with the time between them, bucketed — so the
+//! search is by hash, not over all pairs of traces.
+//!
+//! Of two matching traces only the first *received* is paid on the matched part (a trace from an
+//! earlier epoch always came first; equal receipt times fall back to the source hash order, never
+//! to a device id). An offset within `trust.copies.co_travel_s` is `co_travel` (devices in one car
+//! or a convoy, ranked as one contributor), beyond it `replay`.
+
+use super::policy::TrustKernels;
+use super::{Detector, Effect, Finding};
+use crate::fix::Fix;
+use std::collections::HashMap;
+
+/// A deterministic 64-bit mix (splitmix64 finaliser).
+fn mix(mut x: u64) -> u64 {
+    x ^= x >> 30;
+    x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x ^= x >> 27;
+    x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// The anchors of the fixes `idx` (in time order): `(cell, middle time of the stay)`.
+///
+/// ```
+/// use tessera::{fix::Fix, trust::copies::anchors};
+/// let k = tessera::policy::Policy::default().kernels().unwrap().trust.unwrap();
+/// let f: Vec<Fix> = (0..600).map(|i| Fix::new(i * 1000, 60.0 + i as f64 * 1e-4, 25.0)).collect();
+/// let refs: Vec<&Fix> = f.iter().collect();
+/// let idx: Vec<usize> = (0..600).collect();
+/// let a = anchors(&refs, &idx, &k);
+/// assert!(a.len() > 10 && a.windows(2).all(|w| w[0].1 < w[1].1));
+/// ```
+pub fn anchors(fixes: &[&Fix], idx: &[usize], k: &TrustKernels) -> Vec<(u64, i64)> {
+    let mut out = Vec::new();
+    let mut run: Option<(u64, i64, i64)> = None;
+    // Consecutive fixes are close: the indexer reuses the face projection of the previous one.
+    let mut ix = h3o::LatLngIndexer::default();
+    let close = |r: Option<(u64, i64, i64)>, out: &mut Vec<(u64, i64)>| {
+        if let Some((c, a, b)) = r {
+            if mix(c).is_multiple_of(k.anchor_sampling) {
+                out.push((c, a + (b - a) / 2));
+            }
+        }
+    };
+    for &i in idx {
+        let f = fixes[i];
+        let Ok(ll) = h3o::LatLng::new(f.lat, f.lon) else {
+            continue;
+        };
+        let c = u64::from(ix.to_cell(ll, k.anchor_resolution));
+        match &mut run {
+            Some((rc, _, b)) if *rc == c => *b = f.time_ms,
+            _ => {
+                close(run.take(), &mut out);
+                run = Some((c, f.time_ms, f.time_ms));
+            }
+        }
+    }
+    close(run, &mut out);
+    out
+}
+
+/// One trace to compare.
+#[derive(Debug, Clone, Copy)]
+pub struct CopyTrace<'a> {
+    /// The device (any numbering; equal numbers are the same device).
+    pub device: u64,
+    /// Receipt order: (received at, UTC ms; tie-break such as the source hash's rank).
+    pub received: (i64, u64),
+    /// From an earlier epoch (an original, never a copy).
+    pub historic: bool,
+    /// Anchors in time order.
+    pub anchors: &'a [(u64, i64)],
+}
+
+/// A trace found following an earlier-received one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CopyMatch {
+    /// Index of the copy.
+    pub copy: usize,
+    /// Index of the original.
+    pub original: usize,
+    /// The evidence; `start_ms..=end_ms` (the copy's time) is withheld.
+    pub finding: Finding,
+}
+
+fn shingle(a: u64, b: u64, dq: i64) -> u64 {
+    mix(a ^ mix(b ^ mix(dq as u64)))
+}
+
+/// Find the copies among `traces`; the result is sorted by (copy, original).
+///
+/// ```
+/// use tessera::trust::copies::{detect, CopyTrace};
+/// let k = tessera::policy::Policy::default().kernels().unwrap().trust.unwrap();
+/// // the same 10 anchors, 86 400 s later (+/- 1 s of noise), received later
+/// let a: Vec<(u64, i64)> = (0..10).map(|i| (1000 + i as u64, i * 27_000 + (i * i) * 900)).collect();
+/// let b: Vec<(u64, i64)> = a.iter().enumerate().map(|(i, &(c, t))| (c, t + 86_400_000 + (i as i64 % 3 - 1) * 700)).collect();
+/// let t = [CopyTrace { device: 1, received: (1, 0), historic: false, anchors: &a },
+///          CopyTrace { device: 2, received: (2, 0), historic: false, anchors: &b }];
+/// let m = detect(&t, &k);
+/// assert_eq!((m[0].copy, m[0].original, m[0].finding.detector.as_str()), (1, 0, "replay"));
+/// ```
+pub fn detect(traces: &[CopyTrace], k: &TrustKernels) -> Vec<CopyMatch> {
+    let q = k.max_spread_ms.max(1000);
+    let mut index: HashMap<u64, Vec<(u32, u32)>, rustc_hash::FxBuildHasher> = HashMap::default();
+    for (t, tr) in traces.iter().enumerate() {
+        for (i, w) in tr.anchors.windows(2).enumerate() {
+            index
+                .entry(shingle(w[0].0, w[1].0, (w[1].1 - w[0].1).div_euclid(q)))
+                .or_default()
+                .push((t as u32, i as u32));
+        }
+    }
+    let mut out = Vec::new();
+    for (b, tb) in traces.iter().enumerate() {
+        if tb.historic || tb.anchors.len() < k.min_anchors {
+            continue;
+        }
+        // candidate original → votes (i in b, j in a)
+        let mut votes: HashMap<u32, Vec<(u32, u32)>, rustc_hash::FxBuildHasher> = HashMap::default();
+        for (i, w) in tb.anchors.windows(2).enumerate() {
+            let dq = (w[1].1 - w[0].1).div_euclid(q);
+            for d in -1..=1 {
+                for &(a, j) in index
+                    .get(&shingle(w[0].0, w[1].0, dq + d))
+                    .map_or(&[][..], Vec::as_slice)
+                {
+                    let ta = &traces[a as usize];
+                    let later = ta.historic || ta.received < tb.received;
+                    let same = ta.device == tb.device && !ta.historic;
+                    if a as usize != b && later && !same && ta.anchors[j as usize].0 == w[0].0 {
+                        votes.entry(a).or_default().push((i as u32, j));
+                    }
+                }
+            }
+        }
+        let mut cands: Vec<(u32, Vec<(u32, u32)>)> =
+            votes.into_iter().filter(|v| v.1.len() + 1 >= k.min_anchors).collect();
+        cands.sort_unstable_by_key(|c| c.0);
+        for (a, v) in cands {
+            if let Some(m) = best_run(traces, a as usize, b, v, k) {
+                out.push(m);
+            }
+        }
+    }
+    out.sort_by_key(|m| (m.copy, m.original));
+    out
+}
+
+/// The longest run of consecutive matched anchors with a constant offset, if long enough.
+fn best_run(traces: &[CopyTrace], a: usize, b: usize, mut v: Vec<(u32, u32)>, k: &TrustKernels) -> Option<CopyMatch> {
+    let (ta, tb) = (traces[a].anchors, traces[b].anchors);
+    let off = |&(i, j): &(u32, u32)| tb[i as usize].1 - ta[j as usize].1;
+    v.sort_unstable();
+    v.dedup();
+    // the densest offset window of width max_spread
+    let mut offs: Vec<i64> = v.iter().map(off).collect();
+    offs.sort_unstable();
+    let (mut best, mut lo) = ((0usize, 0i64), 0usize);
+    for hi in 0..offs.len() {
+        while offs[hi] - offs[lo] > k.max_spread_ms {
+            lo += 1;
+        }
+        if hi + 1 - lo > best.0 {
+            best = (hi + 1 - lo, offs[lo]);
+        }
+    }
+    let in_window = |p: &(u32, u32)| (best.1..=best.1 + k.max_spread_ms).contains(&off(p));
+    // longest chain of shingles in that window with i and j advancing together (gaps of ≤ 2)
+    let mut chain: Vec<(u32, u32)> = Vec::new();
+    let mut longest: Vec<(u32, u32)> = Vec::new();
+    for p in v.iter().filter(|p| in_window(p)) {
+        match chain.last() {
+            Some(l) if p.0 == l.0 => continue,
+            Some(l) if p.0 <= l.0 + 3 && p.1 > l.1 && p.1 <= l.1 + 3 => chain.push(*p),
+            _ => chain = vec![*p],
+        }
+        if chain.len() > longest.len() {
+            longest = chain.clone();
+        }
+    }
+    let anchors = longest.len() + 1;
+    if anchors < k.min_anchors {
+        return None;
+    }
+    let (first, last) = (longest[0], longest[longest.len() - 1]);
+    let mut o: Vec<i64> = longest.iter().map(off).collect();
+    o.sort_unstable();
+    let (median, spread) = (o[o.len() / 2], o[o.len() - 1] - o[0]);
+    let detector = if median.abs() <= k.co_travel_ms {
+        Detector::CoTravel
+    } else {
+        Detector::Replay
+    };
+    let start_ms = tb[first.0 as usize].1;
+    let end_ms = tb[last.0 as usize + 1].1;
+    if end_ms - start_ms < k.min_match_ms {
+        return None;
+    }
+    Some(CopyMatch {
+        copy: b,
+        original: a,
+        finding: Finding {
+            detector,
+            start_ms,
+            end_ms,
+            measured: format!(
+                "{anchors} anchors at an offset of {:.1} s (spread {:.1} s)",
+                median as f64 / 1000.0,
+                spread as f64 / 1000.0
+            ),
+            threshold: format!("{} anchors, spread ≤ {} s", k.min_anchors, k.max_spread_ms / 1000),
+            policy_key: "trust.copies.min_anchors",
+            effect: Effect::WithholdWindow,
+            fixes: 0,
+            meters: 0,
+            detail: String::new(),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trust::testing::*;
+
+    fn anchors_of(f: &[Fix]) -> Vec<(u64, i64)> {
+        let idx: Vec<usize> = (0..f.len()).collect();
+        anchors(&refs(f), &idx, &k())
+    }
+
+    fn shifted(f: &[Fix], dt_ms: i64, noise_m: f64, resample_ms: i64) -> Vec<Fix> {
+        f.iter()
+            .enumerate()
+            .map(|(i, g)| {
+                let mut h = g.clone();
+                h.time_ms += dt_ms + resample_ms;
+                let s = ((i * 7919) % 11) as f64 / 5.0 - 1.0;
+                h.lat += noise_m * s / 111_195.0;
+                h.lon += noise_m * -s / 55_000.0;
+                h
+            })
+            .collect()
+    }
+
+    fn run(orig: &[Fix], other: &[Fix]) -> Vec<CopyMatch> {
+        let (a, b) = (anchors_of(orig), anchors_of(other));
+        let t = [
+            CopyTrace {
+                device: 1,
+                received: (1, 0),
+                historic: false,
+                anchors: &a,
+            },
+            CopyTrace {
+                device: 2,
+                received: (2, 0),
+                historic: false,
+                anchors: &b,
+            },
+        ];
+        detect(&t, &k())
+    }
+
+    #[test]
+    fn rule_a_replay_shifted_by_a_day_with_noise_and_resampling_is_found() {
+        let orig = drive(1200, 12.0, 2.0);
+        for (dt, noise, resample) in [(86_400_000, 4.0, 500), (3_600_000, 2.0, 0), (-10, 0.0, 0)] {
+            let copy = shifted(&orig, dt, noise, resample);
+            let m = run(&orig, &copy);
+            assert_eq!(m.len(), 1, "{dt}: {m:?}");
+            assert_eq!(m[0].copy, 1);
+            let span = m[0].finding.end_ms - m[0].finding.start_ms;
+            assert!(span > 900_000, "{span}");
+            let want = if dt.abs() <= 120_000 {
+                Detector::CoTravel
+            } else {
+                Detector::Replay
+            };
+            assert_eq!(m[0].finding.detector, want);
+        }
+    }
+
+    #[test]
+    fn rule_a_driver_on_the_same_road_at_another_speed_is_not_a_copy() {
+        let orig = drive(1200, 12.0, 2.0);
+        // same path, 8 % slower with its own stops: resample the path by distance
+        let other: Vec<Fix> = (0..1300)
+            .map(|i| {
+                let s = (i as f64 * 0.92 + 40.0 * (i as f64 / 97.0).sin()).clamp(0.0, 1199.0);
+                let (lo, f) = (s.floor() as usize, s.fract());
+                let hi = (lo + 1).min(1199);
+                let mut g = orig[lo].clone();
+                g.lat += f * (orig[hi].lat - orig[lo].lat);
+                g.lon += f * (orig[hi].lon - orig[lo].lon);
+                g.time_ms = orig[0].time_ms + 7_200_000 + i as i64 * 1000;
+                g
+            })
+            .collect();
+        let m = run(&orig, &other);
+        assert!(m.is_empty(), "{m:?}");
+    }
+
+    #[test]
+    fn rule_only_the_first_received_is_paid_and_history_is_always_first() {
+        let orig = drive(1200, 12.0, 2.0);
+        let copy = shifted(&orig, 86_400_000, 2.0, 0);
+        let (a, b) = (anchors_of(&orig), anchors_of(&copy));
+        // the copy received first: the "original" is the copy
+        let t = [
+            CopyTrace {
+                device: 1,
+                received: (5, 0),
+                historic: false,
+                anchors: &a,
+            },
+            CopyTrace {
+                device: 2,
+                received: (2, 0),
+                historic: false,
+                anchors: &b,
+            },
+        ];
+        assert_eq!(detect(&t, &k())[0].copy, 0);
+        let t = [
+            CopyTrace {
+                device: 1,
+                received: (5, 0),
+                historic: true,
+                anchors: &a,
+            },
+            CopyTrace {
+                device: 2,
+                received: (2, 0),
+                historic: false,
+                anchors: &b,
+            },
+        ];
+        assert_eq!(detect(&t, &k())[0].copy, 1);
+    }
+}

@@ -1,0 +1,282 @@
+//! Kinematics: what a road vehicle can do.
+//!
+//! - `acceleration`: the change of the velocity vector between the `trust.kinematics.window_s`
+//!   before and after a fix (longitudinal and lateral together), against
+//!   `trust.kinematics.max_accel_mps2`. Events are at least 10 s apart. From
+//!   `trust.kinematics.max_events` events on, the whole segment is withheld (200 km/h through
+//!   90° turns); fewer withhold only the fixes around each event (an honest glitch).
+//! - `speed_mismatch`: the receiver's own speed (RMC/VTG, Doppler) against the speed of the
+//!   positions around the fix; a segment where more than `trust.kinematics.max_mismatch_share`
+//!   of the checked fixes differ by more than `trust.kinematics.speed_mismatch_mps` (and 25 %)
+//!   is withheld: positions that were written, not measured.
+//!
+//! - `impossible_speed` ([`teleport_runs`]): `trust.kinematics.max_teleports` or more
+//!   consecutive fixes rejected as `teleport` are a sustained impossible speed, not a glitch:
+//!   the segments on both sides of the run are withheld.
+//!
+//! [`check`] runs over the moving fixes (spikes and stationary fixes already out).
+
+use super::policy::TrustKernels;
+use super::{enu, Detector, Effect, Finding};
+use crate::fix::Fix;
+
+/// Apply both rules to the moving fixes `live`, marking `withheld`.
+///
+/// ```
+/// use tessera::{fix::Fix, trust::kinematics::check};
+/// let k = tessera::policy::Policy::default().kernels().unwrap().trust.unwrap();
+/// // 200 km/h north, then east from one second to the next, seven times
+/// let m = 1.0 / 111_195.0;
+/// let mut f = Vec::new();
+/// let (mut lat, mut lon, mut t) = (60.0, 25.0, 0);
+/// for leg in 0..8 {
+///     for _ in 0..15 {
+///         if leg % 2 == 0 { lat += 55.0 * m } else { lon += 110.0 * m }
+///         t += 1000;
+///         f.push(Fix::new(t, lat, lon));
+///     }
+/// }
+/// let refs: Vec<&Fix> = f.iter().collect();
+/// let live: Vec<usize> = (0..f.len()).collect();
+/// let (mut withheld, mut ev) = (vec![false; f.len()], Vec::new());
+/// check(&refs, &live, &k, &mut withheld, &mut ev);
+/// assert!(withheld.iter().all(|w| *w));
+/// assert_eq!(ev[0].effect.as_str(), "withhold_segment");
+/// ```
+pub fn check(fixes: &[&Fix], live: &[usize], k: &TrustKernels, withheld: &mut [bool], findings: &mut Vec<Finding>) {
+    if live.len() < 3 {
+        return;
+    }
+    let w = k.accel_window_ms;
+    let t = |p: usize| fixes[live[p]].time_ms;
+    // (p, j, m, accel) of every fix whose windows are both present.
+    let mut samples: Vec<(usize, usize, usize, f64)> = Vec::new();
+    let (mut j, mut m) = (0usize, 0usize);
+    for p in 1..live.len() - 1 {
+        while j + 1 < p && t(j + 1) <= t(p) - w {
+            j += 1;
+        }
+        if m <= p {
+            m = p + 1;
+        }
+        while m + 1 < live.len() && t(m) < t(p) + w {
+            m += 1;
+        }
+        let (dt1, dt2) = (t(p) - t(j), t(m) - t(p));
+        if dt1 < w / 2 || dt2 < w / 2 || dt1 > 2 * w || dt2 > 2 * w {
+            continue;
+        }
+        let (a, b, c) = (fixes[live[j]], fixes[live[p]], fixes[live[m]]);
+        let (x1, y1) = enu(a, b);
+        let (x2, y2) = enu(b, c);
+        let (s1, s2) = (dt1 as f64 / 1000.0, dt2 as f64 / 1000.0);
+        let acc = (x2 / s2 - x1 / s1).hypot(y2 / s2 - y1 / s1) / ((s1 + s2) / 2.0);
+        samples.push((p, j, m, acc));
+    }
+    acceleration(fixes, live, k, &samples, withheld, findings);
+    mismatch(fixes, live, k, &samples, withheld, findings);
+}
+
+fn acceleration(
+    fixes: &[&Fix],
+    live: &[usize],
+    k: &TrustKernels,
+    samples: &[(usize, usize, usize, f64)],
+    withheld: &mut [bool],
+    findings: &mut Vec<Finding>,
+) {
+    let t = |p: usize| fixes[live[p]].time_ms;
+    // events: (first j, last m, max accel)
+    let mut events: Vec<(usize, usize, f64)> = Vec::new();
+    for &(p, j, m, acc) in samples {
+        if acc <= k.max_accel_mps2 {
+            continue;
+        }
+        match events.last_mut() {
+            Some(e) if t(p) - t(e.1) < 10_000 => {
+                e.1 = e.1.max(m);
+                e.2 = e.2.max(acc);
+            }
+            _ => events.push((j, m, acc)),
+        }
+    }
+    if events.is_empty() {
+        return;
+    }
+    let worst = events.iter().map(|e| e.2).fold(0.0, f64::max);
+    let threshold = format!("{:.1} m/s²", k.max_accel_mps2);
+    if events.len() as u32 >= k.max_events {
+        for &i in live {
+            withheld[i] = true;
+        }
+        findings.push(Finding {
+            detector: Detector::Acceleration,
+            start_ms: t(0),
+            end_ms: t(live.len() - 1),
+            measured: format!("{} events, up to {worst:.1} m/s²", events.len()),
+            threshold,
+            policy_key: "trust.kinematics.max_accel_mps2",
+            effect: Effect::WithholdSegment,
+            fixes: live.len() as u64,
+            meters: super::path_m(fixes, live).round() as u64,
+            detail: format!(
+                "{} accelerations beyond a road car's grip (segment withheld from {} events, trust.kinematics.max_events)",
+                events.len(),
+                k.max_events
+            ),
+        });
+        return;
+    }
+    for (a, b, acc) in events {
+        let idx: Vec<usize> = live[a..=b].to_vec();
+        for &i in &idx {
+            withheld[i] = true;
+        }
+        findings.push(Finding {
+            detector: Detector::Acceleration,
+            start_ms: t(a),
+            end_ms: t(b),
+            measured: format!("{acc:.1} m/s²"),
+            threshold: threshold.clone(),
+            policy_key: "trust.kinematics.max_accel_mps2",
+            effect: Effect::WithholdFixes,
+            fixes: idx.len() as u64,
+            meters: super::path_m(fixes, &idx).round() as u64,
+            detail: "an acceleration beyond a road car's grip: the fixes around it are withheld".into(),
+        });
+    }
+}
+
+fn mismatch(
+    fixes: &[&Fix],
+    live: &[usize],
+    k: &TrustKernels,
+    samples: &[(usize, usize, usize, f64)],
+    withheld: &mut [bool],
+    findings: &mut Vec<Finding>,
+) {
+    let (mut checked, mut bad, mut worst) = (0u64, 0u64, 0.0f64);
+    for &(p, j, m, _) in samples {
+        let Some(rx) = fixes[live[p]].speed_mps.filter(|s| s.is_finite()) else {
+            continue;
+        };
+        let (a, c) = (fixes[live[j]], fixes[live[m]]);
+        let dt = (c.time_ms - a.time_ms) as f64 / 1000.0;
+        let v = crate::quality::distance_m(a.lat, a.lon, c.lat, c.lon) / dt;
+        let diff = (f64::from(rx) - v).abs();
+        checked += 1;
+        if diff > k.speed_mismatch_mps && diff > 0.25 * v {
+            bad += 1;
+            worst = worst.max(diff);
+        }
+    }
+    if checked < 30 || (bad as f64) <= k.max_mismatch_share * checked as f64 {
+        return;
+    }
+    for &i in live {
+        withheld[i] = true;
+    }
+    let t = |p: usize| fixes[live[p]].time_ms;
+    findings.push(Finding {
+        detector: Detector::SpeedMismatch,
+        start_ms: t(0),
+        end_ms: t(live.len() - 1),
+        measured: format!(
+            "{:.0} % of {checked} fixes, up to {worst:.1} m/s apart",
+            100.0 * bad as f64 / checked as f64
+        ),
+        threshold: format!(
+            "{:.0} % beyond {:.1} m/s",
+            100.0 * k.max_mismatch_share,
+            k.speed_mismatch_mps
+        ),
+        policy_key: "trust.kinematics.max_mismatch_share",
+        effect: Effect::WithholdSegment,
+        fixes: live.len() as u64,
+        meters: super::path_m(fixes, live).round() as u64,
+        detail: "the receiver's own speed does not match the speed of its positions".into(),
+    });
+}
+
+/// Runs of consecutive teleport rejections: `teleport[i]` says whether fix `i` (of one source,
+/// in order, gate failures left out) was rejected as a teleport, `segment[i]` its accepted
+/// segment (`None` when rejected). Returns `(first, last)` fix indices of each run of
+/// `max_teleports` or more, with the fixes of the accepted segments on both sides.
+///
+/// ```
+/// use tessera::trust::kinematics::teleport_runs;
+/// let k = tessera::policy::Policy::default().kernels().unwrap().trust.unwrap();
+/// let seg = [Some(0), Some(0), None, None, None, None, None, None, Some(1), Some(1)];
+/// let tel: Vec<bool> = seg.iter().map(|s| s.is_none()).collect();
+/// assert_eq!(teleport_runs(&tel, &seg, &k), vec![(0, 9)]);
+/// ```
+pub fn teleport_runs(teleport: &[bool], segment: &[Option<u32>], k: &TrustKernels) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < teleport.len() {
+        if !teleport[i] {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < teleport.len() && teleport[i] {
+            i += 1;
+        }
+        if (i - start) as u32 >= k.max_teleports {
+            let before = segment[..start].iter().rev().find_map(|s| *s);
+            let after = segment[i..].iter().find_map(|s| *s);
+            let first = before
+                .and_then(|b| segment.iter().position(|s| *s == Some(b)))
+                .unwrap_or(start);
+            let last = after
+                .and_then(|a| segment.iter().rposition(|s| *s == Some(a)))
+                .unwrap_or(i - 1);
+            out.push((first, last));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trust::testing::*;
+
+    fn run(f: &[Fix]) -> (Vec<bool>, Vec<Finding>) {
+        let live: Vec<usize> = (0..f.len()).collect();
+        let (mut w, mut ev) = (vec![false; f.len()], Vec::new());
+        check(&refs(f), &live, &k(), &mut w, &mut ev);
+        (w, ev)
+    }
+
+    #[test]
+    fn rule_honest_driving_has_no_kinematic_evidence() {
+        let (w, ev) = run(&drive(900, 14.0, 3.0));
+        assert!(ev.is_empty(), "{ev:?}");
+        assert!(w.iter().all(|w| !w));
+    }
+
+    #[test]
+    fn rule_one_glitch_withholds_only_the_fixes_around_it() {
+        let mut f = drive(300, 14.0, 1.0);
+        for g in f.iter_mut().skip(150).take(3) {
+            g.lat += 150.0 / 111_195.0; // a 150 m step for 3 s
+        }
+        let (w, ev) = run(&f);
+        assert_eq!(ev.len(), 1, "{ev:?}");
+        assert_eq!(ev[0].effect, Effect::WithholdFixes);
+        let n = w.iter().filter(|w| **w).count();
+        assert!(n > 0 && n < 20, "{n}");
+    }
+
+    #[test]
+    fn rule_a_receiver_speed_that_does_not_match_its_positions_withholds_the_segment() {
+        let mut f = drive(300, 14.0, 1.0);
+        for g in &mut f {
+            g.speed_mps = Some(3.0);
+        }
+        let (w, ev) = run(&f);
+        assert_eq!(ev[0].detector, Detector::SpeedMismatch);
+        assert!(w.iter().all(|w| *w));
+    }
+}

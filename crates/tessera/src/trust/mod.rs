@@ -1,0 +1,401 @@
+//! Trust: the detectors that keep rewards from spoofed, replayed, copied and simulated traces
+//! while honest drivers keep theirs. Pure kernels over plain data (no I/O, no clock); one module
+//! per detector, each with tests named after its rule:
+//!
+//! | module | rule | effect |
+//! | --- | --- | --- |
+//! | [`time`] | fixes after their receipt (`future`) or older than a policy delay (`stale`) | fixes withheld |
+//! | [`motion`] | multipath `spike`s skipped; no cells below a minimum speed (`stationary`); no path fill across sparse sampling (`sparse_fill`) | fix skipped / fixes withheld / no fill |
+//! | [`kinematics`] | `acceleration` beyond a road car's grip; receiver speed against the positions (`speed_mismatch`); a run of teleports (`impossible_speed`) | fixes, segment or window withheld |
+//! | [`simulator`] | `constant_signal` (HDOP and satellites), `straight_line`, `constant_speed`, `white_noise` | segment withheld |
+//! | [`timeline`] | one timeline per device across its sources: `two_places` at once, `impossible_bridge` between segments | window withheld |
+//! | [`copies`] | a trace following another one (anchors with a constant offset): `replay` or `co_travel`; only the first received is paid | window withheld |
+//! | [`reputation`] | a per-device score across epochs, applied as the `trust` multiplier | multiplier |
+//! | [`imu`] | the hook for accelerometer/gyro checks (camera telemetry) | — |
+//!
+//! Every withholding leaves a [`Finding`]: detector, time range, measured value, threshold, the
+//! policy key that decided it and the effect; the pipeline adds device and source and writes
+//! them to `epochs/E/flags.parquet`. Every threshold is in [`policy::TrustPolicy`].
+
+pub mod copies;
+pub mod imu;
+pub mod kinematics;
+pub mod motion;
+pub mod policy;
+pub mod reputation;
+pub mod simulator;
+pub mod time;
+pub mod timeline;
+
+use crate::fix::Fix;
+use policy::TrustKernels;
+
+/// The detector that produced a finding (stable snake_case names, as in `flags.parquet`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[allow(missing_docs)]
+pub enum Detector {
+    ClockStep,
+    Future,
+    Stale,
+    Spike,
+    Stationary,
+    SparseFill,
+    Acceleration,
+    ImpossibleSpeed,
+    SpeedMismatch,
+    ConstantSignal,
+    StraightLine,
+    ConstantSpeed,
+    WhiteNoise,
+    TwoPlaces,
+    ImpossibleBridge,
+    Replay,
+    CoTravel,
+    Reputation,
+}
+
+impl Detector {
+    /// The stable name.
+    ///
+    /// ```
+    /// assert_eq!(tessera::trust::Detector::ImpossibleBridge.as_str(), "impossible_bridge");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        use Detector::*;
+        match self {
+            ClockStep => "clock_step",
+            Future => "future",
+            Stale => "stale",
+            Spike => "spike",
+            Stationary => "stationary",
+            SparseFill => "sparse_fill",
+            Acceleration => "acceleration",
+            ImpossibleSpeed => "impossible_speed",
+            SpeedMismatch => "speed_mismatch",
+            ConstantSignal => "constant_signal",
+            StraightLine => "straight_line",
+            ConstantSpeed => "constant_speed",
+            WhiteNoise => "white_noise",
+            TwoPlaces => "two_places",
+            ImpossibleBridge => "impossible_bridge",
+            Replay => "replay",
+            CoTravel => "co_travel",
+            Reputation => "reputation",
+        }
+    }
+}
+
+/// What a finding did to the rewards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Effect {
+    /// Nothing withheld (recorded for the operator, e.g. a clock step that restarted a segment).
+    None,
+    /// One fix skipped; its neighbours are joined as if it were not there.
+    SkipFix,
+    /// Path cells between sparse fixes not filled; the fixes keep their own cells.
+    NoFill,
+    /// The fixes in the time range earn nothing.
+    WithholdFixes,
+    /// The whole segment earns nothing.
+    WithholdSegment,
+    /// Every visit of the device inside the time range earns nothing.
+    WithholdWindow,
+    /// The device's points are multiplied by its trust (reputation).
+    Multiplier,
+}
+
+impl Effect {
+    /// The stable name.
+    ///
+    /// ```
+    /// assert_eq!(tessera::trust::Effect::WithholdSegment.as_str(), "withhold_segment");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Effect::None => "none",
+            Effect::SkipFix => "skip_fix",
+            Effect::NoFill => "no_fill",
+            Effect::WithholdFixes => "withhold_fixes",
+            Effect::WithholdSegment => "withhold_segment",
+            Effect::WithholdWindow => "withhold_window",
+            Effect::Multiplier => "multiplier",
+        }
+    }
+}
+
+/// One piece of evidence, before the pipeline names the device and source.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    /// The rule.
+    pub detector: Detector,
+    /// First time concerned, UTC ms.
+    pub start_ms: i64,
+    /// Last time concerned, UTC ms.
+    pub end_ms: i64,
+    /// The measured value, with its unit ("14.3 m/s²").
+    pub measured: String,
+    /// The threshold it was held against, with its unit.
+    pub threshold: String,
+    /// The policy key of the threshold (`trust.kinematics.max_accel_mps2`).
+    pub policy_key: &'static str,
+    /// What it did.
+    pub effect: Effect,
+    /// Fixes withheld or skipped.
+    pub fixes: u64,
+    /// Metres of path withheld (or not filled).
+    pub meters: u64,
+    /// A sentence for people.
+    pub detail: String,
+}
+
+impl Finding {
+    /// Whether this finding is evidence of cheating (it lowers the device's reputation): a
+    /// withheld segment or window, except for the floors and time rules an honest device meets.
+    ///
+    /// ```
+    /// use tessera::trust::{Detector, Effect, Finding};
+    /// let f = |detector, effect| Finding { detector, start_ms: 0, end_ms: 0, measured: String::new(),
+    ///     threshold: String::new(), policy_key: "", effect, fixes: 0, meters: 0, detail: String::new() };
+    /// assert!(f(Detector::Replay, Effect::WithholdWindow).is_cheating());
+    /// assert!(!f(Detector::Stationary, Effect::WithholdFixes).is_cheating());
+    /// ```
+    pub fn is_cheating(&self) -> bool {
+        matches!(self.effect, Effect::WithholdSegment | Effect::WithholdWindow)
+            && !matches!(
+                self.detector,
+                Detector::Stale | Detector::Stationary | Detector::SparseFill
+            )
+    }
+}
+
+/// The covered part of one segment, for the detectors that look across sources and devices.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Trace {
+    /// First covered fix, UTC ms.
+    pub start_ms: i64,
+    /// Last covered fix, UTC ms.
+    pub end_ms: i64,
+    /// `(time ms, lat, lon)` of covered fixes at least 30 s apart, first and last included (small:
+    /// a billion-fix week keeps ~3·10^7 of them).
+    pub track: Vec<(i64, f64, f64)>,
+    /// `(anchor cell, mid time ms)` in time order (see [`copies`]).
+    pub anchors: Vec<(u64, i64)>,
+    /// Covered path length, metres.
+    pub meters: u64,
+}
+
+/// What checking one segment gave.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SegmentCheck {
+    /// Runs of fix indices to cover, each with path fill between consecutive fixes.
+    pub runs: Vec<Vec<usize>>,
+    /// Evidence.
+    pub findings: Vec<Finding>,
+    /// The covered part, for the cross-source detectors (`None` when nothing is covered).
+    pub trace: Option<Trace>,
+}
+
+/// Local east/north metres from `a` to `b` (equirectangular at their mean latitude; exact to
+/// well under a metre over the few hundred metres the detectors measure).
+pub(crate) fn enu(a: &Fix, b: &Fix) -> (f64, f64) {
+    const R: f64 = 6_371_008.8;
+    let lat = ((a.lat + b.lat) / 2.0).to_radians();
+    let mut dlon = b.lon - a.lon;
+    if dlon > 180.0 {
+        dlon -= 360.0;
+    } else if dlon < -180.0 {
+        dlon += 360.0;
+    }
+    (dlon.to_radians() * lat.cos() * R, (b.lat - a.lat).to_radians() * R)
+}
+
+/// Metres along the fixes `idx` (consecutive pairs).
+pub(crate) fn path_m(fixes: &[&Fix], idx: &[usize]) -> f64 {
+    idx.windows(2)
+        .map(|w| crate::quality::distance_m(fixes[w[0]].lat, fixes[w[0]].lon, fixes[w[1]].lat, fixes[w[1]].lon))
+        .sum()
+}
+
+/// Check one accepted segment (fixes in time order) of a source received at `received_ms`:
+/// time rules, spikes, movement floor, kinematics and simulator fingerprints; then the runs to
+/// cover (no fill across withheld fixes or sparse sampling) and the trace summary.
+///
+/// ```
+/// use tessera::{fix::Fix, policy::Policy, trust::check_segment};
+/// let k = Policy::default().kernels().unwrap().trust.unwrap();
+/// // 2 minutes at about 10 m/s with a little noise: nothing withheld, one run.
+/// let fixes: Vec<Fix> = (0..120).map(|i| {
+///     let mut f = Fix::new(i * 1000, 60.17 + (i as f64) * 0.00009 + ((i * 7 % 5) as f64) * 2e-6, 24.94 + ((i * 3 % 7) as f64) * 3e-6);
+///     f.hdop = Some(0.9 + (i % 4) as f32 * 0.1); f.sats = Some(8 + (i / 40) as u8); f
+/// }).collect();
+/// let refs: Vec<&Fix> = fixes.iter().collect();
+/// let c = check_segment(&refs, None, &k);
+/// assert_eq!(c.runs.len(), 1);
+/// assert_eq!(c.runs[0].len(), 120);
+/// assert!(c.findings.is_empty(), "{:?}", c.findings);
+/// ```
+pub fn check_segment(fixes: &[&Fix], received_ms: Option<i64>, k: &TrustKernels) -> SegmentCheck {
+    let mut out = SegmentCheck::default();
+    if fixes.is_empty() {
+        return out;
+    }
+    // 1. Time against receipt: withheld fixes leave the sequence (and break runs).
+    let timely = time::check(fixes, received_ms, k, &mut out.findings);
+    // 2. Spikes are skipped (their neighbours are joined).
+    let seq = motion::despike(fixes, &timely, k, &mut out.findings);
+    // 3. The movement floor marks slow fixes.
+    let moving = motion::floor(fixes, &seq, k, &mut out.findings);
+    let live: Vec<usize> = seq.iter().zip(&moving).filter(|(_, m)| **m).map(|(i, _)| *i).collect();
+    // 4. Kinematics and simulator fingerprints over the moving fixes.
+    let mut withheld = vec![false; fixes.len()];
+    kinematics::check(fixes, &live, k, &mut withheld, &mut out.findings);
+    simulator::check(fixes, &live, k, &mut withheld, &mut out.findings);
+    // 5. Runs to cover.
+    let covered = |i: usize| !withheld[i];
+    let live_set: Vec<bool> = {
+        let mut v = vec![false; fixes.len()];
+        for &i in &live {
+            v[i] = true;
+        }
+        v
+    };
+    let mut run: Vec<usize> = Vec::new();
+    let (mut sparse, mut sparse_m, mut sparse_span) = (0u64, 0.0f64, (i64::MAX, i64::MIN));
+    for (pos, &i) in seq.iter().enumerate() {
+        let ok = live_set[i] && covered(i);
+        if !ok {
+            if !run.is_empty() {
+                out.runs.push(std::mem::take(&mut run));
+            }
+            continue;
+        }
+        if let Some(&prev) = run.last() {
+            let dt = fixes[i].time_ms - fixes[prev].time_ms;
+            if dt > k.max_fill_ms && seq.get(pos.wrapping_sub(1)) == Some(&prev) {
+                sparse += 1;
+                sparse_m += path_m(fixes, &[prev, i]);
+                sparse_span = (
+                    sparse_span.0.min(fixes[prev].time_ms),
+                    sparse_span.1.max(fixes[i].time_ms),
+                );
+                out.runs.push(std::mem::take(&mut run));
+            }
+        }
+        run.push(i);
+    }
+    if !run.is_empty() {
+        out.runs.push(run);
+    }
+    if sparse > 0 {
+        out.findings.push(Finding {
+            detector: Detector::SparseFill,
+            start_ms: sparse_span.0,
+            end_ms: sparse_span.1,
+            measured: format!("{sparse} intervals > {} s", k.max_fill_ms / 1000),
+            threshold: format!("{} s", k.max_fill_ms / 1000),
+            policy_key: "trust.motion.max_fill_s",
+            effect: Effect::NoFill,
+            fixes: 0,
+            meters: sparse_m.round() as u64,
+            detail: format!(
+                "{sparse} intervals between fixes longer than the fill limit: only the fixes' own cells count there"
+            ),
+        });
+    }
+    out.trace = trace_of(fixes, &out.runs, k);
+    out
+}
+
+/// The trace summary of the covered runs.
+fn trace_of(fixes: &[&Fix], runs: &[Vec<usize>], k: &TrustKernels) -> Option<Trace> {
+    let all: Vec<usize> = runs.iter().flatten().copied().collect();
+    let (&first, &last) = (all.first()?, all.last()?);
+    let mut t = Trace {
+        start_ms: fixes[first].time_ms,
+        end_ms: fixes[last].time_ms,
+        meters: runs.iter().map(|r| path_m(fixes, r)).sum::<f64>().round() as u64,
+        ..Trace::default()
+    };
+    for &i in &all {
+        let f = fixes[i];
+        if t.track.last().is_none_or(|p| f.time_ms - p.0 >= 30_000) || i == last {
+            t.track.push((f.time_ms, f.lat, f.lon));
+        }
+    }
+    t.anchors = copies::anchors(fixes, &all, k);
+    Some(t)
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! Synthetic segments for the detectors' tests.
+    use crate::fix::Fix;
+
+    /// A drive: `n` fixes 1 s apart heading north-east at `speed` m/s from (60.17, 24.94), with a
+    /// deterministic, smooth (correlated) noise of about `noise_m` metres and varying HDOP/sats.
+    pub fn drive(n: usize, speed: f64, noise_m: f64) -> Vec<Fix> {
+        let m_lat = 1.0 / 111_195.0;
+        let m_lon = m_lat / (60.17f64).to_radians().cos();
+        let mut e = (0.0f64, 0.0f64);
+        (0..n)
+            .map(|i| {
+                let s = i as f64 * speed;
+                // smooth noise: a slow walk
+                let phase = i as f64 * 0.37;
+                e = (
+                    0.8 * e.0 + 0.2 * noise_m * phase.sin(),
+                    0.8 * e.1 + 0.2 * noise_m * (phase * 1.3).cos(),
+                );
+                // a gentle curve so the path is not a perfect line
+                let north = s * 0.7 + e.1 + 30.0 * (s / 400.0).sin();
+                let east = s * 0.7 + e.0;
+                let mut f = Fix::new(
+                    1_763_000_000_000 + i as i64 * 1000,
+                    60.17 + north * m_lat,
+                    24.94 + east * m_lon,
+                );
+                f.hdop = Some(0.8 + ((i / 37) % 5) as f32 * 0.1);
+                f.sats = Some(7 + ((i / 53) % 4) as u8);
+                f.speed_mps = Some(speed as f32 + ((i % 7) as f32 - 3.0) * 0.05);
+                f
+            })
+            .collect()
+    }
+
+    /// References to fixes, as the detectors take them.
+    pub fn refs(f: &[Fix]) -> Vec<&Fix> {
+        f.iter().collect()
+    }
+
+    /// The default trust kernels.
+    pub fn k() -> super::TrustKernels {
+        crate::policy::Policy::default().kernels().unwrap().trust.unwrap()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::*;
+    use super::*;
+
+    #[test]
+    fn rule_an_honest_drive_is_covered_whole_with_no_evidence() {
+        let f = drive(600, 12.0, 2.0);
+        let c = check_segment(&refs(&f), None, &k());
+        assert!(c.findings.is_empty(), "{:?}", c.findings);
+        assert_eq!(c.runs.iter().map(Vec::len).sum::<usize>(), 600);
+        let t = c.trace.unwrap();
+        assert!((t.meters as f64 - 7200.0).abs() < 500.0, "{}", t.meters);
+        assert!(!t.anchors.is_empty());
+    }
+
+    #[test]
+    fn rule_sparse_sampling_earns_only_the_fixes_own_cells() {
+        let f: Vec<Fix> = drive(600, 12.0, 2.0).into_iter().step_by(29).collect();
+        let c = check_segment(&refs(&f), None, &k());
+        assert!(c.runs.iter().all(|r| r.len() == 1), "{:?}", c.runs);
+        let ev = c.findings.iter().find(|f| f.detector == Detector::SparseFill).unwrap();
+        assert_eq!(ev.effect, Effect::NoFill);
+        assert!(ev.meters > 6000, "{}", ev.meters);
+    }
+}

@@ -1,0 +1,215 @@
+//! Movement and sampling floors, and multipath spikes.
+//!
+//! - `spike`: a fix further than `trust.motion.max_spike_m` from the straight line between its
+//!   neighbours (at its time), and further than half their distance, is skipped; the neighbours
+//!   are joined as if it were not there (a multipath jump costs an honest driver nothing, and
+//!   does not trip the kinematics rules).
+//! - `stationary`: a fix whose displacement over the half `trust.motion.window_s` before it and
+//!   the half after it are both below `trust.motion.min_speed_mps` earns no cells (walking,
+//!   parked, wandering noise; a U-turn is not a stop).
+//! - `sparse_fill` (in [`super::check_segment`]): no grid path between fixes further apart than
+//!   `trust.motion.max_fill_s`.
+
+use super::policy::TrustKernels;
+use super::{enu, Detector, Effect, Finding};
+use crate::fix::Fix;
+
+/// `idx` without its spikes; one finding when any was skipped.
+///
+/// ```
+/// use tessera::{fix::Fix, trust::motion::despike};
+/// let k = tessera::policy::Policy::default().kernels().unwrap().trust.unwrap();
+/// let mut f: Vec<Fix> = (0..5).map(|i| Fix::new(i * 1000, 60.0 + i as f64 * 1e-4, 25.0)).collect();
+/// f[2].lon += 0.002; // 111 m east for one fix
+/// let refs: Vec<&Fix> = f.iter().collect();
+/// let mut ev = Vec::new();
+/// assert_eq!(despike(&refs, &[0, 1, 2, 3, 4], &k, &mut ev), vec![0, 1, 3, 4]);
+/// assert_eq!(ev[0].detector.as_str(), "spike");
+/// ```
+pub fn despike(fixes: &[&Fix], idx: &[usize], k: &TrustKernels, findings: &mut Vec<Finding>) -> Vec<usize> {
+    let mut out: Vec<usize> = Vec::with_capacity(idx.len());
+    let (mut n, mut worst, mut span) = (0u64, 0.0f64, (i64::MAX, i64::MIN));
+    for (p, &b) in idx.iter().enumerate() {
+        if let (Some(&a), Some(&c)) = (out.last(), idx.get(p + 1)) {
+            let (fa, fb, fc) = (fixes[a], fixes[b], fixes[c]);
+            let span_ms = fc.time_ms - fa.time_ms;
+            if span_ms > 0 && span_ms <= 10_000 {
+                let frac = (fb.time_ms - fa.time_ms) as f64 / span_ms as f64;
+                let (cx, cy) = enu(fa, fc);
+                let (bx, by) = enu(fa, fb);
+                let dev = (bx - frac * cx).hypot(by - frac * cy);
+                if dev > k.max_spike_m && dev > 0.5 * cx.hypot(cy) {
+                    n += 1;
+                    worst = worst.max(dev);
+                    span = (span.0.min(fb.time_ms), span.1.max(fb.time_ms));
+                    continue;
+                }
+            }
+        }
+        out.push(b);
+    }
+    if n > 0 {
+        findings.push(Finding {
+            detector: Detector::Spike,
+            start_ms: span.0,
+            end_ms: span.1,
+            measured: format!("{worst:.0} m off the path"),
+            threshold: format!("{:.0} m", k.max_spike_m),
+            policy_key: "trust.motion.max_spike_m",
+            effect: Effect::SkipFix,
+            fixes: n,
+            meters: 0,
+            detail: format!("{n} multipath spikes skipped; their neighbours were joined"),
+        });
+    }
+    out
+}
+
+/// For each fix of `seq`, whether it moves at least at the floor speed (displacement to the fix
+/// half a window before it, or from it to the fix half a window after it). One finding when any
+/// fix is below.
+///
+/// ```
+/// use tessera::{fix::Fix, trust::motion::floor};
+/// let k = tessera::policy::Policy::default().kernels().unwrap().trust.unwrap();
+/// // walking pace: 1.4 m/s north for 2 minutes
+/// let f: Vec<Fix> = (0..120).map(|i| Fix::new(i * 1000, 60.0 + i as f64 * 1.4 / 111_195.0, 25.0)).collect();
+/// let refs: Vec<&Fix> = f.iter().collect();
+/// let mut ev = Vec::new();
+/// let seq: Vec<usize> = (0..120).collect();
+/// assert!(floor(&refs, &seq, &k, &mut ev).iter().all(|m| !m));
+/// assert_eq!(ev[0].detector.as_str(), "stationary");
+/// ```
+pub fn floor(fixes: &[&Fix], seq: &[usize], k: &TrustKernels, findings: &mut Vec<Finding>) -> Vec<bool> {
+    if k.min_speed_mps == 0.0 {
+        return vec![true; seq.len()];
+    }
+    let half = k.floor_window_ms / 2;
+    let t = |p: usize| fixes[seq[p]].time_ms;
+    let mut moving = vec![false; seq.len()];
+    let (mut j, mut m) = (0usize, 0usize);
+    let (mut slow, mut fastest_slow, mut span) = (0u64, 0.0f64, (i64::MAX, i64::MIN));
+    let mut slow_m = 0.0;
+    for p in 0..seq.len() {
+        while j < p && t(j + 1) <= t(p) - half {
+            j += 1;
+        }
+        if m < p {
+            m = p;
+        }
+        while m + 1 < seq.len() && t(m) < t(p) + half {
+            m += 1;
+        }
+        // The faster of the two half windows: a U-turn is not a stop.
+        let half_speed = |a: &Fix, b: &Fix| {
+            let dt = (b.time_ms - a.time_ms) as f64 / 1000.0;
+            if dt > 0.0 {
+                crate::quality::distance_m(a.lat, a.lon, b.lat, b.lon) / dt
+            } else {
+                0.0
+            }
+        };
+        let speed = half_speed(fixes[seq[j]], fixes[seq[p]]).max(half_speed(fixes[seq[p]], fixes[seq[m]]));
+        moving[p] = speed >= k.min_speed_mps;
+        if !moving[p] {
+            slow += 1;
+            fastest_slow = fastest_slow.max(speed);
+            span = (span.0.min(t(p)), span.1.max(t(p)));
+            if p > 0 {
+                slow_m += super::path_m(fixes, &[seq[p - 1], seq[p]]);
+            }
+        }
+    }
+    if slow > 0 {
+        findings.push(Finding {
+            detector: Detector::Stationary,
+            start_ms: span.0,
+            end_ms: span.1,
+            measured: format!("{slow} fixes at ≤ {fastest_slow:.1} m/s"),
+            threshold: format!("{:.1} m/s over {} s", k.min_speed_mps, k.floor_window_ms / 1000),
+            policy_key: "trust.motion.min_speed_mps",
+            effect: Effect::WithholdFixes,
+            fixes: slow,
+            meters: slow_m.round() as u64,
+            detail: "stopped, walking pace or a parked device's wandering noise earns no cells".into(),
+        });
+    }
+    moving
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trust::testing::*;
+
+    #[test]
+    fn rule_a_multipath_spike_is_skipped_and_its_neighbours_joined() {
+        let mut f = drive(60, 10.0, 1.0);
+        f[30].lat += 80.0 / 111_195.0;
+        let seq: Vec<usize> = (0..60).collect();
+        let mut ev = Vec::new();
+        let out = despike(&refs(&f), &seq, &k(), &mut ev);
+        assert_eq!(out.len(), 59);
+        assert!(!out.contains(&30));
+        assert_eq!(ev[0].effect, Effect::SkipFix);
+    }
+
+    #[test]
+    fn rule_a_sharp_honest_turn_is_not_a_spike() {
+        // 10 m/s east, then north: the corner fix is ~7 m from its neighbours' chord.
+        let m = 1.0 / 111_195.0;
+        let lon_m = m / (60.0f64).to_radians().cos();
+        let mut f: Vec<Fix> = (0..10)
+            .map(|i| Fix::new(i * 1000, 60.0, 25.0 + i as f64 * 10.0 * lon_m))
+            .collect();
+        f.extend((1..10).map(|i| Fix::new((9 + i) * 1000, 60.0 + i as f64 * 10.0 * m, 25.0 + 90.0 * lon_m)));
+        let seq: Vec<usize> = (0..f.len()).collect();
+        let mut ev = Vec::new();
+        assert_eq!(despike(&refs(&f), &seq, &k(), &mut ev).len(), f.len());
+        assert!(ev.is_empty());
+    }
+
+    #[test]
+    fn rule_a_stop_at_a_light_withholds_only_the_stop() {
+        // 60 s driving, 60 s stopped, 60 s driving
+        let mut f = drive(60, 10.0, 0.5);
+        let last = f[59].clone();
+        for i in 0..60 {
+            let mut s = last.clone();
+            s.time_ms += (i + 1) * 1000;
+            f.push(s);
+        }
+        let start = f.len() as i64;
+        for (i, mut g) in drive(60, 10.0, 0.5).into_iter().enumerate() {
+            g.time_ms = last.time_ms + (start - 59 + i as i64) * 1000;
+            g.lat += last.lat - 60.17;
+            g.lon += last.lon - 24.94;
+            f.push(g);
+        }
+        let seq: Vec<usize> = (0..f.len()).collect();
+        let mut ev = Vec::new();
+        let moving = floor(&refs(&f), &seq, &k(), &mut ev);
+        let slow = moving.iter().filter(|m| !**m).count();
+        // the 60 s stop less the 15 s at each end whose other half window moves
+        assert!((25..=60).contains(&slow), "{slow}");
+        assert!(moving[..45].iter().all(|m| *m) && moving[f.len() - 45..].iter().all(|m| *m));
+    }
+
+    #[test]
+    fn rule_walking_pace_and_a_parked_device_earn_nothing() {
+        let walk = drive(300, 1.4, 0.5);
+        let parked: Vec<Fix> = drive(300, 0.0, 3.0);
+        for f in [walk, parked] {
+            let seq: Vec<usize> = (0..f.len()).collect();
+            let mut ev = Vec::new();
+            assert!(floor(&refs(&f), &seq, &k(), &mut ev).iter().all(|m| !m));
+        }
+    }
+
+    #[test]
+    fn rule_a_lone_fix_is_not_moving() {
+        let f = drive(1, 10.0, 0.0);
+        let mut ev = Vec::new();
+        assert_eq!(floor(&refs(&f), &[0], &k(), &mut ev), vec![false]);
+    }
+}

@@ -1,0 +1,248 @@
+//! Fingerprints of GNSS simulators and hand-made traces, over the moving fixes of a segment
+//! (each withholds the segment):
+//!
+//! - `constant_signal`: the same HDOP and satellite count for longer than
+//!   `trust.simulator.max_constant_signal_s` (a real sky changes within minutes);
+//! - `straight_line`: two or more windows of `trust.simulator.line_fixes` fixes spanning 300 m+
+//!   whose RMS distance from their chord is below `trust.simulator.min_line_rms_m` (RTK fixes,
+//!   quality 4/5, are exempt);
+//! - `constant_speed`: a receiver speed within `trust.simulator.min_speed_range_mps` for longer
+//!   than `trust.simulator.max_constant_speed_s`;
+//! - `white_noise`: the median acceleration between consecutive 1 s steps above
+//!   `trust.simulator.max_median_accel_mps2` — a receiver's error is smooth (correlated from one
+//!   second to the next), noise added to a made-up path is not.
+
+use super::policy::TrustKernels;
+use super::{enu, Detector, Effect, Finding};
+use crate::fix::Fix;
+
+/// Apply the four fingerprints to the moving fixes `live`, marking `withheld`.
+///
+/// ```
+/// use tessera::{fix::Fix, trust::simulator::check};
+/// let k = tessera::policy::Policy::default().kernels().unwrap().trust.unwrap();
+/// // a perfect line at constant speed, constant HDOP and satellites, for 20 minutes
+/// let f: Vec<Fix> = (0..1200).map(|i| {
+///     let mut f = Fix::new(i * 1000, 60.0 + i as f64 * 1e-4, 25.0);
+///     f.hdop = Some(0.9); f.sats = Some(9); f.speed_mps = Some(11.12); f
+/// }).collect();
+/// let refs: Vec<&Fix> = f.iter().collect();
+/// let live: Vec<usize> = (0..f.len()).collect();
+/// let (mut withheld, mut ev) = (vec![false; f.len()], Vec::new());
+/// check(&refs, &live, &k, &mut withheld, &mut ev);
+/// assert!(withheld.iter().all(|w| *w));
+/// let names: Vec<&str> = ev.iter().map(|e| e.detector.as_str()).collect();
+/// assert!(names.contains(&"constant_signal") && names.contains(&"straight_line"), "{names:?}");
+/// ```
+pub fn check(fixes: &[&Fix], live: &[usize], k: &TrustKernels, withheld: &mut [bool], findings: &mut Vec<Finding>) {
+    if live.len() < 3 {
+        return;
+    }
+    let before = findings.len();
+    constant_signal(fixes, live, k, findings);
+    straight_line(fixes, live, k, findings);
+    constant_speed(fixes, live, k, findings);
+    white_noise(fixes, live, k, findings);
+    if findings.len() > before {
+        for &i in live {
+            withheld[i] = true;
+        }
+    }
+}
+
+fn segment_finding(
+    fixes: &[&Fix],
+    live: &[usize],
+    detector: Detector,
+    key: &'static str,
+    measured: String,
+    threshold: String,
+    detail: &str,
+) -> Finding {
+    Finding {
+        detector,
+        start_ms: fixes[live[0]].time_ms,
+        end_ms: fixes[live[live.len() - 1]].time_ms,
+        measured,
+        threshold,
+        policy_key: key,
+        effect: Effect::WithholdSegment,
+        fixes: live.len() as u64,
+        meters: super::path_m(fixes, live).round() as u64,
+        detail: detail.into(),
+    }
+}
+
+/// Longest time span of consecutive `live` fixes for which `same(first, this)` holds.
+fn longest(fixes: &[&Fix], live: &[usize], same: impl Fn(&Fix, &Fix) -> bool) -> i64 {
+    let (mut best, mut start) = (0i64, 0usize);
+    for p in 1..live.len() {
+        if !same(fixes[live[start]], fixes[live[p]]) {
+            start = p;
+        }
+        best = best.max(fixes[live[p]].time_ms - fixes[live[start]].time_ms);
+    }
+    best
+}
+
+fn constant_signal(fixes: &[&Fix], live: &[usize], k: &TrustKernels, findings: &mut Vec<Finding>) {
+    let span = longest(fixes, live, |a, b| {
+        a.hdop_centi().is_some() && a.sats.is_some() && a.hdop_centi() == b.hdop_centi() && a.sats == b.sats
+    });
+    if span > k.max_constant_signal_ms {
+        findings.push(segment_finding(
+            fixes,
+            live,
+            Detector::ConstantSignal,
+            "trust.simulator.max_constant_signal_s",
+            format!("{} s with one HDOP and satellite count", span / 1000),
+            format!("{} s", k.max_constant_signal_ms / 1000),
+            "HDOP and satellites never change while moving: a simulator's signature",
+        ));
+    }
+}
+
+fn straight_line(fixes: &[&Fix], live: &[usize], k: &TrustKernels, findings: &mut Vec<Finding>) {
+    let (mut perfect, mut best) = (0u32, f64::INFINITY);
+    for w in live.chunks_exact(k.line_fixes) {
+        if w.iter().any(|&i| matches!(fixes[i].quality, 4 | 5)) {
+            continue;
+        }
+        let (a, b) = (fixes[w[0]], fixes[w[w.len() - 1]]);
+        let (cx, cy) = enu(a, b);
+        let len = cx.hypot(cy);
+        if len < 300.0 {
+            continue;
+        }
+        let ss: f64 = w
+            .iter()
+            .map(|&i| {
+                let (px, py) = enu(a, fixes[i]);
+                let d = (px * cy - py * cx) / len;
+                d * d
+            })
+            .sum();
+        let rms = (ss / w.len() as f64).sqrt();
+        best = best.min(rms);
+        if rms < k.min_line_rms_m {
+            perfect += 1;
+        }
+    }
+    if perfect >= 2 {
+        findings.push(segment_finding(
+            fixes,
+            live,
+            Detector::StraightLine,
+            "trust.simulator.min_line_rms_m",
+            format!("{perfect} windows, RMS {best:.3} m from a straight line"),
+            format!("{:.3} m", k.min_line_rms_m),
+            "geometrically perfect straight lines: no receiver noise",
+        ));
+    }
+}
+
+fn constant_speed(fixes: &[&Fix], live: &[usize], k: &TrustKernels, findings: &mut Vec<Finding>) {
+    let range = k.min_speed_range_mps as f32;
+    let span = longest(fixes, live, |a, b| match (a.speed_mps, b.speed_mps) {
+        (Some(x), Some(y)) => x > 1.0 && (x - y).abs() <= range,
+        _ => false,
+    });
+    if span > k.max_constant_speed_ms {
+        findings.push(segment_finding(
+            fixes,
+            live,
+            Detector::ConstantSpeed,
+            "trust.simulator.max_constant_speed_s",
+            format!("{} s within {range} m/s", span / 1000),
+            format!("{} s", k.max_constant_speed_ms / 1000),
+            "a receiver speed that does not vary: a simulator's signature",
+        ));
+    }
+}
+
+fn white_noise(fixes: &[&Fix], live: &[usize], k: &TrustKernels, findings: &mut Vec<Finding>) {
+    let mut acc: Vec<f64> = live
+        .windows(3)
+        .filter_map(|w| {
+            let (a, b, c) = (fixes[w[0]], fixes[w[1]], fixes[w[2]]);
+            let (d1, d2) = (b.time_ms - a.time_ms, c.time_ms - b.time_ms);
+            if !(500..=1500).contains(&d1) || !(500..=1500).contains(&d2) {
+                return None;
+            }
+            let (s1, s2) = (d1 as f64 / 1000.0, d2 as f64 / 1000.0);
+            let (x1, y1) = enu(a, b);
+            let (x2, y2) = enu(b, c);
+            Some((x2 / s2 - x1 / s1).hypot(y2 / s2 - y1 / s1) / ((s1 + s2) / 2.0))
+        })
+        .collect();
+    if acc.len() < 60 {
+        return;
+    }
+    let mid = acc.len() / 2;
+    let median = *acc.select_nth_unstable_by(mid, f64::total_cmp).1;
+    if median > k.max_median_accel_mps2 {
+        findings.push(segment_finding(
+            fixes,
+            live,
+            Detector::WhiteNoise,
+            "trust.simulator.max_median_accel_mps2",
+            format!("median {median:.1} m/s² between 1 s steps"),
+            format!("{:.1} m/s²", k.max_median_accel_mps2),
+            "position noise that is new every second: added to a made-up path, not a receiver's",
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trust::testing::*;
+
+    fn run(f: &[Fix]) -> Vec<Finding> {
+        let live: Vec<usize> = (0..f.len()).collect();
+        let (mut w, mut ev) = (vec![false; f.len()], Vec::new());
+        check(&refs(f), &live, &k(), &mut w, &mut ev);
+        ev
+    }
+
+    #[test]
+    fn rule_honest_driving_has_no_simulator_fingerprint() {
+        assert!(run(&drive(1800, 12.0, 2.0)).is_empty());
+    }
+
+    #[test]
+    fn rule_constant_hdop_and_satellites_for_15_minutes_is_a_simulator() {
+        let mut f = drive(1200, 12.0, 2.0);
+        for g in &mut f {
+            g.hdop = Some(1.0);
+            g.sats = Some(10);
+        }
+        assert_eq!(run(&f)[0].detector, Detector::ConstantSignal);
+    }
+
+    #[test]
+    fn rule_a_constant_receiver_speed_for_5_minutes_is_a_simulator() {
+        let mut f = drive(600, 12.0, 2.0);
+        for g in &mut f {
+            g.speed_mps = Some(12.0);
+        }
+        assert_eq!(run(&f)[0].detector, Detector::ConstantSpeed);
+    }
+
+    #[test]
+    fn rule_white_noise_on_a_made_up_path_is_a_simulator() {
+        let mut f = drive(600, 12.0, 0.0);
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for g in &mut f {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let u = (x % 2001) as f64 / 1000.0 - 1.0; // ±1 → ±4 m
+            let v = ((x >> 20) % 2001) as f64 / 1000.0 - 1.0;
+            g.lat += 4.0 * u / 111_195.0;
+            g.lon += 4.0 * v / 55_000.0;
+        }
+        let ev = run(&f);
+        assert!(ev.iter().any(|e| e.detector == Detector::WhiteNoise), "{ev:?}");
+    }
+}
