@@ -216,7 +216,8 @@ fn verify_exits_zero_on_match_and_nonzero_naming_the_file_on_tamper() {
     let reg = lake.join("epochs/2026-W47/registry.csv");
     let text = std::fs::read_to_string(&reg).unwrap();
     let first_wallet = text.lines().nth(1).unwrap().split(',').nth(1).unwrap().to_string();
-    let last = text.lines().last().unwrap().to_string();
+    // An honest driver that earns (the sample's last drivers are withheld by the trust detectors).
+    let last = text.lines().find(|l| l.starts_with("car-003,")).unwrap().to_string();
     let (dev, _) = last.split_once(',').unwrap();
     std::fs::write(&reg, text.replace(&last, &format!("{dev},{first_wallet}"))).unwrap();
     let o = bin()

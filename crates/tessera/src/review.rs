@@ -67,7 +67,8 @@ pub struct ReviewLine {
     pub evidence: Vec<FlagRow>,
 }
 
-/// A review of an epoch's flagged devices.
+/// A review of an epoch's flagged devices (a device is flagged when a finding withheld some of
+/// its fixes, segments or time, or its trust multiplier is below 1).
 #[derive(Debug, Clone, Serialize)]
 pub struct Review {
     /// Epoch.

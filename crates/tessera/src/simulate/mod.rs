@@ -353,7 +353,8 @@ fn drive(
             t_ms: start_ms + sec * 1000,
             lat: cfg.lat0 + py / mlat,
             lon: cfg.lon0 + px / mlon,
-            speed: v,
+            // a receiver's Doppler speed is never exactly constant
+            speed: (v + rng.normal() * 0.05).max(0.0),
             course: [90.0, 0.0, 270.0, 180.0][dir as usize],
             hdop: (hdop * 10.0).round() / 10.0,
             sats,
