@@ -142,6 +142,11 @@ pub fn review(lake: &Lake, epoch: &Epoch) -> Result<Review> {
     {
         by_device.entry(r.device.clone()).or_default().push(r);
     }
+    // Flagged: something withheld or multiplied, not only path cells left unfilled.
+    by_device.retain(|_, rows| {
+        rows.iter()
+            .any(|r| r.effect.starts_with("withhold") || r.effect == "multiplier")
+    });
     let mut devices: Vec<ReviewLine> = by_device
         .into_iter()
         .map(|(device, evidence)| {
