@@ -178,7 +178,7 @@ impl Rejection {
 }
 
 /// Where every input line of a source went. Invariant (tested on every corpus log):
-/// `total == fix + aux + ignored + blank + comment + rejected`.
+/// `total == fix + aux + imu + ignored + blank + comment + rejected`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LineCounts {
     /// Lines (GPX: track points) read.
@@ -195,6 +195,9 @@ pub struct LineCounts {
     pub comment: u64,
     /// Lines or points in the rejection report.
     pub rejected: u64,
+    /// Camera telemetry: IMU samples kept (a "line" of a camera file is one sample).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub imu: u64,
     /// Ignored sentence types and how often (`PGRME` → 12).
     pub ignored_types: BTreeMap<String, u64>,
     /// Accepted fixes whose time was corrected, by correction (`gps_week_rollover` → 3600); not
@@ -212,6 +215,10 @@ impl LineCounts {
     /// assert_eq!((p.lines.fix, p.lines.blank, p.lines.comment, p.lines.rejected), (1, 1, 1, 1));
     /// ```
     pub fn balanced(&self) -> bool {
-        self.total == self.fix + self.aux + self.ignored + self.blank + self.comment + self.rejected
+        self.total == self.fix + self.aux + self.imu + self.ignored + self.blank + self.comment + self.rejected
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }

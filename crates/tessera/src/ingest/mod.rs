@@ -6,6 +6,7 @@ pub mod gpx;
 pub mod nmea;
 pub mod parquet;
 pub mod receipt;
+pub mod telemetry;
 
 pub use self::nmea::Parsed;
 pub use crate::report::{LineCounts, Reason, Rejection};
@@ -20,6 +21,10 @@ pub enum Format {
     Gpx,
     /// A Parquet file in tessera's fixes schema (one row per fix).
     Parquet,
+    /// An MP4 (or QuickTime) video with camera telemetry: GoPro GPMF, CAMM or BlackVue.
+    Mp4,
+    /// A raw GoPro GPMF payload (starts with a `DEVC` item).
+    Gpmf,
 }
 
 impl Format {
@@ -30,10 +35,18 @@ impl Format {
     /// assert_eq!(Format::detect(b"<?xml version=\"1.0\"?><gpx>"), Format::Gpx);
     /// assert_eq!(Format::detect(b"$GPGGA,..."), Format::Nmea);
     /// assert_eq!(Format::detect(b"PAR1\x15\x04"), Format::Parquet);
+    /// assert_eq!(Format::detect(b"\0\0\0\x20ftypisom"), Format::Mp4);
+    /// assert_eq!(Format::detect(b"DEVC\0\x01\0\x10"), Format::Gpmf);
     /// ```
     pub fn detect(bytes: &[u8]) -> Format {
         if bytes.starts_with(b"PAR1") {
             return Format::Parquet;
+        }
+        if bytes.starts_with(b"DEVC") {
+            return Format::Gpmf;
+        }
+        if bytes.len() >= 8 && matches!(&bytes[4..8], b"ftyp" | b"moov" | b"mdat" | b"free" | b"wide" | b"skip") {
+            return Format::Mp4;
         }
         let head = &bytes[..bytes.len().min(4096)];
         let head = String::from_utf8_lossy(head);
@@ -55,6 +68,8 @@ impl Format {
             Format::Nmea => "nmea",
             Format::Gpx => "gpx",
             Format::Parquet => "parquet",
+            Format::Mp4 => "mp4",
+            Format::Gpmf => "gpmf",
         }
     }
 }
@@ -85,6 +100,8 @@ pub fn parse_received(bytes: &[u8], receipt: Option<&receipt::Receipt>) -> Parse
         Format::Nmea => nmea::parse_with(bytes, receipt),
         Format::Gpx => gpx::parse_with(bytes, receipt),
         Format::Parquet => parquet::parse_with(bytes, receipt),
+        Format::Mp4 => telemetry::parse_mp4(&mut std::io::Cursor::new(bytes), receipt),
+        Format::Gpmf => telemetry::parse_gpmf_payload(bytes, receipt),
     }
 }
 
@@ -101,7 +118,7 @@ pub fn parse_received(bytes: &[u8], receipt: Option<&receipt::Receipt>) -> Parse
 /// ```
 pub fn not_a_trace(p: &Parsed) -> Option<String> {
     let framing = |r: &&Rejection| matches!(r.reason, Reason::NotNmea | Reason::BadFile);
-    let sentences = p.lines.fix + p.lines.aux + p.lines.ignored;
+    let sentences = p.lines.fix + p.lines.aux + p.lines.imu + p.lines.ignored;
     if !p.fixes.is_empty() || sentences > 0 || p.rejections.iter().any(|r| !framing(&r)) {
         return None;
     }

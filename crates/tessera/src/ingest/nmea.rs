@@ -36,6 +36,10 @@ pub struct Parsed {
     pub rejections: Vec<Rejection>,
     /// Where every line went.
     pub lines: LineCounts,
+    /// IMU readings of camera telemetry, in source order (empty for NMEA, GPX and Parquet).
+    pub imu: Vec<crate::ingest::telemetry::ImuSample>,
+    /// How camera telemetry was read (kind, clock, axes); `None` for NMEA, GPX and Parquet.
+    pub telemetry: Option<crate::ingest::telemetry::Telemetry>,
 }
 
 /// Position source within a cycle, best first.

@@ -31,6 +31,7 @@ pub fn parse_with(bytes: &[u8], receipt: Option<&super::receipt::Receipt>) -> Pa
         fixes: Vec::new(),
         rejections: Vec::new(),
         lines: LineCounts::default(),
+        ..Parsed::default()
     };
     let whole_file = |out: &mut Parsed, detail: String| {
         out.fixes.clear();

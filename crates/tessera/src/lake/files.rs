@@ -66,12 +66,16 @@ pub fn tree_jobs(dir: &Path) -> Result<Vec<FileJob>, Error> {
     Ok(jobs)
 }
 
-/// Split jobs into group commits of at most [`COMMIT_FILES`] files and [`COMMIT_BYTES`] bytes.
+/// Split jobs into group commits of at most [`COMMIT_FILES`] files and [`COMMIT_BYTES`] bytes
+/// (videos, read from disk by seeking, count as nothing).
 fn groups(jobs: &[FileJob]) -> Vec<&[FileJob]> {
     let mut out = Vec::new();
     let (mut start, mut bytes) = (0, 0u64);
     for (i, j) in jobs.iter().enumerate() {
-        let len = std::fs::metadata(&j.path).map(|m| m.len()).unwrap_or(0);
+        let len = match super::is_mp4_file(&j.path) {
+            true => 0,
+            false => std::fs::metadata(&j.path).map(|m| m.len()).unwrap_or(0),
+        };
         if i > start && (i - start >= COMMIT_FILES || bytes + len > COMMIT_BYTES) {
             out.push(&jobs[start..i]);
             (start, bytes) = (i, 0);
@@ -105,9 +109,15 @@ impl Lake {
         let mut results = Vec::with_capacity(jobs.len());
         let total = jobs.len() as u64;
         for group in groups(jobs) {
+            // Camera videos are ingested one by one from disk, in bounded memory.
+            let video: Vec<bool> = group.iter().map(|j| super::is_mp4_file(&j.path)).collect();
             let read: Vec<Result<Vec<u8>, Error>> = group
                 .par_iter()
-                .map(|j| std::fs::read(&j.path).map_err(super::io_err(&j.path)))
+                .zip(&video)
+                .map(|(j, v)| match v {
+                    true => Ok(Vec::new()),
+                    false => std::fs::read(&j.path).map_err(super::io_err(&j.path)),
+                })
                 .collect();
             let names: Vec<String> = group
                 .iter()
@@ -117,7 +127,9 @@ impl Lake {
                 .iter()
                 .zip(&read)
                 .zip(&names)
-                .filter_map(|((j, bytes), name)| {
+                .zip(&video)
+                .filter(|(_, v)| !**v)
+                .filter_map(|(((j, bytes), name), _)| {
                     Some(Upload {
                         device: &j.device,
                         name,
@@ -128,8 +140,9 @@ impl Lake {
                 .collect();
             // One outcome per file that could be read, in order.
             let mut outcomes = self.ingest_batch(&uploads).into_iter();
-            for (job, bytes) in group.iter().zip(read) {
+            for ((job, bytes), v) in group.iter().zip(read).zip(video) {
                 let result = match bytes {
+                    Ok(_) if v => self.ingest_path(&job.device, &job.path, job.received_at_ms),
                     Err(e) => Err(e),
                     Ok(_) => outcomes
                         .next()

@@ -8,6 +8,7 @@
 //!   sources/<blake3>.json         metadata: device, name, format, line accounting, time range
 //!   fixes/<blake3>.parquet        normalized fixes
 //!   rejections/<blake3>.parquet   ingest rejection report
+//!   imu/<blake3>.parquet          IMU readings of camera telemetry (only sources that have them)
 //!   epochs/<E>/                   rewards, explain, rejections, coverage, manifest, policy, registry
 //! ```
 
@@ -152,6 +153,34 @@ enum Plan {
     Failed(Error),
 }
 
+/// Who sent a source and what it is, for staging.
+struct Source<'a> {
+    device: &'a str,
+    name: &'a str,
+    hash: &'a str,
+    format: Format,
+    len: u64,
+    received_at_ms: i64,
+}
+
+/// Whether a file starts like an MP4 (its first box type at bytes 4..8).
+pub fn is_mp4_file(path: &Path) -> bool {
+    let mut head = [0u8; 8];
+    fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
+        .is_ok_and(|_| Format::detect(&head) == Format::Mp4)
+}
+
+/// A copy of `src` in a temp file beside `dest`, streamed (not fsync'd).
+fn temp_copy(src: &Path, dest: &Path) -> Result<tempfile::TempPath> {
+    let dir = parent_dir(dest);
+    fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let mut tmp = temp_builder().tempfile_in(dir).map_err(io_err(dir))?;
+    let mut from = fs::File::open(src).map_err(io_err(src))?;
+    std::io::copy(&mut from, &mut tmp).map_err(io_err(dest))?;
+    Ok(tmp.into_temp_path())
+}
+
 /// A parsed upload whose files are written under temp names, waiting for the group commit.
 struct Staged {
     meta: SourceMeta,
@@ -199,6 +228,9 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
     fs::File::open(dir).and_then(|f| f.sync_all()).map_err(io_err(dir))
 }
 
+/// The directories of per-source files (`sources/` holds the raw bytes and the metadata).
+pub const SOURCE_DIRS: [&str; 4] = ["sources", "fixes", "rejections", "imu"];
+
 /// What the lake knows about one ingested source.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceMeta {
@@ -224,10 +256,20 @@ pub struct SourceMeta {
     /// receipt times were recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub received_at: Option<String>,
+    /// IMU samples kept (`imu/<hash>.parquet`); 0 for sources without camera telemetry.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub imu: u64,
+    /// How camera telemetry was read (kind, container, clock, axis convention, model).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telemetry: Option<ingest::telemetry::Telemetry>,
     /// Earliest fix time, UTC ms.
     pub min_time_ms: Option<i64>,
     /// Latest fix time, UTC ms.
     pub max_time_ms: Option<i64>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The result of ingesting one source.
@@ -265,7 +307,7 @@ impl Lake {
     /// ```
     pub fn open(root: impl Into<PathBuf>) -> Result<Lake> {
         let root = root.into();
-        for d in ["sources", "fixes", "rejections", "epochs"] {
+        for d in SOURCE_DIRS.iter().chain(&["epochs"]) {
             let p = root.join(d);
             fs::create_dir_all(&p).map_err(io_err(&p))?;
         }
@@ -352,7 +394,7 @@ impl Lake {
     /// ```
     pub fn remove_leftovers(&self, min_age: std::time::Duration) -> Result<Vec<PathBuf>> {
         let mut gone = Vec::new();
-        for d in ["sources", "fixes", "rejections"] {
+        for d in SOURCE_DIRS {
             let dir = self.root.join(d);
             let entries = fs::read_dir(&dir).map_err(io_err(&dir))?;
             for e in entries.flatten() {
@@ -542,30 +584,51 @@ impl Lake {
 
     /// Parse one upload and write its files under temp names (not yet durable, not visible).
     fn stage(&self, u: &Upload<'_>, hash: &str) -> Result<Staged> {
-        let (device, name, bytes) = (u.device, u.name, u.bytes);
-        let format = Format::detect(bytes);
+        let format = Format::detect(u.bytes);
         let received_at_ms = u.received_at_ms.unwrap_or_else(now_ms);
-        let parsed = ingest::parse_received(bytes, Some(&self.receipt.at(received_at_ms)));
+        let parsed = ingest::parse_received(u.bytes, Some(&self.receipt.at(received_at_ms)));
         if let Some(detail) = ingest::not_a_trace(&parsed) {
             return Err(Error::NotATrace {
-                name: name.to_string(),
+                name: u.name.to_string(),
                 detail,
             });
         }
         let raw_path = self.root.join("sources").join(format!("{hash}.{}", format.as_str()));
-        let raw = temp_with(&raw_path, bytes)?;
+        let raw = temp_with(&raw_path, u.bytes)?;
+        let src = Source {
+            device: u.device,
+            name: u.name,
+            hash,
+            format,
+            len: u.bytes.len() as u64,
+            received_at_ms,
+        };
+        self.stage_parsed(&src, parsed, (raw, raw_path), Some(u.bytes))
+    }
+
+    /// The files of a parsed source under temp names: fixes, rejections, IMU, metadata. `bytes`
+    /// (when in memory) lets a Parquet source that already is the fixes file be stored once.
+    fn stage_parsed(
+        &self,
+        src: &Source<'_>,
+        parsed: ingest::Parsed,
+        raw: (tempfile::TempPath, PathBuf),
+        bytes: Option<&[u8]>,
+    ) -> Result<Staged> {
+        let (device, hash) = (src.device, src.hash);
+        let pq_err = |what: &str| {
+            let path = format!("{what}/{hash}.parquet");
+            move |source| Error::Parquet { path, source }
+        };
         let fixes_pq = tables::to_parquet(
             &tables::fixes_schema(),
             &tables::fixes_to_batches_sized(device, &parsed.fixes, self.batch_rows),
         )
-        .map_err(|source| Error::Parquet {
-            path: format!("fixes/{hash}.parquet"),
-            source,
-        })?;
+        .map_err(pq_err("fixes"))?;
         let fixes_path = self.root.join("fixes").join(format!("{hash}.parquet"));
         // A Parquet source that already is exactly the fixes file is stored once (hard link).
-        let fixes = match (fixes_pq.as_slice() == bytes)
-            .then(|| temp_link(&raw, &fixes_path))
+        let fixes = match (bytes == Some(fixes_pq.as_slice()))
+            .then(|| temp_link(&raw.0, &fixes_path))
             .flatten()
         {
             Some(t) => t,
@@ -581,20 +644,22 @@ impl Lake {
                 rejection: r.clone(),
             })
             .collect();
-        let rej_pq = tables::to_parquet(&tables::rejections_schema(), &[tables::rejections_to_batch(&rows)]).map_err(
-            |source| Error::Parquet {
-                path: format!("rejections/{hash}.parquet"),
-                source,
-            },
-        )?;
+        let rej_pq = tables::to_parquet(&tables::rejections_schema(), &[tables::rejections_to_batch(&rows)])
+            .map_err(pq_err("rejections"))?;
         let rej_path = self.root.join("rejections").join(format!("{hash}.parquet"));
-        let rejections = temp_with(&rej_path, &rej_pq)?;
+        let mut data = vec![raw, (fixes, fixes_path), (temp_with(&rej_path, &rej_pq)?, rej_path)];
+        if !parsed.imu.is_empty() {
+            let imu_pq = tables::to_parquet(&tables::imu_schema(), &tables::imu_to_batches(device, &parsed.imu))
+                .map_err(pq_err("imu"))?;
+            let imu_path = self.root.join("imu").join(format!("{hash}.parquet"));
+            data.push((temp_with(&imu_path, &imu_pq)?, imu_path));
+        }
         let meta = SourceMeta {
             hash: hash.to_string(),
             device: device.to_string(),
-            name: name.to_string(),
-            format,
-            bytes: bytes.len() as u64,
+            name: src.name.to_string(),
+            format: src.format,
+            bytes: src.len,
             fixes: parsed.fixes.len() as u64,
             rejected: parsed.lines.rejected,
             rejected_by_reason: parsed.rejections.iter().fold(Default::default(), |mut m, r| {
@@ -602,7 +667,9 @@ impl Lake {
                 m
             }),
             lines: parsed.lines,
-            received_at: Some(ingest::receipt::fmt_ms(received_at_ms)),
+            received_at: Some(ingest::receipt::fmt_ms(src.received_at_ms)),
+            imu: parsed.imu.len() as u64,
+            telemetry: parsed.telemetry,
             min_time_ms: parsed.fixes.iter().map(|f| f.time_ms).min(),
             max_time_ms: parsed.fixes.iter().map(|f| f.time_ms).max(),
         };
@@ -611,8 +678,81 @@ impl Lake {
         let meta_tmp = temp_with(&meta_path, &json)?;
         Ok(Staged {
             meta,
-            data: vec![(raw, raw_path), (fixes, fixes_path), (rejections, rej_path)],
+            data,
             meta_file: (meta_tmp, meta_path),
+        })
+    }
+
+    /// Ingest one file from disk, reading a camera video in bounded memory: the file is hashed
+    /// in a stream, its telemetry read by seeking ([`ingest::telemetry::parse_mp4`]), and its
+    /// bytes copied into the lake in a stream — a 4 GB MP4 never sits in memory. Other formats
+    /// are read whole, as [`Lake::ingest`] does. Idempotent like every ingest.
+    ///
+    /// # Errors
+    /// As [`Lake::ingest`], plus [`Error::Io`] naming the file that cannot be read.
+    ///
+    /// ```
+    /// # let d = tempfile::tempdir().unwrap();
+    /// let lake = tessera::lake::Lake::open(d.path().join("lake")).unwrap();
+    /// let p = d.path().join("a.nmea");
+    /// std::fs::write(&p, b"$GPGGA,120000.00,5230.000,N,01324.000,E,1,08,0.9,35.0,M,0.0,M,,*6D\n").unwrap();
+    /// let out = lake.ingest_path("car-1", &p, None).unwrap();
+    /// assert_eq!(out.meta.fixes, 1);
+    /// assert!(lake.ingest_path("car-1", &p, None).unwrap().duplicate);
+    /// ```
+    pub fn ingest_path(&self, device: &str, path: &Path, received_at_ms: Option<i64>) -> Result<IngestOutcome> {
+        let name = path.file_name().unwrap_or_default().to_string_lossy().to_string();
+        if !is_mp4_file(path) {
+            let bytes = fs::read(path).map_err(io_err(path))?;
+            let u = Upload {
+                device,
+                name: &name,
+                bytes: &bytes,
+                received_at_ms,
+            };
+            let mut out = self.ingest_batch(&[u]);
+            return out.pop().unwrap_or_else(|| Err(Error::Invalid("empty batch".into())));
+        }
+        if !valid_device_id(device) {
+            return Err(Error::Invalid(format!(
+                "device id {device:?} is not 1-64 characters of A-Z a-z 0-9 . _ : -"
+            )));
+        }
+        let mut f = fs::File::open(path).map_err(io_err(path))?;
+        let mut h = blake3::Hasher::new();
+        h.update_reader(&mut f).map_err(io_err(path))?;
+        let hash = h.finalize().to_hex().to_string();
+        let meta_path = self.root.join("sources").join(format!("{hash}.json"));
+        if meta_path.exists() {
+            return Ok(IngestOutcome {
+                meta: self.read_meta(&meta_path)?,
+                duplicate: true,
+            });
+        }
+        let received_at_ms = received_at_ms.unwrap_or_else(now_ms);
+        let parsed = ingest::telemetry::parse_mp4(
+            &mut std::io::BufReader::new(&mut f),
+            Some(&self.receipt.at(received_at_ms)),
+        );
+        if let Some(detail) = ingest::not_a_trace(&parsed) {
+            return Err(Error::NotATrace { name, detail });
+        }
+        let raw_path = self.root.join("sources").join(format!("{hash}.mp4"));
+        let raw = temp_copy(path, &raw_path)?;
+        let len = fs::metadata(&raw).map_err(io_err(path))?.len();
+        let src = Source {
+            device,
+            name: &name,
+            hash: &hash,
+            format: Format::Mp4,
+            len,
+            received_at_ms,
+        };
+        let staged = self.stage_parsed(&src, parsed, (raw, raw_path), None)?;
+        self.commit_staged(&[&staged])?;
+        Ok(IngestOutcome {
+            meta: staged.meta,
+            duplicate: false,
         })
     }
 
@@ -626,7 +766,7 @@ impl Lake {
             .flat_map(|s| s.data.iter().map(|d| &d.0).chain([&s.meta_file.0]))
             .collect();
         self.sync_files(&files)?;
-        let dirs = ["sources", "fixes", "rejections"].map(|d| self.root.join(d));
+        let dirs = SOURCE_DIRS.map(|d| self.root.join(d));
         for s in staged {
             for (tmp, dest) in &s.data {
                 fs::rename(tmp, dest).map_err(io_err(dest))?;
@@ -767,6 +907,34 @@ impl Lake {
         Ok((fixes, sha))
     }
 
+    /// The IMU readings of one source (empty when it has none).
+    ///
+    /// # Errors
+    /// [`Error::Io`]/[`Error::Data`] naming the IMU file.
+    ///
+    /// ```
+    /// # let d = tempfile::tempdir().unwrap();
+    /// let lake = tessera::lake::Lake::open(d.path()).unwrap();
+    /// assert!(lake.read_imu("0123").unwrap().is_empty());
+    /// ```
+    pub fn read_imu(&self, hash: &str) -> Result<Vec<ingest::telemetry::ImuSample>> {
+        let p = self.root.join("imu").join(format!("{hash}.parquet"));
+        if !p.exists() {
+            return Ok(Vec::new());
+        }
+        let bytes = fs::read(&p).map_err(io_err(&p))?;
+        let data = |message: String| Error::Data {
+            path: p.display().to_string(),
+            message,
+        };
+        let batches = tables::from_parquet_batched(bytes.into(), self.batch_rows).map_err(|e| data(e.to_string()))?;
+        let mut out = Vec::new();
+        for b in &batches {
+            tables::batch_to_imu(b, &mut out).map_err(data)?;
+        }
+        Ok(out)
+    }
+
     /// Epochs with complete outputs, sorted.
     ///
     /// # Errors
@@ -872,7 +1040,7 @@ impl Lake {
         }
         // Temp files of writes that died (killed ingest or server). Only old ones: another
         // process may be writing a fresh one right now.
-        for d in ["sources", "fixes", "rejections"] {
+        for d in SOURCE_DIRS {
             let dir = self.root.join(d);
             let Ok(rd) = fs::read_dir(&dir) else { continue };
             for e in rd.flatten() {

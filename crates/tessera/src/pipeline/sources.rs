@@ -190,10 +190,25 @@ fn process_source(
         out.trust.teleport_runs(&fixes, &verdicts, tk);
     }
     let received = meta.received_at.as_deref().and_then(super::trust::parse_ms);
+    // Camera telemetry: the IMU the trust rules hold against the track, in time order.
+    let imu = match (&k.trust, meta.imu) {
+        (Some(_), n) if n > 0 => {
+            let mut v = lake.read_imu(&meta.hash)?;
+            v.sort_by_key(|s| (s.time_us, s.sensor, s.line));
+            v
+        }
+        _ => Vec::new(),
+    };
     let cover = |segment: &[&Fix], seg: u32, out: &mut SourceResult| match &k.trust {
         None => cover_segment(segment, device_idx, k.resolution, &mut out.visits),
         Some(tk) => {
-            let c = crate::trust::check_segment(segment, received, tk);
+            let (a, b) = (segment[0].time_ms, segment[segment.len() - 1].time_ms);
+            let c = crate::trust::check_segment_with_imu(
+                segment,
+                received,
+                crate::trust::imu::between(&imu, a - 5000, b + 5000),
+                tk,
+            );
             let mut run: Vec<&Fix> = Vec::new();
             for r in &c.runs {
                 run.clear();

@@ -1,5 +1,5 @@
 //! The lake's tables: for each one its Arrow schema, row type and conversions, in one place
-//! (`fixes`, `rejections`, `explain`, `rewards`, `coverage`, and the trust tables `flags`,
+//! (`fixes`, `imu`, `rejections`, `explain`, `rewards`, `coverage`, and the trust tables `flags`,
 //! `fingerprints`, `trust`), plus the one set of Parquet writer
 //! settings every file uses. Writers are deterministic: the same rows give the same bytes (fixed
 //! compression, row-group size and `created_by`).
@@ -8,6 +8,7 @@ mod coverage;
 mod explain;
 mod fixes;
 mod flags;
+mod imu;
 mod rejections;
 mod rewards;
 
@@ -18,6 +19,7 @@ pub use flags::{
     fingerprints_batch, fingerprints_rows, fingerprints_schema, flags_batch, flags_rows, flags_schema, trust_batch,
     trust_rows, trust_schema, AnchorRow, FlagRow,
 };
+pub use imu::{batch_to_imu, imu_schema, imu_to_batches};
 pub use rejections::{rejections_schema, rejections_to_batch, RejectionRow};
 pub use rewards::rewards_schema;
 

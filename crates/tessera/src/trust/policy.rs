@@ -30,6 +30,31 @@ pub struct TrustPolicy {
     pub time: TimePolicy,
     /// Per-device reputation across epochs.
     pub reputation: ReputationPolicy,
+    /// Camera IMU against the track.
+    pub imu: ImuPolicy,
+}
+
+/// `[trust.imu]`: camera telemetry (accelerometer, gyroscope) against the GNSS track.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ImuPolicy {
+    /// Window of the vibration check, seconds (default 30).
+    pub window_s: u32,
+    /// Windows whose fixes move slower than this are not checked, m/s (default 5).
+    pub min_speed_mps: f64,
+    /// Vibration (RMS of the acceleration magnitude about its mean) below which a moving window
+    /// is still, m/s² (default 0.05: a MEMS accelerometer at rest reads ~0.01, a car on any road
+    /// 0.2 or more).
+    pub min_vibration_mps2: f64,
+    /// Heading change of the track that makes a turn, degrees (default 45).
+    pub min_turn_deg: f64,
+    /// Within this time, seconds (default 5).
+    pub turn_window_s: u32,
+    /// Share of a turn's heading change the gyroscope must integrate (default 0.5).
+    pub min_turn_share: f64,
+    /// Unseen turns from which the segment is withheld (default 2; also more than half of
+    /// the turns checked).
+    pub max_unseen_turns: u32,
 }
 
 /// `[trust.motion]`.
@@ -183,6 +208,11 @@ defaults! {
         copies: CopiesPolicy::default(),
         time: TimePolicy::default(),
         reputation: ReputationPolicy::default(),
+        imu: ImuPolicy::default(),
+    }
+    ImuPolicy {
+        window_s: 30, min_speed_mps: 5.0, min_vibration_mps2: 0.05, min_turn_deg: 45.0, turn_window_s: 5,
+        min_turn_share: 0.5, max_unseen_turns: 2,
     }
     MotionPolicy { min_speed_mps: 2.5, window_s: 30, max_fill_s: 10, max_spike_m: 25.0 }
     KinematicsPolicy {
@@ -239,6 +269,13 @@ pub struct TrustKernels {
     pub initial: Ppm,
     pub penalty: Ppm,
     pub recovery: Ppm,
+    pub imu_window_ms: i64,
+    pub imu_min_speed_mps: f64,
+    pub imu_min_vibration_mps2: f64,
+    pub imu_min_turn_rad: f64,
+    pub imu_turn_window_ms: i64,
+    pub imu_min_turn_share: f64,
+    pub imu_max_unseen_turns: u32,
 }
 
 fn bad(field: &'static str, message: &str) -> PolicyError {
@@ -331,6 +368,13 @@ impl TrustPolicy {
             initial: ppm(r.initial, "trust.reputation.initial")?,
             penalty: ppm(r.penalty, "trust.reputation.penalty")?,
             recovery: ppm(r.recovery, "trust.reputation.recovery")?,
+            imu_window_ms: secs(self.imu.window_s, "trust.imu.window_s")?,
+            imu_min_speed_mps: positive(self.imu.min_speed_mps, 1e3, "trust.imu.min_speed_mps")?,
+            imu_min_vibration_mps2: positive(self.imu.min_vibration_mps2, 1e3, "trust.imu.min_vibration_mps2")?,
+            imu_min_turn_rad: positive(self.imu.min_turn_deg, 180.0, "trust.imu.min_turn_deg")?.to_radians(),
+            imu_turn_window_ms: secs(self.imu.turn_window_s, "trust.imu.turn_window_s")?,
+            imu_min_turn_share: positive(self.imu.min_turn_share, 1.0, "trust.imu.min_turn_share")?,
+            imu_max_unseen_turns: self.imu.max_unseen_turns.max(1),
         }))
     }
 }

@@ -50,7 +50,8 @@ pub fn check(fixes: &[&Fix], live: &[usize], k: &TrustKernels, withheld: &mut [b
     }
 }
 
-fn segment_finding(
+/// A finding that withholds the segment's live fixes (shared with [`super::imu`]).
+pub(super) fn segment_finding(
     fixes: &[&Fix],
     live: &[usize],
     detector: Detector,
