@@ -31,16 +31,7 @@ impl Klv<'_> {
     /// assert_eq!(k.key_str(), "GPSF");
     /// ```
     pub fn key_str(&self) -> String {
-        self.key
-            .iter()
-            .map(|&b| {
-                if b.is_ascii_graphic() || b == b' ' {
-                    b as char
-                } else {
-                    '?'
-                }
-            })
-            .collect()
+        super::fourcc(&self.key)
     }
 
     /// Whether the item nests further items (type 0).

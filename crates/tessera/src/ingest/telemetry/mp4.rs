@@ -105,15 +105,7 @@ fn children(buf: &[u8], from: usize, to: usize, base: u64) -> Result<Vec<BoxAt>,
 }
 
 fn name(k: &[u8; 4]) -> String {
-    k.iter()
-        .map(|&b| {
-            if b.is_ascii_graphic() || b == b' ' {
-                b as char
-            } else {
-                '?'
-            }
-        })
-        .collect()
+    super::fourcc(k)
 }
 
 fn find(boxes: &[BoxAt], kind: &[u8; 4]) -> Option<BoxAt> {
