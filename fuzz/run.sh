@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 SECS="${1:-60}"
 shift || true
-ALL=(nmea nmea_framed nmea_line gpx parquet_source policy_toml registry_csv merkle_claim upload_headers)
+ALL=(nmea nmea_framed nmea_line gpx parquet_source policy_toml registry_csv merkle_claim upload_headers gpmf camm mp4 blackvue)
 TARGETS=("${@:-${ALL[@]}}")
 SAN=(-s none)
 if [ "${RUSTC_BOOTSTRAP:-}" = "1" ]; then SAN=(-s address); fi
@@ -20,6 +20,7 @@ seeds_of() {
     nmea|nmea_framed|nmea_line) echo "$SHARED/nmea/gpsd $SHARED/nmea/other ../data/sample/car-001" ;;
     gpx) echo "$SHARED/gpx/gpxpy $SHARED/gpx/georust-gpx" ;;
     merkle_claim) echo "$SHARED/merkle" ;;
+    gpmf) echo "$SHARED/telemetry/gopro" ;;
     *) echo "" ;;
   esac
 }
@@ -33,7 +34,7 @@ for t in "${TARGETS[@]}"; do
   for d in $(seeds_of "$t"); do [ -d "$d" ] && dirs+=("$d"); done
   set +e
   cargo fuzz run "${SAN[@]}" -O "$t" "${dirs[@]}" -- -max_total_time="$SECS" -print_final_stats=1 \
-    -max_len=65536 -timeout=10 -rss_limit_mb=4096 >"logs/$t.log" 2>&1
+    -max_len="$([ "$t" = mp4 ] && echo 262144 || echo 65536)" -timeout=10 -rss_limit_mb=4096 >"logs/$t.log" 2>&1
   rc=$?
   set -e
   execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "logs/$t.log" | grep -o '[0-9]*$' || echo 0)

@@ -38,7 +38,7 @@ for epoch in ["2026-W46", "2026-W47"]:
 the middle of each trip. Reading the file gives the normalized fixes and the line accounting."""),
 ("code", '''driver, epoch = "car-008", "2026-W47"
 files = sorted((fleet / driver).glob(f"{epoch}-*"))
-fixes, ingest_rejections, lines = tessera.read_trace(files[0], device=driver)
+fixes, ingest_rejections, lines, imu = tessera.read_trace(files[0], device=driver)
 print(lines)
 fixes.to_pandas().head()'''),
 ("md", "## What the quality gates and trace checks rejected"),

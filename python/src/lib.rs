@@ -55,6 +55,25 @@ fn parse_bytes(py: Python<'_>, data: Vec<u8>, device: &str, source: &str) -> PyR
     Ok((table(py, fixes, s)?, table(py, vec![rej], rs)?, json(&lines)?))
 }
 
+/// Read a trace file (a camera video by seeking to its telemetry): (fixes, rejections,
+/// accounting JSON with `telemetry` for camera files, IMU readings).
+#[pyfunction]
+#[pyo3(signature = (path, device))]
+fn read_file(py: Python<'_>, path: PathBuf, device: &str) -> PyResult<(Py<PyAny>, Py<PyAny>, String, Py<PyAny>)> {
+    let t = py.detach(|| tessera::frames::read_file(&path, device)).map_err(te)?;
+    let mut lines = serde_json::to_value(&t.lines).map_err(te)?;
+    if let (Some(tel), Some(obj)) = (&t.telemetry, lines.as_object_mut()) {
+        obj.insert("telemetry".into(), serde_json::to_value(tel).map_err(te)?);
+    }
+    let (fs, rs, is) = (t.fixes[0].schema(), t.rejections.schema(), t.imu[0].schema());
+    Ok((
+        table(py, t.fixes, fs)?,
+        table(py, vec![t.rejections], rs)?,
+        json(&lines)?,
+        table(py, t.imu, is)?,
+    ))
+}
+
 /// Gates and trace checks: (accepted fixes with `segment`, rejected fixes).
 #[pyfunction]
 #[pyo3(signature = (fixes, policy_toml=None))]
@@ -298,7 +317,7 @@ fn epoch_table(py: Python<'_>, lake: PathBuf, epoch_id: &str, name: &str) -> PyR
 /// Generate a synthetic fleet into a directory (DIR/<device>/<files>, registry.csv); JSON.
 #[allow(clippy::too_many_arguments)]
 #[pyfunction]
-#[pyo3(signature = (out, seed=7, drivers=10, epochs=2, start="2026-W46", trips=2, minutes=10))]
+#[pyo3(signature = (out, seed=7, drivers=10, epochs=2, start="2026-W46", trips=2, minutes=10, camera=None))]
 fn simulate(
     py: Python<'_>,
     out: PathBuf,
@@ -308,8 +327,16 @@ fn simulate(
     start: &str,
     trips: u32,
     minutes: u32,
+    camera: Option<&str>,
 ) -> PyResult<String> {
+    let camera = match camera {
+        None => None,
+        Some("camm") => Some(tessera::simulate::camera::Kind::Camm),
+        Some("blackvue-mp4") => Some(tessera::simulate::camera::Kind::BlackVue),
+        Some(o) => return Err(te(format!("camera {o:?}: camm or blackvue-mp4"))),
+    };
     let cfg = tessera::simulate::SimConfig {
+        camera,
         seed,
         drivers,
         start: epoch(start)?,
@@ -385,6 +412,7 @@ fn _tessera(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     for f in [
         wrap_pyfunction!(parse_bytes, m)?,
+        wrap_pyfunction!(read_file, m)?,
         wrap_pyfunction!(clean, m)?,
         wrap_pyfunction!(cover, m)?,
         wrap_pyfunction!(score, m)?,

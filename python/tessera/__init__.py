@@ -6,7 +6,7 @@ released. Errors raise :class:`TesseraError` with the file, line or field at fau
 
 Stage by stage (tables)::
 
-    fixes, rejected, lines = tessera.read_trace("trip.nmea", device="car-7")
+    fixes, rejected, lines, imu = tessera.read_trace("trip.nmea", device="car-7")
     accepted, rejected_fixes = tessera.clean(fixes)
     visits = tessera.cover(accepted)
     explain = tessera.score(visits, "2026-W47")
@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime as _dt
 import json as _json
 import os as _os
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import pyarrow as _pa
 
@@ -34,6 +34,7 @@ from ._tessera import TesseraError
 __version__: str = _tessera.__version__
 __all__ = [
     "TesseraError",
+    "Trace",
     "read_trace",
     "parse_trace",
     "clean",
@@ -79,12 +80,32 @@ def parse_trace(data: bytes, device: str, source: str = "memory") -> Tuple[_pa.T
     return fixes, rej, _json.loads(lines)
 
 
-def read_trace(path: PathLike, device: str = "unknown") -> Tuple[_pa.Table, _pa.Table, Dict[str, Any]]:
-    """Read a trace file; see :func:`parse_trace`. The rejection report names the file."""
-    p = _os.fspath(path)
-    with open(p, "rb") as f:
-        data = f.read()
-    return parse_trace(data, device, source=p)
+class Trace(NamedTuple):
+    """A trace file read by :func:`read_trace`."""
+
+    fixes: _pa.Table
+    """Normalized fixes (time, lat, lon, alt_m, quality, sats, hdop, speed_mps, course_deg, line...)."""
+    rejections: _pa.Table
+    """The rejection report: line (or sample), reason, detail (byte offsets for camera files)."""
+    lines: Dict[str, Any]
+    """Accounting: ``total == fix + aux + imu + ignored + blank + comment + rejected``; camera
+    files add ``telemetry`` (kind, container, clock, axes, model) and ``ignored_types`` by
+    ``gpmf:<FourCC>`` / ``camm:<case>``."""
+    imu: _pa.Table
+    """IMU readings of camera telemetry: device, time (UTC, µs), sensor (accel m/s², gyro rad/s,
+    mag µT), x, y, z in the axes ``lines["telemetry"]["axes"]`` names, line (sample ordinal);
+    empty for NMEA, GPX and Parquet."""
+
+
+def read_trace(path: PathLike, device: str = "unknown") -> Trace:
+    """Read a trace file of any format tessera ingests: NMEA 0183 (plain, BlackVue ``.gps``,
+    GnssLogger), GPX, Parquet fixes, and camera telemetry — GoPro GPMF (MP4 ``gpmd`` track or
+    a raw payload), CAMM MP4, BlackVue MP4. A video is read by seeking to its telemetry, in
+    bounded memory. Returns a :class:`Trace` ``(fixes, rejections, lines, imu)``; the rejection
+    report names the file.
+    """
+    fixes, rej, lines, imu = _tessera.read_file(_os.fspath(path), device)
+    return Trace(fixes, rej, _json.loads(lines), imu)
 
 
 def clean(fixes: _pa.Table, policy: Optional[PathLike] = None) -> Tuple[_pa.Table, _pa.Table]:
@@ -245,10 +266,12 @@ def epoch_table(lake: PathLike, epoch: str, name: str) -> _pa.Table:
     return _tessera.epoch_table(_os.fspath(lake), epoch, name)
 
 
-def simulate(out: PathLike, seed: int = 7, drivers: int = 10, epochs: int = 2, start: str = "2026-W46", trips: int = 2, minutes: int = 10) -> Dict[str, Any]:
+def simulate(out: PathLike, seed: int = 7, drivers: int = 10, epochs: int = 2, start: str = "2026-W46", trips: int = 2, minutes: int = 10, camera: Optional[str] = None) -> Dict[str, Any]:
     """Write a deterministic synthetic fleet (``out/<device>/<files>`` and ``out/registry.csv``);
-    the defaults reproduce the repository's ``data/sample``."""
-    return _json.loads(_tessera.simulate(_os.fspath(out), seed, drivers, epochs, start, trips, minutes))
+    the defaults reproduce the repository's ``data/sample`` (a mix of NMEA, BlackVue ``.gps``,
+    GnssLogger and GPX loggers, and one CAMM camera). ``camera="camm"`` or ``"blackvue-mp4"``:
+    every trip as that camera's MP4 (GNSS and a 10 Hz IMU consistent with the drive)."""
+    return _json.loads(_tessera.simulate(_os.fspath(out), seed, drivers, epochs, start, trips, minutes, camera))
 
 
 def render(lake: PathLike, epoch: str, output: Optional[PathLike] = None, color_by: str = "freshness", width: int = 1200, res: Optional[int] = None) -> Tuple[bytes, Dict[str, Any]]:

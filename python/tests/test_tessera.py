@@ -16,7 +16,7 @@ SAMPLE = REPO / "data" / "sample"
 
 
 def test_read_trace_accounts_for_every_line_and_names_rejections():
-    fixes, rej, lines = tessera.read_trace(SAMPLE / "car-001" / "2026-W46-trip2.nmea", device="car-001")
+    fixes, rej, lines, _ = tessera.read_trace(SAMPLE / "car-001" / "2026-W46-trip2.nmea", device="car-001")
     assert isinstance(fixes, pa.Table) and isinstance(rej, pa.Table)
     assert lines["total"] == lines["fix"] + lines["aux"] + lines["ignored"] + lines["blank"] + lines["comment"] + lines["rejected"]
     assert fixes.num_rows > 500
@@ -29,12 +29,12 @@ def test_read_trace_accounts_for_every_line_and_names_rejections():
 
 @pytest.mark.parametrize("path", ["car-002/2026-W46-trip1.gps", "car-004/2026-W46-trip1.txt", "car-006/2026-W46-trip1.gpx"])
 def test_every_sample_framing_reads(path):
-    fixes, _, _ = tessera.read_trace(SAMPLE / path, device="d")
+    fixes, _, _, _ = tessera.read_trace(SAMPLE / path, device="d")
     assert fixes.num_rows >= 590
 
 
 def test_stages_chain_from_fixes_to_amounts_that_sum_to_the_pool():
-    fixes, _, _ = tessera.read_trace(SAMPLE / "car-008" / "2026-W46-trip1.gps", device="car-008")
+    fixes, _, _, _ = tessera.read_trace(SAMPLE / "car-008" / "2026-W46-trip1.gps", device="car-008")
     accepted, rejected = tessera.clean(fixes)
     assert accepted.num_rows + rejected.num_rows == fixes.num_rows
     assert "segment" in accepted.column_names
@@ -56,7 +56,7 @@ def test_stages_chain_from_fixes_to_amounts_that_sum_to_the_pool():
 def test_score_with_prior_coverage_and_registry(lake):
     s46 = tessera.run_epoch(lake, "2026-W46", 1000)
     coverage = tessera.epoch_table(lake, "2026-W46", "coverage")
-    fixes, _, _ = tessera.read_trace(SAMPLE / "car-001" / "2026-W47-trip1.nmea", device="car-001")
+    fixes, _, _, _ = tessera.read_trace(SAMPLE / "car-001" / "2026-W47-trip1.nmea", device="car-001")
     visits = tessera.cover(tessera.clean(fixes)[0])
     reg = (Path(lake) / "registry.csv").read_text()
     e = tessera.score(visits, "2026-W47", coverage=coverage, registry=reg)

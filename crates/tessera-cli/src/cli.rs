@@ -235,13 +235,17 @@ pub struct IngestArgs {
     pub policy: Option<PathBuf>,
 }
 
-/// What `simulate --fixes` writes.
+/// What `simulate` writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SimFormat {
-    /// Parquet sources straight into the lake at --out.
+    /// With --fixes (the default there): Parquet sources straight into the lake at --out.
     Parquet,
-    /// One NMEA log per driver as --out/<device>/<epoch>.nmea, for `tessera ingest --tree`.
+    /// With --fixes: one NMEA log per driver as --out/<device>/<epoch>.nmea, for `tessera ingest --tree`.
     Nmea,
+    /// Small fleet: every trip as a CAMM MP4 (GNSS + 10 Hz accelerometer and gyroscope).
+    Camm,
+    /// Small fleet: every trip as a BlackVue MP4 (`gps ` NMEA + `3gf ` accelerometer).
+    BlackvueMp4,
 }
 
 #[derive(Args)]
@@ -272,9 +276,10 @@ pub struct SimArgs {
     /// deterministic), with the registry at --out/registry.csv.
     #[arg(long, value_parser = parse_count)]
     pub fixes: Option<u64>,
-    /// With --fixes: where the fixes go.
-    #[arg(long, value_enum, default_value = "parquet", requires = "fixes")]
-    pub format: SimFormat,
+    /// With --fixes: where the fixes go (parquet, the default, or nmea). Without: every trip
+    /// as a camera file (camm or blackvue-mp4) instead of the demo's mix of loggers.
+    #[arg(long, value_enum)]
+    pub format: Option<SimFormat>,
     /// A labelled adversarial fleet instead (every attack of the trust layer, with honest
     /// controls), ingested into the lake at --out with receipt times, in epoch --start, with
     /// --out/registry.csv and --out/labels.csv.
@@ -327,6 +332,10 @@ pub struct ServeArgs {
     /// Largest accepted upload, bytes.
     #[arg(long, default_value_t = 16 << 20)]
     pub max_body: usize,
+    /// Largest accepted camera video (sent as Content-Type video/… or named *.mp4/*.mov), bytes;
+    /// videos stream to disk and are ingested by seeking to their telemetry.
+    #[arg(long, default_value_t = 4 << 30)]
+    pub max_video_body: usize,
     /// Largest accepted clock difference between device and server, seconds.
     #[arg(long, default_value_t = 300)]
     pub max_skew_secs: i64,

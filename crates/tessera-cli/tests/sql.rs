@@ -30,6 +30,7 @@ fn sql_tables_and_export_on_the_demo_lake() {
         "coverage",
         "manifests",
         "ingest_rejections",
+        "imu",
     ] {
         assert!(tables.lines().any(|x| x == t), "{t} missing:\n{tables}");
     }

@@ -597,3 +597,45 @@ fn rule_leftovers_of_a_killed_server_are_removed_on_start() {
     assert!(!root.join("server/tmp/.upload-1").exists());
     assert_eq!(s.lake.sources().unwrap().len(), 1, "the committed source stays");
 }
+
+/// A simulated CAMM video of two minutes (GNSS + 10 Hz IMU), starting a minute ago.
+fn video() -> Vec<u8> {
+    use tessera::simulate::camera::{camm_mp4, imu, Motion};
+    let t0 = tessera_net::now_ms() - 180_000;
+    let m: Vec<Motion> = (0..120)
+        .map(|i| Motion {
+            t_ms: t0 + i * 1000,
+            lat: 52.5,
+            lon: 13.4 + i as f64 * 1.5e-4,
+            alt: 30.0,
+            speed: 10.0,
+            course: 90.0,
+            hdop: 0.8,
+        })
+        .collect();
+    camm_mp4(&m, &imu(&m, 1, false))
+}
+
+#[test]
+fn a_camera_video_over_the_body_limit_streams_to_disk_under_the_video_limit_with_its_imu() {
+    let s = start(16 << 10);
+    let body = video();
+    assert!(body.len() > 16 << 10, "{}", body.len());
+    let c1 = Client::new(&format!("http://{}", s.addr), "car-1", key(1));
+    let r = c1.upload_bytes("cam/trip.mp4", &body);
+    assert_eq!(r.status, 201, "{:?}", r.response);
+    let hash = blake3::hash(&body).to_hex().to_string();
+    assert_eq!(
+        std::fs::read(s.lake.root().join(format!("sources/{hash}.mp4"))).unwrap(),
+        body
+    );
+    let meta = s.lake.sources().unwrap().pop().unwrap();
+    assert_eq!((meta.fixes, meta.imu, meta.name.as_str()), (120, 2380, "cam/trip.mp4"));
+    assert_eq!(s.lake.read_imu(&hash).unwrap().len(), 2380);
+    // The same bytes under a name that is not a video: the ordinary limit applies.
+    assert_eq!(c1.upload_bytes("trip.bin", &body).status, 413);
+    // A body named like a video that is not one, over the ordinary limit: refused.
+    let junk = vec![b'x'; 40 << 10];
+    let r = c1.upload_bytes("fake.mp4", &junk);
+    assert_eq!(r.status, 413, "{:?}", r.response);
+}

@@ -4,7 +4,8 @@
 //! | --- | --- | --- |
 //! | `fixes` | normalized fixes of committed sources | `fixes/<source>.parquet` |
 //! | `ingest_rejections` | lines rejected at ingest | `rejections/<source>.parquet` |
-//! | `sources` | one per ingested source (device, name, counts, time range, receipt time) | `sources/*.json` |
+//! | `imu` | IMU readings of camera sources (device, time µs, sensor, x, y, z, line) | `imu/<source>.parquet` |
+//! | `sources` | one per ingested source (device, name, counts, time range, receipt time; camera telemetry kind, clock, axes) | `sources/*.json` |
 //! | `rewards` | one per recipient and epoch | `epochs/E/rewards.parquet` |
 //! | `explain` (alias `visits`) | one per scored visit and epoch | `epochs/E/explain.parquet` |
 //! | `rejections` | fixes rejected by an epoch's gates, trace checks, registry | `epochs/E/rejections.parquet` |
@@ -99,7 +100,9 @@ pub async fn session(root: &Path) -> Result<SessionContext> {
     let ctx = SessionContext::new();
     h3::register(&ctx);
     // Only sources whose metadata landed exist: files a killed writer left are not rows.
-    let committed: Vec<String> = lake.sources().map_err(ext)?.into_iter().map(|m| m.hash).collect();
+    let metas = lake.sources().map_err(ext)?;
+    let with_imu: Vec<String> = metas.iter().filter(|m| m.imu > 0).map(|m| m.hash.clone()).collect();
+    let committed: Vec<String> = metas.into_iter().map(|m| m.hash).collect();
     ctx.register_table(
         "fixes",
         committed_files(root, "fixes", &committed, tessera::tables::fixes_schema())?,
@@ -107,6 +110,10 @@ pub async fn session(root: &Path) -> Result<SessionContext> {
     ctx.register_table(
         "ingest_rejections",
         committed_files(root, "rejections", &committed, tessera::tables::rejections_schema())?,
+    )?;
+    ctx.register_table(
+        "imu",
+        committed_files(root, "imu", &with_imu, tessera::tables::imu_schema())?,
     )?;
     ctx.register_table("sources", sources_table(&lake)?)?;
     let epochs = lake.epochs().map_err(ext)?;
@@ -147,12 +154,19 @@ fn sources_table(lake: &Lake) -> Result<Arc<MemTable>> {
         Field::new("min_time", ts.clone(), true),
         Field::new("max_time", ts.clone(), true),
         Field::new("received_at", ts, true),
+        Field::new("imu", DataType::UInt64, false),
+        Field::new("telemetry", DataType::Utf8, true),
+        Field::new("clock", DataType::Utf8, true),
+        Field::new("axes", DataType::Utf8, true),
     ]));
     let s = |f: fn(&tessera::lake::SourceMeta) -> String| -> ArrayRef {
         Arc::new(StringArray::from(metas.iter().map(f).collect::<Vec<_>>()))
     };
     let u = |f: fn(&tessera::lake::SourceMeta) -> u64| -> ArrayRef {
         Arc::new(UInt64Array::from(metas.iter().map(f).collect::<Vec<_>>()))
+    };
+    let o = |f: fn(&tessera::lake::SourceMeta) -> Option<String>| -> ArrayRef {
+        Arc::new(StringArray::from(metas.iter().map(f).collect::<Vec<_>>()))
     };
     let t = |f: fn(&tessera::lake::SourceMeta) -> Option<i64>| -> ArrayRef {
         Arc::new(TimestampMillisecondArray::from(metas.iter().map(f).collect::<Vec<_>>()).with_timezone("UTC"))
@@ -174,6 +188,10 @@ fn sources_table(lake: &Lake) -> Result<Arc<MemTable>> {
                 .ok()
                 .map(|t| t.timestamp_millis())
         }),
+        u(|m| m.imu),
+        o(|m| m.telemetry.as_ref().map(|t| t.kind.clone())),
+        o(|m| m.telemetry.as_ref().map(|t| t.clock.clone())),
+        o(|m| m.telemetry.as_ref().map(|t| t.axes.clone())),
     ];
     let batch = RecordBatch::try_new(schema.clone(), cols)?;
     Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
@@ -246,6 +264,7 @@ pub async fn describe(ctx: &SessionContext) -> Result<Vec<(String, Vec<(String, 
         "fixes",
         "sources",
         "ingest_rejections",
+        "imu",
         "rewards",
         "explain",
         "visits",

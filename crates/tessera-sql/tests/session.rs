@@ -77,6 +77,7 @@ fn every_table_is_registered_with_its_columns() {
                 "fixes",
                 "sources",
                 "ingest_rejections",
+                "imu",
                 "rewards",
                 "explain",
                 "visits",
@@ -180,6 +181,7 @@ fn an_empty_lake_has_every_table_and_no_rows() {
             "manifests",
             "sources",
             "ingest_rejections",
+            "imu",
         ] {
             assert_eq!(rows(&ctx, &format!("SELECT count(*) FROM {t}")).await, ["0"], "{t}");
         }

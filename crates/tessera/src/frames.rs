@@ -49,10 +49,58 @@ fn col<'a, T: 'static>(b: &'a RecordBatch, name: &str) -> Result<&'a T> {
 /// assert!(lines.balanced());
 /// ```
 pub fn parse(bytes: &[u8], device: &str, source: &str) -> (Vec<RecordBatch>, RecordBatch, LineCounts) {
-    let p = ingest::parse(bytes);
+    let t = tables_of(ingest::parse(bytes), device, source);
+    (t.fixes, t.rejections, t.lines)
+}
+
+/// A parsed trace as tables: fixes, rejection report, IMU readings, accounting, telemetry.
+#[derive(Debug)]
+pub struct TraceTables {
+    /// Fixes ([`crate::tables::fixes_schema`]), at least one (possibly empty) batch.
+    pub fixes: Vec<RecordBatch>,
+    /// The rejection report.
+    pub rejections: RecordBatch,
+    /// IMU readings ([`crate::tables::imu_schema`]), at least one (possibly empty) batch.
+    pub imu: Vec<RecordBatch>,
+    /// Where every line or sample went.
+    pub lines: LineCounts,
+    /// How camera telemetry was read, for camera files.
+    pub telemetry: Option<ingest::telemetry::Telemetry>,
+}
+
+/// Read a trace file of any format as tables; a camera video is read by seeking to its
+/// telemetry (bounded memory, whatever the video's size).
+///
+/// # Errors
+/// [`FrameError`] naming the file when it cannot be opened or read.
+///
+/// ```
+/// # let d = tempfile::tempdir().unwrap();
+/// let p = d.path().join("a.nmea");
+/// std::fs::write(&p, b"$GPRMC,123519,A,4807.038,N,01131.000,E,022.4,084.4,230394,003.1,W*6A\n").unwrap();
+/// let t = tessera::frames::read_file(&p, "car-1").unwrap();
+/// assert_eq!((t.fixes[0].num_rows(), t.imu[0].num_rows()), (1, 0));
+/// ```
+pub fn read_file(path: &std::path::Path, device: &str) -> Result<TraceTables> {
+    let name = path.display().to_string();
+    let io = |e: std::io::Error| err(format!("{name}: {e}"));
+    let parsed = if crate::lake::is_mp4_file(path) {
+        let f = std::fs::File::open(path).map_err(io)?;
+        ingest::telemetry::parse_mp4(&mut std::io::BufReader::new(f), None)
+    } else {
+        ingest::parse(&std::fs::read(path).map_err(io)?)
+    };
+    Ok(tables_of(parsed, device, &name))
+}
+
+fn tables_of(p: ingest::Parsed, device: &str, source: &str) -> TraceTables {
     let mut fixes = tables::fixes_to_batches(device, &p.fixes);
     if fixes.is_empty() {
         fixes.push(RecordBatch::new_empty(tables::fixes_schema()));
+    }
+    let mut imu = tables::imu_to_batches(device, &p.imu);
+    if imu.is_empty() {
+        imu.push(RecordBatch::new_empty(tables::imu_schema()));
     }
     let rows: Vec<RejectionRow> = p
         .rejections
@@ -64,7 +112,13 @@ pub fn parse(bytes: &[u8], device: &str, source: &str) -> (Vec<RecordBatch>, Rec
             rejection: r,
         })
         .collect();
-    (fixes, tables::rejections_to_batch(&rows), p.lines)
+    TraceTables {
+        fixes,
+        rejections: tables::rejections_to_batch(&rows),
+        imu,
+        lines: p.lines,
+        telemetry: p.telemetry,
+    }
 }
 
 /// Fixes grouped per device, each in table order.

@@ -14,6 +14,7 @@ pub fn run(a: &ServeArgs) -> Result<()> {
     let registry = Registry::parse(&bytes, &a.registry.display().to_string())?;
     let limits = tessera_net::server::Limits {
         max_body: a.max_body,
+        max_video_body: a.max_video_body,
         max_skew_ms: a.max_skew_secs * 1000,
         max_in_flight: a.max_in_flight_mib << 20,
         header_timeout: std::time::Duration::from_secs(a.timeout_secs),

@@ -41,7 +41,16 @@ fn attacks(a: &SimArgs, json: bool) -> Result<()> {
 }
 
 fn small(a: &SimArgs, json: bool) -> Result<()> {
+    let camera = match a.format {
+        None => None,
+        Some(SimFormat::Camm) => Some(simulate::camera::Kind::Camm),
+        Some(SimFormat::BlackvueMp4) => Some(simulate::camera::Kind::BlackVue),
+        Some(f) => anyhow::bail!(
+            "--format {f:?} needs --fixes N (a fleet at scale); the small fleet writes camm or blackvue-mp4"
+        ),
+    };
     let cfg = SimConfig {
+        camera,
         seed: a.seed,
         drivers: a.drivers,
         start: a.start,
@@ -73,7 +82,10 @@ fn at_scale(a: &SimArgs, n: u64, json: bool) -> Result<()> {
     let pb = bar(u64::from(cfg.drivers), "simulate", json);
     let inc = |k: u64| pb.inc(k);
     let registry = a.out.join("registry.csv");
-    let (fixes, bytes, what) = match a.format {
+    let (fixes, bytes, what) = match a.format.unwrap_or(SimFormat::Parquet) {
+        SimFormat::Camm | SimFormat::BlackvueMp4 => {
+            anyhow::bail!("--format camm and blackvue-mp4 write the small fleet; leave out --fixes")
+        }
         SimFormat::Nmea => {
             let bytes = write::nmea_logs(&cfg, &a.out, &inc)?;
             (

@@ -64,9 +64,9 @@ impl Decoder {
     }
 }
 
-fn io_refusal(e: &std::io::Error, limits: &Limits) -> Refusal {
+fn io_refusal(e: &std::io::Error, max: usize) -> Refusal {
     if e.kind() == std::io::ErrorKind::FileTooLarge {
-        Refusal::TooLarge(format!("body decodes to more than {} bytes", limits.max_body))
+        Refusal::TooLarge(format!("body decodes to more than {max} bytes"))
     } else {
         Refusal::BodyError(format!("could not decode the body: {e}"))
     }
@@ -75,13 +75,14 @@ fn io_refusal(e: &std::io::Error, limits: &Limits) -> Refusal {
 /// Stream `body` (encoded as `encoding`: `None`/`identity` or `gzip`) into a temp file in `dir`.
 ///
 /// # Errors
-/// [`Refusal::TooLarge`] past `max_body` on the wire or decoded, [`Refusal::Timeout`] when too
+/// [`Refusal::TooLarge`] past `max` bytes on the wire or decoded, [`Refusal::Timeout`] when too
 /// slow, [`Refusal::BodyError`] for an unknown encoding, a broken gzip stream or a failed read,
 /// [`Refusal::StorageError`] when the temp file cannot be written.
 pub async fn receive(
     body: Body,
     encoding: Option<&str>,
     limits: &Limits,
+    max: usize,
     dir: &std::path::Path,
 ) -> Result<Received, Refusal> {
     let tmp = tempfile::Builder::new()
@@ -93,7 +94,7 @@ pub async fn receive(
         file: std::io::BufWriter::with_capacity(64 << 10, file),
         hasher: blake3::Hasher::new(),
         len: 0,
-        max: limits.max_body,
+        max,
     };
     let mut dec = match encoding.map(str::trim) {
         None | Some("") | Some("identity") => Decoder::Identity(Box::new(sink)),
@@ -115,10 +116,10 @@ pub async fn receive(
         let frame = frame.map_err(|e| Refusal::BodyError(format!("could not read the body: {e}")))?;
         let Ok(data) = frame.into_data() else { continue };
         wire += data.len();
-        if wire > limits.max_body {
-            return Err(Refusal::TooLarge(format!("body exceeds {} bytes", limits.max_body)));
+        if wire > max {
+            return Err(Refusal::TooLarge(format!("body exceeds {max} bytes")));
         }
-        dec.write_all(&data).map_err(|e| io_refusal(&e, limits))?;
+        dec.write_all(&data).map_err(|e| io_refusal(&e, max))?;
         let secs = started.elapsed().as_secs_f64();
         if secs > limits.body_idle_timeout.as_secs_f64() && (wire as f64) < secs * limits.min_body_rate as f64 {
             return Err(Refusal::Timeout(format!(
@@ -128,7 +129,7 @@ pub async fn receive(
             )));
         }
     }
-    let mut sink = dec.finish().map_err(|e| io_refusal(&e, limits))?;
+    let mut sink = dec.finish().map_err(|e| io_refusal(&e, max))?;
     sink.flush().map_err(|e| Refusal::StorageError(e.to_string()))?;
     Ok(Received {
         file: tmp,

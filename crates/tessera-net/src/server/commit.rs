@@ -10,6 +10,24 @@ use tessera::lake::{IngestOutcome, Lake, Upload};
 /// Most uploads committed together.
 const MAX_BATCH: usize = 256;
 
+/// A received body: in memory, or (a camera video) the temp file it streamed to.
+pub enum Body {
+    /// The decoded bytes.
+    Bytes(Vec<u8>),
+    /// A video on disk, ingested by seeking to its telemetry (removed when dropped).
+    File(tempfile::TempPath),
+}
+
+impl Body {
+    /// Bytes received.
+    pub fn size(&self) -> usize {
+        match self {
+            Body::Bytes(b) => b.len(),
+            Body::File(p) => std::fs::metadata(p).map_or(0, |m| m.len() as usize),
+        }
+    }
+}
+
 /// One upload waiting for the commit.
 pub struct Job {
     /// Device id (authenticated).
@@ -17,7 +35,7 @@ pub struct Job {
     /// File name.
     pub name: String,
     /// The decoded body.
-    pub bytes: Vec<u8>,
+    pub bytes: Body,
     /// Receipt time (server clock), UTC ms.
     pub received_at_ms: i64,
     /// Where the outcome goes.
@@ -58,10 +76,19 @@ fn commit(lake: &Lake, replay: &ReplayCache, batch: Vec<Job>) {
     }
     let uploads: Vec<Upload> = batch
         .iter()
-        .map(|j| Upload::new(&j.device, &j.name, &j.bytes).received_at(j.received_at_ms))
+        .filter_map(|j| match &j.bytes {
+            Body::Bytes(b) => Some(Upload::new(&j.device, &j.name, b).received_at(j.received_at_ms)),
+            Body::File(_) => None,
+        })
         .collect();
-    let outcomes = lake.ingest_batch(&uploads);
-    for (j, o) in batch.into_iter().zip(outcomes) {
+    let mut outcomes = lake.ingest_batch(&uploads).into_iter();
+    for j in batch {
+        let o = match &j.bytes {
+            Body::Bytes(_) => outcomes
+                .next()
+                .unwrap_or_else(|| Err(tessera::lake::Error::Invalid("not ingested".into()))),
+            Body::File(p) => lake.ingest_path_as(&j.device, &j.name, p, Some(j.received_at_ms)),
+        };
         let _ = j.reply.send(o);
     }
 }

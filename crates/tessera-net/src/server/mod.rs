@@ -40,6 +40,10 @@ use tessera::registry::Registry;
 pub struct Limits {
     /// Largest accepted body, bytes, on the wire and decoded (gzip).
     pub max_body: usize,
+    /// Largest accepted camera video (MP4), bytes: a request sent as `Content-Type: video/…` or
+    /// named `*.mp4`/`*.mov`. Videos stream to disk and are ingested by seeking to their
+    /// telemetry, so they take only a small share of `max_in_flight`.
+    pub max_video_body: usize,
     /// Largest accepted |now - timestamp|, ms.
     pub max_skew_ms: i64,
     /// Bytes of bodies being received or ingested at once, over all connections; past it new
@@ -57,6 +61,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_body: 16 << 20,
+            max_video_body: 4 << 30,
             max_skew_ms: 5 * 60 * 1000,
             max_in_flight: 256 << 20,
             header_timeout: Duration::from_secs(10),
@@ -239,10 +244,31 @@ pub fn check_headers(registry: &Registry, limits: &Limits, headers: &HeaderMap, 
     })
 }
 
+/// Whether a request announces a camera video (`Content-Type: video/…`, or a name ending in
+/// `.mp4`/`.mov`).
+fn is_video(headers: &HeaderMap) -> bool {
+    let ct = header(headers, "content-type").is_some_and(|c| c.trim().to_ascii_lowercase().starts_with("video/"));
+    let name = header(headers, H_FILENAME).unwrap_or("").to_ascii_lowercase();
+    ct || name.ends_with(".mp4") || name.ends_with(".mov")
+}
+
+/// The body limit of a request: [`Limits::max_video_body`] for a video, else `max_body`.
+fn body_limit(st: &AppState, headers: &HeaderMap) -> usize {
+    if is_video(headers) {
+        st.limits.max_video_body
+    } else {
+        st.limits.max_body
+    }
+}
+
+/// Share of the in-flight budget a video takes (its body goes to disk, not memory).
+const VIDEO_SHARE: usize = 16 << 20;
+
 /// A share of the in-flight body budget for this request: its declared length, or the whole
-/// body limit when the length is not declared or the body is compressed.
+/// body limit when the length is not declared or the body is compressed (a video: at most
+/// [`VIDEO_SHARE`]).
 fn reserve(st: &AppState, headers: &HeaderMap) -> Result<tokio::sync::OwnedSemaphorePermit, Refusal> {
-    let max = st.limits.max_body;
+    let max = body_limit(st, headers);
     let declared = header(headers, "content-length").and_then(|v| v.parse::<usize>().ok());
     if let Some(n) = declared.filter(|n| *n > max) {
         return Err(Refusal::TooLarge(format!("body of {n} bytes exceeds {max}")));
@@ -251,6 +277,11 @@ fn reserve(st: &AppState, headers: &HeaderMap) -> Result<tokio::sync::OwnedSemap
     let bytes = match declared {
         Some(n) if !compressed => n,
         _ => max,
+    };
+    let bytes = if is_video(headers) {
+        bytes.min(VIDEO_SHARE)
+    } else {
+        bytes
     };
     let kib = u32::try_from(bytes.div_ceil(1024).max(1)).unwrap_or(u32::MAX);
     st.in_flight.clone().try_acquire_many_owned(kib).map_err(|_| {
@@ -271,7 +302,8 @@ async fn accept(
     now: i64,
     _permit: tokio::sync::OwnedSemaphorePermit,
 ) -> Result<Response, Refusal> {
-    let received = body::receive(body, header(headers, "content-encoding"), &st.limits, &st.tmp).await?;
+    let max = body_limit(st, headers);
+    let received = body::receive(body, header(headers, "content-encoding"), &st.limits, max, &st.tmp).await?;
     if !signing::verify_hash(&signed.pubkey, &signed.device, signed.ts, &received.hash, &signed.sig) {
         return Err(Refusal::BadSignature);
     }
@@ -287,6 +319,30 @@ async fn accept(
         .take(200)
         .collect::<String>();
     let path = received.file.path().to_path_buf();
+    // A camera video is ingested from its temp file by seeking; anything else is read whole.
+    let (head, len) = {
+        let p = path.clone();
+        tokio::task::spawn_blocking(move || -> std::io::Result<([u8; 8], u64)> {
+            let mut f = std::fs::File::open(&p)?;
+            let mut h = [0u8; 8];
+            let n = std::io::Read::read(&mut f, &mut h)?;
+            h[n..].fill(0);
+            Ok((h, f.metadata()?.len()))
+        })
+        .await
+        .map_err(|e| Refusal::Internal(e.to_string()))?
+        .map_err(|e| Refusal::StorageError(format!("reading the received body: {e}")))?
+    };
+    if tessera::ingest::Format::detect(&head) == tessera::ingest::Format::Mp4 {
+        let file = received.file.into_temp_path();
+        return store(st, signed.device, name, commit::Body::File(file), now).await;
+    }
+    if len > st.limits.max_body as u64 {
+        return Err(Refusal::TooLarge(format!(
+            "body of {len} bytes is not an MP4 video and exceeds {} bytes",
+            st.limits.max_body
+        )));
+    }
     let bytes = tokio::task::spawn_blocking(move || std::fs::read(path))
         .await
         .map_err(|e| Refusal::Internal(e.to_string()))?
@@ -299,7 +355,7 @@ async fn accept(
             "a Parquet file is not a raw trace: devices upload NMEA or GPX as recorded".into(),
         ));
     }
-    store(st, signed.device, name, bytes, now).await
+    store(st, signed.device, name, commit::Body::Bytes(bytes), now).await
 }
 
 /// Hand the upload to the group commit and answer when it is durable.
@@ -307,10 +363,10 @@ async fn store(
     st: &Arc<AppState>,
     device: String,
     name: String,
-    bytes: Vec<u8>,
+    bytes: commit::Body,
     now: i64,
 ) -> Result<Response, Refusal> {
-    let n = bytes.len();
+    let n = bytes.size();
     let (reply, rx) = tokio::sync::oneshot::channel();
     let job = commit::Job {
         device,

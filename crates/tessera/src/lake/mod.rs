@@ -695,13 +695,37 @@ impl Lake {
     /// # let d = tempfile::tempdir().unwrap();
     /// let lake = tessera::lake::Lake::open(d.path().join("lake")).unwrap();
     /// let p = d.path().join("a.nmea");
-    /// std::fs::write(&p, b"$GPGGA,120000.00,5230.000,N,01324.000,E,1,08,0.9,35.0,M,0.0,M,,*6D\n").unwrap();
+    /// std::fs::write(&p, b"$GPRMC,123519,A,4807.038,N,01131.000,E,022.4,084.4,181126,003.1,W*68\n").unwrap();
     /// let out = lake.ingest_path("car-1", &p, None).unwrap();
     /// assert_eq!(out.meta.fixes, 1);
     /// assert!(lake.ingest_path("car-1", &p, None).unwrap().duplicate);
     /// ```
     pub fn ingest_path(&self, device: &str, path: &Path, received_at_ms: Option<i64>) -> Result<IngestOutcome> {
         let name = path.file_name().unwrap_or_default().to_string_lossy().to_string();
+        self.ingest_path_as(device, &name, path, received_at_ms)
+    }
+
+    /// [`Lake::ingest_path`] under another file name (an upload server's temp file holding what
+    /// a device sent as `name`).
+    ///
+    /// # Errors
+    /// As [`Lake::ingest_path`].
+    ///
+    /// ```
+    /// # let d = tempfile::tempdir().unwrap();
+    /// let lake = tessera::lake::Lake::open(d.path().join("lake")).unwrap();
+    /// let p = d.path().join(".upload-1");
+    /// std::fs::write(&p, b"$GPGGA,120000.00,5230.000,N,01324.000,E,1,08,0.9,35.0,M,0.0,M,,*6D\n").unwrap();
+    /// assert_eq!(lake.ingest_path_as("car-1", "trip.nmea", &p, None).unwrap().meta.name, "trip.nmea");
+    /// ```
+    pub fn ingest_path_as(
+        &self,
+        device: &str,
+        name: &str,
+        path: &Path,
+        received_at_ms: Option<i64>,
+    ) -> Result<IngestOutcome> {
+        let name = name.to_string();
         if !is_mp4_file(path) {
             let bytes = fs::read(path).map_err(io_err(path))?;
             let u = Upload {

@@ -18,7 +18,7 @@ pub struct AttackFile {
     pub device: String,
     /// File name.
     pub name: String,
-    /// NMEA bytes.
+    /// The file's bytes (NMEA; a CAMM MP4 for the camera sources).
     pub bytes: Vec<u8>,
     /// When the network received it, UTC ms.
     pub received_ms: i64,
@@ -314,6 +314,7 @@ pub fn attack_fleet(seed: u64, epoch: Epoch) -> AttackFleet {
     b.timeline();
     b.groups();
     b.floors();
+    b.cameras();
     b.fleet
 }
 
@@ -573,6 +574,50 @@ impl Builder {
             let start = self.epoch.start_ms() + 86_400_000;
             let f = drive(&mut self.rng, start, d);
             self.file(&dev, "day.nmea", &f, Self::end(&f));
+        }
+    }
+
+    /// Camera sources (CAMM MP4 with a 10 Hz IMU): an honest dashcam whose IMU shakes and turns
+    /// with the drive (a control), a camera left on a desk fed a spoofed track (`desk_camera`),
+    /// and a made-up IMU beside a made-up track that shakes but never turns (`imu_noise`).
+    fn cameras(&mut self) {
+        use super::camera::{camm_mp4, imu, Motion};
+        use crate::ingest::telemetry::Sensor;
+        for (dev, label) in [
+            ("honest-cam", "honest"),
+            ("desk_camera-x", "desk_camera"),
+            ("imu_noise-x", "imu_noise"),
+        ] {
+            self.device(dev, label, dev);
+            let start = self.day(3);
+            let f = drive(&mut self.rng, start, HONEST);
+            let m: Vec<Motion> = f
+                .iter()
+                .map(|x| {
+                    let (lat, lon) = latlon(x.x, x.y);
+                    Motion {
+                        t_ms: x.t,
+                        lat,
+                        lon,
+                        alt: 20.0,
+                        speed: x.v,
+                        course: x.course,
+                        hdop: x.hdop,
+                    }
+                })
+                .collect();
+            let mut samples = imu(&m, self.rng.next_u64(), label == "desk_camera");
+            if label == "imu_noise" {
+                for s in samples.iter_mut().filter(|s| s.sensor == Sensor::Gyro) {
+                    s.xyz = [s.xyz[0], s.xyz[1].clamp(-0.02, 0.02), s.xyz[2]];
+                }
+            }
+            self.fleet.files.push(AttackFile {
+                device: dev.into(),
+                name: "trip.mp4".into(),
+                bytes: camm_mp4(&m, &samples),
+                received_ms: Self::end(&f),
+            });
         }
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod attack_report;
 pub mod attacks;
+pub mod camera;
 mod scale;
 pub mod write;
 
@@ -38,6 +39,9 @@ pub struct SimConfig {
     pub streets: u32,
     /// Block length in metres.
     pub block_m: f64,
+    /// Every driver records with this camera (MP4 with GNSS and IMU); `None`: the demo mix of
+    /// NMEA, BlackVue `.gps`, GnssLogger and GPX loggers, with driver 5 a CAMM camera.
+    pub camera: Option<camera::Kind>,
 }
 
 impl Default for SimConfig {
@@ -53,6 +57,7 @@ impl Default for SimConfig {
             lon0: 13.4050,
             streets: 14,
             block_m: 140.0,
+            camera: None,
         }
     }
 }
@@ -119,6 +124,7 @@ enum Output {
     BlackVue,
     GnssLogger,
     Gpx,
+    Camera(camera::Kind),
 }
 
 fn checksum(body: &str) -> u8 {
@@ -196,10 +202,12 @@ pub fn simulate(cfg: &SimConfig) -> Fleet {
             3 => Role::Teleporter,
             _ => Role::Honest,
         };
-        let output = match d % 6 {
-            1 => Output::BlackVue,
-            3 => Output::GnssLogger,
-            5 => Output::Gpx,
+        let output = match (cfg.camera, d % 6) {
+            (Some(k), _) => Output::Camera(k),
+            (None, _) if d == 4 => Output::Camera(camera::Kind::Camm),
+            (None, 1) => Output::BlackVue,
+            (None, 3) => Output::GnssLogger,
+            (None, 5) => Output::Gpx,
             _ => Output::Nmea,
         };
         roles.push((
@@ -231,7 +239,15 @@ pub fn simulate(cfg: &SimConfig) -> Fleet {
                 let day = rng.range(7) as i64;
                 let start_ms = epoch.start_ms() + day * 86_400_000 + (6 * 3600 + rng.range(14 * 3600) as i64) * 1000;
                 let samples = drive(&mut rng, cfg, role, home, start_ms, half, m_per_deg_lat, m_per_deg_lon);
-                let (name, bytes) = render(&mut rng, &device, &epoch, t, output, &samples);
+                let (name, bytes) = match output {
+                    Output::Camera(kind) => {
+                        // Draw the NMEA render's random numbers all the same, so the other
+                        // drivers' files do not depend on which ones carry cameras.
+                        let _ = render(&mut rng, &device, &epoch, t, Output::Nmea, &samples);
+                        camera_file(cfg.seed, &device, &epoch, t, kind, &samples)
+                    }
+                    _ => render(&mut rng, &device, &epoch, t, output, &samples),
+                };
                 files.push(SimFile {
                     device: device.clone(),
                     name,
@@ -361,6 +377,39 @@ fn drive(
         });
     }
     out
+}
+
+/// A camera trip: the drive as CAMM or BlackVue MP4 with an IMU consistent with it (its own
+/// random stream, seeded by device, epoch and trip).
+fn camera_file(
+    seed: u64,
+    device: &str,
+    epoch: &Epoch,
+    trip: u32,
+    kind: camera::Kind,
+    samples: &[Sample],
+) -> (String, Vec<u8>) {
+    let h = blake3::hash(format!("tessera-sim-camera/{seed}/{device}/{epoch}/{trip}").as_bytes());
+    let file_seed = u64::from_le_bytes(h.as_bytes()[..8].try_into().expect("8 bytes"));
+    let mut rng = Rng(file_seed);
+    let m: Vec<camera::Motion> = samples
+        .iter()
+        .map(|p| camera::Motion {
+            t_ms: p.t_ms,
+            lat: p.lat,
+            lon: p.lon,
+            alt: 34.0 + rng.normal(),
+            speed: p.speed,
+            course: p.course,
+            hdop: p.hdop,
+        })
+        .collect();
+    let imu = camera::imu(&m, file_seed, false);
+    let stem = format!("{epoch}-trip{}", trip + 1);
+    match kind {
+        camera::Kind::Camm => (format!("{stem}.mp4"), camera::camm_mp4(&m, &imu)),
+        camera::Kind::BlackVue => (format!("{stem}_N.mp4"), camera::blackvue_mp4(&m, &imu)),
+    }
 }
 
 fn render(

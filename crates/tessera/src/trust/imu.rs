@@ -25,7 +25,7 @@ pub use crate::ingest::telemetry::{ImuSample, Sensor};
 ///
 /// ```
 /// use tessera::trust::imu::{between, ImuSample, Sensor};
-/// let s = |t| ImuSample { time_us: t * 1000, sensor: Sensor::Accel, xyz: [0.0; 3], line: 1 };
+/// let s = |t: i64| ImuSample { time_us: t * 1000, sensor: Sensor::Accel, xyz: [0.0; 3], line: 1 };
 /// let v = [s(0), s(10), s(20)];
 /// assert_eq!(between(&v, 5, 20).len(), 2);
 /// ```

@@ -129,7 +129,7 @@ pub fn parse_gpmf_payload(bytes: &[u8], receipt: Option<&Receipt>) -> Parsed {
 ///
 /// ```
 /// let p = tessera::ingest::telemetry::parse_mp4(&mut std::io::Cursor::new(b"\0\0\0\x08ftyp"), None);
-/// assert!(p.rejections[0].detail.contains("no telemetry"));
+/// assert_eq!(p.rejections[0].detail, "MP4: no moov box (truncated?)");
 /// ```
 pub fn parse_mp4<R: Read + Seek>(r: &mut R, receipt: Option<&Receipt>) -> Parsed {
     let out = Out::new(receipt);
@@ -143,8 +143,12 @@ pub fn parse_mp4<R: Read + Seek>(r: &mut R, receipt: Option<&Receipt>) -> Parsed
     if let Some(t) = index.tracks.iter().find(|t| &t.format == b"camm") {
         return camm_track(out, r, &index, t);
     }
-    if let Some(free) = index.free.first() {
-        return blackvue_boxes(out, r, &index, *free);
+    let mut out = out;
+    for free in &index.free {
+        out = match blackvue_boxes(out, r, &index, *free) {
+            Ok(p) => return p,
+            Err(o) => o,
+        };
     }
     let kinds: Vec<String> = index
         .tracks
@@ -323,7 +327,11 @@ fn camm_track<R: Read + Seek>(mut out: Out<'_>, r: &mut R, index: &Index, t: &Tr
     let mut packets = Vec::with_capacity(t.samples.len());
     for s in &t.samples {
         let rel = t.shift_s + seconds(t, s.dts);
-        packets.push((rel, s.offset, read_sample(r, s).and_then(|b| camm::decode(&b))));
+        let p = match read_sample(r, s) {
+            Ok(b) => camm::decode(&b).map_err(|e| (Reason::Unparseable, e)),
+            Err(e) => Err((Reason::Truncated, e)),
+        };
+        packets.push((rel, s.offset, p));
     }
     // The clock: the first case-6 time, read as GPS time (the spec) or as Unix time (what
     // mapillary-tools writes), whichever is nearer the container's creation time, else the
@@ -341,9 +349,17 @@ fn camm_track<R: Read + Seek>(mut out: Out<'_>, r: &mut R, index: &Index, t: &Tr
         _ => false,
     };
     let to_utc = |g: f64| if unix { g } else { gps_to_unix_s(g) };
-    let offset = first6
-        .map(|(rel, g)| to_utc(g) - rel)
-        .or(index.creation_unix_s.map(|c| c as f64));
+    // As for GPMF: the file's clock is the median of (case-6 time − sample time), and every
+    // sample's time is its sample time on that clock (a writer that stamps a whole batch with
+    // one time — mapillary-tools does — still gives increasing fixes).
+    let mut offsets: Vec<f64> = packets
+        .iter()
+        .filter_map(|(rel, _, p)| match p {
+            Ok(camm::Packet::Gps(g)) if g.time_gps_s > 0.0 => Some(to_utc(g.time_gps_s) - rel),
+            _ => None,
+        })
+        .collect();
+    let offset = median(&mut offsets).or(index.creation_unix_s.map(|c| c as f64));
     let clock = match (first6, unix) {
         (Some(_), true) => "camm_unix",
         (Some(_), false) => "gps",
@@ -351,7 +367,7 @@ fn camm_track<R: Read + Seek>(mut out: Out<'_>, r: &mut R, index: &Index, t: &Tr
         _ => "none",
     };
     for (rel, at, p) in packets {
-        camm_packet(&mut out, rel, at, p, offset, &to_utc);
+        camm_packet(&mut out, rel, at, p, offset);
     }
     out.p.telemetry = Some(Telemetry {
         kind: "camm".into(),
@@ -367,18 +383,11 @@ fn gps_to_unix_s(g: f64) -> f64 {
     super::gps_to_unix_us(g) as f64 / 1e6
 }
 
-fn camm_packet(
-    out: &mut Out<'_>,
-    rel: f64,
-    at: u64,
-    p: Result<camm::Packet, String>,
-    offset: Option<f64>,
-    to_utc: &dyn Fn(f64) -> f64,
-) {
+fn camm_packet(out: &mut Out<'_>, rel: f64, at: u64, p: Result<camm::Packet, (Reason, String)>, offset: Option<f64>) {
     let here = format!("CAMM sample at byte {at}");
     let p = match p {
         Ok(p) => p,
-        Err(e) => return out.reject(Reason::Unparseable, format!("{here}: {e}"), None, None),
+        Err((reason, e)) => return out.reject(reason, format!("{here}: {e}"), None, None),
     };
     let utc = offset.map(|o| rel + o);
     match p {
@@ -402,15 +411,10 @@ fn camm_packet(
             out.fix(f, false, &here);
         }
         camm::Packet::Gps(g) => {
-            let t = if g.time_gps_s > 0.0 {
-                Some(to_utc(g.time_gps_s))
-            } else {
-                utc
-            };
-            let Some(t) = t else {
+            let Some(t) = utc else {
                 return out.reject(
                     Reason::NoTime,
-                    format!("{here}: no GPS time"),
+                    format!("{here}: no GPS time in the file and no container creation time"),
                     None,
                     Some((g.lat, g.lon)),
                 );
@@ -428,31 +432,31 @@ fn camm_packet(
     }
 }
 
-fn blackvue_boxes<R: Read + Seek>(mut out: Out<'_>, r: &mut R, index: &Index, free: (u64, u64)) -> Parsed {
+/// A BlackVue `free` box (with `gps ` or `3gf ` children) read into fixes and IMU samples;
+/// `Err(out)` back when this `free` box is not one (padding, another vendor's data).
+fn blackvue_boxes<'r, R: Read + Seek>(
+    mut out: Out<'r>,
+    r: &mut R,
+    index: &Index,
+    free: (u64, u64),
+) -> Result<Parsed, Out<'r>> {
     let (at, len) = free;
-    if len > u64::from(MAX_SAMPLE_BYTES) * 4 {
-        return out.bad_file(format!(
-            "BlackVue free box of {len} bytes at byte {at} (at most {})",
-            MAX_SAMPLE_BYTES * 4
-        ));
+    if len > u64::from(MAX_SAMPLE_BYTES) {
+        return Err(out);
     }
-    let data = match read_sample(
-        r,
-        &SampleRef {
-            offset: at,
-            size: len as u32,
-            dts: 0,
-            duration: 0,
-        },
-    ) {
+    let s = SampleRef {
+        offset: at,
+        size: len as u32,
+        dts: 0,
+        duration: 0,
+    };
+    let data = match read_sample(r, &s) {
         Ok(d) => d,
-        Err(e) => return out.bad_file(format!("BlackVue free box: {e}")),
+        Err(e) => return Ok(out.bad_file(format!("BlackVue free box: {e}"))),
     };
     let boxes = blackvue::children(&data);
     if boxes.gps.is_none() && boxes.accel.is_none() {
-        return out.bad_file(format!(
-            "MP4 with no telemetry: the free box at byte {at} has no gps or 3gf box"
-        ));
+        return Err(out);
     }
     let mut first_frame = None;
     if let Some((gps, _)) = boxes.gps {
@@ -506,7 +510,7 @@ fn blackvue_boxes<R: Read + Seek>(mut out: Out<'_>, r: &mut R, index: &Index, fr
         axes: super::AXES_BLACKVUE.into(),
         model: index.model.clone(),
     });
-    out.p
+    Ok(out.p)
 }
 
 /// The `[ms]` frame time of the first line of a BlackVue `gps ` box.

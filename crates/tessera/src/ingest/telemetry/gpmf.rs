@@ -95,7 +95,7 @@ impl Payload {
 ///
 /// ```
 /// // A device whose one stream is 2 samples of a type tessera does not read.
-/// let p = tessera::ingest::telemetry::gpmf::decode(b"DEVC\x00\x01\x00\x10STRM\x00\x01\x00\x08CORIs\x02\x00\x02\x00\x01\x00\x02");
+/// let p = tessera::ingest::telemetry::gpmf::decode(b"DEVC\x00\x01\x00\x14STRM\x00\x01\x00\x0cCORIs\x02\x00\x02\x00\x01\x00\x02");
 /// assert_eq!(p.ignored["gpmf:CORI"], 2);
 /// assert!(p.bad.is_empty() && p.gps.is_empty());
 /// ```
