@@ -46,7 +46,7 @@ def theirs(path, kind):
 
 def ours(path):
     t = tessera.read_trace(path, device="cam-1")
-    assert t.lines["total"] == sum(t.lines[k] for k in ["fix", "aux", "imu", "ignored", "blank", "comment", "rejected"])
+    assert t.lines["total"] == sum(t.lines.get(k, 0) for k in ["fix", "aux", "imu", "ignored", "blank", "comment", "rejected"])
     return t
 
 
@@ -115,7 +115,8 @@ def test_camm_written_by_mapillary_tools_reads_back_point_for_point():
         t.fixes["time"].cast("int64").to_pylist(), t.fixes["lat"].to_pylist(), t.fixes["lon"].to_pylist(), t.fixes["alt_m"].to_pylist(), gps
     ):
         assert abs(tm - round((p.time + offset) * 1000)) <= 1
-        assert abs(tm / 1000 - p.time_gps_epoch) < 1.5
+        # within a batch's length (1 s) plus the stale first GPSU (1.47 s) of the batch's stamp
+        assert abs(tm / 1000 - p.time_gps_epoch) < 2.5
         assert (lat, lon) == (p.lat, p.lon)
         assert abs(alt - p.alt) < 1e-3
 
