@@ -55,11 +55,14 @@ fn parse_bytes(py: Python<'_>, data: Vec<u8>, device: &str, source: &str) -> PyR
     Ok((table(py, fixes, s)?, table(py, vec![rej], rs)?, json(&lines)?))
 }
 
+/// Fixes, rejections, accounting JSON, IMU readings.
+type TraceTuple = (Py<PyAny>, Py<PyAny>, String, Py<PyAny>);
+
 /// Read a trace file (a camera video by seeking to its telemetry): (fixes, rejections,
 /// accounting JSON with `telemetry` for camera files, IMU readings).
 #[pyfunction]
 #[pyo3(signature = (path, device))]
-fn read_file(py: Python<'_>, path: PathBuf, device: &str) -> PyResult<(Py<PyAny>, Py<PyAny>, String, Py<PyAny>)> {
+fn read_file(py: Python<'_>, path: PathBuf, device: &str) -> PyResult<TraceTuple> {
     let t = py.detach(|| tessera::frames::read_file(&path, device)).map_err(te)?;
     let mut lines = serde_json::to_value(&t.lines).map_err(te)?;
     if let (Some(tel), Some(obj)) = (&t.telemetry, lines.as_object_mut()) {

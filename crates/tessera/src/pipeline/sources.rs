@@ -137,6 +137,21 @@ fn stage_of(r: Reason) -> &'static str {
     }
 }
 
+/// Camera telemetry: the IMU readings the trust rules hold against the track, in time order
+/// (none without trust or without a camera).
+fn source_imu(
+    lake: &Lake,
+    meta: &SourceMeta,
+    k: &crate::policy::Kernels,
+) -> Result<Vec<crate::ingest::telemetry::ImuSample>> {
+    if k.trust.is_none() || meta.imu == 0 {
+        return Ok(Vec::new());
+    }
+    let mut v = lake.read_imu(&meta.hash)?;
+    v.sort_by_key(|s| (s.time_us, s.sensor, s.line));
+    Ok(v)
+}
+
 fn process_source(
     lake: &Lake,
     meta: &SourceMeta,
@@ -190,15 +205,7 @@ fn process_source(
         out.trust.teleport_runs(&fixes, &verdicts, tk);
     }
     let received = meta.received_at.as_deref().and_then(super::trust::parse_ms);
-    // Camera telemetry: the IMU the trust rules hold against the track, in time order.
-    let imu = match (&k.trust, meta.imu) {
-        (Some(_), n) if n > 0 => {
-            let mut v = lake.read_imu(&meta.hash)?;
-            v.sort_by_key(|s| (s.time_us, s.sensor, s.line));
-            v
-        }
-        _ => Vec::new(),
-    };
+    let imu = source_imu(lake, meta, k)?;
     let cover = |segment: &[&Fix], seg: u32, out: &mut SourceResult| match &k.trust {
         None => cover_segment(segment, device_idx, k.resolution, &mut out.visits),
         Some(tk) => {

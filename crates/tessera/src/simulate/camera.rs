@@ -53,7 +53,7 @@ const G: f64 = 9.806_65;
 /// assert_eq!(s.len(), 2 * 59 * 10);
 /// ```
 pub fn imu(m: &[Motion], seed: u64, desk: bool) -> Vec<ImuSample> {
-    let mut rng = Rng(seed ^ 0x1_4D0_CA3E);
+    let mut rng = Rng(seed ^ 0x14D0_CA3E);
     let mut out = Vec::with_capacity(m.len() * 2 * IMU_HZ as usize);
     for p in m.windows(2) {
         let (a, b) = (p[0], p[1]);

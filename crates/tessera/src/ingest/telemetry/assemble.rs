@@ -145,10 +145,9 @@ pub fn parse_mp4<R: Read + Seek>(r: &mut R, receipt: Option<&Receipt>) -> Parsed
     }
     let mut out = out;
     for free in &index.free {
-        out = match blackvue_boxes(out, r, &index, *free) {
-            Ok(p) => return p,
-            Err(o) => o,
-        };
+        if blackvue_boxes(&mut out, r, &index, *free) {
+            return out.p;
+        }
     }
     let kinds: Vec<String> = index
         .tracks
@@ -432,17 +431,12 @@ fn camm_packet(out: &mut Out<'_>, rel: f64, at: u64, p: Result<camm::Packet, (Re
     }
 }
 
-/// A BlackVue `free` box (with `gps ` or `3gf ` children) read into fixes and IMU samples;
-/// `Err(out)` back when this `free` box is not one (padding, another vendor's data).
-fn blackvue_boxes<'r, R: Read + Seek>(
-    mut out: Out<'r>,
-    r: &mut R,
-    index: &Index,
-    free: (u64, u64),
-) -> Result<Parsed, Out<'r>> {
+/// A BlackVue `free` box (with `gps ` or `3gf ` children) read into `out`'s fixes and IMU
+/// samples; `false` (nothing read) when this `free` box is not one (padding, another vendor's).
+fn blackvue_boxes<R: Read + Seek>(out: &mut Out<'_>, r: &mut R, index: &Index, free: (u64, u64)) -> bool {
     let (at, len) = free;
     if len > u64::from(MAX_SAMPLE_BYTES) {
-        return Err(out);
+        return false;
     }
     let s = SampleRef {
         offset: at,
@@ -452,11 +446,14 @@ fn blackvue_boxes<'r, R: Read + Seek>(
     };
     let data = match read_sample(r, &s) {
         Ok(d) => d,
-        Err(e) => return Ok(out.bad_file(format!("BlackVue free box: {e}"))),
+        Err(e) => {
+            out.reject(Reason::BadFile, format!("BlackVue free box: {e}"), None, None);
+            return true;
+        }
     };
     let boxes = blackvue::children(&data);
     if boxes.gps.is_none() && boxes.accel.is_none() {
-        return Err(out);
+        return false;
     }
     let mut first_frame = None;
     if let Some((gps, _)) = boxes.gps {
@@ -510,7 +507,7 @@ fn blackvue_boxes<'r, R: Read + Seek>(
         axes: super::AXES_BLACKVUE.into(),
         model: index.model.clone(),
     });
-    Ok(out.p)
+    true
 }
 
 /// The `[ms]` frame time of the first line of a BlackVue `gps ` box.

@@ -364,7 +364,7 @@ mod tests {
         v.extend([typ, size]);
         v.extend(repeat.to_be_bytes());
         v.extend(data);
-        while v.len() % 4 != 0 {
+        while !v.len().is_multiple_of(4) {
             v.push(0);
         }
         v
