@@ -205,17 +205,30 @@ fn process_source(
         out.trust.teleport_runs(&fixes, &verdicts, tk);
     }
     let received = meta.received_at.as_deref().and_then(super::trust::parse_ms);
-    let imu = source_imu(lake, meta, k)?;
+    // Camera sources: the IMU against the whole track first (a made-up track cannot dodge
+    // the rules by being cut into short segments).
+    let imu_withheld = match (&k.trust, source_imu(lake, meta, k)?) {
+        (Some(tk), imu) if !imu.is_empty() => {
+            let accepted: Vec<&Fix> = fixes
+                .iter()
+                .zip(&verdicts)
+                .filter(|(_, v)| matches!(v, crate::quality::Verdict::Accepted(_)))
+                .map(|(f, _)| f)
+                .collect();
+            let found = crate::trust::imu::check_source(&accepted, &imu, tk);
+            let withheld = !found.is_empty();
+            out.trust.findings.extend(found);
+            withheld
+        }
+        _ => false,
+    };
     let cover = |segment: &[&Fix], seg: u32, out: &mut SourceResult| match &k.trust {
         None => cover_segment(segment, device_idx, k.resolution, &mut out.visits),
         Some(tk) => {
-            let (a, b) = (segment[0].time_ms, segment[segment.len() - 1].time_ms);
-            let c = crate::trust::check_segment_with_imu(
-                segment,
-                received,
-                crate::trust::imu::between(&imu, a - 5000, b + 5000),
-                tk,
-            );
+            if imu_withheld {
+                return; // the source's IMU contradicts its track: no segment covers a cell
+            }
+            let c = crate::trust::check_segment(segment, received, tk);
             let mut run: Vec<&Fix> = Vec::new();
             for r in &c.runs {
                 run.clear();

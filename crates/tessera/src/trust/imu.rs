@@ -1,7 +1,8 @@
 //! IMU against GNSS, for sources with camera telemetry (GPMF, CAMM, BlackVue `3gf`): a camera
-//! that drives shakes and turns. Two rules over a segment's moving fixes, each withholding the
-//! segment (a spoofed position fed to a camera that sits on a desk, or an IMU stream made up
-//! beside a made-up track):
+//! that drives shakes and turns. Two rules over a camera source's whole track ([`check_source`]:
+//! all its accepted fixes, so cutting a made-up track into short segments does not dodge them),
+//! each withholding every segment of the source (a spoofed position fed to a camera that sits on
+//! a desk, or an IMU stream made up beside a made-up track):
 //!
 //! - `imu_still`: in windows of `trust.imu.window_s` where the fixes move faster than
 //!   `trust.imu.min_speed_mps`, the accelerometer's vibration (RMS of the magnitude about its
@@ -33,6 +34,26 @@ pub fn between(imu: &[ImuSample], from_ms: i64, to_ms: i64) -> &[ImuSample] {
     let a = imu.partition_point(|s| s.time_us < from_ms * 1000);
     let b = imu.partition_point(|s| s.time_us <= to_ms * 1000);
     &imu[a..b.max(a)]
+}
+
+/// Check a camera source's whole track (its accepted fixes, in order) against its IMU samples
+/// (sorted by time): the findings, each withholding the source's every segment, or none.
+///
+/// ```
+/// use tessera::{fix::Fix, trust::imu::check_source};
+/// let k = tessera::policy::Policy::default().kernels().unwrap().trust.unwrap();
+/// let f: Vec<Fix> = (0..10).map(|i| Fix::new(i * 1000, 52.5, 13.4)).collect();
+/// let refs: Vec<&Fix> = f.iter().collect();
+/// assert!(check_source(&refs, &[], &k).is_empty());
+/// ```
+pub fn check_source(fixes: &[&Fix], imu: &[ImuSample], k: &TrustKernels) -> Vec<Finding> {
+    let live: Vec<usize> = (0..fixes.len()).collect();
+    let (mut withheld, mut findings) = (vec![false; fixes.len()], Vec::new());
+    check(fixes, &live, imu, k, &mut withheld, &mut findings);
+    for f in &mut findings {
+        f.detail.push_str(" (the whole source is withheld)");
+    }
+    findings
 }
 
 /// Check a segment's moving fixes (`live`) against the source's IMU samples (sorted by time),

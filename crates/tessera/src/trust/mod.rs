@@ -11,7 +11,7 @@
 //! | [`timeline`] | one timeline per device across its sources: `two_places` at once, `impossible_bridge` between segments | window withheld |
 //! | [`copies`] | a trace following another one (anchors with a constant offset): `replay` or `co_travel`; only the first received is paid | window withheld |
 //! | [`reputation`] | a per-device score across epochs, applied as the `trust` multiplier | multiplier |
-//! | [`imu`] | camera telemetry against the track: an accelerometer that does not shake while moving (`imu_still`), turns the gyroscope did not see (`imu_turn`) | segment withheld |
+//! | [`imu`] | camera telemetry against the track: an accelerometer that does not shake while moving (`imu_still`), turns the gyroscope did not see (`imu_turn`), over the whole source | source withheld |
 //!
 //! Every withholding leaves a [`Finding`]: detector, time range, measured value, threshold, the
 //! policy key that decided it and the effect; the pipeline adds device and source and writes
@@ -239,22 +239,6 @@ pub(crate) fn path_m(fixes: &[&Fix], idx: &[usize]) -> f64 {
 /// assert!(c.findings.is_empty(), "{:?}", c.findings);
 /// ```
 pub fn check_segment(fixes: &[&Fix], received_ms: Option<i64>, k: &TrustKernels) -> SegmentCheck {
-    check_segment_with_imu(fixes, received_ms, &[], k)
-}
-
-/// [`check_segment`] with the source's IMU samples (sorted by time; camera telemetry), which
-/// the [`imu`] rules hold against the moving fixes.
-///
-/// ```
-/// let k = tessera::policy::Policy::default().kernels().unwrap().trust.unwrap();
-/// assert!(tessera::trust::check_segment_with_imu(&[], None, &[], &k).runs.is_empty());
-/// ```
-pub fn check_segment_with_imu(
-    fixes: &[&Fix],
-    received_ms: Option<i64>,
-    imu_samples: &[imu::ImuSample],
-    k: &TrustKernels,
-) -> SegmentCheck {
     let mut out = SegmentCheck::default();
     if fixes.is_empty() {
         return out;
@@ -270,7 +254,6 @@ pub fn check_segment_with_imu(
     let mut withheld = vec![false; fixes.len()];
     kinematics::check(fixes, &live, k, &mut withheld, &mut out.findings);
     simulator::check(fixes, &live, k, &mut withheld, &mut out.findings);
-    imu::check(fixes, &live, imu_samples, k, &mut withheld, &mut out.findings);
     // 5. Runs to cover.
     let covered = |i: usize| !withheld[i];
     let live_set: Vec<bool> = {
