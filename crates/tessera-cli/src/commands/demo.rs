@@ -49,6 +49,7 @@ pub fn run(lake_dir: &Path, pool: u128, json: bool) -> Result<()> {
     let fixes: u64 = outcomes.iter().map(|o| o.meta.fixes).sum();
     let lines: u64 = outcomes.iter().map(|o| o.meta.lines.total).sum();
     let rejected: u64 = outcomes.iter().map(|o| o.meta.rejected).sum();
+    let imu: u64 = outcomes.iter().map(|o| o.meta.imu).sum();
     let mut by_reason = BTreeMap::new();
     for o in &outcomes {
         for (k, n) in &o.meta.rejected_by_reason {
@@ -70,7 +71,7 @@ pub fn run(lake_dir: &Path, pool: u128, json: bool) -> Result<()> {
     }
     if json {
         print_json(
-            &serde_json::json!({"lake": lake_dir, "sources": outcomes.len(), "lines": lines, "fixes": fixes, "lines_rejected": rejected, "epochs": summaries, "replay_identical": replay_ok}),
+            &serde_json::json!({"lake": lake_dir, "sources": outcomes.len(), "lines": lines, "fixes": fixes, "imu_samples": imu, "lines_rejected": rejected, "epochs": summaries, "replay_identical": replay_ok}),
         )?;
     } else {
         let devices: BTreeSet<&str> = uploads.iter().map(|u| u.device).collect();
@@ -81,9 +82,10 @@ pub fn run(lake_dir: &Path, pool: u128, json: bool) -> Result<()> {
             lake_dir.display()
         );
         println!(
-            "ingest: {} lines → {} fixes; {} lines rejected: {}",
+            "ingest: {} lines and camera samples → {} fixes and {} IMU samples; {} rejected: {}",
             fmt_n(lines),
             fmt_n(fixes),
+            fmt_n(imu),
             fmt_n(rejected),
             reasons_line(&by_reason)
         );
