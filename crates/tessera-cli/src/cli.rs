@@ -219,7 +219,8 @@ pub struct IngestArgs {
     /// Ingest a directory tree laid out as DIR/<device-id>/<files> (many devices at once).
     #[arg(long, conflicts_with = "device")]
     pub tree: Option<PathBuf>,
-    /// Trace files (.nmea, .log, .gps, .txt, .gpx, .parquet ...).
+    /// Trace files (.nmea, .log, .gps, .txt, .gpx, .parquet, camera .mp4 with GoPro GPMF, CAMM
+    /// or BlackVue telemetry, raw GPMF ...).
     pub files: Vec<PathBuf>,
     /// Rows per record batch when writing fixes (memory knob; outputs of epochs do not depend
     /// on it).

@@ -56,7 +56,7 @@ pub enum Error {
     },
     /// Not a trace: nothing in the file became a fix, a receiver sentence or a counted rejection
     /// of one.
-    #[error("{name}: not a trace ({detail}); tessera reads NMEA 0183 (incl. BlackVue .gps, GnssLogger), GPX and Parquet fixes")]
+    #[error("{name}: not a trace ({detail}); tessera reads NMEA 0183 (incl. BlackVue .gps, GnssLogger), GPX, Parquet fixes, and camera telemetry in MP4 (GoPro GPMF, CAMM, BlackVue) or raw GPMF")]
     NotATrace {
         /// File name.
         name: String,

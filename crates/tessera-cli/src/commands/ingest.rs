@@ -68,6 +68,12 @@ pub fn run(a: &IngestArgs, json: bool) -> Result<()> {
     let count = |s: &str| lines.iter().filter(|l| l.status == s).count();
     let (new, duplicates, failed) = (count("new"), count("duplicate"), count("failed"));
     let fixes: u64 = lines.iter().filter(|l| l.status == "new").map(|l| l.fixes).sum();
+    let imu: u64 = results
+        .iter()
+        .filter_map(|r| r.result.as_ref().ok())
+        .filter(|o| !o.duplicate)
+        .map(|o| o.meta.imu)
+        .sum();
     let mut rejected: BTreeMap<String, u64> = BTreeMap::new();
     for o in results
         .iter()
@@ -81,17 +87,24 @@ pub fn run(a: &IngestArgs, json: bool) -> Result<()> {
     let errors: Vec<&str> = lines.iter().filter_map(|l| l.error.as_deref()).collect();
     if json {
         print_json(
-            &serde_json::json!({"sources": new + duplicates, "new": new, "duplicates": duplicates, "fixes": fixes, "rejected": rejected, "failed": errors, "files": lines}),
+            &serde_json::json!({"sources": new + duplicates, "new": new, "duplicates": duplicates, "fixes": fixes, "imu_samples": imu, "rejected": rejected, "failed": errors, "files": lines}),
         )?;
     } else {
+        let imu = match imu {
+            0 => String::new(),
+            n => format!(", {} IMU samples", fmt_n(n)),
+        };
         println!(
-            "ingested {} sources ({new} new, {duplicates} duplicates): {} fixes; rejected lines: {}",
+            "ingested {} sources ({new} new, {duplicates} duplicates): {} fixes{imu}; rejected lines: {}",
             new + duplicates,
             fmt_n(fixes),
             reasons_line(&rejected)
         );
         for (l, e) in lines.iter().filter_map(|l| Some((l, l.error.as_deref()?))) {
-            match e.starts_with(&l.path) {
+            let file = std::path::Path::new(&l.path)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned());
+            match e.starts_with(&l.path) || file.is_some_and(|f| e.starts_with(&format!("{f}:"))) {
                 true => eprintln!("failed: {e}"),
                 false => eprintln!("failed: {}: {e}", l.path),
             }

@@ -367,4 +367,51 @@ mod tests {
             assert_eq!(ev.len(), want, "desk {desk}: {ev:?}");
         }
     }
+
+    #[test]
+    fn rule_a_zero_timescale_is_a_bad_file_not_stretched_times() {
+        let m = drive();
+        let mut b = camm_mp4(&m, &imu(&m, 3, false));
+        let at = b.windows(4).position(|w| w == b"mdhd").unwrap() + 4 + 12;
+        b[at..at + 4].copy_from_slice(&[0; 4]);
+        let p = crate::ingest::parse(&b);
+        assert!(p.fixes.is_empty());
+        assert!(
+            p.rejections[0].detail.contains("timescale 0"),
+            "{}",
+            p.rejections[0].detail
+        );
+    }
+
+    #[test]
+    fn rule_imu_readings_meet_the_receipt_rules_of_their_clock() {
+        let m = drive();
+        let s = imu(&m, 3, false);
+        let b = camm_mp4(&m, &s);
+        // Received an hour before the drive: every fix and every reading is after the receipt.
+        let r = crate::ingest::receipt::Receipt {
+            received_at_ms: m[0].t_ms - 3_600_000,
+            max_future_ms: 300_000,
+            max_age_ms: None,
+        };
+        let p = crate::ingest::parse_received(&b, Some(&r));
+        assert_eq!((p.fixes.len(), p.imu.len()), (0, 0));
+        assert_eq!(p.rejections.len(), m.len() + s.len());
+        assert!(p
+            .rejections
+            .iter()
+            .all(|x| x.reason == crate::ingest::Reason::AfterReceipt));
+        assert!(p.lines.balanced());
+    }
+
+    #[test]
+    fn rule_camm_velocities_written_as_zero_without_accuracy_are_unknown_speed() {
+        let mut m = drive();
+        for p in &mut m {
+            p.speed = 0.0;
+            p.hdop = 0.0; // accuracy 0: not filled in
+        }
+        let p = crate::ingest::parse(&camm_mp4(&m, &[]));
+        assert!(p.fixes.iter().all(|f| f.speed_mps.is_none() && f.hdop.is_none()));
+    }
 }

@@ -57,7 +57,16 @@ impl<'r> Out<'r> {
         *self.p.lines.ignored_types.entry(kind.to_string()).or_default() += n;
     }
 
+    /// An IMU reading, held to the same receipt rules as the fixes on its clock (a reading after
+    /// the receipt or older than the policy's age is rejected with the same reason).
     fn imu(&mut self, sensor: Sensor, time_us: i64, v: [f64; 3]) {
+        let ms = time_us.div_euclid(1000);
+        let time_us = match receipt::judge(ms, None, self.receipt) {
+            receipt::Judgement::Keep(t, _) => time_us + (t - ms) * 1000,
+            receipt::Judgement::Reject(reason, detail) => {
+                return self.reject(reason, format!("{} sample: {detail}", sensor.as_str()), Some(ms), None)
+            }
+        };
         let line = self.next();
         self.p.lines.imu += 1;
         self.p.imu.push(ImuSample {
@@ -175,7 +184,13 @@ fn read_sample<R: Read + Seek>(r: &mut R, s: &SampleRef) -> Result<Vec<u8>, Stri
     let mut buf = vec![0; s.size as usize];
     r.seek(SeekFrom::Start(s.offset))
         .and_then(|_| r.read_exact(&mut buf))
-        .map_err(|e| format!("sample of {} bytes at byte {}: {e}", s.size, s.offset))?;
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => format!(
+                "sample of {} bytes at byte {} runs past the end of the file (truncated?); the readings in it cannot be counted",
+                s.size, s.offset
+            ),
+            _ => format!("sample of {} bytes at byte {}: {e}", s.size, s.offset),
+        })?;
     Ok(buf)
 }
 
@@ -421,10 +436,13 @@ fn camm_packet(out: &mut Out<'_>, rel: f64, at: u64, p: Result<camm::Packet, (Re
             let mut f = Fix::new((t * 1000.0).round() as i64, g.lat, g.lon);
             f.alt_m = Some(g.alt);
             let (ve, vn) = (f64::from(g.vel[0]), f64::from(g.vel[1]));
-            let speed = ve.hypot(vn);
-            f.speed_mps = Some(speed as f32);
-            f.course_deg = (speed > 0.0).then(|| (ve.atan2(vn).to_degrees().rem_euclid(360.0)) as f32);
             f.hdop = (g.h_acc.is_finite() && g.h_acc > 0.0).then(|| g.h_acc / 5.0);
+            let speed = ve.hypot(vn);
+            // A writer that fills neither accuracies nor velocities (mapillary-tools writes 0.0
+            // for all of them) has not measured a standstill: unknown speed, as unknown HDOP.
+            let unmeasured = g.vel == [0.0; 3] && f.hdop.is_none();
+            f.speed_mps = (!unmeasured).then_some(speed as f32);
+            f.course_deg = (speed > 0.0).then(|| (ve.atan2(vn).to_degrees().rem_euclid(360.0)) as f32);
             f.talker = *b"CM";
             out.fix(f, g.fix_type == 0, &here);
         }

@@ -258,7 +258,10 @@ fn parse_moov(buf: &[u8], base: u64, file_len: u64) -> Result<Index, String> {
         } else {
             c.u32()?;
         }
-        movie_timescale = c.u32()?.max(1);
+        movie_timescale = c.u32()?;
+        if movie_timescale == 0 {
+            return Err(format!("mvhd at byte {}: timescale 0", base + mvhd.start as u64));
+        }
         idx.creation_unix_s = (created > 0).then(|| created as i64 - MP4_EPOCH_UNIX_S);
     }
     if let Some(udta) = find(&top, b"udta") {
@@ -290,7 +293,13 @@ fn parse_trak(buf: &[u8], trak: BoxAt, base: u64, file_len: u64, movie_timescale
     let mut c = Cur::new(buf, mdhd, "mdhd");
     let version = c.take(4)?[0];
     c.take(if version == 1 { 16 } else { 8 })?;
-    let timescale = c.u32()?.max(1);
+    let timescale = c.u32()?;
+    if timescale == 0 {
+        return Err(format!(
+            "mdhd at byte {}: timescale 0 (no sample could be given a time)",
+            at(mdhd)
+        ));
+    }
     let handler = match find(&mdia_kids, b"hdlr") {
         Some(h) => Cur::new(buf, h, "hdlr").take(12)?[8..12].try_into().expect("4"),
         None => *b"    ",
