@@ -919,16 +919,7 @@ impl Lake {
         let p = self.root.join("fixes").join(format!("{hash}.parquet"));
         let bytes = fs::read(&p).map_err(io_err(&p))?;
         let sha = sha256_hex(&bytes);
-        let data = |message: String| Error::Data {
-            path: p.display().to_string(),
-            message,
-        };
-        let batches = tables::from_parquet_batched(bytes.into(), self.batch_rows).map_err(|e| data(e.to_string()))?;
-        let mut fixes = Vec::new();
-        for b in &batches {
-            tables::batch_to_fixes(b, &mut fixes).map_err(data)?;
-        }
-        Ok((fixes, sha))
+        Ok((self.decode_rows(&p, bytes, tables::batch_to_fixes)?, sha))
     }
 
     /// The IMU readings of one source (empty when it has none).
@@ -947,6 +938,16 @@ impl Lake {
             return Ok(Vec::new());
         }
         let bytes = fs::read(&p).map_err(io_err(&p))?;
+        self.decode_rows(&p, bytes, tables::batch_to_imu)
+    }
+
+    /// The rows of a per-source Parquet file, decoded batch by batch; errors name the file.
+    fn decode_rows<T>(
+        &self,
+        p: &Path,
+        bytes: Vec<u8>,
+        decode: fn(&arrow_array::RecordBatch, &mut Vec<T>) -> std::result::Result<(), String>,
+    ) -> Result<Vec<T>> {
         let data = |message: String| Error::Data {
             path: p.display().to_string(),
             message,
@@ -954,7 +955,7 @@ impl Lake {
         let batches = tables::from_parquet_batched(bytes.into(), self.batch_rows).map_err(|e| data(e.to_string()))?;
         let mut out = Vec::new();
         for b in &batches {
-            tables::batch_to_imu(b, &mut out).map_err(data)?;
+            decode(b, &mut out).map_err(data)?;
         }
         Ok(out)
     }
