@@ -107,6 +107,18 @@ impl<'r> Out<'r> {
         }
     }
 
+    /// A fix at `utc_s` (UTC seconds), or — without a clock — a `no_time` rejection naming `at`.
+    fn timed(&mut self, utc_s: Option<f64>, lat: f64, lon: f64, at: &str) -> Option<Fix> {
+        match utc_s {
+            Some(t) => Some(Fix::new((t * 1000.0).round() as i64, lat, lon)),
+            None => {
+                let detail = format!("{at}: no GPS time in the file and no container creation time");
+                self.reject(Reason::NoTime, detail, None, Some((lat, lon)));
+                None
+            }
+        }
+    }
+
     fn bad_file(mut self, detail: String) -> Parsed {
         self.reject(Reason::BadFile, detail, None, None);
         self.p
@@ -320,20 +332,15 @@ fn median(v: &mut [f64]) -> Option<f64> {
 }
 
 fn gps_fix(out: &mut Out<'_>, g: &GpsPoint, utc_s: Option<f64>, at: u64) {
-    let Some(t) = utc_s else {
-        return out.reject(
-            Reason::NoTime,
-            format!("GPS sample at byte {at}: no GPS time in the file and no container creation time"),
-            None,
-            Some((g.lat, g.lon)),
-        );
+    let here = format!("GPS sample at byte {at}");
+    let Some(mut f) = out.timed(utc_s, g.lat, g.lon, &here) else {
+        return;
     };
-    let mut f = Fix::new((t * 1000.0).round() as i64, g.lat, g.lon);
     f.alt_m = Some(g.alt as f32);
     f.speed_mps = Some(g.speed_2d as f32);
     f.hdop = g.precision.map(|p| (p / 100.0) as f32);
     f.talker = *b"GF";
-    out.fix(f, g.fix == Some(0), &format!("GPS sample at byte {at}"));
+    out.fix(f, g.fix == Some(0), &here);
 }
 
 fn camm_track<R: Read + Seek>(mut out: Out<'_>, r: &mut R, index: &Index, t: &Track) -> Parsed {
@@ -411,29 +418,17 @@ fn camm_packet(out: &mut Out<'_>, rel: f64, at: u64, p: Result<camm::Packet, (Re
         },
         camm::Packet::Other(c) => out.ignore(&format!("camm:{c}"), 1),
         camm::Packet::Position { lat, lon, alt } => {
-            let Some(t) = utc else {
-                return out.reject(
-                    Reason::NoTime,
-                    format!("{here}: no GPS time in the file and no container creation time"),
-                    None,
-                    Some((lat, lon)),
-                );
+            let Some(mut f) = out.timed(utc, lat, lon, &here) else {
+                return;
             };
-            let mut f = Fix::new((t * 1000.0).round() as i64, lat, lon);
             f.alt_m = Some(alt as f32);
             f.talker = *b"CM";
             out.fix(f, false, &here);
         }
         camm::Packet::Gps(g) => {
-            let Some(t) = utc else {
-                return out.reject(
-                    Reason::NoTime,
-                    format!("{here}: no GPS time in the file and no container creation time"),
-                    None,
-                    Some((g.lat, g.lon)),
-                );
+            let Some(mut f) = out.timed(utc, g.lat, g.lon, &here) else {
+                return;
             };
-            let mut f = Fix::new((t * 1000.0).round() as i64, g.lat, g.lon);
             f.alt_m = Some(g.alt);
             let (ve, vn) = (f64::from(g.vel[0]), f64::from(g.vel[1]));
             f.hdop = (g.h_acc.is_finite() && g.h_acc > 0.0).then(|| g.h_acc / 5.0);
