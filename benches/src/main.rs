@@ -46,8 +46,8 @@ fn main() {
     let nmea_files: Vec<&[u8]> = fleet
         .files
         .iter()
-        .filter(|f| !f.name.ends_with(".gpx"))
         .map(|f| f.bytes.as_slice())
+        .filter(|b| tessera::ingest::Format::detect(b) == tessera::ingest::Format::Nmea)
         .collect();
     let nmea_bytes: usize = nmea_files.iter().map(|b| b.len()).sum();
 
