@@ -72,7 +72,18 @@ fn kernels(c: &mut Criterion) {
     let mut g = c.benchmark_group("score");
     g.throughput(Throughput::Elements(rows.len() as u64));
     g.bench_function("visits", |b| {
-        b.iter(|| tessera::novelty::score(&rows, &devices, &|_| None, 0, &k, None).len())
+        b.iter(|| {
+            tessera::novelty::score(
+                &rows,
+                &devices,
+                &|_| None,
+                0,
+                &k,
+                &tessera::places::Places::default(),
+                None,
+            )
+            .len()
+        })
     });
     g.finish();
 

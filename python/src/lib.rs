@@ -196,12 +196,18 @@ fn run_epoch(
         let reg_path = registry_path.unwrap_or_else(|| lake.path("registry.csv"));
         let reg_bytes = std::fs::read(&reg_path).map_err(|e| format!("registry {}: {e}", reg_path.display()))?;
         let registry = Registry::parse(&reg_bytes, &reg_path.display().to_string()).map_err(|e| e.to_string())?;
-        let policy_text = match policy_path {
+        let (policy_text, places) = match policy_path {
             Some(p) => {
-                Policy::load(&p).map_err(|e| e.to_string())?;
-                std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?
+                let policy = Policy::load(&p).map_err(|e| e.to_string())?;
+                // Places (regions, roads, bounty areas) from GeoJSON and .osm.pbf sources,
+                // relative to the policy file; other formats need the CLI's GDAL build.
+                let base = p.parent().unwrap_or(std::path::Path::new("."));
+                let places = tessera::places::build(&policy, base, &tessera::places::shapes::Native)
+                    .map_err(|e| e.to_string())?;
+                let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+                (text, places)
             }
-            None => Policy::default().to_toml(),
+            None => (Policy::default().to_toml(), tessera::places::Places::default()),
         };
         if pool > 99_999_999_999_999_999_999_999_999_999_999_999_999 {
             return Err(format!(
@@ -214,6 +220,7 @@ fn run_epoch(
             policy_text,
             registry,
             only_sources: None,
+            places,
         };
         let opts = pipeline::RunOptions { replace, no_prior };
         pipeline::run_with(&lake, &inputs, opts, &pipeline::no_progress)

@@ -86,22 +86,52 @@ pub fn published_inputs(lake: &Lake, epoch: &Epoch, manifest: &Manifest) -> Resu
         .map_err(|e| data(&reg_path, e.to_string()))?;
     let mpath = dir.join("manifest.json");
     let pool = manifest.pool_units().map_err(|e| data(&mpath, e.to_string()))?;
+    let places = published_places(&dir, &policy_text, manifest)?;
     Ok(EpochInputs {
         epoch: *epoch,
         pool,
         policy_text,
         registry,
         only_sources: Some(manifest.inputs.iter().map(|i| i.source.clone()).collect()),
+        places,
     })
 }
 
-/// One recipient row of `rewards.parquet`.
+/// The places a published epoch was scored with: its stored `places.parquet` (no source file
+/// or GDAL needed), with the manifest's record of the source files.
+fn published_places(dir: &Path, policy_text: &str, manifest: &Manifest) -> Result<crate::places::Places> {
+    let Some(rec) = &manifest.places else {
+        return Ok(crate::places::Places::default());
+    };
+    let policy_path = dir.join("policy.toml");
+    let policy = crate::policy::Policy::from_toml_str(policy_text).map_err(|e| data(&policy_path, e.to_string()))?;
+    let path = dir.join("places.parquet");
+    let batches = tables::from_parquet(read(&path)?.into()).map_err(|e| data(&path, e.to_string()))?;
+    let ids: Vec<String> = policy.bounties.iter().map(|b| b.id.clone()).collect();
+    let mut places = tables::places_from_batches(&batches, policy.roads.is_some(), &ids).map_err(|m| data(&path, m))?;
+    places.sources = rec
+        .sources
+        .iter()
+        .map(|s| crate::places::PlaceSource {
+            role: s.role.clone(),
+            path: s.path.clone(),
+            sha256: s.sha256.clone(),
+        })
+        .collect();
+    Ok(places)
+}
+
+/// One (recipient, kind) row of `rewards.parquet`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RewardRow {
     /// Wallet.
     pub recipient: String,
-    /// Amount, base units (decimal string).
+    /// `base` (the epoch pool) or `bounty:<id>`.
+    pub kind: String,
+    /// Amount of this kind, base units (decimal string).
     pub amount: String,
+    /// The recipient's total over every kind: its merkle leaf's amount (decimal string).
+    pub total: String,
     /// Points (decimal, 6 places).
     pub points: String,
     /// Devices.
@@ -118,7 +148,7 @@ fn dec_str(a: &Decimal128Array, i: usize) -> String {
     a.value_as_string(i)
 }
 
-/// Recipient → amount (decimal string) of a `rewards.parquet` held in memory.
+/// Recipient → total amount (decimal string, every kind) of a `rewards.parquet` held in memory.
 ///
 /// # Errors
 /// [`Error::Invalid`] when the bytes are not a rewards table.
@@ -131,7 +161,7 @@ pub fn rewards_from_bytes(bytes: &[u8]) -> Result<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
     for b in tables::from_parquet(bytes.to_vec().into()).map_err(|e| data(e.to_string()))? {
         let r = tables::column::<StringArray>(&b, "recipient").map_err(data)?;
-        let a = tables::column::<Decimal128Array>(&b, "amount").map_err(data)?;
+        let a = tables::column::<Decimal128Array>(&b, "total").map_err(data)?;
         for i in 0..b.num_rows() {
             out.insert(r.value(i).to_string(), a.value(i).to_string());
         }
@@ -154,13 +184,16 @@ pub fn rewards_from_bytes(bytes: &[u8]) -> Result<BTreeMap<String, String>> {
 /// tessera::pipeline::run(&lake, &tessera::pipeline::EpochInputs::new(e, 1000, reg), &tessera::pipeline::no_progress).unwrap();
 /// let rows = tessera::audit::read_rewards(&lake, &e).unwrap();
 /// assert_eq!(rows.iter().map(|r| r.amount.parse::<u128>().unwrap()).sum::<u128>(), 1000);
+/// assert!(rows.iter().all(|r| r.kind == "base" && r.total == r.amount)); // no bounty
 /// ```
 pub fn read_rewards(lake: &Lake, epoch: &Epoch) -> Result<Vec<RewardRow>> {
     let path = lake.epoch_dir(epoch).join("rewards.parquet");
     let mut out = Vec::new();
     for b in batches(&path)? {
         let r = column::<StringArray>(&b, "recipient", &path)?;
+        let k = column::<StringArray>(&b, "kind", &path)?;
         let a = column::<Decimal128Array>(&b, "amount", &path)?;
+        let t = column::<Decimal128Array>(&b, "total", &path)?;
         let p = column::<Decimal128Array>(&b, "points", &path)?;
         let d = column::<UInt32Array>(&b, "devices", &path)?;
         let c = column::<UInt64Array>(&b, "cells", &path)?;
@@ -174,7 +207,9 @@ pub fn read_rewards(lake: &Lake, epoch: &Epoch) -> Result<Vec<RewardRow>> {
                 .ok_or_else(|| data(&path, "proof items are not strings"))?;
             out.push(RewardRow {
                 recipient: r.value(i).to_string(),
+                kind: k.value(i).to_string(),
                 amount: dec_str(a, i),
+                total: dec_str(t, i),
                 points: dec_str(p, i),
                 devices: d.value(i),
                 cells: c.value(i),
@@ -230,13 +265,15 @@ pub fn proof(lake: &Lake, epoch: &Epoch, recipient: Option<&str>) -> Result<Proo
     let rows = read_rewards(lake, epoch)?;
     let wanted = recipient.map(|r| crate::registry::normalize_wallet(r).unwrap_or_else(|| r.to_string()));
     let mut claims = Vec::new();
+    let mut seen = BTreeSet::new();
     for r in rows {
-        if wanted.as_ref().is_some_and(|w| *w != r.recipient) {
+        // One leaf per recipient (its first row; every row carries the same leaf and total).
+        if wanted.as_ref().is_some_and(|w| *w != r.recipient) || !seen.insert(r.recipient.clone()) {
             continue;
         }
         let c = crate::merkle::Claim {
             recipient: r.recipient,
-            amount: r.amount,
+            amount: r.total,
             leaf: r.leaf,
             proof: r.proof,
         };
@@ -529,7 +566,7 @@ pub fn diff(lake: &Lake, epoch: &Epoch, other_policy_text: &str, progress: Progr
     inputs.policy_text = other_policy_text.to_string();
     let before: BTreeMap<String, u128> = read_rewards(lake, epoch)?
         .into_iter()
-        .map(|r| (r.recipient, r.amount.parse().unwrap_or(0)))
+        .map(|r| (r.recipient, r.total.parse().unwrap_or(0)))
         .collect();
     let tmp = scratch_dir()?;
     pipeline::compute_to_dir(lake, &inputs, tmp.path(), progress)?;
@@ -538,7 +575,7 @@ pub fn diff(lake: &Lake, epoch: &Epoch, other_policy_text: &str, progress: Progr
     let mut after: BTreeMap<String, u128> = BTreeMap::new();
     for b in tables::from_parquet(rewards.into()).map_err(|e| data(path, e.to_string()))? {
         let r = column::<StringArray>(&b, "recipient", path)?;
-        let a = column::<Decimal128Array>(&b, "amount", path)?;
+        let a = column::<Decimal128Array>(&b, "total", path)?;
         for i in 0..b.num_rows() {
             after.insert(r.value(i).to_string(), a.value(i) as u128);
         }
@@ -817,7 +854,8 @@ pub fn explain(lake: &Lake, epoch: &Epoch, recipient: &str) -> Result<Explanatio
         let p = totals.points.get(d).copied().unwrap_or(0);
         s.points = format!("{}.{:06}", p / 1_000_000, p % 1_000_000);
     }
-    let amount: u128 = row.map_or(0, |r| r.amount.parse().unwrap_or(0));
+    // The recipient's total over the pool and every bounty; `points` are the pool's.
+    let amount: u128 = row.map_or(0, |r| r.total.parse().unwrap_or(0));
     Ok(Explanation {
         epoch: epoch.to_string(),
         recipient: wallet,

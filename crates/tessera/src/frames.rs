@@ -393,13 +393,14 @@ pub fn score(
         &|c| prior.get(&c).copied().map(|s: CellState| s),
         epoch.index(),
         &k,
+        &crate::places::Places::default(),
         None,
     );
     let wallets: Vec<String> = devices
         .iter()
         .map(|d| registry.and_then(|r| r.wallet(d)).unwrap_or_default().to_string())
         .collect();
-    Ok(crate::tables::explain_batch(&scored, &devices, &wallets))
+    Ok(crate::tables::explain_batch(&scored, &devices, &wallets, &[]))
 }
 
 /// Schema of an allocation.

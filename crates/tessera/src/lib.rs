@@ -17,6 +17,7 @@ pub mod manifest;
 pub mod merkle;
 pub mod novelty;
 pub mod pipeline;
+pub mod places;
 pub mod policy;
 pub mod quality;
 pub mod registry;

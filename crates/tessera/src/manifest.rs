@@ -104,11 +104,55 @@ pub struct Software {
     pub version: String,
 }
 
+/// The per-wallet cap's effect (`[rewards] max_wallet_share` below 1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cap {
+    /// The cap, base units (decimal string).
+    pub amount: String,
+    /// Recipients held at the cap.
+    pub capped: u64,
+    /// The share (decimal).
+    pub max_wallet_share: String,
+    /// Left unallocated because every recipient reached the cap (decimal string).
+    pub unallocated: String,
+}
+
+/// A place source read for the epoch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlaceInput {
+    /// Path as written in the policy.
+    pub path: String,
+    /// `region`, `roads` or `bounty:<id>`.
+    pub role: String,
+    /// SHA-256 of its bytes.
+    pub sha256: String,
+}
+
+/// The places an epoch was scored with (`places.parquet` holds their cells).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlacesRecord {
+    /// Road length in cells covered this epoch, km (decimal, 3 places).
+    pub road_km_covered: String,
+    /// Road length in cells covered for the first time, km.
+    pub road_km_fresh: String,
+    /// Road length of the whole network, km (`0.000` with no network).
+    pub road_km_network: String,
+    /// The source files, with their SHA-256 (`epoch verify` recomputes from the stored
+    /// `places.parquet` and keeps these).
+    pub sources: Vec<PlaceInput>,
+}
+
 /// `epochs/E/manifest.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
-    /// Σ amounts, base units (decimal string).
+    /// Σ amounts of the epoch pool, base units (decimal string); bounties are in `bounties`.
     pub allocated: String,
+    /// Bounties paying this epoch, by id order in the policy.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bounties: Vec<crate::rewards::bounty::Settlement>,
+    /// The per-wallet cap, when one is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cap: Option<Cap>,
     /// Counts.
     pub counts: Counts,
     /// ISO week.
@@ -121,12 +165,19 @@ pub struct Manifest {
     pub merkle: Merkle,
     /// Output file → SHA-256 (every file but the manifest).
     pub outputs: BTreeMap<String, String>,
+    /// Regions, roads and bounty areas, when the policy has any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub places: Option<PlacesRecord>,
     /// Total points (decimal, 6 places).
     pub points_total: String,
     /// SHA-256 of `policy.toml`.
     pub policy_sha256: String,
     /// Pool, base units (decimal string).
     pub pool: String,
+    /// The `[emission]` rule that produced the pool (`constant`, `halving`, `exponential`,
+    /// `table`); absent when the pool was given to the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool_rule: Option<String>,
     /// The prior coverage state, if any.
     pub previous_state: Option<PreviousState>,
     /// Recipients paid.

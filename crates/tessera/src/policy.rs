@@ -37,6 +37,22 @@ pub struct Policy {
     pub receipt: ReceiptPolicy,
     /// Trust detectors and reputation (`[trust]`, see [`crate::trust`]); on by default.
     pub trust: crate::trust::policy::TrustPolicy,
+    /// The epoch pool from a schedule (`[emission]`); none by default (the pool is given per run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub emission: Option<crate::rewards::emission::EmissionPolicy>,
+    /// The road network (`[roads]`); none by default (every cell earns).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub roads: Option<crate::places::policy::RoadsPolicy>,
+    /// Regions (`[[regions]]`), each a multiplier over an area; none by default.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub regions: Vec<crate::places::policy::RegionSource>,
+    /// Bounties (`[[bounties]]`): extra pools for an area and an epoch range; none by default.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub bounties: Vec<crate::places::policy::BountyPolicy>,
+}
+
+fn is_one(x: &f64) -> bool {
+    *x == 1.0
 }
 
 /// How far a fix's time may be from when the network received its source (applied at ingest:
@@ -90,12 +106,25 @@ impl ReceiptPolicy {
 }
 
 /// How rewards are distributed on chain.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RewardsPolicy {
     /// Merkle scheme: `"evm-standard-v1"` (default; OpenZeppelin StandardMerkleTree over
     /// `(address, uint256)`) or `"solana-sha256-v1"` (base58 wallets, u64 amounts).
     pub merkle: crate::merkle::Scheme,
+    /// Largest share of the epoch pool one wallet receives, in (0, 1] (default 1: no cap). The
+    /// excess is redistributed exactly over the others, pro rata ([`crate::rewards::cap`]).
+    #[serde(skip_serializing_if = "is_one")]
+    pub max_wallet_share: f64,
+}
+
+impl Default for RewardsPolicy {
+    fn default() -> Self {
+        RewardsPolicy {
+            merkle: crate::merkle::Scheme::default(),
+            max_wallet_share: 1.0,
+        }
+    }
 }
 
 /// Fix-level gates: a fix failing one is rejected with that reason.
@@ -135,6 +164,10 @@ pub struct NoveltyPolicy {
     pub full_quality_hdop: f64,
     /// Quality multiplier at `quality.max_hdop` (default 0.5), linear in between.
     pub min_quality: f64,
+    /// Region multiplier of a cell in no `[[regions]]` area (default 1; 0 pays only inside
+    /// regions).
+    #[serde(skip_serializing_if = "is_one")]
+    pub outside_region_weight: f64,
 }
 
 impl Default for Policy {
@@ -148,6 +181,10 @@ impl Default for Policy {
             rewards: RewardsPolicy::default(),
             receipt: ReceiptPolicy::default(),
             trust: crate::trust::policy::TrustPolicy::default(),
+            emission: None,
+            roads: None,
+            regions: Vec::new(),
+            bounties: Vec::new(),
         }
     }
 }
@@ -179,6 +216,7 @@ impl Default for NoveltyPolicy {
             refresh_epochs: 4,
             full_quality_hdop: 1.0,
             min_quality: 0.5,
+            outside_region_weight: 1.0,
         }
     }
 }
@@ -227,6 +265,10 @@ pub struct Kernels {
     pub merkle: crate::merkle::Scheme,
     /// The trust detectors' thresholds; `None` when `[trust] enabled = false` (policy v1).
     pub trust: Option<crate::trust::policy::TrustKernels>,
+    /// Region multiplier outside every region, ppm.
+    pub outside_region: Ppm,
+    /// Largest share of the pool per wallet, ppm (1 000 000: no cap).
+    pub max_wallet_share: Ppm,
 }
 
 impl Policy {
@@ -333,7 +375,18 @@ impl Policy {
         if !(n.full_quality_hdop.is_finite() && n.full_quality_hdop >= 0.0 && n.full_quality_hdop <= q.max_hdop) {
             return Err(bad("novelty.full_quality_hdop", "must be in [0, quality.max_hdop]"));
         }
+        let outside_region = to_ppm(n.outside_region_weight, 1000.0)
+            .ok_or_else(|| bad("novelty.outside_region_weight", "must be in [0, 1000]"))?;
+        let max_wallet_share = to_ppm(self.rewards.max_wallet_share, 1.0)
+            .filter(|s| *s > 0)
+            .ok_or_else(|| bad("rewards.max_wallet_share", "must be in (0, 1]"))?;
+        crate::places::policy::validate(self).map_err(|(field, m)| bad(field, m))?;
+        if let Some(em) = &self.emission {
+            em.validate().map_err(|(field, m)| bad(field, m))?;
+        }
         Ok(Kernels {
+            outside_region,
+            max_wallet_share,
             resolution,
             max_hdop_centi: (q.max_hdop * 100.0).round() as u32,
             min_sats: q.min_sats,

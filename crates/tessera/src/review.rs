@@ -133,7 +133,7 @@ pub fn review(lake: &Lake, epoch: &Epoch) -> Result<Review> {
     let amount_v1 = crate::audit::rewards_from_bytes(&v1.files["rewards.parquet"])?;
     let amount: BTreeMap<String, String> = read_rewards(lake, epoch)?
         .into_iter()
-        .map(|r| (r.recipient, r.amount))
+        .map(|r| (r.recipient, r.total))
         .collect();
     let mut by_device: BTreeMap<String, Vec<FlagRow>> = BTreeMap::new();
     for r in rows

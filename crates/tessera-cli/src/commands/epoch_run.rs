@@ -23,6 +23,7 @@ pub fn run(a: &RunArgs, json: bool) -> Result<()> {
         policy_text,
         registry: super::load_registry(&lake, a.registry.as_deref())?,
         only_sources: None,
+        places: tessera::places::Places::default(),
     };
     let opts = RunOptions {
         replace: a.replace,

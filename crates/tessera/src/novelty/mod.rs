@@ -42,6 +42,11 @@ pub struct Scored {
     pub quality_w: Ppm,
     /// Region multiplier.
     pub region_w: Ppm,
+    /// The cell's region (index into [`crate::places::Places::regions`]), if any.
+    pub region: Option<u32>,
+    /// Whether the cell is on the road network (`None`: no network configured). Off the
+    /// network a visit earns 0 points.
+    pub on_road: Option<bool>,
     /// Trust multiplier: the device's reputation (1 with the trust policy off).
     pub trust_w: Ppm,
     /// Points in millionths.
@@ -60,14 +65,16 @@ pub struct TrustScoring<'a> {
 }
 
 /// Score visits sorted by (cell, device). `devices[i]` is the id of device index `i` and
-/// `prior(cell)` the coverage state before the epoch; `trust` adds the trust multiplier and the
-/// one-rank-per-wallet rule (`None`: policy v1).
+/// `prior(cell)` the coverage state before the epoch; `places` gives the region multiplier and
+/// the road rule (points are 0 off the road network when one is configured); `trust` adds the
+/// trust multiplier and the one-rank-per-wallet rule (`None`: policy v1).
 ///
 /// ```
 /// use tessera::{cells::Visit, novelty::{score, VisitRow}, policy::Policy};
 /// let k = Policy::default().kernels().unwrap();
 /// let v = |device, first_ms| VisitRow { cell: 1, device, visit: Visit { first_ms, last_ms: first_ms, fixes: 1, best_hdop_centi: 100 } };
-/// let s = score(&[v(0, 50), v(1, 10)], &["a".into(), "b".into()], &|_| None, 0, &k, None);
+/// let places = tessera::places::Places::default();
+/// let s = score(&[v(0, 50), v(1, 10)], &["a".into(), "b".into()], &|_| None, 0, &k, &places, None);
 /// // b came first: rank 1, discovery ×2 → 2 points; a: rank 2 → 1 point.
 /// assert_eq!(s.iter().map(|x| (x.row.device, x.points)).collect::<Vec<_>>(), [(1, 2_000_000), (0, 1_000_000)]);
 /// ```
@@ -77,6 +84,7 @@ pub fn score<F>(
     prior: &F,
     epoch_index: i64,
     k: &Kernels,
+    places: &crate::places::Places,
     trust: Option<TrustScoring>,
 ) -> Vec<Scored>
 where
@@ -103,7 +111,9 @@ where
             let cell = group[0].cell;
             let state = prior(cell);
             let (fresh, age) = freshness::freshness(state.as_ref(), epoch_index, k.discovery, k.refresh_epochs);
-            let region_w = region::region_weight(cell);
+            let (region, region_w) = region::region_weight(cell, places, k.outside_region);
+            let on_road = places.on_road(cell);
+            let road_w = if on_road == Some(false) { 0 } else { crate::fixed::SCALE };
             let mut ranks = 0u32;
             let mut wallets: Vec<(u32, u32)> = Vec::new();
             group.into_iter().map(move |row| {
@@ -138,8 +148,10 @@ where
                     freshness_w: fresh,
                     quality_w,
                     region_w,
+                    region,
+                    on_road,
                     trust_w,
-                    points: mul_ppm(&[rank_w, fresh, quality_w, region_w, trust_w]),
+                    points: mul_ppm(&[rank_w, fresh, quality_w, region_w, trust_w, road_w]),
                 }
             })
         })
@@ -175,7 +187,15 @@ mod tests {
                 times_covered: 1,
             })
         };
-        let s = score(&[row(2, 0, 5, 250), row(2, 1, 1, 100)], &devices, &prior, 10, &k, None);
+        let s = score(
+            &[row(2, 0, 5, 250), row(2, 1, 1, 100)],
+            &devices,
+            &prior,
+            10,
+            &k,
+            &crate::places::Places::default(),
+            None,
+        );
         // b: rank 1 (1.0) × age 2 (0.5) × hdop 1.0 (1.0) = 0.5; a: rank 2 (0.5) × 0.5 × hdop 2.5 (0.75) = 0.1875
         assert_eq!(
             s.iter().map(|x| (x.rank, x.points)).collect::<Vec<_>>(),
@@ -189,7 +209,15 @@ mod tests {
         let k = Policy::default().kernels().unwrap();
         let devices: Vec<String> = (0..5).map(|i| format!("d{i}")).collect();
         let rows: Vec<VisitRow> = (0..5).map(|d| row(9, d, i64::from(d), 100)).collect();
-        let s = score(&rows, &devices, &|_| None, 0, &k, None);
+        let s = score(
+            &rows,
+            &devices,
+            &|_| None,
+            0,
+            &k,
+            &crate::places::Places::default(),
+            None,
+        );
         assert_eq!(s.len(), 5);
         assert_eq!(
             s.iter().map(|x| x.points).collect::<Vec<_>>(),
@@ -208,7 +236,15 @@ mod tests {
             wallet: &[0, 0, 0, 1],
             one_rank_per_wallet: true,
         };
-        let s = score(&rows, &devices, &|_| None, 0, &k, Some(t));
+        let s = score(
+            &rows,
+            &devices,
+            &|_| None,
+            0,
+            &k,
+            &crate::places::Places::default(),
+            Some(t),
+        );
         let got: Vec<(u32, u32, u64)> = s.iter().map(|x| (x.row.device, x.rank, x.points)).collect();
         // d3 is rank 2 (not 4) and its half weight is halved again by its trust.
         assert_eq!(got, [(0, 1, 2_000_000), (1, 1, 0), (2, 1, 0), (3, 2, 500_000)]);
@@ -233,12 +269,32 @@ mod tests {
             .num_threads(1)
             .build()
             .unwrap()
-            .install(|| score(&rows, &devices, &|_| None, 0, &k, None));
+            .install(|| {
+                score(
+                    &rows,
+                    &devices,
+                    &|_| None,
+                    0,
+                    &k,
+                    &crate::places::Places::default(),
+                    None,
+                )
+            });
         let many = rayon::ThreadPoolBuilder::new()
             .num_threads(4)
             .build()
             .unwrap()
-            .install(|| score(&rows, &devices, &|_| None, 0, &k, None));
+            .install(|| {
+                score(
+                    &rows,
+                    &devices,
+                    &|_| None,
+                    0,
+                    &k,
+                    &crate::places::Places::default(),
+                    None,
+                )
+            });
         assert_eq!(one, many);
     }
 }

@@ -1,22 +1,58 @@
-//! Region multiplier: 1 everywhere for policy v1 (polygon regions come later).
+//! Region multiplier: the weight of the `[[regions]]` area a cell's centre lies in, or
+//! `[novelty] outside_region_weight` (default 1) outside every region. With no regions
+//! configured it is 1 everywhere (policy v1).
 
-use crate::fixed::{Ppm, SCALE};
+use crate::fixed::Ppm;
+use crate::places::Places;
 
-/// Region weight of a cell.
+/// Region (index into `places.regions`) and multiplier of a cell.
 ///
 /// ```
-/// assert_eq!(tessera::novelty::region::region_weight(0x8c1f05a4c8a39ff), 1_000_000);
+/// use tessera::places::{Places, Region};
+/// let p = Places { regions: vec![Region { name: "port".into(), weight: 2_000_000 }], region_cells: vec![(7, 0)], ..Places::default() };
+/// assert_eq!(tessera::novelty::region::region_weight(7, &p, 1_000_000), (Some(0), 2_000_000));
+/// assert_eq!(tessera::novelty::region::region_weight(8, &p, 500_000), (None, 500_000));
 /// ```
-pub fn region_weight(_cell: u64) -> Ppm {
-    SCALE
+pub fn region_weight(cell: u64, places: &Places, outside: Ppm) -> (Option<u32>, Ppm) {
+    match places.region_of(cell) {
+        Some(r) => (Some(r), places.regions[r as usize].weight),
+        None => (None, outside),
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::places::Region;
+
     #[test]
     fn region_weight_is_one_everywhere_in_policy_v1() {
         for c in [0u64, 1, u64::MAX] {
-            assert_eq!(super::region_weight(c), super::SCALE);
+            assert_eq!(
+                region_weight(c, &Places::default(), crate::fixed::SCALE),
+                (None, crate::fixed::SCALE)
+            );
         }
+    }
+
+    #[test]
+    fn region_weight_is_the_containing_regions_weight_else_the_outside_weight() {
+        let p = Places {
+            regions: vec![
+                Region {
+                    name: "a".into(),
+                    weight: 3_000_000,
+                },
+                Region {
+                    name: "b".into(),
+                    weight: 0,
+                },
+            ],
+            region_cells: vec![(10, 1), (20, 0)],
+            ..Places::default()
+        };
+        assert_eq!(region_weight(20, &p, 1_000_000), (Some(0), 3_000_000));
+        assert_eq!(region_weight(10, &p, 1_000_000), (Some(1), 0));
+        assert_eq!(region_weight(15, &p, 250_000), (None, 250_000));
     }
 }

@@ -16,6 +16,7 @@
 //! manifest's input list).
 
 mod outputs;
+mod places;
 mod prior;
 mod publish;
 mod score;
@@ -53,6 +54,10 @@ pub struct EpochInputs {
     /// publication (late data) never changes what it recomputes. `None`: every source in the
     /// lake overlapping the window.
     pub only_sources: Option<std::collections::BTreeSet<String>>,
+    /// Regions, road cells and bounty areas, built from the policy's sources with
+    /// [`crate::places::build`] (empty for a policy without them). A policy naming places with
+    /// none given is refused rather than paid as policy v1.
+    pub places: crate::places::Places,
 }
 
 impl EpochInputs {
@@ -70,6 +75,7 @@ impl EpochInputs {
             policy_text: Policy::default().to_toml(),
             registry,
             only_sources: None,
+            places: crate::places::Places::default(),
         }
     }
 }
@@ -219,6 +225,8 @@ fn compute_inner(lake: &Lake, inputs: &EpochInputs, dir: &Path, progress: Progre
     let policy = Policy::from_toml_str(&inputs.policy_text)?;
     let k = policy.kernels()?;
     let e = inputs.epoch;
+    let pool_rule = check_pool(&policy, inputs)?;
+    check_places(&policy, &inputs.places)?;
 
     // 1. Sources → cleaned fixes → visits (spilled past the budget), rejections streamed.
     let selected = sources::select(lake, &e, inputs.only_sources.as_ref())?;
@@ -255,20 +263,45 @@ fn compute_inner(lake: &Lake, inputs: &EpochInputs, dir: &Path, progress: Progre
     // 3. Visits scored against the prior coverage state; explain and coverage streamed.
     progress("score", 0, 1);
     let (prev, prior) = prior::prior_state(lake, &e)?;
+    let active: Vec<(usize, u32)> = policy
+        .bounties
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| crate::rewards::bounty::active(b, e))
+        .map(|(i, b)| (i, b.min_age_epochs))
+        .collect();
+    let carried = prior::bounty_carry(lake, &e, prev.as_ref())?;
     let cx = score::Context {
         devices: &devices,
         wallet_of: &wallet_of,
         k: &k,
         epoch: e.index(),
         trust: judged.as_ref(),
+        places: &inputs.places,
+        active_bounties: active.clone(),
     };
     let totals = score::score_all(&cx, covered.store, prior, dir, progress)?;
     progress("score", 1, 1);
     outputs.insert("explain.parquet".into(), totals.explain_sha.clone());
     outputs.insert("coverage.parquet".into(), totals.coverage_sha.clone());
 
-    // 4. The pool allocated over the points; rewards, merkle, policy and registry written.
-    let alloc = outputs::allocate_and_write(dir, inputs, k.merkle, &totals.per, &mut outputs)?;
+    // 4. The pool and the bounties allocated over the points; rewards, merkle, policy,
+    //    registry and the places written.
+    let bounties: outputs::BountyInputs = active
+        .iter()
+        .zip(&totals.places.bounty_points)
+        .map(|((i, _), pts)| {
+            let b = &policy.bounties[*i];
+            let carried_in = if b.unclaimed == crate::places::policy::Unclaimed::Rollover {
+                carried.get(&b.id).copied().unwrap_or(0)
+            } else {
+                0
+            };
+            (b, carried_in, pts.iter().map(|(w, p)| (w.to_string(), *p)).collect())
+        })
+        .collect();
+    let alloc = outputs::allocate_and_write(dir, inputs, &k, &totals.per, bounties, &mut outputs)?;
+    let places = places::write(dir, &inputs.places, &policy, &totals.places, &mut outputs)?;
 
     // 5. The manifest names every input and output.
     let counts = Counts {
@@ -280,14 +313,51 @@ fn compute_inner(lake: &Lake, inputs: &EpochInputs, dir: &Path, progress: Progre
         cells: totals.cells,
         new_cells: totals.new_cells,
     };
-    let manifest = outputs::manifest(inputs, &alloc, counts, prev, covered.inputs, &outputs);
+    let extra = outputs::Extra { places, pool_rule };
+    let manifest = outputs::manifest(inputs, &alloc, counts, prev, covered.inputs, &outputs, extra);
     outputs.insert(
         "manifest.json".into(),
         outputs::put(dir, "manifest.json", &manifest.to_bytes())?,
     );
     Ok(EpochRun {
-        summary: outputs::summary(&manifest, &alloc.shares, &totals.per),
+        summary: outputs::summary(&manifest, &alloc.shares, &alloc.totals, &totals.per),
         sha256: outputs,
         unchanged: false,
     })
+}
+
+/// The pool must match the policy's `[emission]` schedule when it has one; its rule's name.
+fn check_pool(policy: &Policy, inputs: &EpochInputs) -> Result<Option<String>> {
+    let Some(em) = &policy.emission else {
+        return Ok(None);
+    };
+    let want = em
+        .pool_for(inputs.epoch)
+        .map_err(|m| Error::Invalid(format!("policy [emission]: {m}")))?;
+    if want != inputs.pool {
+        return Err(Error::Invalid(format!(
+            "pool {} disagrees with the policy's emission schedule ({}), which gives {want} for {}",
+            inputs.pool,
+            em.rule.as_str(),
+            inputs.epoch
+        )));
+    }
+    Ok(Some(em.rule.as_str().to_string()))
+}
+
+/// Places must be given when the policy names them (else the epoch would pay as policy v1).
+fn check_places(policy: &Policy, places: &crate::places::Places) -> Result<()> {
+    let named = !policy.regions.is_empty() || policy.roads.is_some() || !policy.bounties.is_empty();
+    let given = !places.is_empty() || !places.sources.is_empty();
+    let fits = places.roads.is_some() == policy.roads.is_some()
+        && places.bounties.len() == policy.bounties.len()
+        && places.bounties.iter().zip(&policy.bounties).all(|(a, b)| a.id == b.id);
+    if named && !(given && fits) || !named && given {
+        return Err(Error::Invalid(
+            "the epoch's places (regions, roads, bounty areas) do not match its policy: build them from the \
+             policy with tessera::places::build (the CLI does)"
+                .into(),
+        ));
+    }
+    Ok(())
 }

@@ -80,40 +80,56 @@ fn dec(cap: usize, dt: arrow_schema::DataType) -> arrow_array::builder::Decimal1
     tables::decimal_builder(cap, &dt)
 }
 
+/// One row of `rewards.parquet`: a recipient's share of one kind (`base`, `bounty:<id>`).
+pub(super) struct RewardLine<'a> {
+    pub recipient: &'a str,
+    pub kind: String,
+    pub amount: u128,
+    pub points: u128,
+}
+
 pub(super) fn rewards_batch(
-    shares: &[Share],
+    lines: &[RewardLine],
     per: &BTreeMap<&str, PerRecipient>,
     dist: &crate::merkle::Distribution,
 ) -> RecordBatch {
-    let n = shares.len();
+    let n = lines.len();
     let mut r = StringBuilder::new();
+    let mut kind = StringBuilder::new();
     let mut amount = dec(n, tables::amount_type());
     let mut points = dec(n, tables::ppm_type());
+    let mut total = dec(n, tables::amount_type());
     let mut devices = UInt32Builder::with_capacity(n);
     let mut cells = UInt64Builder::with_capacity(n);
     let mut leaf = StringBuilder::with_capacity(n, 66 * n);
     let mut proof = arrow_array::builder::ListBuilder::new(StringBuilder::new());
-    for (s, c) in shares.iter().zip(&dist.claims) {
-        debug_assert_eq!(s.recipient, c.recipient);
+    let claims: BTreeMap<&str, &crate::merkle::Claim> = dist.claims.iter().map(|c| (c.recipient.as_str(), c)).collect();
+    // Decimal128(38,0) holds up to 10^38-1 < 2^127: pools above that are refused at the CLI.
+    let big = |x: u128| i128::try_from(x).unwrap_or(i128::MAX);
+    for l in lines {
+        let c = claims[l.recipient];
         leaf.append_value(&c.leaf);
         for p in &c.proof {
             proof.values().append_value(p);
         }
         proof.append(true);
-        let v = &per[s.recipient.as_str()];
-        r.append_value(&s.recipient);
-        // Decimal128(38,0) holds up to 10^38-1 < 2^127: pools above that are refused at the CLI.
-        amount.append_value(i128::try_from(s.amount).unwrap_or(i128::MAX));
-        points.append_value(i128::try_from(s.points).unwrap_or(i128::MAX));
+        let v = &per[l.recipient];
+        r.append_value(l.recipient);
+        kind.append_value(&l.kind);
+        amount.append_value(big(l.amount));
+        points.append_value(big(l.points));
+        total.append_value(big(c.amount.parse::<u128>().unwrap_or(0)));
         devices.append_value(v.devices.len() as u32);
         cells.append_value(v.cells);
     }
     let cols: Vec<ArrayRef> = vec![
         Arc::new(r.finish()),
+        Arc::new(kind.finish()),
         Arc::new(amount.finish()),
         Arc::new(points.finish()),
         Arc::new(devices.finish()),
         Arc::new(cells.finish()),
+        Arc::new(total.finish()),
         Arc::new(leaf.finish()),
         Arc::new(proof.finish()),
     ];
@@ -122,30 +138,71 @@ pub(super) fn rewards_batch(
 
 /// The pool's allocation among the recipients and its merkle distribution.
 pub(super) struct Allocation {
+    /// The epoch pool's shares (after the cap).
     pub shares: Vec<Share>,
+    /// Recipient → total amount (pool + bounties), the merkle leaves' amounts.
+    pub totals: BTreeMap<String, u128>,
     pub dist: crate::merkle::Distribution,
     pub points_total: u128,
+    /// Σ of the epoch pool's shares.
     pub allocated: u128,
+    pub cap: Option<crate::manifest::Cap>,
+    pub bounties: Vec<crate::rewards::bounty::Settlement>,
 }
 
-/// Allocate the pool over the recipients' points and write `rewards.parquet`, `policy.toml`,
-/// `merkle.json` and `registry.csv` into `dir`, recording each file's SHA-256 in `outputs`.
+/// Bounties paying this epoch: (policy entry, carried in, recipient points in its area).
+pub(super) type BountyInputs<'a> = Vec<(&'a crate::places::policy::BountyPolicy, u128, Vec<(String, u128)>)>;
+
+/// Allocate the pool (capped per wallet) and each bounty over the recipients' points and write
+/// `rewards.parquet`, `policy.toml`, `merkle.json` and `registry.csv` into `dir`, recording
+/// each file's SHA-256 in `outputs`.
 pub(super) fn allocate_and_write(
     dir: &Path,
     inputs: &super::EpochInputs,
-    scheme: crate::merkle::Scheme,
+    k: &crate::policy::Kernels,
     per: &BTreeMap<&str, PerRecipient>,
+    bounties: BountyInputs,
     outputs: &mut BTreeMap<String, String>,
 ) -> Result<Allocation> {
     let e = inputs.epoch;
     let pts: Vec<(String, u128)> = per.iter().map(|(w, v)| (w.to_string(), v.points)).collect();
-    let shares: Vec<Share> = crate::rewards::allocate(inputs.pool, &pts)?;
-    let amounts: Vec<(String, u128)> = shares.iter().map(|s| (s.recipient.clone(), s.amount)).collect();
-    let dist = crate::merkle::build(scheme, &amounts).map_err(|err| Error::Invalid(format!("epoch {e}: {err}")))?;
+    let (shares, cap) = crate::rewards::cap::allocate_capped(inputs.pool, &pts, k.max_wallet_share)?;
+    let mut lines: Vec<RewardLine> = shares
+        .iter()
+        .map(|s| RewardLine {
+            recipient: per.get_key_value(s.recipient.as_str()).expect("recipient").0,
+            kind: "base".into(),
+            amount: s.amount,
+            points: s.points,
+        })
+        .collect();
+    let mut settlements = Vec::new();
+    for (b, carried_in, points) in bounties {
+        let (st, bshares) = crate::rewards::bounty::settle(b, e, carried_in, &points)?;
+        settlements.push(st);
+        for s in bshares {
+            lines.push(RewardLine {
+                recipient: per
+                    .get_key_value(s.recipient.as_str())
+                    .expect("bounty recipient has points")
+                    .0,
+                kind: format!("bounty:{}", b.id),
+                amount: s.amount,
+                points: s.points,
+            });
+        }
+    }
+    lines.sort_by(|a, b| (a.recipient, a.kind != "base", &a.kind).cmp(&(b.recipient, b.kind != "base", &b.kind)));
+    let mut totals: BTreeMap<String, u128> = BTreeMap::new();
+    for l in &lines {
+        *totals.entry(l.recipient.to_string()).or_default() += l.amount;
+    }
+    let amounts: Vec<(String, u128)> = totals.iter().map(|(r, a)| (r.clone(), *a)).collect();
+    let dist = crate::merkle::build(k.merkle, &amounts).map_err(|err| Error::Invalid(format!("epoch {e}: {err}")))?;
     let rewards = parquet_bytes(
         "rewards.parquet",
         &tables::rewards_schema(),
-        &[rewards_batch(&shares, per, &dist)],
+        &[rewards_batch(&lines, per, &dist)],
     )?;
     outputs.insert("rewards.parquet".into(), put(dir, "rewards.parquet", &rewards)?);
     outputs.insert(
@@ -159,12 +216,27 @@ pub(super) fn allocate_and_write(
         "registry.csv".into(),
         put(dir, "registry.csv", inputs.registry.to_csv().as_bytes())?,
     );
+    let cap = (k.max_wallet_share < crate::fixed::SCALE).then(|| crate::manifest::Cap {
+        amount: cap.cap.to_string(),
+        capped: cap.capped.len() as u64,
+        max_wallet_share: ppm_str(u128::from(k.max_wallet_share)),
+        unallocated: cap.unallocated.to_string(),
+    });
     Ok(Allocation {
         points_total: pts.iter().map(|p| p.1).sum(),
         allocated: shares.iter().map(|s| s.amount).sum(),
         shares,
+        totals,
         dist,
+        cap,
+        bounties: settlements,
     })
+}
+
+/// What the manifest records besides the counts and files.
+pub(super) struct Extra {
+    pub places: Option<crate::manifest::PlacesRecord>,
+    pub pool_rule: Option<String>,
 }
 
 /// The manifest of a computed epoch.
@@ -175,6 +247,7 @@ pub(super) fn manifest(
     prev: Option<(crate::epoch::Epoch, String)>,
     sources: Vec<crate::manifest::Input>,
     outputs: &BTreeMap<String, String>,
+    extra: Extra,
 ) -> crate::manifest::Manifest {
     use crate::manifest::{self, Manifest, Status};
     let e = inputs.epoch;
@@ -187,6 +260,10 @@ pub(super) fn manifest(
         },
         pool: inputs.pool.to_string(),
         allocated: alloc.allocated.to_string(),
+        bounties: alloc.bounties.clone(),
+        cap: alloc.cap.clone(),
+        places: extra.places,
+        pool_rule: extra.pool_rule,
         status: if alloc.shares.is_empty() {
             Status::NoPoints
         } else {
@@ -218,10 +295,14 @@ pub(super) fn manifest(
 pub(super) fn summary(
     m: &crate::manifest::Manifest,
     shares: &[Share],
+    totals: &BTreeMap<String, u128>,
     per: &BTreeMap<&str, PerRecipient>,
 ) -> super::Summary {
-    let mut top: Vec<&Share> = shares.iter().collect();
-    top.sort_by(|a, b| b.amount.cmp(&a.amount).then(a.recipient.cmp(&b.recipient)));
+    let mut top: Vec<(&Share, u128)> = shares
+        .iter()
+        .map(|s| (s, totals.get(&s.recipient).copied().unwrap_or(s.amount)))
+        .collect();
+    top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.recipient.cmp(&b.0.recipient)));
     super::Summary {
         epoch: m.epoch.clone(),
         window_start: m.window.start.clone(),
@@ -241,11 +322,11 @@ pub(super) fn summary(
         previous_state: m.previous_state.as_ref().map(|p| p.epoch.clone()),
         top: top
             .into_iter()
-            .map(|s| {
+            .map(|(s, total)| {
                 let v = &per[s.recipient.as_str()];
                 super::RecipientLine {
                     recipient: s.recipient.clone(),
-                    amount: s.amount.to_string(),
+                    amount: total.to_string(),
                     points: ppm_str(s.points),
                     devices: v.devices.len() as u32,
                     cells: v.cells,

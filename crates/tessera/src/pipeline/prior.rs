@@ -102,3 +102,28 @@ pub(super) fn prior_state(lake: &Lake, epoch: &Epoch) -> Result<(Option<(Epoch, 
     let sha = sha256_file(&p)?;
     Ok((Some((prev, sha)), PriorCursor::open(&p)?))
 }
+
+/// Bounty pools rolled over into `epoch`: the `carried_out` of each bounty in the manifest of
+/// `prev` when `prev` is the epoch just before (a gap breaks the rollover: the earlier epoch
+/// returned nothing it did not record).
+pub(super) fn bounty_carry(
+    lake: &Lake,
+    epoch: &Epoch,
+    prev: Option<&(Epoch, String)>,
+) -> Result<std::collections::BTreeMap<String, u128>> {
+    let mut out = std::collections::BTreeMap::new();
+    let Some((p, _)) = prev.filter(|(p, _)| p.index() + 1 == epoch.index()) else {
+        return Ok(out);
+    };
+    let path = lake.epoch_dir(p).join("manifest.json");
+    let bytes = std::fs::read(&path).map_err(|source| crate::lake::Error::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let m = crate::manifest::Manifest::from_slice(&bytes)
+        .map_err(|e| crate::lake::Error::Invalid(format!("{}: {e}", path.display())))?;
+    for b in m.bounties {
+        out.insert(b.id.clone(), b.carried_out_amount());
+    }
+    Ok(out)
+}

@@ -36,6 +36,8 @@ struct Scorer<'a> {
     epoch: i64,
     prior: PriorCursor,
     per: BTreeMap<&'a str, PerRecipient>,
+    places: &'a crate::places::Places,
+    place_stats: super::places::PlaceStats<'a>,
     explain: Sink<Scored, ExplainBuild<'a>>,
     coverage: Sink<(u64, CellState), CoverageBuild>,
     visits: u64,
@@ -47,7 +49,7 @@ struct Scorer<'a> {
 /// of a bucket.
 const SCORE_ROWS: usize = 1 << 18;
 
-impl Scorer<'_> {
+impl<'a> Scorer<'a> {
     /// Score the visits of the cells below `hi` (`None`: all remaining), sorted by (cell,
     /// device), in pieces of about [`SCORE_ROWS`] cut at cell boundaries; every earlier call
     /// covered lower cells.
@@ -90,7 +92,8 @@ impl Scorer<'_> {
                 (&kept[..], Some(t))
             }
         };
-        let scored = novelty::score(rows, self.devices, &lookup, self.epoch, self.k, trust);
+        let scored = novelty::score(rows, self.devices, &lookup, self.epoch, self.k, self.places, trust);
+        self.place_stats.add(&scored, self.wallet_of);
         self.visits += rows.len() as u64;
         for s in &scored {
             let w = self.wallet_of[s.row.device as usize].as_str();
@@ -134,11 +137,16 @@ pub(super) struct Context<'a> {
     pub epoch: i64,
     /// The trust stage's verdicts (`None`: trust off).
     pub trust: Option<&'a super::trust::Judged>,
+    /// Regions, roads and bounty areas.
+    pub places: &'a crate::places::Places,
+    /// (index into `places.bounties`, min_age_epochs) of the bounties paying this epoch.
+    pub active_bounties: Vec<(usize, u32)>,
 }
 
 /// What scoring produced besides the streamed files.
 pub(super) struct Totals<'a> {
     pub per: BTreeMap<&'a str, PerRecipient>,
+    pub places: super::places::PlaceStats<'a>,
     pub visits: u64,
     pub cells: u64,
     pub new_cells: u64,
@@ -157,7 +165,8 @@ pub(super) fn score_all<'a>(
     progress: Progress,
 ) -> Result<Totals<'a>> {
     let (devices, wallet_of) = (cx.devices, cx.wallet_of);
-    let explain_build: ExplainBuild = Box::new(move |c: &[Scored]| explain_batch(c, devices, wallet_of));
+    let regions = &cx.places.regions;
+    let explain_build: ExplainBuild = Box::new(move |c: &[Scored]| explain_batch(c, devices, wallet_of, regions));
     let mut scorer = Scorer {
         devices,
         trust: cx.trust,
@@ -166,6 +175,8 @@ pub(super) fn score_all<'a>(
         epoch: cx.epoch,
         prior,
         per: BTreeMap::new(),
+        places: cx.places,
+        place_stats: super::places::PlaceStats::new(cx.places, cx.active_bounties.clone()),
         explain: sink(dir, "explain.parquet", &tables::explain_schema(), explain_build)?,
         coverage: sink(
             dir,
@@ -196,6 +207,7 @@ pub(super) fn score_all<'a>(
     }
     let Scorer {
         per,
+        place_stats,
         explain,
         coverage,
         visits,
@@ -205,6 +217,7 @@ pub(super) fn score_all<'a>(
     } = scorer;
     Ok(Totals {
         per,
+        places: place_stats,
         visits,
         cells,
         new_cells,
@@ -214,8 +227,8 @@ pub(super) fn score_all<'a>(
 }
 
 /// Score spilled buckets in cell order; a bucket above `max` records is split first.
-fn score_buckets(
-    scorer: &mut Scorer<'_>,
+fn score_buckets<'a>(
+    scorer: &mut Scorer<'a>,
     mut queue: VecDeque<spill::Bucket>,
     max: u64,
     scratch: &Path,

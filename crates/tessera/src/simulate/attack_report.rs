@@ -82,7 +82,7 @@ fn run(lake: &Lake, inputs: &EpochInputs) -> Result<Run> {
     let mut amounts = BTreeMap::new();
     for b in tables::from_parquet(out.files["rewards.parquet"].clone().into()).map_err(|e| data(e.to_string()))? {
         let r = tables::column::<StringArray>(&b, "recipient").map_err(data)?;
-        let a = tables::column::<Decimal128Array>(&b, "amount").map_err(data)?;
+        let a = tables::column::<Decimal128Array>(&b, "total").map_err(data)?;
         for i in 0..b.num_rows() {
             amounts.insert(r.value(i).to_string(), a.value(i));
         }

@@ -3,7 +3,8 @@
 use super::{decimal_builder, ppm_type, ts};
 use crate::novelty::Scored;
 use arrow_array::builder::{
-    Float32Builder, Int64Builder, StringBuilder, TimestampMillisecondBuilder, UInt32Builder, UInt64Builder,
+    BooleanBuilder, Float32Builder, Int64Builder, StringBuilder, TimestampMillisecondBuilder, UInt32Builder,
+    UInt64Builder,
 };
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
@@ -32,15 +33,24 @@ pub fn explain_schema() -> SchemaRef {
         Field::new("region_w", ppm_type(), false),
         Field::new("trust_w", ppm_type(), false),
         Field::new("points", ppm_type(), false),
+        Field::new("region", DataType::Utf8, true),
+        Field::new("on_road", DataType::Boolean, true),
     ]))
 }
 
-/// Scored visits → one record batch; `devices[i]` and `wallets[i]` name device index `i`.
+/// Scored visits → one record batch; `devices[i]` and `wallets[i]` name device index `i`,
+/// `regions[r]` region `r` (`region` is null outside every region; `on_road` null with no road
+/// network configured).
 ///
 /// ```
-/// assert_eq!(tessera::tables::explain_batch(&[], &[], &[]).num_rows(), 0);
+/// assert_eq!(tessera::tables::explain_batch(&[], &[], &[], &[]).num_rows(), 0);
 /// ```
-pub fn explain_batch(scored: &[Scored], devices: &[String], wallets: &[String]) -> RecordBatch {
+pub fn explain_batch(
+    scored: &[Scored],
+    devices: &[String],
+    wallets: &[String],
+    regions: &[crate::places::Region],
+) -> RecordBatch {
     let n = scored.len();
     let mut cell = UInt64Builder::with_capacity(n);
     let mut cell_id = StringBuilder::with_capacity(n, 15 * n);
@@ -60,8 +70,12 @@ pub fn explain_batch(scored: &[Scored], devices: &[String], wallets: &[String]) 
         decimal_builder(n, &ppm_type()),
         decimal_builder(n, &ppm_type()),
     );
+    let mut region = StringBuilder::new();
+    let mut on_road = BooleanBuilder::with_capacity(n);
     for s in scored {
         let d = s.row.device as usize;
+        region.append_option(s.region.map(|r| regions[r as usize].name.as_str()));
+        on_road.append_option(s.on_road);
         cell.append_value(s.row.cell);
         cell_id.append_value(format!("{:x}", s.row.cell));
         device.append_value(&devices[d]);
@@ -96,6 +110,8 @@ pub fn explain_batch(scored: &[Scored], devices: &[String], wallets: &[String]) 
         Arc::new(gw.finish()),
         Arc::new(tw.finish()),
         Arc::new(pts.finish()),
+        Arc::new(region.finish()),
+        Arc::new(on_road.finish()),
     ];
     RecordBatch::try_new(explain_schema(), cols).expect("schema matches")
 }

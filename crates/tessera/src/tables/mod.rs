@@ -9,6 +9,7 @@ mod explain;
 mod fixes;
 mod flags;
 mod imu;
+mod places;
 mod rejections;
 mod rewards;
 
@@ -20,6 +21,7 @@ pub use flags::{
     trust_rows, trust_schema, AnchorRow, FlagRow,
 };
 pub use imu::{batch_to_imu, imu_schema, imu_to_batches};
+pub use places::{places_batch, places_from_batches, places_schema, regions_batch, regions_schema, RegionRow};
 pub use rejections::{rejections_schema, rejections_to_batch, RejectionRow};
 pub use rewards::rewards_schema;
 

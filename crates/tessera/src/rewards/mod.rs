@@ -4,6 +4,10 @@
 
 use crate::fixed::mul_div_rem;
 
+pub mod bounty;
+pub mod cap;
+pub mod emission;
+
 /// One recipient's share.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Share {

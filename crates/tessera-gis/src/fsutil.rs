@@ -1,0 +1,97 @@
+//! Temporary siblings and renames for atomic output.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::Error;
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A temporary file or directory, removed on drop unless [`Temp::keep`] was called.
+pub(crate) struct Temp {
+    pub(crate) path: PathBuf,
+    is_dir: bool,
+    armed: bool,
+}
+
+impl Temp {
+    /// Disarms the cleanup (the temporary was renamed away).
+    pub(crate) fn keep(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for Temp {
+    fn drop(&mut self) {
+        if self.armed {
+            // Best effort: the error that brought us here is the one worth reporting.
+            let _ = if self.is_dir {
+                std::fs::remove_dir_all(&self.path)
+            } else {
+                std::fs::remove_file(&self.path)
+            };
+        }
+    }
+}
+
+/// The directory `path` lives in.
+pub(crate) fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// The final component of `path`, or an error naming it.
+pub(crate) fn file_name(path: &Path) -> Result<String, Error> {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| Error::BadPath {
+            path: path.to_path_buf(),
+            reason: "not a file path".to_owned(),
+        })
+}
+
+fn unique_name(path: &Path) -> Result<String, Error> {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    Ok(format!(".{}.tmp-{}-{n}", file_name(path)?, std::process::id()))
+}
+
+/// A not-yet-existing temporary file next to `path`, keeping its extension (some GDAL drivers
+/// look at it). Nothing is created.
+pub(crate) fn temp_file(path: &Path) -> Result<Temp, Error> {
+    let mut name = unique_name(path)?;
+    if let Some(ext) = path.extension() {
+        name.push('.');
+        name.push_str(&ext.to_string_lossy());
+    }
+    Ok(Temp {
+        path: parent_dir(path).join(name),
+        is_dir: false,
+        armed: true,
+    })
+}
+
+/// A fresh temporary directory next to `path`.
+pub(crate) fn temp_dir(path: &Path) -> Result<Temp, Error> {
+    let dir = parent_dir(path).join(unique_name(path)?);
+    std::fs::create_dir(&dir).map_err(|source| Error::Io {
+        path: dir.clone(),
+        op: "create temporary directory",
+        source,
+    })?;
+    Ok(Temp {
+        path: dir,
+        is_dir: true,
+        armed: true,
+    })
+}
+
+/// `rename(from, to)`, replacing `to`; errors name `to`.
+pub(crate) fn rename(from: &Path, to: &Path) -> Result<(), Error> {
+    std::fs::rename(from, to).map_err(|source| Error::Io {
+        path: to.to_path_buf(),
+        op: "rename into place",
+        source,
+    })
+}

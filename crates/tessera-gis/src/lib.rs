@@ -1,0 +1,82 @@
+//! tessera's only GDAL edge: writes reward/coverage layers as GeoPackage, FlatGeobuf, GeoJSON, KML
+//! or Shapefile, reads any OGR vector source back as WGS84 lon/lat, and writes count grids as
+//! GeoTIFF or Cloud-Optimized GeoTIFF.
+//!
+//! Built against the system GDAL (Debian 12: 3.6.2) through the `gdal` crate. All coordinates
+//! crossing this API are WGS84 (EPSG:4326) in traditional GIS order: x = longitude, y = latitude,
+//! degrees.
+//!
+//! Geometry types per layer: a layer whose features all have the same geometry type is written
+//! with that type; Polygon and MultiPolygon (likewise LineString/MultiLineString,
+//! Point/MultiPoint) mixed in one layer are written as the multi type, single geometries promoted
+//! to one-part multi geometries; other mixes are written as an untyped (`Unknown`) layer, which
+//! Shapefile refuses ([`Error::GeometryMix`]).
+//!
+//! Outputs are written atomically (temporary name in the same directory, then renamed) and are
+//! byte-reproducible for every format (see [`VectorFormat`]); dates GDAL would stamp into
+//! GeoPackage and dBASE headers are pinned to [`FIXED_DATE`].
+
+mod error;
+mod fsutil;
+mod geom;
+mod model;
+mod raster;
+mod read;
+mod write;
+
+pub use error::{Error, FeatureRef};
+pub use model::{FieldDef, FieldKind, Grid, InFeature, OutFeature, OutLayer, UnknownFormat, Value, VectorFormat};
+pub use raster::write_raster;
+pub use read::{layer_names, read_layer};
+pub use write::write_layer;
+
+/// The date written where a format insists on a "last modified" date (GeoPackage
+/// `gpkg_contents.last_change`, dBASE header), so that outputs are reproducible.
+pub const FIXED_DATE: &str = "2000-01-01";
+
+use std::path::Path;
+
+/// GDAL's last error message (GDAL keeps one per thread), for OGR error codes that carry none.
+fn last_gdal_message() -> String {
+    // SAFETY: CPLGetLastErrorMsg returns a pointer to a thread-local, NUL-terminated buffer owned
+    // by GDAL (never NULL); it is copied out before any other GDAL call can change it.
+    unsafe {
+        let msg = gdal_sys::CPLGetLastErrorMsg();
+        if msg.is_null() {
+            String::new()
+        } else {
+            std::ffi::CStr::from_ptr(msg).to_string_lossy().into_owned()
+        }
+    }
+}
+
+/// Builds [`Error::Gdal`] for `path` (and `layer`).
+fn gdal_error(path: &Path, layer: Option<&str>, op: &'static str) -> impl FnOnce(gdal::errors::GdalError) -> Error {
+    let path = path.to_path_buf();
+    let layer = layer.map(str::to_owned);
+    move |source| {
+        let detail = match source {
+            gdal::errors::GdalError::OgrError { .. } => last_gdal_message(),
+            _ => String::new(),
+        };
+        Error::Gdal {
+            path,
+            layer,
+            op,
+            source: Box::new(source),
+            detail,
+        }
+    }
+}
+
+/// EPSG:4326 with x = longitude.
+fn wgs84(path: &Path) -> Result<gdal::spatial_ref::SpatialRef, Error> {
+    let mut srs = gdal::spatial_ref::SpatialRef::from_epsg(4326).map_err(gdal_error(path, None, "EPSG:4326"))?;
+    srs.set_axis_mapping_strategy(gdal::spatial_ref::AxisMappingStrategy::TraditionalGisOrder);
+    Ok(srs)
+}
+
+/// Looks up a GDAL driver by short name.
+fn driver(path: &Path, name: &'static str) -> Result<gdal::Driver, Error> {
+    gdal::DriverManager::get_driver_by_name(name).map_err(gdal_error(path, None, "GDAL driver lookup"))
+}

@@ -1,0 +1,147 @@
+//! Place statistics gathered while scoring: per region (cells, fresh cells, road length covered,
+//! contributors, points), road length covered and fresh, and each active bounty's points per
+//! recipient.
+
+use crate::novelty::Scored;
+use crate::places::Places;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// One region's numbers in an epoch (the last slot: cells outside every region).
+#[derive(Debug, Default, Clone)]
+pub(super) struct RegionStat {
+    pub cells: u64,
+    pub fresh_cells: u64,
+    pub road_mm: u64,
+    pub fresh_road_mm: u64,
+    pub contributors: BTreeSet<u32>,
+    pub points: u128,
+}
+
+/// What scoring learns about places; empty and skipped when none are configured.
+pub(super) struct PlaceStats<'a> {
+    places: &'a Places,
+    /// (index into `places.bounties`, min_age_epochs) of the bounties paying this epoch.
+    active: Vec<(usize, u32)>,
+    pub regions: Vec<RegionStat>,
+    /// Per active bounty (same order as `active`): recipient → points in its area.
+    pub bounty_points: Vec<BTreeMap<&'a str, u128>>,
+    pub road_mm: u64,
+    pub fresh_road_mm: u64,
+}
+
+impl<'a> PlaceStats<'a> {
+    pub fn new(places: &'a Places, active: Vec<(usize, u32)>) -> Self {
+        let n = if places.is_empty() { 0 } else { places.regions.len() + 1 };
+        PlaceStats {
+            places,
+            bounty_points: vec![BTreeMap::new(); active.len()],
+            active,
+            regions: vec![RegionStat::default(); n],
+            road_mm: 0,
+            fresh_road_mm: 0,
+        }
+    }
+
+    /// Add scored rows (in cell order; a cell's rows are contiguous within one call).
+    pub fn add(&mut self, scored: &[Scored], wallet_of: &'a [String]) {
+        if self.regions.is_empty() {
+            return;
+        }
+        let outside = self.places.regions.len();
+        let mut last_cell = None;
+        for s in scored {
+            let cell = s.row.cell;
+            let r = &mut self.regions[s.region.map_or(outside, |x| x as usize)];
+            // Fresh: never covered before this epoch (age unknown).
+            let fresh = s.age.is_none();
+            if last_cell != Some(cell) {
+                last_cell = Some(cell);
+                let mm = self.places.road_mm(cell);
+                r.cells += 1;
+                r.road_mm += mm;
+                self.road_mm += mm;
+                if fresh {
+                    r.fresh_cells += 1;
+                    r.fresh_road_mm += mm;
+                    self.fresh_road_mm += mm;
+                }
+            }
+            if s.points == 0 {
+                continue;
+            }
+            r.points += u128::from(s.points);
+            r.contributors.insert(s.row.device);
+            for (slot, (b, min_age)) in self.active.iter().enumerate() {
+                let area = &self.places.bounties[*b].cells;
+                let old_enough = s.age.is_none_or(|a| a >= i64::from(*min_age));
+                if old_enough && area.binary_search(&cell).is_ok() {
+                    let w = wallet_of[s.row.device as usize].as_str();
+                    *self.bounty_points[slot].entry(w).or_default() += u128::from(s.points);
+                }
+            }
+        }
+    }
+}
+
+/// Write `places.parquet` and `regions.parquet` when the policy names places; the manifest's
+/// record of them (road length covered and fresh, the source files).
+pub(super) fn write(
+    dir: &std::path::Path,
+    places: &Places,
+    policy: &crate::policy::Policy,
+    stats: &PlaceStats,
+    outputs: &mut BTreeMap<String, String>,
+) -> crate::lake::Result<Option<crate::manifest::PlacesRecord>> {
+    use super::outputs::{parquet_bytes, put};
+    use crate::tables;
+    if policy.regions.is_empty() && policy.roads.is_none() && policy.bounties.is_empty() {
+        return Ok(None);
+    }
+    let bytes = parquet_bytes(
+        "places.parquet",
+        &tables::places_schema(),
+        &[tables::places_batch(places)],
+    )?;
+    outputs.insert("places.parquet".into(), put(dir, "places.parquet", &bytes)?);
+    let n = places.regions.len();
+    let rows: Vec<tables::RegionRow> = stats
+        .regions
+        .iter()
+        .enumerate()
+        .map(|(i, r)| tables::RegionRow {
+            region: (i < n).then(|| places.regions[i].name.clone()),
+            weight: if i < n {
+                places.regions[i].weight
+            } else {
+                policy.kernels().map_or(0, |k| k.outside_region)
+            },
+            cells: r.cells,
+            fresh_cells: r.fresh_cells,
+            road_mm: r.road_mm,
+            fresh_road_mm: r.fresh_road_mm,
+            contributors: r.contributors.len() as u64,
+            points: r.points,
+        })
+        .collect();
+    let bytes = parquet_bytes(
+        "regions.parquet",
+        &tables::regions_schema(),
+        &[tables::regions_batch(&rows)],
+    )?;
+    outputs.insert("regions.parquet".into(), put(dir, "regions.parquet", &bytes)?);
+    let km = |mm: u64| format!("{}.{:03}", mm / 1_000_000, (mm % 1_000_000) / 1000);
+    Ok(Some(crate::manifest::PlacesRecord {
+        road_km_covered: km(stats.road_mm),
+        road_km_fresh: km(stats.fresh_road_mm),
+        road_km_network: km(places.road_total_mm()),
+        sources: places
+            .sources
+            .iter()
+            .map(|s| crate::manifest::PlaceInput {
+                path: s.path.clone(),
+                role: s.role.clone(),
+                sha256: s.sha256.clone(),
+            })
+            .collect(),
+    }))
+}
