@@ -6,6 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 TARGET="${CARGO_TARGET_DIR:-$PWD/target}"
 
+# 0. System packages: GDAL (libgdal-dev, gdal-bin) for the GIS build and its checks.
+bash scripts/setup-system.sh
+
 # 1. The real OpenZeppelin merkle-tree library for the JS proof check (pinned by its lockfile).
 if command -v npm >/dev/null 2>&1 && [ ! -d tools/merkle-check/node_modules/@openzeppelin/merkle-tree ]; then
   npm ci --prefix tools/merkle-check --no-audit --no-fund --loglevel=error

@@ -102,6 +102,16 @@ pub enum Cmd {
         #[command(flatten)]
         lake: LakeArg,
     },
+    /// Build the places of a policy (regions, road cells, bounty areas) and report them, without
+    /// running an epoch.
+    Places {
+        /// Policy TOML naming `[[regions]]`, `[roads]`, `[[bounties]]` (paths relative to it).
+        #[arg(long)]
+        policy: PathBuf,
+        /// Also write the cells as `places.parquet` (the file an epoch stores).
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
     /// Export lake data for GIS tools.
     Export {
         #[command(subcommand)]
@@ -134,15 +144,43 @@ pub enum SqlFormat {
 
 #[derive(Subcommand)]
 pub enum ExportCmd {
-    /// An epoch's cells (coverage state with the epoch's visits and points) as GeoParquet 1.1:
-    /// WKB polygons, a bbox covering column, `geo` metadata.
-    Cells {
+    /// An epoch's cells (coverage state with the epoch's visits and points): one polygon per
+    /// cell (two parts across the antimeridian).
+    Cells(ExportArgs),
+    /// An epoch's tracks: line strings of consecutive fixes per source with device, file,
+    /// accepted/rejected status, reason and segment.
+    Tracks(ExportArgs),
+    /// An epoch's regions with their statistics: each region's cells dissolved into one outline.
+    Regions(ExportArgs),
+    /// An epoch's coverage as a raster (GeoTIFF, or Cloud-Optimized GeoTIFF with --cog): pixels
+    /// count the epochs that covered the cell under their centre.
+    Coverage {
         #[command(flatten)]
         at: EpochArg,
-        /// Output file.
+        /// Output file (.tif).
         #[arg(long)]
         output: PathBuf,
+        /// Pixel size in degrees.
+        #[arg(long, default_value_t = 0.0001)]
+        pixel_deg: f64,
+        /// Write a Cloud-Optimized GeoTIFF.
+        #[arg(long)]
+        cog: bool,
     },
+}
+
+/// Where and how to export a layer.
+#[derive(Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub at: EpochArg,
+    /// Output file.
+    #[arg(long)]
+    pub output: PathBuf,
+    /// Format (default: from the output's extension). Everything but parquet (GeoParquet 1.1)
+    /// is written through GDAL.
+    #[arg(long, value_enum)]
+    pub format: Option<crate::gis::ExportFormat>,
 }
 
 #[derive(Subcommand)]
@@ -184,9 +222,10 @@ pub enum EpochCmd {
 pub struct RunArgs {
     #[command(flatten)]
     pub at: EpochArg,
-    /// Pool in integer base units (at most 10^38 - 1, the range of Decimal128(38,0)).
+    /// Pool in integer base units (at most 10^38 - 1, the range of Decimal128(38,0)); default:
+    /// the policy's `[emission]` schedule (with one, a --pool that differs is refused).
     #[arg(long, value_parser = parse_pool)]
-    pub pool: u128,
+    pub pool: Option<u128>,
     /// Policy TOML (default: policy v1; `tessera policy > policy.toml` writes it to edit).
     #[arg(long)]
     pub policy: Option<PathBuf>,

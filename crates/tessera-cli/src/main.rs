@@ -3,6 +3,7 @@
 
 mod cli;
 mod commands;
+mod gis;
 mod output;
 
 mod sample {

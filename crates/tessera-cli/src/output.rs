@@ -84,17 +84,26 @@ pub fn print_summary(s: &Summary) {
     println!("  recipients {}   points {}", s.recipients, s.points_total);
     match s.status {
         Status::NoPoints => println!("  pool {}: NO POINTS this epoch, nothing allocated", s.pool),
-        Status::Allocated => println!(
-            "  pool {}   allocated {}   {}",
-            s.pool,
-            s.allocated,
-            if s.pool == s.allocated {
-                "Σ amounts = pool ✓"
-            } else {
-                "Σ amounts ≠ pool ✗"
-            }
-        ),
+        Status::Allocated => {
+            let unallocated: u128 = s.cap.as_ref().and_then(|c| c.unallocated.parse().ok()).unwrap_or(0);
+            let balanced = s.pool.parse::<u128>().ok() == s.allocated.parse::<u128>().ok().map(|a| a + unallocated);
+            println!(
+                "  pool {}{}   allocated {}   {}",
+                s.pool,
+                s.pool_rule
+                    .as_ref()
+                    .map(|r| format!(" ([emission] {r})"))
+                    .unwrap_or_default(),
+                s.allocated,
+                match (balanced, unallocated) {
+                    (true, 0) => "Σ amounts = pool ✓".to_string(),
+                    (true, u) => format!("Σ amounts + {u} left by the cap = pool ✓"),
+                    _ => "Σ amounts ≠ pool ✗".to_string(),
+                }
+            )
+        }
     }
+    print_places(s);
     if s.top.is_empty() {
         return;
     }
@@ -107,6 +116,48 @@ pub fn print_summary(s: &Summary) {
         println!(
             "    {:<44} {:>16} {:>14} {:>7} {:>6}",
             r.recipient, r.amount, r.points, r.devices, r.cells
+        );
+    }
+}
+
+/// Cap, roads, regions and bounties of an epoch summary (nothing without them).
+fn print_places(s: &Summary) {
+    if let Some(c) = &s.cap {
+        println!(
+            "  cap {} of the pool per wallet = {}: {} wallet(s) held at it",
+            c.max_wallet_share, c.amount, c.capped
+        );
+    }
+    if let Some(p) = &s.places {
+        if p.road_km_network != "0.000" {
+            println!(
+                "  roads: {} km in the network; covered {} km, {} km of it for the first time (only road cells earn)",
+                p.road_km_network, p.road_km_covered, p.road_km_fresh
+            );
+        }
+    }
+    if !s.regions.is_empty() {
+        println!(
+            "    {:<16} {:>8} {:>7} {:>7} {:>9} {:>8} {:>14}",
+            "region", "weight", "cells", "fresh", "road km", "devices", "points"
+        );
+        for r in &s.regions {
+            println!(
+                "    {:<16} {:>8} {:>7} {:>7} {:>9} {:>8} {:>14}",
+                r.region.as_deref().unwrap_or("(outside)"),
+                r.weight.trim_end_matches('0').trim_end_matches('.'),
+                r.cells,
+                r.fresh_cells,
+                r.road_km,
+                r.contributors,
+                r.points
+            );
+        }
+    }
+    for b in &s.bounties {
+        println!(
+            "  bounty {}: pool {} + {} rolled in = {}; paid {} to {} recipient(s) for {} points; rolled on {}, returned {}",
+            b.id, b.pool, b.carried_in, b.available, b.allocated, b.recipients, b.points, b.carried_out, b.returned
         );
     }
 }

@@ -448,7 +448,11 @@ fn write_feature<L: LayerAccess>(
     let mut out = Feature::new(lyr.defn()).map_err(gdal_msg)?;
     let g = geom::to_gdal(&feat.geometry, promote).map_err(gdal_msg)?;
     out.set_geometry(g).map_err(gdal_msg)?;
-    for (idx, ((def, plan), value)) in layer.fields.iter().zip(field_plans).zip(&feat.values).enumerate() {
+    for ((def, plan), value) in layer.fields.iter().zip(field_plans).zip(&feat.values) {
+        // By name: a driver may add fields of its own first (KML: `Name`, `description`).
+        let idx = out
+            .field_index(&def.name)
+            .map_err(|e| format!("field {:?}: {}", def.name, gdal_msg(e)))?;
         let r = match value {
             Value::Null => out.set_field_null(idx),
             Value::Text(s) => out.set_field_string(idx, s),

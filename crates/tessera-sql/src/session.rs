@@ -41,6 +41,8 @@ pub fn epoch_tables() -> Vec<(&'static str, &'static str, SchemaRef)> {
         ("coverage", "coverage.parquet", tessera::tables::coverage_schema()),
         ("flags", "flags.parquet", tessera::tables::flags_schema()),
         ("trust", "trust.parquet", tessera::tables::trust_schema()),
+        ("regions", "regions.parquet", tessera::tables::regions_schema()),
+        ("places", "places.parquet", tessera::tables::places_schema()),
     ]
 }
 
@@ -272,6 +274,8 @@ pub async fn describe(ctx: &SessionContext) -> Result<Vec<(String, Vec<(String, 
         "coverage",
         "flags",
         "trust",
+        "regions",
+        "places",
         "manifests",
     ] {
         let df = ctx.table(name).await?;

@@ -85,6 +85,8 @@ fn every_table_is_registered_with_its_columns() {
                 "coverage",
                 "flags",
                 "trust",
+                "regions",
+                "places",
                 "manifests"
             ]
         );

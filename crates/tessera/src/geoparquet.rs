@@ -54,7 +54,7 @@ pub fn cell_wkb(c: h3o::CellIndex) -> (Vec<u8>, [f64; 4]) {
     (w, bbox)
 }
 
-fn bbox_fields() -> Fields {
+pub(crate) fn bbox_fields() -> Fields {
     Fields::from(vec![
         Field::new("xmin", DataType::Float64, false),
         Field::new("ymin", DataType::Float64, false),
@@ -271,18 +271,18 @@ pub fn export_cells(lake: &Lake, e: &Epoch) -> Result<Vec<u8>> {
     ];
     let batch = RecordBatch::try_new(cells_schema(), cols).map_err(|x| Error::Invalid(x.to_string()))?;
     let bbox = (batch.num_rows() > 0).then_some(total);
-    write_geoparquet(batch, &geo_metadata(bbox, multi))
-}
-
-/// The GeoParquet 1.1 `geo` metadata of the cells file: WKB polygons in `geometry`, the file's
-/// bbox (`null` without rows) and the `bbox` covering column.
-fn geo_metadata(bbox: Option<[f64; 4]>, multi: bool) -> String {
     // The types present: MultiPolygon only when a cell crosses the antimeridian.
     let types: &[&str] = if multi {
         &["Polygon", "MultiPolygon"]
     } else {
         &["Polygon"]
     };
+    write_geoparquet(batch, &geo_metadata(bbox, types), "cells.parquet")
+}
+
+/// The GeoParquet 1.1 `geo` metadata: WKB geometries of `types` in `geometry`, the file's
+/// bbox (`null` without rows) and the `bbox` covering column.
+pub(crate) fn geo_metadata(bbox: Option<[f64; 4]>, types: &[&str]) -> String {
     let geo = serde_json::json!({
         "version": "1.1.0",
         "primary_column": "geometry",
@@ -299,9 +299,10 @@ fn geo_metadata(bbox: Option<[f64; 4]>, multi: bool) -> String {
 /// One batch as a Parquet file with `geo` in the file's key-value metadata (what GDAL and
 /// GeoPandas read) and on the Arrow schema embedded in the file (what pyarrow restores as
 /// `schema.metadata`).
-fn write_geoparquet(batch: RecordBatch, geo: &str) -> Result<Vec<u8>> {
+pub(crate) fn write_geoparquet(batch: RecordBatch, geo: &str, name: &str) -> Result<Vec<u8>> {
     let schema = Arc::new(
-        cells_schema()
+        batch
+            .schema()
             .as_ref()
             .clone()
             .with_metadata([("geo".to_string(), geo.to_string())].into()),
@@ -318,7 +319,7 @@ fn write_geoparquet(batch: RecordBatch, geo: &str) -> Result<Vec<u8>> {
         .build();
     let mut buf = Vec::new();
     let pe = |source: parquet::errors::ParquetError| Error::Parquet {
-        path: "cells.parquet".into(),
+        path: name.to_string(),
         source,
     };
     let mut w = ArrowWriter::try_new(&mut buf, schema, Some(props)).map_err(pe)?;

@@ -11,6 +11,8 @@ pub mod fixed;
 pub mod frames;
 #[cfg(feature = "export")]
 pub mod geoparquet;
+#[cfg(feature = "export")]
+pub mod gis;
 pub mod ingest;
 pub mod lake;
 pub mod manifest;

@@ -269,6 +269,8 @@ pub struct Kernels {
     pub outside_region: Ppm,
     /// Largest share of the pool per wallet, ppm (1 000 000: no cap).
     pub max_wallet_share: Ppm,
+    /// The off-road detector's thresholds (`None` without `[roads]`).
+    pub off_road: Option<crate::trust::roads::OffRoadKernels>,
 }
 
 impl Policy {
@@ -384,7 +386,12 @@ impl Policy {
         if let Some(em) = &self.emission {
             em.validate().map_err(|(field, m)| bad(field, m))?;
         }
+        let off_road = self.roads.as_ref().map(|r| crate::trust::roads::OffRoadKernels {
+            max_share: to_ppm(r.max_off_road_share, 1.0).unwrap_or(crate::fixed::SCALE),
+            min_m: (r.min_off_road_km * 1000.0).round() as u64,
+        });
         Ok(Kernels {
+            off_road,
             outside_region,
             max_wallet_share,
             resolution,
@@ -404,9 +411,76 @@ impl Policy {
     }
 }
 
+/// The optional keys, documented with their defaults as TOML comments: what `tessera policy`
+/// prints after the default policy. Every line uncommented is a valid policy (tested).
+pub const OPTIONAL_KEYS_DOC: &str = r#"
+# ---- Optional keys (commented out: none of them is in the default policy) ----
+#
+# [novelty]
+# outside_region_weight = 1.0   # region multiplier of cells in no [[regions]] area (0: pay only inside)
+#
+# [rewards]
+# max_wallet_share = 1.0        # largest share of the epoch pool per wallet, (0, 1]; excess redistributed exactly
+#
+# [emission]                    # the pool from a schedule: `epoch run` needs no --pool (a differing one is refused)
+# rule = "constant"             # constant | halving | exponential | table
+# pool = "1000000000000"        # base units of the first epoch (a decimal string, never a float)
+# start_epoch = "2026-W01"      # earlier epochs have no pool
+# halving_epochs = 52           # halving: pool >> (n / halving_epochs)
+# decay = 0.99                  # exponential: floor(previous × decay) each epoch
+# # table = [{ from_epoch = "2026-W01", pool = "1000" }, { from_epoch = "2026-W30", pool = "500" }]
+#
+# [[regions]]                   # repeat per source; a cell belongs to the region containing its centre
+# source = "districts.gpkg"     # GeoJSON natively, any OGR format (GeoPackage, Shapefile, FlatGeobuf, KML) with GDAL; relative to this file
+# layer = "districts"           # default: the first layer
+# name_field = "name"
+# weight = 1.5                  # or weight_field = "weight"; overlaps: first entry, then first name wins
+#
+# [roads]                       # only road cells earn; coverage also in road-km
+# source = "city.osm.pbf"       # OpenStreetMap PBF, or a line layer with a `highway` attribute
+# highways = ["motorway", "motorway_link", "trunk", "trunk_link", "primary", "primary_link", "secondary", "secondary_link", "tertiary", "tertiary_link", "unclassified", "residential", "living_street", "service"]
+# buffer_cells = 1              # rings of neighbour cells that count as road (0..=3)
+# max_off_road_share = 0.5      # trust: a source off the network for more of its length is withheld whole (detector off_road)
+# min_off_road_km = 1.0         # shorter tracks are not judged off-road
+#
+# [[bounties]]                  # an extra pool for an area and an epoch range
+# id = "harbour"                # rewards.parquet kind "bounty:harbour"
+# source = "harbour.geojson"    # polygons; cells by centre
+# pool = "50000000000"          # base units per epoch of the range
+# first_epoch = "2026-W46"
+# last_epoch = "2026-W52"
+# min_age_epochs = 0            # only cells last covered at least this many epochs ago (or never)
+# unclaimed = "rollover"        # rollover (to the next epoch of the range, then returned) | return
+"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn optional_keys_doc_uncommented_is_a_valid_policy_with_the_documented_defaults() {
+        let text: String = OPTIONAL_KEYS_DOC
+            .lines()
+            .filter_map(|l| l.strip_prefix("# "))
+            .filter(|l| !l.starts_with("----") && !l.starts_with('#'))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let p = Policy::from_toml_str(&text).unwrap();
+        let d = Policy::default();
+        assert_eq!(p.novelty.outside_region_weight, d.novelty.outside_region_weight);
+        assert_eq!(p.rewards.max_wallet_share, d.rewards.max_wallet_share);
+        let em = p.emission.unwrap();
+        let de = crate::rewards::emission::EmissionPolicy::default();
+        assert_eq!(
+            (em.rule, em.halving_epochs, em.decay),
+            (de.rule, de.halving_epochs, de.decay)
+        );
+        let r = p.roads.unwrap();
+        let dr = crate::places::policy::RoadsPolicy::default();
+        assert_eq!((r.highways, r.buffer_cells), (dr.highways, dr.buffer_cells));
+        assert_eq!(p.bounties[0].unclaimed, crate::places::policy::Unclaimed::Rollover);
+        assert_eq!(p.bounties[0].min_age_epochs, 0);
+    }
 
     #[test]
     fn defaults_are_policy_v1() {

@@ -40,6 +40,14 @@ pub fn run(lake_dir: &Path, pool: u128, json: bool) -> Result<()> {
         }
     }
     let registry_csv = registry_csv.ok_or_else(|| anyhow!("sample has no registry.csv"))?;
+    // The sample's places (its street grid as roads, two districts, a bounty) and their policy.
+    let places_dir = lake_dir.join("places");
+    for (rel, bytes) in crate::sample::SAMPLE {
+        if rel.ends_with(".geojson") || *rel == "places.toml" {
+            tessera::lake::write_atomic(&places_dir.join(rel), bytes)?;
+        }
+    }
+    let (policy_text, _, places) = super::load_policy(Some(&places_dir.join("places.toml")))?;
     tessera::lake::write_atomic(&lake.path("registry.csv"), registry_csv)?;
     let registry = Registry::parse(registry_csv, "sample/registry.csv")?;
     let pb = bar(uploads.len() as u64, "ingest", json);
@@ -63,7 +71,11 @@ pub fn run(lake_dir: &Path, pool: u128, json: bool) -> Result<()> {
     let mut summaries = Vec::new();
     let mut replay_ok = true;
     for e in &epochs {
-        let inputs = EpochInputs::new(*e, pool, registry.clone());
+        let inputs = EpochInputs {
+            policy_text: policy_text.clone(),
+            places: places.clone(),
+            ..EpochInputs::new(*e, pool, registry.clone())
+        };
         let out = pipeline::run(&lake, &inputs, &pipeline::no_progress)?;
         // Replay: `epoch verify` recomputes every file from the lake and compares the bytes.
         replay_ok &= tessera::audit::verify(&lake, e, None, &pipeline::no_progress)?.ok;

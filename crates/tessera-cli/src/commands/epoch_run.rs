@@ -2,28 +2,28 @@
 
 use crate::cli::RunArgs;
 use crate::output::{bar, print_json, print_summary, stage_progress};
-use anyhow::Result;
+use anyhow::{bail, Result};
 use tessera::pipeline::{self, EpochInputs, RunOptions};
-use tessera::policy::Policy;
 
 pub fn run(a: &RunArgs, json: bool) -> Result<()> {
     let lake = super::open_lake(&a.at.lake)?
         .with_batch_rows(a.batch_rows)
         .with_max_visits(a.max_visits);
-    let policy_text = match &a.policy {
-        Some(p) => {
-            Policy::load(p)?;
-            std::fs::read_to_string(p)?
-        }
-        None => Policy::default().to_toml(),
+    let (policy_text, policy, places) = super::load_policy(a.policy.as_deref())?;
+    let pool = match (a.pool, &policy.emission) {
+        (Some(p), _) => p,
+        (None, Some(em)) => em
+            .pool_for(a.at.epoch)
+            .map_err(|m| anyhow::anyhow!("policy [emission]: {m}"))?,
+        (None, None) => bail!("no pool: pass --pool BASE_UNITS or give the policy an [emission] schedule"),
     };
     let inputs = EpochInputs {
         epoch: a.at.epoch,
-        pool: a.pool,
+        pool,
         policy_text,
         registry: super::load_registry(&lake, a.registry.as_deref())?,
         only_sources: None,
-        places: tessera::places::Places::default(),
+        places,
     };
     let opts = RunOptions {
         replace: a.replace,

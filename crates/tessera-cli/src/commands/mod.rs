@@ -17,6 +17,7 @@ mod explain;
 mod export;
 mod ingest;
 mod keygen;
+mod places;
 mod policy;
 mod proof;
 mod render;
@@ -56,9 +57,18 @@ pub fn run(cli: Cli) -> Result<()> {
             output,
         } => sql::run(&lake, query, format, output.as_deref(), json),
         Cmd::Tables { lake } => tables::run(&lake, json),
-        Cmd::Export {
-            what: ExportCmd::Cells { at, output },
-        } => export::cells(&at, &output, json),
+        Cmd::Export { what } => match what {
+            ExportCmd::Cells(a) => export::layer(&a, export::Which::Cells, json),
+            ExportCmd::Tracks(a) => export::layer(&a, export::Which::Tracks, json),
+            ExportCmd::Regions(a) => export::layer(&a, export::Which::Regions, json),
+            ExportCmd::Coverage {
+                at,
+                output,
+                pixel_deg,
+                cog,
+            } => export::coverage(&at, &output, pixel_deg, cog, json),
+        },
+        Cmd::Places { policy, output } => places::run(&policy, output.as_deref(), json),
         Cmd::Render(a) => render::run(&a, json),
         Cmd::Explain { at, recipient } => explain::run(&at, &recipient, json),
     }
@@ -87,4 +97,22 @@ pub fn load_registry(lake: &Lake, path: Option<&Path>) -> Result<Registry> {
         )
     })?;
     Ok(Registry::parse(&bytes, &p.display().to_string())?)
+}
+
+/// A policy file's text, the policy and its places (regions, road cells, bounty areas, read
+/// from the sources it names, relative to the file); the default policy without a file.
+pub fn load_policy(path: Option<&Path>) -> Result<(String, tessera::policy::Policy, tessera::places::Places)> {
+    let Some(p) = path else {
+        let policy = tessera::policy::Policy::default();
+        return Ok((policy.to_toml(), policy, tessera::places::Places::default()));
+    };
+    let policy = tessera::policy::Policy::load(p)?;
+    let text = std::fs::read_to_string(p).with_context(|| format!("policy {}", p.display()))?;
+    let base = p
+        .parent()
+        .filter(|b| !b.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let places = tessera::places::build(&policy, base, crate::gis::reader())
+        .with_context(|| format!("places of policy {}", p.display()))?;
+    Ok((text, policy, places))
 }

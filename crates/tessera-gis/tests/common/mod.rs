@@ -11,7 +11,7 @@ pub fn run(tool: &str, args: &[&str]) -> String {
     let out = Command::new(tool)
         .args(args)
         .output()
-        .unwrap_or_else(|e| panic!("cannot run `{tool}` ({e}); install GDAL's tools with crates/tessera-gis/setup.sh"));
+        .unwrap_or_else(|e| panic!("cannot run `{tool}` ({e}); install GDAL's tools with scripts/setup-system.sh"));
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -132,6 +132,42 @@ pub struct Summary {
     pub previous_state: Option<String>,
     /// Top recipients by amount.
     pub top: Vec<RecipientLine>,
+    /// The `[emission]` rule that produced the pool (`None`: given to the run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pool_rule: Option<String>,
+    /// The per-wallet cap's effect, when one is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cap: Option<crate::manifest::Cap>,
+    /// Road length of the network, covered and fresh, and the place sources (with places).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub places: Option<crate::manifest::PlacesRecord>,
+    /// Per region (the last, `region` null, outside every region), with places.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub regions: Vec<RegionLine>,
+    /// Bounties paying this epoch.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub bounties: Vec<crate::rewards::bounty::Settlement>,
+}
+
+/// One region in the summary (as a row of `regions.parquet`).
+#[derive(Debug, Clone, Serialize)]
+pub struct RegionLine {
+    /// Region (`None`: outside every region).
+    pub region: Option<String>,
+    /// Multiplier (decimal).
+    pub weight: String,
+    /// Cells covered.
+    pub cells: u64,
+    /// Cells covered for the first time.
+    pub fresh_cells: u64,
+    /// Road length in covered cells, km (decimal, 3 places).
+    pub road_km: String,
+    /// Road length in fresh cells, km.
+    pub fresh_road_km: String,
+    /// Devices with points.
+    pub contributors: u64,
+    /// Points (decimal, 6 places).
+    pub points: String,
 }
 
 /// The complete outputs of an epoch, in memory.
@@ -301,7 +337,7 @@ fn compute_inner(lake: &Lake, inputs: &EpochInputs, dir: &Path, progress: Progre
         })
         .collect();
     let alloc = outputs::allocate_and_write(dir, inputs, &k, &totals.per, bounties, &mut outputs)?;
-    let places = places::write(dir, &inputs.places, &policy, &totals.places, &mut outputs)?;
+    let (places, regions) = places::write(dir, &inputs.places, &policy, &totals.places, &mut outputs)?;
 
     // 5. The manifest names every input and output.
     let counts = Counts {
@@ -319,8 +355,10 @@ fn compute_inner(lake: &Lake, inputs: &EpochInputs, dir: &Path, progress: Progre
         "manifest.json".into(),
         outputs::put(dir, "manifest.json", &manifest.to_bytes())?,
     );
+    let mut summary = outputs::summary(&manifest, &alloc.shares, &alloc.totals, &totals.per);
+    summary.regions = regions;
     Ok(EpochRun {
-        summary: outputs::summary(&manifest, &alloc.shares, &alloc.totals, &totals.per),
+        summary,
         sha256: outputs,
         unchanged: false,
     })

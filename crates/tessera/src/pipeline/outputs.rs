@@ -320,6 +320,11 @@ pub(super) fn summary(
         points_total: m.points_total.clone(),
         status: m.status,
         previous_state: m.previous_state.as_ref().map(|p| p.epoch.clone()),
+        pool_rule: m.pool_rule.clone(),
+        cap: m.cap.clone(),
+        places: m.places.clone(),
+        regions: Vec::new(),
+        bounties: m.bounties.clone(),
         top: top
             .into_iter()
             .map(|(s, total)| {

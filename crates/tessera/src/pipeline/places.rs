@@ -83,19 +83,22 @@ impl<'a> PlaceStats<'a> {
     }
 }
 
+/// Record of the places in the manifest, and the summary's region lines.
+type Written = (Option<crate::manifest::PlacesRecord>, Vec<super::RegionLine>);
+
 /// Write `places.parquet` and `regions.parquet` when the policy names places; the manifest's
-/// record of them (road length covered and fresh, the source files).
+/// record of them (road length covered and fresh, the source files) and the region lines.
 pub(super) fn write(
     dir: &std::path::Path,
     places: &Places,
     policy: &crate::policy::Policy,
     stats: &PlaceStats,
     outputs: &mut BTreeMap<String, String>,
-) -> crate::lake::Result<Option<crate::manifest::PlacesRecord>> {
+) -> crate::lake::Result<Written> {
     use super::outputs::{parquet_bytes, put};
     use crate::tables;
     if policy.regions.is_empty() && policy.roads.is_none() && policy.bounties.is_empty() {
-        return Ok(None);
+        return Ok((None, Vec::new()));
     }
     let bytes = parquet_bytes(
         "places.parquet",
@@ -130,7 +133,20 @@ pub(super) fn write(
     )?;
     outputs.insert("regions.parquet".into(), put(dir, "regions.parquet", &bytes)?);
     let km = |mm: u64| format!("{}.{:03}", mm / 1_000_000, (mm % 1_000_000) / 1000);
-    Ok(Some(crate::manifest::PlacesRecord {
+    let lines = rows
+        .iter()
+        .map(|r| super::RegionLine {
+            region: r.region.clone(),
+            weight: super::outputs::ppm_str(u128::from(r.weight)),
+            cells: r.cells,
+            fresh_cells: r.fresh_cells,
+            road_km: km(r.road_mm),
+            fresh_road_km: km(r.fresh_road_mm),
+            contributors: r.contributors,
+            points: super::outputs::ppm_str(r.points),
+        })
+        .collect();
+    let record = Some(crate::manifest::PlacesRecord {
         road_km_covered: km(stats.road_mm),
         road_km_fresh: km(stats.fresh_road_mm),
         road_km_network: km(places.road_total_mm()),
@@ -143,5 +159,6 @@ pub(super) fn write(
                 sha256: s.sha256.clone(),
             })
             .collect(),
-    }))
+    });
+    Ok((record, lines))
 }

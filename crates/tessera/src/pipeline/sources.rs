@@ -238,6 +238,11 @@ fn process_source(
             out.trust.add(seg, c);
         }
     };
+    if !imu_withheld {
+        if let Some(f) = off_road(&fixes, &verdicts, inputs, k) {
+            out.trust.findings.push(f);
+        }
+    }
     let mut segment: Vec<&Fix> = Vec::new();
     let mut seg_id = None;
     for (f, v) in fixes.iter().zip(&verdicts) {
@@ -261,4 +266,38 @@ fn process_source(
         cover(&segment, seg, &mut out);
     }
     Ok(out)
+}
+
+/// The off-road detector over a source's accepted segments (trust on and a road network
+/// configured; `None` otherwise).
+fn off_road(
+    fixes: &[Fix],
+    verdicts: &[crate::quality::Verdict],
+    inputs: &EpochInputs,
+    k: &crate::policy::Kernels,
+) -> Option<crate::trust::Finding> {
+    let roads = inputs.places.roads.as_ref()?;
+    let rk = k.off_road?;
+    k.trust.as_ref()?;
+    let mut segments: Vec<Vec<&Fix>> = Vec::new();
+    let mut last = None;
+    for (f, v) in fixes.iter().zip(verdicts) {
+        if let crate::quality::Verdict::Accepted(s) = v {
+            if last != Some(*s) {
+                segments.push(Vec::new());
+                last = Some(*s);
+            }
+            segments.last_mut().expect("pushed").push(f);
+        }
+    }
+    let on_road = |lat: f64, lon: f64| {
+        h3o::LatLng::new(lat, lon)
+            .map(|p| {
+                roads
+                    .binary_search_by_key(&u64::from(p.to_cell(k.resolution)), |x| x.0)
+                    .is_ok()
+            })
+            .unwrap_or(false)
+    };
+    crate::trust::roads::off_road(&segments, &on_road, &rk)
 }

@@ -61,6 +61,11 @@ pub struct RoadsPolicy {
     pub highways: Vec<String>,
     /// Rings of neighbour cells added around the road cells (default 1; 0..=3).
     pub buffer_cells: u32,
+    /// Trust (with `[trust]` on): a source whose accepted track runs off the road network for
+    /// more than this share of its length is withheld whole, detector `off_road` (default 0.5).
+    pub max_off_road_share: f64,
+    /// Tracks shorter than this are not judged off-road, km (default 1.0).
+    pub min_off_road_km: f64,
 }
 
 /// The `highway=*` classes a car drives on: motorway to residential with their links,
@@ -98,6 +103,8 @@ impl Default for RoadsPolicy {
             layer: None,
             highways: default_highways(),
             buffer_cells: 1,
+            max_off_road_share: 0.5,
+            min_off_road_km: 1.0,
         }
     }
 }
@@ -192,6 +199,12 @@ pub fn validate(p: &crate::policy::Policy) -> Result<(), (&'static str, String)>
         }
         if r.buffer_cells > 3 {
             return Err(("roads.buffer_cells", "must be 0..=3".into()));
+        }
+        if crate::fixed::to_ppm(r.max_off_road_share, 1.0).is_none() {
+            return Err(("roads.max_off_road_share", "must be in [0, 1]".into()));
+        }
+        if !(r.min_off_road_km.is_finite() && r.min_off_road_km >= 0.0 && r.min_off_road_km < 1e6) {
+            return Err(("roads.min_off_road_km", "must be a distance in [0, 1e6) km".into()));
         }
         if r.highways.is_empty() {
             return Err(("roads.highways", "must name at least one class".into()));

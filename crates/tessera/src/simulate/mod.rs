@@ -8,6 +8,7 @@
 pub mod attack_report;
 pub mod attacks;
 pub mod camera;
+pub mod places;
 mod scale;
 pub mod write;
 
@@ -82,6 +83,8 @@ pub struct Fleet {
     pub registry_csv: String,
     /// Which drivers misbehave and how, for people reading the sample.
     pub roles: Vec<(String, &'static str)>,
+    /// The grid's places and the policy naming them ([`places::grid_places`]).
+    pub places: Vec<(String, Vec<u8>)>,
 }
 
 /// SplitMix64.
@@ -260,6 +263,7 @@ pub fn simulate(cfg: &SimConfig) -> Fleet {
         files,
         registry_csv: registry,
         roles,
+        places: places::grid_places(cfg),
     }
 }
 

@@ -6,8 +6,9 @@ use crate::lake::{write_atomic, Error, Lake, Upload};
 use rayon::prelude::*;
 use std::path::Path;
 
-/// Write a fleet as `out/<device>/<file>`, `out/registry.csv` and `out/roles.csv`; the bytes of
-/// trace files written.
+/// Write a fleet as `out/<device>/<file>`, `out/registry.csv`, `out/roles.csv` and its places
+/// (`roads.geojson`, `regions.geojson`, `bounty.geojson`, `places.toml`); the bytes of trace
+/// files written.
 ///
 /// # Errors
 /// [`Error::Io`] naming the file that could not be written.
@@ -27,6 +28,9 @@ pub fn fleet_files(fleet: &Fleet, out: &Path) -> Result<u64, Error> {
     write_atomic(&out.join("registry.csv"), fleet.registry_csv.as_bytes())?;
     let roles: String = fleet.roles.iter().map(|(d, r)| format!("{d},{r}\n")).collect();
     write_atomic(&out.join("roles.csv"), format!("device_id,role\n{roles}").as_bytes())?;
+    for (name, b) in &fleet.places {
+        write_atomic(&out.join(name), b)?;
+    }
     Ok(bytes)
 }
 

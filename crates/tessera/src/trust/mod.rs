@@ -23,6 +23,7 @@ pub mod kinematics;
 pub mod motion;
 pub mod policy;
 pub mod reputation;
+pub mod roads;
 pub mod simulator;
 pub mod time;
 pub mod timeline;
@@ -54,6 +55,7 @@ pub enum Detector {
     Reputation,
     ImuStill,
     ImuTurn,
+    OffRoad,
 }
 
 impl Detector {
@@ -85,6 +87,7 @@ impl Detector {
             Reputation => "reputation",
             ImuStill => "imu_still",
             ImuTurn => "imu_turn",
+            OffRoad => "off_road",
         }
     }
 }

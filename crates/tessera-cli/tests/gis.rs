@@ -1,0 +1,344 @@
+//! Regions, roads, bounties, emission and caps end to end, and every GIS export opened by GDAL's
+//! own tools (`ogrinfo`, `ogr2ogr`, `gdalinfo`) — real GDAL, not our reader.
+
+mod common;
+use common::{demo_lake, fails, ok, sample};
+use std::path::Path;
+use std::process::Command;
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn tool(name: &str, args: &[&str]) -> String {
+    let o = Command::new(name)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run `{name}` ({e}): install GDAL's tools with scripts/setup-system.sh"));
+    assert!(
+        o.status.success(),
+        "{name} {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
+
+fn json(args: &[&str]) -> serde_json::Value {
+    let mut a = vec!["--json"];
+    a.extend_from_slice(args);
+    serde_json::from_str(&ok(&a)).unwrap()
+}
+
+/// A fleet simulated into `dir/fleet` and ingested into `dir/lake`.
+fn fleet_lake(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let fleet = dir.join("fleet");
+    let lake = dir.join("lake");
+    ok(&["simulate", "--out", s(&fleet), "--drivers", "8", "--epochs", "2"]);
+    ok(&[
+        "ingest",
+        "--lake",
+        s(&lake),
+        "--tree",
+        s(&fleet),
+        "--received-at",
+        "2026-11-23T12:00:00Z",
+    ]);
+    (fleet, lake)
+}
+
+fn run(lake: &Path, fleet: &Path, epoch: &str, policy: &Path, extra: &[&str]) -> serde_json::Value {
+    let reg = fleet.join("registry.csv");
+    let mut a = vec![
+        "epoch",
+        "run",
+        "--lake",
+        s(lake),
+        "--epoch",
+        epoch,
+        "--registry",
+        s(&reg),
+        "--policy",
+        s(policy),
+    ];
+    a.extend_from_slice(extra);
+    json(&a)
+}
+
+#[test]
+fn demo_epochs_pay_regions_roads_and_a_bounty_and_replay_byte_identical() {
+    let d = tempfile::tempdir().unwrap();
+    let lake = demo_lake(d.path());
+    for e in ["2026-W46", "2026-W47"] {
+        let m: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(lake.join("epochs").join(e).join("manifest.json")).unwrap()).unwrap();
+        let places = &m["places"];
+        assert!(
+            places["road_km_network"].as_str().unwrap().parse::<f64>().unwrap() > 40.0,
+            "{places}"
+        );
+        assert_eq!(m["bounties"][0]["id"], "north-east");
+        assert_eq!(places["sources"].as_array().unwrap().len(), 3);
+        let v = json(&["epoch", "verify", "--lake", s(&lake), "--epoch", e]);
+        assert_eq!(v["ok"], true, "{v}");
+    }
+    // W46: the bounty was earned (the sample drives the north-east corner) and paid exactly.
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(lake.join("epochs/2026-W46/manifest.json")).unwrap()).unwrap();
+    let b = &m["bounties"][0];
+    assert_eq!(b["allocated"], b["available"], "{b}");
+    let sql = |q: &str| json(&["sql", "--lake", s(&lake), "--format", "json", q]);
+    let rows = sql("SELECT kind, CAST(SUM(amount) AS VARCHAR) AS s FROM rewards WHERE epoch = '2026-W46' GROUP BY kind ORDER BY kind");
+    assert_eq!(rows[0]["kind"], "base");
+    assert_eq!(rows[0]["s"], m["pool"]);
+    assert_eq!(rows[1]["kind"], "bounty:north-east");
+    assert_eq!(rows[1]["s"], b["allocated"]);
+    // Off the road network nothing earns; east cells carry ×1.5.
+    let off = sql("SELECT COUNT(*) AS n, CAST(SUM(points) AS VARCHAR) AS p FROM explain WHERE on_road = false");
+    assert!(
+        off[0]["n"].as_i64().unwrap() > 0,
+        "the sample has off-road fixes (the footpath, wander)"
+    );
+    assert_eq!(off[0]["p"], "0.000000");
+    let east = sql("SELECT DISTINCT CAST(region_w AS VARCHAR) AS w FROM explain WHERE region = 'east'");
+    assert_eq!(east[0]["w"], "1.500000");
+    let reg = sql("SELECT region, cells, contributors FROM regions WHERE epoch = '2026-W46' ORDER BY region");
+    assert_eq!(reg.as_array().unwrap().len(), 3, "{reg}"); // east, west, and outside (null)
+}
+
+#[test]
+fn a_region_layer_written_by_ogr2ogr_drives_the_region_multiplier_exactly_like_its_geojson() {
+    let d = tempfile::tempdir().unwrap();
+    let (fleet, lake) = fleet_lake(d.path());
+    // GeoJSON → GeoPackage and → Shapefile by GDAL itself; the policy names the GeoPackage.
+    let gpkg = fleet.join("regions.gpkg");
+    tool("ogr2ogr", &["-f", "GPKG", s(&gpkg), s(&fleet.join("regions.geojson"))]);
+    let text = std::fs::read_to_string(fleet.join("places.toml")).unwrap();
+    assert!(text.contains("\"regions.geojson\""));
+    std::fs::write(
+        fleet.join("gpkg.toml"),
+        text.replace("\"regions.geojson\"", "\"regions.gpkg\""),
+    )
+    .unwrap();
+    let a = json(&[
+        "places",
+        "--policy",
+        s(&fleet.join("places.toml")),
+        "--output",
+        s(&d.path().join("a.parquet")),
+    ]);
+    let b = json(&[
+        "places",
+        "--policy",
+        s(&fleet.join("gpkg.toml")),
+        "--output",
+        s(&d.path().join("b.parquet")),
+    ]);
+    assert_eq!(a["regions"], b["regions"]);
+    assert_eq!(
+        std::fs::read(d.path().join("a.parquet")).unwrap(),
+        std::fs::read(d.path().join("b.parquet")).unwrap(),
+        "the same polygons read by GDAL and natively give the same cells"
+    );
+    let out = run(
+        &lake,
+        &fleet,
+        "2026-W46",
+        &fleet.join("gpkg.toml"),
+        &["--pool", "1000000"],
+    );
+    let east = out["regions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["region"] == "east")
+        .unwrap()
+        .clone();
+    assert_eq!(east["weight"], "1.500000");
+    assert!(east["cells"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn emission_schedule_sets_the_pool_and_a_differing_pool_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let (fleet, lake) = fleet_lake(d.path());
+    let p = d.path().join("emission.toml");
+    std::fs::write(
+        &p,
+        "[emission]\nrule = \"halving\"\npool = \"1000000\"\nstart_epoch = \"2026-W45\"\nhalving_epochs = 1\n\
+         [rewards]\nmax_wallet_share = 0.3\n",
+    )
+    .unwrap();
+    let err = fails(&[
+        "epoch",
+        "run",
+        "--lake",
+        s(&lake),
+        "--epoch",
+        "2026-W46",
+        "--registry",
+        s(&fleet.join("registry.csv")),
+        "--policy",
+        s(&p),
+        "--pool",
+        "7",
+    ]);
+    assert!(err.contains("emission schedule") && err.contains("500000"), "{err}");
+    let out = run(&lake, &fleet, "2026-W46", &p, &[]);
+    assert_eq!(
+        (out["pool"].as_str(), out["pool_rule"].as_str()),
+        (Some("500000"), Some("halving"))
+    );
+    let cap = &out["cap"];
+    assert_eq!(cap["amount"], "150000");
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(lake.join("epochs/2026-W46/manifest.json")).unwrap()).unwrap();
+    assert_eq!(m["pool_rule"], "halving");
+    let sql = json(&[
+        "sql",
+        "--lake",
+        s(&lake),
+        "--format",
+        "json",
+        "SELECT CAST(MAX(total) AS VARCHAR) AS mx, CAST(SUM(amount) AS VARCHAR) AS s FROM rewards",
+    ]);
+    assert!(
+        sql[0]["mx"].as_str().unwrap().parse::<u64>().unwrap() <= 150_000,
+        "{sql}"
+    );
+    let unalloc: u64 = cap["unallocated"].as_str().unwrap().parse().unwrap();
+    assert_eq!(sql[0]["s"].as_str().unwrap().parse::<u64>().unwrap() + unalloc, 500_000);
+}
+
+#[test]
+fn every_export_format_opens_in_ogrinfo_with_the_same_features_and_valid_geometry() {
+    let d = tempfile::tempdir().unwrap();
+    let lake = demo_lake(d.path());
+    for what in ["cells", "tracks", "regions"] {
+        let mut counts = Vec::new();
+        for ext in ["gpkg", "fgb", "geojson", "kml", "shp", "parquet"] {
+            let out = d.path().join(format!("{what}.{ext}"));
+            let r = json(&[
+                "export",
+                what,
+                "--lake",
+                s(&lake),
+                "--epoch",
+                "2026-W47",
+                "--output",
+                s(&out),
+            ]);
+            let n = r["features"].as_u64().unwrap();
+            assert!(n > 0, "{what} {ext}");
+            counts.push(n);
+            if ext == "parquet" {
+                continue; // Debian's GDAL 3.6 has no Parquet driver; pyarrow/geopandas check these
+            }
+            let info = tool("ogrinfo", &["-ro", "-al", "-so", s(&out)]);
+            assert!(info.contains(&format!("Feature Count: {n}")), "{what}.{ext}: {info}");
+            if ext != "kml" {
+                let field = if what == "tracks" {
+                    "device"
+                } else if what == "cells" {
+                    "cell_id"
+                } else {
+                    "region"
+                };
+                assert!(info.contains(&format!("{field}: String")), "{what}.{ext}: {info}");
+            }
+            let layer = info
+                .lines()
+                .find_map(|l| l.strip_prefix("Layer name: "))
+                .unwrap()
+                .trim()
+                .to_string();
+            // The geometry column's name depends on the driver (GeoPackage: `geom`).
+            let gcol = info
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("Geometry Column = "))
+                .unwrap_or("GEOMETRY");
+            let sql = format!("SELECT COUNT(*) AS bad FROM \"{layer}\" WHERE NOT ST_IsValid(\"{gcol}\")");
+            let v = tool("ogrinfo", &["-ro", "-dialect", "sqlite", "-sql", &sql, s(&out)]);
+            assert!(
+                v.contains("bad (Integer) = 0"),
+                "{what}.{ext} has invalid geometries: {v}"
+            );
+        }
+        assert!(counts.windows(2).all(|w| w[0] == w[1]), "{what}: {counts:?}");
+    }
+    let err = fails(&[
+        "export",
+        "tracks",
+        "--lake",
+        s(&lake),
+        "--epoch",
+        "2026-W47",
+        "--output",
+        s(&d.path().join("t.xyz")),
+    ]);
+    assert!(err.contains("--format"), "{err}");
+}
+
+#[test]
+fn coverage_raster_is_a_georeferenced_geotiff_and_a_cog() {
+    let d = tempfile::tempdir().unwrap();
+    let lake = demo_lake(d.path());
+    for cog in [false, true] {
+        let out = d.path().join(format!("cov-{cog}.tif"));
+        let mut a = vec![
+            "export",
+            "coverage",
+            "--lake",
+            s(&lake),
+            "--epoch",
+            "2026-W47",
+            "--output",
+            s(&out),
+            "--pixel-deg",
+            "0.0002",
+        ];
+        if cog {
+            a.push("--cog");
+        }
+        let r = json(&a);
+        let info: serde_json::Value = serde_json::from_str(&tool("gdalinfo", &["-json", "-stats", s(&out)])).unwrap();
+        assert_eq!(info["size"][0], r["width"]);
+        assert_eq!(info["size"][1], r["height"]);
+        assert!((info["geoTransform"][1].as_f64().unwrap() - 0.0002).abs() < 1e-12);
+        let max = info["bands"][0]["maximum"].as_f64().unwrap();
+        assert!(
+            (1.0..=2.0).contains(&max),
+            "pixels count epochs covered (2 epochs): {max}"
+        );
+        let layout = info["metadata"]["IMAGE_STRUCTURE"]["LAYOUT"].as_str();
+        assert_eq!(layout == Some("COG"), cog, "{info}");
+    }
+}
+
+#[test]
+fn helsinki_road_network_gives_road_cells_and_only_road_cells_earn() {
+    let pbf = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/osm/Helsinki.osm.pbf");
+    if !pbf.is_file() {
+        assert!(
+            std::env::var_os("TESSERA_REQUIRE_CORPUS").is_none(),
+            "corpus missing: {}",
+            pbf.display()
+        );
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("roads.toml");
+    std::fs::write(
+        &p,
+        format!("[roads]\nsource = {:?}\nbuffer_cells = 0\n", pbf.display().to_string()),
+    )
+    .unwrap();
+    let r = json(&["places", "--policy", s(&p)]);
+    let cells = r["road_cells"].as_u64().unwrap();
+    let km: f64 = r["road_km"].as_str().unwrap().parse().unwrap();
+    // ~1 km × 1.7 km of central Helsinki: tens of km of drivable road, a few thousand res-12 cells.
+    // (python/tests/test_gis.py rebuilds the same cells with pyosmium + h3-py and compares them.)
+    assert!((20.0..400.0).contains(&km), "{r}");
+    assert!((1_000..40_000).contains(&cells), "{r}");
+    assert_eq!(r["road_centre_cells"], r["road_cells"]); // no buffer
+    let _ = sample();
+}

@@ -1,0 +1,118 @@
+//! Off the road network: with `[roads]` configured, a source whose accepted track runs mostly
+//! where no road is (a simulator over open water or fields, a made-up line across town) is
+//! withheld whole — the road cells it happens to cross earn nothing either. Off-road cells earn
+//! nothing anyway (the road rule in scoring); this detector is about the rest of the source.
+//!
+//! Measured: the length of each step between consecutive accepted fixes of a segment whose end
+//! fix lies in a cell that is not a road cell, over the total step length.
+
+use super::{Detector, Effect, Finding};
+use crate::fix::Fix;
+use crate::fixed::Ppm;
+
+/// Thresholds, from `[roads] max_off_road_share` and `min_off_road_km`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OffRoadKernels {
+    /// Largest share of the track's length off the road network, ppm.
+    pub max_share: Ppm,
+    /// Tracks shorter than this (metres) are not judged.
+    pub min_m: u64,
+}
+
+/// Judge one source's accepted segments (`segments`: fixes in time order per segment);
+/// `on_road(lat, lon)` says whether a point's cell is a road cell.
+///
+/// ```
+/// use tessera::{fix::Fix, trust::roads::{off_road, OffRoadKernels}};
+/// let k = OffRoadKernels { max_share: 500_000, min_m: 1000 };
+/// let seg: Vec<Fix> = (0..200).map(|i| Fix::new(i * 1000, 60.0, 24.0 + i as f64 * 0.0002)).collect();
+/// let refs: Vec<&Fix> = seg.iter().collect();
+/// let f = off_road(&[refs.clone()], &|_, _| false, &k).unwrap(); // ~2.2 km, all off the network
+/// assert_eq!(f.detector.as_str(), "off_road");
+/// assert!(off_road(&[refs], &|_, _| true, &k).is_none());
+/// ```
+pub fn off_road(segments: &[Vec<&Fix>], on_road: &dyn Fn(f64, f64) -> bool, k: &OffRoadKernels) -> Option<Finding> {
+    let (mut total, mut off, mut fixes) = (0.0f64, 0.0f64, 0u64);
+    let (mut start, mut end) = (i64::MAX, i64::MIN);
+    for seg in segments {
+        for w in seg.windows(2) {
+            let d = crate::quality::distance_m(w[0].lat, w[0].lon, w[1].lat, w[1].lon);
+            total += d;
+            if !on_road(w[1].lat, w[1].lon) {
+                off += d;
+                fixes += 1;
+            }
+        }
+        if let (Some(a), Some(b)) = (seg.first(), seg.last()) {
+            start = start.min(a.time_ms);
+            end = end.max(b.time_ms);
+        }
+    }
+    let total_m = total.round() as u64;
+    if total_m < k.min_m || total_m == 0 {
+        return None;
+    }
+    let share = ((off / total) * 1e6).round() as u64;
+    if share <= k.max_share {
+        return None;
+    }
+    Some(Finding {
+        detector: Detector::OffRoad,
+        start_ms: start,
+        end_ms: end,
+        measured: format!(
+            "{:.1} % of {:.2} km off the road network",
+            share as f64 / 1e4,
+            total / 1000.0
+        ),
+        threshold: format!(
+            "{:.1} % (over at least {:.2} km)",
+            k.max_share as f64 / 1e4,
+            k.min_m as f64 / 1000.0
+        ),
+        policy_key: "roads.max_off_road_share",
+        effect: Effect::WithholdWindow,
+        fixes,
+        meters: off.round() as u64,
+        detail: "the source's accepted track runs mostly where no road of the network is".into(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(n: i64) -> Vec<Fix> {
+        (0..n)
+            .map(|i| Fix::new(i * 1000, 60.0, 24.0 + i as f64 * 0.0002))
+            .collect()
+    }
+
+    #[test]
+    fn off_road_withholds_a_source_mostly_off_the_network() {
+        let k = OffRoadKernels {
+            max_share: 500_000,
+            min_m: 1000,
+        };
+        let fixes = line(300);
+        let refs: Vec<&Fix> = fixes.iter().collect();
+        // 60 % of the steps end off the network.
+        let f = off_road(&[refs], &|_, lon| lon > 24.024, &k).unwrap();
+        assert_eq!(f.effect, Effect::WithholdWindow);
+        assert!(f.measured.starts_with("60."), "{}", f.measured);
+        assert_eq!((f.start_ms, f.end_ms), (0, 299_000));
+    }
+
+    #[test]
+    fn off_road_spares_a_source_mostly_on_the_network_and_short_tracks() {
+        let k = OffRoadKernels {
+            max_share: 500_000,
+            min_m: 1000,
+        };
+        let fixes = line(300);
+        let refs: Vec<&Fix> = fixes.iter().collect();
+        assert!(off_road(&[refs.clone()], &|_, lon| lon < 24.04, &k).is_none()); // 33 % off
+        let short: Vec<&Fix> = refs[..50].to_vec(); // ~0.55 km
+        assert!(off_road(&[short], &|_, _| false, &k).is_none());
+    }
+}
