@@ -276,6 +276,35 @@ fn nmea_ingest(n: u64, dir: &Path, tessera: &Path, repeat: usize) {
     );
 }
 
+/// Seconds of an epoch run of `lake` with the scale grid's places (`[[regions]]`, `[roads]`,
+/// `[[bounties]]`, written into `lake/places/`).
+fn places_epoch(tessera: &Path, lake: &Path, n: u64) -> f64 {
+    let cfg = tessera::simulate::ScaleConfig::for_fixes(n, 7);
+    let dir = lake.join("places");
+    for (name, bytes) in cfg.places() {
+        tessera::lake::write_atomic(&dir.join(name), &bytes).expect("places");
+    }
+    let registry = lake.join("registry.csv");
+    let (s, _, out) = measured(Command::new(tessera).args([
+        "epoch",
+        "run",
+        "--lake",
+        lake.to_str().expect("utf8"),
+        "--epoch",
+        "2026-W47",
+        "--pool",
+        "1000000000000",
+        "--registry",
+        registry.to_str().expect("utf8"),
+        "--policy",
+        dir.join("places.toml").to_str().expect("utf8"),
+        "--replace",
+        "--json",
+    ]));
+    assert!(out.contains("\"road_km_covered\""), "places run: {out}");
+    s
+}
+
 fn main() {
     let sizes: Vec<u64> = arg("--fixes")
         .unwrap_or_else(|| "1e6,1e7".into())
@@ -348,10 +377,14 @@ fn main() {
             "1000000000000",
             "--registry",
             registry.to_str().expect("utf8"),
+            "--replace",
             "--json",
         ]));
         let summary: serde_json::Value = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"));
         let fixes_in = summary["fixes_in"].as_u64().unwrap_or(0);
+        // The same epoch with the grid's regions, road network and bounty (GeoJSON, read
+        // natively): what places cost. `--replace` swaps the two policies' outputs.
+        let places_s = places_epoch(&tessera, &lake_dir, n);
 
         let files = fixes_files(&lake_dir);
         let (dedupe_s, (groups, cells, nfix)) = best(repeat, || tessera_dedupe(&files));
@@ -415,6 +448,7 @@ fn main() {
                 "dedupe_s": dedupe_s, "dedupe_groups": groups, "dedupe_cells": cells,
                 "polars_s": polars_s, "polars": peer_json, "ratio_vs_polars": polars_s / dedupe_s,
                 "read_s": read_s, "cover_s": cover_s, "cover_visits": visits, "cover_cells": cover_cells,
+                "epoch_places_s": places_s, "epoch_places_ns_per_fix": places_s * 1e9 / fixes_in.max(1) as f64,
                 "lake_bytes": lake_bytes, "threads": threads,
             })
         );

@@ -325,6 +325,10 @@ pub struct SimArgs {
     /// --out/registry.csv and --out/labels.csv.
     #[arg(long, conflicts_with = "fixes")]
     pub attacks: bool,
+    /// Drive the fleet on the roads of an OpenStreetMap .osm.pbf extract (default classes:
+    /// tessera::places::policy::default_highways) instead of the street grid.
+    #[arg(long)]
+    pub roads: Option<PathBuf>,
 }
 
 #[derive(Args)]

@@ -560,9 +560,43 @@ pub struct DiffLine {
 /// assert_eq!(lines.iter().map(|l| l.after.parse::<u128>().unwrap()).sum::<u128>(), 1000);
 /// ```
 pub fn diff(lake: &Lake, epoch: &Epoch, other_policy_text: &str, progress: Progress) -> Result<Vec<DiffLine>> {
+    diff_with(lake, epoch, other_policy_text, None, progress)
+}
+
+/// [`diff`] with the other policy's places given (`None`: the published epoch's places when
+/// the other policy names the same `[[regions]]`, `[roads]` and `[[bounties]]`, else built from
+/// it with the GeoJSON/OSM reader, paths relative to the current directory). With an
+/// `[emission]` schedule the other policy's pool is used.
+///
+/// # Errors
+/// As [`diff`], and the places' errors naming the source file.
+///
+/// ```
+/// // see `diff`
+/// ```
+pub fn diff_with(
+    lake: &Lake,
+    epoch: &Epoch,
+    other_policy_text: &str,
+    places: Option<crate::places::Places>,
+    progress: Progress,
+) -> Result<Vec<DiffLine>> {
     let dir = lake.epoch_dir(epoch);
     let m = read_manifest(&dir.join("manifest.json"))?;
     let mut inputs = published_inputs(lake, epoch, &m)?;
+    let old = crate::policy::Policy::from_toml_str(&inputs.policy_text)?;
+    let new = crate::policy::Policy::from_toml_str(other_policy_text)?;
+    inputs.places = match places {
+        Some(p) => p,
+        None if (&old.regions, &old.roads, &old.bounties) == (&new.regions, &new.roads, &new.bounties) => inputs.places,
+        None => crate::places::build(&new, Path::new("."), &crate::places::shapes::Native)
+            .map_err(|e| Error::Invalid(e.to_string()))?,
+    };
+    if let Some(em) = &new.emission {
+        inputs.pool = em
+            .pool_for(*epoch)
+            .map_err(|m| Error::Invalid(format!("policy [emission]: {m}")))?;
+    }
     inputs.policy_text = other_policy_text.to_string();
     let before: BTreeMap<String, u128> = read_rewards(lake, epoch)?
         .into_iter()

@@ -5,13 +5,11 @@ use crate::output::print_json;
 use anyhow::Result;
 use std::path::Path;
 use tessera::pipeline;
-use tessera::policy::Policy;
 
 pub fn run(at: &EpochArg, policy: &Path, json: bool) -> Result<()> {
     let lake = super::open_lake(&at.lake)?;
-    Policy::load(policy)?;
-    let text = std::fs::read_to_string(policy)?;
-    let lines = tessera::audit::diff(&lake, &at.epoch, &text, &pipeline::no_progress)?;
+    let (text, _, places) = super::load_policy(Some(policy))?;
+    let lines = tessera::audit::diff_with(&lake, &at.epoch, &text, Some(places), &pipeline::no_progress)?;
     if json {
         return print_json(&lines);
     }

@@ -7,6 +7,12 @@ use anyhow::Result;
 use tessera::simulate::{self, write, ScaleConfig, SimConfig};
 
 pub fn run(a: &SimArgs, json: bool) -> Result<()> {
+    if let Some(roads) = &a.roads {
+        if a.fixes.is_some() || a.format.is_some() || a.attacks {
+            anyhow::bail!("--roads drives the small fleet (NMEA files); leave out --fixes, --format and --attacks");
+        }
+        return on_roads(a, roads, json);
+    }
     if a.attacks {
         return attacks(a, json);
     }
@@ -70,6 +76,35 @@ fn small(a: &SimArgs, json: bool) -> Result<()> {
         "simulated {} files ({bytes} bytes) for {} drivers into {}",
         fleet.files.len(),
         fleet.roles.len(),
+        a.out.display()
+    );
+    Ok(())
+}
+
+fn on_roads(a: &SimArgs, path: &std::path::Path, json: bool) -> Result<()> {
+    let (roads, _) = tessera::places::osm::read_roads(path, &tessera::places::policy::default_highways())?;
+    let cfg = SimConfig {
+        seed: a.seed,
+        drivers: a.drivers,
+        start: a.start,
+        epochs: a.epochs,
+        trips: a.trips,
+        minutes: a.minutes,
+        ..Default::default()
+    };
+    let fleet =
+        simulate::osm::simulate_on_roads(&roads, &cfg).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let bytes = write::fleet_files(&fleet, &a.out)?;
+    if json {
+        return print_json(
+            &serde_json::json!({"out": a.out, "files": fleet.files.len(), "bytes": bytes, "drivers": fleet.roles.len(), "roads": path}),
+        );
+    }
+    println!(
+        "simulated {} files ({bytes} bytes) for {} drivers on the roads of {} into {}",
+        fleet.files.len(),
+        fleet.roles.len(),
+        path.display(),
         a.out.display()
     );
     Ok(())

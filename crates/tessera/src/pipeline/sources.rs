@@ -205,23 +205,7 @@ fn process_source(
         out.trust.teleport_runs(&fixes, &verdicts, tk);
     }
     let received = meta.received_at.as_deref().and_then(super::trust::parse_ms);
-    // Camera sources: the IMU against the whole track first (a made-up track cannot dodge
-    // the rules by being cut into short segments).
-    let imu_withheld = match (&k.trust, source_imu(lake, meta, k)?) {
-        (Some(tk), imu) if !imu.is_empty() => {
-            let accepted: Vec<&Fix> = fixes
-                .iter()
-                .zip(&verdicts)
-                .filter(|(_, v)| matches!(v, crate::quality::Verdict::Accepted(_)))
-                .map(|(f, _)| f)
-                .collect();
-            let found = crate::trust::imu::check_source(&accepted, &imu, tk);
-            let withheld = !found.is_empty();
-            out.trust.findings.extend(found);
-            withheld
-        }
-        _ => false,
-    };
+    let imu_withheld = whole_source_checks(lake, meta, &fixes, &verdicts, inputs, k, &mut out)?;
     let cover = |segment: &[&Fix], seg: u32, out: &mut SourceResult| match &k.trust {
         None => cover_segment(segment, device_idx, k.resolution, &mut out.visits),
         Some(tk) => {
@@ -238,11 +222,6 @@ fn process_source(
             out.trust.add(seg, c);
         }
     };
-    if !imu_withheld {
-        if let Some(f) = off_road(&fixes, &verdicts, inputs, k) {
-            out.trust.findings.push(f);
-        }
-    }
     let mut segment: Vec<&Fix> = Vec::new();
     let mut seg_id = None;
     for (f, v) in fixes.iter().zip(&verdicts) {
@@ -300,4 +279,39 @@ fn off_road(
             .unwrap_or(false)
     };
     crate::trust::roads::off_road(&segments, &on_road, &rk)
+}
+
+/// The trust rules over a source's whole accepted track, before its segments: the IMU of a
+/// camera source against the track (a made-up track cannot dodge the rules by being cut into
+/// short segments; true: withheld, no segment covers a cell), then the off-road share.
+fn whole_source_checks(
+    lake: &Lake,
+    meta: &SourceMeta,
+    fixes: &[Fix],
+    verdicts: &[crate::quality::Verdict],
+    inputs: &EpochInputs,
+    k: &crate::policy::Kernels,
+    out: &mut SourceResult,
+) -> Result<bool> {
+    let imu_withheld = match (&k.trust, source_imu(lake, meta, k)?) {
+        (Some(tk), imu) if !imu.is_empty() => {
+            let accepted: Vec<&Fix> = fixes
+                .iter()
+                .zip(verdicts)
+                .filter(|(_, v)| matches!(v, crate::quality::Verdict::Accepted(_)))
+                .map(|(f, _)| f)
+                .collect();
+            let found = crate::trust::imu::check_source(&accepted, &imu, tk);
+            let withheld = !found.is_empty();
+            out.trust.findings.extend(found);
+            withheld
+        }
+        _ => false,
+    };
+    if !imu_withheld {
+        if let Some(f) = off_road(fixes, verdicts, inputs, k) {
+            out.trust.findings.push(f);
+        }
+    }
+    Ok(imu_withheld)
 }

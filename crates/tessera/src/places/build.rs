@@ -94,6 +94,9 @@ fn source_record(role: &str, written: &str, path: &Path) -> Result<PlaceSource, 
     })
 }
 
+/// Regions sorted by name, and (cell, region index) sorted by cell.
+type RegionCells = (Vec<Region>, Vec<(u64, u32)>);
+
 /// One region's polygons and weight, per `[[regions]]` entry, keyed by name.
 type Entry = BTreeMap<String, (Ppm, Vec<geo::Polygon<f64>>)>;
 
@@ -103,7 +106,7 @@ fn regions(
     reader: &dyn ShapeReader,
     res: h3o::Resolution,
     sources: &mut Vec<PlaceSource>,
-) -> Result<(Vec<Region>, Vec<(u64, u32)>), PlacesError> {
+) -> Result<RegionCells, PlacesError> {
     let mut entries: Vec<Entry> = Vec::new();
     let mut weights: BTreeMap<String, Ppm> = BTreeMap::new();
     for r in &policy.regions {

@@ -123,7 +123,7 @@ mod tests {
     #[test]
     fn line_lengths_sum_to_the_great_circle_length() {
         let l = line_string![(x: 24.94, y: 60.17), (x: 24.95, y: 60.171), (x: 24.951, y: 60.175)];
-        let c = line_cells(&[l.clone()], Resolution::Twelve, 0).unwrap();
+        let c = line_cells(std::slice::from_ref(&l), Resolution::Twelve, 0).unwrap();
         let want: u64 = l
             .lines()
             .map(|s| (crate::quality::distance_m(s.start.y, s.start.x, s.end.y, s.end.x) * 1000.0).round() as u64)
@@ -136,7 +136,7 @@ mod tests {
     #[test]
     fn buffer_adds_neighbour_rings_with_no_length() {
         let l = line_string![(x: 24.94, y: 60.17), (x: 24.941, y: 60.17)];
-        let bare = line_cells(&[l.clone()], Resolution::Twelve, 0).unwrap();
+        let bare = line_cells(std::slice::from_ref(&l), Resolution::Twelve, 0).unwrap();
         let wide = line_cells(&[l], Resolution::Twelve, 1).unwrap();
         assert!(wide.len() > bare.len());
         let bare_mm: u64 = bare.iter().map(|x| x.1).sum();

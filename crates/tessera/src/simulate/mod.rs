@@ -8,6 +8,7 @@
 pub mod attack_report;
 pub mod attacks;
 pub mod camera;
+pub mod osm;
 pub mod places;
 mod scale;
 pub mod write;

@@ -54,6 +54,36 @@ impl ScaleConfig {
         ((f64::from(self.drivers)).sqrt() * 16.0).ceil().max(14.0) as u32
     }
 
+    /// The small-fleet configuration whose street grid the drivers share.
+    ///
+    /// ```
+    /// let c = tessera::simulate::ScaleConfig::for_fixes(1_000_000, 7);
+    /// assert_eq!(c.sim_config().streets, c.streets());
+    /// ```
+    pub fn sim_config(&self) -> SimConfig {
+        SimConfig {
+            seed: self.seed,
+            drivers: self.drivers,
+            start: self.epoch,
+            epochs: 1,
+            trips: 1,
+            minutes: self.trip_minutes.max(1),
+            streets: self.streets(),
+            ..SimConfig::default()
+        }
+    }
+
+    /// The grid's places (roads, two districts, a bounty) and the policy naming them, as
+    /// [`super::places::grid_places`] writes them for the small fleet.
+    ///
+    /// ```
+    /// let c = tessera::simulate::ScaleConfig::for_fixes(1_000, 7);
+    /// assert_eq!(c.places().len(), 4);
+    /// ```
+    pub fn places(&self) -> Vec<(String, Vec<u8>)> {
+        super::places::grid_places(&self.sim_config())
+    }
+
     /// Device id of driver `d`.
     ///
     /// ```
@@ -90,16 +120,7 @@ impl ScaleConfig {
         let mut rng = Rng(self.seed ^ u64::from(d).wrapping_mul(0xD1B5_4A32_D192_ED03));
         rng.next_u64();
         let streets = self.streets();
-        let sim = SimConfig {
-            seed: self.seed,
-            drivers: self.drivers,
-            start: self.epoch,
-            epochs: 1,
-            trips: 1,
-            minutes: self.trip_minutes.max(1),
-            streets,
-            ..SimConfig::default()
-        };
+        let sim = self.sim_config();
         let m_per_deg_lat = 111_320.0;
         let m_per_deg_lon = 111_320.0 * (sim.lat0 * PI / 180.0).cos();
         let half = f64::from(sim.streets - 1) * sim.block_m / 2.0;

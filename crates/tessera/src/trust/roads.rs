@@ -97,7 +97,7 @@ mod tests {
         let fixes = line(300);
         let refs: Vec<&Fix> = fixes.iter().collect();
         // 60 % of the steps end off the network.
-        let f = off_road(&[refs], &|_, lon| lon > 24.024, &k).unwrap();
+        let f = off_road(&[refs], &|_, lon| lon <= 24.024, &k).unwrap();
         assert_eq!(f.effect, Effect::WithholdWindow);
         assert!(f.measured.starts_with("60."), "{}", f.measured);
         assert_eq!((f.start_ms, f.end_ms), (0, 299_000));
@@ -111,7 +111,7 @@ mod tests {
         };
         let fixes = line(300);
         let refs: Vec<&Fix> = fixes.iter().collect();
-        assert!(off_road(&[refs.clone()], &|_, lon| lon < 24.04, &k).is_none()); // 33 % off
+        assert!(off_road(std::slice::from_ref(&refs), &|_, lon| lon < 24.04, &k).is_none()); // 33 % off
         let short: Vec<&Fix> = refs[..50].to_vec(); // ~0.55 km
         assert!(off_road(&[short], &|_, _| false, &k).is_none());
     }
