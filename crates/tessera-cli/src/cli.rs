@@ -224,7 +224,7 @@ pub struct RunArgs {
     pub at: EpochArg,
     /// Pool in integer base units (at most 10^38 - 1, the range of Decimal128(38,0)); default:
     /// the policy's `[emission]` schedule (with one, a --pool that differs is refused).
-    #[arg(long, value_parser = parse_pool)]
+    #[arg(long, value_parser = parse_pool, allow_negative_numbers = true)]
     pub pool: Option<u128>,
     /// Policy TOML (default: policy v1; `tessera policy > policy.toml` writes it to edit).
     #[arg(long)]

@@ -90,7 +90,13 @@ fn demo_prints_a_summary_whose_amounts_sum_to_the_pool() {
             .iter()
             .map(|r| r["amount"].as_str().unwrap().parse::<u128>().unwrap())
             .sum();
-        assert_eq!(sum.to_string(), e["pool"].as_str().unwrap());
+        // The top recipients are all of them (8 at most); amounts are totals: pool + bounties.
+        let bounties: u128 = e["bounties"].as_array().map_or(0, |b| {
+            b.iter()
+                .map(|x| x["allocated"].as_str().unwrap().parse::<u128>().unwrap())
+                .sum()
+        });
+        assert_eq!(sum, e["pool"].as_str().unwrap().parse::<u128>().unwrap() + bounties);
     }
     assert_eq!(json["replay_identical"], true);
 }
@@ -144,6 +150,8 @@ fn ingest_tree_and_epoch_run_give_the_demo_bytes() {
             "1_000_000_000_000",
             "--registry",
             reg.to_str().unwrap(),
+            "--policy",
+            sample().join("places.toml").to_str().unwrap(),
             "--json",
         ]))
         .unwrap();

@@ -60,7 +60,7 @@ fn money_is_never_a_json_number_in_sql_or_json_summaries() {
         "sql",
         "--lake",
         l,
-        "SELECT recipient, amount, points FROM rewards WHERE epoch = '2026-W47'",
+        "SELECT recipient, amount, points FROM rewards WHERE epoch = '2026-W47' AND kind = 'base'",
         "--format",
         "json",
     ]))
@@ -102,6 +102,8 @@ fn a_published_epoch_is_immutable_unless_replace() {
     let l = s(&lake);
     let manifest = lake.join("epochs/2026-W47/manifest.json");
     let before = std::fs::read(&manifest).unwrap();
+    // The demo's epochs ran with its places policy (written into the lake by the demo).
+    let policy = lake.join("places/places.toml");
     let same = ok(&[
         "epoch",
         "run",
@@ -111,10 +113,23 @@ fn a_published_epoch_is_immutable_unless_replace() {
         "2026-W47",
         "--pool",
         "1000000000000",
+        "--policy",
+        s(&policy),
     ]);
     assert!(same.contains("nothing written"), "{same}");
     assert_eq!(std::fs::read(&manifest).unwrap(), before);
-    let err = fails(&["epoch", "run", "--lake", l, "--epoch", "2026-W47", "--pool", "5"]);
+    let err = fails(&[
+        "epoch",
+        "run",
+        "--lake",
+        l,
+        "--epoch",
+        "2026-W47",
+        "--pool",
+        "5",
+        "--policy",
+        s(&policy),
+    ]);
     assert!(
         err.contains("immutable") && err.contains("pool: 1000000000000 → 5"),
         "{err}"

@@ -38,7 +38,7 @@ fn sql_tables_and_export_on_the_demo_lake() {
         "sql",
         "--lake",
         l,
-        "SELECT epoch, sum(amount) AS total FROM rewards GROUP BY epoch ORDER BY epoch",
+        "SELECT epoch, sum(amount) AS total FROM rewards WHERE kind = 'base' GROUP BY epoch ORDER BY epoch",
     ]);
     assert!(table.contains("| 2026-W46 | 1000000000000 |"), "{table}");
     let csv = ok(&[

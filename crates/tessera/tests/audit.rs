@@ -67,7 +67,7 @@ fn tampered_amount_fails_naming_file_and_row() {
         v[0] += 1;
         let new: ArrayRef = Arc::new(Decimal128Array::from(v).with_precision_and_scale(38, 0).unwrap());
         let mut cols = b.columns().to_vec();
-        cols[1] = new;
+        cols[2] = new; // amount (0 recipient, 1 kind)
         RecordBatch::try_new(b.schema(), cols).unwrap()
     });
     let r = audit::verify(&lake, &e, None, &no_progress).unwrap();

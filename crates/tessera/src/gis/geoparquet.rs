@@ -16,7 +16,7 @@ use std::sync::Arc;
 /// them first).
 ///
 /// ```
-/// let g = geo::Geometry::LineString(geo::line_string![(x: 1.0, y: 2.0), (x: 3.0, y: 4.0)]);
+/// let g = geo::Geometry::LineString(geo::LineString::from(vec![(1.0, 2.0), (3.0, 4.0)]));
 /// let (wkb, bbox) = tessera::gis::geoparquet::wkb(&g).unwrap();
 /// assert_eq!((wkb.len(), bbox), (9 + 32, [1.0, 2.0, 3.0, 4.0]));
 /// ```
