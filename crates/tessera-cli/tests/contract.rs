@@ -87,6 +87,8 @@ fn money_is_never_a_json_number_in_sql_or_json_summaries() {
         "2026-W47",
         "--pool",
         "1000000000000",
+        "--policy",
+        s(&lake.join("places/places.toml")),
         "--json",
     ]))
     .unwrap();
