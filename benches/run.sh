@@ -22,3 +22,12 @@ echo "== trust: the adversarial fleet with trust off and on (tessera-attacks)"
 "$TARGET/release/tessera-attacks"
 echo "== scale (tessera-scale)"
 "$TARGET/release/tessera-scale" --nmea "${NMEA:-1e7}" --fixes "$SIZES" --dir "$DIR" --python "$VENV/bin/python" --tessera "$TARGET/release/tessera"
+# Spark (issue #17): the same 10^7 epoch (or the largest size asked for) through tessera.spark on
+# local[$(nproc)] vs the CLI. Installs pyspark and this package into the bench venv. SPARK=0 skips.
+if [ "${SPARK:-1}" != 0 ]; then
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check "pyspark==4.1.1"
+  CARGO_TARGET_DIR="$TARGET" "$VENV/bin/python" -m pip install -q --disable-pip-version-check ./python
+  BIG=$(echo "$SIZES" | tr ',' '\n' | python3 -c 'import sys; v=[int(float(x)) for x in sys.stdin if x.strip()]; print(max([x for x in v if x <= 10**7] or v))')
+  echo "== spark (benches/spark_epoch.py on lake-$BIG)"
+  PYSPARK_PYTHON="$VENV/bin/python" "$VENV/bin/python" benches/spark_epoch.py --lake "$DIR/lake-$BIG" --tessera "$TARGET/release/tessera"
+fi

@@ -2,6 +2,8 @@
 //! calls the same Rust code as the CLI; tables cross as Arrow C streams (no copy), long work runs
 //! with the GIL released, and every error becomes `tessera.TesseraError` with the Rust message.
 
+mod spark;
+
 use arrow_array::RecordBatch;
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
@@ -39,6 +41,52 @@ fn policy(text: Option<&str>) -> PyResult<Policy> {
 
 fn epoch(e: &str) -> PyResult<Epoch> {
     e.parse().map_err(te)
+}
+
+/// An epoch's inputs as `run_epoch` and `tessera.spark` take them: the registry (default
+/// `LAKE/registry.csv`), the policy file with its GeoJSON/OSM places (default policy v1), the pool
+/// (default: the policy's `[emission]`).
+fn epoch_inputs(
+    lake: &Lake,
+    e: Epoch,
+    pool: Option<u128>,
+    registry_path: Option<PathBuf>,
+    policy_path: Option<PathBuf>,
+) -> Result<EpochInputs, String> {
+    let reg_path = registry_path.unwrap_or_else(|| lake.path("registry.csv"));
+    let reg_bytes = std::fs::read(&reg_path).map_err(|x| format!("registry {}: {x}", reg_path.display()))?;
+    let registry = Registry::parse(&reg_bytes, &reg_path.display().to_string()).map_err(|x| x.to_string())?;
+    let (policy_text, policy, places) = match policy_path {
+        Some(p) => {
+            let policy = Policy::load(&p).map_err(|x| x.to_string())?;
+            // Places (regions, roads, bounty areas) from GeoJSON and .osm.pbf sources, relative
+            // to the policy file; other formats need the CLI's GDAL build.
+            let base = p.parent().unwrap_or(std::path::Path::new("."));
+            let places =
+                tessera::places::build(&policy, base, &tessera::places::shapes::Native).map_err(|x| x.to_string())?;
+            let text = std::fs::read_to_string(&p).map_err(|x| format!("{}: {x}", p.display()))?;
+            (text, policy, places)
+        }
+        None => (Policy::default().to_toml(), Policy::default(), Default::default()),
+    };
+    let pool = match (pool, &policy.emission) {
+        (Some(p), _) => p,
+        (None, Some(em)) => em.pool_for(e).map_err(|m| format!("policy [emission]: {m}"))?,
+        (None, None) => return Err("no pool: give one, or an [emission] schedule in the policy".into()),
+    };
+    if pool > 99_999_999_999_999_999_999_999_999_999_999_999_999 {
+        return Err(format!(
+            "pool {pool} exceeds 10^38 - 1, the largest amount Decimal128(38,0) can store"
+        ));
+    }
+    Ok(EpochInputs {
+        epoch: e,
+        pool,
+        policy_text,
+        registry,
+        only_sources: None,
+        places,
+    })
 }
 
 fn json(v: &impl serde::Serialize) -> PyResult<String> {
@@ -193,35 +241,7 @@ fn run_epoch(
     let e = epoch(epoch_id)?;
     let out = py.detach(|| -> Result<pipeline::Summary, String> {
         let lake = Lake::open(&lake).map_err(|e| e.to_string())?;
-        let reg_path = registry_path.unwrap_or_else(|| lake.path("registry.csv"));
-        let reg_bytes = std::fs::read(&reg_path).map_err(|e| format!("registry {}: {e}", reg_path.display()))?;
-        let registry = Registry::parse(&reg_bytes, &reg_path.display().to_string()).map_err(|e| e.to_string())?;
-        let (policy_text, places) = match policy_path {
-            Some(p) => {
-                let policy = Policy::load(&p).map_err(|e| e.to_string())?;
-                // Places (regions, roads, bounty areas) from GeoJSON and .osm.pbf sources,
-                // relative to the policy file; other formats need the CLI's GDAL build.
-                let base = p.parent().unwrap_or(std::path::Path::new("."));
-                let places = tessera::places::build(&policy, base, &tessera::places::shapes::Native)
-                    .map_err(|e| e.to_string())?;
-                let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
-                (text, places)
-            }
-            None => (Policy::default().to_toml(), tessera::places::Places::default()),
-        };
-        if pool > 99_999_999_999_999_999_999_999_999_999_999_999_999 {
-            return Err(format!(
-                "pool {pool} exceeds 10^38 - 1, the largest amount Decimal128(38,0) can store"
-            ));
-        }
-        let inputs = EpochInputs {
-            epoch: e,
-            pool,
-            policy_text,
-            registry,
-            only_sources: None,
-            places,
-        };
+        let inputs = epoch_inputs(&lake, e, Some(pool), registry_path, policy_path)?;
         let opts = pipeline::RunOptions { replace, no_prior };
         pipeline::run_with(&lake, &inputs, opts, &pipeline::no_progress)
             .map(|o| o.summary)
@@ -439,8 +459,13 @@ fn _tessera(m: &Bound<'_, PyModule>) -> PyResult<()> {
         wrap_pyfunction!(simulate, m)?,
         wrap_pyfunction!(default_policy, m)?,
         wrap_pyfunction!(render, m)?,
+        wrap_pyfunction!(spark::spark_cover, m)?,
+        wrap_pyfunction!(spark::spark_prior_row_groups, m)?,
+        wrap_pyfunction!(spark::spark_prior, m)?,
+        wrap_pyfunction!(spark::spark_score, m)?,
     ] {
         m.add_function(f)?;
     }
+    m.add_class::<spark::StagedDriver>()?;
     Ok(())
 }

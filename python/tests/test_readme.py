@@ -35,7 +35,14 @@ def env_with_tessera(tmp_path):
     bindir.mkdir()
     (bindir / "tessera").symlink_to(Path(tessera_bin()).resolve())
     env = dict(os.environ)
-    env["PATH"] = f"{bindir}{os.pathsep}{env['PATH']}"
+    # `python` is the interpreter running the tests (with the tessera package), as for a user
+    # whose venv is active.
+    pybin = tmp_path / "pybin"
+    pybin.mkdir()
+    (pybin / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    (pybin / "python").chmod(0o755)
+    env["PATH"] = f"{bindir}{os.pathsep}{pybin}{os.pathsep}{env['PATH']}"
+    env["PYSPARK_PYTHON"] = sys.executable
     return env
 
 

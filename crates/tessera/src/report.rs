@@ -7,7 +7,7 @@ use std::fmt;
 ///
 /// The string forms ([`Reason::as_str`]) are stable: they are written to Parquet and are what
 /// analysts filter on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Reason {
     // ---- ingest: line level
     /// Not an NMEA sentence and not a known framing.
@@ -141,7 +141,7 @@ impl fmt::Display for Reason {
 }
 
 /// One rejected line, point or fix.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Rejection {
     /// 1-based line (GPX: the line of the `<trkpt>`); 0 for a whole-file error.
     pub line: u32,
@@ -152,8 +152,10 @@ pub struct Rejection {
     /// UTC ms, when known.
     pub time_ms: Option<i64>,
     /// Latitude, when known.
+    #[serde(with = "crate::pipeline::wire::opt_f64_bits")]
     pub lat: Option<f64>,
     /// Longitude, when known.
+    #[serde(with = "crate::pipeline::wire::opt_f64_bits")]
     pub lon: Option<f64>,
 }
 

@@ -209,3 +209,98 @@ fn spilling_visits_to_disk_gives_the_same_bytes_as_holding_them_in_memory() {
         assert_eq!(spilled, base, "max_visits = {n}");
     }
 }
+
+/// An engine's run of the staged epoch, in one process: sources covered in reverse order,
+/// visits and the prior state grouped by `cell >> shift`, buckets scored in a scrambled order,
+/// points summed per recipient, then folded and published.
+fn staged_run(lake: &Lake, inputs: EpochInputs, shift: u32, tamper: bool) -> tessera::lake::Result<()> {
+    use tessera::pipeline::staged::{RecipientPoints, StagedEpoch};
+    let e = inputs.epoch;
+    let staging = pipeline::prepare(lake, &e, Default::default())?;
+    let scratch = staging.join(".engine");
+    let driver = StagedEpoch::plan(lake.clone(), inputs, &scratch)?;
+    let worker = StagedEpoch::open(&scratch)?;
+    let mut visits: BTreeMap<u64, Vec<_>> = BTreeMap::new();
+    for i in (0..worker.sources()).rev() {
+        for v in worker.cover_source(i)? {
+            visits.entry(v.cell >> shift).or_default().push(v);
+        }
+    }
+    let done = driver.fold_sources(&staging)?;
+    let mut prior: BTreeMap<u64, Vec<_>> = BTreeMap::new();
+    for rg in 0..worker.prior_row_groups()? {
+        for p in worker.prior_rows(rg)? {
+            prior.entry(p.0 >> shift).or_default().push(p);
+        }
+    }
+    let mut buckets: Vec<u64> = visits.keys().chain(prior.keys()).copied().collect();
+    buckets.sort_unstable();
+    buckets.dedup();
+    buckets.sort_by_key(|b| b.wrapping_mul(0x9E37_79B9_7F4A_7C15)); // any order
+    let mut sums: BTreeMap<String, RecipientPoints> = BTreeMap::new();
+    for b in buckets {
+        let (mut v, p) = (
+            visits.remove(&b).unwrap_or_default(),
+            prior.remove(&b).unwrap_or_default(),
+        );
+        v.reverse();
+        for (w, r) in worker.score_bucket(b, v, p)? {
+            let s = sums.entry(w).or_default();
+            s.points += r.points;
+            s.cells += r.cells;
+            s.devices.extend(r.devices);
+            s.devices.sort_unstable();
+            s.devices.dedup();
+        }
+    }
+    if tamper {
+        if let Some(s) = sums.values_mut().next() {
+            s.points += 1;
+        }
+    }
+    match driver.finish(done, &staging, &sums) {
+        Ok(run) => pipeline::commit(lake, &e, &staging, run, Default::default()).map(|_| ()),
+        Err(x) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            Err(x)
+        }
+    }
+}
+
+#[test]
+fn a_staged_run_in_any_bucketing_and_order_gives_the_cli_runs_bytes() {
+    // The stages Spark runs (tessera.spark), driven here in one process: whatever the bucket
+    // size (one cell, a parent cell, everything) and the order sources and buckets are handled
+    // in, both epochs (W47 reads W46's state, trust on) are byte for byte the CLI's.
+    let f = fleet();
+    let (_d, cli) = lake_with(&f, false);
+    for e in ["2026-W46", "2026-W47"] {
+        pipeline::run(&cli, &inputs(&f, e, 987_654_321), &no_progress).unwrap();
+    }
+    for shift in [0, 3 * (15 - 7), 63] {
+        let (_d2, lake) = lake_with(&f, true);
+        for e in ["2026-W46", "2026-W47"] {
+            staged_run(&lake, inputs(&f, e, 987_654_321), shift, false).unwrap();
+            let (a, b) = (epoch_files(&cli, e), epoch_files(&lake, e));
+            assert_eq!(
+                a.keys().collect::<Vec<_>>(),
+                b.keys().collect::<Vec<_>>(),
+                "shift {shift} {e}"
+            );
+            for (name, bytes) in &a {
+                assert!(bytes == &b[name], "shift {shift} {e}: {name} differs");
+            }
+        }
+    }
+}
+
+#[test]
+fn rule_a_staged_run_whose_engine_sums_disagree_publishes_nothing() {
+    let f = fleet();
+    let (_d, lake) = lake_with(&f, false);
+    let err = staged_run(&lake, inputs(&f, "2026-W46", 1_000_000), 24, true).unwrap_err();
+    assert!(err.to_string().contains("the engine's sums disagree"), "{err}");
+    assert!(lake.epochs().unwrap().is_empty());
+    let left: Vec<_> = std::fs::read_dir(lake.root().join("epochs")).unwrap().collect();
+    assert!(left.is_empty(), "staging left behind: {left:?}");
+}

@@ -306,19 +306,31 @@ impl Lake {
     /// assert!(lake.root().join("epochs").is_dir() && lake.sources().unwrap().is_empty());
     /// ```
     pub fn open(root: impl Into<PathBuf>) -> Result<Lake> {
-        let root = root.into();
+        let lake = Lake::attach(root);
         for d in SOURCE_DIRS.iter().chain(&["epochs"]) {
-            let p = root.join(d);
+            let p = lake.root.join(d);
             fs::create_dir_all(&p).map_err(io_err(&p))?;
         }
-        let lake = Lake {
-            root,
+        lake.recover()?;
+        Ok(lake)
+    }
+
+    /// A lake another process is working on (a Spark worker reading the sources of a run its
+    /// driver is staging): nothing is created or recovered.
+    ///
+    /// ```
+    /// # let d = tempfile::tempdir().unwrap();
+    /// # tessera::lake::Lake::open(d.path()).unwrap();
+    /// let lake = tessera::lake::Lake::attach(d.path());
+    /// assert!(lake.sources().unwrap().is_empty());
+    /// ```
+    pub fn attach(root: impl Into<PathBuf>) -> Lake {
+        Lake {
+            root: root.into(),
             batch_rows: tables::BATCH_ROWS,
             max_visits: DEFAULT_MAX_VISITS,
             receipt: crate::policy::ReceiptPolicy::default(),
-        };
-        lake.recover()?;
-        Ok(lake)
+        }
     }
 
     /// Use record batches of `n` rows when writing and reading fixes (a memory/speed knob; no
@@ -1058,8 +1070,10 @@ impl Lake {
                 } else {
                     fs::rename(&p, &dest).map_err(io_err(&p))?;
                 }
-            } else if name.starts_with(".tmp-") {
-                // Staging of a run that died before its commit: never visible, safe to drop.
+            } else if name.starts_with(".tmp-") && stale(&p) {
+                // Staging of a run that died before its commit: never visible, safe to drop once
+                // nothing has written to it for an hour (a fresh one may belong to a run going on
+                // right now, in this process or on another machine sharing the lake).
                 let _ = fs::remove_dir_all(&p);
             }
         }
@@ -1069,13 +1083,7 @@ impl Lake {
             let dir = self.root.join(d);
             let Ok(rd) = fs::read_dir(&dir) else { continue };
             for e in rd.flatten() {
-                let stale = e
-                    .metadata()
-                    .ok()
-                    .and_then(|m| m.modified().ok())
-                    .and_then(|t| t.elapsed().ok())
-                    .is_some_and(|age| age > std::time::Duration::from_secs(3600));
-                if e.file_name().to_string_lossy().starts_with(".tmp-") && stale {
+                if e.file_name().to_string_lossy().starts_with(".tmp-") && stale(&e.path()) {
                     let _ = fs::remove_file(e.path());
                 }
             }
@@ -1092,6 +1100,16 @@ impl Lake {
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// Whether nothing has modified `p` for an hour (a temp file or staging directory whose writer
+/// died, not one being written right now).
+fn stale(p: &Path) -> bool {
+    fs::metadata(p)
+        .ok()
+        .and_then(|m| m.modified().ok())
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age > std::time::Duration::from_secs(3600))
 }
 
 #[cfg(test)]
@@ -1241,17 +1259,27 @@ mod tests {
     }
 
     #[test]
-    fn interrupted_epoch_replacement_is_recovered_on_open() {
+    fn interrupted_epoch_replacement_is_recovered_on_open_and_only_stale_staging_is_dropped() {
         let d = tempfile::tempdir().unwrap();
         let lake = Lake::open(d.path()).unwrap();
         // Simulate a crash between parking the old epoch and moving the new one in.
         let old = d.path().join("epochs/.old-2026-W47");
         fs::create_dir_all(&old).unwrap();
         fs::write(old.join("manifest.json"), b"{}").unwrap();
-        fs::create_dir_all(d.path().join("epochs/.tmp-2026-W47-1")).unwrap();
+        // A staging directory of a run that died an hour ago, and one of a run going on now
+        // (another process, or a Spark driver whose workers open the lake).
+        let (dead, live) = (
+            d.path().join("epochs/.tmp-2026-W47-1"),
+            d.path().join("epochs/.tmp-2026-W48-2"),
+        );
+        fs::create_dir_all(&dead).unwrap();
+        fs::create_dir_all(&live).unwrap();
+        let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3700);
+        fs::File::open(&dead).unwrap().set_modified(hour_ago).unwrap();
         let lake2 = Lake::open(lake.root()).unwrap();
         assert!(d.path().join("epochs/2026-W47/manifest.json").exists());
-        assert!(!d.path().join("epochs/.tmp-2026-W47-1").exists());
+        assert!(!dead.exists(), "a stale staging directory is dropped");
+        assert!(live.exists(), "a fresh one may belong to a running epoch");
         assert_eq!(lake2.epochs().unwrap().len(), 1);
     }
 }

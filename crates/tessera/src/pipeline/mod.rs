@@ -21,10 +21,12 @@ mod prior;
 mod publish;
 mod score;
 mod sources;
+pub mod staged;
 mod trust;
 mod visits;
+pub(crate) mod wire;
 
-pub use publish::{run, run_with, RunOptions};
+pub use publish::{commit, prepare, run, run_with, RunOptions};
 
 use crate::epoch::Epoch;
 use crate::lake::{Error, Lake, Result};
@@ -257,73 +259,152 @@ pub fn compute_to_dir(lake: &Lake, inputs: &EpochInputs, dir: &Path, progress: P
     result
 }
 
+/// What every stage of an epoch run needs, decided once before any source is read (on a Spark
+/// driver and on each of its workers alike).
+struct Plan {
+    pub policy: Policy,
+    pub k: crate::policy::Kernels,
+    pub pool_rule: Option<String>,
+    pub selected: Vec<crate::lake::SourceMeta>,
+    pub devices: Vec<String>,
+    pub wallet_of: Vec<String>,
+    /// The epoch the prior coverage state comes from, and that file's SHA-256.
+    pub prev: Option<(Epoch, String)>,
+    /// (index into `policy.bounties`, min_age_epochs) of the bounties paying this epoch.
+    pub active: Vec<(usize, u32)>,
+}
+
+impl Plan {
+    fn new(lake: &Lake, inputs: &EpochInputs) -> Result<Plan> {
+        let policy = Policy::from_toml_str(&inputs.policy_text)?;
+        let k = policy.kernels()?;
+        let e = inputs.epoch;
+        let pool_rule = check_pool(&policy, inputs)?;
+        check_places(&policy, &inputs.places)?;
+        let selected = sources::select(lake, &e, inputs.only_sources.as_ref())?;
+        let devices = sources::devices(&selected);
+        let wallet_of: Vec<String> = devices
+            .iter()
+            .map(|d| inputs.registry.wallet(d).unwrap_or_default().to_string())
+            .collect();
+        let prev = prior::prior_epoch(lake, &e)?;
+        let active = policy
+            .bounties
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| crate::rewards::bounty::active(b, e))
+            .map(|(i, b)| (i, b.min_age_epochs))
+            .collect();
+        Ok(Plan {
+            policy,
+            k,
+            pool_rule,
+            selected,
+            devices,
+            wallet_of,
+            prev,
+            active,
+        })
+    }
+
+    /// The rules scoring runs under.
+    fn score_context<'a>(&'a self, inputs: &'a EpochInputs, judged: Option<&'a trust::Judged>) -> score::Context<'a> {
+        score::Context {
+            devices: &self.devices,
+            wallet_of: &self.wallet_of,
+            k: &self.k,
+            epoch: inputs.epoch.index(),
+            trust: judged,
+            places: &inputs.places,
+            active_bounties: self.active.clone(),
+        }
+    }
+
+    /// Stage 2 (trust on): judge the sources' findings and traces; flags, fingerprints and
+    /// reputations written into `dir`.
+    fn judge(
+        &self,
+        lake: &Lake,
+        epoch: Epoch,
+        per_source: Vec<trust::SourceTrust>,
+        dir: &Path,
+        outputs: &mut BTreeMap<String, String>,
+    ) -> Result<Option<trust::Judged>> {
+        let Some(tk) = &self.k.trust else {
+            return Ok(None);
+        };
+        let cx = trust::Context {
+            lake,
+            epoch,
+            selected: &self.selected,
+            devices: &self.devices,
+            wallet_of: &self.wallet_of,
+            k: tk,
+            dir,
+        };
+        trust::judge(&cx, per_source, outputs).map(Some)
+    }
+}
+
+/// What the sources stage counted, for the manifest.
+struct SourceCounts {
+    pub fixes_in: u64,
+    pub accepted: u64,
+    pub rejected: BTreeMap<String, u64>,
+    pub inputs: Vec<crate::manifest::Input>,
+}
+
 fn compute_inner(lake: &Lake, inputs: &EpochInputs, dir: &Path, progress: Progress) -> Result<EpochRun> {
-    let policy = Policy::from_toml_str(&inputs.policy_text)?;
-    let k = policy.kernels()?;
+    let plan = Plan::new(lake, inputs)?;
     let e = inputs.epoch;
-    let pool_rule = check_pool(&policy, inputs)?;
-    check_places(&policy, &inputs.places)?;
 
     // 1. Sources → cleaned fixes → visits (spilled past the budget), rejections streamed.
-    let selected = sources::select(lake, &e, inputs.only_sources.as_ref())?;
-    let devices = sources::devices(&selected);
-    let covered = sources::cover_all(lake, &selected, &devices, inputs, &k, dir, progress)?;
+    let covered = sources::cover_all(lake, &plan.selected, &plan.devices, inputs, &plan.k, dir, progress)?;
     let mut outputs: BTreeMap<String, String> = BTreeMap::new();
     outputs.insert("rejections.parquet".into(), covered.rejections_sha);
 
-    let wallet_of: Vec<String> = devices
-        .iter()
-        .map(|d| inputs.registry.wallet(d).unwrap_or_default().to_string())
-        .collect();
-
     // 2. Trust: one timeline per device, replays and co-travel, reputation; flags written.
-    let judged = match &k.trust {
-        None => None,
-        Some(tk) => {
-            progress("trust", 0, 1);
-            let cx = trust::Context {
-                lake,
-                epoch: e,
-                selected: &selected,
-                devices: &devices,
-                wallet_of: &wallet_of,
-                k: tk,
-                dir,
-            };
-            let j = trust::judge(&cx, covered.trust, &mut outputs)?;
-            progress("trust", 1, 1);
-            Some(j)
-        }
-    };
+    let trust_on = plan.k.trust.is_some();
+    if trust_on {
+        progress("trust", 0, 1);
+    }
+    let judged = plan.judge(lake, e, covered.trust, dir, &mut outputs)?;
+    if trust_on {
+        progress("trust", 1, 1);
+    }
 
     // 3. Visits scored against the prior coverage state; explain and coverage streamed.
     progress("score", 0, 1);
-    let (prev, prior) = prior::prior_state(lake, &e)?;
-    let active: Vec<(usize, u32)> = policy
-        .bounties
-        .iter()
-        .enumerate()
-        .filter(|(_, b)| crate::rewards::bounty::active(b, e))
-        .map(|(i, b)| (i, b.min_age_epochs))
-        .collect();
-    let carried = prior::bounty_carry(lake, &e, prev.as_ref())?;
-    let cx = score::Context {
-        devices: &devices,
-        wallet_of: &wallet_of,
-        k: &k,
-        epoch: e.index(),
-        trust: judged.as_ref(),
-        places: &inputs.places,
-        active_bounties: active.clone(),
-    };
+    let prior = prior::cursor(lake, plan.prev.as_ref())?;
+    let cx = plan.score_context(inputs, judged.as_ref());
     let totals = score::score_all(&cx, covered.store, prior, dir, progress)?;
     progress("score", 1, 1);
+    let counts = SourceCounts {
+        fixes_in: covered.fixes_in,
+        accepted: covered.accepted,
+        rejected: covered.rejected,
+        inputs: covered.inputs,
+    };
+    conclude(lake, inputs, &plan, counts, totals, outputs, dir)
+}
+
+/// Stages 4 and 5, after scoring: the pool and the bounties allocated over the points; rewards,
+/// merkle, policy, registry and the places written; the manifest naming every input and output.
+fn conclude(
+    lake: &Lake,
+    inputs: &EpochInputs,
+    plan: &Plan,
+    counts: SourceCounts,
+    totals: score::Totals,
+    mut outputs: BTreeMap<String, String>,
+    dir: &Path,
+) -> Result<EpochRun> {
+    let policy = &plan.policy;
     outputs.insert("explain.parquet".into(), totals.explain_sha.clone());
     outputs.insert("coverage.parquet".into(), totals.coverage_sha.clone());
-
-    // 4. The pool and the bounties allocated over the points; rewards, merkle, policy,
-    //    registry and the places written.
-    let bounties: outputs::BountyInputs = active
+    let carried = prior::bounty_carry(lake, &inputs.epoch, plan.prev.as_ref())?;
+    let bounties: outputs::BountyInputs = plan
+        .active
         .iter()
         .zip(&totals.places.bounty_points)
         .map(|((i, _), pts)| {
@@ -336,21 +417,31 @@ fn compute_inner(lake: &Lake, inputs: &EpochInputs, dir: &Path, progress: Progre
             (b, carried_in, pts.iter().map(|(w, p)| (w.to_string(), *p)).collect())
         })
         .collect();
-    let alloc = outputs::allocate_and_write(dir, inputs, &k, &totals.per, bounties, &mut outputs)?;
-    let (places, regions) = places::write(dir, &inputs.places, &policy, &totals.places, &mut outputs)?;
+    let alloc = outputs::allocate_and_write(dir, inputs, &plan.k, &totals.per, bounties, &mut outputs)?;
+    let (places, regions) = places::write(dir, &inputs.places, policy, &totals.places, &mut outputs)?;
 
-    // 5. The manifest names every input and output.
-    let counts = Counts {
-        sources: selected.len() as u64,
-        fixes_in: covered.fixes_in,
-        fixes_accepted: covered.accepted,
-        rejected: covered.rejected,
+    let manifest_counts = Counts {
+        sources: plan.selected.len() as u64,
+        fixes_in: counts.fixes_in,
+        fixes_accepted: counts.accepted,
+        rejected: counts.rejected,
         visits: totals.visits,
         cells: totals.cells,
         new_cells: totals.new_cells,
     };
-    let extra = outputs::Extra { places, pool_rule };
-    let manifest = outputs::manifest(inputs, &alloc, counts, prev, covered.inputs, &outputs, extra);
+    let extra = outputs::Extra {
+        places,
+        pool_rule: plan.pool_rule.clone(),
+    };
+    let manifest = outputs::manifest(
+        inputs,
+        &alloc,
+        manifest_counts,
+        plan.prev.clone(),
+        counts.inputs,
+        &outputs,
+        extra,
+    );
     outputs.insert(
         "manifest.json".into(),
         outputs::put(dir, "manifest.json", &manifest.to_bytes())?,

@@ -17,7 +17,7 @@ pub(super) struct PriorCursor {
 }
 
 impl PriorCursor {
-    fn empty() -> PriorCursor {
+    pub(super) fn empty() -> PriorCursor {
         PriorCursor {
             reader: None,
             buf: Default::default(),
@@ -92,15 +92,27 @@ impl PriorCursor {
     }
 }
 
-/// The latest epoch before `epoch` with outputs in the lake: its name, the SHA-256 of its
-/// coverage state and a cursor over that state.
-pub(super) fn prior_state(lake: &Lake, epoch: &Epoch) -> Result<(Option<(Epoch, String)>, PriorCursor)> {
+/// The latest epoch before `epoch` with outputs in the lake, and the SHA-256 of its coverage
+/// state.
+pub(super) fn prior_epoch(lake: &Lake, epoch: &Epoch) -> Result<Option<(Epoch, String)>> {
     let Some(prev) = lake.epochs()?.into_iter().rev().find(|e| e < epoch) else {
-        return Ok((None, PriorCursor::empty()));
+        return Ok(None);
     };
-    let p = lake.epoch_dir(&prev).join("coverage.parquet");
-    let sha = sha256_file(&p)?;
-    Ok((Some((prev, sha)), PriorCursor::open(&p)?))
+    let sha = sha256_file(&coverage_path(lake, &prev))?;
+    Ok(Some((prev, sha)))
+}
+
+/// The prior state's file.
+pub(super) fn coverage_path(lake: &Lake, prev: &Epoch) -> std::path::PathBuf {
+    lake.epoch_dir(prev).join("coverage.parquet")
+}
+
+/// A cursor over the prior state (empty without a prior epoch).
+pub(super) fn cursor(lake: &Lake, prev: Option<&(Epoch, String)>) -> Result<PriorCursor> {
+    match prev {
+        None => Ok(PriorCursor::empty()),
+        Some((p, _)) => PriorCursor::open(&coverage_path(lake, p)),
+    }
 }
 
 /// Bounty pools rolled over into `epoch`: the `carried_out` of each bounty in the manifest of

@@ -52,20 +52,51 @@ pub struct RunOptions {
 /// assert!(run_with(&lake, &more, RunOptions::default(), &no_progress).is_err());
 /// ```
 pub fn run_with(lake: &Lake, inputs: &EpochInputs, opts: RunOptions, progress: Progress) -> Result<EpochRun> {
-    let epoch = inputs.epoch;
-    if !opts.no_prior {
-        if let Some(missing) = unpublished_prior(lake, &epoch)? {
-            return Err(Error::MissingPrior { epoch, missing });
-        }
-    }
-    let staging = lake.staging_dir(&epoch)?;
-    let mut out = match compute_to_dir(lake, inputs, &staging, progress) {
-        Ok(out) => out,
+    let staging = prepare(lake, &inputs.epoch, opts)?;
+    match compute_to_dir(lake, inputs, &staging, progress) {
+        Ok(out) => commit(lake, &inputs.epoch, &staging, out, opts),
         Err(e) => {
             let _ = std::fs::remove_dir_all(&staging);
-            return Err(e);
+            Err(e)
         }
-    };
+    }
+}
+
+/// The first half of [`run_with`] for a run computed by other means ([`super::staged`]): the
+/// missing-prior rule, then a fresh staging directory in the lake to write the outputs into.
+///
+/// # Errors
+/// [`Error::MissingPrior`]; I/O errors.
+///
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let lake = tessera::lake::Lake::open(dir.path()).unwrap();
+/// let e = "2026-W47".parse().unwrap();
+/// let staging = tessera::pipeline::prepare(&lake, &e, Default::default()).unwrap();
+/// assert!(staging.is_dir());
+/// ```
+pub fn prepare(lake: &Lake, epoch: &Epoch, opts: RunOptions) -> Result<std::path::PathBuf> {
+    if !opts.no_prior {
+        if let Some(missing) = unpublished_prior(lake, epoch)? {
+            return Err(Error::MissingPrior { epoch: *epoch, missing });
+        }
+    }
+    lake.staging_dir(epoch)
+}
+
+/// The second half of [`run_with`]: publish the outputs computed into `staging` (from
+/// [`prepare`]) — a no-op when the published epoch has exactly these bytes, refused when it
+/// differs (unless [`RunOptions::replace`]), else one rename. `staging` is removed when
+/// nothing is published.
+///
+/// # Errors
+/// [`Error::Published`]; I/O errors.
+///
+/// ```
+/// // see `prepare`, and `run_with`, which calls both
+/// ```
+pub fn commit(lake: &Lake, epoch: &Epoch, staging: &Path, mut out: EpochRun, opts: RunOptions) -> Result<EpochRun> {
+    let epoch = *epoch;
     let dest = lake.epoch_dir(&epoch);
     if dest.join("manifest.json").is_file() {
         let same = out
@@ -73,17 +104,17 @@ pub fn run_with(lake: &Lake, inputs: &EpochInputs, opts: RunOptions, progress: P
             .iter()
             .all(|(name, sha)| sha256_file(&dest.join(name)).is_ok_and(|h| h == *sha));
         if same {
-            let _ = std::fs::remove_dir_all(&staging);
+            let _ = std::fs::remove_dir_all(staging);
             out.unchanged = true;
             return Ok(out);
         }
         if !opts.replace {
-            let changed = published_changes(&dest, &staging);
-            let _ = std::fs::remove_dir_all(&staging);
+            let changed = published_changes(&dest, staging);
+            let _ = std::fs::remove_dir_all(staging);
             return Err(Error::Published { epoch, changed });
         }
     }
-    lake.commit_epoch_dir(&staging, &epoch)?;
+    lake.commit_epoch_dir(staging, &epoch)?;
     Ok(out)
 }
 

@@ -28,7 +28,7 @@ pub(super) struct PerRecipient {
 
 /// Scores the visits a range of cells at a time, in cell order, and streams every per-visit and
 /// per-cell output; what is left in memory is per recipient.
-struct Scorer<'a> {
+pub(super) struct Scorer<'a> {
     devices: &'a [String],
     trust: Option<&'a super::trust::Judged>,
     wallet_of: &'a [String],
@@ -72,29 +72,28 @@ impl<'a> Scorer<'a> {
 
     fn part(&mut self, rows: &[VisitRow], hi: Option<u64>) -> Result<()> {
         let prior = self.prior.take_below(hi)?;
-        let lookup = |c: u64| prior.binary_search_by_key(&c, |p| p.0).ok().map(|i| prior[i].1);
-        let kept: Vec<VisitRow>;
-        let (rows, trust) = match self.trust {
-            None => (rows, None),
-            Some(j) => {
-                // Visits inside a withheld window (timeline, copies) are not scored at all: they
-                // take no rank from anyone. The evidence is in flags.parquet.
-                kept = rows
-                    .iter()
-                    .filter(|r| !j.withheld(r.device, r.visit.first_ms, r.visit.last_ms))
-                    .copied()
-                    .collect();
-                let t = novelty::TrustScoring {
-                    trust_w: &j.trust_w,
-                    wallet: &j.wallet_idx,
-                    one_rank_per_wallet: j.one_rank_per_wallet,
-                };
-                (&kept[..], Some(t))
-            }
+        let cx = PartContext {
+            devices: self.devices,
+            trust: self.trust,
+            k: self.k,
+            epoch: self.epoch,
+            places: self.places,
         };
-        let scored = novelty::score(rows, self.devices, &lookup, self.epoch, self.k, self.places, trust);
+        let part = score_part(&cx, rows, &prior);
+        self.absorb(part)
+    }
+
+    /// Fold one scored range of cells (every earlier one covered lower cells) into the totals
+    /// and the streamed files.
+    pub(super) fn absorb(&mut self, part: Part) -> Result<()> {
+        let Part {
+            scored,
+            coverage,
+            visits,
+            new_cells,
+        } = part;
         self.place_stats.add(&scored, self.wallet_of);
-        self.visits += rows.len() as u64;
+        self.visits += visits;
         for s in &scored {
             let w = self.wallet_of[s.row.device as usize].as_str();
             let ent = self.per.entry(w).or_default();
@@ -109,19 +108,81 @@ impl<'a> Scorer<'a> {
                 }
             }
         }
-        // Coverage after the epoch: the prior cells of this range merged with the covered ones.
-        let mut cells: Vec<u64> = scored.iter().map(|s| s.row.cell).collect();
-        cells.dedup();
-        self.cells += cells.len() as u64;
-        let (next, new) = state::merge(&prior, &cells, self.epoch);
-        self.new_cells += new;
+        let mut last = None;
+        for s in &scored {
+            if last != Some(s.row.cell) {
+                self.cells += 1;
+                last = Some(s.row.cell);
+            }
+        }
+        self.new_cells += new_cells;
         self.coverage
-            .extend(next)
+            .extend(coverage)
             .map_err(|e| pq_error("coverage.parquet", e))?;
         self.explain
             .extend(scored)
             .map_err(|e| pq_error("explain.parquet", e))?;
         Ok(())
+    }
+}
+
+/// What scoring one range of cells gives: its scored visits (explain rows, in (cell, device)
+/// order) and its coverage state after the epoch (in cell order).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Part {
+    /// Scored visits.
+    pub scored: Vec<Scored>,
+    /// The range's cells after the epoch: the prior ones merged with the covered ones.
+    pub coverage: Vec<(u64, CellState)>,
+    /// Visits scored (those inside a withheld trust window are not).
+    pub visits: u64,
+    /// Cells covered for the first time.
+    pub new_cells: u64,
+}
+
+/// The rules one range of cells is scored under.
+pub(super) struct PartContext<'a> {
+    pub devices: &'a [String],
+    pub trust: Option<&'a super::trust::Judged>,
+    pub k: &'a crate::policy::Kernels,
+    pub epoch: i64,
+    pub places: &'a crate::places::Places,
+}
+
+/// Score the visits of a range of cells (sorted by (cell, device), keys unique) against the
+/// prior state of the same range (sorted by cell): a pure function of its arguments, so a
+/// range scored anywhere (a Spark worker) gives the same part as here.
+pub(super) fn score_part(cx: &PartContext, rows: &[VisitRow], prior: &[(u64, CellState)]) -> Part {
+    let lookup = |c: u64| prior.binary_search_by_key(&c, |p| p.0).ok().map(|i| prior[i].1);
+    let kept: Vec<VisitRow>;
+    let (rows, trust) = match cx.trust {
+        None => (rows, None),
+        Some(j) => {
+            // Visits inside a withheld window (timeline, copies) are not scored at all: they
+            // take no rank from anyone. The evidence is in flags.parquet.
+            kept = rows
+                .iter()
+                .filter(|r| !j.withheld(r.device, r.visit.first_ms, r.visit.last_ms))
+                .copied()
+                .collect();
+            let t = novelty::TrustScoring {
+                trust_w: &j.trust_w,
+                wallet: &j.wallet_idx,
+                one_rank_per_wallet: j.one_rank_per_wallet,
+            };
+            (&kept[..], Some(t))
+        }
+    };
+    let scored = novelty::score(rows, cx.devices, &lookup, cx.epoch, cx.k, cx.places, trust);
+    // Coverage after the epoch: the prior cells of this range merged with the covered ones.
+    let mut cells: Vec<u64> = scored.iter().map(|s| s.row.cell).collect();
+    cells.dedup();
+    let (coverage, new_cells) = state::merge(prior, &cells, cx.epoch);
+    Part {
+        scored,
+        coverage,
+        visits: rows.len() as u64,
+        new_cells,
     }
 }
 
@@ -164,30 +225,7 @@ pub(super) fn score_all<'a>(
     dir: &Path,
     progress: Progress,
 ) -> Result<Totals<'a>> {
-    let (devices, wallet_of) = (cx.devices, cx.wallet_of);
-    let regions = &cx.places.regions;
-    let explain_build: ExplainBuild = Box::new(move |c: &[Scored]| explain_batch(c, devices, wallet_of, regions));
-    let mut scorer = Scorer {
-        devices,
-        trust: cx.trust,
-        wallet_of,
-        k: cx.k,
-        epoch: cx.epoch,
-        prior,
-        per: BTreeMap::new(),
-        places: cx.places,
-        place_stats: super::places::PlaceStats::new(cx.places, cx.active_bounties.clone()),
-        explain: sink(dir, "explain.parquet", &tables::explain_schema(), explain_build)?,
-        coverage: sink(
-            dir,
-            "coverage.parquet",
-            &tables::coverage_schema(),
-            tables::coverage_batch as CoverageBuild,
-        )?,
-        visits: 0,
-        cells: 0,
-        new_cells: 0,
-    };
+    let mut scorer = Scorer::new(cx, prior, dir)?;
     match store.spill.take() {
         None => {
             let mut rows: Vec<VisitRow> = std::mem::take(&mut store.map)
@@ -205,25 +243,62 @@ pub(super) fn score_all<'a>(
             score_buckets(&mut scorer, sp.finish()?.into(), max, &scratch, progress)?;
         }
     }
-    let Scorer {
-        per,
-        place_stats,
-        explain,
-        coverage,
-        visits,
-        cells,
-        new_cells,
-        ..
-    } = scorer;
-    Ok(Totals {
-        per,
-        places: place_stats,
-        visits,
-        cells,
-        new_cells,
-        explain_sha: finish_sink(dir, "explain.parquet", explain)?,
-        coverage_sha: finish_sink(dir, "coverage.parquet", coverage)?,
-    })
+    scorer.finish(dir)
+}
+
+impl<'a> Scorer<'a> {
+    /// A scorer streaming `explain.parquet` and `coverage.parquet` into `dir`, reading the prior
+    /// state from `prior` (a scorer that only [`Scorer::absorb`]s parts scored elsewhere never
+    /// reads it).
+    pub(super) fn new(cx: &Context<'a>, prior: PriorCursor, dir: &Path) -> Result<Scorer<'a>> {
+        let (devices, wallet_of) = (cx.devices, cx.wallet_of);
+        let regions = &cx.places.regions;
+        let explain_build: ExplainBuild = Box::new(move |c: &[Scored]| explain_batch(c, devices, wallet_of, regions));
+        Ok(Scorer {
+            devices,
+            trust: cx.trust,
+            wallet_of,
+            k: cx.k,
+            epoch: cx.epoch,
+            prior,
+            per: BTreeMap::new(),
+            places: cx.places,
+            place_stats: super::places::PlaceStats::new(cx.places, cx.active_bounties.clone()),
+            explain: sink(dir, "explain.parquet", &tables::explain_schema(), explain_build)?,
+            coverage: sink(
+                dir,
+                "coverage.parquet",
+                &tables::coverage_schema(),
+                tables::coverage_batch as CoverageBuild,
+            )?,
+            visits: 0,
+            cells: 0,
+            new_cells: 0,
+        })
+    }
+
+    /// Close the files; the totals.
+    pub(super) fn finish(self, dir: &Path) -> Result<Totals<'a>> {
+        let Scorer {
+            per,
+            place_stats,
+            explain,
+            coverage,
+            visits,
+            cells,
+            new_cells,
+            ..
+        } = self;
+        Ok(Totals {
+            per,
+            places: place_stats,
+            visits,
+            cells,
+            new_cells,
+            explain_sha: finish_sink(dir, "explain.parquet", explain)?,
+            coverage_sha: finish_sink(dir, "coverage.parquet", coverage)?,
+        })
+    }
 }
 
 /// Score spilled buckets in cell order; a bucket above `max` records is split first.

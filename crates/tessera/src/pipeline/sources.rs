@@ -67,26 +67,12 @@ pub(super) fn cover_all(
     let total = selected.len() as u64;
     progress("clean + cover", 0, total);
     let chunk = (rayon::current_num_threads() * 4).max(8);
-    let mut rej_sink = sink(
-        dir,
-        "rejections.parquet",
-        &tables::rejections_schema(),
-        tables::rejections_to_batch,
-    )?
-    .with_empty_batch();
-    let mut out = Covered {
-        store: VisitStore {
-            map: VisitMap::default(),
-            max: lake.max_visits(),
-            spill: None,
-            dir: dir.join(super::SPILL_DIR),
-        },
-        fixes_in: 0,
-        accepted: 0,
-        rejected: BTreeMap::new(),
-        inputs: Vec::new(),
-        rejections_sha: String::new(),
-        trust: Vec::new(),
+    let mut fold = SourceFold::new(dir)?;
+    let mut store = VisitStore {
+        map: VisitMap::default(),
+        max: lake.max_visits(),
+        spill: None,
+        dir: dir.join(super::SPILL_DIR),
     };
     for group in selected.chunks(chunk) {
         let results: Vec<SourceResult> = group
@@ -98,35 +84,84 @@ pub(super) fn cover_all(
             })
             .collect::<Result<Vec<_>>>()?;
         for (m, r) in group.iter().zip(results) {
-            out.fixes_in += r.fixes_in;
-            out.accepted += r.accepted;
-            for row in &r.rejections {
-                *out.rejected.entry(row.rejection.reason.to_string()).or_default() += 1;
-            }
-            rej_sink
-                .extend(r.rejections)
-                .map_err(|e| pq_error("rejections.parquet", e))?;
-            out.store.add(r.visits)?;
-            out.trust.push(r.trust);
-            out.inputs.push(manifest::Input {
-                source: m.hash.clone(),
-                device: m.device.clone(),
-                name: m.name.clone(),
-                fixes_sha256: r.fixes_sha,
-            });
+            store.add(r.visits)?;
+            fold.add(m, r.part)?;
         }
     }
-    out.rejections_sha = finish_sink(dir, "rejections.parquet", rej_sink)?;
-    Ok(out)
+    fold.finish(dir, store)
 }
 
-struct SourceResult {
-    fixes_sha: String,
+/// Fold the sources' parts, in selection order, into the counts, the manifest's inputs,
+/// `rejections.parquet` (streamed) and the trust stage's input.
+pub(super) struct SourceFold {
     fixes_in: u64,
     accepted: u64,
-    rejections: Vec<RejectionRow>,
-    visits: VisitMap,
-    trust: super::trust::SourceTrust,
+    rejected: BTreeMap<String, u64>,
+    inputs: Vec<manifest::Input>,
+    rejections: super::outputs::Sink<RejectionRow, fn(&[RejectionRow]) -> arrow_array::RecordBatch>,
+    trust: Vec<super::trust::SourceTrust>,
+}
+
+impl SourceFold {
+    pub(super) fn new(dir: &Path) -> Result<SourceFold> {
+        let build: fn(&[RejectionRow]) -> arrow_array::RecordBatch = tables::rejections_to_batch;
+        Ok(SourceFold {
+            fixes_in: 0,
+            accepted: 0,
+            rejected: BTreeMap::new(),
+            inputs: Vec::new(),
+            rejections: sink(dir, "rejections.parquet", &tables::rejections_schema(), build)?.with_empty_batch(),
+            trust: Vec::new(),
+        })
+    }
+
+    /// Add the next source (in selection order).
+    pub(super) fn add(&mut self, m: &SourceMeta, r: SourcePart) -> Result<()> {
+        self.fixes_in += r.fixes_in;
+        self.accepted += r.accepted;
+        for row in &r.rejections {
+            *self.rejected.entry(row.rejection.reason.to_string()).or_default() += 1;
+        }
+        self.rejections
+            .extend(r.rejections)
+            .map_err(|e| pq_error("rejections.parquet", e))?;
+        self.trust.push(r.trust);
+        self.inputs.push(manifest::Input {
+            source: m.hash.clone(),
+            device: m.device.clone(),
+            name: m.name.clone(),
+            fixes_sha256: r.fixes_sha,
+        });
+        Ok(())
+    }
+
+    /// Close `rejections.parquet`; what was covered, with the visits in `store`.
+    pub(super) fn finish(self, dir: &Path, store: VisitStore) -> Result<Covered> {
+        Ok(Covered {
+            store,
+            fixes_in: self.fixes_in,
+            accepted: self.accepted,
+            rejected: self.rejected,
+            inputs: self.inputs,
+            rejections_sha: finish_sink(dir, "rejections.parquet", self.rejections)?,
+            trust: self.trust,
+        })
+    }
+}
+
+/// One source's stage-1 result besides its visits: what the fold over the sources needs.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+pub(crate) struct SourcePart {
+    pub fixes_sha: String,
+    pub fixes_in: u64,
+    pub accepted: u64,
+    pub rejections: Vec<RejectionRow>,
+    pub trust: super::trust::SourceTrust,
+}
+
+pub(super) struct SourceResult {
+    pub part: SourcePart,
+    pub visits: VisitMap,
 }
 
 fn stage_of(r: Reason) -> &'static str {
@@ -152,7 +187,7 @@ fn source_imu(
     Ok(v)
 }
 
-fn process_source(
+pub(super) fn process_source(
     lake: &Lake,
     meta: &SourceMeta,
     device_idx: u32,
@@ -167,12 +202,12 @@ fn process_source(
         .filter(|f| f.time_ms >= start && f.time_ms < end)
         .collect();
     let mut out = SourceResult {
-        fixes_sha,
-        fixes_in: fixes.len() as u64,
-        accepted: 0,
-        rejections: Vec::new(),
+        part: SourcePart {
+            fixes_sha,
+            fixes_in: fixes.len() as u64,
+            ..SourcePart::default()
+        },
         visits: VisitMap::default(),
-        trust: super::trust::SourceTrust::default(),
     };
     let reject = |f: &Fix, reason: Reason, detail: String| RejectionRow {
         source: meta.hash.clone(),
@@ -188,7 +223,7 @@ fn process_source(
         },
     };
     if inputs.registry.wallet(&meta.device).is_none() {
-        out.rejections = fixes
+        out.part.rejections = fixes
             .iter()
             .map(|f| {
                 reject(
@@ -202,7 +237,7 @@ fn process_source(
     }
     let verdicts = crate::quality::clean(&fixes, k);
     if let Some(tk) = &k.trust {
-        out.trust.teleport_runs(&fixes, &verdicts, tk);
+        out.part.trust.teleport_runs(&fixes, &verdicts, tk);
     }
     let received = meta.received_at.as_deref().and_then(super::trust::parse_ms);
     let imu_withheld = whole_source_checks(lake, meta, &fixes, &verdicts, inputs, k, &mut out)?;
@@ -219,7 +254,7 @@ fn process_source(
                 run.extend(r.iter().map(|&i| segment[i]));
                 cover_segment(&run, device_idx, k.resolution, &mut out.visits);
             }
-            out.trust.add(seg, c);
+            out.part.trust.add(seg, c);
         }
     };
     let mut segment: Vec<&Fix> = Vec::new();
@@ -229,16 +264,16 @@ fn process_source(
             crate::quality::Verdict::Accepted(s) => {
                 if seg_id != Some(*s) {
                     if let (Some(prev), Some(last)) = (seg_id, segment.last()) {
-                        out.trust.clock_step(last.time_ms, f.time_ms, k.trust.as_ref());
+                        out.part.trust.clock_step(last.time_ms, f.time_ms, k.trust.as_ref());
                         cover(&segment, prev, &mut out);
                     }
                     segment.clear();
                     seg_id = Some(*s);
                 }
                 segment.push(f);
-                out.accepted += 1;
+                out.part.accepted += 1;
             }
-            crate::quality::Verdict::Rejected(r, d) => out.rejections.push(reject(f, *r, d.clone())),
+            crate::quality::Verdict::Rejected(r, d) => out.part.rejections.push(reject(f, *r, d.clone())),
         }
     }
     if let Some(seg) = seg_id {
@@ -303,14 +338,14 @@ fn whole_source_checks(
                 .collect();
             let found = crate::trust::imu::check_source(&accepted, &imu, tk);
             let withheld = !found.is_empty();
-            out.trust.findings.extend(found);
+            out.part.trust.findings.extend(found);
             withheld
         }
         _ => false,
     };
     if !imu_withheld {
         if let Some(f) = off_road(fixes, verdicts, inputs, k) {
-            out.trust.findings.push(f);
+            out.part.trust.findings.push(f);
         }
     }
     Ok(imu_withheld)

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// One source's per-segment findings and covered traces from stage 1.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct SourceTrust {
     pub findings: Vec<Finding>,
     pub traces: Vec<(u32, Trace)>,
@@ -89,6 +89,7 @@ pub(crate) fn parse_ms(s: &str) -> Option<i64> {
 }
 
 /// What scoring needs from the trust stage.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Judged {
     /// Per device index: withheld windows `(start, end)` ms, sorted and merged.
     pub windows: Vec<Vec<(i64, i64)>>,

@@ -27,7 +27,7 @@ pub fn rejections_schema() -> SchemaRef {
 }
 
 /// One row of a rejection report.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct RejectionRow {
     /// BLAKE3 of the source.
     pub source: String,

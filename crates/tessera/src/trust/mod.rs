@@ -32,7 +32,7 @@ use crate::fix::Fix;
 use policy::TrustKernels;
 
 /// The detector that produced a finding (stable snake_case names, as in `flags.parquet`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 #[allow(missing_docs)]
 pub enum Detector {
     ClockStep,
@@ -93,7 +93,7 @@ impl Detector {
 }
 
 /// What a finding did to the rewards.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Effect {
     /// Nothing withheld (recorded for the operator, e.g. a clock step that restarted a segment).
     None,
@@ -131,7 +131,7 @@ impl Effect {
 }
 
 /// One piece of evidence, before the pipeline names the device and source.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Finding {
     /// The rule.
     pub detector: Detector,
@@ -176,7 +176,7 @@ impl Finding {
 }
 
 /// The covered part of one segment, for the detectors that look across sources and devices.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Trace {
     /// First covered fix, UTC ms.
     pub start_ms: i64,
@@ -184,6 +184,7 @@ pub struct Trace {
     pub end_ms: i64,
     /// `(time ms, lat, lon)` of covered fixes at least 30 s apart, first and last included (small:
     /// a billion-fix week keeps ~3·10^7 of them).
+    #[serde(with = "crate::pipeline::wire::track_bits")]
     pub track: Vec<(i64, f64, f64)>,
     /// `(anchor cell, mid time ms)` in time order (see [`copies`]).
     pub anchors: Vec<(u64, i64)>,
