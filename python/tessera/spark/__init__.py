@@ -97,7 +97,7 @@ def run_epoch(
 ) -> Dict[str, Any]:
     """Compute an epoch on ``spark`` (a ``SparkSession``) and publish ``epochs/<epoch>/`` in
     ``lake`` — byte for byte what ``tessera epoch run`` writes, whatever the number of
-    executors, partitions (``partitions``, default the session's parallelism;
+    executors, partitions (``partitions`` of the source and prior scans, default four per core;
     ``spark.sql.shuffle.partitions`` for the shuffles) or ``bucket_res``.
 
     ``pool`` (an ``int`` of base units) may be left out when the policy has an ``[emission]``
@@ -142,7 +142,8 @@ def run_epoch(
     try:
         lap("plan")
         scratch = drv.scratch
-        parts = max(1, int(partitions or spark.sparkContext.defaultParallelism))
+        # Sources differ in size: a few tasks per core balance them (the CLI steals work).
+        parts = max(1, int(partitions or 4 * spark.sparkContext.defaultParallelism))
         n = drv.sources
         # Stage 1: clean + cover each source on the workers; visits to Parquet in the scratch dir.
         visits_dir = _os.path.join(scratch, "visits")
