@@ -15,8 +15,9 @@ if command -v npm >/dev/null 2>&1 && [ ! -d tools/merkle-check/node_modules/@ope
 fi
 
 # 2. Rust: every crate. `failpoints` lets the crash tests park `epoch run` and the server at exact
-#    steps and SIGKILL them there.
-cargo test --release --workspace --features tessera-cli/failpoints
+#    steps and SIGKILL them there. The bench binaries have no tests (clippy checks them and
+#    benches/run.sh builds them), so they and criterion are not compiled here.
+cargo test --release --workspace --exclude tessera-benches --features tessera-cli/failpoints
 
 # 3. Python: build the extension with maturin into a venv (reusing the cargo target dir), then
 #    pytest, which also executes the notebooks.
