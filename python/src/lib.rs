@@ -240,7 +240,7 @@ fn run_epoch(
 ) -> PyResult<String> {
     let e = epoch(epoch_id)?;
     let out = py.detach(|| -> Result<pipeline::Summary, String> {
-        let lake = Lake::open(&lake).map_err(|e| e.to_string())?;
+        let lake = Lake::open_existing(&lake).map_err(|e| e.to_string())?;
         let inputs = epoch_inputs(&lake, e, Some(pool), registry_path, policy_path)?;
         let opts = pipeline::RunOptions { replace, no_prior };
         pipeline::run_with(&lake, &inputs, opts, &pipeline::no_progress)
@@ -266,7 +266,8 @@ fn verify_epoch(py: Python<'_>, lake: PathBuf, epoch_id: &str, manifest: Option<
     let e = epoch(epoch_id)?;
     let r = py
         .detach(|| {
-            Lake::open(&lake).and_then(|l| tessera::audit::verify(&l, &e, manifest.as_deref(), &pipeline::no_progress))
+            Lake::open_existing(&lake)
+                .and_then(|l| tessera::audit::verify(&l, &e, manifest.as_deref(), &pipeline::no_progress))
         })
         .map_err(te)?;
     json(&r)
@@ -278,7 +279,7 @@ fn verify_epoch(py: Python<'_>, lake: PathBuf, epoch_id: &str, manifest: Option<
 fn proof(py: Python<'_>, lake: PathBuf, epoch_id: &str, recipient: Option<String>) -> PyResult<String> {
     let e = epoch(epoch_id)?;
     let d = py
-        .detach(|| Lake::open(&lake).and_then(|l| tessera::audit::proof(&l, &e, recipient.as_deref())))
+        .detach(|| Lake::open_existing(&lake).and_then(|l| tessera::audit::proof(&l, &e, recipient.as_deref())))
         .map_err(te)?;
     json(&d)
 }
@@ -288,7 +289,7 @@ fn proof(py: Python<'_>, lake: PathBuf, epoch_id: &str, recipient: Option<String
 fn explain(py: Python<'_>, lake: PathBuf, epoch_id: &str, recipient: &str) -> PyResult<String> {
     let e = epoch(epoch_id)?;
     let x = py
-        .detach(|| Lake::open(&lake).and_then(|l| tessera::audit::explain(&l, &e, recipient)))
+        .detach(|| Lake::open_existing(&lake).and_then(|l| tessera::audit::explain(&l, &e, recipient)))
         .map_err(te)?;
     json(&x)
 }
@@ -299,7 +300,7 @@ fn explain(py: Python<'_>, lake: PathBuf, epoch_id: &str, recipient: &str) -> Py
 fn review(py: Python<'_>, lake: PathBuf, epoch_id: &str) -> PyResult<String> {
     let e = epoch(epoch_id)?;
     let r = py
-        .detach(|| Lake::open(&lake).and_then(|l| tessera::review::review(&l, &e)))
+        .detach(|| Lake::open_existing(&lake).and_then(|l| tessera::review::review(&l, &e)))
         .map_err(te)?;
     json(&r)
 }
@@ -310,7 +311,9 @@ fn diff_policy(py: Python<'_>, lake: PathBuf, epoch_id: &str, policy_toml: &str)
     let e = epoch(epoch_id)?;
     Policy::from_toml_str(policy_toml).map_err(te)?;
     let d = py
-        .detach(|| Lake::open(&lake).and_then(|l| tessera::audit::diff(&l, &e, policy_toml, &pipeline::no_progress)))
+        .detach(|| {
+            Lake::open_existing(&lake).and_then(|l| tessera::audit::diff(&l, &e, policy_toml, &pipeline::no_progress))
+        })
         .map_err(te)?;
     json(&d)
 }
@@ -406,7 +409,7 @@ fn render(
     };
     let map = py
         .detach(|| -> Result<tessera::render::Map, String> {
-            let lake = Lake::open(&lake).map_err(|x| x.to_string())?;
+            let lake = Lake::open_existing(&lake).map_err(|x| x.to_string())?;
             let cells = tessera::geoparquet::epoch_cells(&lake, &e).map_err(|x| x.to_string())?;
             let opts = tessera::render::Options {
                 color_by,

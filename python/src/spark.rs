@@ -272,7 +272,7 @@ impl StagedDriver {
         no_prior: bool,
     ) -> PyResult<Self> {
         let e = epoch(epoch_id)?;
-        let lake = Lake::open(&lake).map_err(te)?;
+        let lake = Lake::open_existing(&lake).map_err(te)?;
         let inputs = py
             .detach(|| crate::epoch_inputs(&lake, e, pool, registry_path, policy_path))
             .map_err(te)?;

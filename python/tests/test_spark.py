@@ -130,13 +130,67 @@ def test_spark_refuses_bad_arguments_before_touching_the_lake(spark, simulated, 
     lake = without_epochs(simulated, tmp_path / "lake")
     with pytest.raises(TypeError):
         ts.run_epoch(spark, lake, EPOCHS[0], 1e12)
-    with pytest.raises(ValueError):
-        ts.run_epoch(spark, lake, EPOCHS[0], POOL, bucket_res=16)
+    for bad in (16, -1, "6", 6.5, True):
+        with pytest.raises(ValueError):
+            ts.run_epoch(spark, lake, EPOCHS[0], POOL, bucket_res=bad)
+    for bad in (0, -3, 2.5):
+        with pytest.raises(ValueError):
+            ts.run_epoch(spark, lake, EPOCHS[0], POOL, partitions=bad)
+    for bad in (-5, 10**38):
+        with pytest.raises(ValueError):
+            ts.run_epoch(spark, lake, EPOCHS[0], bad)
+    with pytest.raises(tessera.TesseraError, match="is not a tessera lake"):
+        ts.run_epoch(spark, tmp_path / "typo", EPOCHS[0], POOL)
+    assert not (tmp_path / "typo").exists(), "a mistyped lake path must not be created"
     with pytest.raises(tessera.TesseraError, match="no pool"):
         ts.run_epoch(spark, lake, EPOCHS[0])
     with pytest.raises(tessera.TesseraError, match="earlier epoch|no outputs|2026-W46"):
         ts.run_epoch(spark, lake, EPOCHS[1], POOL)  # W46 not run yet
     assert list((lake / "epochs").iterdir()) == []
+
+
+def test_a_corrupt_source_fails_the_run_naming_the_file_and_publishes_nothing(spark, simulated, tmp_path):
+    lake = without_epochs(simulated, tmp_path / "lake")
+    victim = sorted((lake / "fixes").glob("*.parquet"))[0]
+    victim.write_bytes(victim.read_bytes()[:100])  # cut: no footer
+    with pytest.raises(tessera.TesseraError, match=victim.name):
+        ts.run_epoch(spark, lake, EPOCHS[0], POOL)
+    assert list((lake / "epochs").iterdir()) == [], "nothing published, no staging left"
+
+
+def test_two_runs_of_one_epoch_in_one_process_never_share_a_staging_directory(spark, simulated, tmp_path):
+    # Threads sharing one session (a notebook, a scheduler): each run stages on its own, so
+    # nothing of one run (its scratch directory) is ever published inside the other's epoch.
+    import threading
+
+    lake = without_epochs(simulated, tmp_path / "lake")
+    out, errors = [], []
+
+    def run():
+        try:
+            out.append(ts.run_epoch(spark, lake, EPOCHS[0], POOL))
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert len(out) == 2 and not all(s["unchanged"] for s in out)
+    assert_same_epoch(simulated, lake, EPOCHS[0], "two threads")
+    assert sorted(p.name for p in (lake / "epochs").iterdir()) == [EPOCHS[0]]
+
+
+def test_the_command_line_refuses_bad_arguments_before_starting_spark():
+    for args in (["--pool", "-5"], ["--pool", "1" * 42], ["--bucket-res", "16"], ["--partitions", "0"]):
+        r = subprocess.run(
+            [sys.executable, "-m", "tessera.spark", "epoch", "run", "--lake", "x", "--epoch", "2026-W46", *args],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert r.returncode == 2 and "Traceback" not in r.stderr, (args, r.stderr)
+        assert "outside" in r.stderr or "not an integer" in r.stderr, (args, r.stderr)
 
 
 def free_port():

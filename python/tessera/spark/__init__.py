@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import json as _json
 import os as _os
+import re as _re
 from typing import Any, Dict, Optional, Union
 
 from .. import _tessera
+from .._tessera import TesseraError
 
 __all__ = ["run_epoch", "DEFAULT_BUCKET_RES", "VISITS", "PRIOR", "POINTS"]
 
@@ -45,9 +47,21 @@ PathLike = Union[str, "_os.PathLike[str]"]
 
 
 def _shift(bucket_res: int) -> int:
-    if not 0 <= int(bucket_res) <= 15:
-        raise ValueError(f"bucket_res {bucket_res} is not an H3 resolution (0..15)")
-    return 3 * (15 - int(bucket_res))
+    if isinstance(bucket_res, bool) or not isinstance(bucket_res, int) or not 0 <= bucket_res <= 15:
+        raise ValueError(f"bucket_res {bucket_res!r} is not an H3 resolution (an int 0..15)")
+    return 3 * (15 - bucket_res)
+
+
+def _check_pool(pool: Optional[int]) -> None:
+    if pool is not None and (isinstance(pool, bool) or not isinstance(pool, int)):
+        raise TypeError(f"pool must be an int of base units, not {type(pool).__name__}")
+    if pool is not None and not 0 <= pool < 10**38:
+        raise ValueError(f"pool {pool} is outside 0..10^38-1 (Decimal128(38,0) amounts)")
+
+
+def _check_partitions(partitions: Optional[int]) -> None:
+    if partitions is not None and (isinstance(partitions, bool) or not isinstance(partitions, int) or partitions < 1):
+        raise ValueError(f"partitions {partitions!r} must be an int of at least 1")
 
 
 def _cover(scratch: str, shift: int):
@@ -104,20 +118,16 @@ def run_epoch(
     schedule; ``registry`` defaults to ``<lake>/registry.csv``; ``policy`` is a file (its
     GeoJSON/OSM places are read on the driver). The published-epoch and missing-prior rules of
     ``tessera.run_epoch`` apply (``replace``, ``no_prior``). Sets ``spark.sql.ansi.enabled`` so
-    that an overflowing sum fails instead of wrapping.
+    that an overflowing sum fails instead of wrapping (the session's setting is restored after).
 
     ``timings``, when given, receives each stage's wall seconds (``plan``, ``cover``, ``fold``,
     ``score``, ``finish``: what the benchmark reports; never part of any output).
 
     Returns the summary (as ``tessera.run_epoch``) with ``unchanged`` and ``engine: "spark"``.
-    Raises ``TesseraError`` for bad inputs and when Spark's sums disagree with the scored rows;
-    nothing is published then."""
-    from pyspark.sql import functions as F
-
-    if pool is not None and (isinstance(pool, bool) or not isinstance(pool, int)):
-        raise TypeError(f"pool must be an int of base units, not {type(pool).__name__}")
-    if pool is not None and pool < 0:
-        raise ValueError(f"pool {pool} is negative")
+    Raises ``TesseraError`` for bad inputs (also when a worker met them: a corrupt source names
+    its file) and when Spark's sums disagree with the scored rows; nothing is published then."""
+    _check_pool(pool)
+    _check_partitions(partitions)
     import time
 
     shift = _shift(bucket_res)
@@ -129,7 +139,20 @@ def run_epoch(
         clock[name] = now - t[0]
         t[0] = now
 
+    ansi = spark.conf.get("spark.sql.ansi.enabled", None)
     spark.conf.set("spark.sql.ansi.enabled", "true")
+    try:
+        return _run(spark, lake, epoch, pool, registry, policy, replace, no_prior, shift, partitions, lap)
+    finally:
+        if ansi is None:
+            spark.conf.unset("spark.sql.ansi.enabled")
+        else:
+            spark.conf.set("spark.sql.ansi.enabled", ansi)
+
+
+def _run(spark, lake, epoch, pool, registry, policy, replace, no_prior, shift, partitions, lap):
+    from pyspark.sql import functions as F
+
     drv = _tessera.StagedDriver(
         _os.fspath(lake),
         epoch,
@@ -178,8 +201,13 @@ def run_epoch(
         # Stage 4 on the driver: every file, then the epoch published.
         summary = _json.loads(drv.finish(rows))
         lap("finish")
-    except BaseException:
+    except BaseException as e:
         drv.abort()
+        # A worker's TesseraError reaches the driver inside Spark's PythonException (with the
+        # worker's traceback): raise it as what it is, with the Rust message.
+        m = None if isinstance(e, TesseraError) else _re.search(r"TesseraError: ([^\n]*)", str(e))
+        if m:
+            raise TesseraError(m.group(1)) from e
         raise
     summary["pool"] = int(summary["pool"])
     summary["allocated"] = int(summary["allocated"])

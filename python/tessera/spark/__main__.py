@@ -9,6 +9,19 @@ import json
 import sys
 
 
+def _int_in(lo, hi, what):
+    def parse(text):
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer ({what})") from None
+        if not lo <= v <= hi:
+            raise argparse.ArgumentTypeError(f"{v} is outside {lo}..{hi} ({what})")
+        return v
+
+    return parse
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m tessera.spark", description=__doc__)
     sub = ap.add_subparsers(dest="group", required=True)
@@ -16,12 +29,18 @@ def main(argv=None) -> int:
     run = ep.add_parser("run", help="compute and publish an epoch on Spark")
     run.add_argument("--lake", required=True)
     run.add_argument("--epoch", required=True)
-    run.add_argument("--pool", type=int, help="base units (default: the policy's [emission])")
+    run.add_argument(
+        "--pool", type=_int_in(0, 10**38 - 1, "base units"), help="base units (default: the policy's [emission])"
+    )
     run.add_argument("--registry", help="device registry CSV (default: LAKE/registry.csv)")
     run.add_argument("--policy", help="policy TOML (default: policy v1)")
     run.add_argument("--master", help="Spark master URL (default: spark-submit's, else local[*])")
-    run.add_argument("--bucket-res", type=int, default=None, help="H3 resolution of the buckets")
-    run.add_argument("--partitions", type=int, help="partitions of the source and prior scans")
+    run.add_argument(
+        "--bucket-res", type=_int_in(0, 15, "an H3 resolution"), default=None, help="H3 resolution of the buckets"
+    )
+    run.add_argument(
+        "--partitions", type=_int_in(1, 1 << 20, "partitions"), help="partitions of the source and prior scans"
+    )
     run.add_argument("--replace", action="store_true")
     run.add_argument("--no-prior", action="store_true")
     a = ap.parse_args(argv)

@@ -2,7 +2,7 @@
 //! loading a registry.
 
 use crate::cli::{Cli, Cmd, EpochCmd, ExportCmd, LakeArg};
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use std::path::Path;
 use tessera::lake::Lake;
 use tessera::registry::Registry;
@@ -76,15 +76,7 @@ pub fn run(cli: Cli) -> Result<()> {
 
 /// Open a lake that must already exist (a typo must not create an empty lake and report on it).
 pub fn open_lake(arg: &LakeArg) -> Result<Lake> {
-    let dir = &arg.lake;
-    if !dir.join("epochs").is_dir() || !dir.join("sources").is_dir() {
-        bail!(
-            "{} is not a tessera lake (no sources/ and epochs/ in it); `tessera ingest --lake {}` creates one",
-            dir.display(),
-            dir.display()
-        );
-    }
-    Ok(Lake::open(dir)?)
+    Ok(Lake::open_existing(&arg.lake)?)
 }
 
 /// The registry at `path`, or the lake's `registry.csv`.

@@ -315,6 +315,29 @@ impl Lake {
         Ok(lake)
     }
 
+    /// Open a lake that must already exist: a mistyped path must not create an empty lake and
+    /// report on it (or publish an empty epoch into it). Recovery as [`Lake::open`].
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] when `root` has no `sources/` and `epochs/`; as [`Lake::open`].
+    ///
+    /// ```
+    /// # let d = tempfile::tempdir().unwrap();
+    /// assert!(tessera::lake::Lake::open_existing(d.path().join("typo")).is_err());
+    /// assert!(!d.path().join("typo").exists());
+    /// ```
+    pub fn open_existing(root: impl Into<PathBuf>) -> Result<Lake> {
+        let dir: PathBuf = root.into();
+        if !dir.join("epochs").is_dir() || !dir.join("sources").is_dir() {
+            return Err(Error::Invalid(format!(
+                "{} is not a tessera lake (no sources/ and epochs/ in it); `tessera ingest --lake {}` creates one",
+                dir.display(),
+                dir.display()
+            )));
+        }
+        Lake::open(dir)
+    }
+
     /// A lake another process is working on (a Spark worker reading the sources of a run its
     /// driver is staging): nothing is created or recovered.
     ///
@@ -1047,7 +1070,11 @@ impl Lake {
     /// ```
     pub fn staging_dir(&self, epoch: &crate::epoch::Epoch) -> Result<PathBuf> {
         let epochs = self.root.join("epochs");
-        let p = epochs.join(format!(".tmp-{epoch}-{}", std::process::id()));
+        // Unique per call: two runs of one epoch in one process (threads sharing a Spark
+        // session) must never share a staging directory.
+        static RUN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let p = epochs.join(format!(".tmp-{epoch}-{}-{n}", std::process::id()));
         if p.exists() {
             fs::remove_dir_all(&p).map_err(io_err(&p))?;
         }
