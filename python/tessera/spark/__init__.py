@@ -64,26 +64,19 @@ def _check_partitions(partitions: Optional[int]) -> None:
         raise ValueError(f"partitions {partitions!r} must be an int of at least 1")
 
 
-def _cover(scratch: str, shift: int):
-    def cover(batches):
+def _per_id(native_fn: str, scratch: str, shift: int):
+    """A ``mapInArrow`` function calling ``_tessera.<native_fn>(scratch, id, shift)`` for each
+    ``id`` of a ``spark.range`` (a source index, a prior row group)."""
+
+    def per_id(batches):
         from tessera import _tessera as native
 
+        fn = getattr(native, native_fn)
         for b in batches:
             for i in b.column("id").to_pylist():
-                yield from native.spark_cover(scratch, i, shift).to_batches()
+                yield from fn(scratch, i, shift).to_batches()
 
-    return cover
-
-
-def _prior(scratch: str, shift: int):
-    def prior(batches):
-        from tessera import _tessera as native
-
-        for b in batches:
-            for rg in b.column("id").to_pylist():
-                yield from native.spark_prior(scratch, rg, shift).to_batches()
-
-    return prior
+    return per_id
 
 
 def _score(scratch: str):
@@ -172,7 +165,7 @@ def _run(spark, lake, epoch, pool, registry, policy, replace, no_prior, shift, p
         visits_dir = _os.path.join(scratch, "visits")
         (
             spark.range(0, n, 1, numPartitions=max(1, min(n, parts)))
-            .mapInArrow(_cover(scratch, shift), VISITS)
+            .mapInArrow(_per_id("spark_cover", scratch, shift), VISITS)
             .write.mode("overwrite")
             .parquet(visits_dir)
         )
@@ -184,7 +177,7 @@ def _run(spark, lake, epoch, pool, registry, policy, replace, no_prior, shift, p
         visits = spark.read.schema(VISITS).parquet(visits_dir)
         rgs = _tessera.spark_prior_row_groups(scratch)
         prior = spark.range(0, rgs, 1, numPartitions=max(1, min(rgs, parts))).mapInArrow(
-            _prior(scratch, shift), PRIOR
+            _per_id("spark_prior", scratch, shift), PRIOR
         )
         points = visits.groupBy("bucket").cogroup(prior.groupBy("bucket")).applyInArrow(_score(scratch), POINTS)
         sums = (
