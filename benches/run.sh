@@ -21,7 +21,12 @@ echo "== parse / ingest / small epoch (tessera-bench)"
 echo "== trust: the adversarial fleet with trust off and on (tessera-attacks)"
 "$TARGET/release/tessera-attacks"
 echo "== scale (tessera-scale)"
-"$TARGET/release/tessera-scale" --nmea "${NMEA:-1e7}" --fixes "$SIZES" --dir "$DIR" --python "$VENV/bin/python" --tessera "$TARGET/release/tessera"
+# The whole-epoch peer (an independent Polars re-implementation of policy v1, kept outside the
+# repo with the shared corpus); PEER_EPOCH overrides its path, and without it that row is skipped.
+PEER_EPOCH="${PEER_EPOCH:-$PWD/../shared/peers/polars_epoch.py}"
+PEER_ARGS=()
+if [ -f "$PEER_EPOCH" ]; then PEER_ARGS=(--peer-epoch "$PEER_EPOCH"); else echo "(no $PEER_EPOCH: whole-epoch peer rows skipped)"; fi
+"$TARGET/release/tessera-scale" --nmea "${NMEA:-1e7}" --fixes "$SIZES" --dir "$DIR" --python "$VENV/bin/python" --tessera "$TARGET/release/tessera" "${PEER_ARGS[@]}"
 # Spark (issue #17): the same 10^7 epoch (or the largest size asked for) through tessera.spark on
 # local[$(nproc)] vs the CLI. Installs pyspark and this package into the bench venv. SPARK=0 skips.
 if [ "${SPARK:-1}" != 0 ]; then

@@ -1,4 +1,4 @@
-//! `tessera-scale --fixes 1e6,1e7,1e8 --dir DIR [--python PY] [--tessera BIN]`
+//! `tessera-scale --fixes 1e6,1e7,1e8 --dir DIR [--python PY] [--tessera BIN] [--peer-epoch P]`
 //!
 //! For each size: simulate the fleet straight into a lake (`tessera simulate --fixes N`, reused
 //! when already there), run the full epoch (`tessera epoch run`) as a child process and record
@@ -10,6 +10,12 @@
 //!   resolution, `group_by(cell, device)`, then `group_by(cell)`;
 //! - tessera's real epoch cover (quality gates, grid-path cells between fixes, visit merge) for
 //!   reference: it does more work than the peer.
+//!
+//! With `--peer-epoch polars_epoch.py` (the independent Polars re-implementation of a policy-v1
+//! epoch, `../shared/peers/`): the whole epoch against it on the same lake — tessera with policy
+//! v1 (trust off, no places) and the peer alternating, then the peer's `--compare` of tessera's
+//! outputs (exact, or the bench fails); the ratio is printed for v1, the default policy (trust
+//! on) and the places policy.
 //!
 //! With `--nmea N`, first: `tessera simulate --fixes N --format nmea` (one NMEA log per driver),
 //! then the durable `tessera ingest --tree` of it into a fresh lake, timed as a child process.
@@ -42,6 +48,13 @@ fn count(s: &str) -> u64 {
 // The child is reaped with wait4 (for its own rusage), which clippy cannot see.
 #[allow(clippy::zombie_processes)]
 fn measured(cmd: &mut Command) -> (f64, u64, String) {
+    let r = measured_cpu(cmd);
+    (r.0, r.1, r.3)
+}
+
+/// [`measured`] plus the child's CPU seconds (user + system): wall, peak RSS, CPU, stdout.
+#[allow(clippy::zombie_processes)]
+fn measured_cpu(cmd: &mut Command) -> (f64, u64, f64, String) {
     let t = Instant::now();
     let child = cmd
         .stdout(std::process::Stdio::piped())
@@ -66,7 +79,13 @@ fn measured(cmd: &mut Command) -> (f64, u64, String) {
         libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
         "{cmd:?} failed: {stdout}"
     );
-    (secs, ru.ru_maxrss as u64 * 1024, stdout)
+    let cpu = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    (
+        secs,
+        ru.ru_maxrss as u64 * 1024,
+        cpu(ru.ru_utime) + cpu(ru.ru_stime),
+        stdout,
+    )
 }
 
 fn fixes_files(lake: &Path) -> Vec<PathBuf> {
@@ -276,6 +295,20 @@ fn nmea_ingest(n: u64, dir: &Path, tessera: &Path, repeat: usize) {
     );
 }
 
+/// The arguments naming the bench's epoch of `lake`: 2026-W47, a pool of 10^12, its registry.
+fn epoch_args<'c>(c: &'c mut Command, lake: &Path) -> &'c mut Command {
+    let registry = lake.join("registry.csv");
+    c.args([
+        "--lake",
+        lake.to_str().expect("utf8"),
+        "--epoch",
+        "2026-W47",
+        "--pool",
+        "1000000000000",
+    ])
+    .args(["--registry", registry.to_str().expect("utf8")])
+}
+
 /// Seconds of an epoch run of `lake` with the scale grid's places (`[[regions]]`, `[roads]`,
 /// `[[bounties]]`, written into `lake/places/`).
 fn places_epoch(tessera: &Path, lake: &Path, n: u64) -> f64 {
@@ -284,25 +317,59 @@ fn places_epoch(tessera: &Path, lake: &Path, n: u64) -> f64 {
     for (name, bytes) in cfg.places() {
         tessera::lake::write_atomic(&dir.join(name), &bytes).expect("places");
     }
-    let registry = lake.join("registry.csv");
-    let (s, _, out) = measured(Command::new(tessera).args([
-        "epoch",
-        "run",
-        "--lake",
-        lake.to_str().expect("utf8"),
-        "--epoch",
-        "2026-W47",
-        "--pool",
-        "1000000000000",
-        "--registry",
-        registry.to_str().expect("utf8"),
+    let mut c = Command::new(tessera);
+    c.args(["epoch", "run"]);
+    epoch_args(&mut c, lake).args([
         "--policy",
         dir.join("places.toml").to_str().expect("utf8"),
         "--replace",
         "--json",
-    ]));
+    ]);
+    let (s, _, out) = measured(&mut c);
     assert!(out.contains("\"road_km_covered\""), "places run: {out}");
     s
+}
+
+/// The whole epoch against the Polars peer (`--peer-epoch`, `polars_epoch.py`): tessera with
+/// policy v1 (`[trust] enabled = false`, no places — what the peer implements) and the peer on the
+/// same lake, alternating, best of `repeat` each; then the peer's `--compare` of tessera's
+/// published outputs, which must agree exactly (the run fails otherwise).
+fn whole_epoch_vs_peer(tessera: &Path, py: &str, peer: &Path, lake: &Path, repeat: usize) -> serde_json::Value {
+    let policy = lake.join("places/v1.toml");
+    tessera::lake::write_atomic(
+        &policy,
+        b"# policy v1 as the Polars peer implements it: trust detectors off, no places\n[trust]\nenabled = false\n",
+    )
+    .expect("policy");
+    let peer_cmd = || {
+        let mut c = Command::new(py);
+        c.arg(peer);
+        epoch_args(&mut c, lake);
+        c
+    };
+    // Best (wall, peak RSS, CPU) of the runs.
+    let keep = |best: &mut (f64, u64, f64), c: &mut Command| {
+        let (s, rss, cpu, _) = measured_cpu(c);
+        if s < best.0 {
+            *best = (s, rss, cpu);
+        }
+    };
+    let (mut t, mut p) = ((f64::MAX, 0u64, 0.0f64), (f64::MAX, 0u64, 0.0f64));
+    for _ in 0..repeat.max(1) {
+        let mut c = Command::new(tessera);
+        c.args(["epoch", "run"]);
+        epoch_args(&mut c, lake).args(["--policy", policy.to_str().expect("utf8"), "--replace", "--json"]);
+        keep(&mut t, &mut c);
+        keep(&mut p, &mut peer_cmd());
+    }
+    let mut c = peer_cmd();
+    c.arg("--compare");
+    measured_cpu(&mut c); // exits 3 (the bench fails) on any difference
+    serde_json::json!({
+        "tessera_v1_s": t.0, "tessera_v1_peak_rss_bytes": t.1, "tessera_v1_cpu_s": t.2,
+        "peer_s": p.0, "peer_peak_rss_bytes": p.1, "peer_cpu_s": p.2,
+        "ratio_v1": p.0 / t.0, "compare": "exact",
+    })
 }
 
 fn main() {
@@ -322,6 +389,7 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| exe.with_file_name("tessera"));
     let python = arg("--python");
+    let peer_epoch = arg("--peer-epoch");
     let peer = Path::new(env!("CARGO_MANIFEST_DIR")).join("peer/cover_dedupe.py");
     let threads = rayon::current_num_threads();
     std::fs::create_dir_all(&dir).expect("dir");
@@ -366,7 +434,7 @@ fn main() {
             sim_s = s;
         }
         // Full epoch, as a user runs it.
-        let (epoch_s, rss, out) = measured(Command::new(&tessera).args([
+        let (epoch_s, rss, epoch_cpu_s, out) = measured_cpu(Command::new(&tessera).args([
             "epoch",
             "run",
             "--lake",
@@ -385,6 +453,11 @@ fn main() {
         // The same epoch with the grid's regions, road network and bounty (GeoJSON, read
         // natively): what places cost. `--replace` swaps the two policies' outputs.
         let places_s = places_epoch(&tessera, &lake_dir, n);
+        // The whole epoch against the Polars peer (last: its v1 run is what --compare checks).
+        let whole = match (&python, &peer_epoch) {
+            (Some(py), Some(pe)) => whole_epoch_vs_peer(&tessera, py, Path::new(pe), &lake_dir, repeat),
+            _ => serde_json::Value::Null,
+        };
 
         let files = fixes_files(&lake_dir);
         let (dedupe_s, (groups, cells, nfix)) = best(repeat, || tessera_dedupe(&files));
@@ -449,8 +522,21 @@ fn main() {
                 "polars_s": polars_s, "polars": peer_json, "ratio_vs_polars": polars_s / dedupe_s,
                 "read_s": read_s, "cover_s": cover_s, "cover_visits": visits, "cover_cells": cover_cells,
                 "epoch_places_s": places_s, "epoch_places_ns_per_fix": places_s * 1e9 / fixes_in.max(1) as f64,
-                "lake_bytes": lake_bytes, "threads": threads,
+                "lake_bytes": lake_bytes, "threads": threads, "epoch_cpu_s": epoch_cpu_s,
+                "whole_epoch_vs_peer": whole,
             })
         );
+        if let Some(peer_s) = whole["peer_s"].as_f64() {
+            let v1 = whole["tessera_v1_s"].as_f64().unwrap_or(f64::NAN);
+            println!(
+                "  whole epoch vs Polars peer ({:.1} s, --compare exact): policy v1 {v1:.2} s = {:.2}x; \
+                 trust on {epoch_s:.2} s ({:.0} % CPU) = {:.2}x; regions+roads+bounty {places_s:.2} s = {:.2}x",
+                peer_s,
+                peer_s / v1,
+                100.0 * epoch_cpu_s / epoch_s,
+                peer_s / epoch_s,
+                peer_s / places_s
+            );
+        }
     }
 }

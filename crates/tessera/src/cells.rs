@@ -198,12 +198,28 @@ fn path_between(a: &Fix, ca: CellIndex, b: &Fix, cb: CellIndex, res: Resolution,
 /// assert_eq!(map.values().map(|v| v.fixes).sum::<u32>(), 2);
 /// ```
 pub fn cover_segment(fixes: &[&Fix], device: u32, res: Resolution, map: &mut VisitMap) {
-    let mut prev: Option<(&Fix, CellIndex, u32)> = None;
-    let mut path = Vec::new();
     // Consecutive fixes are close: the indexer reuses the face projection of the previous one.
     let mut ix = h3o::LatLngIndexer::default();
-    for f in fixes {
-        let Some(c) = LatLng::new(f.lat, f.lon).ok().map(|ll| ix.to_cell(ll, res)) else {
+    let cells: Vec<Option<CellIndex>> = fixes
+        .iter()
+        .map(|f| LatLng::new(f.lat, f.lon).ok().map(|ll| ix.to_cell(ll, res)))
+        .collect();
+    cover_indexed(fixes, &cells, device, res, map);
+}
+
+/// [`cover_segment`] with the fixes' cells at `res` already indexed (`cells[i]` for `fixes[i]`;
+/// `None` for a position h3o refuses, which is skipped).
+pub(crate) fn cover_indexed(
+    fixes: &[&Fix],
+    cells: &[Option<CellIndex>],
+    device: u32,
+    res: Resolution,
+    map: &mut VisitMap,
+) {
+    let mut prev: Option<(&Fix, CellIndex, u32)> = None;
+    let mut path = Vec::new();
+    for (f, c) in fixes.iter().zip(cells) {
+        let Some(c) = *c else {
             continue;
         };
         let h = f.hdop_centi().unwrap_or(u32::MAX);
@@ -291,6 +307,33 @@ mod tests {
             let ll = LatLng::new(lat, lon).unwrap();
             for res in [Resolution::Nine, Resolution::Twelve, Resolution::Fifteen] {
                 assert_eq!(ix.to_cell(ll, res), ll.to_cell(res), "{lat} {lon} {res}");
+            }
+        }
+    }
+
+    #[test]
+    fn index_at_two_resolutions_in_one_projection_equals_two_to_cell_calls() {
+        // The epoch indexes each fix once for the cover and the anchor resolution
+        // (`LatLngIndexer::to_cells`); it must give exactly what separate indexing gives.
+        let mut ix = h3o::LatLngIndexer::default();
+        let mut s = 0x9e37_79b9_u64;
+        let mut next = || {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (s >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let (mut lat, mut lon) = (60.17, 24.94);
+        for i in 0..100_000 {
+            if i % 2000 == 0 {
+                lat = next() * 170.0 - 85.0;
+                lon = next() * 360.0 - 180.0;
+            }
+            lat = (lat + (next() - 0.5) * 2e-4).clamp(-89.9, 89.9);
+            lon += (next() - 0.5) * 2e-4;
+            let ll = LatLng::new(lat, lon).unwrap();
+            for (a, b) in [(12, 10), (9, 9), (15, 7), (11, 12)] {
+                let (ra, rb) = (Resolution::try_from(a).unwrap(), Resolution::try_from(b).unwrap());
+                let got: Vec<CellIndex> = ix.to_cells(ll, [ra, rb]).collect();
+                assert_eq!(got, vec![ll.to_cell(ra), ll.to_cell(rb)], "{lat} {lon} {a} {b}");
             }
         }
     }

@@ -9,7 +9,7 @@
 //! verification and what-if runs), [`run`]/[`run_with`] into the lake (`publish.rs`: staging,
 //! immutability of published epochs, no skipped epoch).
 //!
-//! Memory is bounded: sources are read a chunk at a time, the visits are held in memory up to
+//! Memory is bounded: at most a window of sources' results waits to be folded, the visits are held in memory up to
 //! the lake's budget ([`Lake::with_max_visits`]) and spilled to range buckets beyond it, the prior
 //! coverage state is read in cell order a batch at a time, and the big files are streamed to
 //! disk. What grows with the week is per recipient (wallets, devices) and per source (the

@@ -1,5 +1,5 @@
-//! Stage 1, sources: select the sources overlapping the epoch window and, a chunk at a time in
-//! parallel, read each one's fixes, apply the fix gates and trace checks, and cover the accepted
+//! Stage 1, sources: select the sources overlapping the epoch window and, in parallel (folded in
+//! selection order, a bounded window ahead), read each one's fixes, apply the fix gates and trace checks, and cover the accepted
 //! segments with H3 cells; rejections stream to `rejections.parquet`, visits into the store.
 
 use super::outputs::{finish_sink, pq_error, sink};
@@ -47,8 +47,10 @@ pub(super) struct Covered {
 }
 
 /// Clean and cover every selected source into a visit store (spilling to `dir/.spill` past the
-/// lake's budget); rejections stream into `dir/rejections.parquet`. Sources are processed a chunk at a time (in parallel within the
-/// chunk) and folded in hash order, so memory holds the visits plus one chunk of sources.
+/// lake's budget); rejections stream into `dir/rejections.parquet`. The pool's threads take the
+/// sources in selection order, one at a time as they free up (a long source does not hold the
+/// others back), while this thread folds the results in selection order; at most a window of
+/// `threads × 4` results waits to be folded, so memory holds the visits plus that window.
 pub(super) fn cover_all(
     lake: &Lake,
     selected: &[SourceMeta],
@@ -66,7 +68,6 @@ pub(super) fn cover_all(
     let done = AtomicU64::new(0);
     let total = selected.len() as u64;
     progress("clean + cover", 0, total);
-    let chunk = (rayon::current_num_threads() * 4).max(8);
     let mut fold = SourceFold::new(dir)?;
     let mut store = VisitStore {
         map: VisitMap::default(),
@@ -74,21 +75,103 @@ pub(super) fn cover_all(
         spill: None,
         dir: dir.join(super::SPILL_DIR),
     };
-    for group in selected.chunks(chunk) {
-        let results: Vec<SourceResult> = group
-            .par_iter()
-            .map(|m| {
-                let r = process_source(lake, m, device_idx[m.device.as_str()], inputs, k);
-                progress("clean + cover", done.fetch_add(1, Ordering::Relaxed) + 1, total);
-                r
-            })
-            .collect::<Result<Vec<_>>>()?;
-        for (m, r) in group.iter().zip(results) {
+    let process = |i: usize| {
+        let m = &selected[i];
+        let r = process_source(lake, m, device_idx[m.device.as_str()], inputs, k);
+        progress("clean + cover", done.fetch_add(1, Ordering::Relaxed) + 1, total);
+        r
+    };
+    in_order(
+        selected.len(),
+        (rayon::current_num_threads() * 4).max(8),
+        &process,
+        |i, r| {
+            let r = r?;
             store.add(r.visits)?;
-            fold.add(m, r.part)?;
-        }
-    }
+            fold.add(&selected[i], r.part)
+        },
+    )?;
     fold.finish(dir, store)
+}
+
+/// Run `work(0..n)` on the rayon pool and hand each result to `fold` on this thread in index
+/// order, with at most `window` results computed ahead of the fold. The first error `fold`
+/// returns stops the run (no new item starts) and is returned. From inside a pool thread (where
+/// blocking on the fold could starve the pool) it works a window at a time instead.
+fn in_order<T: Send>(
+    n: usize,
+    window: usize,
+    work: &(dyn Fn(usize) -> T + Sync),
+    mut fold: impl FnMut(usize, T) -> Result<()>,
+) -> Result<()> {
+    if rayon::current_thread_index().is_some() {
+        for start in (0..n).step_by(window) {
+            let results: Vec<T> = (start..(start + window).min(n)).into_par_iter().map(work).collect();
+            for (i, r) in (start..).zip(results) {
+                fold(i, r)?;
+            }
+        }
+        return Ok(());
+    }
+    let next = AtomicU64::new(0);
+    // (folded so far, stop): workers wait while they are `window` ahead of the fold.
+    let gate = (std::sync::Mutex::new((0usize, false)), std::sync::Condvar::new());
+    // A worker's panic travels to this thread as a value, so the fold never waits for an index
+    // that will not come.
+    type Handed<T> = (usize, std::thread::Result<T>);
+    let (tx, rx) = std::sync::mpsc::channel::<Handed<T>>();
+    let worker = |tx: std::sync::mpsc::Sender<Handed<T>>| loop {
+        let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+        if i >= n {
+            return;
+        }
+        {
+            let mut g = gate.0.lock().unwrap_or_else(|e| e.into_inner());
+            while !g.1 && i >= g.0 + window {
+                g = gate.1.wait(g).unwrap_or_else(|e| e.into_inner());
+            }
+            if g.1 {
+                return;
+            }
+        }
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(i)));
+        if tx.send((i, r)).is_err() {
+            return;
+        }
+    };
+    rayon::in_place_scope(|s| {
+        for _ in 0..rayon::current_num_threads() {
+            let tx = tx.clone();
+            s.spawn(|_| worker(tx));
+        }
+        drop(tx);
+        // However this thread leaves (done, an error, a panic), waiting workers are released.
+        let _release = Release(&gate);
+        let mut waiting: BTreeMap<usize, std::thread::Result<T>> = BTreeMap::new();
+        for i in 0..n {
+            let r = loop {
+                if let Some(r) = waiting.remove(&i) {
+                    break r;
+                }
+                let (j, r) = rx.recv().expect("a worker hands in every index below n");
+                waiting.insert(j, r);
+            };
+            fold(i, r.unwrap_or_else(|p| std::panic::resume_unwind(p)))?;
+            gate.0.lock().unwrap_or_else(|e| e.into_inner()).0 = i + 1;
+            gate.1.notify_all();
+        }
+        Ok(())
+    })
+}
+
+/// Sets the stop flag of an [`in_order`] gate when dropped.
+struct Release<'a>(&'a (std::sync::Mutex<(usize, bool)>, std::sync::Condvar));
+
+impl Drop for Release<'_> {
+    fn drop(&mut self) {
+        self.0 .0.lock().unwrap_or_else(|e| e.into_inner()).1 = true;
+        self.0 .1.notify_all();
+    }
 }
 
 /// Fold the sources' parts, in selection order, into the counts, the manifest's inputs,
@@ -241,18 +324,33 @@ pub(super) fn process_source(
     }
     let received = meta.received_at.as_deref().and_then(super::trust::parse_ms);
     let imu_withheld = whole_source_checks(lake, meta, &fixes, &verdicts, inputs, k, &mut out)?;
-    let cover = |segment: &[&Fix], seg: u32, out: &mut SourceResult| match &k.trust {
+    let mut ix = h3o::LatLngIndexer::default();
+    let mut cover = |segment: &[&Fix], seg: u32, out: &mut SourceResult| match &k.trust {
         None => cover_segment(segment, device_idx, k.resolution, &mut out.visits),
         Some(tk) => {
             if imu_withheld {
                 return; // the source's IMU contradicts its track: no segment covers a cell
             }
-            let c = crate::trust::check_segment(segment, received, tk);
-            let mut run: Vec<&Fix> = Vec::new();
+            // Each fix is projected once for both resolutions (h3o's `to_cells`: the same cells
+            // as two `to_cell` calls).
+            let (cover, anchor): (Vec<Option<h3o::CellIndex>>, Vec<Option<u64>>) = segment
+                .iter()
+                .map(|f| match h3o::LatLng::new(f.lat, f.lon) {
+                    Ok(ll) => {
+                        let mut it = ix.to_cells(ll, [k.resolution, tk.anchor_resolution]);
+                        (it.next(), it.next().map(u64::from))
+                    }
+                    Err(_) => (None, None),
+                })
+                .unzip();
+            let c = crate::trust::check_segment_with(segment, Some(&anchor), received, tk);
+            let (mut run, mut run_cells): (Vec<&Fix>, Vec<Option<h3o::CellIndex>>) = (Vec::new(), Vec::new());
             for r in &c.runs {
                 run.clear();
                 run.extend(r.iter().map(|&i| segment[i]));
-                cover_segment(&run, device_idx, k.resolution, &mut out.visits);
+                run_cells.clear();
+                run_cells.extend(r.iter().map(|&i| cover[i]));
+                crate::cells::cover_indexed(&run, &run_cells, device_idx, k.resolution, &mut out.visits);
             }
             out.part.trust.add(seg, c);
         }
@@ -304,12 +402,13 @@ fn off_road(
             segments.last_mut().expect("pushed").push(f);
         }
     }
+    // Consecutive fixes are close: the indexer reuses the face projection of the previous one.
+    let ix = std::cell::RefCell::new(h3o::LatLngIndexer::default());
     let on_road = |lat: f64, lon: f64| {
         h3o::LatLng::new(lat, lon)
             .map(|p| {
-                roads
-                    .binary_search_by_key(&u64::from(p.to_cell(k.resolution)), |x| x.0)
-                    .is_ok()
+                let c = ix.borrow_mut().to_cell(p, k.resolution);
+                roads.binary_search_by_key(&u64::from(c), |x| x.0).is_ok()
             })
             .unwrap_or(false)
     };
@@ -349,4 +448,73 @@ fn whole_source_checks(
         }
     }
     Ok(imu_withheld)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_order;
+    use crate::lake::Error;
+
+    #[test]
+    fn in_order_folds_every_index_in_order_whatever_the_finishing_order() {
+        for window in [1, 2, 8, 100] {
+            let mut seen = Vec::new();
+            // Early items are slow: later ones finish first and must wait to be folded.
+            let work = |i: usize| {
+                std::thread::sleep(std::time::Duration::from_micros((50 - i as u64 % 50) * 20));
+                i * 3
+            };
+            in_order(120, window, &work, |i, r| {
+                assert_eq!(r, i * 3);
+                seen.push(i);
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(seen, (0..120).collect::<Vec<_>>(), "window {window}");
+        }
+        // From inside a one-thread pool (the fold cannot block the only worker).
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        let mut seen = Vec::new();
+        pool.install(|| {
+            in_order(30, 4, &|i| i, |i, r| {
+                seen.push((i, r));
+                Ok(())
+            })
+        })
+        .unwrap();
+        assert_eq!(seen, (0..30).map(|i| (i, i)).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn in_order_stops_at_the_first_folded_error() {
+        let started = std::sync::atomic::AtomicUsize::new(0);
+        let work = |i: usize| {
+            started.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            i
+        };
+        let mut folded = 0;
+        let e = in_order(10_000, 4, &work, |i, _| {
+            folded += 1;
+            if i == 37 {
+                Err(Error::Invalid(format!("item {i}")))
+            } else {
+                Ok(())
+            }
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("item 37"), "{e}");
+        assert_eq!(folded, 38);
+        // Nothing ran more than a window (plus one per thread) past the error.
+        assert!(started.into_inner() < 38 + 4 + 2 * rayon::current_num_threads() + 2);
+    }
+
+    #[test]
+    fn in_order_hands_a_workers_panic_to_the_caller_without_hanging() {
+        let work = |i: usize| {
+            assert!(i != 5, "boom at 5");
+            i
+        };
+        let r = std::panic::catch_unwind(|| in_order(50, 2, &work, |_, _| Ok(())));
+        assert!(r.is_err());
+    }
 }

@@ -145,17 +145,25 @@ fn regions(
         })
         .collect();
     // (cell, precedence, region): the first entry wins, then the first name within it.
+    // Tiled in parallel (one job per entry and name), kept in precedence order.
+    let jobs: Vec<(usize, &String, &Vec<geo::Polygon<f64>>)> = entries
+        .iter()
+        .enumerate()
+        .flat_map(|(e, entry)| entry.iter().map(move |(name, (_, polys))| (e, name, polys)))
+        .collect();
+    let tiled: Vec<_> = {
+        use rayon::prelude::*;
+        jobs.par_iter()
+            .map(|(_, _, polys)| super::tile::polygon_cells(polys, res))
+            .collect()
+    };
     let mut all: Vec<(u64, u32, u32)> = Vec::new();
-    let mut precedence = 0u32;
-    for (e, entry) in entries.iter().enumerate() {
-        for (name, (_, polys)) in entry {
-            let idx = regions.binary_search_by(|r| r.name.cmp(name)).expect("named") as u32;
-            let cells = super::tile::polygon_cells(polys, res).map_err(|m| {
-                PlacesError::source(&base.join(&policy.regions[e].source), format!("region {name:?}: {m}"))
-            })?;
-            all.extend(cells.into_iter().map(|c| (c, precedence, idx)));
-            precedence += 1;
-        }
+    for (precedence, ((e, name, _), cells)) in jobs.iter().zip(tiled).enumerate() {
+        let idx = regions.binary_search_by(|r| r.name.cmp(name)).expect("named") as u32;
+        let cells = cells.map_err(|m| {
+            PlacesError::source(&base.join(&policy.regions[*e].source), format!("region {name:?}: {m}"))
+        })?;
+        all.extend(cells.into_iter().map(|c| (c, precedence as u32, idx)));
     }
     all.sort_unstable();
     all.dedup_by_key(|x| x.0);

@@ -3,7 +3,6 @@
 
 use h3o::geom::{ContainmentMode, TilerBuilder};
 use h3o::{CellIndex, LatLng, Resolution};
-use std::collections::BTreeMap;
 
 /// Longest step when walking a road segment, metres.
 pub const STEP_M: f64 = 1.0;
@@ -50,26 +49,69 @@ pub fn polygon_cells(polygons: &[geo::Polygon<f64>], res: Resolution) -> Result<
 /// assert!((67_000..68_500).contains(&mm), "{mm}");
 /// ```
 pub fn line_cells(lines: &[geo::LineString<f64>], res: Resolution, buffer: u32) -> Result<Vec<(u64, u64)>, String> {
-    let mut acc: BTreeMap<u64, u64> = BTreeMap::new();
-    for l in lines {
-        for seg in l.lines() {
-            walk(seg.start, seg.end, res, &mut acc)?;
-        }
-    }
-    if buffer > 0 {
-        let centre: Vec<u64> = acc.keys().copied().collect();
-        for c in centre {
-            let cell = CellIndex::try_from(c).expect("cells come from h3o");
-            for n in cell.grid_disk::<Vec<_>>(buffer) {
-                acc.entry(u64::from(n)).or_insert(0);
+    use rayon::prelude::*;
+    let segments: Vec<(geo::Coord<f64>, geo::Coord<f64>)> =
+        lines.iter().flat_map(|l| l.lines().map(|s| (s.start, s.end))).collect();
+    // Chunks of segments are walked in parallel, each into its own (cell, mm) list; the lists are
+    // concatenated in segment order and summed per cell (integer sums: the result does not depend
+    // on the chunking). A chunk stops at its first bad segment, so the first error in chunk order
+    // is the first bad segment of the input.
+    let parts: Vec<Result<Vec<(u64, u64)>, String>> = segments
+        .par_chunks(1024)
+        .map(|chunk| {
+            let mut out = Vec::new();
+            let mut ix = h3o::LatLngIndexer::default();
+            for (a, b) in chunk {
+                walk(*a, *b, res, &mut ix, &mut out)?;
             }
-        }
+            Ok(out)
+        })
+        .collect();
+    let mut walked = Vec::new();
+    for p in parts {
+        walked.extend(p?);
     }
-    Ok(acc.into_iter().collect())
+    let centre = sum_by_cell(walked);
+    if buffer == 0 {
+        return Ok(centre);
+    }
+    let rings: Vec<(u64, u64)> = centre
+        .par_chunks(4096)
+        .flat_map_iter(|chunk| {
+            chunk.iter().flat_map(|&(c, _)| {
+                let cell = CellIndex::try_from(c).expect("cells come from h3o");
+                cell.grid_disk::<Vec<_>>(buffer).into_iter().map(|n| (u64::from(n), 0))
+            })
+        })
+        .collect();
+    let mut all = centre;
+    all.extend(rings);
+    Ok(sum_by_cell(all))
 }
 
-fn walk(a: geo::Coord<f64>, b: geo::Coord<f64>, res: Resolution, acc: &mut BTreeMap<u64, u64>) -> Result<(), String> {
-    let cell = |lon: f64, lat: f64| -> Result<u64, String> {
+/// Sort `(cell, mm)` pairs by cell and add up each cell's lengths.
+fn sum_by_cell(mut v: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
+    v.sort_unstable();
+    let mut out: Vec<(u64, u64)> = Vec::with_capacity(v.len());
+    for (c, mm) in v {
+        match out.last_mut() {
+            Some(last) if last.0 == c => last.1 += mm,
+            _ => out.push((c, mm)),
+        }
+    }
+    out
+}
+
+/// Walk one segment in `ceil(len / STEP_M)` steps, pushing `(cell, mm)` per step (consecutive
+/// steps in one cell are merged).
+fn walk(
+    a: geo::Coord<f64>,
+    b: geo::Coord<f64>,
+    res: Resolution,
+    ix: &mut h3o::LatLngIndexer,
+    out: &mut Vec<(u64, u64)>,
+) -> Result<(), String> {
+    let mut cell = |lon: f64, lat: f64| -> Result<u64, String> {
         let lon = if lon > 180.0 {
             lon - 360.0
         } else if lon < -180.0 {
@@ -78,7 +120,7 @@ fn walk(a: geo::Coord<f64>, b: geo::Coord<f64>, res: Resolution, acc: &mut BTree
             lon
         };
         LatLng::new(lat, lon)
-            .map(|p| u64::from(p.to_cell(res)))
+            .map(|p| u64::from(ix.to_cell(p, res)))
             .map_err(|_| format!("invalid coordinate ({lon}, {lat})"))
     };
     if !(a.y.abs() <= 90.0 && b.y.abs() <= 90.0 && a.x.abs() <= 180.0 && b.x.abs() <= 180.0) {
@@ -99,7 +141,10 @@ fn walk(a: geo::Coord<f64>, b: geo::Coord<f64>, res: Resolution, acc: &mut BTree
         let c = cell(a.x + dx * t, a.y + (b.y - a.y) * t)?;
         // Step i gets floor((i+1)·L/n) − floor(i·L/n): the steps sum to L exactly.
         let upto = ((u128::from(len_mm) * u128::from(i + 1)) / u128::from(n)) as u64;
-        *acc.entry(c).or_insert(0) += upto - given;
+        match out.last_mut() {
+            Some(last) if last.0 == c => last.1 += upto - given,
+            _ => out.push((c, upto - given)),
+        }
         given = upto;
     }
     Ok(())
@@ -131,6 +176,67 @@ mod tests {
         assert_eq!(c.iter().map(|x| x.1).sum::<u64>(), want);
         // Consecutive walk cells are neighbours: no gap along the line.
         assert!(c.len() > 50);
+    }
+
+    /// The walk as first written: one segment after another into one ordered map.
+    fn serial_line_cells(lines: &[geo::LineString<f64>], res: Resolution, buffer: u32) -> Vec<(u64, u64)> {
+        let mut acc = std::collections::BTreeMap::new();
+        let mut ix = h3o::LatLngIndexer::default();
+        for l in lines {
+            for seg in l.lines() {
+                let mut steps = Vec::new();
+                walk(seg.start, seg.end, res, &mut ix, &mut steps).unwrap();
+                for (c, mm) in steps {
+                    *acc.entry(c).or_insert(0u64) += mm;
+                }
+            }
+        }
+        for c in acc.keys().copied().collect::<Vec<_>>() {
+            for n in CellIndex::try_from(c).unwrap().grid_disk::<Vec<_>>(buffer) {
+                acc.entry(u64::from(n)).or_insert(0);
+            }
+        }
+        acc.into_iter().collect()
+    }
+
+    #[test]
+    fn walk_in_parallel_chunks_equals_a_serial_walk() {
+        // 3,000 segments (three chunks) that cross, revisit and follow each other.
+        let mut s = 7u64;
+        let mut next = || {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (s >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let lines: Vec<geo::LineString<f64>> = (0..100)
+            .map(|_| {
+                let (mut x, mut y) = (24.94 + next() * 0.01, 60.17 + next() * 0.005);
+                let pts: Vec<(f64, f64)> = (0..31)
+                    .map(|_| {
+                        x += (next() - 0.5) * 4e-4;
+                        y += (next() - 0.5) * 2e-4;
+                        (x, y)
+                    })
+                    .collect();
+                geo::LineString::from(pts)
+            })
+            .collect();
+        for buffer in [0, 1, 2] {
+            assert_eq!(
+                line_cells(&lines, Resolution::Twelve, buffer).unwrap(),
+                serial_line_cells(&lines, Resolution::Twelve, buffer),
+                "buffer {buffer}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_first_bad_segment_is_the_error_whatever_the_chunking() {
+        let good = line_string![(x: 24.94, y: 60.17), (x: 24.941, y: 60.17)];
+        let mut lines = vec![good; 2500];
+        lines[1800] = line_string![(x: 24.94, y: 60.17), (x: 24.94, y: 95.0)];
+        lines[2400] = line_string![(x: 200.0, y: 10.0), (x: 10.0, y: 10.0)];
+        let e = line_cells(&lines, Resolution::Twelve, 0).unwrap_err();
+        assert!(e.contains("95"), "{e}");
     }
 
     #[test]

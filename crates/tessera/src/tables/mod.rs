@@ -5,6 +5,7 @@
 //! compression, row-group size and `created_by`).
 
 mod coverage;
+mod encode;
 mod explain;
 mod fixes;
 mod flags;
@@ -14,6 +15,7 @@ mod rejections;
 mod rewards;
 
 pub use coverage::{coverage_schema, rows_from_batch as coverage_rows, rows_to_batch as coverage_batch};
+pub use encode::ColumnParallelWriter;
 pub use explain::{explain_batch, explain_schema};
 pub use fixes::{batch_to_fixes, fixes_schema, fixes_to_batches, fixes_to_batches_sized};
 pub use flags::{
@@ -216,7 +218,7 @@ impl Write for HashedFile {
 /// assert_eq!(a.finish().unwrap(), b.finish().unwrap());
 /// ```
 pub struct BatchSink<T, W: Write + Send, B> {
-    writer: ArrowWriter<W>,
+    writer: ColumnParallelWriter<W>,
     pending: Vec<T>,
     rows: u64,
     build: B,
@@ -245,7 +247,7 @@ where
     /// ```
     pub fn new(w: W, schema: &SchemaRef, build: B) -> Result<Self, parquet::errors::ParquetError> {
         Ok(BatchSink {
-            writer: ArrowWriter::try_new(w, schema.clone(), Some(props()))?,
+            writer: ColumnParallelWriter::try_new(w, schema, props())?,
             pending: Vec::new(),
             rows: 0,
             build,
@@ -268,9 +270,7 @@ where
         let full = self.pending.len() / BATCH_ROWS * BATCH_ROWS;
         for group in self.pending[..full].chunks(BATCH_ROWS * 4) {
             let batches: Vec<RecordBatch> = group.par_chunks(BATCH_ROWS).map(&self.build).collect();
-            for b in &batches {
-                self.writer.write(b)?;
-            }
+            self.writer.write(&batches)?;
         }
         self.pending.drain(..full);
         Ok(())
@@ -315,7 +315,7 @@ where
         self.write_full_batches()?;
         if !self.pending.is_empty() || (self.rows == 0 && self.empty_batch) {
             let b = (self.build)(&self.pending);
-            self.writer.write(&b)?;
+            self.writer.write(&[b])?;
         }
         self.writer.into_inner()
     }

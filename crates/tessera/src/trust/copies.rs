@@ -46,10 +46,26 @@ fn mix(mut x: u64) -> u64 {
 /// assert!(a.len() > 10 && a.windows(2).all(|w| w[0].1 < w[1].1));
 /// ```
 pub fn anchors(fixes: &[&Fix], idx: &[usize], k: &TrustKernels) -> Vec<(u64, i64)> {
-    let mut out = Vec::new();
-    let mut run: Option<(u64, i64, i64)> = None;
     // Consecutive fixes are close: the indexer reuses the face projection of the previous one.
     let mut ix = h3o::LatLngIndexer::default();
+    anchors_from(fixes, idx, k, |i| {
+        let f = fixes[i];
+        h3o::LatLng::new(f.lat, f.lon)
+            .ok()
+            .map(|ll| u64::from(ix.to_cell(ll, k.anchor_resolution)))
+    })
+}
+
+/// [`anchors`] with the fixes' cells at `k.anchor_resolution` given by `cell(i)` (`None`: a
+/// position h3o refuses), for a caller that indexed them already.
+pub(crate) fn anchors_from(
+    fixes: &[&Fix],
+    idx: &[usize],
+    k: &TrustKernels,
+    mut cell: impl FnMut(usize) -> Option<u64>,
+) -> Vec<(u64, i64)> {
+    let mut out = Vec::new();
+    let mut run: Option<(u64, i64, i64)> = None;
     let close = |r: Option<(u64, i64, i64)>, out: &mut Vec<(u64, i64)>| {
         if let Some((c, a, b)) = r {
             if mix(c).is_multiple_of(k.anchor_sampling) {
@@ -59,10 +75,9 @@ pub fn anchors(fixes: &[&Fix], idx: &[usize], k: &TrustKernels) -> Vec<(u64, i64
     };
     for &i in idx {
         let f = fixes[i];
-        let Ok(ll) = h3o::LatLng::new(f.lat, f.lon) else {
+        let Some(c) = cell(i) else {
             continue;
         };
-        let c = u64::from(ix.to_cell(ll, k.anchor_resolution));
         match &mut run {
             Some((rc, _, b)) if *rc == c => *b = f.time_ms,
             _ => {
