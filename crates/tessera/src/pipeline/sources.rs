@@ -94,10 +94,14 @@ pub(super) fn cover_all(
     fold.finish(dir, store)
 }
 
-/// Run `work(0..n)` on the rayon pool and hand each result to `fold` on this thread in index
-/// order, with at most `window` results computed ahead of the fold. The first error `fold`
-/// returns stops the run (no new item starts) and is returned. From inside a pool thread (where
-/// blocking on the fold could starve the pool) it works a window at a time instead.
+/// Run `work(0..n)` on as many threads as the rayon pool has and hand each result to `fold` on
+/// this thread in index order, with at most `window` results computed ahead of the fold. The
+/// first error `fold` returns stops the run (no new item starts) and is returned.
+///
+/// The workers are scoped threads of their own, not pool tasks: a worker waits while it is a
+/// window ahead, and `fold` may itself use the pool (the rejections sink encodes in parallel) —
+/// pool threads parked on the window would leave it no thread to run on. From inside a pool
+/// thread it works a window at a time on the pool instead.
 fn in_order<T: Send>(
     n: usize,
     window: usize,
@@ -139,10 +143,10 @@ fn in_order<T: Send>(
             return;
         }
     };
-    rayon::in_place_scope(|s| {
+    std::thread::scope(|s| {
         for _ in 0..rayon::current_num_threads() {
             let tx = tx.clone();
-            s.spawn(|_| worker(tx));
+            s.spawn(|| worker(tx));
         }
         drop(tx);
         // However this thread leaves (done, an error, a panic), waiting workers are released.
@@ -483,6 +487,26 @@ mod tests {
         })
         .unwrap();
         assert_eq!(seen, (0..30).map(|i| (i, i)).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn in_order_fold_may_use_the_pool_while_workers_wait_a_window_ahead() {
+        // The fold encodes on the pool (as the rejections sink does) while workers are parked a
+        // window ahead: this must finish, in order.
+        let mut sums = Vec::new();
+        in_order(
+            64,
+            2,
+            &|i| (0..20_000u64).map(|x| x * i as u64).collect::<Vec<_>>(),
+            |i, v| {
+                use rayon::prelude::*;
+                sums.push((i, v.par_chunks(1000).map(|c| c.iter().sum::<u64>()).sum::<u64>()));
+                Ok(())
+            },
+        )
+        .unwrap();
+        let want: Vec<(usize, u64)> = (0..64).map(|i| (i, (0..20_000u64).sum::<u64>() * i as u64)).collect();
+        assert_eq!(sums, want);
     }
 
     #[test]
