@@ -1,6 +1,7 @@
 //! Stage 1, sources: select the sources overlapping the epoch window and, in parallel (folded in
-//! selection order, a bounded window ahead), read each one's fixes, apply the fix gates and trace checks, and cover the accepted
-//! segments with H3 cells; rejections stream to `rejections.parquet`, visits into the store.
+//! selection order, a bounded window ahead), read each one's fixes, apply the fix gates and trace
+//! checks, and cover the accepted segments with H3 cells; rejections stream to
+//! `rejections.parquet`, visits into the store.
 
 use super::outputs::{finish_sink, pq_error, sink};
 use super::visits::VisitStore;
@@ -47,9 +48,9 @@ pub(super) struct Covered {
 }
 
 /// Clean and cover every selected source into a visit store (spilling to `dir/.spill` past the
-/// lake's budget); rejections stream into `dir/rejections.parquet`. The pool's threads take the
-/// sources in selection order, one at a time as they free up (a long source does not hold the
-/// others back), while this thread folds the results in selection order; at most a window of
+/// lake's budget); rejections stream into `dir/rejections.parquet`. Worker threads (as many as
+/// the rayon pool has) take the sources in selection order, one at a time as they free up (a
+/// long source does not hold the others back), while this thread folds the results in selection order; at most a window of
 /// `threads × 4` results waits to be folded, so memory holds the visits plus that window.
 pub(super) fn cover_all(
     lake: &Lake,
