@@ -18,20 +18,29 @@ fi
 #    steps and SIGKILL them there. The workspace's own crates are linted while they compile:
 #    clippy-driver is the workspace's rustc wrapper (what `cargo clippy` does, but with code
 #    generation), with `-D warnings`, so a lint fails the run and no dependency is compiled a
-#    second time in check mode (a fresh `cargo clippy` took 16.5 min of CI). The wrapper stays set
-#    for the Python extension's build below, which lints tessera-python. TESSERA_NO_LINT=1 skips it.
+#    second time in check mode (a fresh `cargo clippy` took 16.5 min of CI); that includes
+#    tessera-python, the extension module step 3 installs. TESSERA_NO_LINT=1 skips the lint.
 if [ "${TESSERA_NO_LINT:-0}" != 1 ]; then
   RUSTC_WORKSPACE_WRAPPER="$(command -v clippy-driver)" || { echo "clippy-driver not found (rustup component add clippy, or TESSERA_NO_LINT=1)" >&2; exit 1; }
   export RUSTC_WORKSPACE_WRAPPER CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
 fi
 cargo test --release --workspace --features tessera-cli/failpoints
 
-# 3. Python: build the extension with maturin into a venv (reusing the cargo target dir), then
-#    pytest, which also executes the notebooks.
+# 3. Python: the extension module came out of the cargo build above (python/tests/extension.rs
+#    makes `cargo test` build it, with the same profile and dependency features as everything
+#    else); install it with the package's Python files into a venv, then pytest, which also
+#    executes the notebooks. (Users build it with `pip install ./python`, i.e. maturin: here that
+#    would recompile ~70 crates whose features resolve differently for the one package.)
 VENV="$TARGET/py-venv"
 if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
 fi
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r python/requirements-test.txt
-CARGO_TARGET_DIR="$TARGET" "$VENV/bin/python" -m pip install -q --disable-pip-version-check ./python
+"$VENV/bin/python" -m pip uninstall -q -y tessera 2>/dev/null || true
+SITE="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+SUFFIX="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')"
+rm -rf "$SITE/tessera"
+cp -r python/tessera "$SITE/tessera"
+find "$SITE/tessera" \( -name __pycache__ -o -name '*.so' \) -prune -exec rm -rf {} +
+cp "$TARGET/release/deps/lib_tessera.so" "$SITE/tessera/_tessera$SUFFIX"
 TESSERA_BIN="$TARGET/release/tessera" "$VENV/bin/python" -m pytest python/tests -q -p no:cacheprovider

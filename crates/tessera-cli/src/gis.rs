@@ -142,6 +142,10 @@ struct Gdal;
 
 #[cfg(feature = "gis")]
 impl ShapeReader for Gdal {
+    fn id(&self) -> String {
+        tessera_gis::gdal_version()
+    }
+
     fn read(
         &self,
         path: &Path,

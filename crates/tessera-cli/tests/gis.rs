@@ -342,3 +342,75 @@ fn helsinki_road_network_gives_road_cells_and_only_road_cells_earn() {
     assert_eq!(r["road_centre_cells"], r["road_cells"]); // no buffer
     let _ = sample();
 }
+
+#[test]
+fn a_region_left_without_cells_verifies_and_a_rerun_takes_the_places_from_the_cache() {
+    let d = tempfile::tempdir().unwrap();
+    let (fleet, lake) = fleet_lake(d.path());
+    // A second [[regions]] entry over the same areas: the first entry wins every cell, so its
+    // regions ("<name>-shadow") have none — but they are regions of the epoch all the same.
+    let mut shadow: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fleet.join("regions.geojson")).unwrap()).unwrap();
+    for f in shadow["features"].as_array_mut().unwrap() {
+        let n = f["properties"]["name"].as_str().unwrap().to_string();
+        f["properties"]["name"] = format!("{n}-shadow").into();
+    }
+    std::fs::write(fleet.join("shadow.geojson"), shadow.to_string()).unwrap();
+    let policy = fleet.join("shadow.toml");
+    std::fs::write(
+        &policy,
+        "[[regions]]\nsource = \"regions.geojson\"\nname_field = \"name\"\nweight_field = \"weight\"\n\n\
+         [[regions]]\nsource = \"shadow.geojson\"\nname_field = \"name\"\nweight = 7\n",
+    )
+    .unwrap();
+    let reg = fleet.join("registry.csv");
+    let args = [
+        "epoch",
+        "run",
+        "--lake",
+        s(&lake),
+        "--epoch",
+        "2026-W46",
+        "--registry",
+        s(&reg),
+        "--policy",
+        s(&policy),
+        "--pool",
+        "1000000",
+    ];
+    let first = common::run_in(None, &args);
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert!(String::from_utf8_lossy(&first.stderr).contains("places: built and cached"));
+    let sql = |q: &str| json(&["sql", "--lake", s(&lake), "--format", "json", q]);
+    let rows = sql("SELECT region, cells FROM regions WHERE region LIKE '%-shadow' ORDER BY region");
+    assert!(!rows.as_array().unwrap().is_empty(), "{rows}");
+    assert!(rows.as_array().unwrap().iter().all(|r| r["cells"] == 0), "{rows}");
+    // `epoch verify` recomputes from places.parquet, which has no row for a region without cells.
+    let v = json(&["epoch", "verify", "--lake", s(&lake), "--epoch", "2026-W46"]);
+    assert_eq!(v["ok"], true, "{v}");
+    // The same run again: places from the cache, the same bytes (nothing written).
+    let cache = lake.join("cache/places");
+    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 1);
+    let again = common::run_in(None, &args);
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("places: from the cache"));
+    assert!(String::from_utf8_lossy(&again.stdout).contains("already published with exactly these bytes"));
+    // A damaged cache file is rebuilt, never trusted: still the same bytes.
+    let file = std::fs::read_dir(&cache).unwrap().next().unwrap().unwrap().path();
+    std::fs::write(&file, b"PAR1 not a parquet file").unwrap();
+    let third = common::run_in(None, &args);
+    assert!(third.status.success(), "{}", String::from_utf8_lossy(&third.stderr));
+    assert!(String::from_utf8_lossy(&third.stderr).contains("replacing an unreadable cache file"));
+    assert!(String::from_utf8_lossy(&third.stdout).contains("already published with exactly these bytes"));
+    // A changed source file misses the cache (a second entry), and the epoch differs.
+    shadow["features"][0]["properties"]["name"] = "renamed-shadow".into();
+    std::fs::write(fleet.join("shadow.geojson"), shadow.to_string()).unwrap();
+    let mut replace = args.to_vec();
+    replace.push("--replace");
+    let fourth = common::run_in(None, &replace);
+    assert!(fourth.status.success(), "{}", String::from_utf8_lossy(&fourth.stderr));
+    assert!(String::from_utf8_lossy(&fourth.stderr).contains("places: built and cached"));
+    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 2);
+    let rows = sql("SELECT region FROM regions WHERE region = 'renamed-shadow'");
+    assert_eq!(rows.as_array().unwrap().len(), 1, "{rows}");
+}

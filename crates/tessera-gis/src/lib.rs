@@ -30,6 +30,20 @@ pub use raster::write_raster;
 pub use read::{layer_names, read_layer};
 pub use write::write_layer;
 
+/// The GDAL library in use: `GDAL <release> (<date>)`, e.g. `GDAL 3.6.2 (2023-01-02)` — part of
+/// what identifies how places sources were read (the places cache key).
+///
+/// ```
+/// assert!(tessera_gis::gdal_version().starts_with("GDAL "));
+/// ```
+pub fn gdal_version() -> String {
+    format!(
+        "GDAL {} ({})",
+        gdal::version::version_info("RELEASE_NAME"),
+        gdal::version::version_info("RELEASE_DATE")
+    )
+}
+
 /// The date written where a format insists on a "last modified" date (GeoPackage
 /// `gpkg_contents.last_change`, dBASE header), so that outputs are reproducible.
 pub const FIXED_DATE: &str = "2000-01-01";

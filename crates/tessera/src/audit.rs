@@ -109,6 +109,26 @@ fn published_places(dir: &Path, policy_text: &str, manifest: &Manifest) -> Resul
     let batches = tables::from_parquet(read(&path)?.into()).map_err(|e| data(&path, e.to_string()))?;
     let ids: Vec<String> = policy.bounties.iter().map(|b| b.id.clone()).collect();
     let mut places = tables::places_from_batches(&batches, policy.roads.is_some(), &ids).map_err(|m| data(&path, m))?;
+    // A region whose cells all went to another region has no row in places.parquet, but it has
+    // its row (0 cells) in regions.parquet: take the region list from there too.
+    let regions_path = dir.join("regions.parquet");
+    if regions_path.exists() {
+        let listed =
+            tables::from_parquet(read(&regions_path)?.into()).map_err(|e| data(&regions_path, e.to_string()))?;
+        let mut more = Vec::new();
+        for b in &listed {
+            let name = tables::column::<StringArray>(b, "region").map_err(|m| data(&regions_path, m))?;
+            let weight = tables::column::<Decimal128Array>(b, "weight").map_err(|m| data(&regions_path, m))?;
+            for i in (0..b.num_rows()).filter(|&i| !name.is_null(i)) {
+                let w = u64::try_from(weight.value(i)).map_err(|_| data(&regions_path, "negative region weight"))?;
+                more.push(crate::places::Region {
+                    name: name.value(i).to_string(),
+                    weight: w,
+                });
+            }
+        }
+        places.add_regions(more).map_err(|m| data(&regions_path, m))?;
+    }
     places.sources = rec
         .sources
         .iter()

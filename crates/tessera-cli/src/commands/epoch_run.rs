@@ -9,7 +9,9 @@ pub fn run(a: &RunArgs, json: bool) -> Result<()> {
     let lake = super::open_lake(&a.at.lake)?
         .with_batch_rows(a.batch_rows)
         .with_max_visits(a.max_visits);
-    let (policy_text, policy, places) = super::load_policy(a.policy.as_deref())?;
+    // Places are cached in the lake (`cache/places/`): built once per policy, sources and build.
+    let cache = lake.path("cache/places");
+    let (policy_text, policy, places) = super::load_policy_cached(a.policy.as_deref(), Some(&cache))?;
     let pool = match (a.pool, &policy.emission) {
         (Some(p), _) => p,
         (None, Some(em)) => em

@@ -94,6 +94,16 @@ pub fn load_registry(lake: &Lake, path: Option<&Path>) -> Result<Registry> {
 /// A policy file's text, the policy and its places (regions, road cells, bounty areas, read
 /// from the sources it names, relative to the file); the default policy without a file.
 pub fn load_policy(path: Option<&Path>) -> Result<(String, tessera::policy::Policy, tessera::places::Places)> {
+    load_policy_cached(path, None)
+}
+
+/// [`load_policy`] with the places taken from (or built into) the cache directory `cache`
+/// (`tessera::places::cache`, keyed by this executable's hash, GDAL's version, the policy's
+/// place sections and the source files' bytes). Says on stderr where the places came from.
+pub fn load_policy_cached(
+    path: Option<&Path>,
+    cache: Option<&Path>,
+) -> Result<(String, tessera::policy::Policy, tessera::places::Places)> {
     let Some(p) = path else {
         let policy = tessera::policy::Policy::default();
         return Ok((policy.to_toml(), policy, tessera::places::Places::default()));
@@ -104,7 +114,33 @@ pub fn load_policy(path: Option<&Path>) -> Result<(String, tessera::policy::Poli
         .parent()
         .filter(|b| !b.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let places = tessera::places::build(&policy, base, crate::gis::reader())
-        .with_context(|| format!("places of policy {}", p.display()))?;
+    let context = || format!("places of policy {}", p.display());
+    let names_places = !policy.regions.is_empty() || policy.roads.is_some() || !policy.bounties.is_empty();
+    // Hashing the executable (~0.1 s) only when there are places to cache.
+    let build_id = cache
+        .filter(|_| names_places)
+        .and_then(|_| tessera::places::cache::executable_id().ok());
+    let places = match (cache, build_id) {
+        (Some(dir), Some(id)) => {
+            use tessera::places::cache::{load_or_build, Origin};
+            let (places, origin) =
+                load_or_build(&policy, base, crate::gis::reader(), dir, &id).with_context(context)?;
+            match origin {
+                Origin::None => {}
+                Origin::Cached(f) => eprintln!("places: from the cache, {}", f.display()),
+                Origin::Built { path, replaced } => eprintln!(
+                    "places: built and cached{}, {}",
+                    if replaced {
+                        " (replacing an unreadable cache file)"
+                    } else {
+                        ""
+                    },
+                    path.display()
+                ),
+            }
+            places
+        }
+        _ => tessera::places::build(&policy, base, crate::gis::reader()).with_context(context)?,
+    };
     Ok((text, policy, places))
 }

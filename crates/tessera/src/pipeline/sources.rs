@@ -6,7 +6,7 @@
 use super::outputs::{finish_sink, pq_error, sink};
 use super::visits::VisitStore;
 use super::{EpochInputs, Progress};
-use crate::cells::{cover_segment, VisitMap};
+use crate::cells::VisitMap;
 use crate::epoch::Epoch;
 use crate::fix::Fix;
 use crate::lake::{Lake, Result, SourceMeta};
@@ -328,52 +328,46 @@ pub(super) fn process_source(
         out.part.trust.teleport_runs(&fixes, &verdicts, tk);
     }
     let received = meta.received_at.as_deref().and_then(super::trust::parse_ms);
-    let imu_withheld = whole_source_checks(lake, meta, &fixes, &verdicts, inputs, k, &mut out)?;
-    let mut ix = h3o::LatLngIndexer::default();
-    let mut cover = |segment: &[&Fix], seg: u32, out: &mut SourceResult| match &k.trust {
-        None => cover_segment(segment, device_idx, k.resolution, &mut out.visits),
-        Some(tk) => {
-            if imu_withheld {
-                return; // the source's IMU contradicts its track: no segment covers a cell
-            }
-            // Each fix is projected once for both resolutions (h3o's `to_cells`: the same cells
-            // as two `to_cell` calls).
-            let (cover, anchor): (Vec<Option<h3o::CellIndex>>, Vec<Option<u64>>) = segment
-                .iter()
-                .map(|f| match h3o::LatLng::new(f.lat, f.lon) {
-                    Ok(ll) => {
-                        let mut it = ix.to_cells(ll, [k.resolution, tk.anchor_resolution]);
-                        (it.next(), it.next().map(u64::from))
-                    }
-                    Err(_) => (None, None),
-                })
-                .unzip();
-            let c = crate::trust::check_segment_with(segment, Some(&anchor), received, tk);
-            let (mut run, mut run_cells): (Vec<&Fix>, Vec<Option<h3o::CellIndex>>) = (Vec::new(), Vec::new());
-            for r in &c.runs {
-                run.clear();
-                run.extend(r.iter().map(|&i| segment[i]));
-                run_cells.clear();
-                run_cells.extend(r.iter().map(|&i| cover[i]));
-                crate::cells::cover_indexed(&run, &run_cells, device_idx, k.resolution, &mut out.visits);
-            }
-            out.part.trust.add(seg, c);
+    let cells = index_accepted(&fixes, &verdicts, k);
+    let imu_withheld = whole_source_checks(lake, meta, &fixes, &verdicts, &cells, inputs, k, &mut out)?;
+    let cover = |segment: &[usize], seg: u32, out: &mut SourceResult| {
+        let seg_fixes: Vec<&Fix> = segment.iter().map(|&i| &fixes[i]).collect();
+        let seg_cells: Vec<Option<h3o::CellIndex>> = segment.iter().map(|&i| cells[i].0).collect();
+        let Some(tk) = &k.trust else {
+            crate::cells::cover_indexed(&seg_fixes, &seg_cells, device_idx, k.resolution, &mut out.visits);
+            return;
+        };
+        if imu_withheld {
+            return; // the source's IMU contradicts its track: no segment covers a cell
         }
+        let anchor: Vec<Option<u64>> = segment.iter().map(|&i| cells[i].1).collect();
+        let c = crate::trust::check_segment_with(&seg_fixes, Some(&anchor), received, tk);
+        let (mut run, mut run_cells): (Vec<&Fix>, Vec<Option<h3o::CellIndex>>) = (Vec::new(), Vec::new());
+        for r in &c.runs {
+            run.clear();
+            run.extend(r.iter().map(|&i| seg_fixes[i]));
+            run_cells.clear();
+            run_cells.extend(r.iter().map(|&i| seg_cells[i]));
+            crate::cells::cover_indexed(&run, &run_cells, device_idx, k.resolution, &mut out.visits);
+        }
+        out.part.trust.add(seg, c);
     };
-    let mut segment: Vec<&Fix> = Vec::new();
+    let mut segment: Vec<usize> = Vec::new();
     let mut seg_id = None;
-    for (f, v) in fixes.iter().zip(&verdicts) {
+    for (i, (f, v)) in fixes.iter().zip(&verdicts).enumerate() {
         match v {
             crate::quality::Verdict::Accepted(s) => {
                 if seg_id != Some(*s) {
-                    if let (Some(prev), Some(last)) = (seg_id, segment.last()) {
-                        out.part.trust.clock_step(last.time_ms, f.time_ms, k.trust.as_ref());
+                    if let (Some(prev), Some(&last)) = (seg_id, segment.last()) {
+                        out.part
+                            .trust
+                            .clock_step(fixes[last].time_ms, f.time_ms, k.trust.as_ref());
                         cover(&segment, prev, &mut out);
                     }
                     segment.clear();
                     seg_id = Some(*s);
                 }
-                segment.push(f);
+                segment.push(i);
                 out.part.accepted += 1;
             }
             crate::quality::Verdict::Rejected(r, d) => out.part.rejections.push(reject(f, *r, d.clone())),
@@ -385,49 +379,76 @@ pub(super) fn process_source(
     Ok(out)
 }
 
+/// Per fix, its cell at the scoring resolution and (with trust on) its replay-anchor cell at
+/// `anchor_resolution` — indexed once per accepted fix (one face projection for both
+/// resolutions: h3o's `to_cells`, the same cells as two `to_cell` calls) and shared by the
+/// cover, the replay anchors and the off-road check; `(None, None)` for a rejected fix or a
+/// position h3o refuses.
+fn index_accepted(
+    fixes: &[Fix],
+    verdicts: &[crate::quality::Verdict],
+    k: &crate::policy::Kernels,
+) -> Vec<(Option<h3o::CellIndex>, Option<u64>)> {
+    // Consecutive fixes are close: the indexer reuses the face projection of the previous one.
+    let mut ix = h3o::LatLngIndexer::default();
+    fixes
+        .iter()
+        .zip(verdicts)
+        .map(|(f, v)| {
+            if !matches!(v, crate::quality::Verdict::Accepted(_)) {
+                return (None, None);
+            }
+            let Ok(ll) = h3o::LatLng::new(f.lat, f.lon) else {
+                return (None, None);
+            };
+            match &k.trust {
+                None => (Some(ix.to_cell(ll, k.resolution)), None),
+                Some(tk) => {
+                    let mut it = ix.to_cells(ll, [k.resolution, tk.anchor_resolution]);
+                    (it.next(), it.next().map(u64::from))
+                }
+            }
+        })
+        .collect()
+}
+
 /// The off-road detector over a source's accepted segments (trust on and a road network
-/// configured; `None` otherwise).
+/// configured; `None` otherwise); `cells` as [`index_accepted`].
 fn off_road(
     fixes: &[Fix],
     verdicts: &[crate::quality::Verdict],
+    cells: &[(Option<h3o::CellIndex>, Option<u64>)],
     inputs: &EpochInputs,
     k: &crate::policy::Kernels,
 ) -> Option<crate::trust::Finding> {
     let roads = inputs.places.roads.as_ref()?;
     let rk = k.off_road?;
     k.trust.as_ref()?;
-    let mut segments: Vec<Vec<&Fix>> = Vec::new();
+    let on_road =
+        |c: Option<h3o::CellIndex>| c.is_some_and(|c| roads.binary_search_by_key(&u64::from(c), |x| x.0).is_ok());
+    let mut segments: Vec<Vec<(&Fix, bool)>> = Vec::new();
     let mut last = None;
-    for (f, v) in fixes.iter().zip(verdicts) {
+    for ((f, v), c) in fixes.iter().zip(verdicts).zip(cells) {
         if let crate::quality::Verdict::Accepted(s) = v {
             if last != Some(*s) {
                 segments.push(Vec::new());
                 last = Some(*s);
             }
-            segments.last_mut().expect("pushed").push(f);
+            segments.last_mut().expect("pushed").push((f, on_road(c.0)));
         }
     }
-    // Consecutive fixes are close: the indexer reuses the face projection of the previous one.
-    let ix = std::cell::RefCell::new(h3o::LatLngIndexer::default());
-    let on_road = |lat: f64, lon: f64| {
-        h3o::LatLng::new(lat, lon)
-            .map(|p| {
-                let c = ix.borrow_mut().to_cell(p, k.resolution);
-                roads.binary_search_by_key(&u64::from(c), |x| x.0).is_ok()
-            })
-            .unwrap_or(false)
-    };
-    crate::trust::roads::off_road(&segments, &on_road, &rk)
+    crate::trust::roads::off_road(&segments, &rk)
 }
 
-/// The trust rules over a source's whole accepted track, before its segments: the IMU of a
-/// camera source against the track (a made-up track cannot dodge the rules by being cut into
-/// short segments; true: withheld, no segment covers a cell), then the off-road share.
+/// Whole-source trust checks before any cell is covered: the camera's IMU against the track
+/// (withholds every segment) and the off-road share. Returns whether the IMU withheld the source.
+#[allow(clippy::too_many_arguments)]
 fn whole_source_checks(
     lake: &Lake,
     meta: &SourceMeta,
     fixes: &[Fix],
     verdicts: &[crate::quality::Verdict],
+    cells: &[(Option<h3o::CellIndex>, Option<u64>)],
     inputs: &EpochInputs,
     k: &crate::policy::Kernels,
     out: &mut SourceResult,
@@ -448,7 +469,7 @@ fn whole_source_checks(
         _ => false,
     };
     if !imu_withheld {
-        if let Some(f) = off_road(fixes, verdicts, inputs, k) {
+        if let Some(f) = off_road(fixes, verdicts, cells, inputs, k) {
             out.part.trust.findings.push(f);
         }
     }

@@ -22,15 +22,51 @@ use std::path::Path;
 /// assert!(places.is_empty());
 /// ```
 pub fn build(policy: &Policy, base: &Path, reader: &dyn ShapeReader) -> Result<Places, PlacesError> {
+    build_with(policy, base, reader, source_records(policy, base)?)
+}
+
+/// The source files `policy` names (paths relative to `base`), in the order [`build`] records
+/// them in [`Places::sources`]: regions, roads, bounties; each with the SHA-256 of its bytes.
+///
+/// # Errors
+/// [`PlacesError::Source`] naming a file that cannot be read.
+///
+/// ```
+/// let p = tessera::policy::Policy::default();
+/// assert!(tessera::places::source_records(&p, std::path::Path::new(".")).unwrap().is_empty());
+/// ```
+pub fn source_records(policy: &Policy, base: &Path) -> Result<Vec<PlaceSource>, PlacesError> {
+    let mut sources = Vec::new();
+    for r in &policy.regions {
+        sources.push(source_record("region", &r.source, &base.join(&r.source))?);
+    }
+    if let Some(r) = &policy.roads {
+        sources.push(source_record("roads", &r.source, &base.join(&r.source))?);
+    }
+    for b in &policy.bounties {
+        sources.push(source_record(
+            &format!("bounty:{}", b.id),
+            &b.source,
+            &base.join(&b.source),
+        )?);
+    }
+    Ok(sources)
+}
+
+/// [`build`] with the source records already made by [`source_records`].
+pub(crate) fn build_with(
+    policy: &Policy,
+    base: &Path,
+    reader: &dyn ShapeReader,
+    sources: Vec<PlaceSource>,
+) -> Result<Places, PlacesError> {
     let res = h3o::Resolution::try_from(policy.h3_resolution)
         .map_err(|_| PlacesError::source(base, "h3_resolution out of range"))?;
-    let mut sources = Vec::new();
-    let (regions, region_cells) = regions(policy, base, reader, res, &mut sources)?;
+    let (regions, region_cells) = regions(policy, base, reader, res)?;
     let roads = match &policy.roads {
         None => None,
         Some(r) => {
             let path = base.join(&r.source);
-            sources.push(source_record("roads", &r.source, &path)?);
             let shapes = if super::osm::is_osm_pbf(&path) {
                 super::osm::read_roads(&path, &r.highways)?.0
             } else {
@@ -49,7 +85,6 @@ pub fn build(policy: &Policy, base: &Path, reader: &dyn ShapeReader) -> Result<P
     let mut bounties = Vec::new();
     for b in &policy.bounties {
         let path = base.join(&b.source);
-        sources.push(source_record(&format!("bounty:{}", b.id), &b.source, &path)?);
         let mut polys = Vec::new();
         for s in read(reader, &path, b.layer.as_deref())? {
             polys.extend(polygons(&s.geometry).map_err(|m| feature_error(&path, &s, m))?);
@@ -105,13 +140,11 @@ fn regions(
     base: &Path,
     reader: &dyn ShapeReader,
     res: h3o::Resolution,
-    sources: &mut Vec<PlaceSource>,
 ) -> Result<RegionCells, PlacesError> {
     let mut entries: Vec<Entry> = Vec::new();
     let mut weights: BTreeMap<String, Ppm> = BTreeMap::new();
     for r in &policy.regions {
         let path = base.join(&r.source);
-        sources.push(source_record("region", &r.source, &path)?);
         let mut entry = Entry::new();
         for s in read(reader, &path, r.layer.as_deref())? {
             let name = s

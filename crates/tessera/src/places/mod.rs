@@ -8,12 +8,13 @@
 //! recomputes it without the sources or GDAL.
 
 pub mod build;
+pub mod cache;
 pub mod osm;
 pub mod policy;
 pub mod shapes;
 pub mod tile;
 
-pub use build::build;
+pub use build::{build, source_records};
 
 use crate::fixed::Ppm;
 
@@ -96,6 +97,53 @@ impl Places {
             .binary_search_by_key(&cell, |r| r.0)
             .ok()
             .map(|i| self.region_cells[i].1)
+    }
+
+    /// Add regions listed elsewhere (a region whose cells all went to another region has no
+    /// row in `places.parquet`; `regions.parquet` and the places cache list it): regions are
+    /// kept sorted by name and `region_cells` re-pointed. A name already present must come with
+    /// the same weight.
+    ///
+    /// # Errors
+    /// A message naming a region listed with two weights.
+    ///
+    /// ```
+    /// use tessera::places::{Places, Region};
+    /// let mut p = Places {
+    ///     regions: vec![Region { name: "b".into(), weight: 2_000_000 }],
+    ///     region_cells: vec![(10, 0)],
+    ///     ..Places::default()
+    /// };
+    /// p.add_regions([Region { name: "a".into(), weight: 3_000_000 }]).unwrap();
+    /// assert_eq!(p.regions.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+    /// assert_eq!(p.region_of(10), Some(1));
+    /// assert!(p.add_regions([Region { name: "b".into(), weight: 1 }]).is_err());
+    /// ```
+    pub fn add_regions(&mut self, more: impl IntoIterator<Item = Region>) -> Result<(), String> {
+        let mut all = self.regions.clone();
+        for r in more {
+            match all.iter().find(|x| x.name == r.name) {
+                Some(x) if x.weight != r.weight => {
+                    return Err(format!(
+                        "region {:?} is listed with weights {} and {}",
+                        r.name, x.weight, r.weight
+                    ))
+                }
+                Some(_) => {}
+                None => all.push(r),
+            }
+        }
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        let new_index: Vec<u32> = self
+            .regions
+            .iter()
+            .map(|r| all.binary_search_by(|x| x.name.cmp(&r.name)).expect("kept") as u32)
+            .collect();
+        for (_, r) in &mut self.region_cells {
+            *r = new_index[*r as usize];
+        }
+        self.regions = all;
+        Ok(())
     }
 
     /// Whether a cell is a road cell (`None` when no road network is configured).

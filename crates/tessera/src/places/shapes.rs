@@ -55,6 +55,17 @@ pub trait ShapeReader: Sync {
     /// # Errors
     /// [`PlacesError`] naming the file, layer or feature.
     fn read(&self, path: &Path, layer: Option<&str>) -> Result<Vec<Shape>, PlacesError>;
+
+    /// What reads the sources (e.g. the GDAL release): part of the places cache key, so cells
+    /// read by another reader are never reused. `native` for the built-in readers.
+    ///
+    /// ```
+    /// use tessera::places::shapes::{Native, ShapeReader};
+    /// assert_eq!(Native.id(), "native");
+    /// ```
+    fn id(&self) -> String {
+        "native".into()
+    }
 }
 
 /// GeoJSON only (the build without GDAL): other formats are refused with a message naming the

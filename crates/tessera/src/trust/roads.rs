@@ -19,33 +19,35 @@ pub struct OffRoadKernels {
     pub min_m: u64,
 }
 
-/// Judge one source's accepted segments (`segments`: fixes in time order per segment);
-/// `on_road(lat, lon)` says whether a point's cell is a road cell.
+/// Judge one source's accepted segments (`segments`: per segment, its fixes in time order, each
+/// with whether the fix's cell is a road cell).
 ///
 /// ```
 /// use tessera::{fix::Fix, trust::roads::{off_road, OffRoadKernels}};
 /// let k = OffRoadKernels { max_share: 500_000, min_m: 1000 };
 /// let seg: Vec<Fix> = (0..200).map(|i| Fix::new(i * 1000, 60.0, 24.0 + i as f64 * 0.0002)).collect();
-/// let refs: Vec<&Fix> = seg.iter().collect();
-/// let f = off_road(&[refs.clone()], &|_, _| false, &k).unwrap(); // ~2.2 km, all off the network
+/// let off: Vec<(&Fix, bool)> = seg.iter().map(|f| (f, false)).collect();
+/// let f = off_road(&[off], &k).unwrap(); // ~2.2 km, all off the network
 /// assert_eq!(f.detector.as_str(), "off_road");
-/// assert!(off_road(&[refs], &|_, _| true, &k).is_none());
+/// let on: Vec<(&Fix, bool)> = seg.iter().map(|f| (f, true)).collect();
+/// assert!(off_road(&[on], &k).is_none());
 /// ```
-pub fn off_road(segments: &[Vec<&Fix>], on_road: &dyn Fn(f64, f64) -> bool, k: &OffRoadKernels) -> Option<Finding> {
+pub fn off_road(segments: &[Vec<(&Fix, bool)>], k: &OffRoadKernels) -> Option<Finding> {
     let (mut total, mut off, mut fixes) = (0.0f64, 0.0f64, 0u64);
     let (mut start, mut end) = (i64::MAX, i64::MIN);
     for seg in segments {
         for w in seg.windows(2) {
-            let d = crate::quality::distance_m(w[0].lat, w[0].lon, w[1].lat, w[1].lon);
+            let ((a, _), (b, b_on_road)) = (w[0], w[1]);
+            let d = crate::quality::distance_m(a.lat, a.lon, b.lat, b.lon);
             total += d;
-            if !on_road(w[1].lat, w[1].lon) {
+            if !b_on_road {
                 off += d;
                 fixes += 1;
             }
         }
         if let (Some(a), Some(b)) = (seg.first(), seg.last()) {
-            start = start.min(a.time_ms);
-            end = end.max(b.time_ms);
+            start = start.min(a.0.time_ms);
+            end = end.max(b.0.time_ms);
         }
     }
     let total_m = total.round() as u64;
@@ -88,6 +90,11 @@ mod tests {
             .collect()
     }
 
+    /// Each fix with whether `on_road` holds at its position.
+    fn judged<'a>(fixes: &'a [Fix], on_road: &dyn Fn(f64, f64) -> bool) -> Vec<(&'a Fix, bool)> {
+        fixes.iter().map(|f| (f, on_road(f.lat, f.lon))).collect()
+    }
+
     #[test]
     fn off_road_withholds_a_source_mostly_off_the_network() {
         let k = OffRoadKernels {
@@ -95,9 +102,8 @@ mod tests {
             min_m: 1000,
         };
         let fixes = line(300);
-        let refs: Vec<&Fix> = fixes.iter().collect();
         // 60 % of the steps end off the network.
-        let f = off_road(&[refs], &|_, lon| lon <= 24.024, &k).unwrap();
+        let f = off_road(&[judged(&fixes, &|_, lon| lon <= 24.024)], &k).unwrap();
         assert_eq!(f.effect, Effect::WithholdWindow);
         assert!(
             f.measured.starts_with("59.") || f.measured.starts_with("60."),
@@ -114,9 +120,8 @@ mod tests {
             min_m: 1000,
         };
         let fixes = line(300);
-        let refs: Vec<&Fix> = fixes.iter().collect();
-        assert!(off_road(std::slice::from_ref(&refs), &|_, lon| lon < 24.04, &k).is_none()); // 33 % off
-        let short: Vec<&Fix> = refs[..50].to_vec(); // ~0.55 km
-        assert!(off_road(&[short], &|_, _| false, &k).is_none());
+        assert!(off_road(&[judged(&fixes, &|_, lon| lon < 24.04)], &k).is_none()); // 33 % off
+        let short = judged(&fixes[..50], &|_, _| false); // ~0.55 km
+        assert!(off_road(&[short], &k).is_none());
     }
 }

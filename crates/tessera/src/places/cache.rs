@@ -1,0 +1,357 @@
+//! A cache of built [`Places`] (`<lake>/cache/places/<key>.parquet`): building a policy's places
+//! — tiling its regions and walking its roads in 1 m steps, each step an H3 index — costs seconds
+//! to minutes, on every epoch run. The cells depend only on the software that built them, the
+//! shape reader (GDAL's version), the policy's place sections and resolution, and the bytes of
+//! the source files; the key is the BLAKE3 hash of all of them, so a changed file, policy, build
+//! of tessera or GDAL misses the cache and builds afresh, and a hit gives exactly the places a
+//! build would (tested).
+//!
+//! A cache file is `places.parquet` (the schema of [`crate::tables::places_schema`]) whose Arrow
+//! schema metadata holds its key (`tessera.places.key`) and the region list with weights
+//! (`tessera.places.regions`, JSON: a region whose cells all went to another region has no rows).
+//! A file that does not decode or whose key differs is rebuilt and replaced, never trusted. The
+//! directory can be deleted at any time.
+
+use super::build::{build_with, source_records};
+use super::shapes::{PlacesError, ShapeReader};
+use super::{PlaceSource, Places, Region};
+use crate::policy::Policy;
+use arrow_array::RecordBatch;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Version of the cache key's contents and of the file layout.
+pub const FORMAT: u32 = 1;
+/// Cache files kept per directory: the newest by modification time; older ones are removed
+/// when a new one is written.
+pub const KEEP: usize = 8;
+
+const KEY: &str = "tessera.places.key";
+const REGIONS: &str = "tessera.places.regions";
+
+/// Where the places came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// The policy names no places: nothing was read or cached.
+    None,
+    /// Read from this cache file.
+    Cached(PathBuf),
+    /// Built from the sources and stored in a cache file.
+    Built {
+        /// The cache file written.
+        path: PathBuf,
+        /// Whether a file of that name was there but did not decode or carried another key.
+        replaced: bool,
+    },
+}
+
+/// The cache key of a policy's places: BLAKE3 (hex) of [`FORMAT`], `build` (what identifies the
+/// software, e.g. a hash of the running executable), the reader's [`ShapeReader::id`], the H3
+/// resolution, the policy's `[[regions]]`, `[roads]` and `[[bounties]]` sections and the source
+/// files' roles, paths and SHA-256.
+///
+/// ```
+/// use tessera::places::cache::key;
+/// let p = tessera::policy::Policy::default();
+/// assert_eq!(key(&p, &[], "b1", "native"), key(&p, &[], "b1", "native"));
+/// assert_ne!(key(&p, &[], "b1", "native"), key(&p, &[], "b2", "native"));
+/// ```
+pub fn key(policy: &Policy, sources: &[PlaceSource], build: &str, reader: &str) -> String {
+    let sources: Vec<[&str; 3]> = sources
+        .iter()
+        .map(|s| [s.role.as_str(), s.path.as_str(), s.sha256.as_str()])
+        .collect();
+    let doc = serde_json::json!({
+        "format": FORMAT,
+        "build": build,
+        "reader": reader,
+        "h3_resolution": policy.h3_resolution,
+        "regions": policy.regions,
+        "roads": policy.roads,
+        "bounties": policy.bounties,
+        "sources": sources,
+    });
+    blake3::hash(doc.to_string().as_bytes()).to_hex().to_string()
+}
+
+/// The places of `policy` (sources relative to `base`), from the cache in `dir` when it holds
+/// them under their [`key`], else built with [`super::build`] and stored there (atomically:
+/// temp file + rename; the oldest files beyond [`KEEP`] are removed).
+///
+/// # Errors
+/// As [`super::build`]; [`PlacesError::Source`] naming the cache file when it cannot be written.
+///
+/// ```
+/// # let d = tempfile::tempdir().unwrap();
+/// use tessera::places::{cache, shapes::Native};
+/// let p = tessera::policy::Policy::default();
+/// let (places, origin) = cache::load_or_build(&p, d.path(), &Native, &d.path().join("c"), "b").unwrap();
+/// assert!(places.is_empty() && origin == cache::Origin::None);
+/// ```
+pub fn load_or_build(
+    policy: &Policy,
+    base: &Path,
+    reader: &dyn ShapeReader,
+    dir: &Path,
+    build: &str,
+) -> Result<(Places, Origin), PlacesError> {
+    if policy.regions.is_empty() && policy.roads.is_none() && policy.bounties.is_empty() {
+        return Ok((Places::default(), Origin::None));
+    }
+    let sources = source_records(policy, base)?;
+    let k = key(policy, &sources, build, &reader.id());
+    let path = dir.join(format!("{k}.parquet"));
+    let replaced = match std::fs::read(&path) {
+        Ok(bytes) => match decode(policy, bytes.into(), &k) {
+            Ok(mut places) => {
+                places.sources = sources;
+                return Ok((places, Origin::Cached(path)));
+            }
+            Err(_) => true,
+        },
+        Err(_) => false,
+    };
+    let places = build_with(policy, base, reader, sources)?;
+    let bytes = encode(&places, &k).map_err(|m| PlacesError::source(&path, m))?;
+    std::fs::create_dir_all(dir).map_err(|e| PlacesError::source(dir, e.to_string()))?;
+    crate::lake::write_atomic(&path, &bytes).map_err(|e| PlacesError::source(&path, e.to_string()))?;
+    prune(dir, KEEP);
+    Ok((places, Origin::Built { path, replaced }))
+}
+
+/// A build id for [`load_or_build`] when tessera runs as its own executable (the CLI): BLAKE3
+/// (hex) of the running executable's bytes, so a rebuilt or upgraded binary never reuses places
+/// an older one built. (A library loaded into another program — the Python extension — must not
+/// use this: the executable is the host's.)
+///
+/// # Errors
+/// The I/O error when the executable cannot be located or read.
+///
+/// ```
+/// let id = tessera::places::cache::executable_id().unwrap();
+/// assert_eq!(id.len(), 64);
+/// ```
+pub fn executable_id() -> std::io::Result<String> {
+    let exe = std::env::current_exe()?;
+    let mut h = blake3::Hasher::new();
+    h.update_reader(std::fs::File::open(exe)?)?;
+    Ok(h.finalize().to_hex().to_string())
+}
+
+/// `places.parquet` bytes with the key and the region list in the schema metadata.
+fn encode(places: &Places, key: &str) -> Result<Vec<u8>, String> {
+    let regions: Vec<(&str, String)> = places
+        .regions
+        .iter()
+        .map(|r| (r.name.as_str(), r.weight.to_string()))
+        .collect();
+    let meta = HashMap::from([
+        (KEY.to_string(), key.to_string()),
+        (
+            REGIONS.to_string(),
+            serde_json::to_string(&regions).map_err(|e| e.to_string())?,
+        ),
+    ]);
+    let schema = Arc::new(crate::tables::places_schema().as_ref().clone().with_metadata(meta));
+    let batch = crate::tables::places_batch(places)
+        .with_schema(schema.clone())
+        .map_err(|e| e.to_string())?;
+    crate::tables::to_parquet(&schema, &[batch]).map_err(|e| e.to_string())
+}
+
+/// A cache file → [`Places`] (without sources), refused unless its key is `key`.
+fn decode(policy: &Policy, bytes: bytes::Bytes, key: &str) -> Result<Places, String> {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(|e| e.to_string())?;
+    let meta = builder.schema().metadata().clone();
+    if meta.get(KEY).map(String::as_str) != Some(key) {
+        return Err("another key".into());
+    }
+    let listed: Vec<(String, String)> =
+        serde_json::from_str(meta.get(REGIONS).ok_or("no region list")?).map_err(|e| e.to_string())?;
+    let batches: Vec<RecordBatch> = builder
+        .build()
+        .map_err(|e| e.to_string())?
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())?;
+    let ids: Vec<String> = policy.bounties.iter().map(|b| b.id.clone()).collect();
+    let mut places = crate::tables::places_from_batches(&batches, policy.roads.is_some(), &ids)?;
+    let regions: Vec<Region> = listed
+        .into_iter()
+        .map(|(name, w)| {
+            Ok(Region {
+                name,
+                weight: w.parse().map_err(|_| "bad weight")?,
+            })
+        })
+        .collect::<Result<_, String>>()?;
+    // Rows name the regions that have cells; the list also has those without.
+    let n = regions.len();
+    places.add_regions(regions)?;
+    if places.regions.len() != n {
+        return Err("a region with cells is not in the list".into());
+    }
+    Ok(places)
+}
+
+/// Remove all but the `keep` newest `*.parquet` files of `dir` (best effort: a cache).
+fn prune(dir: &Path, keep: usize) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut files: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "parquet"))
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .collect();
+    files.sort();
+    let n = files.len().saturating_sub(keep);
+    for (_, p) in files.into_iter().take(n) {
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::places::shapes::Native;
+
+    fn write(dir: &Path, name: &str, text: &str) {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+
+    fn square(name: &str, w: f64, x0: f64, y0: f64, d: f64) -> String {
+        let (x1, y1) = (x0 + d, y0 + d);
+        format!(
+            r#"{{"type":"Feature","properties":{{"name":"{name}","w":{w}}},"geometry":{{"type":"Polygon","coordinates":[[[{x0},{y0}],[{x1},{y0}],[{x1},{y1}],[{x0},{y1}],[{x0},{y0}]]]}}}}"#
+        )
+    }
+
+    /// Regions (one of them without cells: inside the first), roads and a bounty.
+    fn fixture(dir: &Path) -> Policy {
+        let fc = |fs: Vec<String>| format!(r#"{{"type":"FeatureCollection","features":[{}]}}"#, fs.join(","));
+        write(dir, "a.geojson", &fc(vec![square("north", 2.0, 24.90, 60.16, 0.004)]));
+        write(
+            dir,
+            "b.geojson",
+            &fc(vec![
+                square("inner", 3.0, 24.901, 60.161, 0.0005),
+                square("south", 0.5, 24.90, 60.15, 0.003),
+            ]),
+        );
+        write(
+            dir,
+            "roads.geojson",
+            &fc(vec![r#"{"type":"Feature","properties":{"highway":"residential"},"geometry":{"type":"LineString","coordinates":[[24.90,60.155],[24.905,60.162]]}}"#.to_string()]),
+        );
+        write(
+            dir,
+            "bounty.geojson",
+            &fc(vec![square("x", 1.0, 24.902, 60.162, 0.001)]),
+        );
+        Policy::from_toml_str(
+            "h3_resolution = 11\n\
+             [[regions]]\nsource = \"a.geojson\"\nname_field = \"name\"\nweight_field = \"w\"\n\
+             [[regions]]\nsource = \"b.geojson\"\nname_field = \"name\"\nweight_field = \"w\"\n\
+             [roads]\nsource = \"roads.geojson\"\n\
+             [[bounties]]\nid = \"b1\"\nsource = \"bounty.geojson\"\npool = \"1000\"\n\
+             first_epoch = \"2026-W46\"\nlast_epoch = \"2026-W47\"\n",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn cached_places_equal_built_places_including_regions_without_cells() {
+        let d = tempfile::tempdir().unwrap();
+        let p = fixture(d.path());
+        let built = crate::places::build(&p, d.path(), &Native).unwrap();
+        assert!(
+            built.regions.iter().any(|r| r.name == "inner"),
+            "fixture has the empty region"
+        );
+        assert!(!built.region_cells.is_empty() && built.roads.as_ref().is_some_and(|r| !r.is_empty()));
+        let cache = d.path().join("cache");
+        let (first, o1) = load_or_build(&p, d.path(), &Native, &cache, "b").unwrap();
+        assert!(matches!(o1, Origin::Built { replaced: false, .. }), "{o1:?}");
+        let (second, o2) = load_or_build(&p, d.path(), &Native, &cache, "b").unwrap();
+        assert!(matches!(o2, Origin::Cached(_)), "{o2:?}");
+        assert_eq!(first, built);
+        assert_eq!(second, built);
+    }
+
+    #[test]
+    fn changed_source_bytes_policy_or_build_miss_the_cache() {
+        let d = tempfile::tempdir().unwrap();
+        let p = fixture(d.path());
+        let cache = d.path().join("cache");
+        load_or_build(&p, d.path(), &Native, &cache, "b").unwrap();
+        // Another build of the software.
+        assert!(matches!(
+            load_or_build(&p, d.path(), &Native, &cache, "c").unwrap().1,
+            Origin::Built { .. }
+        ));
+        // Another policy (the buffer around roads).
+        let mut p2 = p.clone();
+        p2.roads.as_mut().unwrap().buffer_cells = 0;
+        let (pl2, o) = load_or_build(&p2, d.path(), &Native, &cache, "b").unwrap();
+        assert!(matches!(o, Origin::Built { .. }));
+        assert_eq!(pl2, crate::places::build(&p2, d.path(), &Native).unwrap());
+        // The same path with other bytes: a region file moved east.
+        let moved = square("north", 2.0, 24.91, 60.16, 0.004);
+        write(
+            d.path(),
+            "a.geojson",
+            &format!(r#"{{"type":"FeatureCollection","features":[{moved}]}}"#),
+        );
+        let (pl3, o) = load_or_build(&p, d.path(), &Native, &cache, "b").unwrap();
+        assert!(matches!(o, Origin::Built { .. }), "{o:?}");
+        assert_eq!(pl3, crate::places::build(&p, d.path(), &Native).unwrap());
+    }
+
+    #[test]
+    fn corrupt_or_foreign_cache_file_is_rebuilt_not_trusted() {
+        let d = tempfile::tempdir().unwrap();
+        let p = fixture(d.path());
+        let cache = d.path().join("cache");
+        let (built, o) = load_or_build(&p, d.path(), &Native, &cache, "b").unwrap();
+        let Origin::Built { path, .. } = o.clone() else {
+            panic!("{o:?}")
+        };
+        // Truncated.
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+        let (again, o) = load_or_build(&p, d.path(), &Native, &cache, "b").unwrap();
+        assert!(matches!(o, Origin::Built { replaced: true, .. }), "{o:?}");
+        assert_eq!(again, built);
+        // Another key's (valid) file under this key's name: e.g. copied by hand.
+        let other = encode(&Places::default(), "not-this-key").unwrap();
+        std::fs::write(&path, other).unwrap();
+        let (again, o) = load_or_build(&p, d.path(), &Native, &cache, "b").unwrap();
+        assert!(matches!(o, Origin::Built { replaced: true, .. }), "{o:?}");
+        assert_eq!(again, built);
+    }
+
+    #[test]
+    fn prune_keeps_the_newest_files() {
+        let d = tempfile::tempdir().unwrap();
+        for i in 0..5 {
+            write(d.path(), &format!("{i}.parquet"), "x");
+            let t = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000 + i);
+            std::fs::File::options()
+                .write(true)
+                .open(d.path().join(format!("{i}.parquet")))
+                .unwrap()
+                .set_modified(t)
+                .unwrap();
+        }
+        write(d.path(), "notes.txt", "kept");
+        prune(d.path(), 2);
+        let mut left: Vec<String> = std::fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["3.parquet", "4.parquet", "notes.txt"]);
+    }
+}
