@@ -170,7 +170,14 @@ fn decode(policy: &Policy, bytes: bytes::Bytes, key: &str) -> Result<Places, Str
     }
     let listed: Vec<(String, String)> =
         serde_json::from_str(meta.get(REGIONS).ok_or("no region list")?).map_err(|e| e.to_string())?;
+    // Every column but `cell_id` (the hex text of `cell`: 6 M strings at 10^7 fixes' places).
+    let mask = parquet::arrow::ProjectionMask::columns(
+        builder.parquet_schema(),
+        ["kind", "name", "cell", "weight", "road_mm"],
+    );
     let batches: Vec<RecordBatch> = builder
+        .with_projection(mask)
+        .with_batch_size(1 << 16)
         .build()
         .map_err(|e| e.to_string())?
         .collect::<Result<_, _>>()

@@ -86,8 +86,10 @@ pub fn places_batch(p: &Places) -> RecordBatch {
 /// assert!(tessera::tables::places_from_batches(&[b], false, &[]).unwrap().is_empty());
 /// ```
 pub fn places_from_batches(batches: &[RecordBatch], roads: bool, bounty_ids: &[String]) -> Result<Places, String> {
-    let mut regions: std::collections::BTreeMap<String, u64> = Default::default();
-    let mut region_rows: Vec<(u64, String)> = Vec::new();
+    // Region names in order of first appearance, with their weight (the last row's, as rows of
+    // one region carry one weight); rows are grouped by region, so a name is looked up rarely.
+    let mut names: Vec<(String, u64)> = Vec::new();
+    let mut region_rows: Vec<(u64, u32)> = Vec::new();
     let mut road_rows: Vec<(u64, u64)> = Vec::new();
     let mut bounties: Vec<BountyArea> = bounty_ids
         .iter()
@@ -105,14 +107,24 @@ pub fn places_from_batches(batches: &[RecordBatch], roads: bool, bounty_ids: &[S
         for i in 0..b.num_rows() {
             let n = || {
                 (!name.is_null(i))
-                    .then(|| name.value(i).to_string())
+                    .then(|| name.value(i))
                     .ok_or("region or bounty row without a name")
             };
             match kind.value(i) {
                 "region" => {
-                    let w = u64::try_from(weight.value(i)).map_err(|_| "negative region weight")?;
-                    regions.insert(n()?, w);
-                    region_rows.push((cell.value(i), n()?));
+                    let (nm, w) = (
+                        n()?,
+                        u64::try_from(weight.value(i)).map_err(|_| "negative region weight")?,
+                    );
+                    let idx = match names.last() {
+                        Some((last, _)) if last == nm => names.len() - 1,
+                        _ => names.iter().position(|(x, _)| x == nm).unwrap_or_else(|| {
+                            names.push((nm.to_string(), w));
+                            names.len() - 1
+                        }),
+                    };
+                    names[idx].1 = w;
+                    region_rows.push((cell.value(i), idx as u32));
                 }
                 "road" => road_rows.push((cell.value(i), road.value(i))),
                 "bounty" => {
@@ -127,18 +139,23 @@ pub fn places_from_batches(batches: &[RecordBatch], roads: bool, bounty_ids: &[S
             }
         }
     }
-    let regions: Vec<Region> = regions
-        .into_iter()
-        .map(|(name, weight)| Region { name, weight })
+    // Regions sorted by name; rows re-pointed from first-appearance order.
+    let mut order: Vec<usize> = (0..names.len()).collect();
+    order.sort_by(|a, b| names[*a].0.cmp(&names[*b].0));
+    let mut sorted_at = vec![0u32; names.len()];
+    for (pos, &i) in order.iter().enumerate() {
+        sorted_at[i] = pos as u32;
+    }
+    let regions: Vec<Region> = order
+        .iter()
+        .map(|&i| Region {
+            name: names[i].0.clone(),
+            weight: names[i].1,
+        })
         .collect();
     let mut region_cells: Vec<(u64, u32)> = region_rows
         .into_iter()
-        .map(|(c, n)| {
-            (
-                c,
-                regions.binary_search_by(|r| r.name.cmp(&n)).expect("inserted") as u32,
-            )
-        })
+        .map(|(c, i)| (c, sorted_at[i as usize]))
         .collect();
     region_cells.sort_unstable();
     road_rows.sort_unstable();
@@ -228,4 +245,47 @@ pub fn regions_batch(rows: &[RegionRow]) -> RecordBatch {
         Arc::new(points.finish()),
     ];
     RecordBatch::try_new(regions_schema(), cols).expect("schema matches")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn places_round_trip_through_their_batch_whatever_the_row_order() {
+        let p = Places {
+            regions: vec![
+                Region {
+                    name: "a".into(),
+                    weight: 1_500_000,
+                },
+                Region {
+                    name: "b".into(),
+                    weight: 0,
+                },
+                Region {
+                    name: "c".into(),
+                    weight: 2_000_000,
+                },
+            ],
+            region_cells: vec![(1, 2), (2, 0), (3, 1), (4, 2), (5, 0)],
+            roads: Some(vec![(2, 900), (7, 0)]),
+            bounties: vec![BountyArea {
+                id: "x".into(),
+                cells: vec![3, 9],
+            }],
+            sources: Vec::new(),
+        };
+        let b = places_batch(&p);
+        assert_eq!(
+            places_from_batches(std::slice::from_ref(&b), true, &["x".into()]).unwrap(),
+            p
+        );
+        // Rows in reverse order, one batch each: the same places.
+        let rev: Vec<RecordBatch> = (0..b.num_rows()).rev().map(|i| b.slice(i, 1)).collect();
+        assert_eq!(places_from_batches(&rev, true, &["x".into()]).unwrap(), p);
+        assert!(places_from_batches(&[b], true, &[])
+            .unwrap_err()
+            .contains("bounty \"x\""));
+    }
 }

@@ -68,8 +68,8 @@ async fn rows(ctx: &datafusion::prelude::SessionContext, q: &str) -> Vec<String>
 fn every_table_is_registered_with_its_columns() {
     let d = lake();
     rt().block_on(async {
-        let ctx = tessera_sql::session(d.path()).await.unwrap();
-        let tables = tessera_sql::describe(&ctx).await.unwrap();
+        let ctx = crate::session(d.path()).await.unwrap();
+        let tables = crate::describe(&ctx).await.unwrap();
         let names: Vec<&str> = tables.iter().map(|t| t.0.as_str()).collect();
         assert_eq!(
             names,
@@ -117,7 +117,7 @@ fn every_table_is_registered_with_its_columns() {
 fn where_epoch_reads_only_that_epochs_file() {
     let d = lake();
     rt().block_on(async {
-        let ctx = tessera_sql::session(d.path()).await.unwrap();
+        let ctx = crate::session(d.path()).await.unwrap();
         let plan = rows(
             &ctx,
             "EXPLAIN SELECT recipient, amount FROM rewards WHERE epoch = '2026-W47'",
@@ -135,7 +135,7 @@ fn where_epoch_reads_only_that_epochs_file() {
 fn h3_functions_work_on_lake_columns() {
     let d = lake();
     rt().block_on(async {
-        let ctx = tessera_sql::session(d.path()).await.unwrap();
+        let ctx = crate::session(d.path()).await.unwrap();
         // Every explained cell is where h3_latlng_to_cell puts its own centre.
         let bad = rows(&ctx, "SELECT count(*) FROM explain WHERE h3_latlng_to_cell(h3_cell_to_lat(cell), h3_cell_to_lng(cell), 12) <> cell OR h3_cell_to_string(cell) <> cell_id OR NOT h3_is_valid(cell)").await;
         assert_eq!(bad, ["0"]);
@@ -160,7 +160,7 @@ fn readme_analyst_queries_run_as_written() {
     assert_eq!(queries.len(), 3, "{queries:?}");
     let d = lake();
     rt().block_on(async {
-        let ctx = tessera_sql::session(d.path()).await.unwrap();
+        let ctx = crate::session(d.path()).await.unwrap();
         for q in &queries {
             let r = rows(&ctx, q).await;
             assert!(!r.is_empty(), "{q} returned nothing");
@@ -172,7 +172,7 @@ fn readme_analyst_queries_run_as_written() {
 fn an_empty_lake_has_every_table_and_no_rows() {
     let d = tempfile::tempdir().unwrap();
     rt().block_on(async {
-        let ctx = tessera_sql::session(d.path()).await.unwrap();
+        let ctx = crate::session(d.path()).await.unwrap();
         for t in [
             "fixes",
             "rewards",
@@ -195,7 +195,7 @@ fn rule_fixes_of_a_source_whose_metadata_never_landed_are_not_rows() {
     let d = lake();
     let root = d.path();
     let before = rt().block_on(async {
-        let ctx = tessera_sql::session(root).await.unwrap();
+        let ctx = crate::session(root).await.unwrap();
         rows(&ctx, "SELECT count(*) FROM fixes").await
     });
     // What a writer killed between its data files and its metadata leaves behind.
@@ -207,7 +207,7 @@ fn rule_fixes_of_a_source_whose_metadata_never_landed_are_not_rows() {
         .path();
     std::fs::copy(&any, root.join(format!("fixes/{}.parquet", "cd".repeat(32)))).unwrap();
     let after = rt().block_on(async {
-        let ctx = tessera_sql::session(root).await.unwrap();
+        let ctx = crate::session(root).await.unwrap();
         (
             rows(&ctx, "SELECT count(*) FROM fixes").await,
             rows(&ctx, "SELECT sum(fixes) FROM sources").await,
