@@ -2,7 +2,8 @@
 //! — tiling its regions and walking its roads in 1 m steps, each step an H3 index — costs seconds
 //! to minutes, on every epoch run. The cells depend only on the software that built them, the
 //! shape reader (GDAL's version), the policy's place sections and resolution, and the bytes of
-//! the source files; the key is the BLAKE3 hash of all of them, so a changed file, policy, build
+//! the source files and of their companions (a Shapefile's `.dbf`, `.prj`…); the key is the
+//! BLAKE3 hash of all of them, so a changed file, policy, build
 //! of tessera or GDAL misses the cache and builds afresh, and a hit gives exactly the places a
 //! build would (tested).
 //!
@@ -49,15 +50,21 @@ pub enum Origin {
 /// The cache key of a policy's places: BLAKE3 (hex) of [`FORMAT`], `build` (what identifies the
 /// software, e.g. a hash of the running executable), the reader's [`ShapeReader::id`], the H3
 /// resolution, the policy's `[[regions]]`, `[roads]` and `[[bounties]]` sections and the source
-/// files' roles, paths and SHA-256.
+/// files' roles, paths and SHA-256, and `companions` (see [`companions`]).
 ///
 /// ```
 /// use tessera::places::cache::key;
 /// let p = tessera::policy::Policy::default();
-/// assert_eq!(key(&p, &[], "b1", "native"), key(&p, &[], "b1", "native"));
-/// assert_ne!(key(&p, &[], "b1", "native"), key(&p, &[], "b2", "native"));
+/// assert_eq!(key(&p, &[], &[], "b1", "native"), key(&p, &[], &[], "b1", "native"));
+/// assert_ne!(key(&p, &[], &[], "b1", "native"), key(&p, &[], &[], "b2", "native"));
 /// ```
-pub fn key(policy: &Policy, sources: &[PlaceSource], build: &str, reader: &str) -> String {
+pub fn key(
+    policy: &Policy,
+    sources: &[PlaceSource],
+    companions: &[(String, String)],
+    build: &str,
+    reader: &str,
+) -> String {
     let sources: Vec<[&str; 3]> = sources
         .iter()
         .map(|s| [s.role.as_str(), s.path.as_str(), s.sha256.as_str()])
@@ -71,8 +78,60 @@ pub fn key(policy: &Policy, sources: &[PlaceSource], build: &str, reader: &str) 
         "roads": policy.roads,
         "bounties": policy.bounties,
         "sources": sources,
+        "companions": companions,
     });
     blake3::hash(doc.to_string().as_bytes()).to_hex().to_string()
+}
+
+/// The files beside each place source that share its name up to the first dot (`roads.shp` →
+/// `roads.dbf`, `roads.shx`, `roads.prj`, `roads.cpg`): OGR reads a Shapefile's attributes and
+/// CRS from them, so changing one changes the places while the source's own bytes stay the same.
+/// (path relative to `base`, BLAKE3 hex), sorted by path; files that only share the stem by
+/// chance just make the key stricter.
+///
+/// # Errors
+/// [`PlacesError::Source`] naming a directory or file that cannot be read.
+///
+/// ```
+/// # let d = tempfile::tempdir().unwrap();
+/// std::fs::write(d.path().join("r.shp"), b"shp").unwrap();
+/// std::fs::write(d.path().join("r.dbf"), b"dbf").unwrap();
+/// let p = tessera::policy::Policy::from_toml_str("[[regions]]\nsource = \"r.shp\"\nname_field = \"n\"\n").unwrap();
+/// let c = tessera::places::cache::companions(&p, d.path()).unwrap();
+/// assert_eq!(c.iter().map(|x| x.0.as_str()).collect::<Vec<_>>(), ["r.dbf"]);
+/// ```
+pub fn companions(policy: &Policy, base: &Path) -> Result<Vec<(String, String)>, PlacesError> {
+    let sources = policy
+        .regions
+        .iter()
+        .map(|r| &r.source)
+        .chain(policy.roads.iter().map(|r| &r.source))
+        .chain(policy.bounties.iter().map(|b| &b.source));
+    let mut out = std::collections::BTreeMap::new();
+    for src in sources {
+        let rel = Path::new(src);
+        let (Some(name), dir) = (
+            rel.file_name().and_then(|n| n.to_str()),
+            rel.parent().unwrap_or(Path::new("")),
+        ) else {
+            continue;
+        };
+        let prefix = format!("{}.", name.split('.').next().unwrap_or(name));
+        let abs_dir = base.join(dir);
+        let entries = std::fs::read_dir(&abs_dir).map_err(|e| PlacesError::source(&abs_dir, e.to_string()))?;
+        for e in entries.flatten() {
+            let other = e.file_name().to_string_lossy().into_owned();
+            if other == name || !other.starts_with(&prefix) || !e.path().is_file() {
+                continue;
+            }
+            let bytes = std::fs::read(e.path()).map_err(|x| PlacesError::source(&e.path(), x.to_string()))?;
+            out.insert(
+                dir.join(&other).to_string_lossy().into_owned(),
+                blake3::hash(&bytes).to_hex().to_string(),
+            );
+        }
+    }
+    Ok(out.into_iter().collect())
 }
 
 /// The places of `policy` (sources relative to `base`), from the cache in `dir` when it holds
@@ -100,7 +159,7 @@ pub fn load_or_build(
         return Ok((Places::default(), Origin::None));
     }
     let sources = source_records(policy, base)?;
-    let k = key(policy, &sources, build, &reader.id());
+    let k = key(policy, &sources, &companions(policy, base)?, build, &reader.id());
     let path = dir.join(format!("{k}.parquet"));
     let replaced = match std::fs::read(&path) {
         Ok(bytes) => match decode(policy, bytes.into(), &k) {
@@ -314,6 +373,35 @@ mod tests {
         let (pl3, o) = load_or_build(&p, d.path(), &Native, &cache, "b").unwrap();
         assert!(matches!(o, Origin::Built { .. }), "{o:?}");
         assert_eq!(pl3, crate::places::build(&p, d.path(), &Native).unwrap());
+    }
+
+    #[test]
+    fn a_changed_companion_file_misses_the_cache() {
+        // A Shapefile's .dbf (names, weights) or .prj (CRS) changes the places while the .shp
+        // bytes stay the same: files sharing the source's stem are part of the key.
+        let d = tempfile::tempdir().unwrap();
+        let p = fixture(d.path());
+        let cache = d.path().join("cache");
+        write(d.path(), "a.prj", "GEOGCS[\"WGS 84\"]");
+        assert!(matches!(
+            load_or_build(&p, d.path(), &Native, &cache, "b").unwrap().1,
+            Origin::Built { .. }
+        ));
+        assert!(matches!(
+            load_or_build(&p, d.path(), &Native, &cache, "b").unwrap().1,
+            Origin::Cached(_)
+        ));
+        write(d.path(), "a.prj", "PROJCS[\"ETRS89 / UTM 35N\"]");
+        assert!(matches!(
+            load_or_build(&p, d.path(), &Native, &cache, "b").unwrap().1,
+            Origin::Built { .. }
+        ));
+        // A file that does not share the stem is not part of it.
+        write(d.path(), "ab.prj", "x");
+        assert!(matches!(
+            load_or_build(&p, d.path(), &Native, &cache, "b").unwrap().1,
+            Origin::Cached(_)
+        ));
     }
 
     #[test]
