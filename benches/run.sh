@@ -30,7 +30,8 @@ if [ -f "$PEER_EPOCH" ]; then PEER_ARGS=(--peer-epoch "$PEER_EPOCH"); else echo 
 # Spark (issue #17): the same 10^7 epoch (or the largest size asked for) through tessera.spark on
 # local[$(nproc)] vs the CLI. Installs pyspark and this package into the bench venv. SPARK=0 skips.
 if [ "${SPARK:-1}" != 0 ]; then
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check "pyspark==4.1.1"
+  # pyspark's Arrow path (mapInArrow, toPandas) needs pandas; the same pins as python/requirements-test.txt.
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check "pyspark==4.1.1" "pandas>=2.2"
   CARGO_TARGET_DIR="$TARGET" "$VENV/bin/python" -m pip install -q --disable-pip-version-check ./python
   BIG=$(echo "$SIZES" | tr ',' '\n' | python3 -c 'import sys; v=[int(float(x)) for x in sys.stdin if x.strip()]; print(max([x for x in v if x <= 10**7] or v))')
   echo "== spark (benches/spark_epoch.py on lake-$BIG)"

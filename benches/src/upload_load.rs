@@ -47,7 +47,12 @@ fn serve(bin: &Path, lake: &Path, registry: &Path, port: u16) -> Child {
     }
 }
 
-fn run(bin: &Path, uploads: usize, threads: usize, kills: usize, base: &[u8]) {
+/// One load run; returns its lake's directory, to be removed only after the last run: on ext4
+/// without a journal (this VM's root file system) an inode freed in the last 60–300 s is skipped,
+/// one buffer lookup each, when a file is created — removing a 10,000-upload lake right before
+/// the next run makes that run's file creation several times slower. (For the same reason, leave a
+/// few minutes between invocations.)
+fn run(bin: &Path, uploads: usize, threads: usize, kills: usize, base: &[u8]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
     let registry = dir.path().join("registry.csv");
@@ -130,6 +135,7 @@ fn run(bin: &Path, uploads: usize, threads: usize, kills: usize, base: &[u8]) {
     let secs = t0.elapsed().as_secs_f64();
     done.store(true, Ordering::Relaxed);
     let killed = killer.join().unwrap();
+    let server_cpu = cpu_seconds(server.lock().unwrap().id());
     let results = results.lock().unwrap();
     let mut lat: Vec<Duration> = results.iter().map(|r| r.1).collect();
     lat.sort();
@@ -144,8 +150,15 @@ fn run(bin: &Path, uploads: usize, threads: usize, kills: usize, base: &[u8]) {
     for r in results.iter().filter(|r| r.0 != 200 && r.0 != 201) {
         *failed.entry(r.0).or_insert(0usize) += 1;
     }
+    // Server CPU per upload (user + system, the last server process only: without kills, the
+    // whole run) — steadier than uploads/s on a VM whose neighbours come and go.
+    let cpu = if killed == 0 {
+        format!("; server CPU {:.2} ms/upload", server_cpu * 1000.0 / uploads as f64)
+    } else {
+        String::new()
+    };
     println!(
-        "{uploads} uploads, {threads} clients, {killed} SIGKILL+restart: {:.0} uploads/s; latency p50 {:.1} ms, p99 {:.1} ms, max {:.0} ms; accepted {}, lost {lost}, retried {retried}, failed by status {failed:?}",
+        "{uploads} uploads, {threads} clients, {killed} SIGKILL+restart: {:.0} uploads/s; latency p50 {:.1} ms, p99 {:.1} ms, max {:.0} ms; accepted {}, lost {lost}, retried {retried}, failed by status {failed:?}{cpu}",
         uploads as f64 / secs,
         p(0.5),
         p(0.99),
@@ -155,6 +168,23 @@ fn run(bin: &Path, uploads: usize, threads: usize, kills: usize, base: &[u8]) {
     let mut s = server.lock().unwrap();
     let _ = s.kill();
     let _ = s.wait();
+    drop(s);
+    dir
+}
+
+/// User + system CPU seconds of a live process (`/proc/<pid>/stat` fields 14 and 15); 0 when
+/// unreadable.
+fn cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the parenthesised command name (which may contain spaces).
+    let rest = stat.rsplit_once(')').map_or("", |r| r.1);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    (ticks(11) + ticks(12)) / hz.max(1.0)
 }
 
 fn main() {
@@ -175,7 +205,6 @@ fn main() {
     });
     let base = fleet.files[0].bytes.clone();
     println!("body ~{} bytes; tessera serve at {}", base.len() + 16, bin.display());
-    for c in conc {
-        run(&bin, uploads, c, kills, &base);
-    }
+    let lakes: Vec<tempfile::TempDir> = conc.iter().map(|&c| run(&bin, uploads, c, kills, &base)).collect();
+    drop(lakes);
 }

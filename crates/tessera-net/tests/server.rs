@@ -639,3 +639,34 @@ fn a_camera_video_over_the_body_limit_streams_to_disk_under_the_video_limit_with
     let r = c1.upload_bytes("fake.mp4", &junk);
     assert_eq!(r.status, 413, "{:?}", r.response);
 }
+
+#[test]
+fn rule_a_trace_over_the_spool_size_is_stored_whole_and_no_temp_file_stays() {
+    let s = start(8 << 20);
+    let big = tessera::simulate::simulate(&tessera::simulate::SimConfig {
+        seed: 5,
+        drivers: 1,
+        epochs: 1,
+        trips: 1,
+        minutes: 200,
+        ..Default::default()
+    })
+    .files[0]
+        .bytes
+        .clone();
+    assert!(big.len() > tessera_net::server::SPOOL_BYTES, "{}", big.len());
+    let small = trace(9);
+    let c1 = Client::new(&format!("http://{}", s.addr), "car-1", key(1));
+    for (name, body) in [("big.nmea", &big), ("small.nmea", &small)] {
+        let r = c1.upload_bytes(name, body);
+        assert_eq!(r.status, 201, "{name}: {:?}", r.response);
+        let hash = blake3::hash(body).to_hex().to_string();
+        assert_eq!(
+            &std::fs::read(s.lake.root().join(format!("sources/{hash}.nmea"))).unwrap(),
+            body
+        );
+    }
+    let meta = s.lake.sources().unwrap();
+    assert!(meta.iter().any(|m| m.fixes > 10_000), "{meta:?}");
+    assert_eq!(std::fs::read_dir(s.lake.root().join("server/tmp")).unwrap().count(), 0);
+}

@@ -104,6 +104,12 @@ pub async fn session(root: &Path) -> Result<SessionContext> {
     // Only sources whose metadata landed exist: files a killed writer left are not rows.
     let metas = lake.sources().map_err(ext)?;
     let with_imu: Vec<String> = metas.iter().filter(|m| m.imu > 0).map(|m| m.hash.clone()).collect();
+    // A source without rejections has no report file (older lakes have an empty one: same rows).
+    let with_rejections: Vec<String> = metas
+        .iter()
+        .filter(|m| !m.rejected_by_reason.is_empty())
+        .map(|m| m.hash.clone())
+        .collect();
     let committed: Vec<String> = metas.into_iter().map(|m| m.hash).collect();
     ctx.register_table(
         "fixes",
@@ -111,7 +117,12 @@ pub async fn session(root: &Path) -> Result<SessionContext> {
     )?;
     ctx.register_table(
         "ingest_rejections",
-        committed_files(root, "rejections", &committed, tessera::tables::rejections_schema())?,
+        committed_files(
+            root,
+            "rejections",
+            &with_rejections,
+            tessera::tables::rejections_schema(),
+        )?,
     )?;
     ctx.register_table(
         "imu",

@@ -1,5 +1,7 @@
-//! Reading an upload's body: streamed to a temp file while hashed (BLAKE3, for the signature),
-//! never held whole in memory while it arrives; `Content-Encoding: gzip` decoded on the way with
+//! Reading an upload's body: hashed while it arrives (BLAKE3, for the signature) and kept in
+//! memory up to [`SPOOL_BYTES`] (a trace: no temp file to create, read back and delete), past that
+//! streamed to a temp file — a camera video never sits whole in memory; either way within the
+//! share of the in-flight budget the request reserved. `Content-Encoding: gzip` is decoded on the way with
 //! the same size limit on what it decodes to; refused when it arrives slower than the limits
 //! allow (a chunk must come within `body_idle_timeout`, and after that long the average rate must
 //! stay above `min_body_rate`).
@@ -10,21 +12,71 @@ use http_body_util::BodyExt;
 use std::io::Write;
 use std::time::Instant;
 
-/// A body on disk (decoded) with its BLAKE3.
+/// Decoded bodies up to this many bytes stay in memory; a larger one goes to a temp file.
+pub const SPOOL_BYTES: usize = 1 << 20;
+
+/// Where a received body is.
+pub enum Spooled {
+    /// Whole in memory (at most [`SPOOL_BYTES`]).
+    Memory(Vec<u8>),
+    /// In a temp file (removed when dropped).
+    File(tempfile::NamedTempFile),
+}
+
+/// A decoded body with its BLAKE3.
 pub struct Received {
-    /// The temp file (removed when dropped).
-    pub file: tempfile::NamedTempFile,
+    /// The bytes, in memory or on disk.
+    pub body: Spooled,
     /// BLAKE3 of the decoded bytes.
     pub hash: blake3::Hash,
 }
 
-/// Where decoded bytes go: the temp file and the hasher, within the size limit.
+/// Where decoded bytes go: memory until [`SPOOL_BYTES`], then a temp file in `dir`; and the
+/// hasher; within the size limit.
 struct Sink {
-    file: std::io::BufWriter<std::fs::File>,
+    mem: Vec<u8>,
+    file: Option<(tempfile::NamedTempFile, std::io::BufWriter<std::fs::File>)>,
+    dir: std::path::PathBuf,
     hasher: blake3::Hasher,
     len: usize,
     max: usize,
 }
+
+impl Sink {
+    /// Move to a temp file (the bytes so far first).
+    fn spill(&mut self) -> std::io::Result<()> {
+        let tmp = tempfile::Builder::new().prefix(".upload-").tempfile_in(&self.dir)?;
+        let mut w = std::io::BufWriter::with_capacity(64 << 10, tmp.reopen()?);
+        w.write_all(&self.mem)?;
+        self.mem = Vec::new();
+        self.file = Some((tmp, w));
+        Ok(())
+    }
+
+    fn finish(mut self) -> std::io::Result<Received> {
+        let hash = self.hasher.finalize();
+        let body = match self.file.take() {
+            None => Spooled::Memory(self.mem),
+            Some((tmp, mut w)) => {
+                w.flush()?;
+                Spooled::File(tmp)
+            }
+        };
+        Ok(Received { body, hash })
+    }
+}
+
+/// A body could not move to its temp file (a storage problem, not the client's).
+#[derive(Debug)]
+struct SpillFailed(String);
+
+impl std::fmt::Display for SpillFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SpillFailed {}
 
 impl Write for Sink {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -34,13 +86,23 @@ impl Write for Sink {
                 "over the body limit",
             ));
         }
-        self.file.write_all(buf)?;
+        if self.file.is_none() && self.len + buf.len() > SPOOL_BYTES {
+            self.spill()
+                .map_err(|e| std::io::Error::other(SpillFailed(format!("temp file in {}: {e}", self.dir.display()))))?;
+        }
+        match &mut self.file {
+            Some((_, w)) => w.write_all(buf)?,
+            None => self.mem.extend_from_slice(buf),
+        }
         self.hasher.update(buf);
         self.len += buf.len();
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
-        self.file.flush()
+        match &mut self.file {
+            Some((_, w)) => w.flush(),
+            None => Ok(()),
+        }
     }
 }
 
@@ -67,12 +129,15 @@ impl Decoder {
 fn io_refusal(e: &std::io::Error, max: usize) -> Refusal {
     if e.kind() == std::io::ErrorKind::FileTooLarge {
         Refusal::TooLarge(format!("body decodes to more than {max} bytes"))
+    } else if let Some(s) = e.get_ref().and_then(|x| x.downcast_ref::<SpillFailed>()) {
+        Refusal::StorageError(s.0.clone())
     } else {
         Refusal::BodyError(format!("could not decode the body: {e}"))
     }
 }
 
-/// Stream `body` (encoded as `encoding`: `None`/`identity` or `gzip`) into a temp file in `dir`.
+/// Receive `body` (encoded as `encoding`: `None`/`identity` or `gzip`): in memory up to
+/// [`SPOOL_BYTES`] decoded, past that into a temp file in `dir`.
 ///
 /// # Errors
 /// [`Refusal::TooLarge`] past `max` bytes on the wire or decoded, [`Refusal::Timeout`] when too
@@ -85,13 +150,10 @@ pub async fn receive(
     max: usize,
     dir: &std::path::Path,
 ) -> Result<Received, Refusal> {
-    let tmp = tempfile::Builder::new()
-        .prefix(".upload-")
-        .tempfile_in(dir)
-        .map_err(|e| Refusal::StorageError(format!("temp file in {}: {e}", dir.display())))?;
-    let file = tmp.reopen().map_err(|e| Refusal::StorageError(e.to_string()))?;
     let sink = Sink {
-        file: std::io::BufWriter::with_capacity(64 << 10, file),
+        mem: Vec::new(),
+        file: None,
+        dir: dir.to_path_buf(),
         hasher: blake3::Hasher::new(),
         len: 0,
         max,
@@ -129,12 +191,8 @@ pub async fn receive(
             )));
         }
     }
-    let mut sink = dec.finish().map_err(|e| io_refusal(&e, max))?;
-    sink.flush().map_err(|e| Refusal::StorageError(e.to_string()))?;
-    Ok(Received {
-        file: tmp,
-        hash: sink.hasher.finalize(),
-    })
+    let sink = dec.finish().map_err(|e| io_refusal(&e, max))?;
+    sink.finish().map_err(|e| Refusal::StorageError(e.to_string()))
 }
 
 /// Read and drop what a client sends of a refused request's body — at most 64 KiB, for at most a
@@ -152,4 +210,70 @@ pub async fn discard(body: Body) {
         }
     };
     let _ = tokio::time::timeout(std::time::Duration::from_secs(1), drain).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn receive_now(bytes: Vec<u8>, encoding: Option<&str>, dir: &std::path::Path) -> Result<Received, Refusal> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        rt.block_on(receive(Body::from(bytes), encoding, &Limits::default(), 16 << 20, dir))
+    }
+
+    fn spool_files(dir: &std::path::Path) -> usize {
+        std::fs::read_dir(dir).unwrap().count()
+    }
+
+    #[test]
+    fn rule_a_body_up_to_the_spool_size_stays_in_memory_and_creates_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let body: Vec<u8> = (0..SPOOL_BYTES).map(|i| (i % 251) as u8).collect();
+        let r = receive_now(body.clone(), None, dir.path()).unwrap();
+        assert_eq!(r.hash, blake3::hash(&body));
+        assert!(matches!(&r.body, Spooled::Memory(b) if *b == body));
+        assert_eq!(spool_files(dir.path()), 0);
+    }
+
+    #[test]
+    fn rule_a_body_over_the_spool_size_goes_to_a_temp_file_removed_when_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let body: Vec<u8> = (0..SPOOL_BYTES + 1).map(|i| (i % 251) as u8).collect();
+        let r = receive_now(body.clone(), None, dir.path()).unwrap();
+        assert_eq!(r.hash, blake3::hash(&body));
+        let Spooled::File(f) = &r.body else {
+            panic!("over the spool size but in memory")
+        };
+        assert_eq!(std::fs::read(f.path()).unwrap(), body);
+        assert_eq!(spool_files(dir.path()), 1);
+        drop(r);
+        assert_eq!(spool_files(dir.path()), 0);
+    }
+
+    #[test]
+    fn rule_a_gzip_body_spills_by_its_decoded_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let decoded = vec![b'$'; 3 * SPOOL_BYTES];
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&decoded).unwrap();
+        let wire = gz.finish().unwrap();
+        assert!(wire.len() < SPOOL_BYTES);
+        let r = receive_now(wire, Some("gzip"), dir.path()).unwrap();
+        assert_eq!(r.hash, blake3::hash(&decoded));
+        assert!(matches!(&r.body, Spooled::File(f) if std::fs::read(f.path()).unwrap() == decoded));
+    }
+
+    #[test]
+    fn rule_a_temp_file_that_cannot_be_created_is_a_storage_error_not_the_clients() {
+        let dir = tempfile::tempdir().unwrap();
+        let gone = dir.path().join("missing");
+        let body = vec![b'x'; SPOOL_BYTES + 10];
+        let e = receive_now(body, None, &gone).err().expect("refused");
+        assert_eq!(e.reason(), "storage_error", "{e:?}");
+        // Small bodies never need the directory.
+        assert!(receive_now(vec![b'x'; 10], None, &gone).is_ok());
+    }
 }

@@ -18,6 +18,7 @@ mod metrics;
 mod refusal;
 pub mod replay;
 
+pub use body::SPOOL_BYTES;
 pub use metrics::Metrics;
 pub use refusal::Refusal;
 
@@ -318,36 +319,34 @@ async fn accept(
         .filter(|c| !c.is_control())
         .take(200)
         .collect::<String>();
-    let path = received.file.path().to_path_buf();
-    // A camera video is ingested from its temp file by seeking; anything else is read whole.
-    let (head, len) = {
-        let p = path.clone();
-        tokio::task::spawn_blocking(move || -> std::io::Result<([u8; 8], u64)> {
-            let mut f = std::fs::File::open(&p)?;
-            let mut h = [0u8; 8];
-            let n = std::io::Read::read(&mut f, &mut h)?;
-            h[n..].fill(0);
-            Ok((h, f.metadata()?.len()))
-        })
-        .await
-        .map_err(|e| Refusal::Internal(e.to_string()))?
-        .map_err(|e| Refusal::StorageError(format!("reading the received body: {e}")))?
+    let bytes = match received.body {
+        body::Spooled::Memory(bytes) => bytes,
+        body::Spooled::File(file) => match from_file(file, st.limits.max_body).await? {
+            Spilled::Video(video) => return store(st, signed.device, name, video, now).await,
+            Spilled::Other(bytes) => bytes,
+        },
     };
-    if tessera::ingest::Format::detect(&head) == tessera::ingest::Format::Mp4 {
-        let file = received.file.into_temp_path();
-        return store(st, signed.device, name, commit::Body::File(file), now).await;
-    }
-    if len > st.limits.max_body as u64 {
+    let is_mp4 = tessera::ingest::Format::detect(&bytes) == tessera::ingest::Format::Mp4;
+    if !is_mp4 && bytes.len() > st.limits.max_body {
         return Err(Refusal::TooLarge(format!(
-            "body of {len} bytes is not an MP4 video and exceeds {} bytes",
+            "body of {} bytes is not an MP4 video and exceeds {} bytes",
+            bytes.len(),
             st.limits.max_body
         )));
     }
-    let bytes = tokio::task::spawn_blocking(move || std::fs::read(path))
+    if is_mp4 {
+        // A small camera video: ingested from a temp file like a large one.
+        let tmp = st.tmp.clone();
+        let file = tokio::task::spawn_blocking(move || -> std::io::Result<tempfile::TempPath> {
+            let mut f = tempfile::Builder::new().prefix(".upload-").tempfile_in(&tmp)?;
+            std::io::Write::write_all(&mut f, &bytes)?;
+            Ok(f.into_temp_path())
+        })
         .await
         .map_err(|e| Refusal::Internal(e.to_string()))?
-        .map_err(|e| Refusal::StorageError(format!("reading the received body: {e}")))?;
-    drop(received);
+        .map_err(|e| Refusal::StorageError(format!("writing the received video: {e}")))?;
+        return store(st, signed.device, name, commit::Body::File(file), now).await;
+    }
     // The lake also ingests Parquet fixes (simulations, exports), but a device must send what its
     // receiver recorded; and a Parquet reader is no thing to point at untrusted bodies.
     if tessera::ingest::Format::detect(&bytes) == tessera::ingest::Format::Parquet {
@@ -356,6 +355,45 @@ async fn accept(
         ));
     }
     store(st, signed.device, name, commit::Body::Bytes(bytes), now).await
+}
+
+/// What a body that went to a temp file is.
+enum Spilled {
+    /// A camera video: stays on disk, ingested by seeking.
+    Video(commit::Body),
+    /// Anything else, read whole (its size is checked by the caller).
+    Other(Vec<u8>),
+}
+
+/// Sort a body that went to a temp file: a camera video stays there; anything else is read back
+/// unless it is over `max_body` (refused without reading it).
+async fn from_file(file: tempfile::NamedTempFile, max_body: usize) -> Result<Spilled, Refusal> {
+    let path = file.path().to_path_buf();
+    let (head, len) = tokio::task::spawn_blocking(move || -> std::io::Result<([u8; 8], u64)> {
+        let mut f = std::fs::File::open(&path)?;
+        let mut h = [0u8; 8];
+        let n = std::io::Read::read(&mut f, &mut h)?;
+        h[n..].fill(0);
+        Ok((h, f.metadata()?.len()))
+    })
+    .await
+    .map_err(|e| Refusal::Internal(e.to_string()))?
+    .map_err(|e| Refusal::StorageError(format!("reading the received body: {e}")))?;
+    if tessera::ingest::Format::detect(&head) == tessera::ingest::Format::Mp4 {
+        return Ok(Spilled::Video(commit::Body::File(file.into_temp_path())));
+    }
+    if len > max_body as u64 {
+        return Err(Refusal::TooLarge(format!(
+            "body of {len} bytes is not an MP4 video and exceeds {max_body} bytes"
+        )));
+    }
+    let path = file.path().to_path_buf();
+    let bytes = tokio::task::spawn_blocking(move || std::fs::read(path))
+        .await
+        .map_err(|e| Refusal::Internal(e.to_string()))?
+        .map_err(|e| Refusal::StorageError(format!("reading the received body: {e}")))?;
+    drop(file);
+    Ok(Spilled::Other(bytes))
 }
 
 /// Hand the upload to the group commit and answer when it is durable.

@@ -7,7 +7,7 @@
 //!   sources/<blake3>.<nmea|gpx>   raw bytes as received
 //!   sources/<blake3>.json         metadata: device, name, format, line accounting, time range
 //!   fixes/<blake3>.parquet        normalized fixes
-//!   rejections/<blake3>.parquet   ingest rejection report
+//!   rejections/<blake3>.parquet   ingest rejection report (only sources with rejected lines)
 //!   imu/<blake3>.parquet          IMU readings of camera telemetry (only sources that have them)
 //!   epochs/<E>/                   rewards, explain, rejections, coverage, manifest, policy, registry
 //! ```
@@ -655,7 +655,7 @@ impl Lake {
             let path = format!("{what}/{hash}.parquet");
             move |source| Error::Parquet { path, source }
         };
-        let fixes_pq = tables::to_parquet(
+        let fixes_pq = tables::to_source_parquet(
             &tables::fixes_schema(),
             &tables::fixes_to_batches_sized(device, &parsed.fixes, self.batch_rows),
         )
@@ -679,12 +679,17 @@ impl Lake {
                 rejection: r.clone(),
             })
             .collect();
-        let rej_pq = tables::to_parquet(&tables::rejections_schema(), &[tables::rejections_to_batch(&rows)])
-            .map_err(pq_err("rejections"))?;
-        let rej_path = self.root.join("rejections").join(format!("{hash}.parquet"));
-        let mut data = vec![raw, (fixes, fixes_path), (temp_with(&rej_path, &rej_pq)?, rej_path)];
+        let mut data = vec![raw, (fixes, fixes_path)];
+        // A source without rejections has no report file (one file and one Parquet encode fewer
+        // per clean upload; SQL lists the reports of sources whose metadata counts rejections).
+        if !rows.is_empty() {
+            let rej_pq = tables::to_source_parquet(&tables::rejections_schema(), &[tables::rejections_to_batch(&rows)])
+                .map_err(pq_err("rejections"))?;
+            let rej_path = self.root.join("rejections").join(format!("{hash}.parquet"));
+            data.push((temp_with(&rej_path, &rej_pq)?, rej_path));
+        }
         if !parsed.imu.is_empty() {
-            let imu_pq = tables::to_parquet(&tables::imu_schema(), &tables::imu_to_batches(device, &parsed.imu))
+            let imu_pq = tables::to_source_parquet(&tables::imu_schema(), &tables::imu_to_batches(device, &parsed.imu))
                 .map_err(pq_err("imu"))?;
             let imu_path = self.root.join("imu").join(format!("{hash}.parquet"));
             data.push((temp_with(&imu_path, &imu_pq)?, imu_path));
@@ -899,7 +904,7 @@ impl Lake {
         for (i, f) in rows.iter_mut().enumerate() {
             f.line = u32::try_from(i + 1).unwrap_or(u32::MAX);
         }
-        tables::to_parquet(
+        tables::to_source_parquet(
             &tables::fixes_schema(),
             &tables::fixes_to_batches_sized(device, &rows, self.batch_rows),
         )
@@ -1173,6 +1178,57 @@ mod tests {
         );
         let now = lake.ingest("car-1", "b.nmea", &LOG[..LOG.len() / 2]).unwrap();
         assert!(now.meta.received_at.unwrap().starts_with("20"));
+    }
+
+    /// The compression of the first column chunk of a Parquet file.
+    fn compression(path: &Path) -> parquet::basic::Compression {
+        use parquet::file::reader::FileReader;
+        let r = parquet::file::reader::SerializedFileReader::new(fs::File::open(path).unwrap()).unwrap();
+        r.metadata().row_group(0).column(0).compression()
+    }
+
+    #[test]
+    fn rule_only_a_source_with_rejected_lines_has_an_ingest_rejection_file() {
+        let d = tempfile::tempdir().unwrap();
+        let lake = Lake::open(d.path()).unwrap();
+        let clean = lake.ingest("car-1", "clean.nmea", LOG).unwrap().meta;
+        let mut dirty_bytes = LOG.to_vec();
+        dirty_bytes.extend_from_slice(b"$GPGGA,garbage*00\n");
+        let dirty = lake.ingest("car-1", "dirty.nmea", &dirty_bytes).unwrap().meta;
+        assert!(clean.rejected_by_reason.is_empty());
+        assert_eq!(dirty.rejected_by_reason.values().sum::<u64>(), 1);
+        let rej = |h: &str| d.path().join(format!("rejections/{h}.parquet"));
+        assert!(!rej(&clean.hash).exists());
+        let rows = tables::from_parquet(fs::read(rej(&dirty.hash)).unwrap().into()).unwrap();
+        assert_eq!(rows.iter().map(|b| b.num_rows()).sum::<usize>(), 1);
+    }
+
+    #[test]
+    fn rule_a_small_source_is_stored_uncompressed_and_a_large_one_with_zstd() {
+        let d = tempfile::tempdir().unwrap();
+        let lake = Lake::open(d.path()).unwrap();
+        let fleet = crate::simulate::simulate(&crate::simulate::SimConfig {
+            drivers: 1,
+            epochs: 1,
+            trips: 1,
+            minutes: 30,
+            ..Default::default()
+        });
+        let big = lake.ingest("car-1", "big.nmea", &fleet.files[0].bytes).unwrap().meta;
+        let small = lake.ingest("car-1", "small.nmea", LOG).unwrap().meta;
+        assert!(big.fixes >= tables::SMALL_SOURCE_ROWS as u64, "{}", big.fixes);
+        let fixes = |h: &str| d.path().join(format!("fixes/{h}.parquet"));
+        assert_eq!(
+            compression(&fixes(&small.hash)),
+            parquet::basic::Compression::UNCOMPRESSED
+        );
+        assert!(matches!(
+            compression(&fixes(&big.hash)),
+            parquet::basic::Compression::ZSTD(_)
+        ));
+        // Both read back as written.
+        assert_eq!(lake.read_fixes(&small.hash).unwrap().0.len() as u64, small.fixes);
+        assert_eq!(lake.read_fixes(&big.hash).unwrap().0.len() as u64, big.fixes);
     }
 
     #[test]

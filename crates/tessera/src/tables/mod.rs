@@ -104,11 +104,61 @@ pub fn decimal_builder(cap: usize, dt: &DataType) -> Decimal128Builder {
 }
 
 fn props() -> WriterProperties {
+    props_with(Compression::ZSTD(ZstdLevel::try_new(3).expect("valid level")))
+}
+
+fn props_with(compression: Compression) -> WriterProperties {
     WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("valid level")))
+        .set_compression(compression)
         .set_max_row_group_row_count(Some(1 << 20))
         .set_created_by(format!("tessera {}", env!("CARGO_PKG_VERSION")))
         .build()
+}
+
+/// A per-source lake file (`fixes/`, `rejections/`, `imu/` of one source) with fewer rows than
+/// this is stored uncompressed. ZSTD costs a compression and a decompression context per column
+/// chunk, and creating each runs `cpuid` (zstd 1.5.7 checks for BMI2 every time) — a trapped
+/// instruction in a VM, ~4 µs each here: ~0.3 ms per 12-column file, more than compressing a
+/// minute of fixes saves. Larger sources keep ZSTD.
+pub const SMALL_SOURCE_ROWS: usize = 1024;
+
+/// Encode the batches of one per-source lake file: as [`to_parquet`], but uncompressed below
+/// [`SMALL_SOURCE_ROWS`] rows in all. Deterministic: the same batches give the same bytes.
+///
+/// # Errors
+/// The Parquet writer's error (a batch that does not match the schema).
+///
+/// ```
+/// use tessera::{fix::Fix, tables};
+/// let small = tables::fixes_to_batches("car-1", &[Fix::new(0, 52.5, 13.4)]);
+/// let a = tables::to_source_parquet(&tables::fixes_schema(), &small).unwrap();
+/// assert_eq!(tables::from_parquet(a.into()).unwrap()[0].num_rows(), 1);
+/// ```
+pub fn to_source_parquet(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+) -> Result<Vec<u8>, parquet::errors::ParquetError> {
+    let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    let props = if rows >= SMALL_SOURCE_ROWS {
+        props()
+    } else {
+        props_with(Compression::UNCOMPRESSED)
+    };
+    encode_with(schema, batches, props)
+}
+
+fn encode_with(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    props: WriterProperties,
+) -> Result<Vec<u8>, parquet::errors::ParquetError> {
+    let mut buf = Vec::new();
+    let mut w = ArrowWriter::try_new(&mut buf, schema.clone(), Some(props))?;
+    for b in batches {
+        w.write(b)?;
+    }
+    w.close()?;
+    Ok(buf)
 }
 
 /// Encode record batches as one Parquet file in memory.
@@ -124,13 +174,7 @@ fn props() -> WriterProperties {
 /// assert_eq!(tables::from_parquet(a.into()).unwrap()[0].num_rows(), 1);
 /// ```
 pub fn to_parquet(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Vec<u8>, parquet::errors::ParquetError> {
-    let mut buf = Vec::new();
-    let mut w = ArrowWriter::try_new(&mut buf, schema.clone(), Some(props()))?;
-    for b in batches {
-        w.write(b)?;
-    }
-    w.close()?;
-    Ok(buf)
+    encode_with(schema, batches, props())
 }
 
 /// A Parquet writer into memory with the same deterministic settings as [`to_parquet`]: writing

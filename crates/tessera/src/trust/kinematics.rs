@@ -19,6 +19,7 @@
 use super::policy::TrustKernels;
 use super::{enu, Detector, Effect, Finding};
 use crate::fix::Fix;
+use crate::quality::GeoPoint;
 
 /// Apply both rules to the moving fixes `live`, marking `withheld`.
 ///
@@ -44,6 +45,18 @@ use crate::fix::Fix;
 /// assert_eq!(ev[0].effect.as_str(), "withhold_segment");
 /// ```
 pub fn check(fixes: &[&Fix], live: &[usize], k: &TrustKernels, withheld: &mut [bool], findings: &mut Vec<Finding>) {
+    check_at(fixes, &super::points(fixes), live, k, withheld, findings);
+}
+
+/// [`check`] with `pts[i]` the position of `fixes[i]` (its latitude's cosine computed once).
+pub(crate) fn check_at(
+    fixes: &[&Fix],
+    pts: &[GeoPoint],
+    live: &[usize],
+    k: &TrustKernels,
+    withheld: &mut [bool],
+    findings: &mut Vec<Finding>,
+) {
     if live.len() < 3 {
         return;
     }
@@ -74,7 +87,7 @@ pub fn check(fixes: &[&Fix], live: &[usize], k: &TrustKernels, withheld: &mut [b
         samples.push((p, j, m, acc));
     }
     acceleration(fixes, live, k, &samples, withheld, findings);
-    mismatch(fixes, live, k, &samples, withheld, findings);
+    mismatch(fixes, pts, live, k, &samples, withheld, findings);
 }
 
 fn acceleration(
@@ -149,6 +162,7 @@ fn acceleration(
 
 fn mismatch(
     fixes: &[&Fix],
+    pts: &[GeoPoint],
     live: &[usize],
     k: &TrustKernels,
     samples: &[(usize, usize, usize, f64)],
@@ -160,9 +174,9 @@ fn mismatch(
         let Some(rx) = fixes[live[p]].speed_mps.filter(|s| s.is_finite()) else {
             continue;
         };
-        let (a, c) = (fixes[live[j]], fixes[live[m]]);
-        let dt = (c.time_ms - a.time_ms) as f64 / 1000.0;
-        let v = crate::quality::distance_m(a.lat, a.lon, c.lat, c.lon) / dt;
+        let (a, c) = (live[j], live[m]);
+        let dt = (fixes[c].time_ms - fixes[a].time_ms) as f64 / 1000.0;
+        let v = pts[a].distance_m(&pts[c]) / dt;
         let diff = (f64::from(rx) - v).abs();
         checked += 1;
         if diff > k.speed_mismatch_mps && diff > 0.25 * v {

@@ -217,6 +217,14 @@ pub(crate) fn enu(a: &Fix, b: &Fix) -> (f64, f64) {
     (dlon.to_radians() * lat.cos() * R, (b.lat - a.lat).to_radians() * R)
 }
 
+/// Each fix's position with its latitude's cosine, for the detectors' great-circle distances.
+pub(crate) fn points(fixes: &[&Fix]) -> Vec<crate::quality::GeoPoint> {
+    fixes
+        .iter()
+        .map(|f| crate::quality::GeoPoint::new(f.lat, f.lon))
+        .collect()
+}
+
 /// Metres along the fixes `idx` (consecutive pairs).
 pub(crate) fn path_m(fixes: &[&Fix], idx: &[usize]) -> f64 {
     idx.windows(2)
@@ -264,11 +272,12 @@ pub(crate) fn check_segment_with(
     // 2. Spikes are skipped (their neighbours are joined).
     let seq = motion::despike(fixes, &timely, k, &mut out.findings);
     // 3. The movement floor marks slow fixes.
-    let moving = motion::floor(fixes, &seq, k, &mut out.findings);
+    let pts = points(fixes);
+    let moving = motion::floor_at(fixes, &pts, &seq, k, &mut out.findings);
     let live: Vec<usize> = seq.iter().zip(&moving).filter(|(_, m)| **m).map(|(i, _)| *i).collect();
     // 4. Kinematics and simulator fingerprints over the moving fixes.
     let mut withheld = vec![false; fixes.len()];
-    kinematics::check(fixes, &live, k, &mut withheld, &mut out.findings);
+    kinematics::check_at(fixes, &pts, &live, k, &mut withheld, &mut out.findings);
     simulator::check(fixes, &live, k, &mut withheld, &mut out.findings);
     // 5. Runs to cover.
     let covered = |i: usize| !withheld[i];

@@ -13,6 +13,7 @@
 use super::policy::TrustKernels;
 use super::{enu, Detector, Effect, Finding};
 use crate::fix::Fix;
+use crate::quality::GeoPoint;
 
 /// `idx` without its spikes; one finding when any was skipped.
 ///
@@ -81,6 +82,17 @@ pub fn despike(fixes: &[&Fix], idx: &[usize], k: &TrustKernels, findings: &mut V
 /// assert_eq!(ev[0].detector.as_str(), "stationary");
 /// ```
 pub fn floor(fixes: &[&Fix], seq: &[usize], k: &TrustKernels, findings: &mut Vec<Finding>) -> Vec<bool> {
+    floor_at(fixes, &super::points(fixes), seq, k, findings)
+}
+
+/// [`floor`] with `pts[i]` the position of `fixes[i]` (its latitude's cosine computed once).
+pub(crate) fn floor_at(
+    fixes: &[&Fix],
+    pts: &[GeoPoint],
+    seq: &[usize],
+    k: &TrustKernels,
+    findings: &mut Vec<Finding>,
+) -> Vec<bool> {
     if k.min_speed_mps == 0.0 {
         return vec![true; seq.len()];
     }
@@ -101,22 +113,22 @@ pub fn floor(fixes: &[&Fix], seq: &[usize], k: &TrustKernels, findings: &mut Vec
             m += 1;
         }
         // The faster of the two half windows: a U-turn is not a stop.
-        let half_speed = |a: &Fix, b: &Fix| {
-            let dt = (b.time_ms - a.time_ms) as f64 / 1000.0;
+        let half_speed = |a: usize, b: usize| {
+            let dt = (fixes[b].time_ms - fixes[a].time_ms) as f64 / 1000.0;
             if dt > 0.0 {
-                crate::quality::distance_m(a.lat, a.lon, b.lat, b.lon) / dt
+                pts[a].distance_m(&pts[b]) / dt
             } else {
                 0.0
             }
         };
-        let speed = half_speed(fixes[seq[j]], fixes[seq[p]]).max(half_speed(fixes[seq[p]], fixes[seq[m]]));
+        let speed = half_speed(seq[j], seq[p]).max(half_speed(seq[p], seq[m]));
         moving[p] = speed >= k.min_speed_mps;
         if !moving[p] {
             slow += 1;
             fastest_slow = fastest_slow.max(speed);
             span = (span.0.min(t(p)), span.1.max(t(p)));
             if p > 0 {
-                slow_m += super::path_m(fixes, &[seq[p - 1], seq[p]]);
+                slow_m += pts[seq[p - 1]].distance_m(&pts[seq[p]]);
             }
         }
     }

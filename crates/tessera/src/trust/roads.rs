@@ -36,9 +36,11 @@ pub fn off_road(segments: &[Vec<(&Fix, bool)>], k: &OffRoadKernels) -> Option<Fi
     let (mut total, mut off, mut fixes) = (0.0f64, 0.0f64, 0u64);
     let (mut start, mut end) = (i64::MAX, i64::MIN);
     for seg in segments {
-        for w in seg.windows(2) {
-            let ((a, _), (b, b_on_road)) = (w[0], w[1]);
-            let d = crate::quality::distance_m(a.lat, a.lon, b.lat, b.lon);
+        let mut prev: Option<crate::quality::GeoPoint> = None;
+        for &(f, on_road) in seg {
+            let here = crate::quality::GeoPoint::new(f.lat, f.lon);
+            let Some(a) = prev.replace(here) else { continue };
+            let (d, b_on_road) = (a.distance_m(&here), on_road);
             total += d;
             if !b_on_road {
                 off += d;
