@@ -5,8 +5,9 @@
 //! the 201. `/health` and `/metrics` (Prometheus text) report on it.
 //!
 //! Under abuse: the device, its key, the timestamp window and the signature's form are checked
-//! from the headers before any body byte is read; the body is then streamed to a temp file while
-//! hashed (memory per connection stays at a buffer), within a total in-flight budget (beyond it:
+//! from the headers before any body byte is read; the body is then hashed as it arrives, in memory
+//! up to [`SPOOL_BYTES`] and streamed to a temp file past that, within a total in-flight budget
+//! that bounds both (each request reserves its declared size or the body limit; beyond it:
 //! 503 with `Retry-After`); headers and bodies that arrive too slowly close the connection; a
 //! signature is accepted once, by its bytes, across restarts ([`replay`]); uploads that arrive
 //! together are committed together ([`commit`]). On start, what a killed server left behind is
