@@ -142,40 +142,54 @@ pub fn detect(traces: &[CopyTrace], k: &TrustKernels) -> Vec<CopyMatch> {
                 .push((t as u32, i as u32));
         }
     }
-    let mut out = Vec::new();
-    for (b, tb) in traces.iter().enumerate() {
-        if tb.historic || tb.anchors.len() < k.min_anchors {
-            continue;
-        }
-        // candidate original → votes (i in b, j in a)
-        let mut votes: HashMap<u32, Vec<(u32, u32)>, rustc_hash::FxBuildHasher> = HashMap::default();
-        for (i, w) in tb.anchors.windows(2).enumerate() {
-            let dq = (w[1].1 - w[0].1).div_euclid(q);
-            for d in -1..=1 {
-                for &(a, j) in index
-                    .get(&shingle(w[0].0, w[1].0, dq + d))
-                    .map_or(&[][..], Vec::as_slice)
-                {
-                    let ta = &traces[a as usize];
-                    let later = ta.historic || ta.received < tb.received;
-                    let same = ta.device == tb.device && !ta.historic;
-                    if a as usize != b && later && !same && ta.anchors[j as usize].0 == w[0].0 {
-                        votes.entry(a).or_default().push((i as u32, j));
-                    }
+    // Each trace's candidates are independent: queried in parallel, then put in (copy, original)
+    // order — one match at most per pair, so the order of the work does not show.
+    use rayon::prelude::*;
+    let mut out: Vec<CopyMatch> = traces
+        .par_iter()
+        .enumerate()
+        .flat_map_iter(|(b, tb)| originals_of(traces, &index, b, tb, q, k))
+        .collect();
+    out.sort_by_key(|m| (m.copy, m.original));
+    out
+}
+
+/// The matches of trace `b` against the earlier traces in `index` (shingle → (trace, pair)).
+fn originals_of(
+    traces: &[CopyTrace],
+    index: &HashMap<u64, Vec<(u32, u32)>, rustc_hash::FxBuildHasher>,
+    b: usize,
+    tb: &CopyTrace,
+    q: i64,
+    k: &TrustKernels,
+) -> Vec<CopyMatch> {
+    if tb.historic || tb.anchors.len() < k.min_anchors {
+        return Vec::new();
+    }
+    // candidate original → votes (i in b, j in a)
+    let mut votes: HashMap<u32, Vec<(u32, u32)>, rustc_hash::FxBuildHasher> = HashMap::default();
+    for (i, w) in tb.anchors.windows(2).enumerate() {
+        let dq = (w[1].1 - w[0].1).div_euclid(q);
+        for d in -1..=1 {
+            for &(a, j) in index
+                .get(&shingle(w[0].0, w[1].0, dq + d))
+                .map_or(&[][..], Vec::as_slice)
+            {
+                let ta = &traces[a as usize];
+                let later = ta.historic || ta.received < tb.received;
+                let same = ta.device == tb.device && !ta.historic;
+                if a as usize != b && later && !same && ta.anchors[j as usize].0 == w[0].0 {
+                    votes.entry(a).or_default().push((i as u32, j));
                 }
             }
         }
-        let mut cands: Vec<(u32, Vec<(u32, u32)>)> =
-            votes.into_iter().filter(|v| v.1.len() + 1 >= k.min_anchors).collect();
-        cands.sort_unstable_by_key(|c| c.0);
-        for (a, v) in cands {
-            if let Some(m) = best_run(traces, a as usize, b, v, k) {
-                out.push(m);
-            }
-        }
     }
-    out.sort_by_key(|m| (m.copy, m.original));
-    out
+    let mut cands: Vec<(u32, Vec<(u32, u32)>)> = votes.into_iter().filter(|v| v.1.len() + 1 >= k.min_anchors).collect();
+    cands.sort_unstable_by_key(|c| c.0);
+    cands
+        .into_iter()
+        .filter_map(|(a, v)| best_run(traces, a as usize, b, v, k))
+        .collect()
 }
 
 /// The longest run of consecutive matched anchors with a constant offset, if long enough.
