@@ -151,11 +151,41 @@ pub fn cell_of(lat: f64, lon: f64, res: Resolution) -> Option<CellIndex> {
     LatLng::new(lat, lon).ok().map(|ll| ll.to_cell(res))
 }
 
+/// H3's neighbour sets of a child digit among its siblings (`NEIGHBORSETCLOCKWISE` and
+/// `NEIGHBORSETCOUNTERCLOCKWISE` of the H3 library's `areNeighborCells`), by digit
+/// (center, K, J, JK, I, IK, IJ).
+const SIBLING_CW: [u64; 7] = [0, 3, 6, 2, 5, 1, 4];
+const SIBLING_CCW: [u64; 7] = [0, 5, 3, 1, 6, 4, 2];
+
+/// Whether two distinct cells at `res` share their parent, lie in a hexagonal base cell, and are
+/// adjacent by H3's sibling digit tables — the cheap case of `grid_distance == 1` (the two local
+/// IJK conversions of `grid_distance` cost more than indexing a point). Sound, not complete:
+/// `true` only for cells at grid distance 1 (tested against `grid_distance`); `false` leaves the
+/// answer to `grid_distance`.
+fn siblings_adjacent(a: CellIndex, b: CellIndex, res: Resolution) -> bool {
+    let r = u8::from(res);
+    if r == 0 || a == b || a.base_cell().is_pentagon() {
+        return false;
+    }
+    // H3 index bits: the digit of resolution r is at bits 3·(15 − r) .. +3; same resolution, so
+    // the same parent ⇔ the indexes differ only in that digit.
+    let shift = 3 * (15 - u32::from(r));
+    let (x, y) = (u64::from(a), u64::from(b));
+    if (x ^ y) & !(7u64 << shift) != 0 {
+        return false;
+    }
+    let (da, db) = ((x >> shift) & 7, (y >> shift) & 7);
+    if da == 7 || db == 7 {
+        return false;
+    }
+    da == 0 || db == 0 || SIBLING_CW[da as usize] == db || SIBLING_CCW[da as usize] == db
+}
+
 /// Cells strictly between two cells along the H3 grid path; when h3o cannot compute a grid path
 /// (pentagon distortion, far apart), points sampled every half edge length along the segment.
 fn path_between(a: &Fix, ca: CellIndex, b: &Fix, cb: CellIndex, res: Resolution, out: &mut Vec<CellIndex>) {
     out.clear();
-    if ca == cb {
+    if ca == cb || siblings_adjacent(ca, cb, res) {
         return;
     }
     if let Ok(dist) = ca.grid_distance(cb) {
@@ -285,6 +315,46 @@ pub fn dedupe_points(time_ms: &[i64], lat: &[f64], lon: &[f64], res: Resolution)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rule_siblings_adjacent_only_for_cells_at_grid_distance_one() {
+        // Every pair of a cell and a cell within 2 of it, around random points and around each
+        // of the 12 pentagons, at resolutions 1..=15: the shortcut must never say "adjacent"
+        // unless grid_distance is 1, and it must take the sibling case it is meant for.
+        let mut s = 0x9E37_79B9_u64;
+        let mut next = || {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (s >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let mut points: Vec<(f64, f64)> = (0..3000)
+            .map(|_| (next() * 180.0 - 90.0, next() * 360.0 - 180.0))
+            .collect();
+        for base in CellIndex::base_cells().filter(|c| c.is_pentagon()) {
+            let ll = LatLng::from(base);
+            for _ in 0..40 {
+                points.push((ll.lat() + (next() - 0.5) * 1e-3, ll.lng() + (next() - 0.5) * 1e-3));
+            }
+        }
+        let (mut taken, mut sibling_neighbors) = (0usize, 0usize);
+        for (i, (lat, lon)) in points.into_iter().enumerate() {
+            let res = Resolution::try_from((i % 15 + 1) as u8).unwrap();
+            let Some(c) = cell_of(lat, lon, res) else { continue };
+            for n in c.grid_disk::<Vec<_>>(2) {
+                let d = c.grid_distance(n);
+                if siblings_adjacent(c, n, res) {
+                    taken += 1;
+                    assert_eq!(d, Ok(1), "{c} {n}");
+                } else if d == Ok(1) && c.parent(res.pred().unwrap()) == n.parent(res.pred().unwrap()) {
+                    assert!(c.base_cell().is_pentagon(), "sibling neighbours missed: {c} {n}");
+                }
+                sibling_neighbors += usize::from(d == Ok(1));
+            }
+        }
+        assert!(
+            taken > 5_000 && taken * 3 > sibling_neighbors,
+            "{taken} of {sibling_neighbors}"
+        );
+    }
 
     #[test]
     fn index_with_the_cached_indexer_equals_direct_indexing() {
