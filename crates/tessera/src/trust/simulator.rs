@@ -162,6 +162,8 @@ fn constant_speed(fixes: &[&Fix], live: &[usize], k: &TrustKernels, findings: &m
 }
 
 fn white_noise(fixes: &[&Fix], live: &[usize], k: &TrustKernels, findings: &mut Vec<Finding>) {
+    // The second step of one window is the first of the next: its ENU is computed once.
+    let mut step: Option<(usize, (f64, f64))> = None;
     let mut acc: Vec<f64> = live
         .windows(3)
         .filter_map(|w| {
@@ -171,8 +173,12 @@ fn white_noise(fixes: &[&Fix], live: &[usize], k: &TrustKernels, findings: &mut 
                 return None;
             }
             let (s1, s2) = (d1 as f64 / 1000.0, d2 as f64 / 1000.0);
-            let (x1, y1) = enu(a, b);
+            let (x1, y1) = match step {
+                Some((from, e)) if from == w[0] => e,
+                _ => enu(a, b),
+            };
             let (x2, y2) = enu(b, c);
+            step = Some((w[1], (x2, y2)));
             Some((x2 / s2 - x1 / s1).hypot(y2 / s2 - y1 / s1) / ((s1 + s2) / 2.0))
         })
         .collect();
