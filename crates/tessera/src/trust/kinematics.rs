@@ -64,6 +64,9 @@ pub(crate) fn check_at(
     let t = |p: usize| fixes[live[p]].time_ms;
     // (p, j, m, accel) of every fix whose windows are both present.
     let mut samples: Vec<(usize, usize, usize, f64)> = Vec::new();
+    // ahead[p] = (m, ENU from p to m): at 1 Hz the window after p is often the window before m,
+    // projected once.
+    let mut ahead: Vec<Option<(usize, (f64, f64))>> = vec![None; live.len()];
     let (mut j, mut m) = (0usize, 0usize);
     for p in 1..live.len() - 1 {
         while j + 1 < p && t(j + 1) <= t(p) - w {
@@ -80,8 +83,12 @@ pub(crate) fn check_at(
             continue;
         }
         let (a, b, c) = (fixes[live[j]], fixes[live[p]], fixes[live[m]]);
-        let (x1, y1) = enu(a, b);
+        let (x1, y1) = match ahead[j] {
+            Some((to, e)) if to == p => e,
+            _ => enu(a, b),
+        };
         let (x2, y2) = enu(b, c);
+        ahead[p] = Some((m, (x2, y2)));
         let (s1, s2) = (dt1 as f64 / 1000.0, dt2 as f64 / 1000.0);
         let acc = (x2 / s2 - x1 / s1).hypot(y2 / s2 - y1 / s1) / ((s1 + s2) / 2.0);
         samples.push((p, j, m, acc));
