@@ -362,10 +362,25 @@ impl StagedDriver {
         serde_json::to_string(&v).map_err(te)
     }
 
-    /// Give up: remove the staging directory (nothing is published).
-    fn abort(&self) {
+    /// Give up: remove the staging directory (nothing is published). Call it once the run's
+    /// tasks have stopped; a removal that races a file still being created is retried.
+    fn abort(&self, py: Python<'_>) {
         if let Some(d) = self.inner.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            let _ = std::fs::remove_dir_all(&d.staging);
+            py.detach(|| remove_staging(&d.staging));
+        }
+    }
+}
+
+/// Remove a staging directory, retrying for up to ~2 s while a straggling writer makes
+/// `remove_dir_all` fail (`ENOTEMPTY`); what is left then is removed by the lake's recovery
+/// once it is an hour old, and is never published.
+fn remove_staging(dir: &Path) {
+    for _ in 0..40 {
+        match std::fs::remove_dir_all(dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                std::thread::sleep(std::time::Duration::from_millis(50))
+            }
+            _ => return,
         }
     }
 }

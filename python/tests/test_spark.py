@@ -149,13 +149,21 @@ def test_spark_refuses_bad_arguments_before_touching_the_lake(spark, simulated, 
     assert list((lake / "epochs").iterdir()) == []
 
 
-def test_a_corrupt_source_fails_the_run_naming_the_file_and_publishes_nothing(spark, simulated, tmp_path):
+@pytest.mark.parametrize("which,partitions", [(0, None), (0, 10**3), (-1, 10**3), (-1, 2)])
+def test_a_corrupt_source_fails_the_run_naming_the_file_and_publishes_nothing(
+    spark, simulated, tmp_path, which, partitions
+):
+    # When one task fails, the stage's other tasks may still be running (one task per source
+    # here makes that likely): the run cancels them and waits for them before it removes its
+    # staging directory, so none of them writes it back (CI once saw `epochs/.tmp-…` left).
     lake = without_epochs(simulated, tmp_path / "lake")
-    victim = sorted((lake / "fixes").glob("*.parquet"))[0]
+    victim = sorted((lake / "fixes").glob("*.parquet"))[which]
     victim.write_bytes(victim.read_bytes()[:100])  # cut: no footer
     with pytest.raises(tessera.TesseraError, match=victim.name):
-        ts.run_epoch(spark, lake, EPOCHS[0], POOL)
+        ts.run_epoch(spark, lake, EPOCHS[0], POOL, partitions=partitions)
     assert list((lake / "epochs").iterdir()) == [], "nothing published, no staging left"
+    time.sleep(1)  # a straggler task would write now
+    assert list((lake / "epochs").iterdir()) == [], "no staging written back after the run"
 
 
 def test_two_runs_of_one_epoch_in_one_process_never_share_a_staging_directory(spark, simulated, tmp_path):

@@ -23,6 +23,7 @@ the Python that ``PYSPARK_PYTHON`` names.
 
 from __future__ import annotations
 
+import itertools as _itertools
 import json as _json
 import os as _os
 import re as _re
@@ -134,16 +135,61 @@ def run_epoch(
 
     ansi = spark.conf.get("spark.sql.ansi.enabled", None)
     spark.conf.set("spark.sql.ansi.enabled", "true")
+    sc = spark.sparkContext
+    # This run's jobs carry a tag of their own (a thread-local property: other threads' runs in
+    # the same session keep theirs), so a failed run can cancel them and wait for their tasks.
+    tag = f"tessera-epoch-{_os.getpid()}-{next(_RUNS)}"
+    interrupt = sc.getLocalProperty("spark.job.interruptOnCancel")
+    sc.addJobTag(tag)
+    sc.setInterruptOnCancel(True)
     try:
-        return _run(spark, lake, epoch, pool, registry, policy, replace, no_prior, shift, partitions, lap)
+        return _run(spark, lake, epoch, pool, registry, policy, replace, no_prior, shift, partitions, lap, tag)
     finally:
+        sc.removeJobTag(tag)
+        sc.setLocalProperty("spark.job.interruptOnCancel", interrupt)  # None: unset, as before
         if ansi is None:
             spark.conf.unset("spark.sql.ansi.enabled")
         else:
             spark.conf.set("spark.sql.ansi.enabled", ansi)
 
 
-def _run(spark, lake, epoch, pool, registry, policy, replace, no_prior, shift, partitions, lap):
+_RUNS = _itertools.count()
+
+#: How long a failed run waits for its cancelled tasks before removing its staging directory.
+QUIESCE_SECONDS = 120.0
+
+
+def _quiesce(sc, tag: str, timeout: float = QUIESCE_SECONDS) -> bool:
+    """Cancel the run's jobs and wait until none of their tasks is running.
+
+    When one task fails, Spark fails the job at once while the stage's other tasks may still be
+    running; a task that then writes its output (Hadoop creates the parent directories) would
+    recreate the staging directory the driver just removed. True when quiet within ``timeout``
+    seconds (else the lake's recovery removes the staging directory once it is an hour old)."""
+    import time
+
+    sc.cancelJobsWithTag(tag)
+    tracker = sc.statusTracker()
+    jobs = list(sc._jsc.sc().statusTracker().getJobIdsForTag(tag))
+    deadline = time.monotonic() + timeout
+    while True:
+        busy = False
+        for j in jobs:
+            info = tracker.getJobInfo(j)
+            if info is None:
+                continue
+            busy = busy or info.status == "RUNNING"
+            for s in info.stageIds:
+                stage = tracker.getStageInfo(s)
+                busy = busy or (stage is not None and stage.numActiveTasks > 0)
+        if not busy:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+
+
+def _run(spark, lake, epoch, pool, registry, policy, replace, no_prior, shift, partitions, lap, tag):
     from pyspark.sql import functions as F
 
     drv = _tessera.StagedDriver(
@@ -195,6 +241,7 @@ def _run(spark, lake, epoch, pool, registry, policy, replace, no_prior, shift, p
         summary = _json.loads(drv.finish(rows))
         lap("finish")
     except BaseException as e:
+        _quiesce(spark.sparkContext, tag)
         drv.abort()
         # A worker's TesseraError reaches the driver inside Spark's PythonException (with the
         # worker's traceback): raise it as what it is, with the Rust message.
