@@ -381,7 +381,7 @@ pub(super) fn process_source(
 
 /// Per fix, its cell at the scoring resolution and (with trust on) its replay-anchor cell at
 /// `anchor_resolution` — indexed once per accepted fix (one face projection for both
-/// resolutions: h3o's `to_cells`, the same cells as two `to_cell` calls) and shared by the
+/// resolutions: [`crate::cells::PointIndexer::to_cells`], the same cells as two h3o `to_cell` calls) and shared by the
 /// cover, the replay anchors and the off-road check; `(None, None)` for a rejected fix or a
 /// position h3o refuses.
 fn index_accepted(
@@ -389,8 +389,8 @@ fn index_accepted(
     verdicts: &[crate::quality::Verdict],
     k: &crate::policy::Kernels,
 ) -> Vec<(Option<h3o::CellIndex>, Option<u64>)> {
-    // Consecutive fixes are close: the indexer reuses the face projection of the previous one.
-    let mut ix = h3o::LatLngIndexer::default();
+    // Consecutive fixes are close: the indexer reuses the previous fix's cell and parents.
+    let mut ix = crate::cells::PointIndexer::default();
     fixes
         .iter()
         .zip(verdicts)
@@ -404,8 +404,8 @@ fn index_accepted(
             match &k.trust {
                 None => (Some(ix.to_cell(ll, k.resolution)), None),
                 Some(tk) => {
-                    let mut it = ix.to_cells(ll, [k.resolution, tk.anchor_resolution]);
-                    (it.next(), it.next().map(u64::from))
+                    let [cell, anchor] = ix.to_cells(ll, [k.resolution, tk.anchor_resolution]);
+                    (Some(cell), Some(u64::from(anchor)))
                 }
             }
         })

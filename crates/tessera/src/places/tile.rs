@@ -60,7 +60,7 @@ pub fn line_cells(lines: &[geo::LineString<f64>], res: Resolution, buffer: u32) 
         .par_chunks(1024)
         .map(|chunk| {
             let mut out = Vec::new();
-            let mut ix = h3o::LatLngIndexer::default();
+            let mut ix = crate::cells::PointIndexer::default();
             for (a, b) in chunk {
                 walk(*a, *b, res, &mut ix, &mut out)?;
             }
@@ -108,7 +108,7 @@ fn walk(
     a: geo::Coord<f64>,
     b: geo::Coord<f64>,
     res: Resolution,
-    ix: &mut h3o::LatLngIndexer,
+    ix: &mut crate::cells::PointIndexer,
     out: &mut Vec<(u64, u64)>,
 ) -> Result<(), String> {
     let mut cell = |lon: f64, lat: f64| -> Result<u64, String> {
@@ -181,7 +181,7 @@ mod tests {
     /// The walk as first written: one segment after another into one ordered map.
     fn serial_line_cells(lines: &[geo::LineString<f64>], res: Resolution, buffer: u32) -> Vec<(u64, u64)> {
         let mut acc = std::collections::BTreeMap::new();
-        let mut ix = h3o::LatLngIndexer::default();
+        let mut ix = crate::cells::PointIndexer::default();
         for l in lines {
             for seg in l.lines() {
                 let mut steps = Vec::new();

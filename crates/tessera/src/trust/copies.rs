@@ -46,8 +46,8 @@ fn mix(mut x: u64) -> u64 {
 /// assert!(a.len() > 10 && a.windows(2).all(|w| w[0].1 < w[1].1));
 /// ```
 pub fn anchors(fixes: &[&Fix], idx: &[usize], k: &TrustKernels) -> Vec<(u64, i64)> {
-    // Consecutive fixes are close: the indexer reuses the face projection of the previous one.
-    let mut ix = h3o::LatLngIndexer::default();
+    // Consecutive fixes are close: the indexer reuses the previous fix's cell and parents.
+    let mut ix = crate::cells::PointIndexer::default();
     anchors_from(fixes, idx, k, |i| {
         let f = fixes[i];
         h3o::LatLng::new(f.lat, f.lon)

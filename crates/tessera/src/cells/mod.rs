@@ -2,6 +2,10 @@
 //! consecutive fixes (so a fast car does not skip cells); a *visit* is one (cell, device) of an
 //! epoch with first/last time, fix count and best HDOP. Repeated passes are one visit.
 
+mod indexer;
+
+pub use indexer::PointIndexer;
+
 use crate::fix::Fix;
 use h3o::{CellIndex, LatLng, Resolution};
 use std::collections::HashMap;
@@ -228,8 +232,8 @@ fn path_between(a: &Fix, ca: CellIndex, b: &Fix, cb: CellIndex, res: Resolution,
 /// assert_eq!(map.values().map(|v| v.fixes).sum::<u32>(), 2);
 /// ```
 pub fn cover_segment(fixes: &[&Fix], device: u32, res: Resolution, map: &mut VisitMap) {
-    // Consecutive fixes are close: the indexer reuses the face projection of the previous one.
-    let mut ix = h3o::LatLngIndexer::default();
+    // Consecutive fixes are close: the indexer reuses the previous fix's cell and parents.
+    let mut ix = PointIndexer::default();
     let cells: Vec<Option<CellIndex>> = fixes
         .iter()
         .map(|f| LatLng::new(f.lat, f.lon).ok().map(|ll| ix.to_cell(ll, res)))
@@ -280,7 +284,7 @@ pub(crate) fn cover_indexed(
 /// assert_eq!(g.iter().map(|x| x.1).sum::<u32>(), 3);
 /// ```
 pub fn dedupe_points(time_ms: &[i64], lat: &[f64], lon: &[f64], res: Resolution) -> Vec<(u64, u32, i64, i64)> {
-    let mut ix = h3o::LatLngIndexer::default();
+    let mut ix = PointIndexer::default();
     // Consecutive fixes of a trace mostly share a cell: fold each run first, so the sort sees
     // runs, not fixes. Groups: (cell, fixes, first, last).
     let mut runs: Vec<(u64, u32, i64, i64)> = Vec::with_capacity(lat.len() / 2);
