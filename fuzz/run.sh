@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 SECS="${1:-60}"
 shift || true
-ALL=(nmea nmea_framed nmea_line gpx parquet_source policy_toml registry_csv merkle_claim upload_headers gpmf camm mp4 blackvue)
+ALL=(nmea nmea_framed nmea_line gpx parquet_source policy_toml registry_csv merkle_claim upload_headers gpmf camm mp4 blackvue point_indexer)
 TARGETS=("${@:-${ALL[@]}}")
 SAN=(-s none)
 if [ "${RUSTC_BOOTSTRAP:-}" = "1" ]; then SAN=(-s address); fi

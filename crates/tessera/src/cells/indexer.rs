@@ -199,6 +199,33 @@ impl Ijk {
     }
 }
 
+/// Where a point's cell lies in the hexagon grid of its icosahedron face (face, `ijk` at the
+/// cell's resolution), when [`PointIndexer`] computed it (`None` from the `*_hex` methods when
+/// h3o answered).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hex {
+    face: u8,
+    ijk: Ijk,
+}
+
+impl Hex {
+    /// Whether the two cells (same resolution) are distinct hexagons sharing an edge in one
+    /// face's grid: H3 neighbours, grid distance 1 (tested against h3o's `grid_distance`).
+    ///
+    /// ```
+    /// use h3o::{LatLng, Resolution};
+    /// let mut ix = tessera::cells::PointIndexer::default();
+    /// let (a, ha) = ix.to_cell_hex(LatLng::new(52.5, 13.4).unwrap(), Resolution::Twelve);
+    /// let (b, hb) = ix.to_cell_hex(LatLng::new(52.5001, 13.4).unwrap(), Resolution::Twelve);
+    /// assert_eq!(ha.unwrap().adjacent(hb.unwrap()), a.grid_distance(b) == Ok(1));
+    /// ```
+    pub fn adjacent(self, other: Hex) -> bool {
+        let (a, b) = (self.ijk, other.ijk);
+        let d = Ijk::new(a.i - b.i, a.j - b.j, a.k - b.k);
+        self.face == other.face && d.i.max(d.j).max(d.k) == 1
+    }
+}
+
 /// One 60° counter-clockwise rotation of a direction digit (H3 `_rotate60ccw`):
 /// K→IK→I→IJ→J→JK→K.
 const ROTATE60_CCW: [u8; 8] = [0, 5, 3, 1, 6, 4, 2, 7];
@@ -266,9 +293,18 @@ impl PointIndexer {
     /// assert_eq!(c, ll.to_cell(Resolution::Nine));
     /// ```
     pub fn to_cell(&mut self, ll: LatLng, res: Resolution) -> CellIndex {
+        self.to_cell_hex(ll, res).0
+    }
+
+    /// [`PointIndexer::to_cell`] with the cell's [`Hex`] when known (for [`Hex::adjacent`]).
+    ///
+    /// ```
+    /// // see `Hex::adjacent`
+    /// ```
+    pub fn to_cell_hex(&mut self, ll: LatLng, res: Resolution) -> (CellIndex, Option<Hex>) {
         match Point::new(ll) {
             Some(p) => self.cell_at(&p, ll, res),
-            None => self.h3o(ll, res),
+            None => (self.h3o(ll, res), None),
         }
     }
 
@@ -287,35 +323,53 @@ impl PointIndexer {
     /// assert_eq!((a, b), (ll.to_cell(Resolution::Twelve), ll.to_cell(Resolution::Eight)));
     /// ```
     pub fn to_cells<const N: usize>(&mut self, ll: LatLng, res: [Resolution; N]) -> [CellIndex; N] {
+        self.to_cells_hex(ll, res).map(|(c, _)| c)
+    }
+
+    /// [`PointIndexer::to_cells`] with each cell's [`Hex`] when known.
+    ///
+    /// ```
+    /// use h3o::{LatLng, Resolution};
+    /// let ll = LatLng::new(48.86, 2.35).unwrap();
+    /// let [(a, _), (b, _)] = tessera::cells::PointIndexer::default().to_cells_hex(ll, [Resolution::Twelve, Resolution::Eight]);
+    /// assert_eq!((a, b), (ll.to_cell(Resolution::Twelve), ll.to_cell(Resolution::Eight)));
+    /// ```
+    pub fn to_cells_hex<const N: usize>(&mut self, ll: LatLng, res: [Resolution; N]) -> [(CellIndex, Option<Hex>); N] {
         let p = Point::new(ll);
         res.map(|r| match &p {
             Some(p) => self.cell_at(p, ll, r),
-            None => self.h3o(ll, r),
+            None => (self.h3o(ll, r), None),
         })
     }
 
-    fn cell_at(&mut self, p: &Point, ll: LatLng, res: Resolution) -> CellIndex {
+    fn cell_at(&mut self, p: &Point, ll: LatLng, res: Resolution) -> (CellIndex, Option<Hex>) {
         let r = usize::from(u8::from(res));
         if r == 0 {
-            return self.h3o(ll, res);
+            return (self.h3o(ll, res), None);
         }
         let [u, v] = &self.frames.axes[p.face][r & 1];
         let s = self.frames.scale[r] / p.cos_r;
         let (x, y) = (s * dot(&p.v, u), s * dot(&p.v, v));
         let margin = HEX_MARGIN + self.frames.scale[r] * ACOS_ERROR / p.sin_r;
+        let hex = |ijk: Ijk| {
+            Some(Hex {
+                face: p.face as u8,
+                ijk,
+            })
+        };
         if let Some(last) = &self.last[r] {
             if last.face == p.face && inside(x - last.center.0, y - last.center.1, margin) {
-                return last.cell;
+                return (last.cell, hex(last.ijk[r]));
             }
         }
         let Some((center, ijk)) = hexagon(x, y, margin) else {
             self.last[r] = None;
-            return self.h3o(ll, res);
+            return (self.h3o(ll, res), None);
         };
         let mut chain = [Ijk::default(); 16];
         chain[r] = ijk;
         if let Some(cell) = self.extend(p.face, center, &mut chain, r) {
-            return cell;
+            return (cell, hex(ijk));
         }
         let cell = self.h3o(ll, res);
         let rotation = digit_rotation(&chain, r, cell);
@@ -326,7 +380,7 @@ impl PointIndexer {
             cell,
             rotation,
         }));
-        cell
+        (cell, hex(ijk))
     }
 
     /// Walk the parents of `chain[r]` up until they meet the previous fix's chain on the same
@@ -489,6 +543,44 @@ mod tests {
             }
         }
         assert_eq!(checked, 4_000 * 30 * 16);
+    }
+
+    #[test]
+    fn rule_adjacent_hexes_are_at_grid_distance_one() {
+        // Consecutive points of random walks (every start kind, every resolution): two cells
+        // called adjacent by their hexagons are at h3o grid distance 1 — also next to
+        // pentagons and across base cells — and the shortcut is taken often.
+        let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+        let (mut adjacent, mut pairs) = (0, 0);
+        for walk in 0..3_000u64 {
+            let (mut lat, mut lng) = start(walk % 4, walk / 4, &mut rng);
+            let res = Resolution::try_from((walk % 15 + 1) as u8).unwrap();
+            let step = res.edge_length_m() / 111_000.0 * (0.2 + 1.5 * rng.unit());
+            let heading = rng.unit() * std::f64::consts::TAU;
+            let mut ix = PointIndexer::default();
+            let mut prev: Option<(CellIndex, Option<Hex>)> = None;
+            for _ in 0..40 {
+                let turn = heading + (rng.unit() - 0.5);
+                lat = (lat + step * turn.cos()).clamp(-89.999, 89.999);
+                lng = (lng + step * turn.sin() + 540.0).rem_euclid(360.0) - 180.0;
+                let ll = LatLng::new(lat, lng).unwrap();
+                let (c, h) = ix.to_cell_hex(ll, res);
+                if let Some((pc, Some(ph))) = prev {
+                    if let Some(h) = h {
+                        pairs += 1;
+                        if ph.adjacent(h) {
+                            adjacent += 1;
+                            assert_eq!(pc.grid_distance(c), Ok(1), "{pc} {c} {lat} {lng} {res}");
+                        } else if pc.grid_distance(c) == Ok(1) {
+                            // Not claimed adjacent: only when the hexagons are on two faces.
+                            assert_ne!(ph.face, h.face, "{pc} {c}");
+                        }
+                    }
+                }
+                prev = Some((c, h));
+            }
+        }
+        assert!(adjacent > pairs / 4, "{adjacent} of {pairs}");
     }
 
     #[test]

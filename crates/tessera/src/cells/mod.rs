@@ -4,7 +4,7 @@
 
 mod indexer;
 
-pub use indexer::PointIndexer;
+pub use indexer::{Hex, PointIndexer};
 
 use crate::fix::Fix;
 use h3o::{CellIndex, LatLng, Resolution};
@@ -234,31 +234,33 @@ fn path_between(a: &Fix, ca: CellIndex, b: &Fix, cb: CellIndex, res: Resolution,
 pub fn cover_segment(fixes: &[&Fix], device: u32, res: Resolution, map: &mut VisitMap) {
     // Consecutive fixes are close: the indexer reuses the previous fix's cell and parents.
     let mut ix = PointIndexer::default();
-    let cells: Vec<Option<CellIndex>> = fixes
+    let cells: Vec<Indexed> = fixes
         .iter()
-        .map(|f| LatLng::new(f.lat, f.lon).ok().map(|ll| ix.to_cell(ll, res)))
+        .map(|f| LatLng::new(f.lat, f.lon).ok().map(|ll| ix.to_cell_hex(ll, res)))
         .collect();
     cover_indexed(fixes, &cells, device, res, map);
 }
 
+/// A fix's cell with its [`Hex`] when known; `None` for a position h3o refuses.
+pub(crate) type Indexed = Option<(CellIndex, Option<Hex>)>;
+
 /// [`cover_segment`] with the fixes' cells at `res` already indexed (`cells[i]` for `fixes[i]`;
 /// `None` for a position h3o refuses, which is skipped).
-pub(crate) fn cover_indexed(
-    fixes: &[&Fix],
-    cells: &[Option<CellIndex>],
-    device: u32,
-    res: Resolution,
-    map: &mut VisitMap,
-) {
-    let mut prev: Option<(&Fix, CellIndex, u32)> = None;
+pub(crate) fn cover_indexed(fixes: &[&Fix], cells: &[Indexed], device: u32, res: Resolution, map: &mut VisitMap) {
+    let mut prev: Option<(&Fix, CellIndex, Option<Hex>, u32)> = None;
     let mut path = Vec::new();
     for (f, c) in fixes.iter().zip(cells) {
-        let Some(c) = *c else {
+        let Some((c, hex)) = *c else {
             continue;
         };
         let h = f.hdop_centi().unwrap_or(u32::MAX);
-        if let Some((pf, pc, ph)) = prev {
-            path_between(pf, pc, f, c, res, &mut path);
+        if let Some((pf, pc, phex, ph)) = prev {
+            // Neighbouring hexagons on one face: no cell between them (grid distance 1).
+            if phex.zip(hex).is_some_and(|(a, b)| a.adjacent(b)) {
+                path.clear();
+            } else {
+                path_between(pf, pc, f, c, res, &mut path);
+            }
             let n = path.len() as i64 + 1;
             for (i, pcell) in path.iter().enumerate() {
                 let t = pf.time_ms + (f.time_ms - pf.time_ms) * (i as i64 + 1) / n;
@@ -266,7 +268,7 @@ pub(crate) fn cover_indexed(
             }
         }
         observe(map, c, device, f.time_ms, h, true);
-        prev = Some((f, c, h));
+        prev = Some((f, c, hex, h));
     }
 }
 

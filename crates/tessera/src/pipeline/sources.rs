@@ -332,7 +332,8 @@ pub(super) fn process_source(
     let imu_withheld = whole_source_checks(lake, meta, &fixes, &verdicts, &cells, inputs, k, &mut out)?;
     let cover = |segment: &[usize], seg: u32, out: &mut SourceResult| {
         let seg_fixes: Vec<&Fix> = segment.iter().map(|&i| &fixes[i]).collect();
-        let seg_cells: Vec<Option<h3o::CellIndex>> = segment.iter().map(|&i| cells[i].0).collect();
+        let seg_cells: Vec<crate::cells::Indexed> =
+            segment.iter().map(|&i| cells[i].0.map(|c| (c, cells[i].2))).collect();
         let Some(tk) = &k.trust else {
             crate::cells::cover_indexed(&seg_fixes, &seg_cells, device_idx, k.resolution, &mut out.visits);
             return;
@@ -342,7 +343,7 @@ pub(super) fn process_source(
         }
         let anchor: Vec<Option<u64>> = segment.iter().map(|&i| cells[i].1).collect();
         let c = crate::trust::check_segment_with(&seg_fixes, Some(&anchor), received, tk);
-        let (mut run, mut run_cells): (Vec<&Fix>, Vec<Option<h3o::CellIndex>>) = (Vec::new(), Vec::new());
+        let (mut run, mut run_cells): (Vec<&Fix>, Vec<crate::cells::Indexed>) = (Vec::new(), Vec::new());
         for r in &c.runs {
             run.clear();
             run.extend(r.iter().map(|&i| seg_fixes[i]));
@@ -388,7 +389,7 @@ fn index_accepted(
     fixes: &[Fix],
     verdicts: &[crate::quality::Verdict],
     k: &crate::policy::Kernels,
-) -> Vec<(Option<h3o::CellIndex>, Option<u64>)> {
+) -> Vec<(Option<h3o::CellIndex>, Option<u64>, Option<crate::cells::Hex>)> {
     // Consecutive fixes are close: the indexer reuses the previous fix's cell and parents.
     let mut ix = crate::cells::PointIndexer::default();
     fixes
@@ -396,16 +397,19 @@ fn index_accepted(
         .zip(verdicts)
         .map(|(f, v)| {
             if !matches!(v, crate::quality::Verdict::Accepted(_)) {
-                return (None, None);
+                return (None, None, None);
             }
             let Ok(ll) = h3o::LatLng::new(f.lat, f.lon) else {
-                return (None, None);
+                return (None, None, None);
             };
             match &k.trust {
-                None => (Some(ix.to_cell(ll, k.resolution)), None),
+                None => {
+                    let (cell, hex) = ix.to_cell_hex(ll, k.resolution);
+                    (Some(cell), None, hex)
+                }
                 Some(tk) => {
-                    let [cell, anchor] = ix.to_cells(ll, [k.resolution, tk.anchor_resolution]);
-                    (Some(cell), Some(u64::from(anchor)))
+                    let [(cell, hex), (anchor, _)] = ix.to_cells_hex(ll, [k.resolution, tk.anchor_resolution]);
+                    (Some(cell), Some(u64::from(anchor)), hex)
                 }
             }
         })
@@ -417,7 +421,7 @@ fn index_accepted(
 fn off_road(
     fixes: &[Fix],
     verdicts: &[crate::quality::Verdict],
-    cells: &[(Option<h3o::CellIndex>, Option<u64>)],
+    cells: &[(Option<h3o::CellIndex>, Option<u64>, Option<crate::cells::Hex>)],
     inputs: &EpochInputs,
     k: &crate::policy::Kernels,
 ) -> Option<crate::trust::Finding> {
@@ -448,7 +452,7 @@ fn whole_source_checks(
     meta: &SourceMeta,
     fixes: &[Fix],
     verdicts: &[crate::quality::Verdict],
-    cells: &[(Option<h3o::CellIndex>, Option<u64>)],
+    cells: &[(Option<h3o::CellIndex>, Option<u64>, Option<crate::cells::Hex>)],
     inputs: &EpochInputs,
     k: &crate::policy::Kernels,
     out: &mut SourceResult,
