@@ -50,7 +50,7 @@ fn rule_point_indexer_equals_h3o_on_every_corpus_nmea_fix() {
         }
     }
     assert!(
-        fixes > 10_000 && adjacent > 0,
+        fixes > 2_000 && adjacent > 0,
         "{fixes} fixes, {adjacent} adjacent pairs"
     );
 }
