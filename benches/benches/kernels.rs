@@ -1,6 +1,6 @@
-//! Criterion micro-benchmarks of the four kernels on a simulated fleet:
-//! parse (NMEA bytes → fixes), cover (a cleaned trace → visits), score (sorted visits → points),
-//! allocate (points → integer amounts). `cargo bench -p tessera-benches --bench kernels`.
+//! Criterion micro-benchmarks of the kernels on a simulated fleet:
+//! parse (NMEA bytes → fixes), cover (a cleaned trace → visits), index (fixes → H3 cells, against
+//! h3o's indexer), score (sorted visits → points), allocate (points → integer amounts). `cargo bench -p tessera-benches --bench kernels`.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::hint::black_box;
@@ -52,6 +52,27 @@ fn kernels(c: &mut Criterion) {
         let la: Vec<f64> = fixes.iter().map(|f| f.lat).collect();
         let lo: Vec<f64> = fixes.iter().map(|f| f.lon).collect();
         b.iter(|| tessera::cells::dedupe_points(&t, &la, &lo, k.resolution).len())
+    });
+    g.finish();
+
+    // index: the same driver-week's fixes to res-12 cells, tessera's point indexer against h3o's
+    // own indexer for sequences (the peer), in one run.
+    let lls: Vec<h3o::LatLng> = fixes.iter().map(|f| h3o::LatLng::new(f.lat, f.lon).unwrap()).collect();
+    let mut g = c.benchmark_group("index");
+    g.throughput(Throughput::Elements(lls.len() as u64));
+    g.bench_function("point_indexer_res12", |b| {
+        b.iter(|| {
+            let mut ix = tessera::cells::PointIndexer::default();
+            lls.iter()
+                .fold(0u64, |a, ll| a ^ u64::from(ix.to_cell(*ll, k.resolution)))
+        })
+    });
+    g.bench_function("h3o_latlng_indexer_res12", |b| {
+        b.iter(|| {
+            let mut ix = h3o::LatLngIndexer::default();
+            lls.iter()
+                .fold(0u64, |a, ll| a ^ u64::from(ix.to_cell(*ll, k.resolution)))
+        })
     });
     g.finish();
 
