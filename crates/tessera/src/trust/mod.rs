@@ -227,9 +227,17 @@ pub(crate) fn points(fixes: &[&Fix]) -> Vec<crate::quality::GeoPoint> {
 
 /// Metres along the fixes `idx` (consecutive pairs).
 pub(crate) fn path_m(fixes: &[&Fix], idx: &[usize]) -> f64 {
-    idx.windows(2)
-        .map(|w| crate::quality::distance_m(fixes[w[0]].lat, fixes[w[0]].lon, fixes[w[1]].lat, fixes[w[1]].lon))
-        .sum()
+    // Each fix's latitude cosine once (`GeoPoint`: the same bits as `quality::distance_m`).
+    let pts: Vec<crate::quality::GeoPoint> = idx
+        .iter()
+        .map(|&i| crate::quality::GeoPoint::new(fixes[i].lat, fixes[i].lon))
+        .collect();
+    pts.windows(2).map(|w| w[0].distance_m(&w[1])).sum()
+}
+
+/// [`path_m`] with the fixes' [`points`] already computed (`pts[i]` for `fixes[i]`).
+pub(crate) fn path_m_at(pts: &[crate::quality::GeoPoint], idx: &[usize]) -> f64 {
+    idx.windows(2).map(|w| pts[w[0]].distance_m(&pts[w[1]])).sum()
 }
 
 /// Check one accepted segment (fixes in time order) of a source received at `received_ms`:
@@ -302,7 +310,7 @@ pub(crate) fn check_segment_with(
             let dt = fixes[i].time_ms - fixes[prev].time_ms;
             if dt > k.max_fill_ms && seq.get(pos.wrapping_sub(1)) == Some(&prev) {
                 sparse += 1;
-                sparse_m += path_m(fixes, &[prev, i]);
+                sparse_m += path_m_at(&pts, &[prev, i]);
                 sparse_span = (
                     sparse_span.0.min(fixes[prev].time_ms),
                     sparse_span.1.max(fixes[i].time_ms),
@@ -331,13 +339,14 @@ pub(crate) fn check_segment_with(
             ),
         });
     }
-    out.trace = trace_of(fixes, &out.runs, anchor_cells, k);
+    out.trace = trace_of(fixes, &pts, &out.runs, anchor_cells, k);
     out
 }
 
 /// The trace summary of the covered runs.
 fn trace_of(
     fixes: &[&Fix],
+    pts: &[crate::quality::GeoPoint],
     runs: &[Vec<usize>],
     anchor_cells: Option<&[Option<u64>]>,
     k: &TrustKernels,
@@ -347,7 +356,7 @@ fn trace_of(
     let mut t = Trace {
         start_ms: fixes[first].time_ms,
         end_ms: fixes[last].time_ms,
-        meters: runs.iter().map(|r| path_m(fixes, r)).sum::<f64>().round() as u64,
+        meters: runs.iter().map(|r| path_m_at(pts, r)).sum::<f64>().round() as u64,
         ..Trace::default()
     };
     for &i in &all {
@@ -434,5 +443,28 @@ mod tests {
         let ev = c.findings.iter().find(|f| f.detector == Detector::SparseFill).unwrap();
         assert_eq!(ev.effect, Effect::NoFill);
         assert!(ev.meters > 6000, "{}", ev.meters);
+    }
+
+    #[test]
+    fn rule_path_metres_are_the_sum_of_geo_haversines_to_the_bit() {
+        // `path_m` and `path_m_at` keep each fix's latitude cosine; the sum must be the one of
+        // `quality::distance_m` per pair, in order (evidence metres and trace lengths reach the
+        // outputs).
+        let f = drive(2_000, 17.0, 4.0);
+        let r = refs(&f);
+        let pts = points(&r);
+        for idx in [
+            (0..2_000).collect::<Vec<usize>>(),
+            (0..2_000).step_by(7).collect(),
+            vec![5],
+            vec![],
+        ] {
+            let want: f64 = idx
+                .windows(2)
+                .map(|w| crate::quality::distance_m(f[w[0]].lat, f[w[0]].lon, f[w[1]].lat, f[w[1]].lon))
+                .sum();
+            assert_eq!(path_m(&r, &idx).to_bits(), want.to_bits());
+            assert_eq!(path_m_at(&pts, &idx).to_bits(), want.to_bits());
+        }
     }
 }
