@@ -92,64 +92,37 @@ impl<'a> Scorer<'a> {
             visits,
             new_cells,
         } = part;
+        self.place_stats.add(&scored, self.wallet_of);
         self.visits += visits;
-        self.new_cells += new_cells;
-        // The totals (serial) and the two files (each encoded in parallel) are independent: done
-        // side by side, each sink still gets its rows in order (the same bytes).
-        let Scorer {
-            wallet_of,
-            per,
-            place_stats,
-            cells,
-            explain,
-            coverage: coverage_sink,
-            ..
-        } = self;
-        let ((), (cov, exp)) = rayon::join(
-            || tally(&scored, wallet_of, per, place_stats, cells),
-            || {
-                rayon::join(
-                    || coverage_sink.extend(coverage),
-                    || explain.extend(scored.iter().cloned()),
-                )
-            },
-        );
-        cov.map_err(|e| pq_error("coverage.parquet", e))?;
-        exp.map_err(|e| pq_error("explain.parquet", e))?;
-        Ok(())
-    }
-}
-
-/// Fold scored rows (in cell order, across calls too) into the per-recipient totals, the place
-/// statistics and the count of distinct cells.
-fn tally<'a>(
-    scored: &[Scored],
-    wallet_of: &'a [String],
-    per: &mut BTreeMap<&'a str, PerRecipient>,
-    place_stats: &mut super::places::PlaceStats<'a>,
-    cells: &mut u64,
-) {
-    place_stats.add(scored, wallet_of);
-    for s in scored {
-        let w = wallet_of[s.row.device as usize].as_str();
-        let ent = per.entry(w).or_default();
-        ent.points += u128::from(s.points);
-        ent.devices.insert(s.row.device);
-        if s.points > 0 {
-            // scored is in cell order (across parts too): a recipient's rows of one cell are
-            // contiguous, so a change of cell is a new distinct cell.
-            if ent.last_cell != Some(s.row.cell) {
-                ent.cells += 1;
-                ent.last_cell = Some(s.row.cell);
+        for s in &scored {
+            let w = self.wallet_of[s.row.device as usize].as_str();
+            let ent = self.per.entry(w).or_default();
+            ent.points += u128::from(s.points);
+            ent.devices.insert(s.row.device);
+            if s.points > 0 {
+                // scored is in cell order (across parts too): a recipient's rows of one cell are
+                // contiguous, so a change of cell is a new distinct cell.
+                if ent.last_cell != Some(s.row.cell) {
+                    ent.cells += 1;
+                    ent.last_cell = Some(s.row.cell);
+                }
             }
         }
-    }
-    let mut last = None;
-    for s in scored {
-        if last != Some(s.row.cell) {
-            *cells += 1;
-            last = Some(s.row.cell);
+        let mut last = None;
+        for s in &scored {
+            if last != Some(s.row.cell) {
+                self.cells += 1;
+                last = Some(s.row.cell);
+            }
         }
+        self.new_cells += new_cells;
+        self.coverage
+            .extend(coverage)
+            .map_err(|e| pq_error("coverage.parquet", e))?;
+        self.explain
+            .extend(scored)
+            .map_err(|e| pq_error("explain.parquet", e))?;
+        Ok(())
     }
 }
 
