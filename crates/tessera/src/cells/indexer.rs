@@ -205,12 +205,14 @@ impl Ijk {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Hex {
     face: u8,
+    res: u8,
     ijk: Ijk,
 }
 
 impl Hex {
-    /// Whether the two cells (same resolution) are distinct hexagons sharing an edge in one
-    /// face's grid: H3 neighbours, grid distance 1 (tested against h3o's `grid_distance`).
+    /// Whether the two cells are distinct hexagons of one resolution sharing an edge in one
+    /// face's grid: H3 neighbours, grid distance 1 (tested against h3o's `grid_distance`);
+    /// `false` for cells of two resolutions.
     ///
     /// ```
     /// use h3o::{LatLng, Resolution};
@@ -222,7 +224,7 @@ impl Hex {
     pub fn adjacent(self, other: Hex) -> bool {
         let (a, b) = (self.ijk, other.ijk);
         let d = Ijk::new(a.i - b.i, a.j - b.j, a.k - b.k);
-        self.face == other.face && d.i.max(d.j).max(d.k) == 1
+        self.face == other.face && self.res == other.res && d.i.max(d.j).max(d.k) == 1
     }
 }
 
@@ -354,6 +356,7 @@ impl PointIndexer {
         let hex = |ijk: Ijk| {
             Some(Hex {
                 face: p.face as u8,
+                res: r as u8,
                 ijk,
             })
         };
@@ -606,6 +609,19 @@ mod tests {
             assert_eq!(ix.to_cell(ll, Resolution::Twelve), ll.to_cell(Resolution::Twelve));
         }
         assert!(ix.fallbacks <= 3, "{} of 1000 points went to h3o", ix.fallbacks);
+    }
+
+    #[test]
+    fn rule_hexes_of_two_resolutions_are_never_adjacent() {
+        let ll = LatLng::new(52.5, 13.4).unwrap();
+        let [(_, a), (_, b)] = PointIndexer::default().to_cells_hex(ll, [Resolution::Twelve, Resolution::Eleven]);
+        let (a, b) = (a.unwrap(), b.unwrap());
+        let moved = Hex {
+            ijk: Ijk::new(a.ijk.i + 1, a.ijk.j, a.ijk.k),
+            ..a
+        };
+        assert!(a.adjacent(moved), "same resolution, next hexagon");
+        assert!(!Hex { res: b.res, ..moved }.adjacent(a), "{a:?} {b:?}");
     }
 
     #[test]
