@@ -126,12 +126,11 @@ impl Spill {
             let f = File::create(&p).map_err(io_err(&p))?;
             self.writers[i] = Some(BufWriter::with_capacity(1 << 16, f));
         }
-        let p = self.path(i);
-        self.writers[i]
-            .as_mut()
-            .expect("opened above")
-            .write_all(&encode(cell, device, v))
-            .map_err(io_err(&p))?;
+        // The path is only formatted for an error: this runs once per spilled visit.
+        let w = self.writers[i].as_mut().expect("opened above");
+        if let Err(e) = w.write_all(&encode(cell, device, v)) {
+            return Err(io_err(&self.path(i))(e));
+        }
         self.counts[i] += 1;
         Ok(())
     }
