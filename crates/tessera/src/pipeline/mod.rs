@@ -364,32 +364,40 @@ fn compute_inner(lake: &Lake, inputs: &EpochInputs, dir: &Path, progress: Progre
     outputs.insert("rejections.parquet".into(), covered.rejections_sha);
 
     // 2. Trust: one timeline per device, replays and co-travel, reputation; flags written.
-    let trust_on = plan.k.trust.is_some();
-    if trust_on {
-        progress("trust", 0, 1);
-    }
-    let judged = plan.judge(lake, e, covered.trust, dir, &mut outputs)?;
-    if trust_on {
-        progress("trust", 1, 1);
-    }
+    // `places.parquet` depends on the places only: it is encoded on a thread of its own while
+    // trust and scoring, which leave part of the cores idle, run.
+    std::thread::scope(|s| {
+        let cells = s.spawn(|| places::write_cells(dir, &inputs.places, &plan.policy));
+        let trust_on = plan.k.trust.is_some();
+        if trust_on {
+            progress("trust", 0, 1);
+        }
+        let judged = plan.judge(lake, e, covered.trust, dir, &mut outputs)?;
+        if trust_on {
+            progress("trust", 1, 1);
+        }
 
-    // 3. Visits scored against the prior coverage state; explain and coverage streamed.
-    progress("score", 0, 1);
-    let prior = prior::cursor(lake, plan.prev.as_ref())?;
-    let cx = plan.score_context(inputs, judged.as_ref());
-    let totals = score::score_all(&cx, covered.store, prior, dir, progress)?;
-    progress("score", 1, 1);
-    let counts = SourceCounts {
-        fixes_in: covered.fixes_in,
-        accepted: covered.accepted,
-        rejected: covered.rejected,
-        inputs: covered.inputs,
-    };
-    conclude(lake, inputs, &plan, counts, totals, outputs, dir)
+        // 3. Visits scored against the prior coverage state; explain and coverage streamed.
+        progress("score", 0, 1);
+        let prior = prior::cursor(lake, plan.prev.as_ref())?;
+        let cx = plan.score_context(inputs, judged.as_ref());
+        let totals = score::score_all(&cx, covered.store, prior, dir, progress)?;
+        progress("score", 1, 1);
+        let counts = SourceCounts {
+            fixes_in: covered.fixes_in,
+            accepted: covered.accepted,
+            rejected: covered.rejected,
+            inputs: covered.inputs,
+        };
+        let cells = cells.join().unwrap_or_else(|p| std::panic::resume_unwind(p))?;
+        conclude(lake, inputs, &plan, counts, totals, outputs, cells, dir)
+    })
 }
 
 /// Stages 4 and 5, after scoring: the pool and the bounties allocated over the points; rewards,
-/// merkle, policy, registry and the places written; the manifest naming every input and output.
+/// merkle, policy, registry and the places written (`places.parquet` unless `cells` is its
+/// SHA-256, already written); the manifest naming every input and output.
+#[allow(clippy::too_many_arguments)]
 fn conclude(
     lake: &Lake,
     inputs: &EpochInputs,
@@ -397,6 +405,7 @@ fn conclude(
     counts: SourceCounts,
     totals: score::Totals,
     mut outputs: BTreeMap<String, String>,
+    cells: Option<String>,
     dir: &Path,
 ) -> Result<EpochRun> {
     let policy = &plan.policy;
@@ -418,7 +427,7 @@ fn conclude(
         })
         .collect();
     let alloc = outputs::allocate_and_write(dir, inputs, &plan.k, &totals.per, bounties, &mut outputs)?;
-    let (places, regions) = places::write(dir, &inputs.places, policy, &totals.places, &mut outputs)?;
+    let (places, regions) = places::write(dir, &inputs.places, policy, &totals.places, cells, &mut outputs)?;
 
     let manifest_counts = Counts {
         sources: plan.selected.len() as u64,

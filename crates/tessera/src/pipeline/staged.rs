@@ -488,7 +488,7 @@ impl StagedEpoch {
         }
         let totals = scorer.finish(dir)?;
         check_engine(&totals.per, engine)?;
-        let run = super::conclude(&self.lake, &self.inputs, &self.plan, counts, totals, outputs, dir)?;
+        let run = super::conclude(&self.lake, &self.inputs, &self.plan, counts, totals, outputs, None, dir)?;
         self.scratch.remove()?;
         Ok(run)
     }
