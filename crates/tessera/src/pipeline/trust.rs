@@ -8,7 +8,7 @@ use super::outputs::put;
 use crate::epoch::Epoch;
 use crate::fixed::Ppm;
 use crate::lake::{Error, Lake, Result, SourceMeta};
-use crate::tables::{self, AnchorRow, FlagRow};
+use crate::tables::{self, FlagRow};
 use crate::trust::policy::TrustKernels;
 use crate::trust::{self, copies, reputation, timeline, Detector, Effect, Finding, Trace};
 use std::collections::{BTreeMap, BTreeSet};
@@ -410,28 +410,38 @@ fn write_fingerprints(
     copied: &BTreeSet<usize>,
     outputs: &mut BTreeMap<String, String>,
 ) -> Result<()> {
-    let mut rows: Vec<(String, AnchorRow)> = Vec::new();
+    use rayon::prelude::*;
+    // Rows in (source hash, segment, time, cell) order, sorted as integers: sources by their
+    // rank in hash order (hashes are unique), rows as (rank, segment, time, cell); equal keys
+    // are equal rows, so the unstable sort is exact.
+    let mut by_hash: Vec<usize> = (0..per_source.len()).collect();
+    by_hash.sort_unstable_by(|a, b| cx.selected[*a].hash.cmp(&cx.selected[*b].hash));
+    let mut rank = vec![0u32; per_source.len()];
+    for (r, s) in by_hash.iter().enumerate() {
+        rank[*s] = r as u32;
+    }
+    let mut rows: Vec<(u32, u32, i64, u64)> = Vec::new();
     for (s, st) in per_source.iter().enumerate().filter(|(s, _)| !copied.contains(s)) {
         for (seg, t) in &st.traces {
-            let dev = &cx.devices[device_of[s] as usize];
-            rows.extend(
-                t.anchors
-                    .iter()
-                    .map(|&(c, time)| (dev.clone(), (cx.selected[s].hash.clone(), *seg, c, time))),
-            );
+            rows.extend(t.anchors.iter().map(|&(c, time)| (rank[s], *seg, time, c)));
         }
     }
-    rows.sort_unstable_by(|a, b| (&a.1 .0, a.1 .1, a.1 .3, a.1 .2).cmp(&(&b.1 .0, b.1 .1, b.1 .3, b.1 .2)));
+    rows.par_sort_unstable();
+    let row = |&(r, seg, time, cell): &(u32, u32, i64, u64)| {
+        let s = by_hash[r as usize];
+        let dev = cx.devices[device_of[s] as usize].as_str();
+        (dev, cx.selected[s].hash.as_str(), seg, cell, time)
+    };
     let batches: Vec<_> = rows
-        .chunks(tables::BATCH_ROWS)
-        .map(tables::fingerprints_batch)
+        .par_chunks(tables::BATCH_ROWS)
+        .map(|c| tables::fingerprints_batch_of(c.iter().map(row)))
         .collect();
     let batches = if batches.is_empty() {
         vec![tables::fingerprints_batch(&[])]
     } else {
         batches
     };
-    let bytes = tables::to_parquet(&tables::fingerprints_schema(), &batches)
+    let bytes = tables::to_parquet_parallel(&tables::fingerprints_schema(), &batches)
         .map_err(|e| super::outputs::pq_error("fingerprints.parquet", e))?;
     outputs.insert(
         "fingerprints.parquet".into(),

@@ -19,8 +19,8 @@ pub use encode::ColumnParallelWriter;
 pub use explain::{explain_batch, explain_schema};
 pub use fixes::{batch_to_fixes, fixes_schema, fixes_to_batches, fixes_to_batches_sized};
 pub use flags::{
-    fingerprints_batch, fingerprints_rows, fingerprints_schema, flags_batch, flags_rows, flags_schema, trust_batch,
-    trust_rows, trust_schema, AnchorRow, FlagRow,
+    fingerprints_batch, fingerprints_batch_of, fingerprints_rows, fingerprints_schema, flags_batch, flags_rows,
+    flags_schema, trust_batch, trust_rows, trust_schema, AnchorRow, FlagRow,
 };
 pub use imu::{batch_to_imu, imu_schema, imu_to_batches};
 pub use places::{places_batch, places_from_batches, places_schema, regions_batch, regions_schema, RegionRow};
@@ -175,6 +175,28 @@ fn encode_with(
 /// ```
 pub fn to_parquet(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Vec<u8>, parquet::errors::ParquetError> {
     encode_with(schema, batches, props())
+}
+
+/// The bytes of [`to_parquet`], with the columns of each row group encoded in parallel on the
+/// rayon pool ([`ColumnParallelWriter`]).
+///
+/// # Errors
+/// The Parquet writer's error (a batch that does not match the schema).
+///
+/// ```
+/// use tessera::{fix::Fix, tables};
+/// let fixes: Vec<Fix> = (0..5000).map(|i| Fix::new(i * 1000, 52.5 + i as f64 * 1e-5, 13.4)).collect();
+/// let batches = tables::fixes_to_batches("car-1", &fixes);
+/// let s = tables::fixes_schema();
+/// assert_eq!(tables::to_parquet_parallel(&s, &batches).unwrap(), tables::to_parquet(&s, &batches).unwrap());
+/// ```
+pub fn to_parquet_parallel(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+) -> Result<Vec<u8>, parquet::errors::ParquetError> {
+    let mut w = ColumnParallelWriter::try_new(Vec::new(), schema, props())?;
+    w.write(batches)?;
+    w.into_inner()
 }
 
 /// A Parquet writer into memory with the same deterministic settings as [`to_parquet`]: writing
