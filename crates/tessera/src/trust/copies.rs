@@ -133,15 +133,7 @@ fn shingle(a: u64, b: u64, dq: i64) -> u64 {
 /// ```
 pub fn detect(traces: &[CopyTrace], k: &TrustKernels) -> Vec<CopyMatch> {
     let q = k.max_spread_ms.max(1000);
-    let mut index: HashMap<u64, Vec<(u32, u32)>, rustc_hash::FxBuildHasher> = HashMap::default();
-    for (t, tr) in traces.iter().enumerate() {
-        for (i, w) in tr.anchors.windows(2).enumerate() {
-            index
-                .entry(shingle(w[0].0, w[1].0, (w[1].1 - w[0].1).div_euclid(q)))
-                .or_default()
-                .push((t as u32, i as u32));
-        }
-    }
+    let index = ShingleIndex::new(traces, q);
     // Each trace's candidates are independent: queried in parallel, then put in (copy, original)
     // order — one match at most per pair, so the order of the work does not show.
     use rayon::prelude::*;
@@ -154,10 +146,70 @@ pub fn detect(traces: &[CopyTrace], k: &TrustKernels) -> Vec<CopyMatch> {
     out
 }
 
+/// Every consecutive anchor pair of every trace by shingle: `(trace, pair)` entries sorted by
+/// (shingle, trace, pair), so a shingle's entries are a slice in trace then pair order, found
+/// through a directory on the shingle's top bits (shingles are hashes: ~4 entries per slot).
+/// (A hash map of one `Vec` per shingle cost seconds of allocation at 10^8 fixes; a binary
+/// search of the whole array, seconds of cache misses.)
+struct ShingleIndex {
+    keys: Vec<u64>,
+    entries: Vec<(u32, u32)>,
+    /// `dir[s]..dir[s + 1]`: the entries whose shingle's top `bits` bits are `s`.
+    dir: Vec<usize>,
+    bits: u32,
+}
+
+impl ShingleIndex {
+    fn new(traces: &[CopyTrace], q: i64) -> ShingleIndex {
+        use rayon::prelude::*;
+        let mut all: Vec<(u64, u32, u32)> = traces
+            .par_iter()
+            .enumerate()
+            .flat_map_iter(|(t, tr)| {
+                tr.anchors.windows(2).enumerate().map(move |(i, w)| {
+                    let key = shingle(w[0].0, w[1].0, (w[1].1 - w[0].1).div_euclid(q));
+                    (key, t as u32, i as u32)
+                })
+            })
+            .collect();
+        all.par_sort_unstable(); // (trace, pair) is unique: the unstable sort is exact
+        let keys: Vec<u64> = all.iter().map(|e| e.0).collect();
+        let entries = all.iter().map(|e| (e.1, e.2)).collect();
+        let bits = (keys.len() / 4).max(1).ilog2().min(40);
+        let slot = |k: u64| if bits == 0 { 0 } else { (k >> (64 - bits)) as usize };
+        let mut dir = vec![0usize; (1usize << bits) + 1];
+        for &k in &keys {
+            dir[slot(k) + 1] += 1;
+        }
+        for i in 1..dir.len() {
+            dir[i] += dir[i - 1];
+        }
+        ShingleIndex {
+            keys,
+            entries,
+            dir,
+            bits,
+        }
+    }
+
+    fn get(&self, key: u64) -> &[(u32, u32)] {
+        let s = if self.bits == 0 {
+            0
+        } else {
+            (key >> (64 - self.bits)) as usize
+        };
+        let (a, b) = (self.dir[s], self.dir[s + 1]);
+        let keys = &self.keys[a..b];
+        let lo = keys.partition_point(|&k| k < key);
+        let hi = lo + keys[lo..].partition_point(|&k| k == key);
+        &self.entries[a + lo..a + hi]
+    }
+}
+
 /// The matches of trace `b` against the earlier traces in `index` (shingle → (trace, pair)).
 fn originals_of(
     traces: &[CopyTrace],
-    index: &HashMap<u64, Vec<(u32, u32)>, rustc_hash::FxBuildHasher>,
+    index: &ShingleIndex,
     b: usize,
     tb: &CopyTrace,
     q: i64,
@@ -171,10 +223,7 @@ fn originals_of(
     for (i, w) in tb.anchors.windows(2).enumerate() {
         let dq = (w[1].1 - w[0].1).div_euclid(q);
         for d in -1..=1 {
-            for &(a, j) in index
-                .get(&shingle(w[0].0, w[1].0, dq + d))
-                .map_or(&[][..], Vec::as_slice)
-            {
+            for &(a, j) in index.get(shingle(w[0].0, w[1].0, dq + d)) {
                 let ta = &traces[a as usize];
                 let later = ta.historic || ta.received < tb.received;
                 let same = ta.device == tb.device && !ta.historic;
@@ -268,6 +317,47 @@ fn best_run(traces: &[CopyTrace], a: usize, b: usize, mut v: Vec<(u32, u32)>, k:
 mod tests {
     use super::*;
     use crate::trust::testing::*;
+
+    #[test]
+    fn rule_the_shingle_index_gives_each_shingle_its_pairs_in_trace_then_pair_order() {
+        // Few distinct cells and times: many pairs share a shingle, across and within traces.
+        let mut seed = 7u64;
+        let mut next = |n: u64| {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        for n_traces in [0usize, 1, 3, 40] {
+            let owned: Vec<Vec<(u64, i64)>> = (0..n_traces)
+                .map(|_| {
+                    (0..next(60))
+                        .map(|i| (next(5), i as i64 * 1000 * (1 + next(3) as i64)))
+                        .collect()
+                })
+                .collect();
+            let traces: Vec<CopyTrace> = owned
+                .iter()
+                .map(|a| CopyTrace {
+                    device: 0,
+                    received: (0, 0),
+                    historic: false,
+                    anchors: a,
+                })
+                .collect();
+            let index = ShingleIndex::new(&traces, 1000);
+            let mut naive: std::collections::BTreeMap<u64, Vec<(u32, u32)>> = Default::default();
+            for (t, tr) in traces.iter().enumerate() {
+                for (i, w) in tr.anchors.windows(2).enumerate() {
+                    let key = shingle(w[0].0, w[1].0, (w[1].1 - w[0].1).div_euclid(1000));
+                    naive.entry(key).or_default().push((t as u32, i as u32));
+                }
+            }
+            for (key, want) in &naive {
+                assert_eq!(index.get(*key), &want[..], "{n_traces} traces");
+            }
+            assert!(index.get(12345).is_empty() || naive.contains_key(&12345));
+            assert_eq!(index.entries.len(), naive.values().map(Vec::len).sum::<usize>());
+        }
+    }
 
     fn anchors_of(f: &[Fix]) -> Vec<(u64, i64)> {
         let idx: Vec<usize> = (0..f.len()).collect();
