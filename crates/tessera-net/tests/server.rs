@@ -147,6 +147,20 @@ fn valid_upload_is_stored_and_the_same_bytes_again_are_a_duplicate() {
 }
 
 #[test]
+fn rule_a_refused_body_up_to_a_mib_is_read_so_the_client_gets_its_413_not_a_broken_pipe() {
+    // The refusal comes from the declared length, before the body is read; the server then
+    // reads and drops up to 1 MiB so the client can finish writing and read the answer. Far
+    // more than socket buffers hold: without the drain the client's write fails (EPIPE/reset).
+    let s = start(64 * 1024);
+    let now = tessera_net::now_ms();
+    for _ in 0..5 {
+        let big = vec![b'$'; 1000 * 1024];
+        let (st, j) = raw(&s, "car-1", now, &key(1).sign_upload("car-1", now, &big), &big);
+        assert_eq!((st, j["error"].as_str()), (413, Some("too_large")));
+    }
+}
+
+#[test]
 fn refusals_have_the_right_status_and_reason() {
     let s = start(64 * 1024);
     let body = trace(2);

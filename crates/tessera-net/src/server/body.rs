@@ -195,16 +195,21 @@ pub async fn receive(
     sink.finish().map_err(|e| Refusal::StorageError(e.to_string()))
 }
 
-/// Read and drop what a client sends of a refused request's body — at most 64 KiB, for at most a
-/// second, nothing kept — so the refusal reaches a client still writing a small body instead of
-/// a reset connection.
+/// What [`discard`] reads at most of a refused request's body.
+pub const DISCARD_BYTES: usize = 1 << 20;
+
+/// Read and drop what a client sends of a refused request's body — at most [`DISCARD_BYTES`],
+/// for at most a second, nothing kept — so the refusal reaches a client still writing a body of
+/// up to that size instead of a reset connection or a broken pipe. (It was 64 KiB: a 200 KiB
+/// upload to a 64 KiB server got EPIPE instead of its 413 whenever the client's socket buffer
+/// had not taken the rest before the server closed — a flaky test in CI.)
 pub async fn discard(body: Body) {
     let mut body = body;
     let mut seen = 0usize;
     let drain = async {
         while let Some(Ok(frame)) = body.frame().await {
             seen += frame.data_ref().map_or(0, |d| d.len());
-            if seen > 64 << 10 {
+            if seen > DISCARD_BYTES {
                 break;
             }
         }
