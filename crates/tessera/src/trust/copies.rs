@@ -176,10 +176,9 @@ impl ShingleIndex {
         let keys: Vec<u64> = all.iter().map(|e| e.0).collect();
         let entries = all.iter().map(|e| (e.1, e.2)).collect();
         let bits = (keys.len() / 4).max(1).ilog2().min(40);
-        let slot = |k: u64| if bits == 0 { 0 } else { (k >> (64 - bits)) as usize };
         let mut dir = vec![0usize; (1usize << bits) + 1];
         for &k in &keys {
-            dir[slot(k) + 1] += 1;
+            dir[slot(k, bits) + 1] += 1;
         }
         for i in 1..dir.len() {
             dir[i] += dir[i - 1];
@@ -193,17 +192,18 @@ impl ShingleIndex {
     }
 
     fn get(&self, key: u64) -> &[(u32, u32)] {
-        let s = if self.bits == 0 {
-            0
-        } else {
-            (key >> (64 - self.bits)) as usize
-        };
+        let s = slot(key, self.bits);
         let (a, b) = (self.dir[s], self.dir[s + 1]);
         let keys = &self.keys[a..b];
         let lo = keys.partition_point(|&k| k < key);
         let hi = lo + keys[lo..].partition_point(|&k| k == key);
         &self.entries[a + lo..a + hi]
     }
+}
+
+/// The directory slot of a shingle: its top `bits` bits (0 with no bits).
+fn slot(key: u64, bits: u32) -> usize {
+    key.checked_shr(64 - bits).unwrap_or(0) as usize
 }
 
 /// The matches of trace `b` against the earlier traces in `index` (shingle → (trace, pair)).
