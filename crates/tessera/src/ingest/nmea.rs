@@ -288,13 +288,13 @@ fn frame(line: &str) -> (Option<i64>, Option<&str>) {
         rest = r;
         logger = true;
     }
-    let star = rest.rfind('*');
+    let star = memchr::memrchr(b'*', rest.as_bytes());
     let head = match star {
         Some(s) => &rest[..s],
         None => rest,
     };
     // A collision (`$GPGGA,0301$GPGLL,...`) keeps the last sentence start.
-    let Some(dollar) = head.rfind('$') else {
+    let Some(dollar) = memchr::memrchr(b'$', head.as_bytes()) else {
         return (frame_ms, None);
     };
     let end = match star {
@@ -627,7 +627,7 @@ fn check_sentence(s: &str, last_unterminated: bool) -> Result<Checked<'_>, Unusa
         None if !used(&bytes[3..6]) => return Err(Unusable::Ignored(s[3..6].to_string())),
         None => ([bytes[1], bytes[2]], &s[3..6]),
     };
-    let Some(star) = s.rfind('*') else {
+    let Some(star) = memchr::memrchr(b'*', s.as_bytes()) else {
         let reason = if last_unterminated {
             Reason::Truncated
         } else {
@@ -843,8 +843,8 @@ fn raw_position(kind: &str, s: &str) -> Result<Option<(f64, f64)>, Refused> {
         return Ok(None);
     };
     let at = |e: Refused| (e.0, format!("{kind}: {}", e.1));
-    let lat = fast::position_field(lat, ns, 90, "N", "S").map_err(at)?;
-    let lon = fast::position_field(lon, ew, 180, "E", "W").map_err(at)?;
+    let lat = fast::position_field(lat, ns, 90, b'N', b'S').map_err(at)?;
+    let lon = fast::position_field(lon, ew, 180, b'E', b'W').map_err(at)?;
     match (lat, lon) {
         (Some(a), Some(o)) => Ok(Some((a, o))),
         (None, None) => Ok(None),
