@@ -290,43 +290,26 @@ fn coord(v: &str, hemi: &str, max_deg: u16, pos: u8, neg: u8) -> Option<f64> {
 
 /// Split the data fields (after `$TTSSS,`, before `*`) into `out`; their count, or `None` when
 /// the sentence is too long for the crate, holds a second `*`, or has more fields than `out`.
-///
-/// Eight bytes at a time: [`delimiters`] marks the `,` and `*` of a word, and only those are
-/// visited.
+/// (A word-at-a-time split of the delimiters was tried and was slower: the sentences are short
+/// and each field boundary is a branch either way.)
 fn fields<'a>(s: &'a str, out: &mut [&'a str; 20]) -> Option<usize> {
     if s.len() > SENTENCE_MAX_LEN || s.len() < 10 || s.as_bytes()[6] != b',' {
         return None;
     }
     let data = &s.as_bytes()[7..];
     let (mut n, mut from) = (0, 0);
-    let mut at = 0;
-    while at < data.len() {
-        let end = (at + 8).min(data.len());
-        let mut word = [0u8; 8];
-        word[..end - at].copy_from_slice(&data[at..end]);
-        let mut marks = delimiters(u64::from_le_bytes(word));
-        while marks != 0 {
-            let i = at + (marks.trailing_zeros() / 8) as usize;
-            marks &= marks - 1;
+    for (i, &b) in data.iter().enumerate() {
+        if b == b',' || b == b'*' {
             *out.get_mut(n)? = &s[7 + from..7 + i];
             n += 1;
             from = i + 1;
-            if data[i] == b'*' {
+            if b == b'*' {
                 // The checksum is the last thing: a second `*` is not the common form.
                 return (data.len() - from <= 2).then_some(n);
             }
         }
-        at = end;
     }
     None
-}
-
-/// The high bit of each byte of `w` that is `,` or `*`, exactly (no false positives: the
-/// zero-byte test without borrows between bytes, "Bit Twiddling Hacks", Anderson).
-fn delimiters(w: u64) -> u64 {
-    const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
-    let zero = |x: u64| !(((x & LOW7) + LOW7) | x | LOW7);
-    zero(w ^ 0x2C2C_2C2C_2C2C_2C2C) | zero(w ^ 0x2A2A_2A2A_2A2A_2A2A)
 }
 
 /// GGA in its common form, or `None`.
@@ -489,34 +472,7 @@ mod tests {
         assert_eq!(dec::<f64>("-1", false), None, "a sign only where signed");
     }
 
-    /// The byte-at-a-time split `fields` replaced.
-    fn fields_bytewise(s: &str) -> Option<Vec<&str>> {
-        if s.len() > SENTENCE_MAX_LEN || s.len() < 10 || s.as_bytes()[6] != b',' {
-            return None;
-        }
-        let data = &s.as_bytes()[7..];
-        let (mut out, mut from) = (Vec::new(), 0);
-        for (i, &b) in data.iter().enumerate() {
-            if b == b',' || b == b'*' {
-                out.push(&s[7 + from..7 + i]);
-                from = i + 1;
-                if b == b'*' {
-                    return (data.len() - from <= 2 && out.len() <= 20).then_some(out);
-                }
-            }
-        }
-        None
-    }
-
     proptest! {
-        #[test]
-        fn rule_fields_split_at_every_comma_up_to_the_checksum_star(body in "(([0-9.A-Z]{0,6}|[\\x00-\\x7f]{0,2})[,*]){0,24}[0-9A-F]{0,3}") {
-            let s = format!("$GPGGA,{body}");
-            let mut f = [""; 20];
-            let fast = fields(&s, &mut f).map(|n| f[..n].to_vec());
-            prop_assert_eq!(fast, fields_bytewise(&s), "{:?}", s);
-        }
-
         #[test]
         fn rule_a_decimal_reads_to_the_bits_of_str_parse(int in "[0-9]{1,20}", frac in proptest::option::of("[0-9]{1,24}"), neg: bool) {
             let s = format!("{}{int}{}", if neg { "-" } else { "" }, frac.map(|f| format!(".{f}")).unwrap_or_default());
