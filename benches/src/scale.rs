@@ -262,6 +262,9 @@ fn nmea_ingest(n: u64, dir: &Path, tessera: &Path, repeat: usize) {
     let mut fixes = 0;
     for _ in 0..repeat.max(1) {
         let _ = std::fs::remove_dir_all(&lake);
+        // Start from a quiet disk: the previous run's lake (1.7 GB) is still being written back
+        // and freed, which would otherwise be charged to this run's syncs.
+        let _ = Command::new("sync").status();
         let (s, rss, out) = measured(Command::new(tessera).args([
             "ingest",
             "--lake",
