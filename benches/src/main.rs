@@ -66,7 +66,7 @@ fn main() {
             .map(|b| {
                 let p = tessera::ingest::parse(b);
                 let batches = tessera::tables::fixes_to_batches("car", &p.fixes);
-                tessera::tables::to_parquet(&tessera::tables::fixes_schema(), &batches)
+                tessera::tables::to_source_parquet(&tessera::tables::fixes_schema(), &batches)
                     .unwrap()
                     .len()
             })

@@ -474,6 +474,18 @@ mod tests {
 
     proptest! {
         #[test]
+        fn rule_a_coordinate_is_degrees_plus_its_parsed_minutes_over_60(deg in "[0-9]{0,3}", mm in "[0-5][0-9]", frac in proptest::option::of("[0-9]{1,22}"), south: bool) {
+            let v = format!("{deg}{mm}{}", frac.map(|f| format!(".{f}")).unwrap_or_default());
+            let hemi = if south { "S" } else { "N" };
+            let got = position_field(&v, hemi, 180, b'N', b'S');
+            // The rule, with str::parse: minutes are the two digits left of the point and after.
+            let minutes: f64 = v[deg.len()..].parse().expect("minutes");
+            let x = f64::from(deg.parse::<u16>().unwrap_or(0)) + minutes / 60.;
+            let want = if minutes >= 60. || x > 180. { None } else { Some(if south { -x } else { x }) };
+            prop_assert_eq!(got.ok().flatten().map(f64::to_bits), want.map(f64::to_bits), "{}", v);
+        }
+
+        #[test]
         fn rule_a_decimal_reads_to_the_bits_of_str_parse(int in "[0-9]{1,20}", frac in proptest::option::of("[0-9]{1,24}"), neg: bool) {
             let s = format!("{}{int}{}", if neg { "-" } else { "" }, frac.map(|f| format!(".{f}")).unwrap_or_default());
             let (a, b): (f64, f64) = (dec(&s, true).expect("form"), s.parse().expect("parses"));

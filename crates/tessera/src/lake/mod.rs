@@ -186,6 +186,8 @@ struct Staged {
     meta: SourceMeta,
     data: Vec<(tempfile::TempPath, PathBuf)>,
     meta_file: (tempfile::TempPath, PathBuf),
+    /// Some data file had its writeback started early ([`temp_early`]).
+    early: bool,
 }
 
 /// `bytes` in a temp file beside `dest` (not fsync'd; removed if dropped before the rename).
@@ -194,8 +196,19 @@ fn temp_with(dest: &Path, bytes: &[u8]) -> Result<tempfile::TempPath> {
     fs::create_dir_all(dir).map_err(io_err(dir))?;
     let mut tmp = temp_builder().tempfile_in(dir).map_err(io_err(dir))?;
     tmp.write_all(bytes).map_err(io_err(dest))?;
-    start_writeback(tmp.as_file(), bytes.len());
     Ok(tmp.into_temp_path())
+}
+
+/// [`temp_with`] for a staged ingest file, with its writeback started at once when it is large
+/// ([`start_writeback`]); `true` when it was. A commit of staged files of which any was started
+/// early syncs with `syncfs` on the lake root opened *before* staging ([`Lake::sync_files`]).
+fn temp_early(dest: &Path, bytes: &[u8]) -> Result<(tempfile::TempPath, bool)> {
+    let dir = parent_dir(dest);
+    fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let mut tmp = temp_builder().tempfile_in(dir).map_err(io_err(dir))?;
+    tmp.write_all(bytes).map_err(io_err(dest))?;
+    let early = start_writeback(tmp.as_file(), bytes.len());
+    Ok((tmp.into_temp_path(), early))
 }
 
 /// Files at least this large start their writeback as soon as they are written.
@@ -206,8 +219,10 @@ const EARLY_WRITEBACK_BYTES: usize = 256 << 10;
 /// writes hundreds of MB before its one `syncfs`; left to the kernel, the dirty pages wait for
 /// that call (the dirty limits of a large machine are GBs), and both cores then sit idle while
 /// the disk catches up. Started early, the disk writes while the next files are parsed. Only a
-/// hint: durability still comes from the commit's sync, and an error here is ignored.
-fn start_writeback(file: &fs::File, len: usize) {
+/// hint: durability still comes from the commit's `syncfs`, on a descriptor of the lake root
+/// opened before the files were written, which reports any writeback error since (Linux
+/// `errseq`), early or not; a failure of the call itself is ignored. `true` when started.
+fn start_writeback(file: &fs::File, len: usize) -> bool {
     #[cfg(target_os = "linux")]
     if len >= EARLY_WRITEBACK_BYTES {
         use std::os::fd::AsRawFd;
@@ -215,9 +230,11 @@ fn start_writeback(file: &fs::File, len: usize) {
         unsafe {
             libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
         }
+        return true;
     }
     #[cfg(not(target_os = "linux"))]
     let _ = (file, len);
+    false
 }
 
 /// A temp hard link beside `dest` to the staged file `src`; `None` when the file system cannot
@@ -568,6 +585,14 @@ impl Lake {
     /// ```
     pub fn ingest_batch(&self, uploads: &[Upload<'_>]) -> Vec<Result<IngestOutcome>> {
         use rayon::prelude::*;
+        // Opened before anything is staged: its syncfs reports every writeback error from here on.
+        let root = match fs::File::open(&self.root) {
+            Ok(f) => f,
+            Err(e) => {
+                let err = |_| Err(io_err(&self.root)(std::io::Error::new(e.kind(), e.to_string())));
+                return uploads.iter().map(err).collect();
+            }
+        };
         // BLAKE3 of each upload with a valid device id.
         let hashes: Vec<Option<String>> = uploads
             .par_iter()
@@ -607,7 +632,7 @@ impl Lake {
             })
             .collect();
         let ok: Vec<&Staged> = staged.iter().filter_map(|s| s.as_ref()?.as_ref().ok()).collect();
-        let committed = self.commit_staged(&ok);
+        let committed = self.commit_staged(&ok, &root);
         let mut out: Vec<Result<IngestOutcome>> = Vec::with_capacity(uploads.len());
         for (i, (p, s)) in plan.into_iter().zip(staged).enumerate() {
             out.push(match (p, s) {
@@ -652,7 +677,7 @@ impl Lake {
             });
         }
         let raw_path = self.root.join("sources").join(format!("{hash}.{}", format.as_str()));
-        let raw = temp_with(&raw_path, u.bytes)?;
+        let (raw, early) = temp_early(&raw_path, u.bytes)?;
         let src = Source {
             device: u.device,
             name: u.name,
@@ -661,18 +686,20 @@ impl Lake {
             len: u.bytes.len() as u64,
             received_at_ms,
         };
-        self.stage_parsed(&src, parsed, (raw, raw_path), Some(u.bytes))
+        self.stage_parsed(&src, parsed, (raw, raw_path, early), Some(u.bytes))
     }
 
     /// The files of a parsed source under temp names: fixes, rejections, IMU, metadata. `bytes`
-    /// (when in memory) lets a Parquet source that already is the fixes file be stored once.
+    /// (when in memory) lets a Parquet source that already is the fixes file be stored once;
+    /// `raw` is the staged raw file, its destination and whether its writeback started early.
     fn stage_parsed(
         &self,
         src: &Source<'_>,
         parsed: ingest::Parsed,
-        raw: (tempfile::TempPath, PathBuf),
+        raw: (tempfile::TempPath, PathBuf, bool),
         bytes: Option<&[u8]>,
     ) -> Result<Staged> {
+        let (raw, mut early) = ((raw.0, raw.1), raw.2);
         let (device, hash) = (src.device, src.hash);
         let pq_err = |what: &str| {
             let path = format!("{what}/{hash}.parquet");
@@ -690,7 +717,11 @@ impl Lake {
             .flatten()
         {
             Some(t) => t,
-            None => temp_with(&fixes_path, &fixes_pq)?,
+            None => {
+                let (t, e) = temp_early(&fixes_path, &fixes_pq)?;
+                early |= e;
+                t
+            }
         };
         let rows: Vec<tables::RejectionRow> = parsed
             .rejections
@@ -743,6 +774,7 @@ impl Lake {
             meta,
             data,
             meta_file: (meta_tmp, meta_path),
+            early,
         })
     }
 
@@ -825,6 +857,8 @@ impl Lake {
             return Err(Error::NotATrace { name, detail });
         }
         let raw_path = self.root.join("sources").join(format!("{hash}.mp4"));
+        // Opened before anything is staged: its syncfs reports every writeback error from here on.
+        let root = fs::File::open(&self.root).map_err(io_err(&self.root))?;
         let raw = temp_copy(path, &raw_path)?;
         let len = fs::metadata(&raw).map_err(io_err(path))?.len();
         let src = Source {
@@ -835,16 +869,17 @@ impl Lake {
             len,
             received_at_ms,
         };
-        let staged = self.stage_parsed(&src, parsed, (raw, raw_path), None)?;
-        self.commit_staged(&[&staged])?;
+        let staged = self.stage_parsed(&src, parsed, (raw, raw_path, false), None)?;
+        self.commit_staged(&[&staged], &root)?;
         Ok(IngestOutcome {
             meta: staged.meta,
             duplicate: false,
         })
     }
 
-    /// Make staged files durable and visible: data first, metadata last.
-    fn commit_staged(&self, staged: &[&Staged]) -> Result<()> {
+    /// Make staged files durable and visible: data first, metadata last. `root`: the lake root,
+    /// opened before the files were staged.
+    fn commit_staged(&self, staged: &[&Staged], root: &fs::File) -> Result<()> {
         if staged.is_empty() {
             return Ok(());
         }
@@ -852,7 +887,7 @@ impl Lake {
             .iter()
             .flat_map(|s| s.data.iter().map(|d| &d.0).chain([&s.meta_file.0]))
             .collect();
-        self.sync_files(&files)?;
+        self.sync_files(&files, root, staged.iter().any(|s| s.early))?;
         let dirs = SOURCE_DIRS.map(|d| self.root.join(d));
         for s in staged {
             for (tmp, dest) in &s.data {
@@ -871,19 +906,23 @@ impl Lake {
         sync_dir(&dirs[0])
     }
 
-    /// fsync the given files: one `syncfs` of the lake's file system for a large batch on Linux
-    /// (one journal commit instead of one per file), else one fsync per file.
-    fn sync_files(&self, files: &[&tempfile::TempPath]) -> Result<()> {
+    /// fsync the given files: one `syncfs` of the lake's file system on Linux for a large batch
+    /// (one journal commit instead of one per file) or when some file's writeback was started
+    /// early (`whole_fs`: an error of a writeback that ran before a per-file `open` + `fsync`
+    /// could go unreported; `root`, opened before staging, sees every one since), else one
+    /// fsync per file.
+    fn sync_files(&self, files: &[&tempfile::TempPath], root: &fs::File, whole_fs: bool) -> Result<()> {
         #[cfg(target_os = "linux")]
-        if files.len() > 8 {
+        if files.len() > 8 || whole_fs {
             use std::os::fd::AsRawFd;
-            let root = fs::File::open(&self.root).map_err(io_err(&self.root))?;
             // SAFETY: syncfs on a descriptor we own for the duration of the call.
             if unsafe { libc::syncfs(root.as_raw_fd()) } == 0 {
                 return Ok(());
             }
             return Err(io_err(&self.root)(std::io::Error::last_os_error()));
         }
+        #[cfg(not(target_os = "linux"))]
+        let _ = (root, whole_fs);
         for f in files {
             let p: &Path = f;
             fs::File::open(p).and_then(|h| h.sync_all()).map_err(io_err(p))?;

@@ -124,7 +124,7 @@ fn props_with(compression: Compression) -> WriterProperties {
 pub const SMALL_SOURCE_ROWS: usize = 1024;
 
 /// Encode the batches of one per-source lake file: as [`to_parquet`], but uncompressed below
-/// [`SMALL_SOURCE_ROWS`] rows in all and with the [`PER_ROW_COLUMNS`] PLAIN (no dictionary).
+/// [`SMALL_SOURCE_ROWS`] rows in all, and the [`PER_ROW_COLUMNS`] without dictionaries.
 /// Deterministic: the same batches give the same bytes.
 ///
 /// # Errors
@@ -152,7 +152,6 @@ pub fn to_source_parquet(
             continue;
         };
         let encoding = match field.data_type() {
-            DataType::Float32 | DataType::Float64 => Encoding::BYTE_STREAM_SPLIT,
             DataType::Int32 | DataType::Int64 | DataType::UInt32 | DataType::Timestamp(..) => {
                 Encoding::DELTA_BINARY_PACKED
             }
@@ -170,12 +169,11 @@ pub fn to_source_parquet(
 /// time, its position, its line in the raw file. [`to_source_parquet`] writes them without a
 /// dictionary (a dictionary of distinct values is those values again plus an index per row;
 /// interning every value was ~8 % of the durable ingest's CPU): times and lines
-/// `DELTA_BINARY_PACKED` (they step by about the same amount), coordinates `BYTE_STREAM_SPLIT`
-/// (each byte of the doubles in its own stream: ZSTD then finds the repeated high bytes). A
-/// 50,000-fix source: 1.19 MB with dictionaries, 0.63 MB this way, and ZSTD works less. The
-/// other columns (device, talker, quality, satellites, HDOP, …) repeat and keep their
-/// dictionaries. All are standard Parquet encodings (Parquet format 2.8+, read by arrow-rs,
-/// DataFusion, pyarrow, Polars and Spark).
+/// `DELTA_BINARY_PACKED` (they step by about the same amount), coordinates PLAIN. A 50,000-fix
+/// source: 1.19 MB with dictionaries, ~0.67 MB this way. The other columns (device, talker,
+/// quality, satellites, HDOP, …) repeat and keep their dictionaries. (`BYTE_STREAM_SPLIT` for
+/// the coordinates would be smaller still, but Spark 4.0's default, vectorized Parquet reader
+/// refuses it: an analyst's `spark.read.parquet` of the lake must work.)
 pub const PER_ROW_COLUMNS: [&str; 4] = ["time", "lat", "lon", "line"];
 
 fn encode_with(
