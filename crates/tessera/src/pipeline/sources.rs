@@ -428,8 +428,18 @@ fn off_road(
     let roads = inputs.places.roads.as_ref()?;
     let rk = k.off_road?;
     k.trust.as_ref()?;
-    let on_road =
-        |c: Option<h3o::CellIndex>| c.is_some_and(|c| roads.binary_search_by_key(&u64::from(c), |x| x.0).is_ok());
+    // Consecutive fixes share a cell more often than not: the last answer is kept.
+    let mut last_cell: Option<(h3o::CellIndex, bool)> = None;
+    let mut on_road = |c: Option<h3o::CellIndex>| -> bool {
+        let Some(c) = c else { return false };
+        if let Some((l, r)) = last_cell.filter(|(l, _)| *l == c) {
+            debug_assert_eq!(l, c);
+            return r;
+        }
+        let r = roads.binary_search_by_key(&u64::from(c), |x| x.0).is_ok();
+        last_cell = Some((c, r));
+        r
+    };
     let mut segments: Vec<Vec<(&Fix, bool)>> = Vec::new();
     let mut last = None;
     for ((f, v), c) in fixes.iter().zip(verdicts).zip(cells) {

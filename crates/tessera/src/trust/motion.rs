@@ -99,6 +99,8 @@ pub(crate) fn floor_at(
     let half = k.floor_window_ms / 2;
     let t = |p: usize| fixes[seq[p]].time_ms;
     let mut moving = vec![false; seq.len()];
+    // ahead_of[m] = (p, speed from p to m) of the last fix p whose window ahead ends at m.
+    let mut ahead_of: Vec<Option<(usize, f64)>> = vec![None; seq.len()];
     let (mut j, mut m) = (0usize, 0usize);
     let (mut slow, mut fastest_slow, mut span) = (0u64, 0.0f64, (i64::MAX, i64::MIN));
     let mut slow_m = 0.0;
@@ -121,7 +123,15 @@ pub(crate) fn floor_at(
                 0.0
             }
         };
-        let speed = half_speed(seq[j], seq[p]).max(half_speed(seq[p], seq[m]));
+        // At a steady rate the window behind p is the window ahead of an earlier fix: its
+        // speed (the same pair, so the same bits) is taken from there.
+        let behind = match ahead_of[p] {
+            Some((a, v)) if a == j => v,
+            _ => half_speed(seq[j], seq[p]),
+        };
+        let ahead = half_speed(seq[p], seq[m]);
+        ahead_of[m] = Some((p, ahead));
+        let speed = behind.max(ahead);
         moving[p] = speed >= k.min_speed_mps;
         if !moving[p] {
             slow += 1;
