@@ -209,16 +209,26 @@ fn hms(f: &str) -> Option<NaiveTime> {
         return None;
     }
     let (hour, minutes) = (two_digits(&b[0..2]), two_digits(&b[2..4]));
-    let sec: f64 = dec(&f[4..], false)?;
-    if hour >= 24 || minutes >= 60 || sec >= 60. {
+    let (m, frac) = scan(&b[4..])?;
+    // Up to nine decimals the seconds and nanoseconds are the digits themselves: the crate's
+    // float arithmetic below gives the same integers (its errors are ~1e-5 ns, never a tie).
+    let (sec, nanos) = match m.filter(|_| frac <= 9) {
+        Some(m) => {
+            let p = 10u64.pow(frac as u32);
+            (m / p, (m % p) * 10u64.pow(9 - frac as u32))
+        }
+        None => {
+            let sec: f64 = f[4..].parse().ok()?;
+            if sec >= 60. {
+                return None;
+            }
+            (sec.trunc() as u64, (sec.fract() * 1_000_000_000f64).round() as u64)
+        }
+    };
+    if hour >= 24 || minutes >= 60 || sec >= 60 {
         return None;
     }
-    NaiveTime::from_hms_nano_opt(
-        hour,
-        minutes,
-        sec.trunc() as u32,
-        (sec.fract() * 1_000_000_000f64).round() as u32,
-    )
+    NaiveTime::from_hms_nano_opt(hour, minutes, sec as u32, u32::try_from(nanos).ok()?)
 }
 
 /// An NMEA 0183 coordinate field (`[d]ddmm.mmmm` latitude, `[dd]dddmm.mmmm` longitude) and its
@@ -473,6 +483,17 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn rule_a_time_of_day_is_the_crates_float_arithmetic(hh in 0u32..25, mm in 0u32..61, ss in "[0-9]{1,2}", frac in proptest::option::of("[0-9]{1,12}")) {
+            let f = format!("{hh:02}{mm:02}{ss}{}", frac.map(|x| format!(".{x}")).unwrap_or_default());
+            // The crate's parse_hms arithmetic.
+            let sec: f64 = f[4..].parse().expect("seconds");
+            let want = (hh < 24 && mm < 60 && sec < 60.)
+                .then(|| NaiveTime::from_hms_nano_opt(hh, mm, sec.trunc() as u32, (sec.fract() * 1_000_000_000f64).round() as u32))
+                .flatten();
+            prop_assert_eq!(hms(&f), want, "{}", f);
+        }
+
         #[test]
         fn rule_a_coordinate_is_degrees_plus_its_parsed_minutes_over_60(deg in "[0-9]{0,3}", mm in "[0-5][0-9]", frac in proptest::option::of("[0-9]{1,22}"), south: bool) {
             let v = format!("{deg}{mm}{}", frac.map(|f| format!(".{f}")).unwrap_or_default());
