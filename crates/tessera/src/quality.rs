@@ -130,6 +130,25 @@ impl GeoPoint {
 /// assert!(matches!(&v[1], Verdict::Rejected(r, _) if r.as_str() == "teleport"));
 /// ```
 pub fn clean(fixes: &[Fix], k: &Kernels) -> Vec<Verdict> {
+    clean_geo(fixes, k).0
+}
+
+/// What [`clean_geo`] measured on the way, for the trust detectors (the same bits they would
+/// compute): each gated fix's [`GeoPoint`], and for an accepted fix that follows an accepted fix
+/// of its segment the metres from that one (`NaN` otherwise).
+pub(crate) struct Geo {
+    /// `points[i]` for `fixes[i]`; `None` for a fix the gates rejected.
+    pub points: Vec<Option<GeoPoint>>,
+    /// `step_m[i]`: metres from the previous accepted fix of the same segment, or `NaN`.
+    pub step_m: Vec<f64>,
+}
+
+/// [`clean`], with the positions and steps it measured ([`Geo`]).
+pub(crate) fn clean_geo(fixes: &[Fix], k: &Kernels) -> (Vec<Verdict>, Geo) {
+    let mut geo = Geo {
+        points: vec![None; fixes.len()],
+        step_m: vec![f64::NAN; fixes.len()],
+    };
     let mut out = Vec::with_capacity(fixes.len());
     // (time, position) of the last accepted fix (or teleport anchor).
     let mut last: Option<(i64, GeoPoint)> = None;
@@ -141,6 +160,7 @@ pub fn clean(fixes: &[Fix], k: &Kernels) -> Vec<Verdict> {
             continue;
         }
         let here = GeoPoint::new(f.lat, f.lon);
+        geo.points[out.len()] = Some(here);
         if let Some((t, at)) = last {
             let step_m = k.trust.as_ref().map_or(0.0, |t| t.clock_step_m);
             if t - f.time_ms > k.max_gap_ms && step_m > 0.0 && at.distance_m(&here) <= step_m {
@@ -184,13 +204,17 @@ pub fn clean(fixes: &[Fix], k: &Kernels) -> Vec<Verdict> {
             }
             if dt > k.max_gap_ms && segment_open {
                 segment += 1;
+            } else if segment_open {
+                // `at` is the previous accepted fix of this segment: a clock step, a teleport
+                // and a gap each start a new segment (or leave none open).
+                geo.step_m[out.len()] = d;
             }
         }
         last = Some((f.time_ms, here));
         segment_open = true;
         out.push(Verdict::Accepted(segment));
     }
-    out
+    (out, geo)
 }
 
 #[cfg(test)]
@@ -339,6 +363,50 @@ mod tests {
         // 0.0005° of latitude ≈ 55.6 m in 1 s: under 60 m/s.
         let v = clean(&[fix(0, 1.0, 1.0), fix(1, 1.0005, 1.0)], &k());
         assert_eq!(reasons(&v), ["seg0", "seg0"]);
+    }
+
+    #[test]
+    fn rule_clean_measures_the_step_from_the_previous_accepted_fix_of_the_segment_only() {
+        // A clock step, a bad HDOP, a duplicate time, a teleport, its anchor's neighbour and a gap.
+        let mut bad = fix(5, 1.0, 1.0004);
+        bad.hdop = Some(99.0);
+        let fixes = [
+            fix(3600, 1.0, 1.0),
+            fix(3601, 1.0, 1.0001),
+            fix(2, 1.0, 1.0002),
+            fix(3, 1.0, 1.0003),
+            bad,
+            fix(3, 1.0, 1.0005),
+            fix(6, 1.0, 1.0006),
+            fix(7, 1.0101, 1.0),
+            fix(8, 1.0102, 1.0),
+            fix(9, 1.0103, 1.0),
+            fix(60, 1.0104, 1.0),
+            fix(61, 1.0105, 1.0),
+        ];
+        let (v, geo) = clean_geo(&fixes, &k());
+        assert_eq!(v, clean(&fixes, &k()));
+        let mut prev: Option<(usize, u32)> = None;
+        let mut measured = 0;
+        for (i, verdict) in v.iter().enumerate() {
+            let Verdict::Accepted(seg) = verdict else {
+                assert!(geo.step_m[i].is_nan(), "fix {i} is rejected");
+                continue;
+            };
+            let p = GeoPoint::new(fixes[i].lat, fixes[i].lon);
+            assert_eq!(geo.points[i], Some(p));
+            match prev {
+                Some((j, s)) if s == *seg && !geo.step_m[i].is_nan() => {
+                    let want = GeoPoint::new(fixes[j].lat, fixes[j].lon).distance_m(&p);
+                    assert_eq!(geo.step_m[i].to_bits(), want.to_bits(), "fix {i}");
+                    measured += 1;
+                }
+                Some((_, s)) if s == *seg => {}
+                _ => assert!(geo.step_m[i].is_nan(), "fix {i} starts segment {seg}"),
+            }
+            prev = Some((i, *seg));
+        }
+        assert!(measured >= 4, "{measured} steps measured");
     }
 
     #[test]

@@ -323,7 +323,7 @@ pub(super) fn process_source(
             .collect();
         return Ok(out);
     }
-    let verdicts = crate::quality::clean(&fixes, k);
+    let (verdicts, geo) = crate::quality::clean_geo(&fixes, k);
     if let Some(tk) = &k.trust {
         out.part.trust.teleport_runs(&fixes, &verdicts, tk);
     }
@@ -342,7 +342,8 @@ pub(super) fn process_source(
             return; // the source's IMU contradicts its track: no segment covers a cell
         }
         let anchor: Vec<Option<u64>> = segment.iter().map(|&i| cells[i].1).collect();
-        let c = crate::trust::check_segment_with(&seg_fixes, Some(&anchor), received, tk);
+        let (points, step_m) = segment_geo(&geo, segment, &fixes);
+        let c = crate::trust::check_segment_with(&seg_fixes, Some(&anchor), Some((&points, &step_m)), received, tk);
         let (mut run, mut run_cells): (Vec<&Fix>, Vec<crate::cells::Indexed>) = (Vec::new(), Vec::new());
         for r in &c.runs {
             run.clear();
@@ -414,6 +415,26 @@ fn index_accepted(
             }
         })
         .collect()
+}
+
+/// What cleaning measured for one segment (`segment`: indices of its accepted fixes, in order):
+/// each fix's point, and the metres from the previous accepted fix of the segment (which is
+/// `segment[q - 1]`; `NaN` for the first or when not measured).
+fn segment_geo(
+    geo: &crate::quality::Geo,
+    segment: &[usize],
+    fixes: &[Fix],
+) -> (Vec<crate::quality::GeoPoint>, Vec<f64>) {
+    let points = segment
+        .iter()
+        .map(|&i| geo.points[i].unwrap_or_else(|| crate::quality::GeoPoint::new(fixes[i].lat, fixes[i].lon)))
+        .collect();
+    let step_m = segment
+        .iter()
+        .enumerate()
+        .map(|(q, &i)| if q == 0 { f64::NAN } else { geo.step_m[i] })
+        .collect();
+    (points, step_m)
 }
 
 /// The off-road detector over a source's accepted segments (trust on and a road network

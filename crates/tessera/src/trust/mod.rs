@@ -235,9 +235,16 @@ pub(crate) fn path_m(fixes: &[&Fix], idx: &[usize]) -> f64 {
     pts.windows(2).map(|w| w[0].distance_m(&w[1])).sum()
 }
 
-/// [`path_m`] with the fixes' [`points`] already computed (`pts[i]` for `fixes[i]`).
-pub(crate) fn path_m_at(pts: &[crate::quality::GeoPoint], idx: &[usize]) -> f64 {
-    idx.windows(2).map(|w| pts[w[0]].distance_m(&pts[w[1]])).sum()
+/// [`path_m`] with the fixes' [`points`] already computed (`pts[i]` for `fixes[i]`), taking the
+/// metres between neighbours `i - 1` and `i` from `steps[i]` when
+/// measured there (the same haversine of the same points: the same bits).
+fn path_m_steps(pts: &[crate::quality::GeoPoint], steps: Option<&[f64]>, idx: &[usize]) -> f64 {
+    idx.windows(2)
+        .map(|w| match steps.map(|s| s[w[1]]) {
+            Some(m) if w[1] == w[0] + 1 && !m.is_nan() => m,
+            _ => pts[w[0]].distance_m(&pts[w[1]]),
+        })
+        .sum()
 }
 
 /// Check one accepted segment (fixes in time order) of a source received at `received_ms`:
@@ -259,15 +266,18 @@ pub(crate) fn path_m_at(pts: &[crate::quality::GeoPoint], idx: &[usize]) -> f64 
 /// assert!(c.findings.is_empty(), "{:?}", c.findings);
 /// ```
 pub fn check_segment(fixes: &[&Fix], received_ms: Option<i64>, k: &TrustKernels) -> SegmentCheck {
-    check_segment_with(fixes, None, received_ms, k)
+    check_segment_with(fixes, None, None, received_ms, k)
 }
 
 /// [`check_segment`] with the fixes' cells at `k.anchor_resolution` already indexed
-/// (`anchor_cells[i]` for `fixes[i]`; `None` for a position h3o refuses): the same result,
-/// without indexing every fix a second time.
+/// (`anchor_cells[i]` for `fixes[i]`; `None` for a position h3o refuses) and, in `geo`, what
+/// cleaning measured ([`crate::quality::clean_geo`]): each fix's point and the metres from
+/// `fixes[i - 1]` to `fixes[i]` (`NaN` where not measured). The same result, without indexing
+/// every fix a second time or measuring its steps twice.
 pub(crate) fn check_segment_with(
     fixes: &[&Fix],
     anchor_cells: Option<&[Option<u64>]>,
+    geo: Option<(&[crate::quality::GeoPoint], &[f64])>,
     received_ms: Option<i64>,
     k: &TrustKernels,
 ) -> SegmentCheck {
@@ -275,17 +285,24 @@ pub(crate) fn check_segment_with(
     if fixes.is_empty() {
         return out;
     }
+    let owned;
+    let (pts, steps) = match geo {
+        Some((points, step_m)) => (points, Some(step_m)),
+        None => {
+            owned = points(fixes);
+            (owned.as_slice(), None)
+        }
+    };
     // 1. Time against receipt: withheld fixes leave the sequence (and break runs).
     let timely = time::check(fixes, received_ms, k, &mut out.findings);
     // 2. Spikes are skipped (their neighbours are joined).
     let seq = motion::despike(fixes, &timely, k, &mut out.findings);
     // 3. The movement floor marks slow fixes.
-    let pts = points(fixes);
-    let moving = motion::floor_at(fixes, &pts, &seq, k, &mut out.findings);
+    let moving = motion::floor_at(fixes, pts, &seq, k, &mut out.findings);
     let live: Vec<usize> = seq.iter().zip(&moving).filter(|(_, m)| **m).map(|(i, _)| *i).collect();
     // 4. Kinematics and simulator fingerprints over the moving fixes.
     let mut withheld = vec![false; fixes.len()];
-    kinematics::check_at(fixes, &pts, &live, k, &mut withheld, &mut out.findings);
+    kinematics::check_at(fixes, pts, &live, k, &mut withheld, &mut out.findings);
     simulator::check(fixes, &live, k, &mut withheld, &mut out.findings);
     // 5. Runs to cover.
     let covered = |i: usize| !withheld[i];
@@ -310,7 +327,7 @@ pub(crate) fn check_segment_with(
             let dt = fixes[i].time_ms - fixes[prev].time_ms;
             if dt > k.max_fill_ms && seq.get(pos.wrapping_sub(1)) == Some(&prev) {
                 sparse += 1;
-                sparse_m += path_m_at(&pts, &[prev, i]);
+                sparse_m += path_m_steps(pts, steps, &[prev, i]);
                 sparse_span = (
                     sparse_span.0.min(fixes[prev].time_ms),
                     sparse_span.1.max(fixes[i].time_ms),
@@ -339,14 +356,14 @@ pub(crate) fn check_segment_with(
             ),
         });
     }
-    out.trace = trace_of(fixes, &pts, &out.runs, anchor_cells, k);
+    out.trace = trace_of(fixes, (pts, steps), &out.runs, anchor_cells, k);
     out
 }
 
 /// The trace summary of the covered runs.
 fn trace_of(
     fixes: &[&Fix],
-    pts: &[crate::quality::GeoPoint],
+    (pts, steps): (&[crate::quality::GeoPoint], Option<&[f64]>),
     runs: &[Vec<usize>],
     anchor_cells: Option<&[Option<u64>]>,
     k: &TrustKernels,
@@ -356,7 +373,7 @@ fn trace_of(
     let mut t = Trace {
         start_ms: fixes[first].time_ms,
         end_ms: fixes[last].time_ms,
-        meters: runs.iter().map(|r| path_m_at(pts, r)).sum::<f64>().round() as u64,
+        meters: runs.iter().map(|r| path_m_steps(pts, steps, r)).sum::<f64>().round() as u64,
         ..Trace::default()
     };
     for &i in &all {
@@ -447,7 +464,7 @@ mod tests {
 
     #[test]
     fn rule_path_metres_are_the_sum_of_geo_haversines_to_the_bit() {
-        // `path_m` and `path_m_at` keep each fix's latitude cosine; the sum must be the one of
+        // `path_m` and `path_m_steps` keep each fix's latitude cosine; the sum must be the one of
         // `quality::distance_m` per pair, in order (evidence metres and trace lengths reach the
         // outputs).
         let f = drive(2_000, 17.0, 4.0);
@@ -464,7 +481,7 @@ mod tests {
                 .map(|w| crate::quality::distance_m(f[w[0]].lat, f[w[0]].lon, f[w[1]].lat, f[w[1]].lon))
                 .sum();
             assert_eq!(path_m(&r, &idx).to_bits(), want.to_bits());
-            assert_eq!(path_m_at(&pts, &idx).to_bits(), want.to_bits());
+            assert_eq!(path_m_steps(&pts, None, &idx).to_bits(), want.to_bits());
         }
     }
 }
