@@ -192,21 +192,23 @@ struct Staged {
 
 /// `bytes` in a temp file beside `dest` (not fsync'd; removed if dropped before the rename).
 fn temp_with(dest: &Path, bytes: &[u8]) -> Result<tempfile::TempPath> {
+    Ok(temp_file(dest, bytes)?.into_temp_path())
+}
+
+/// `bytes` in an open temp file beside `dest`.
+fn temp_file(dest: &Path, bytes: &[u8]) -> Result<tempfile::NamedTempFile> {
     let dir = parent_dir(dest);
     fs::create_dir_all(dir).map_err(io_err(dir))?;
     let mut tmp = temp_builder().tempfile_in(dir).map_err(io_err(dir))?;
     tmp.write_all(bytes).map_err(io_err(dest))?;
-    Ok(tmp.into_temp_path())
+    Ok(tmp)
 }
 
 /// [`temp_with`] for a staged ingest file, with its writeback started at once when it is large
 /// ([`start_writeback`]); `true` when it was. A commit of staged files of which any was started
 /// early syncs with `syncfs` on the lake root opened *before* staging ([`Lake::sync_files`]).
 fn temp_early(dest: &Path, bytes: &[u8]) -> Result<(tempfile::TempPath, bool)> {
-    let dir = parent_dir(dest);
-    fs::create_dir_all(dir).map_err(io_err(dir))?;
-    let mut tmp = temp_builder().tempfile_in(dir).map_err(io_err(dir))?;
-    tmp.write_all(bytes).map_err(io_err(dest))?;
+    let tmp = temp_file(dest, bytes)?;
     let early = start_writeback(tmp.as_file(), bytes.len());
     Ok((tmp.into_temp_path(), early))
 }

@@ -236,8 +236,8 @@ pub(crate) fn path_m(fixes: &[&Fix], idx: &[usize]) -> f64 {
 }
 
 /// [`path_m`] with the fixes' [`points`] already computed (`pts[i]` for `fixes[i]`), taking the
-/// metres between neighbours `i - 1` and `i` from `steps[i]` when
-/// measured there (the same haversine of the same points: the same bits).
+/// metres between neighbours `i - 1` and `i` from `steps[i]` when measured there (the same
+/// haversine of the same points: the same bits).
 fn path_m_steps(pts: &[crate::quality::GeoPoint], steps: Option<&[f64]>, idx: &[usize]) -> f64 {
     idx.windows(2)
         .map(|w| match steps.map(|s| s[w[1]]) {
