@@ -76,22 +76,29 @@ pub(super) fn cover_all(
         spill: None,
         dir: dir.join(super::SPILL_DIR),
     };
+    // Sources are read a window ahead of the ones being covered: on a lake the page cache does
+    // not hold, the disk reads the next files while the cores cover these (a hint, no effect on
+    // any output).
+    let window = (rayon::current_num_threads() * 4).max(8);
     let process = |i: usize| {
+        let ahead = if i == 0 {
+            1..window.min(selected.len())
+        } else {
+            i + window - 1..i + window
+        };
+        for m in selected.get(ahead).into_iter().flatten() {
+            lake.prefetch_fixes(&m.hash);
+        }
         let m = &selected[i];
         let r = process_source(lake, m, device_idx[m.device.as_str()], inputs, k);
         progress("clean + cover", done.fetch_add(1, Ordering::Relaxed) + 1, total);
         r
     };
-    in_order(
-        selected.len(),
-        (rayon::current_num_threads() * 4).max(8),
-        &process,
-        |i, r| {
-            let r = r?;
-            store.add(r.visits)?;
-            fold.add(&selected[i], r.part)
-        },
-    )?;
+    in_order(selected.len(), window, &process, |i, r| {
+        let r = r?;
+        store.add(r.visits)?;
+        fold.add(&selected[i], r.part)
+    })?;
     fold.finish(dir, store)
 }
 
