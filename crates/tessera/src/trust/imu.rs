@@ -148,7 +148,7 @@ fn still(fixes: &[&Fix], live: &[usize], imu: &[ImuSample], k: &TrustKernels, fi
 /// Heading of the step from `a` to `b`, radians, or `None` under 3 m.
 fn heading(a: &Fix, b: &Fix) -> Option<f64> {
     let (e, n) = super::enu(a, b);
-    (e.hypot(n) >= 3.0).then(|| e.atan2(n))
+    (super::hypot(e, n) >= 3.0).then(|| e.atan2(n))
 }
 
 /// Integrated gyroscope magnitude over samples, radians (`None` under 3 samples).

@@ -90,7 +90,7 @@ pub(crate) fn check_at(
         let (x2, y2) = enu(b, c);
         ahead[p] = Some((m, (x2, y2)));
         let (s1, s2) = (dt1 as f64 / 1000.0, dt2 as f64 / 1000.0);
-        let acc = (x2 / s2 - x1 / s1).hypot(y2 / s2 - y1 / s1) / ((s1 + s2) / 2.0);
+        let acc = super::hypot(x2 / s2 - x1 / s1, y2 / s2 - y1 / s1) / ((s1 + s2) / 2.0);
         samples.push((p, j, m, acc));
     }
     acceleration(fixes, live, k, &samples, withheld, findings);

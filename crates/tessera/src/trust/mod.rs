@@ -18,6 +18,7 @@
 //! them to `epochs/E/flags.parquet`. Every threshold is in [`policy::TrustPolicy`].
 
 pub mod copies;
+mod hypot;
 pub mod imu;
 pub mod kinematics;
 pub mod motion;
@@ -202,6 +203,8 @@ pub struct SegmentCheck {
     /// The covered part, for the cross-source detectors (`None` when nothing is covered).
     pub trace: Option<Trace>,
 }
+
+pub(crate) use hypot::hypot;
 
 /// Local east/north metres from `a` to `b` (equirectangular at their mean latitude; exact to
 /// well under a metre over the few hundred metres the detectors measure).

@@ -38,8 +38,8 @@ pub fn despike(fixes: &[&Fix], idx: &[usize], k: &TrustKernels, findings: &mut V
                 let frac = (fb.time_ms - fa.time_ms) as f64 / span_ms as f64;
                 let (cx, cy) = enu(fa, fc);
                 let (bx, by) = enu(fa, fb);
-                let dev = (bx - frac * cx).hypot(by - frac * cy);
-                if dev > k.max_spike_m && dev > 0.5 * cx.hypot(cy) {
+                let dev = super::hypot(bx - frac * cx, by - frac * cy);
+                if dev > k.max_spike_m && dev > 0.5 * super::hypot(cx, cy) {
                     n += 1;
                     worst = worst.max(dev);
                     span = (span.0.min(fb.time_ms), span.1.max(fb.time_ms));

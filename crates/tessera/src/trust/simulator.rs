@@ -111,7 +111,7 @@ fn straight_line(fixes: &[&Fix], live: &[usize], k: &TrustKernels, findings: &mu
         }
         let (a, b) = (fixes[w[0]], fixes[w[w.len() - 1]]);
         let (cx, cy) = enu(a, b);
-        let len = cx.hypot(cy);
+        let len = super::hypot(cx, cy);
         if len < 300.0 {
             continue;
         }
@@ -179,7 +179,7 @@ fn white_noise(fixes: &[&Fix], live: &[usize], k: &TrustKernels, findings: &mut 
             };
             let (x2, y2) = enu(b, c);
             step = Some((w[1], (x2, y2)));
-            Some((x2 / s2 - x1 / s1).hypot(y2 / s2 - y1 / s1) / ((s1 + s2) / 2.0))
+            Some(super::hypot(x2 / s2 - x1 / s1, y2 / s2 - y1 / s1) / ((s1 + s2) / 2.0))
         })
         .collect();
     if acc.len() < 60 {
