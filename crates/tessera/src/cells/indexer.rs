@@ -16,6 +16,11 @@
 //!   digits below the meeting resolution replaced (rotated like the previous cell's digits);
 //! - anything else — a new face, a pentagon base cell, resolution 0 — asks h3o.
 //!
+//! Consecutive fixes also share most of the projection's set-up: latitude and longitude sines
+//! and cosines come from a nearby anchor angle by the angle-addition formula ([`NearSinCos`]),
+//! and the face is the last point's while it is provably still the closest by a margin
+//! ([`FaceAnchor`]) — so a fix costs no `sin_cos` and one face comparison instead of twenty.
+//!
 //! Only a point that is clearly inside its face and its hexagon takes a fast path: its distance
 //! to the face boundary and to the hexagon's edges must exceed a margin well above the rounding
 //! error of either computation (h3o's `acos` loses precision near a face centre, so the margin
@@ -122,26 +127,88 @@ struct Point {
     sin_r: f64,
 }
 
-impl Point {
-    fn new(ll: LatLng) -> Option<Point> {
-        let (sl, cl) = ll.lat_radians().sin_cos();
-        let (so, co) = ll.lng_radians().sin_cos();
-        let v = [cl * co, cl * so, sl];
+/// `sin` and `cos` of angles near an anchor angle (consecutive fixes are metres apart): from the
+/// anchor's values by the angle-addition formula with the difference's Taylor series, re-anchored
+/// (one `sin_cos`) when an angle is over `NEAR_RAD` away. Within ~4e-16 of `sin_cos` — far
+/// inside the margins the fast paths keep (a point's unit vector may differ from h3o's by much
+/// more than that and still get h3o's cell; see [`FACE_MARGIN`], [`HEX_MARGIN`]).
+#[derive(Clone, Copy)]
+struct NearSinCos {
+    anchor: f64,
+    sin: f64,
+    cos: f64,
+}
+
+/// How far from its anchor [`NearSinCos`] takes an angle (radians, ~6 km of latitude): the
+/// series' first dropped terms, d⁵/120 and d⁶/720, are then below 1e-17.
+const NEAR_RAD: f64 = 1e-3;
+
+impl NearSinCos {
+    const NONE: NearSinCos = NearSinCos {
+        anchor: f64::NAN,
+        sin: f64::NAN,
+        cos: f64::NAN,
+    };
+
+    fn sin_cos(&mut self, a: f64) -> (f64, f64) {
+        let d = a - self.anchor;
+        // NaN: no anchor yet.
+        if d.is_nan() || d.abs() > NEAR_RAD {
+            (self.sin, self.cos) = a.sin_cos();
+            self.anchor = a;
+            return (self.sin, self.cos);
+        }
+        let d2 = d * d;
+        let (sin_d, cos_d) = (d - d * d2 * (1.0 / 6.0), 1.0 - 0.5 * d2 + d2 * d2 * (1.0 / 24.0));
+        (self.sin * cos_d + self.cos * sin_d, self.cos * cos_d - self.sin * sin_d)
+    }
+}
+
+/// The last point whose face was found by comparing all 20 face centres: its unit vector,
+/// face, and how much closer (in `p·c`) that centre was than the second closest. A point
+/// within `δ` of it has every `p·c` within `δ` of its values, so while `margin − 2δ` stays
+/// above [`FACE_MARGIN`] (plus rounding) its face is the same and clearly so.
+#[derive(Clone, Copy)]
+struct FaceAnchor {
+    v: [f64; 3],
+    face: usize,
+    margin: f64,
+}
+
+/// Rounding allowance of the [`FaceAnchor`] shortcut (the dot products' and `δ`'s errors are
+/// ~1e-16).
+const FACE_SLACK: f64 = 1e-13;
+
+impl FaceAnchor {
+    const NONE: FaceAnchor = FaceAnchor {
+        v: [0.0; 3],
+        face: 0,
+        margin: f64::NEG_INFINITY,
+    };
+
+    /// The face of unit vector `v` when clearly inside one (`None` when two face centres are
+    /// within [`FACE_MARGIN`]).
+    fn face_of(&mut self, v: &[f64; 3]) -> Option<usize> {
+        let d = [v[0] - self.v[0], v[1] - self.v[1], v[2] - self.v[2]];
+        if self.margin - 2.0 * dot(&d, &d).sqrt() > FACE_MARGIN + FACE_SLACK {
+            return Some(self.face);
+        }
         let (mut face, mut best, mut second) = (0, f64::MIN, f64::MIN);
         for (f, c) in FACE_CENTER.iter().enumerate() {
-            let d = dot(&v, c);
+            let d = dot(v, c);
             if d > best {
                 (face, best, second) = (f, d, best);
             } else if d > second {
                 second = d;
             }
         }
-        let sin_r = (1.0 - best * best).max(0.0).sqrt();
-        (best - second > FACE_MARGIN && sin_r > MIN_SIN_R).then_some(Point {
-            v,
-            face,
-            cos_r: best,
-            sin_r,
+        (best - second > FACE_MARGIN).then(|| {
+            *self = FaceAnchor {
+                v: *v,
+                face,
+                margin: best - second,
+            };
+            face
         })
     }
 }
@@ -273,6 +340,9 @@ pub struct PointIndexer {
     last: [Option<Box<Last>>; 16],
     /// Points answered by h3o (tests check the fast paths are taken).
     fallbacks: u64,
+    lat: NearSinCos,
+    lng: NearSinCos,
+    face: FaceAnchor,
 }
 
 impl Default for PointIndexer {
@@ -281,6 +351,9 @@ impl Default for PointIndexer {
             frames: frames(),
             last: Default::default(),
             fallbacks: 0,
+            lat: NearSinCos::NONE,
+            lng: NearSinCos::NONE,
+            face: FaceAnchor::NONE,
         }
     }
 }
@@ -304,10 +377,21 @@ impl PointIndexer {
     /// // see `Hex::adjacent`
     /// ```
     pub fn to_cell_hex(&mut self, ll: LatLng, res: Resolution) -> (CellIndex, Option<Hex>) {
-        match Point::new(ll) {
+        match self.point(ll) {
             Some(p) => self.cell_at(&p, ll, res),
             None => (self.h3o(ll, res), None),
         }
+    }
+
+    /// `ll` on the unit sphere with its face, when clearly inside one and not at its centre.
+    fn point(&mut self, ll: LatLng) -> Option<Point> {
+        let (sl, cl) = self.lat.sin_cos(ll.lat_radians());
+        let (so, co) = self.lng.sin_cos(ll.lng_radians());
+        let v = [cl * co, cl * so, sl];
+        let face = self.face.face_of(&v)?;
+        let cos_r = dot(&v, &FACE_CENTER[face]);
+        let sin_r = (1.0 - cos_r * cos_r).max(0.0).sqrt();
+        (sin_r > MIN_SIN_R).then_some(Point { v, face, cos_r, sin_r })
     }
 
     fn h3o(&mut self, ll: LatLng, res: Resolution) -> CellIndex {
@@ -337,7 +421,7 @@ impl PointIndexer {
     /// assert_eq!((a, b), (ll.to_cell(Resolution::Twelve), ll.to_cell(Resolution::Eight)));
     /// ```
     pub fn to_cells_hex<const N: usize>(&mut self, ll: LatLng, res: [Resolution; N]) -> [(CellIndex, Option<Hex>); N] {
-        let p = Point::new(ll);
+        let p = self.point(ll);
         res.map(|r| match &p {
             Some(p) => self.cell_at(p, ll, r),
             None => (self.h3o(ll, r), None),
@@ -546,6 +630,51 @@ mod tests {
             }
         }
         assert_eq!(checked, 4_000 * 30 * 16);
+    }
+
+    #[test]
+    fn rule_near_sin_cos_is_within_4e_16_of_sin_cos() {
+        let mut rng = Rng(0x51_7cc1_b727_220a);
+        let mut worst = 0.0f64;
+        for walk in 0..2_000 {
+            let mut sc = NearSinCos::NONE;
+            let mut a = (2.0 * rng.unit() - 1.0) * std::f64::consts::PI;
+            // Steps from a micrometre to past the re-anchoring distance.
+            let step = 10f64.powi(-(walk % 9) - 2);
+            for _ in 0..500 {
+                a += (2.0 * rng.unit() - 1.0) * step;
+                let ((s, c), (s0, c0)) = (sc.sin_cos(a), a.sin_cos());
+                worst = worst.max((s - s0).abs()).max((c - c0).abs());
+            }
+        }
+        assert!(worst <= 4e-16, "{worst:e}");
+    }
+
+    #[test]
+    fn rule_face_anchor_gives_the_face_of_all_twenty_comparisons() {
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        let (mut shortcuts, mut n) = (0, 0);
+        for walk in 0..3_000u64 {
+            let (mut lat, mut lng) = start(walk % 4, walk, &mut rng);
+            let mut anchored = FaceAnchor::NONE;
+            let step = 10f64.powi(-((walk % 5) as i32) - 1); // degrees: 11 km .. 1 m
+            for _ in 0..200 {
+                let v = {
+                    let (sl, cl) = lat.to_radians().sin_cos();
+                    let (so, co) = lng.to_radians().sin_cos();
+                    [cl * co, cl * so, sl]
+                };
+                let before = anchored.margin;
+                let got = anchored.face_of(&v);
+                shortcuts += usize::from(anchored.margin == before && got.is_some());
+                n += 1;
+                let mut fresh = FaceAnchor::NONE;
+                assert_eq!(got, fresh.face_of(&v), "({lat}, {lng})");
+                lat = (lat + step * (2.0 * rng.unit() - 1.0)).clamp(-89.999, 89.999);
+                lng = (lng + step * (2.0 * rng.unit() - 1.0) + 540.0).rem_euclid(360.0) - 180.0;
+            }
+        }
+        assert!(shortcuts * 10 > n * 8, "{shortcuts} of {n} points took the shortcut");
     }
 
     #[test]
