@@ -299,7 +299,7 @@ fn visits_batch(rows: &[VisitRow], devices: &[String]) -> RecordBatch {
     let mut hdop = Float32Builder::with_capacity(n);
     for r in rows {
         cell.append_value(r.cell);
-        cell_id.append_value(format!("{:x}", r.cell));
+        cell_id.append_value(crate::tables::cell_hex(r.cell, &mut [0u8; 16]));
         let ll = h3o::CellIndex::try_from(r.cell).map(h3o::LatLng::from).ok();
         clat.append_value(ll.map_or(f64::NAN, |l| l.lat()));
         clng.append_value(ll.map_or(f64::NAN, |l| l.lng()));

@@ -39,20 +39,15 @@ pub fn rows_to_batch(cells: &[(u64, CellState)]) -> RecordBatch {
     let mut times = UInt32Builder::with_capacity(n);
     // Few distinct epochs: name each once.
     let mut names: std::collections::BTreeMap<i64, String> = std::collections::BTreeMap::new();
-    let mut name = |i: i64| -> String {
-        names
-            .entry(i)
-            .or_insert_with(|| Epoch::from_index(i).to_string())
-            .clone()
-    };
-    let mut hex = String::with_capacity(16);
+    fn name(names: &mut std::collections::BTreeMap<i64, String>, i: i64) -> &str {
+        names.entry(i).or_insert_with(|| Epoch::from_index(i).to_string())
+    }
+    let mut hex = [0u8; 16];
     for (c, s) in cells {
         cell.append_value(*c);
-        hex.clear();
-        std::fmt::Write::write_fmt(&mut hex, format_args!("{c:x}")).expect("write to String");
-        id.append_value(&hex);
-        first.append_value(name(s.first_epoch));
-        last.append_value(name(s.last_epoch));
+        id.append_value(super::cell_hex(*c, &mut hex));
+        first.append_value(name(&mut names, s.first_epoch));
+        last.append_value(name(&mut names, s.last_epoch));
         times.append_value(s.times_covered);
     }
     let cols: Vec<ArrayRef> = vec![

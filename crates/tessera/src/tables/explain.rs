@@ -72,12 +72,13 @@ pub fn explain_batch(
     );
     let mut region = StringBuilder::new();
     let mut on_road = BooleanBuilder::with_capacity(n);
+    let mut hex = [0u8; 16];
     for s in scored {
         let d = s.row.device as usize;
         region.append_option(s.region.map(|r| regions[r as usize].name.as_str()));
         on_road.append_option(s.on_road);
         cell.append_value(s.row.cell);
-        cell_id.append_value(format!("{:x}", s.row.cell));
+        cell_id.append_value(super::cell_hex(s.row.cell, &mut hex));
         device.append_value(&devices[d]);
         recipient.append_value(&wallets[d]);
         first.append_value(s.row.visit.first_ms);

@@ -88,6 +88,18 @@ pub(crate) fn opt<A: Array, T>(a: &A, i: usize, v: impl Fn(usize) -> T) -> Optio
     (!a.is_null(i)).then(|| v(i))
 }
 
+/// An H3 index as its canonical string, lowercase hex without leading zeros (what
+/// `format!("{:x}")` gives and h3o's `Display` prints), written into `buf` without allocating.
+/// One per output row of the explain, coverage, places and visits tables.
+pub(crate) fn cell_hex(cell: u64, buf: &mut [u8; 16]) -> &str {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let n = ((67 - cell.leading_zeros()) / 4).max(1) as usize;
+    for (k, b) in buf[..n].iter_mut().enumerate() {
+        *b = DIGITS[((cell >> (4 * (n - 1 - k))) & 15) as usize];
+    }
+    std::str::from_utf8(&buf[..n]).expect("hex digits are ASCII")
+}
+
 /// A builder for a Decimal128 column.
 ///
 /// ```

@@ -48,7 +48,7 @@ pub fn places_batch(p: &Places) -> RecordBatch {
         kind.append_value(k);
         name.append_option(n);
         cell.append_value(c);
-        id.append_value(format!("{c:x}"));
+        id.append_value(super::cell_hex(c, &mut [0u8; 16]));
         weight.append_option(w.map(i128::from));
         road.append_option(mm);
     };
