@@ -135,10 +135,11 @@ impl Spill {
         Ok(())
     }
 
-    /// Move every visit of `map` to the buckets (the map is left empty, its memory kept).
-    pub fn drain(&mut self, map: &mut VisitMap) -> Result<()> {
-        for ((cell, device), v) in map.drain() {
-            self.push(cell, device, &v)?;
+    /// Move every visit of `rows` to the buckets (a (cell, device) may repeat: loading merges
+    /// them); `rows` is left empty, its memory kept.
+    pub fn drain(&mut self, rows: &mut Vec<VisitRow>) -> Result<()> {
+        for r in rows.drain(..) {
+            self.push(r.cell, r.device, &r.visit)?;
         }
         Ok(())
     }
@@ -291,10 +292,14 @@ mod tests {
     fn buckets_hold_whole_cells_in_order_and_merge_repeated_visits_on_load() {
         let d = tempfile::tempdir().unwrap();
         let mut s = Spill::new(d.path(), vec![10, 20]).unwrap();
-        let mut m = VisitMap::default();
-        for (cell, dev, t) in [(25u64, 0u32, 5i64), (5, 1, 1), (10, 0, 2), (19, 1, 3)] {
-            m.insert((cell, dev), v(t));
-        }
+        let mut m: Vec<VisitRow> = [(25u64, 0u32, 5i64), (5, 1, 1), (10, 0, 2), (19, 1, 3)]
+            .into_iter()
+            .map(|(cell, device, t)| VisitRow {
+                cell,
+                device,
+                visit: v(t),
+            })
+            .collect();
         s.drain(&mut m).unwrap();
         assert!(m.is_empty());
         s.push(5, 1, &v(0)).unwrap(); // a second pass of the same (cell, device)

@@ -332,8 +332,8 @@ pub struct Lake {
     receipt: crate::policy::ReceiptPolicy,
 }
 
-/// Default visit budget of an epoch run: about 12.6 million visits held in memory (a visit map
-/// of ~0.7 GiB that never needs to grow past 2^24 slots) before they spill to disk.
+/// Default visit budget of an epoch run: about 12.6 million visits held in memory (a list of
+/// 40-byte rows, ~0.5 GiB, that never needs to grow past 2^24 of them) before they spill to disk.
 pub const DEFAULT_MAX_VISITS: usize = 12 << 20;
 
 impl Lake {

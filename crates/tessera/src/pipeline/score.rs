@@ -12,7 +12,6 @@ use crate::novelty::{self, Scored, VisitRow};
 use crate::spill;
 use crate::state;
 use crate::tables::{self, explain_batch};
-use rayon::prelude::*;
 use std::collections::VecDeque;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -228,16 +227,12 @@ pub(super) fn score_all<'a>(
     let mut scorer = Scorer::new(cx, prior, dir)?;
     match store.spill.take() {
         None => {
-            let mut rows: Vec<VisitRow> = std::mem::take(&mut store.map)
-                .into_iter()
-                .map(|((cell, device), visit)| VisitRow { cell, device, visit })
-                .collect();
-            rows.par_sort_unstable_by_key(|r| (r.cell, r.device)); // keys are unique: unstable is exact
+            let rows = VisitStore::sorted(std::mem::take(&mut store.rows));
             scorer.sorted(&rows, None)?;
         }
         Some(mut sp) => {
             let max = store.max as u64;
-            sp.drain(&mut store.map)?;
+            sp.drain(&mut store.rows)?;
             drop(store);
             let scratch = dir.join(super::SPILL_DIR);
             score_buckets(&mut scorer, sp.finish()?.into(), max, &scratch, progress)?;

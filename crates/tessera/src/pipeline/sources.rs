@@ -71,7 +71,7 @@ pub(super) fn cover_all(
     progress("clean + cover", 0, total);
     let mut fold = SourceFold::new(dir)?;
     let mut store = VisitStore {
-        map: VisitMap::default(),
+        rows: Vec::new(),
         max: lake.max_visits(),
         spill: None,
         dir: dir.join(super::SPILL_DIR),

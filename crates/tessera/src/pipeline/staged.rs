@@ -326,7 +326,7 @@ impl StagedEpoch {
             fold.add(m, part)?;
         }
         let store = super::visits::VisitStore {
-            map: Default::default(),
+            rows: Vec::new(),
             max: 0,
             spill: None,
             dir: dir.to_path_buf(),
