@@ -17,7 +17,7 @@
 //! [`check`] runs over the moving fixes (spikes and stationary fixes already out).
 
 use super::policy::TrustKernels;
-use super::{enu, Detector, Effect, Finding};
+use super::{Detector, Effect, Finding};
 use crate::fix::Fix;
 use crate::quality::GeoPoint;
 
@@ -45,13 +45,23 @@ use crate::quality::GeoPoint;
 /// assert_eq!(ev[0].effect.as_str(), "withhold_segment");
 /// ```
 pub fn check(fixes: &[&Fix], live: &[usize], k: &TrustKernels, withheld: &mut [bool], findings: &mut Vec<Finding>) {
-    check_at(fixes, &super::points(fixes), live, k, withheld, findings);
+    check_at(
+        fixes,
+        &super::points(fixes),
+        &super::Steps::new(fixes.len()),
+        live,
+        k,
+        withheld,
+        findings,
+    );
 }
 
-/// [`check`] with `pts[i]` the position of `fixes[i]` (its latitude's cosine computed once).
+/// [`check`] with `pts[i]` the position of `fixes[i]` (its latitude's cosine computed once)
+/// and the steps the despiker measured.
 pub(crate) fn check_at(
     fixes: &[&Fix],
     pts: &[GeoPoint],
+    steps: &super::Steps,
     live: &[usize],
     k: &TrustKernels,
     withheld: &mut [bool],
@@ -82,12 +92,11 @@ pub(crate) fn check_at(
         if dt1 < w / 2 || dt2 < w / 2 || dt1 > 2 * w || dt2 > 2 * w {
             continue;
         }
-        let (a, b, c) = (fixes[live[j]], fixes[live[p]], fixes[live[m]]);
         let (x1, y1) = match ahead[j] {
             Some((to, e)) if to == p => e,
-            _ => enu(a, b),
+            _ => steps.get(fixes, live[j], live[p]),
         };
-        let (x2, y2) = enu(b, c);
+        let (x2, y2) = steps.get(fixes, live[p], live[m]);
         ahead[p] = Some((m, (x2, y2)));
         let (s1, s2) = (dt1 as f64 / 1000.0, dt2 as f64 / 1000.0);
         let acc = super::hypot(x2 / s2 - x1 / s1, y2 / s2 - y1 / s1) / ((s1 + s2) / 2.0);

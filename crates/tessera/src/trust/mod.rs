@@ -220,6 +220,40 @@ pub(crate) fn enu(a: &Fix, b: &Fix) -> (f64, f64) {
     (dlon.to_radians() * lat.cos() * R, (b.lat - a.lat).to_radians() * R)
 }
 
+/// [`enu`] steps between fixes of a segment, kept by the later fix's index: the despiker
+/// measures every step between consecutive kept fixes, and the kinematics and white-noise
+/// detectors measure most of the same pairs again. A step is looked up by its exact pair of
+/// fix indices (same pair, same bits), else measured.
+pub(crate) struct Steps {
+    from: Vec<u32>,
+    enu: Vec<(f64, f64)>,
+}
+
+impl Steps {
+    /// No steps yet, for a segment of `n` fixes.
+    pub(crate) fn new(n: usize) -> Steps {
+        Steps {
+            from: vec![u32::MAX; n],
+            enu: vec![(0.0, 0.0); n],
+        }
+    }
+
+    /// Keep `e` = `enu(fixes[a], fixes[b])`.
+    pub(crate) fn put(&mut self, a: usize, b: usize, e: (f64, f64)) {
+        self.from[b] = a as u32;
+        self.enu[b] = e;
+    }
+
+    /// `enu(fixes[a], fixes[b])`, kept or measured.
+    pub(crate) fn get(&self, fixes: &[&Fix], a: usize, b: usize) -> (f64, f64) {
+        if self.from[b] == a as u32 {
+            self.enu[b]
+        } else {
+            enu(fixes[a], fixes[b])
+        }
+    }
+}
+
 /// Each fix's position with its latitude's cosine, for the detectors' great-circle distances.
 pub(crate) fn points(fixes: &[&Fix]) -> Vec<crate::quality::GeoPoint> {
     fixes
@@ -299,14 +333,15 @@ pub(crate) fn check_segment_with(
     // 1. Time against receipt: withheld fixes leave the sequence (and break runs).
     let timely = time::check(fixes, received_ms, k, &mut out.findings);
     // 2. Spikes are skipped (their neighbours are joined).
-    let seq = motion::despike(fixes, &timely, k, &mut out.findings);
+    let mut enu_steps = Steps::new(fixes.len());
+    let seq = motion::despike_with(fixes, &timely, k, &mut out.findings, &mut enu_steps);
     // 3. The movement floor marks slow fixes.
     let moving = motion::floor_at(fixes, pts, &seq, k, &mut out.findings);
     let live: Vec<usize> = seq.iter().zip(&moving).filter(|(_, m)| **m).map(|(i, _)| *i).collect();
     // 4. Kinematics and simulator fingerprints over the moving fixes.
     let mut withheld = vec![false; fixes.len()];
-    kinematics::check_at(fixes, pts, &live, k, &mut withheld, &mut out.findings);
-    simulator::check(fixes, &live, k, &mut withheld, &mut out.findings);
+    kinematics::check_at(fixes, pts, &enu_steps, &live, k, &mut withheld, &mut out.findings);
+    simulator::check_with(fixes, &enu_steps, &live, k, &mut withheld, &mut out.findings);
     // 5. Runs to cover.
     let covered = |i: usize| !withheld[i];
     let live_set: Vec<bool> = {

@@ -28,6 +28,17 @@ use crate::quality::GeoPoint;
 /// assert_eq!(ev[0].detector.as_str(), "spike");
 /// ```
 pub fn despike(fixes: &[&Fix], idx: &[usize], k: &TrustKernels, findings: &mut Vec<Finding>) -> Vec<usize> {
+    despike_with(fixes, idx, k, findings, &mut super::Steps::new(fixes.len()))
+}
+
+/// [`despike`], keeping in `steps` each step it measured from the last kept fix.
+pub(crate) fn despike_with(
+    fixes: &[&Fix],
+    idx: &[usize],
+    k: &TrustKernels,
+    findings: &mut Vec<Finding>,
+    steps: &mut super::Steps,
+) -> Vec<usize> {
     let mut out: Vec<usize> = Vec::with_capacity(idx.len());
     let (mut n, mut worst, mut span) = (0u64, 0.0f64, (i64::MAX, i64::MIN));
     for (p, &b) in idx.iter().enumerate() {
@@ -38,6 +49,7 @@ pub fn despike(fixes: &[&Fix], idx: &[usize], k: &TrustKernels, findings: &mut V
                 let frac = (fb.time_ms - fa.time_ms) as f64 / span_ms as f64;
                 let (cx, cy) = enu(fa, fc);
                 let (bx, by) = enu(fa, fb);
+                steps.put(a, b, (bx, by));
                 let dev = super::hypot(bx - frac * cx, by - frac * cy);
                 if dev > k.max_spike_m && dev > 0.5 * super::hypot(cx, cy) {
                     n += 1;

@@ -35,6 +35,18 @@ use crate::fix::Fix;
 /// assert!(names.contains(&"constant_signal") && names.contains(&"straight_line"), "{names:?}");
 /// ```
 pub fn check(fixes: &[&Fix], live: &[usize], k: &TrustKernels, withheld: &mut [bool], findings: &mut Vec<Finding>) {
+    check_with(fixes, &super::Steps::new(fixes.len()), live, k, withheld, findings);
+}
+
+/// [`check`] with the steps the despiker measured.
+pub(crate) fn check_with(
+    fixes: &[&Fix],
+    steps: &super::Steps,
+    live: &[usize],
+    k: &TrustKernels,
+    withheld: &mut [bool],
+    findings: &mut Vec<Finding>,
+) {
     if live.len() < 3 {
         return;
     }
@@ -42,7 +54,7 @@ pub fn check(fixes: &[&Fix], live: &[usize], k: &TrustKernels, withheld: &mut [b
     constant_signal(fixes, live, k, findings);
     straight_line(fixes, live, k, findings);
     constant_speed(fixes, live, k, findings);
-    white_noise(fixes, live, k, findings);
+    white_noise(fixes, steps, live, k, findings);
     if findings.len() > before {
         for &i in live {
             withheld[i] = true;
@@ -161,7 +173,7 @@ fn constant_speed(fixes: &[&Fix], live: &[usize], k: &TrustKernels, findings: &m
     }
 }
 
-fn white_noise(fixes: &[&Fix], live: &[usize], k: &TrustKernels, findings: &mut Vec<Finding>) {
+fn white_noise(fixes: &[&Fix], steps: &super::Steps, live: &[usize], k: &TrustKernels, findings: &mut Vec<Finding>) {
     // The second step of one window is the first of the next: its ENU is computed once.
     let mut step: Option<(usize, (f64, f64))> = None;
     let mut acc: Vec<f64> = live
@@ -175,9 +187,9 @@ fn white_noise(fixes: &[&Fix], live: &[usize], k: &TrustKernels, findings: &mut 
             let (s1, s2) = (d1 as f64 / 1000.0, d2 as f64 / 1000.0);
             let (x1, y1) = match step {
                 Some((from, e)) if from == w[0] => e,
-                _ => enu(a, b),
+                _ => steps.get(fixes, w[0], w[1]),
             };
-            let (x2, y2) = enu(b, c);
+            let (x2, y2) = steps.get(fixes, w[1], w[2]);
             step = Some((w[1], (x2, y2)));
             Some(super::hypot(x2 / s2 - x1 / s1, y2 / s2 - y1 / s1) / ((s1 + s2) / 2.0))
         })
