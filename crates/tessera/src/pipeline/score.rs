@@ -17,12 +17,75 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// Per recipient: points, devices, distinct cells with points.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(super) struct PerRecipient {
     pub points: u128,
     pub devices: BTreeSet<u32>,
     pub cells: u64,
     last_cell: Option<u64>,
+}
+
+/// Per-recipient totals while scoring, kept by index (no string lookup or set insertion per
+/// scored row); [`Recipients::finish`] gives them keyed by recipient, as before.
+struct Recipients<'a> {
+    /// Distinct recipients, sorted.
+    names: Vec<&'a str>,
+    /// Each device's recipient (index into `names`).
+    of_device: Vec<u32>,
+    /// Per recipient; `None` until it has a scored row.
+    per: Vec<Option<PerRecipient>>,
+    /// Devices with a scored row.
+    seen: Vec<bool>,
+}
+
+impl<'a> Recipients<'a> {
+    fn new(wallet_of: &'a [String]) -> Recipients<'a> {
+        let names: Vec<&str> = wallet_of
+            .iter()
+            .map(String::as_str)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let of_device = wallet_of
+            .iter()
+            .map(|w| names.binary_search(&w.as_str()).expect("every wallet is a name") as u32)
+            .collect();
+        Recipients {
+            per: vec![None; names.len()],
+            names,
+            of_device,
+            seen: vec![false; wallet_of.len()],
+        }
+    }
+
+    fn add(&mut self, s: &Scored) {
+        let d = s.row.device as usize;
+        self.seen[d] = true;
+        let ent = self.per[self.of_device[d] as usize].get_or_insert_with(PerRecipient::default);
+        ent.points += u128::from(s.points);
+        // Scored rows come in cell order (across parts too): a recipient's rows of one cell are
+        // contiguous, so a change of cell is a new distinct cell.
+        if s.points > 0 && ent.last_cell != Some(s.row.cell) {
+            ent.cells += 1;
+            ent.last_cell = Some(s.row.cell);
+        }
+    }
+
+    fn finish(mut self) -> BTreeMap<&'a str, PerRecipient> {
+        for (d, _) in self.seen.iter().enumerate().filter(|(_, s)| **s) {
+            let r = self.of_device[d] as usize;
+            self.per[r]
+                .as_mut()
+                .expect("a seen device's recipient has a row")
+                .devices
+                .insert(d as u32);
+        }
+        self.names
+            .into_iter()
+            .zip(self.per)
+            .filter_map(|(n, p)| p.map(|p| (n, p)))
+            .collect()
+    }
 }
 
 /// Scores the visits a range of cells at a time, in cell order, and streams every per-visit and
@@ -34,7 +97,7 @@ pub(super) struct Scorer<'a> {
     k: &'a crate::policy::Kernels,
     epoch: i64,
     prior: PriorCursor,
-    per: BTreeMap<&'a str, PerRecipient>,
+    per: Recipients<'a>,
     places: &'a crate::places::Places,
     place_stats: super::places::PlaceStats<'a>,
     explain: Sink<Scored, ExplainBuild<'a>>,
@@ -94,18 +157,7 @@ impl<'a> Scorer<'a> {
         self.place_stats.add(&scored, self.wallet_of);
         self.visits += visits;
         for s in &scored {
-            let w = self.wallet_of[s.row.device as usize].as_str();
-            let ent = self.per.entry(w).or_default();
-            ent.points += u128::from(s.points);
-            ent.devices.insert(s.row.device);
-            if s.points > 0 {
-                // scored is in cell order (across parts too): a recipient's rows of one cell are
-                // contiguous, so a change of cell is a new distinct cell.
-                if ent.last_cell != Some(s.row.cell) {
-                    ent.cells += 1;
-                    ent.last_cell = Some(s.row.cell);
-                }
-            }
+            self.per.add(s);
         }
         let mut last = None;
         for s in &scored {
@@ -256,7 +308,7 @@ impl<'a> Scorer<'a> {
             k: cx.k,
             epoch: cx.epoch,
             prior,
-            per: BTreeMap::new(),
+            per: Recipients::new(wallet_of),
             places: cx.places,
             place_stats: super::places::PlaceStats::new(cx.places, cx.active_bounties.clone()),
             explain: sink(dir, "explain.parquet", &tables::explain_schema(), explain_build)?,
@@ -285,7 +337,7 @@ impl<'a> Scorer<'a> {
             ..
         } = self;
         Ok(Totals {
-            per,
+            per: per.finish(),
             places: place_stats,
             visits,
             cells,
