@@ -55,6 +55,11 @@ fn measured(cmd: &mut Command) -> (f64, u64, String) {
 /// [`measured`] plus the child's CPU seconds (user + system): wall, peak RSS, CPU, stdout.
 #[allow(clippy::zombie_processes)]
 fn measured_cpu(cmd: &mut Command) -> (f64, u64, f64, String) {
+    // Every timed run starts from a quiet disk: what the previous steps wrote (GBs of lakes,
+    // then deleted) is written back first, not charged to this run. (The first epoch of a size
+    // still often waits on this VM's disk for a moment after the bench's mass deletions: ext4
+    // without a journal, mounted with `discard`; see `upload_load.rs` on freed inodes.)
+    let _ = Command::new("sync").status();
     let t = Instant::now();
     let child = cmd
         .stdout(std::process::Stdio::piped())
@@ -261,10 +266,9 @@ fn nmea_ingest(n: u64, dir: &Path, tessera: &Path, repeat: usize) {
     let mut best_rss = 0;
     let mut fixes = 0;
     for _ in 0..repeat.max(1) {
+        // (`measured` syncs first: the previous run's 1.7 GB lake is still being written back
+        // and freed, which would otherwise be charged to this run's syncs.)
         let _ = std::fs::remove_dir_all(&lake);
-        // Start from a quiet disk: the previous run's lake (1.7 GB) is still being written back
-        // and freed, which would otherwise be charged to this run's syncs.
-        let _ = Command::new("sync").status();
         let (s, rss, out) = measured(Command::new(tessera).args([
             "ingest",
             "--lake",
