@@ -16,8 +16,8 @@ use clap::Parser;
 /// and returns them on free, and trims arenas past its trim threshold; both rise only when a
 /// large mmapped block is freed. An epoch allocates each source's fixes, points and cells (MBs)
 /// on the worker threads and frees them a moment later, so until something large is freed every
-/// source faults its pages in anew (measured: 0.7–1.3 s of kernel time in a 10^7-fix epoch,
-/// 0.4 s with these). Fix both at the values the dynamic rule reaches (32 MiB, twice that),
+/// source faults its pages in anew (measured: 1.1–1.8 s of kernel time in a 10^7-fix epoch,
+/// 0.42–0.49 s with these). Fix both at the values the dynamic rule reaches (32 MiB, twice that),
 /// before any thread starts; memory use is unchanged within a few percent.
 fn tune_malloc() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]

@@ -189,22 +189,6 @@ impl<W: Write + Send> ColumnParallelWriter<W> {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn cell_hex_writes_what_format_x_writes() {
-        let mut buf = [0u8; 16];
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        let mut check = |c: u64| assert_eq!(crate::tables::cell_hex(c, &mut buf), format!("{c:x}"));
-        for c in [0, 1, 15, 16, 255, 256, u64::MAX, 1 << 63, 0x08c2_8308_2815_9fff] {
-            check(c);
-        }
-        for shift in 0..64 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            check(x >> shift);
-        }
-    }
-
     use super::*;
     use arrow_array::{ArrayRef, Float64Array, Int64Array, ListArray, StringArray, StructArray};
     use arrow_schema::{DataType, Field, Fields, Schema};
