@@ -86,6 +86,7 @@ fn epoch_inputs(
         registry,
         only_sources: None,
         places,
+        places_parquet: None,
     })
 }
 

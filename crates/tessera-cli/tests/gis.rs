@@ -390,14 +390,30 @@ fn a_region_left_without_cells_verifies_and_a_rerun_takes_the_places_from_the_ca
     assert_eq!(v["ok"], true, "{v}");
     // The same run again: places from the cache, the same bytes (nothing written).
     let cache = lake.join("cache/places");
-    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 1);
+    // One entry: the places.parquet bytes and the JSON naming their key and hash.
+    let parquet_files = || {
+        let mut v: Vec<std::path::PathBuf> = std::fs::read_dir(&cache)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 2);
+    let cached = parquet_files();
+    assert_eq!(cached.len(), 1);
+    // The cache file is the published places.parquet, byte for byte.
+    assert_eq!(
+        std::fs::read(&cached[0]).unwrap(),
+        std::fs::read(lake.join("epochs/2026-W46/places.parquet")).unwrap()
+    );
     let again = common::run_in(None, &args);
     assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
     assert!(String::from_utf8_lossy(&again.stderr).contains("places: from the cache"));
     assert!(String::from_utf8_lossy(&again.stdout).contains("already published with exactly these bytes"));
     // A damaged cache file is rebuilt, never trusted: still the same bytes.
-    let file = std::fs::read_dir(&cache).unwrap().next().unwrap().unwrap().path();
-    std::fs::write(&file, b"PAR1 not a parquet file").unwrap();
+    std::fs::write(&cached[0], b"PAR1 not a parquet file").unwrap();
     let third = common::run_in(None, &args);
     assert!(third.status.success(), "{}", String::from_utf8_lossy(&third.stderr));
     assert!(String::from_utf8_lossy(&third.stderr).contains("replacing an unreadable cache file"));
@@ -410,7 +426,8 @@ fn a_region_left_without_cells_verifies_and_a_rerun_takes_the_places_from_the_ca
     let fourth = common::run_in(None, &replace);
     assert!(fourth.status.success(), "{}", String::from_utf8_lossy(&fourth.stderr));
     assert!(String::from_utf8_lossy(&fourth.stderr).contains("places: built and cached"));
-    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 2);
+    assert_eq!(parquet_files().len(), 2);
+    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 4);
     let rows = sql("SELECT region FROM regions WHERE region = 'renamed-shadow'");
     assert_eq!(rows.as_array().unwrap().len(), 1, "{rows}");
 }

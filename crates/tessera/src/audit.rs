@@ -94,6 +94,8 @@ pub fn published_inputs(lake: &Lake, epoch: &Epoch, manifest: &Manifest) -> Resu
         registry,
         only_sources: Some(manifest.inputs.iter().map(|i| i.source.clone()).collect()),
         places,
+        // Re-encoded from the published places: what is compared is recomputed.
+        places_parquet: None,
     })
 }
 

@@ -35,6 +35,10 @@ pub mod state;
 pub mod tables;
 pub mod trust;
 
+/// The `bytes` crate: [`pipeline::EpochInputs::places_parquet`] and the places cache hand out
+/// `bytes::Bytes`.
+pub use bytes;
+
 /// Whether this CPU has every instruction-set extension this build was compiled for. x86-64
 /// builds target x86-64-v3 (see `.cargo/config.toml`): AVX2, FMA, BMI1/2, LZCNT, F16C, MOVBE.
 /// Entry points (CLI, Python module) call this first and stop with this message instead of

@@ -11,7 +11,7 @@ pub fn run(a: &RunArgs, json: bool) -> Result<()> {
         .with_max_visits(a.max_visits);
     // Places are cached in the lake (`cache/places/`): built once per policy, sources and build.
     let cache = lake.path("cache/places");
-    let (policy_text, policy, places) = super::load_policy_cached(a.policy.as_deref(), Some(&cache))?;
+    let (policy_text, policy, places, places_parquet) = super::load_policy_cached(a.policy.as_deref(), Some(&cache))?;
     let pool = match (a.pool, &policy.emission) {
         (Some(p), _) => p,
         (None, Some(em)) => em
@@ -26,6 +26,7 @@ pub fn run(a: &RunArgs, json: bool) -> Result<()> {
         registry: super::load_registry(&lake, a.registry.as_deref())?,
         only_sources: None,
         places,
+        places_parquet,
     };
     let opts = RunOptions {
         replace: a.replace,

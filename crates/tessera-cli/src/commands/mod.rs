@@ -94,19 +94,26 @@ pub fn load_registry(lake: &Lake, path: Option<&Path>) -> Result<Registry> {
 /// A policy file's text, the policy and its places (regions, road cells, bounty areas, read
 /// from the sources it names, relative to the file); the default policy without a file.
 pub fn load_policy(path: Option<&Path>) -> Result<(String, tessera::policy::Policy, tessera::places::Places)> {
-    load_policy_cached(path, None)
+    let (text, policy, places, _) = load_policy_cached(path, None)?;
+    Ok((text, policy, places))
 }
+
+/// A policy's text, the policy, its places and — when they came through the cache — their
+/// `places.parquet` bytes (what `EpochInputs::places_parquet` takes).
+pub type CachedPolicy = (
+    String,
+    tessera::policy::Policy,
+    tessera::places::Places,
+    Option<tessera::bytes::Bytes>,
+);
 
 /// [`load_policy`] with the places taken from (or built into) the cache directory `cache`
 /// (`tessera::places::cache`, keyed by this executable's hash, GDAL's version, the policy's
 /// place sections and the source files' bytes). Says on stderr where the places came from.
-pub fn load_policy_cached(
-    path: Option<&Path>,
-    cache: Option<&Path>,
-) -> Result<(String, tessera::policy::Policy, tessera::places::Places)> {
+pub fn load_policy_cached(path: Option<&Path>, cache: Option<&Path>) -> Result<CachedPolicy> {
     let Some(p) = path else {
         let policy = tessera::policy::Policy::default();
-        return Ok((policy.to_toml(), policy, tessera::places::Places::default()));
+        return Ok((policy.to_toml(), policy, tessera::places::Places::default(), None));
     };
     let policy = tessera::policy::Policy::load(p)?;
     let text = std::fs::read_to_string(p).with_context(|| format!("policy {}", p.display()))?;
@@ -120,10 +127,10 @@ pub fn load_policy_cached(
     let build_id = cache
         .filter(|_| names_places)
         .and_then(|_| tessera::places::cache::executable_id().ok());
-    let places = match (cache, build_id) {
+    let (places, encoded) = match (cache, build_id) {
         (Some(dir), Some(id)) => {
             use tessera::places::cache::{load_or_build, Origin};
-            let (places, origin) =
+            let (places, origin, encoded) =
                 load_or_build(&policy, base, crate::gis::reader(), dir, &id).with_context(context)?;
             match origin {
                 Origin::None => {}
@@ -138,9 +145,12 @@ pub fn load_policy_cached(
                     path.display()
                 ),
             }
-            places
+            (places, encoded)
         }
-        _ => tessera::places::build(&policy, base, crate::gis::reader()).with_context(context)?,
+        _ => (
+            tessera::places::build(&policy, base, crate::gis::reader()).with_context(context)?,
+            None,
+        ),
     };
-    Ok((text, policy, places))
+    Ok((text, policy, places, encoded))
 }

@@ -60,6 +60,13 @@ pub struct EpochInputs {
     /// [`crate::places::build`] (empty for a policy without them). A policy naming places with
     /// none given is refused rather than paid as policy v1.
     pub places: crate::places::Places,
+    /// `places.parquet` of `places` as this build encodes it ([`crate::tables::places_parquet`]),
+    /// when already at hand: the CLI's places cache stores exactly these bytes, so a run with
+    /// cached places writes them instead of encoding millions of rows again. `None`: encoded
+    /// from `places` (what `epoch verify` always does). Bytes that are not the encoding of
+    /// `places` would be published as its record: only the cache, keyed by the executable's
+    /// hash and checked by SHA-256, sets this.
+    pub places_parquet: Option<bytes::Bytes>,
 }
 
 impl EpochInputs {
@@ -78,6 +85,7 @@ impl EpochInputs {
             registry,
             only_sources: None,
             places: crate::places::Places::default(),
+            places_parquet: None,
         }
     }
 }
@@ -361,13 +369,15 @@ fn compute_inner(lake: &Lake, inputs: &EpochInputs, dir: &Path, progress: Progre
     // 1. Sources → cleaned fixes → visits (spilled past the budget), rejections streamed.
     let covered = sources::cover_all(lake, &plan.selected, &plan.devices, inputs, &plan.k, dir, progress)?;
     let mut outputs: BTreeMap<String, String> = BTreeMap::new();
-    outputs.insert("rejections.parquet".into(), covered.rejections_sha);
 
     // 2. Trust: one timeline per device, replays and co-travel, reputation; flags written.
-    // `places.parquet` depends on the places only: it is encoded on a thread of its own while
-    // trust and scoring, which leave part of the cores idle, run.
+    // `places.parquet` depends on the places only, and the last row groups of
+    // `rejections.parquet` on stage 1 only: each is encoded on a thread of its own while trust
+    // and scoring, which leave part of the cores idle, run.
     std::thread::scope(|s| {
-        let cells = s.spawn(|| places::write_cells(dir, &inputs.places, &plan.policy));
+        let rejections = s.spawn(|| sources::close_rejections(dir, covered.rejections));
+        let cells =
+            s.spawn(|| places::write_cells(dir, &inputs.places, inputs.places_parquet.as_deref(), &plan.policy));
         let trust_on = plan.k.trust.is_some();
         if trust_on {
             progress("trust", 0, 1);
@@ -390,6 +400,8 @@ fn compute_inner(lake: &Lake, inputs: &EpochInputs, dir: &Path, progress: Progre
             inputs: covered.inputs,
         };
         let cells = cells.join().unwrap_or_else(|p| std::panic::resume_unwind(p))?;
+        let rejections_sha = rejections.join().unwrap_or_else(|p| std::panic::resume_unwind(p))?;
+        outputs.insert("rejections.parquet".into(), rejections_sha);
         conclude(lake, inputs, &plan, counts, totals, outputs, cells, dir)
     })
 }

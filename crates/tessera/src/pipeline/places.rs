@@ -27,6 +27,8 @@ pub(super) struct PlaceStats<'a> {
     pub bounty_points: Vec<BTreeMap<&'a str, u128>>,
     pub road_mm: u64,
     pub fresh_road_mm: u64,
+    /// Position of the last road-table lookup (rows come in cell order).
+    at_road: usize,
 }
 
 impl<'a> PlaceStats<'a> {
@@ -39,6 +41,7 @@ impl<'a> PlaceStats<'a> {
             regions: vec![RegionStat::default(); n],
             road_mm: 0,
             fresh_road_mm: 0,
+            at_road: 0,
         }
     }
 
@@ -56,7 +59,7 @@ impl<'a> PlaceStats<'a> {
             let fresh = s.age.is_none();
             if last_cell != Some(cell) {
                 last_cell = Some(cell);
-                let mm = self.places.road_mm(cell);
+                let mm = self.places.road_mm_near(cell, &mut self.at_road);
                 r.cells += 1;
                 r.road_mm += mm;
                 self.road_mm += mm;
@@ -93,22 +96,23 @@ fn names_places(policy: &crate::policy::Policy) -> bool {
 /// Write `places.parquet` (every region, road and bounty cell, [`crate::tables::places_schema`])
 /// into `dir` when the policy names places; its SHA-256 (`None`: no places). It depends on the
 /// places only, not on scoring, so an epoch run writes it beside the other stages (at 10^7
-/// fixes with the scale grid's places: 6 M rows, ~1.5 s of one core).
+/// fixes with the scale grid's places: 6 M rows, ~1.5 s of one core) — or writes `encoded`,
+/// those bytes already encoded ([`super::EpochInputs::places_parquet`], from the places cache).
 pub(super) fn write_cells(
     dir: &std::path::Path,
     places: &Places,
+    encoded: Option<&[u8]>,
     policy: &crate::policy::Policy,
 ) -> crate::lake::Result<Option<String>> {
-    use super::outputs::{parquet_bytes, put};
+    use super::outputs::{pq_error, put};
     use crate::tables;
     if !names_places(policy) {
         return Ok(None);
     }
-    let bytes = parquet_bytes(
-        "places.parquet",
-        &tables::places_schema(),
-        &[tables::places_batch(places)],
-    )?;
+    if let Some(bytes) = encoded {
+        return Ok(Some(put(dir, "places.parquet", bytes)?));
+    }
+    let bytes = tables::places_parquet(places).map_err(|e| pq_error("places.parquet", e))?;
     Ok(Some(put(dir, "places.parquet", &bytes)?))
 }
 
@@ -130,7 +134,7 @@ pub(super) fn write(
     }
     let cells = match cells {
         Some(sha) => sha,
-        None => write_cells(dir, places, policy)?.expect("the policy names places"),
+        None => write_cells(dir, places, None, policy)?.expect("the policy names places"),
     };
     outputs.insert("places.parquet".into(), cells);
     let n = places.regions.len();

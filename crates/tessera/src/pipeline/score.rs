@@ -114,8 +114,11 @@ const SCORE_ROWS: usize = 1 << 18;
 impl<'a> Scorer<'a> {
     /// Score the visits of the cells below `hi` (`None`: all remaining), sorted by (cell,
     /// device), in pieces of about [`SCORE_ROWS`] cut at cell boundaries; every earlier call
-    /// covered lower cells.
+    /// covered lower cells. Pipelined: while one piece is scored, the part scored before it is
+    /// absorbed (its explain and coverage rows encoded) — the same parts, absorbed in the same
+    /// order, so the same bytes.
     fn sorted(&mut self, rows: &[VisitRow], hi: Option<u64>) -> Result<()> {
+        let mut pieces: Vec<(usize, usize, Option<u64>)> = Vec::new();
         let mut start = 0;
         while start < rows.len() {
             let mut end = (start + SCORE_ROWS).min(rows.len());
@@ -123,26 +126,36 @@ impl<'a> Scorer<'a> {
                 end += 1;
             }
             let piece_hi = if end < rows.len() { Some(rows[end].cell) } else { hi };
-            self.part(&rows[start..end], piece_hi)?;
+            pieces.push((start, end, piece_hi));
             start = end;
         }
         if rows.is_empty() {
-            self.part(&[], hi)?;
+            pieces.push((0, 0, hi));
         }
-        Ok(())
+        let mut scored: Option<Part> = None;
+        for (start, end, piece_hi) in pieces {
+            let prior = self.prior.take_below(piece_hi)?;
+            let cx = self.part_context();
+            let (part, absorbed) = rayon::join(
+                || score_part(&cx, &rows[start..end], &prior),
+                || scored.take().map_or(Ok(()), |p| self.absorb(p)),
+            );
+            absorbed?;
+            scored = Some(part);
+        }
+        scored.map_or(Ok(()), |p| self.absorb(p))
     }
 
-    fn part(&mut self, rows: &[VisitRow], hi: Option<u64>) -> Result<()> {
-        let prior = self.prior.take_below(hi)?;
-        let cx = PartContext {
+    /// The rules a piece is scored under (references the scorer holds, not the scorer: a piece
+    /// is scored while the previous one is absorbed).
+    fn part_context(&self) -> PartContext<'a> {
+        PartContext {
             devices: self.devices,
             trust: self.trust,
             k: self.k,
             epoch: self.epoch,
             places: self.places,
-        };
-        let part = score_part(&cx, rows, &prior);
-        self.absorb(part)
+        }
     }
 
     /// Fold one scored range of cells (every earlier one covered lower cells) into the totals
@@ -168,10 +181,10 @@ impl<'a> Scorer<'a> {
         }
         self.new_cells += new_cells;
         self.coverage
-            .extend(coverage)
+            .append(coverage)
             .map_err(|e| pq_error("coverage.parquet", e))?;
         self.explain
-            .extend(scored)
+            .append(scored)
             .map_err(|e| pq_error("explain.parquet", e))?;
         Ok(())
     }
@@ -336,14 +349,19 @@ impl<'a> Scorer<'a> {
             new_cells,
             ..
         } = self;
+        // The two files' last row groups are encoded at once.
+        let (explain_sha, coverage_sha) = rayon::join(
+            || finish_sink(dir, "explain.parquet", explain),
+            || finish_sink(dir, "coverage.parquet", coverage),
+        );
         Ok(Totals {
             per: per.finish(),
             places: place_stats,
             visits,
             cells,
             new_cells,
-            explain_sha: finish_sink(dir, "explain.parquet", explain)?,
-            coverage_sha: finish_sink(dir, "coverage.parquet", coverage)?,
+            explain_sha: explain_sha?,
+            coverage_sha: coverage_sha?,
         })
     }
 }

@@ -42,7 +42,10 @@ pub(super) struct Covered {
     pub accepted: u64,
     pub rejected: BTreeMap<String, u64>,
     pub inputs: Vec<manifest::Input>,
-    pub rejections_sha: String,
+    /// `rejections.parquet` with every row in, not yet closed: [`close_rejections`]
+    /// encodes its last row groups (the pipeline does that on a thread of its own while trust
+    /// and scoring run).
+    pub rejections: RejectionSink,
     /// Per selected source (same order): its trust findings and traces (empty with trust off).
     pub trust: Vec<super::trust::SourceTrust>,
 }
@@ -99,7 +102,7 @@ pub(super) fn cover_all(
         store.add(r.visits)?;
         fold.add(&selected[i], r.part)
     })?;
-    fold.finish(dir, store)
+    fold.finish(store)
 }
 
 /// Run `work(0..n)` on as many threads as the rayon pool has and hand each result to `fold` on
@@ -193,8 +196,16 @@ pub(super) struct SourceFold {
     accepted: u64,
     rejected: BTreeMap<String, u64>,
     inputs: Vec<manifest::Input>,
-    rejections: super::outputs::Sink<RejectionRow, fn(&[RejectionRow]) -> arrow_array::RecordBatch>,
+    rejections: RejectionSink,
     trust: Vec<super::trust::SourceTrust>,
+}
+
+/// The streamed `rejections.parquet`.
+pub(super) type RejectionSink = super::outputs::Sink<RejectionRow, fn(&[RejectionRow]) -> arrow_array::RecordBatch>;
+
+/// Close `rejections.parquet` in `dir`; its SHA-256.
+pub(super) fn close_rejections(dir: &Path, rejections: RejectionSink) -> Result<String> {
+    finish_sink(dir, "rejections.parquet", rejections)
 }
 
 impl SourceFold {
@@ -230,15 +241,15 @@ impl SourceFold {
         Ok(())
     }
 
-    /// Close `rejections.parquet`; what was covered, with the visits in `store`.
-    pub(super) fn finish(self, dir: &Path, store: VisitStore) -> Result<Covered> {
+    /// What was covered, with the visits in `store` (`rejections.parquet` still open).
+    pub(super) fn finish(self, store: VisitStore) -> Result<Covered> {
         Ok(Covered {
             store,
             fixes_in: self.fixes_in,
             accepted: self.accepted,
             rejected: self.rejected,
             inputs: self.inputs,
-            rejections_sha: finish_sink(dir, "rejections.parquet", self.rejections)?,
+            rejections: self.rejections,
             trust: self.trust,
         })
     }
@@ -456,15 +467,17 @@ fn off_road(
     let roads = inputs.places.roads.as_ref()?;
     let rk = k.off_road?;
     k.trust.as_ref()?;
-    // Consecutive fixes share a cell more often than not: the last answer is kept.
+    // Consecutive fixes share a cell more often than not: the last answer is kept; and the next
+    // cell is near the last in the road table: searched from there.
     let mut last_cell: Option<(h3o::CellIndex, bool)> = None;
+    let mut at = 0usize;
     let mut on_road = |c: Option<h3o::CellIndex>| -> bool {
         let Some(c) = c else { return false };
         if let Some((l, r)) = last_cell.filter(|(l, _)| *l == c) {
             debug_assert_eq!(l, c);
             return r;
         }
-        let r = roads.binary_search_by_key(&u64::from(c), |x| x.0).is_ok();
+        let r = crate::places::gallop(roads, u64::from(c), &mut at).is_ok();
         last_cell = Some((c, r));
         r
     };

@@ -163,8 +163,8 @@ impl StagedEpoch {
         let has_places = !pol.regions.is_empty() || pol.roads.is_some() || !pol.bounties.is_empty();
         let scratch = Scratch::create(scratch)?;
         if has_places {
-            let b = crate::tables::places_batch(&inputs.places);
-            let bytes = super::outputs::parquet_bytes("places.parquet", &b.schema(), &[b])?;
+            let bytes = crate::tables::places_parquet(&inputs.places)
+                .map_err(|e| super::outputs::pq_error("places.parquet", e))?;
             scratch.put("places.parquet", &bytes)?;
         }
         let spec = Spec {
@@ -223,6 +223,7 @@ impl StagedEpoch {
             registry,
             only_sources: Some(want),
             places,
+            places_parquet: None,
         };
         let lake = Lake::attach(&spec.lake);
         let plan = Plan::new(&lake, &inputs)?;
@@ -331,9 +332,12 @@ impl StagedEpoch {
             spill: None,
             dir: dir.to_path_buf(),
         };
-        let covered = fold.finish(dir, store)?;
+        let covered = fold.finish(store)?;
         let mut outputs = BTreeMap::new();
-        outputs.insert("rejections.parquet".to_string(), covered.rejections_sha);
+        outputs.insert(
+            "rejections.parquet".to_string(),
+            super::sources::close_rejections(dir, covered.rejections)?,
+        );
         let judged = self
             .plan
             .judge(&self.lake, self.inputs.epoch, covered.trust, dir, &mut outputs)?;

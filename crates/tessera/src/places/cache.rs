@@ -7,29 +7,39 @@
 //! of tessera or GDAL misses the cache and builds afresh, and a hit gives exactly the places a
 //! build would (tested).
 //!
-//! A cache file is `places.parquet` (the schema of [`crate::tables::places_schema`]) whose Arrow
-//! schema metadata holds its key (`tessera.places.key`) and the region list with weights
-//! (`tessera.places.regions`, JSON: a region whose cells all went to another region has no rows).
-//! A file that does not decode or whose key differs is rebuilt and replaced, never trusted. The
-//! directory can be deleted at any time.
+//! A cache entry is two files: `<key>.parquet`, exactly the `places.parquet` an epoch writes
+//! ([`crate::tables::places_parquet`]: a run with cached places writes these bytes instead of
+//! encoding millions of rows again), and `<key>.json`, written after it: the key, the region
+//! list with weights (a region whose cells all went to another region has no rows) and the
+//! Parquet file's SHA-256. An entry whose JSON does not parse, names another key, or whose
+//! Parquet file is missing, altered or does not decode is rebuilt and replaced, never trusted.
+//! The directory can be deleted at any time.
 
 use super::build::{build_with, source_records};
 use super::shapes::{PlacesError, ShapeReader};
 use super::{PlaceSource, Places, Region};
 use crate::policy::Policy;
 use arrow_array::RecordBatch;
-use std::collections::HashMap;
+use rayon::prelude::*;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-/// Version of the cache key's contents and of the file layout.
-pub const FORMAT: u32 = 1;
+/// Version of the cache key's contents and of the file layout (2: the Parquet file is the epoch
+/// output's bytes, the key and regions in a JSON file beside it).
+pub const FORMAT: u32 = 2;
 /// Cache files kept per directory: the newest by modification time; older ones are removed
 /// when a new one is written.
 pub const KEEP: usize = 8;
 
-const KEY: &str = "tessera.places.key";
-const REGIONS: &str = "tessera.places.regions";
+/// `<key>.json`: what the Parquet file beside it holds.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Entry {
+    format: u32,
+    key: String,
+    /// (name, weight in ppm as a decimal string), in `Places::regions` order.
+    regions: Vec<(String, String)>,
+    /// SHA-256 (hex) of `<key>.parquet`.
+    places_sha256: String,
+}
 
 /// Where the places came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,7 +146,9 @@ pub fn companions(policy: &Policy, base: &Path) -> Result<Vec<(String, String)>,
 
 /// The places of `policy` (sources relative to `base`), from the cache in `dir` when it holds
 /// them under their [`key`], else built with [`super::build`] and stored there (atomically:
-/// temp file + rename; the oldest files beyond [`KEEP`] are removed).
+/// temp file + rename, the Parquet file first; the oldest entries beyond [`KEEP`] are removed);
+/// with the places, their `places.parquet` bytes ([`crate::tables::places_parquet`]; `None`
+/// when the policy names no places).
 ///
 /// # Errors
 /// As [`super::build`]; [`PlacesError::Source`] naming the cache file when it cannot be written.
@@ -145,8 +157,8 @@ pub fn companions(policy: &Policy, base: &Path) -> Result<Vec<(String, String)>,
 /// # let d = tempfile::tempdir().unwrap();
 /// use tessera::places::{cache, shapes::Native};
 /// let p = tessera::policy::Policy::default();
-/// let (places, origin) = cache::load_or_build(&p, d.path(), &Native, &d.path().join("c"), "b").unwrap();
-/// assert!(places.is_empty() && origin == cache::Origin::None);
+/// let (places, origin, bytes) = cache::load_or_build(&p, d.path(), &Native, &d.path().join("c"), "b").unwrap();
+/// assert!(places.is_empty() && origin == cache::Origin::None && bytes.is_none());
 /// ```
 pub fn load_or_build(
     policy: &Policy,
@@ -154,29 +166,35 @@ pub fn load_or_build(
     reader: &dyn ShapeReader,
     dir: &Path,
     build: &str,
-) -> Result<(Places, Origin), PlacesError> {
+) -> Result<(Places, Origin, Option<bytes::Bytes>), PlacesError> {
     if policy.regions.is_empty() && policy.roads.is_none() && policy.bounties.is_empty() {
-        return Ok((Places::default(), Origin::None));
+        return Ok((Places::default(), Origin::None, None));
     }
     let sources = source_records(policy, base)?;
     let k = key(policy, &sources, &companions(policy, base)?, build, &reader.id());
-    let path = dir.join(format!("{k}.parquet"));
-    let replaced = match std::fs::read(&path) {
-        Ok(bytes) => match decode(policy, bytes.into(), &k) {
-            Ok(mut places) => {
-                places.sources = sources;
-                return Ok((places, Origin::Cached(path)));
+    let (path, json) = (dir.join(format!("{k}.parquet")), dir.join(format!("{k}.json")));
+    let replaced = match (std::fs::read(&json), std::fs::read(&path)) {
+        (Ok(entry), Ok(bytes)) => {
+            let bytes = bytes::Bytes::from(bytes);
+            match decode(policy, &entry, bytes.clone(), &k) {
+                Ok(mut places) => {
+                    places.sources = sources;
+                    return Ok((places, Origin::Cached(path), Some(bytes)));
+                }
+                Err(_) => true,
             }
-            Err(_) => true,
-        },
-        Err(_) => false,
+        }
+        (Err(_), Err(_)) => false,
+        // One file without the other: a write cut short, or files copied by hand.
+        _ => true,
     };
     let places = build_with(policy, base, reader, sources)?;
-    let bytes = encode(&places, &k).map_err(|m| PlacesError::source(&path, m))?;
+    let (bytes, entry) = encode(&places, &k).map_err(|m| PlacesError::source(&path, m))?;
     std::fs::create_dir_all(dir).map_err(|e| PlacesError::source(dir, e.to_string()))?;
     crate::lake::write_atomic(&path, &bytes).map_err(|e| PlacesError::source(&path, e.to_string()))?;
+    crate::lake::write_atomic(&json, &entry).map_err(|e| PlacesError::source(&json, e.to_string()))?;
     prune(dir, KEEP);
-    Ok((places, Origin::Built { path, replaced }))
+    Ok((places, Origin::Built { path, replaced }, Some(bytes.into())))
 }
 
 /// A build id for [`load_or_build`] when tessera runs as its own executable (the CLI): BLAKE3
@@ -198,52 +216,64 @@ pub fn executable_id() -> std::io::Result<String> {
     Ok(h.finalize().to_hex().to_string())
 }
 
-/// `places.parquet` bytes with the key and the region list in the schema metadata.
-fn encode(places: &Places, key: &str) -> Result<Vec<u8>, String> {
-    let regions: Vec<(&str, String)> = places
-        .regions
-        .iter()
-        .map(|r| (r.name.as_str(), r.weight.to_string()))
-        .collect();
-    let meta = HashMap::from([
-        (KEY.to_string(), key.to_string()),
-        (
-            REGIONS.to_string(),
-            serde_json::to_string(&regions).map_err(|e| e.to_string())?,
-        ),
-    ]);
-    let schema = Arc::new(crate::tables::places_schema().as_ref().clone().with_metadata(meta));
-    let batch = crate::tables::places_batch(places)
-        .with_schema(schema.clone())
-        .map_err(|e| e.to_string())?;
-    crate::tables::to_parquet(&schema, &[batch]).map_err(|e| e.to_string())
+/// A cache entry: `places.parquet` bytes and the JSON naming the key, the regions and the
+/// bytes' SHA-256.
+fn encode(places: &Places, key: &str) -> Result<(Vec<u8>, Vec<u8>), String> {
+    let bytes = crate::tables::places_parquet(places).map_err(|e| e.to_string())?;
+    let entry = Entry {
+        format: FORMAT,
+        key: key.to_string(),
+        regions: places
+            .regions
+            .iter()
+            .map(|r| (r.name.clone(), r.weight.to_string()))
+            .collect(),
+        places_sha256: crate::lake::sha256_hex(&bytes),
+    };
+    let json = serde_json::to_vec(&entry).map_err(|e| e.to_string())?;
+    Ok((bytes, json))
 }
 
-/// A cache file → [`Places`] (without sources), refused unless its key is `key`.
-fn decode(policy: &Policy, bytes: bytes::Bytes, key: &str) -> Result<Places, String> {
+/// A cache entry → [`Places`] (without sources), refused unless its JSON names `key` and the
+/// Parquet bytes are the ones it hashed.
+fn decode(policy: &Policy, entry: &[u8], bytes: bytes::Bytes, key: &str) -> Result<Places, String> {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(|e| e.to_string())?;
-    let meta = builder.schema().metadata().clone();
-    if meta.get(KEY).map(String::as_str) != Some(key) {
+    let entry: Entry = serde_json::from_slice(entry).map_err(|e| e.to_string())?;
+    if entry.format != FORMAT || entry.key != key {
         return Err("another key".into());
     }
-    let listed: Vec<(String, String)> =
-        serde_json::from_str(meta.get(REGIONS).ok_or("no region list")?).map_err(|e| e.to_string())?;
-    // Every column but `cell_id` (the hex text of `cell`: 6 M strings at 10^7 fixes' places).
-    let mask = parquet::arrow::ProjectionMask::columns(
-        builder.parquet_schema(),
-        ["kind", "name", "cell", "weight", "road_mm"],
-    );
-    let batches: Vec<RecordBatch> = builder
-        .with_projection(mask)
-        .with_batch_size(1 << 16)
-        .build()
+    if crate::lake::sha256_hex(&bytes) != entry.places_sha256 {
+        return Err("the Parquet file is not the one the entry hashed".into());
+    }
+    let groups = ParquetRecordBatchReaderBuilder::try_new(bytes.clone())
         .map_err(|e| e.to_string())?
-        .collect::<Result<_, _>>()
-        .map_err(|e| e.to_string())?;
+        .metadata()
+        .num_row_groups();
+    // The row groups decoded in parallel, their batches kept in file order.
+    let per_group: Vec<Vec<RecordBatch>> = (0..groups)
+        .into_par_iter()
+        .map(|g| {
+            let builder = ParquetRecordBatchReaderBuilder::try_new(bytes.clone()).map_err(|e| e.to_string())?;
+            // Every column but `cell_id` (the hex text of `cell`: 6 M strings at 10^7 fixes' places).
+            let mask = parquet::arrow::ProjectionMask::columns(
+                builder.parquet_schema(),
+                ["kind", "name", "cell", "weight", "road_mm"],
+            );
+            builder
+                .with_row_groups(vec![g])
+                .with_projection(mask)
+                .with_batch_size(1 << 16)
+                .build()
+                .map_err(|e| e.to_string())?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| e.to_string())
+        })
+        .collect::<Result<_, String>>()?;
+    let batches: Vec<RecordBatch> = per_group.into_iter().flatten().collect();
     let ids: Vec<String> = policy.bounties.iter().map(|b| b.id.clone()).collect();
     let mut places = crate::tables::places_from_batches(&batches, policy.roads.is_some(), &ids)?;
-    let regions: Vec<Region> = listed
+    let regions: Vec<Region> = entry
+        .regions
         .into_iter()
         .map(|(name, w)| {
             Ok(Region {
@@ -261,20 +291,29 @@ fn decode(policy: &Policy, bytes: bytes::Bytes, key: &str) -> Result<Places, Str
     Ok(places)
 }
 
-/// Remove all but the `keep` newest `*.parquet` files of `dir` (best effort: a cache).
+/// Remove all but the `keep` newest entries of `dir` (by the Parquet file's modification time;
+/// the JSON beside each removed one with it, and JSON files whose Parquet file is gone). Best
+/// effort: a cache.
 fn prune(dir: &Path, keep: usize) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
-    let mut files: Vec<(std::time::SystemTime, PathBuf)> = entries
-        .flatten()
-        .filter(|e| e.path().extension().is_some_and(|x| x == "parquet"))
-        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+    let paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+    let has = |p: &Path, ext: &str| p.extension().is_some_and(|x| x == ext);
+    let mut files: Vec<(std::time::SystemTime, PathBuf)> = paths
+        .iter()
+        .filter(|p| has(p, "parquet"))
+        .filter_map(|p| Some((p.metadata().ok()?.modified().ok()?, p.clone())))
         .collect();
     files.sort();
     let n = files.len().saturating_sub(keep);
     for (_, p) in files.into_iter().take(n) {
-        let _ = std::fs::remove_file(p);
+        let _ = std::fs::remove_file(&p);
+    }
+    for j in paths.iter().filter(|p| has(p, "json")) {
+        if !j.with_extension("parquet").exists() {
+            let _ = std::fs::remove_file(j);
+        }
     }
 }
 
@@ -338,12 +377,16 @@ mod tests {
         );
         assert!(!built.region_cells.is_empty() && built.roads.as_ref().is_some_and(|r| !r.is_empty()));
         let cache = d.path().join("cache");
-        let (first, o1) = load_or_build(&p, d.path(), &Native, &cache, "b").unwrap();
+        let (first, o1, b1) = load_or_build(&p, d.path(), &Native, &cache, "b").unwrap();
         assert!(matches!(o1, Origin::Built { replaced: false, .. }), "{o1:?}");
-        let (second, o2) = load_or_build(&p, d.path(), &Native, &cache, "b").unwrap();
+        let (second, o2, b2) = load_or_build(&p, d.path(), &Native, &cache, "b").unwrap();
         assert!(matches!(o2, Origin::Cached(_)), "{o2:?}");
         assert_eq!(first, built);
         assert_eq!(second, built);
+        // The bytes handed out, built or cached, are the epoch output's encoding of the places.
+        let encoded = crate::tables::places_parquet(&built).unwrap();
+        assert_eq!(b1.unwrap(), encoded);
+        assert_eq!(b2.unwrap(), encoded);
     }
 
     #[test]
@@ -360,7 +403,7 @@ mod tests {
         // Another policy (the buffer around roads).
         let mut p2 = p.clone();
         p2.roads.as_mut().unwrap().buffer_cells = 0;
-        let (pl2, o) = load_or_build(&p2, d.path(), &Native, &cache, "b").unwrap();
+        let (pl2, o, _) = load_or_build(&p2, d.path(), &Native, &cache, "b").unwrap();
         assert!(matches!(o, Origin::Built { .. }));
         assert_eq!(pl2, crate::places::build(&p2, d.path(), &Native).unwrap());
         // The same path with other bytes: a region file moved east.
@@ -370,7 +413,7 @@ mod tests {
             "a.geojson",
             &format!(r#"{{"type":"FeatureCollection","features":[{moved}]}}"#),
         );
-        let (pl3, o) = load_or_build(&p, d.path(), &Native, &cache, "b").unwrap();
+        let (pl3, o, _) = load_or_build(&p, d.path(), &Native, &cache, "b").unwrap();
         assert!(matches!(o, Origin::Built { .. }), "{o:?}");
         assert_eq!(pl3, crate::places::build(&p, d.path(), &Native).unwrap());
     }
@@ -409,22 +452,34 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = fixture(d.path());
         let cache = d.path().join("cache");
-        let (built, o) = load_or_build(&p, d.path(), &Native, &cache, "b").unwrap();
+        let (built, o, _) = load_or_build(&p, d.path(), &Native, &cache, "b").unwrap();
         let Origin::Built { path, .. } = o.clone() else {
             panic!("{o:?}")
+        };
+        let json = path.with_extension("json");
+        let rebuilt = || {
+            let (again, o, bytes) = load_or_build(&p, d.path(), &Native, &cache, "b").unwrap();
+            assert!(matches!(o, Origin::Built { replaced: true, .. }), "{o:?}");
+            assert_eq!(again, built);
+            assert_eq!(bytes.unwrap(), crate::tables::places_parquet(&built).unwrap());
         };
         // Truncated.
         let bytes = std::fs::read(&path).unwrap();
         std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
-        let (again, o) = load_or_build(&p, d.path(), &Native, &cache, "b").unwrap();
-        assert!(matches!(o, Origin::Built { replaced: true, .. }), "{o:?}");
-        assert_eq!(again, built);
-        // Another key's (valid) file under this key's name: e.g. copied by hand.
-        let other = encode(&Places::default(), "not-this-key").unwrap();
-        std::fs::write(&path, other).unwrap();
-        let (again, o) = load_or_build(&p, d.path(), &Native, &cache, "b").unwrap();
-        assert!(matches!(o, Origin::Built { replaced: true, .. }), "{o:?}");
-        assert_eq!(again, built);
+        rebuilt();
+        // Altered but still a valid Parquet file (no region rows): its hash is not the entry's.
+        std::fs::write(&path, encode(&Places::default(), "x").unwrap().0).unwrap();
+        rebuilt();
+        // Another key's (valid) entry under this key's name: e.g. copied by hand.
+        std::fs::write(&json, encode(&Places::default(), "not-this-key").unwrap().1).unwrap();
+        rebuilt();
+        // The Parquet file without its entry (a write cut short).
+        std::fs::remove_file(&json).unwrap();
+        rebuilt();
+        assert!(matches!(
+            load_or_build(&p, d.path(), &Native, &cache, "b").unwrap().1,
+            Origin::Cached(_)
+        ));
     }
 
     #[test]
@@ -432,6 +487,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         for i in 0..5 {
             write(d.path(), &format!("{i}.parquet"), "x");
+            write(d.path(), &format!("{i}.json"), "{}");
             let t = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000 + i);
             std::fs::File::options()
                 .write(true)
@@ -441,12 +497,13 @@ mod tests {
                 .unwrap();
         }
         write(d.path(), "notes.txt", "kept");
+        write(d.path(), "orphan.json", "{}");
         prune(d.path(), 2);
         let mut left: Vec<String> = std::fs::read_dir(d.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         left.sort();
-        assert_eq!(left, ["3.parquet", "4.parquet", "notes.txt"]);
+        assert_eq!(left, ["3.json", "3.parquet", "4.json", "4.parquet", "notes.txt"]);
     }
 }

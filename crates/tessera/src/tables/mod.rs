@@ -23,7 +23,9 @@ pub use flags::{
     flags_schema, trust_batch, trust_rows, trust_schema, AnchorRow, FlagRow,
 };
 pub use imu::{batch_to_imu, imu_schema, imu_to_batches};
-pub use places::{places_batch, places_from_batches, places_schema, regions_batch, regions_schema, RegionRow};
+pub use places::{
+    places_batch, places_from_batches, places_parquet, places_schema, regions_batch, regions_schema, RegionRow,
+};
 pub use rejections::{rejections_schema, rejections_to_batch, RejectionRow};
 pub use rewards::rewards_schema;
 
@@ -404,6 +406,36 @@ where
             self.write_full_batches()?;
         }
         Ok(())
+    }
+
+    /// Append the rows of a vector: as [`BatchSink::extend`], but a vector appended while
+    /// nothing is pending becomes the pending rows without a copy.
+    ///
+    /// # Errors
+    /// The Parquet writer's error.
+    ///
+    /// ```
+    /// use tessera::{fix::Fix, tables};
+    /// let build = |rows: &[Fix]| tables::fixes_to_batches("car-1", rows).remove(0);
+    /// let rows = || (0..10).map(|i| Fix::new(i * 1000, 52.5, 13.4));
+    /// let mut a = tables::BatchSink::new(Vec::new(), &tables::fixes_schema(), build).unwrap();
+    /// a.append(rows().take(4).collect()).unwrap();
+    /// a.append(rows().skip(4).collect()).unwrap();
+    /// let mut b = tables::BatchSink::new(Vec::new(), &tables::fixes_schema(), build).unwrap();
+    /// b.extend(rows()).unwrap();
+    /// assert_eq!(a.finish().unwrap(), b.finish().unwrap());
+    /// ```
+    pub fn append(&mut self, rows: Vec<T>) -> Result<(), parquet::errors::ParquetError> {
+        if self.pending.is_empty() {
+            self.rows += rows.len() as u64;
+            self.pending = rows;
+            if self.pending.len() >= BATCH_ROWS * 4 {
+                self.write_full_batches()?;
+            }
+            Ok(())
+        } else {
+            self.extend(rows)
+        }
     }
 
     /// Rows written so far.

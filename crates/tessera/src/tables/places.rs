@@ -27,6 +27,23 @@ pub fn places_schema() -> SchemaRef {
     ]))
 }
 
+/// `places.parquet` of `p`: the bytes an epoch writes (one definition, used by the epoch and by
+/// the places cache, whose files are these bytes).
+///
+/// # Errors
+/// The Parquet writer's error.
+///
+/// ```
+/// use tessera::places::Places;
+/// let p = Places { roads: Some(vec![(0x8c1f18a24004bff, 1200)]), ..Places::default() };
+/// let b = tessera::tables::places_parquet(&p).unwrap();
+/// let back = tessera::tables::from_parquet(b.into()).unwrap();
+/// assert_eq!(tessera::tables::places_from_batches(&back, true, &[]).unwrap(), p);
+/// ```
+pub fn places_parquet(p: &Places) -> Result<Vec<u8>, parquet::errors::ParquetError> {
+    super::to_parquet(&places_schema(), &[places_batch(p)])
+}
+
 /// [`Places`] → one batch (regions by name then cell, roads by cell, bounties in policy order).
 ///
 /// ```
