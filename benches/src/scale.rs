@@ -320,7 +320,7 @@ fn epoch_args<'c>(c: &'c mut Command, lake: &Path) -> &'c mut Command {
 /// `[[bounties]]`, written into `lake/places/`).
 /// The epoch with the grid's places: (cold, warm) seconds — first with an empty places cache
 /// (`<lake>/cache/places`: the run tiles the regions and walks the roads), then again with the
-/// cells that run cached (what every later run of the same policy and files costs).
+/// cells that run cached (what every later run of the same policy and files costs; best of two).
 fn places_epoch(tessera: &Path, lake: &Path, n: u64) -> (f64, f64) {
     let cfg = tessera::simulate::ScaleConfig::for_fixes(n, 7);
     let dir = lake.join("places");
@@ -342,7 +342,8 @@ fn places_epoch(tessera: &Path, lake: &Path, n: u64) -> (f64, f64) {
         s
     };
     let cold = run();
-    (cold, run())
+    // Cached: the better of two runs (as every other epoch row is a best of runs).
+    (cold, run().min(run()))
 }
 
 /// Largest lake the peer's `--compare` runs on (its explain comparison is in memory).
@@ -458,21 +459,35 @@ fn main() {
             eprint!("{out}");
             sim_s = s;
         }
-        // Full epoch, as a user runs it.
-        let (epoch_s, rss, epoch_cpu_s, out) = measured_cpu(Command::new(&tessera).args([
-            "epoch",
-            "run",
-            "--lake",
-            lake_dir.to_str().expect("utf8"),
-            "--epoch",
-            "2026-W47",
-            "--pool",
-            "1000000000000",
-            "--registry",
-            registry.to_str().expect("utf8"),
-            "--replace",
-            "--json",
-        ]));
+        // Full epoch, as a user runs it: best of `repeat` runs, as the v1 and peer rows are (the
+        // first epoch after the bench's GB-scale writes and deletions often waits on this VM's
+        // disk; it is kept as `epoch_first_s`).
+        let run_default = || {
+            measured_cpu(Command::new(&tessera).args([
+                "epoch",
+                "run",
+                "--lake",
+                lake_dir.to_str().expect("utf8"),
+                "--epoch",
+                "2026-W47",
+                "--pool",
+                "1000000000000",
+                "--registry",
+                registry.to_str().expect("utf8"),
+                "--replace",
+                "--json",
+            ]))
+        };
+        let first = run_default();
+        let epoch_first_s = first.0;
+        let mut best_run = first;
+        for _ in 1..repeat.max(1) {
+            let r = run_default();
+            if r.0 < best_run.0 {
+                best_run = r;
+            }
+        }
+        let (epoch_s, rss, epoch_cpu_s, out) = best_run;
         let summary: serde_json::Value = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"));
         let fixes_in = summary["fixes_in"].as_u64().unwrap_or(0);
         // The same epoch with the grid's regions, road network and bounty (GeoJSON, read
@@ -547,7 +562,7 @@ fn main() {
                 "polars_s": polars_s, "polars": peer_json, "ratio_vs_polars": polars_s / dedupe_s,
                 "read_s": read_s, "cover_s": cover_s, "cover_visits": visits, "cover_cells": cover_cells,
                 "epoch_places_s": places_s, "epoch_places_ns_per_fix": places_s * 1e9 / fixes_in.max(1) as f64,
-                "epoch_places_cold_s": places_cold_s,
+                "epoch_places_cold_s": places_cold_s, "epoch_first_s": epoch_first_s,
                 "lake_bytes": lake_bytes, "threads": threads, "epoch_cpu_s": epoch_cpu_s,
                 "whole_epoch_vs_peer": whole,
             })

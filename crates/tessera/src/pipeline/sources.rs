@@ -347,7 +347,7 @@ pub(super) fn process_source(
     }
     let received = meta.received_at.as_deref().and_then(super::trust::parse_ms);
     let cells = index_accepted(&fixes, &verdicts, k);
-    let imu_withheld = whole_source_checks(lake, meta, &fixes, &verdicts, &cells, inputs, k, &mut out)?;
+    let imu_withheld = whole_source_checks(lake, meta, &fixes, &verdicts, &cells, &geo, inputs, k, &mut out)?;
     let cover = |segment: &[usize], seg: u32, out: &mut SourceResult| {
         let seg_fixes: Vec<&Fix> = segment.iter().map(|&i| &fixes[i]).collect();
         let seg_cells: Vec<crate::cells::Indexed> =
@@ -456,11 +456,13 @@ fn segment_geo(
 }
 
 /// The off-road detector over a source's accepted segments (trust on and a road network
-/// configured; `None` otherwise); `cells` as [`index_accepted`].
+/// configured; `None` otherwise); `cells` as [`index_accepted`]; the steps cleaning measured
+/// (`geo`) are not measured again.
 fn off_road(
     fixes: &[Fix],
     verdicts: &[crate::quality::Verdict],
     cells: &[(Option<h3o::CellIndex>, Option<u64>, Option<crate::cells::Hex>)],
+    geo: &crate::quality::Geo,
     inputs: &EpochInputs,
     k: &crate::policy::Kernels,
 ) -> Option<crate::trust::Finding> {
@@ -481,18 +483,19 @@ fn off_road(
         last_cell = Some((c, r));
         r
     };
-    let mut segments: Vec<Vec<(&Fix, bool)>> = Vec::new();
+    // Each fix with its step from the previous accepted fix of its segment (`Geo::step_m`).
+    let mut segments: Vec<Vec<(&Fix, bool, f64)>> = Vec::new();
     let mut last = None;
-    for ((f, v), c) in fixes.iter().zip(verdicts).zip(cells) {
+    for (((f, v), c), step) in fixes.iter().zip(verdicts).zip(cells).zip(&geo.step_m) {
         if let crate::quality::Verdict::Accepted(s) = v {
             if last != Some(*s) {
                 segments.push(Vec::new());
                 last = Some(*s);
             }
-            segments.last_mut().expect("pushed").push((f, on_road(c.0)));
+            segments.last_mut().expect("pushed").push((f, on_road(c.0), *step));
         }
     }
-    crate::trust::roads::off_road(&segments, &rk)
+    crate::trust::roads::off_road_with(&segments, &rk)
 }
 
 /// Whole-source trust checks before any cell is covered: the camera's IMU against the track
@@ -504,6 +507,7 @@ fn whole_source_checks(
     fixes: &[Fix],
     verdicts: &[crate::quality::Verdict],
     cells: &[(Option<h3o::CellIndex>, Option<u64>, Option<crate::cells::Hex>)],
+    geo: &crate::quality::Geo,
     inputs: &EpochInputs,
     k: &crate::policy::Kernels,
     out: &mut SourceResult,
@@ -524,7 +528,7 @@ fn whole_source_checks(
         _ => false,
     };
     if !imu_withheld {
-        if let Some(f) = off_road(fixes, verdicts, cells, inputs, k) {
+        if let Some(f) = off_road(fixes, verdicts, cells, geo, inputs, k) {
             out.part.trust.findings.push(f);
         }
     }

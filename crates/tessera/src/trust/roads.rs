@@ -33,14 +33,28 @@ pub struct OffRoadKernels {
 /// assert!(off_road(&[on], &k).is_none());
 /// ```
 pub fn off_road(segments: &[Vec<(&Fix, bool)>], k: &OffRoadKernels) -> Option<Finding> {
+    let unmeasured: Vec<Vec<(&Fix, bool, f64)>> = segments
+        .iter()
+        .map(|s| s.iter().map(|&(f, r)| (f, r, f64::NAN)).collect())
+        .collect();
+    off_road_with(&unmeasured, k)
+}
+
+/// [`off_road`] with each fix's step from the previous fix of its segment where cleaning
+/// already measured it (`NaN`: not measured, measured here): the same metres to the bit
+/// (`GeoPoint::distance_m` from the previous fix to this one, as `quality::clean_geo` measures).
+pub(crate) fn off_road_with(segments: &[Vec<(&Fix, bool, f64)>], k: &OffRoadKernels) -> Option<Finding> {
+    use crate::quality::GeoPoint;
     let (mut total, mut off, mut fixes) = (0.0f64, 0.0f64, 0u64);
     let (mut start, mut end) = (i64::MAX, i64::MIN);
     for seg in segments {
-        let mut prev: Option<crate::quality::GeoPoint> = None;
-        for &(f, on_road) in seg {
-            let here = crate::quality::GeoPoint::new(f.lat, f.lon);
-            let Some(a) = prev.replace(here) else { continue };
-            let (d, b_on_road) = (a.distance_m(&here), on_road);
+        for (q, &(f, b_on_road, step)) in seg.iter().enumerate().skip(1) {
+            let d = if step.is_nan() {
+                let a = seg[q - 1].0;
+                GeoPoint::new(a.lat, a.lon).distance_m(&GeoPoint::new(f.lat, f.lon))
+            } else {
+                step
+            };
             total += d;
             if !b_on_road {
                 off += d;
@@ -113,6 +127,33 @@ mod tests {
             f.measured
         );
         assert_eq!((f.start_ms, f.end_ms), (0, 299_000));
+    }
+
+    #[test]
+    fn rule_steps_measured_by_cleaning_give_the_same_finding_as_measuring_here() {
+        use crate::quality::GeoPoint;
+        let k = OffRoadKernels {
+            max_share: 500_000,
+            min_m: 1000,
+        };
+        let fixes = line(300);
+        let seg = judged(&fixes, &|_, lon| lon <= 24.024);
+        let measured: Vec<(&Fix, bool, f64)> = seg
+            .iter()
+            .enumerate()
+            .map(|(q, &(f, r))| {
+                let step = match q {
+                    0 => f64::NAN,
+                    // Every third step left unmeasured: measured here instead.
+                    q if q % 3 == 0 => f64::NAN,
+                    q => GeoPoint::new(fixes[q - 1].lat, fixes[q - 1].lon).distance_m(&GeoPoint::new(f.lat, f.lon)),
+                };
+                (f, r, step)
+            })
+            .collect();
+        let (a, b) = (off_road(&[seg.clone()], &k), off_road_with(&[measured], &k));
+        assert!(a.is_some());
+        assert_eq!(format!("{a:?}"), format!("{b:?}"));
     }
 
     #[test]
