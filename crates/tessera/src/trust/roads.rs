@@ -100,6 +100,14 @@ pub(crate) fn off_road_with(segments: &[Vec<(&Fix, bool, f64)>], k: &OffRoadKern
 mod tests {
     use super::*;
 
+    /// At most half the track off the network, judged from 1 km.
+    fn kernels() -> OffRoadKernels {
+        OffRoadKernels {
+            max_share: 500_000,
+            min_m: 1000,
+        }
+    }
+
     fn line(n: i64) -> Vec<Fix> {
         (0..n)
             .map(|i| Fix::new(i * 1000, 60.0, 24.0 + i as f64 * 0.0002))
@@ -113,10 +121,7 @@ mod tests {
 
     #[test]
     fn off_road_withholds_a_source_mostly_off_the_network() {
-        let k = OffRoadKernels {
-            max_share: 500_000,
-            min_m: 1000,
-        };
+        let k = kernels();
         let fixes = line(300);
         // 60 % of the steps end off the network.
         let f = off_road(&[judged(&fixes, &|_, lon| lon <= 24.024)], &k).unwrap();
@@ -132,10 +137,7 @@ mod tests {
     #[test]
     fn rule_steps_measured_by_cleaning_give_the_same_finding_as_measuring_here() {
         use crate::quality::GeoPoint;
-        let k = OffRoadKernels {
-            max_share: 500_000,
-            min_m: 1000,
-        };
+        let k = kernels();
         let fixes = line(300);
         let seg = judged(&fixes, &|_, lon| lon <= 24.024);
         let measured: Vec<(&Fix, bool, f64)> = seg
@@ -158,10 +160,7 @@ mod tests {
 
     #[test]
     fn off_road_spares_a_source_mostly_on_the_network_and_short_tracks() {
-        let k = OffRoadKernels {
-            max_share: 500_000,
-            min_m: 1000,
-        };
+        let k = kernels();
         let fixes = line(300);
         assert!(off_road(&[judged(&fixes, &|_, lon| lon < 24.04)], &k).is_none()); // 33 % off
         let short = judged(&fixes[..50], &|_, _| false); // ~0.55 km
