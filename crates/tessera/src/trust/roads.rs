@@ -153,7 +153,7 @@ mod tests {
                 (f, r, step)
             })
             .collect();
-        let (a, b) = (off_road(&[seg.clone()], &k), off_road_with(&[measured], &k));
+        let (a, b) = (off_road(std::slice::from_ref(&seg), &k), off_road_with(&[measured], &k));
         assert!(a.is_some());
         assert_eq!(format!("{a:?}"), format!("{b:?}"));
     }
