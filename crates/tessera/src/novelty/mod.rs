@@ -98,69 +98,99 @@ where
             start = i;
         }
     }
-    // Cells in runs of CELLS_PER_TASK per rayon task: within a run, cells come in order and
-    // the region and road tables are searched from the previous cell's position.
-    ranges
+    let rules = Rules {
+        devices,
+        epoch_index,
+        k,
+        places,
+        trust,
+    };
+    // Cells in runs of CELLS_PER_TASK per rayon task, each run's rows written into a vector of
+    // its exact size: within a run, cells come in order and the region and road tables are
+    // searched from the previous cell's position.
+    let runs: Vec<Vec<Scored>> = ranges
         .par_chunks(CELLS_PER_TASK)
-        .flat_map_iter(|run| {
-            let (mut at_region, mut at_road) = (0usize, 0usize);
-            run.iter().flat_map(move |r| {
-                let mut group: Vec<VisitRow> = visits[r.clone()].to_vec();
-                group.sort_by(|a, b| {
-                    rank::rank_order(
-                        (a.visit.first_ms, &devices[a.device as usize]),
-                        (b.visit.first_ms, &devices[b.device as usize]),
-                    )
-                });
-                let cell = group[0].cell;
-                let state = prior(cell);
-                let (fresh, age) = freshness::freshness(state.as_ref(), epoch_index, k.discovery, k.refresh_epochs);
-                let (region, region_w) = region::region_weight_near(cell, places, k.outside_region, &mut at_region);
-                let on_road = places.on_road_near(cell, &mut at_road);
-                let road_w = if on_road == Some(false) { 0 } else { crate::fixed::SCALE };
-                let mut ranks = 0u32;
-                let mut wallets: Vec<(u32, u32)> = Vec::new();
-                group.into_iter().map(move |row| {
-                    let d = row.device as usize;
-                    let shared = trust.filter(|t| t.one_rank_per_wallet).and_then(|t| {
-                        let w = t.wallet[d];
-                        let hit = wallets.iter().find(|x| x.0 == w).map(|x| x.1);
-                        if hit.is_none() {
-                            wallets.push((w, ranks + 1));
-                        }
-                        hit
-                    });
-                    let (rank, rank_w) = match shared {
-                        Some(r) => (r, 0),
-                        None => {
-                            ranks += 1;
-                            (ranks, rank::rank_weight(ranks, &k.rank_weights))
-                        }
-                    };
-                    let trust_w = trust.map_or(crate::fixed::SCALE, |t| t.trust_w[d]);
-                    let quality_w = quality::quality_weight(
-                        row.visit.best_hdop_centi,
-                        k.full_quality_hdop_centi,
-                        k.max_hdop_centi,
-                        k.min_quality,
-                    );
-                    Scored {
-                        row,
-                        rank,
-                        age,
-                        rank_w,
-                        freshness_w: fresh,
-                        quality_w,
-                        region_w,
-                        region,
-                        on_road,
-                        trust_w,
-                        points: mul_ppm(&[rank_w, fresh, quality_w, region_w, trust_w, road_w]),
-                    }
-                })
-            })
+        .map(|run| {
+            let mut out = Vec::with_capacity(run.iter().map(ExactSizeIterator::len).sum());
+            let mut at = (0usize, 0usize);
+            for r in run {
+                let cell = visits[r.start].cell;
+                rules.cell(&visits[r.clone()], prior(cell), &mut at, &mut out);
+            }
+            out
         })
-        .collect()
+        .collect();
+    runs.concat()
+}
+
+/// What [`score`] scores a cell under.
+struct Rules<'a> {
+    devices: &'a [String],
+    epoch_index: i64,
+    k: &'a Kernels,
+    places: &'a crate::places::Places,
+    trust: Option<TrustScoring<'a>>,
+}
+
+impl Rules<'_> {
+    /// Score one cell's visits (`group`, one cell, any order) against its prior `state`,
+    /// appending them to `out` in rank order; `at` = (region, road) table positions of the last
+    /// lookup.
+    fn cell(&self, group: &[VisitRow], state: Option<CellState>, at: &mut (usize, usize), out: &mut Vec<Scored>) {
+        let (k, places, trust, devices) = (self.k, self.places, self.trust, self.devices);
+        let mut group: Vec<VisitRow> = group.to_vec();
+        group.sort_by(|a, b| {
+            rank::rank_order(
+                (a.visit.first_ms, &devices[a.device as usize]),
+                (b.visit.first_ms, &devices[b.device as usize]),
+            )
+        });
+        let cell = group[0].cell;
+        let (fresh, age) = freshness::freshness(state.as_ref(), self.epoch_index, k.discovery, k.refresh_epochs);
+        let (region, region_w) = region::region_weight_near(cell, places, k.outside_region, &mut at.0);
+        let on_road = places.on_road_near(cell, &mut at.1);
+        let road_w = if on_road == Some(false) { 0 } else { crate::fixed::SCALE };
+        let mut ranks = 0u32;
+        let mut wallets: Vec<(u32, u32)> = Vec::new();
+        out.extend(group.into_iter().map(|row| {
+            let d = row.device as usize;
+            let shared = trust.filter(|t| t.one_rank_per_wallet).and_then(|t| {
+                let w = t.wallet[d];
+                let hit = wallets.iter().find(|x| x.0 == w).map(|x| x.1);
+                if hit.is_none() {
+                    wallets.push((w, ranks + 1));
+                }
+                hit
+            });
+            let (rank, rank_w) = match shared {
+                Some(r) => (r, 0),
+                None => {
+                    ranks += 1;
+                    (ranks, rank::rank_weight(ranks, &k.rank_weights))
+                }
+            };
+            let trust_w = trust.map_or(crate::fixed::SCALE, |t| t.trust_w[d]);
+            let quality_w = quality::quality_weight(
+                row.visit.best_hdop_centi,
+                k.full_quality_hdop_centi,
+                k.max_hdop_centi,
+                k.min_quality,
+            );
+            Scored {
+                row,
+                rank,
+                age,
+                rank_w,
+                freshness_w: fresh,
+                quality_w,
+                region_w,
+                region,
+                on_road,
+                trust_w,
+                points: mul_ppm(&[rank_w, fresh, quality_w, region_w, trust_w, road_w]),
+            }
+        }));
+    }
 }
 
 /// Cells scored per rayon task in [`score`].
