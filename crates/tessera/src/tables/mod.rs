@@ -402,10 +402,7 @@ where
         let before = self.pending.len();
         self.pending.extend(rows);
         self.rows += (self.pending.len() - before) as u64;
-        if self.pending.len() >= BATCH_ROWS * 4 {
-            self.write_full_batches()?;
-        }
-        Ok(())
+        self.write_if_full()
     }
 
     /// Append the rows of a vector: as [`BatchSink::extend`], but a vector appended while
@@ -429,13 +426,17 @@ where
         if self.pending.is_empty() {
             self.rows += rows.len() as u64;
             self.pending = rows;
-            if self.pending.len() >= BATCH_ROWS * 4 {
-                self.write_full_batches()?;
-            }
-            Ok(())
+            self.write_if_full()
         } else {
             self.extend(rows)
         }
+    }
+
+    fn write_if_full(&mut self) -> Result<(), parquet::errors::ParquetError> {
+        if self.pending.len() >= BATCH_ROWS * 4 {
+            self.write_full_batches()?;
+        }
+        Ok(())
     }
 
     /// Rows written so far.
