@@ -113,6 +113,27 @@ impl GeoPoint {
         let c = two * a.sqrt().asin();
         geo::HaversineMeasure::GRS80_MEAN_RADIUS.radius() * c
     }
+
+    /// [`GeoPoint::distance_m`] without libm, for points up to ~6 km apart (half the latitude
+    /// and longitude differences within 10⁻³ rad); `None` farther (or for non-finite input).
+    /// A *fast value* for the detectors' decisions (`trust::certain`): the same haversine with
+    /// `sin x ≈ x − x³/6` (error ≤ x⁵/120, so ≤ 8.4 × 10⁻¹⁵ relative at |x| ≤ 10⁻³) and
+    /// `asin z ≈ z + z³/6` (error ≤ 0.08 z⁵: ≤ 3.2 × 10⁻¹³ relative at z ≤ 1.5 × 10⁻³), and
+    /// the C library's `sin`/`asin` within one unit in the last place: within 10⁻¹² of
+    /// [`GeoPoint::distance_m`] relatively (tested), metres.
+    #[must_use]
+    pub(crate) fn distance_fast_m(&self, other: &GeoPoint) -> Option<f64> {
+        let x = (other.lat - self.lat).to_radians() / 2.0;
+        let y = (other.lon - self.lon).to_radians() / 2.0;
+        if !(x.abs() <= 1e-3 && y.abs() <= 1e-3) {
+            return None;
+        }
+        const SIXTH: f64 = 1.0 / 6.0; // rounded: one more unit in the last place of a term ≤ 10⁻¹⁰
+        let (sx, sy) = (x - x * x * x * SIXTH, y - y * y * y * SIXTH);
+        let a = sx * sx + self.cos_lat * other.cos_lat * (sy * sy);
+        let z = a.sqrt();
+        Some(geo::HaversineMeasure::GRS80_MEAN_RADIUS.radius() * (2.0 * (z + z * z * z * SIXTH)))
+    }
 }
 
 /// Run gates and trace checks over one source's fixes, in source order.
@@ -135,11 +156,14 @@ pub fn clean(fixes: &[Fix], k: &Kernels) -> Vec<Verdict> {
 
 /// What [`clean_geo`] measured on the way, for the trust detectors (the same bits they would
 /// compute): each gated fix's [`GeoPoint`], and for an accepted fix that follows an accepted fix
-/// of its segment the metres from that one (`NaN` otherwise).
+/// of its segment the metres from that one when cleaning measured them exactly (near the
+/// teleport limit; a step far below it is decided without the exact metres) — `NaN` otherwise,
+/// and the detectors measure it themselves.
 pub(crate) struct Geo {
     /// `points[i]` for `fixes[i]`; `None` for a fix the gates rejected.
     pub points: Vec<Option<GeoPoint>>,
-    /// `step_m[i]`: metres from the previous accepted fix of the same segment, or `NaN`.
+    /// `step_m[i]`: metres from the previous accepted fix of the same segment, or `NaN` (not
+    /// measured, or not in a segment).
     pub step_m: Vec<f64>,
 }
 
@@ -188,9 +212,18 @@ pub(crate) fn clean_geo(fixes: &[Fix], k: &Kernels) -> (Vec<Verdict>, Geo) {
                 continue;
             }
             let dt = f.time_ms - t;
-            let d = at.distance_m(&here);
-            // speed > max  ⇔  d[m] · 1e6 > max[mm/s] · dt[ms]
-            if d * 1e6 > k.max_speed_mm_s as f64 * dt as f64 {
+            // speed > max  ⇔  d[m] · 1e6 > max[mm/s] · dt[ms], decided by the fast distance
+            // unless it is near the limit (`trust::certain`); the exact one where it decides or
+            // is reported.
+            let limit = k.max_speed_mm_s as f64 * dt as f64;
+            let fast = at
+                .distance_fast_m(&here)
+                .map(|d| crate::trust::certain::above(d * 1e6, limit));
+            let d = match fast {
+                Some(Some(false)) => f64::NAN,
+                _ => at.distance_m(&here),
+            };
+            if !d.is_nan() && d * 1e6 > limit {
                 out.push(Verdict::Rejected(
                     Reason::Teleport,
                     format!("{:.0} m in {} ms = {:.1} m/s", d, dt, d * 1000.0 / dt as f64),
@@ -387,7 +420,6 @@ mod tests {
         let (v, geo) = clean_geo(&fixes, &k());
         assert_eq!(v, clean(&fixes, &k()));
         let mut prev: Option<(usize, u32)> = None;
-        let mut measured = 0;
         for (i, verdict) in v.iter().enumerate() {
             let Verdict::Accepted(seg) = verdict else {
                 assert!(geo.step_m[i].is_nan(), "fix {i} is rejected");
@@ -399,19 +431,94 @@ mod tests {
                 Some((j, s)) if s == *seg && !geo.step_m[i].is_nan() => {
                     let want = GeoPoint::new(fixes[j].lat, fixes[j].lon).distance_m(&p);
                     assert_eq!(geo.step_m[i].to_bits(), want.to_bits(), "fix {i}");
-                    measured += 1;
                 }
                 Some((_, s)) if s == *seg => {}
                 _ => assert!(geo.step_m[i].is_nan(), "fix {i} starts segment {seg}"),
             }
             prev = Some((i, *seg));
         }
-        assert!(measured >= 4, "{measured} steps measured");
     }
 
     #[test]
     fn trace_long_gap_splits_segments() {
         let v = clean(&[fix(0, 1.0, 1.0), fix(30, 1.0, 1.0001), fix(61, 1.0, 1.0002)], &k());
         assert_eq!(reasons(&v), ["seg0", "seg0", "seg1"]);
+    }
+
+    #[test]
+    fn rule_fast_distance_is_within_a_thousandth_of_the_certain_bound() {
+        // Consecutive fixes at every latitude (centimetres to the ~6 km edge of the fast form),
+        // the same point, and pairs just past the edge (exact form only).
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut u = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let mut n = 0;
+        for i in 0..300_000 {
+            let lat = -89.9 + 179.8 * u();
+            let lon = -180.0 + 360.0 * u();
+            let scale = 10f64.powf(-9.0 + 7.0 * u()); // degrees: ~0.1 mm to beyond 6 km
+            let (dlat, dlon) = (scale * (2.0 * u() - 1.0), scale * (2.0 * u() - 1.0));
+            let (a, b) = (GeoPoint::new(lat, lon), GeoPoint::new(lat + dlat, lon + dlon));
+            let exact = a.distance_m(&b);
+            match a.distance_fast_m(&b) {
+                Some(f) => {
+                    assert!((f - exact).abs() <= 1e-12 * exact + 1e-15, "{i}: {f} vs {exact}");
+                    n += 1;
+                }
+                None => assert!(dlat.abs().max(dlon.abs()).to_radians() > 2e-3 * 0.999_999),
+            }
+        }
+        assert!(n > 200_000, "{n}");
+        let p = GeoPoint::new(52.5, 13.4);
+        assert_eq!(p.distance_fast_m(&p), Some(0.0));
+        assert_eq!(p.distance_fast_m(&GeoPoint::new(f64::NAN, 13.4)), None);
+        assert_eq!(p.distance_fast_m(&GeoPoint::new(52.5, 13.6)), None);
+    }
+
+    #[test]
+    fn rule_teleport_at_the_speed_limit_is_decided_by_the_exact_distance() {
+        // For each pair, the longitude where the exact comparison flips (bisection over the
+        // bits), and the few longitudes around it, where only the exact distance can decide:
+        // each verdict is the exact comparison's.
+        let k = k();
+        let mut flips = 0;
+        for i in 0..200 {
+            let lat = -60.0 + 0.6 * i as f64;
+            let dt_ms = 1000 + (i % 7) as i64 * 250;
+            let limit = k.max_speed_mm_s as f64 * dt_ms as f64;
+            let a = GeoPoint::new(lat, 10.0);
+            let over = |lon: f64| a.distance_m(&GeoPoint::new(lat, lon)) * 1e6 > limit;
+            let (mut lo, mut hi) = (10.0f64.to_bits(), 11.0f64.to_bits());
+            assert!(!over(f64::from_bits(lo)) && over(f64::from_bits(hi)));
+            while hi - lo > 1 {
+                let mid = lo + (hi - lo) / 2;
+                if over(f64::from_bits(mid)) {
+                    hi = mid;
+                } else {
+                    lo = mid;
+                }
+            }
+            for bits in lo - 3..=hi + 3 {
+                let lon = f64::from_bits(bits);
+                let v = clean(
+                    &[
+                        fix(0, lat, 10.0),
+                        Fix {
+                            time_ms: dt_ms,
+                            ..fix(0, lat, lon)
+                        },
+                    ],
+                    &k,
+                );
+                let teleport = matches!(&v[1], Verdict::Rejected(Reason::Teleport, _));
+                assert_eq!(teleport, over(lon), "pair {i}, longitude {lon}");
+                flips += usize::from(bits == hi && teleport);
+            }
+        }
+        assert_eq!(flips, 200);
     }
 }

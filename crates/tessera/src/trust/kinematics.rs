@@ -99,7 +99,14 @@ pub(crate) fn check_at(
         let (x2, y2) = steps.get(fixes, live[p], live[m]);
         ahead[p] = Some((m, (x2, y2)));
         let (s1, s2) = (dt1 as f64 / 1000.0, dt2 as f64 / 1000.0);
-        let acc = super::hypot(x2 / s2 - x1 / s1, y2 / s2 - y1 / s1) / ((s1 + s2) / 2.0);
+        let (dx, dy, mean_s) = (x2 / s2 - x1 / s1, y2 / s2 - y1 / s1, (s1 + s2) / 2.0);
+        // Within a road car's grip (decided by a fast value, `certain`), the value is only
+        // compared with the threshold again; otherwise it is the exact one.
+        let fast = super::fast_hypot(dx, dy) / mean_s;
+        let acc = match super::certain::above(fast, k.max_accel_mps2) {
+            Some(false) => fast,
+            _ => super::hypot(dx, dy) / mean_s,
+        };
         samples.push((p, j, m, acc));
     }
     acceleration(fixes, live, k, &samples, withheld, findings);
@@ -192,9 +199,22 @@ fn mismatch(
         };
         let (a, c) = (live[j], live[m]);
         let dt = (fixes[c].time_ms - fixes[a].time_ms) as f64 / 1000.0;
+        checked += 1;
+        // Decided by the fast distance (`certain`) unless near either threshold: |rx − v| moves
+        // by at most the error of v (and its own rounding), 0.25 v by a quarter of it.
+        let fast = pts[a].distance_fast_m(&pts[c]).map(|d| {
+            let v = d / dt;
+            let diff = (f64::from(rx) - v).abs();
+            let e = super::certain::err(v) + super::certain::err(diff);
+            let over = super::certain::above_within(diff, e, k.speed_mismatch_mps);
+            let rel = super::certain::above_within(diff, e + 0.25 * super::certain::err(v), 0.25 * v);
+            (over, rel)
+        });
+        if let Some((Some(false), _) | (_, Some(false))) = fast {
+            continue;
+        }
         let v = pts[a].distance_m(&pts[c]) / dt;
         let diff = (f64::from(rx) - v).abs();
-        checked += 1;
         if diff > k.speed_mismatch_mps && diff > 0.25 * v {
             bad += 1;
             worst = worst.max(diff);

@@ -17,6 +17,7 @@
 //! policy key that decided it and the effect; the pipeline adds device and source and writes
 //! them to `epochs/E/flags.parquet`. Every threshold is in [`policy::TrustPolicy`].
 
+pub(crate) mod certain;
 pub mod copies;
 mod hypot;
 pub mod imu;
@@ -204,7 +205,7 @@ pub struct SegmentCheck {
     pub trace: Option<Trace>,
 }
 
-pub(crate) use hypot::hypot;
+pub(crate) use hypot::{fast_hypot, hypot};
 
 /// Local east/north metres from `a` to `b` (equirectangular at their mean latitude; exact to
 /// well under a metre over the few hundred metres the detectors measure).
@@ -282,6 +283,35 @@ fn path_m_steps(pts: &[crate::quality::GeoPoint], steps: Option<&[f64]>, idx: &[
             _ => pts[w[0]].distance_m(&pts[w[1]]),
         })
         .sum()
+}
+
+/// `runs.iter().map(|r| path_m_steps(pts, steps, r)).sum::<f64>().round()` as whole metres,
+/// from fast distances (`certain`) when every value within their summed bound (and both sums'
+/// rounding) rounds to the same integer — nearly always — and from the exact sum otherwise.
+fn runs_m_rounded(pts: &[crate::quality::GeoPoint], steps: Option<&[f64]>, runs: &[Vec<usize>]) -> u64 {
+    let (mut sum, mut bound, mut n) = (0.0f64, 0.0f64, 0usize);
+    for w in runs.iter().flat_map(|r| r.windows(2)) {
+        let d = match steps.map(|s| s[w[1]]) {
+            Some(m) if w[1] == w[0] + 1 && !m.is_nan() => m,
+            _ => match pts[w[0]].distance_fast_m(&pts[w[1]]) {
+                Some(f) => {
+                    bound += certain::err(f);
+                    f
+                }
+                None => pts[w[0]].distance_m(&pts[w[1]]),
+            },
+        };
+        sum += d;
+        n += 1;
+    }
+    // Each summation order's rounding: at most (n + 1) units of 2⁻⁵³ of the sum, twice over.
+    let bound = bound + 2.0 * (n as f64 + 2.0) * f64::EPSILON * sum.abs();
+    let (lo, hi) = ((sum - bound).round(), (sum + bound).round());
+    if lo == hi && lo.is_finite() {
+        lo as u64
+    } else {
+        runs.iter().map(|r| path_m_steps(pts, steps, r)).sum::<f64>().round() as u64
+    }
 }
 
 /// Check one accepted segment (fixes in time order) of a source received at `received_ms`:
@@ -411,7 +441,7 @@ fn trace_of(
     let mut t = Trace {
         start_ms: fixes[first].time_ms,
         end_ms: fixes[last].time_ms,
-        meters: runs.iter().map(|r| path_m_steps(pts, steps, r)).sum::<f64>().round() as u64,
+        meters: runs_m_rounded(pts, steps, runs),
         ..Trace::default()
     };
     for &i in &all {
@@ -521,5 +551,53 @@ mod tests {
             assert_eq!(path_m(&r, &idx).to_bits(), want.to_bits());
             assert_eq!(path_m_steps(&pts, None, &idx).to_bits(), want.to_bits());
         }
+    }
+
+    #[test]
+    fn rule_trace_metres_are_the_exact_sum_rounded_even_at_a_half_metre() {
+        let exact = |pts: &[crate::quality::GeoPoint], steps: Option<&[f64]>, runs: &[Vec<usize>]| {
+            runs.iter().map(|r| path_m_steps(pts, steps, r)).sum::<f64>().round() as u64
+        };
+        // Whole drives, thinned, split into runs, with and without cleaning's steps.
+        let f = drive(3_000, 13.0, 3.0);
+        let pts = points(&refs(&f));
+        let steps: Vec<f64> = (0..f.len())
+            .map(|i| {
+                if i % 3 == 0 || i == 0 {
+                    f64::NAN
+                } else {
+                    pts[i - 1].distance_m(&pts[i])
+                }
+            })
+            .collect();
+        for runs in [
+            vec![(0..3_000).collect::<Vec<usize>>()],
+            vec![(0..1_000).collect(), (1_200..3_000).step_by(2).collect(), vec![2_999]],
+            vec![],
+        ] {
+            for st in [None, Some(steps.as_slice())] {
+                assert_eq!(runs_m_rounded(&pts, st, &runs), exact(&pts, st, &runs));
+            }
+        }
+        // Two fixes whose exact distance crosses 100.5 m between neighbouring longitudes.
+        let a = crate::quality::GeoPoint::new(48.0, 11.0);
+        let len = |lon: f64| a.distance_m(&crate::quality::GeoPoint::new(48.0, lon));
+        let (mut lo, mut hi) = (11.0f64.to_bits(), 11.01f64.to_bits());
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if len(f64::from_bits(mid)) >= 100.5 {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for bits in lo - 2..=hi + 2 {
+            let pts = [a, crate::quality::GeoPoint::new(48.0, f64::from_bits(bits))];
+            let m = runs_m_rounded(&pts, None, &[vec![0, 1]]);
+            assert_eq!(m, exact(&pts, None, &[vec![0, 1]]), "longitude bits {bits}");
+            seen.insert(m);
+        }
+        assert_eq!(seen.into_iter().collect::<Vec<_>>(), [100, 101]);
     }
 }

@@ -50,8 +50,12 @@ pub(crate) fn despike_with(
                 let (cx, cy) = enu(fa, fc);
                 let (bx, by) = enu(fa, fb);
                 steps.put(a, b, (bx, by));
-                let dev = super::hypot(bx - frac * cx, by - frac * cy);
-                if dev > k.max_spike_m && dev > 0.5 * super::hypot(cx, cy) {
+                let (ux, uy) = (bx - frac * cx, by - frac * cy);
+                // Nearer the path than the threshold (nearly always, and decided by a fast
+                // value, `certain`): no spike, and no exact length needed.
+                let near = super::certain::above(super::fast_hypot(ux, uy), k.max_spike_m) == Some(false);
+                let dev = if near { 0.0 } else { super::hypot(ux, uy) };
+                if !near && dev > k.max_spike_m && dev > 0.5 * super::hypot(cx, cy) {
                     n += 1;
                     worst = worst.max(dev);
                     span = (span.0.min(fb.time_ms), span.1.max(fb.time_ms));
@@ -111,8 +115,8 @@ pub(crate) fn floor_at(
     let half = k.floor_window_ms / 2;
     let t = |p: usize| fixes[seq[p]].time_ms;
     let mut moving = vec![false; seq.len()];
-    // ahead_of[m] = (p, speed from p to m) of the last fix p whose window ahead ends at m.
-    let mut ahead_of: Vec<Option<(usize, f64)>> = vec![None; seq.len()];
+    // ahead_of[m] = (p, fast speed from p to m) of the last fix p whose window ahead ends at m.
+    let mut ahead_of: Vec<Option<(usize, Option<f64>)>> = vec![None; seq.len()];
     let (mut j, mut m) = (0usize, 0usize);
     let (mut slow, mut fastest_slow, mut span) = (0u64, 0.0f64, (i64::MAX, i64::MIN));
     let mut slow_m = 0.0;
@@ -135,17 +139,37 @@ pub(crate) fn floor_at(
                 0.0
             }
         };
+        // The same speed as a fast value (`certain`), which decides unless it is near the floor.
+        let fast_speed = |a: usize, b: usize| {
+            let dt = (fixes[b].time_ms - fixes[a].time_ms) as f64 / 1000.0;
+            if dt > 0.0 {
+                pts[a].distance_fast_m(&pts[b]).map(|d| d / dt)
+            } else {
+                Some(0.0)
+            }
+        };
         // At a steady rate the window behind p is the window ahead of an earlier fix: its
-        // speed (the same pair, so the same bits) is taken from there.
+        // speed (the same pair, so the same value) is taken from there.
         let behind = match ahead_of[p] {
             Some((a, v)) if a == j => v,
-            _ => half_speed(seq[j], seq[p]),
+            _ => fast_speed(seq[j], seq[p]),
         };
-        let ahead = half_speed(seq[p], seq[m]);
+        let ahead = fast_speed(seq[p], seq[m]);
         ahead_of[m] = Some((p, ahead));
-        let speed = behind.max(ahead);
-        moving[p] = speed >= k.min_speed_mps;
-        if !moving[p] {
+        // The larger of two fast values is within its own bound of the larger exact value.
+        let decided = behind
+            .zip(ahead)
+            .and_then(|(b, a)| super::certain::at_least(b.max(a), k.min_speed_mps));
+        let exact = || half_speed(seq[j], seq[p]).max(half_speed(seq[p], seq[m]));
+        let (is_moving, speed) = match decided {
+            Some(true) => (true, None),
+            _ => {
+                let speed = exact();
+                (speed >= k.min_speed_mps, Some(speed))
+            }
+        };
+        moving[p] = is_moving;
+        if let (false, Some(speed)) = (is_moving, speed) {
             slow += 1;
             fastest_slow = fastest_slow.max(speed);
             span = (span.0.min(t(p)), span.1.max(t(p)));
@@ -245,5 +269,62 @@ mod tests {
         let f = drive(1, 10.0, 0.0);
         let mut ev = Vec::new();
         assert_eq!(floor(&refs(&f), &[0], &k(), &mut ev), vec![false]);
+    }
+
+    /// The movement floor as first written: every half-window speed measured exactly.
+    fn floor_exact(f: &[Fix], k: &TrustKernels) -> (Vec<bool>, Vec<f64>) {
+        let pts: Vec<GeoPoint> = f.iter().map(|x| GeoPoint::new(x.lat, x.lon)).collect();
+        let half = k.floor_window_ms / 2;
+        let speed = |a: usize, b: usize| {
+            let dt = (f[b].time_ms - f[a].time_ms) as f64 / 1000.0;
+            if dt > 0.0 {
+                pts[a].distance_m(&pts[b]) / dt
+            } else {
+                0.0
+            }
+        };
+        let (mut j, mut m) = (0, 0);
+        let mut out = (Vec::new(), Vec::new());
+        for p in 0..f.len() {
+            while j < p && f[j + 1].time_ms <= f[p].time_ms - half {
+                j += 1;
+            }
+            m = m.max(p);
+            while m + 1 < f.len() && f[m].time_ms < f[p].time_ms + half {
+                m += 1;
+            }
+            let v = speed(j, p).max(speed(p, m));
+            out.0.push(v >= k.min_speed_mps);
+            out.1.push(v);
+        }
+        out
+    }
+
+    #[test]
+    fn rule_a_floor_exactly_at_a_measured_speed_is_decided_by_the_exact_speed() {
+        // Floors equal to speeds the drive has (to the bit) and one unit in the last place
+        // either side: the fast speeds cannot decide there, the exact ones must.
+        let f = drive(400, 2.5, 1.5);
+        let seq: Vec<usize> = (0..f.len()).collect();
+        let mut k = k();
+        let (_, speeds) = floor_exact(&f, &k);
+        for (n, &v) in speeds.iter().enumerate().step_by(13) {
+            for floor in [v, f64::from_bits(v.to_bits() + 1), f64::from_bits(v.to_bits() - 1)] {
+                k.min_speed_mps = floor;
+                let mut ev = Vec::new();
+                let got = super::floor(&refs(&f), &seq, &k, &mut ev);
+                let (want, _) = floor_exact(&f, &k);
+                assert_eq!(got, want, "speed {n}, floor {floor}");
+                let slow = want.iter().filter(|m| !**m).count() as u64;
+                assert_eq!(ev.first().map_or(0, |e| e.fixes), slow);
+                if let Some(e) = ev.first() {
+                    let fastest = (0..f.len())
+                        .filter(|&i| !want[i])
+                        .map(|i| speeds[i])
+                        .fold(0.0, f64::max);
+                    assert!(e.measured.ends_with(&format!("≤ {fastest:.1} m/s")), "{}", e.measured);
+                }
+            }
+        }
     }
 }

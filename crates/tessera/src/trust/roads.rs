@@ -9,6 +9,7 @@
 use super::{Detector, Effect, Finding};
 use crate::fix::Fix;
 use crate::fixed::Ppm;
+use crate::quality::GeoPoint;
 
 /// Thresholds, from `[roads] max_off_road_share` and `min_off_road_km`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +45,12 @@ pub fn off_road(segments: &[Vec<(&Fix, bool)>], k: &OffRoadKernels) -> Option<Fi
 /// already measured it (`NaN`: not measured, measured here): the same metres to the bit
 /// (`GeoPoint::distance_m` from the previous fix to this one, as `quality::clean_geo` measures).
 pub(crate) fn off_road_with(segments: &[Vec<(&Fix, bool, f64)>], k: &OffRoadKernels) -> Option<Finding> {
-    use crate::quality::GeoPoint;
+    // Fast sums first (`certain`): when every total and off-road length within their bounds
+    // gives the same answer below the thresholds, there is nothing to report; otherwise the
+    // exact sums decide and are reported.
+    if let Some(false) = fast_verdict(segments, k) {
+        return None;
+    }
     let (mut total, mut off, mut fixes) = (0.0f64, 0.0f64, 0u64);
     let (mut start, mut end) = (i64::MAX, i64::MIN);
     for seg in segments {
@@ -96,6 +102,54 @@ pub(crate) fn off_road_with(segments: &[Vec<(&Fix, bool, f64)>], k: &OffRoadKern
     })
 }
 
+/// Whether [`off_road_with`] can report anything, from fast step lengths: `Some(false)` when
+/// the exact total (rounded) is certainly below `k.min_m` or the exact share (rounded) certainly
+/// at most `k.max_share`; `None` when only the exact sums can tell.
+fn fast_verdict(segments: &[Vec<(&Fix, bool, f64)>], k: &OffRoadKernels) -> Option<bool> {
+    use super::certain::err;
+    let (mut total, mut off, mut e_total, mut e_off, mut n) = (0.0f64, 0.0f64, 0.0f64, 0.0f64, 0usize);
+    for seg in segments {
+        let mut prev: Option<GeoPoint> = None;
+        for &(f, b_on_road, step) in seg {
+            let here = GeoPoint::new(f.lat, f.lon);
+            if let Some(a) = prev {
+                let (d, e) = if step.is_nan() {
+                    match a.distance_fast_m(&here) {
+                        Some(d) => (d, err(d)),
+                        None => (a.distance_m(&here), 0.0),
+                    }
+                } else {
+                    (step, 0.0)
+                };
+                (total, e_total, n) = (total + d, e_total + e, n + 1);
+                if !b_on_road {
+                    (off, e_off) = (off + d, e_off + e);
+                }
+            }
+            prev = Some(here);
+        }
+    }
+    // Both sums' rounding (this one's and the exact one's): (n + 2) units of 2⁻⁵² each.
+    let round_err = |s: f64| 2.0 * (n as f64 + 2.0) * f64::EPSILON * s.abs();
+    let (e_total, e_off) = (e_total + round_err(total), e_off + round_err(off));
+    if !(total.is_finite() && off.is_finite()) {
+        return None;
+    }
+    if ((total + e_total).round() as u64) < k.min_m || (total + e_total).round() == 0.0 {
+        return Some(false);
+    }
+    let low = total - e_total;
+    if low <= 0.0 {
+        return None;
+    }
+    // The largest share any exact sums within the bounds give, its division and scaling rounded.
+    let share_hi = ((off + e_off) / low * 1e6) * (1.0 + 4.0 * f64::EPSILON);
+    if (share_hi.round() as u64) <= k.max_share {
+        return Some(false);
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,7 +190,6 @@ mod tests {
 
     #[test]
     fn rule_steps_measured_by_cleaning_give_the_same_finding_as_measuring_here() {
-        use crate::quality::GeoPoint;
         let k = kernels();
         let fixes = line(300);
         let seg = judged(&fixes, &|_, lon| lon <= 24.024);
@@ -165,5 +218,43 @@ mod tests {
         assert!(off_road(&[judged(&fixes, &|_, lon| lon < 24.04)], &k).is_none()); // 33 % off
         let short = judged(&fixes[..50], &|_, _| false); // ~0.55 km
         assert!(off_road(&[short], &k).is_none());
+    }
+
+    /// The exact sums, as first written: total metres and off-road metres.
+    fn exact_sums(seg: &[(&Fix, bool)]) -> (f64, f64) {
+        let (mut total, mut off) = (0.0, 0.0);
+        for w in seg.windows(2) {
+            let d = GeoPoint::new(w[0].0.lat, w[0].0.lon).distance_m(&GeoPoint::new(w[1].0.lat, w[1].0.lon));
+            total += d;
+            if !w[1].1 {
+                off += d;
+            }
+        }
+        (total, off)
+    }
+
+    #[test]
+    fn rule_a_share_or_length_exactly_at_its_threshold_is_decided_by_the_exact_sums() {
+        // Thresholds set to the exact rounded share and total (and one either side): only the
+        // exact sums can decide there; the finding must be the one they give.
+        let fixes: Vec<Fix> = (0..400)
+            .map(|i| Fix::new(i * 1000, 60.0 + (i % 7) as f64 * 1e-5, 24.0 + i as f64 * 0.00021))
+            .collect();
+        for cut in [3, 97, 200, 333] {
+            let seg = judged(&fixes, &|_, lon| lon <= 24.0 + cut as f64 * 0.00021);
+            let (total, off) = exact_sums(&seg);
+            let (share, total_m) = (((off / total) * 1e6).round() as u64, total.round() as u64);
+            for max_share in [share - 1, share, share + 1] {
+                for min_m in [total_m - 1, total_m, total_m + 1] {
+                    let k = OffRoadKernels { max_share, min_m };
+                    let want = total_m >= min_m && share > max_share;
+                    let got = off_road(std::slice::from_ref(&seg), &k);
+                    assert_eq!(got.is_some(), want, "cut {cut}, share {max_share}, min {min_m}");
+                    if let Some(f) = got {
+                        assert_eq!(f.meters, off.round() as u64);
+                    }
+                }
+            }
+        }
     }
 }

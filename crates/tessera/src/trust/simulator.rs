@@ -176,7 +176,7 @@ fn constant_speed(fixes: &[&Fix], live: &[usize], k: &TrustKernels, findings: &m
 fn white_noise(fixes: &[&Fix], steps: &super::Steps, live: &[usize], k: &TrustKernels, findings: &mut Vec<Finding>) {
     // The second step of one window is the first of the next: its ENU is computed once.
     let mut step: Option<(usize, (f64, f64))> = None;
-    let mut acc: Vec<f64> = live
+    let acc: Vec<(f64, f64, f64)> = live
         .windows(3)
         .filter_map(|w| {
             let (a, b, c) = (fixes[w[0]], fixes[w[1]], fixes[w[2]]);
@@ -191,13 +191,23 @@ fn white_noise(fixes: &[&Fix], steps: &super::Steps, live: &[usize], k: &TrustKe
             };
             let (x2, y2) = steps.get(fixes, w[1], w[2]);
             step = Some((w[1], (x2, y2)));
-            Some(super::hypot(x2 / s2 - x1 / s1, y2 / s2 - y1 / s1) / ((s1 + s2) / 2.0))
+            Some((x2 / s2 - x1 / s1, y2 / s2 - y1 / s1, (s1 + s2) / 2.0))
         })
         .collect();
     if acc.len() < 60 {
         return;
     }
     let mid = acc.len() / 2;
+    // The median of the fast values (`certain`) is within its own bound of the exact median (an
+    // order statistic of values each within a bound that grows with the value); below the
+    // threshold by more, there is nothing to report and no exact length is needed.
+    let mut fast: Vec<f64> = acc.iter().map(|&(dx, dy, s)| super::fast_hypot(dx, dy) / s).collect();
+    let finite = fast.iter().all(|v| v.is_finite());
+    let fast_median = *fast.select_nth_unstable_by(mid, f64::total_cmp).1;
+    if finite && super::certain::above(fast_median, k.max_median_accel_mps2) == Some(false) {
+        return;
+    }
+    let mut acc: Vec<f64> = acc.iter().map(|&(dx, dy, s)| super::hypot(dx, dy) / s).collect();
     let median = *acc.select_nth_unstable_by(mid, f64::total_cmp).1;
     if median > k.max_median_accel_mps2 {
         findings.push(segment_finding(

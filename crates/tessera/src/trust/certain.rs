@@ -1,0 +1,111 @@
+//! Decisions from fast values, exact results: a detector compares a measured quantity (a speed,
+//! an acceleration, a distance off the path) with its threshold millions of times, and nearly
+//! every comparison is far from the threshold. A *fast value* — the same quantity computed
+//! without libm (a Taylor form of the haversine, a plain `√(x² + y²)`) — that is known to lie
+//! within [`err`] of the exact value (the one the detector has always computed, bit for bit)
+//! decides the comparison whenever the threshold lies outside `v ± err(v)`. Otherwise, and
+//! wherever a value is published (a finding's measured value), the detector computes the exact
+//! value as before. So every decision and every published number is the exact one; only the work
+//! is less.
+//!
+//! The bound [`err`] = `2 × 10⁻⁹ × |v| + 10⁻¹²` is claimed for every fast form in the crate; each
+//! is derived below 10⁻¹² relative (a thousand times tighter) and tested against the exact form
+//! at that tighter bound (the fast forms' own tests).
+
+/// Relative part of the error bound of a fast value.
+const REL: f64 = 2e-9;
+/// Absolute part (metres, m/s, m/s²): covers zeros and underflow.
+const ABS: f64 = 1e-12;
+
+/// The error bound of a fast value `v`: `|v − exact| ≤ err(v)`. `NaN` for a `NaN` value, `∞`
+/// for an infinite one (then nothing is decided).
+#[inline]
+pub(crate) fn err(v: f64) -> f64 {
+    REL * v.abs() + ABS
+}
+
+/// Whether the exact value is `> t`, from a fast value `v` with error bound `e`: `Some(true)` or
+/// `Some(false)` when every value within `e` of `v` gives that answer, `None` when the exact
+/// value must decide (also for non-finite `v` or `e`).
+#[inline]
+pub(crate) fn above_within(v: f64, e: f64, t: f64) -> Option<bool> {
+    if !(v.is_finite() && e.is_finite()) {
+        None
+    } else if v - e > t {
+        Some(true)
+    } else if v + e <= t {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// [`above_within`] with the bound [`err`]`(v)`.
+#[inline]
+pub(crate) fn above(v: f64, t: f64) -> Option<bool> {
+    above_within(v, err(v), t)
+}
+
+/// Whether the exact value is `≥ t`, from a fast value `v` (bound [`err`]`(v)`).
+#[inline]
+pub(crate) fn at_least(v: f64, t: f64) -> Option<bool> {
+    let e = err(v);
+    if !(v.is_finite() && e.is_finite()) {
+        None
+    } else if v - e >= t {
+        Some(true)
+    } else if v + e < t {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn rule_a_value_far_from_its_threshold_decides() {
+        assert_eq!(above(10.0, 5.0), Some(true));
+        assert_eq!(above(1.0, 5.0), Some(false));
+        assert_eq!(at_least(10.0, 5.0), Some(true));
+        assert_eq!(at_least(1.0, 5.0), Some(false));
+    }
+
+    #[test]
+    fn rule_a_value_within_its_bound_of_the_threshold_defers_to_the_exact_one() {
+        for t in [0.0f64, 2.0, 30.0, 1e6] {
+            for v in [t, f64::from_bits(t.to_bits() + 1), t * (1.0 + 1e-10), t * (1.0 - 1e-10)] {
+                assert_eq!(above(v, t), None, "{v} vs {t}");
+                assert_eq!(at_least(v, t), None, "{v} vs {t}");
+            }
+        }
+    }
+
+    #[test]
+    fn rule_non_finite_values_are_never_decided() {
+        for v in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            assert_eq!(above(v, 1.0), None);
+            assert_eq!(at_least(v, 1.0), None);
+            assert_eq!(above_within(1.0, v, 0.5), None);
+        }
+    }
+
+    proptest! {
+        /// Whatever the exact value within the bound, a decided comparison is its comparison.
+        #[test]
+        fn rule_a_decision_holds_for_every_value_within_the_bound(
+            v in 0.0f64..1e4, t in 0.0f64..1e4, u in -1.0f64..=1.0
+        ) {
+            let exact = v + u * err(v);
+            if let Some(d) = above(v, t) {
+                prop_assert_eq!(d, exact > t);
+            }
+            if let Some(d) = at_least(v, t) {
+                prop_assert_eq!(d, exact >= t);
+            }
+        }
+    }
+}
