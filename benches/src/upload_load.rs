@@ -189,6 +189,13 @@ fn cpu_seconds(pid: u32) -> f64 {
 
 fn main() {
     let bin = PathBuf::from(arg("--bin").unwrap_or_else(|| "target/release/tessera".into()));
+    if !bin.is_file() {
+        eprintln!(
+            "tessera-upload-load: no tessera binary at {} (build it with `cargo build --release -p tessera-cli`, or pass --bin PATH)",
+            bin.display()
+        );
+        std::process::exit(2);
+    }
     let uploads: usize = arg("--uploads").map_or(10_000, |v| v.parse().unwrap());
     let kills: usize = arg("--kills").map_or(0, |v| v.parse().unwrap());
     let conc: Vec<usize> = arg("--concurrency")
