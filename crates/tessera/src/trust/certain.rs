@@ -95,9 +95,11 @@ mod tests {
 
     proptest! {
         /// Whatever the exact value within the bound, a decided comparison is its comparison.
+        /// (`v ± err(v)` is itself rounded to nearest, so the guarantee is for values strictly
+        /// inside the bound — the fast forms' real errors are ~2000 times smaller.)
         #[test]
         fn rule_a_decision_holds_for_every_value_within_the_bound(
-            v in 0.0f64..1e4, t in 0.0f64..1e4, u in -1.0f64..=1.0
+            v in 0.0f64..1e4, t in 0.0f64..1e4, u in -0.999f64..=0.999
         ) {
             let exact = v + u * err(v);
             if let Some(d) = above(v, t) {

@@ -72,7 +72,9 @@ pub(crate) fn check_at(
     }
     let w = k.accel_window_ms;
     let t = |p: usize| fixes[live[p]].time_ms;
-    // (p, j, m, accel) of every fix whose windows are both present.
+    // (p, j, m, accel) of every fix whose windows are both present. `accel` is exact above the
+    // threshold (or near it) and may be a fast value below it: only ever compared with the
+    // threshold again — a new use of these values must take the exact ones.
     let mut samples: Vec<(usize, usize, usize, f64)> = Vec::new();
     // ahead[p] = (m, ENU from p to m): at 1 Hz the window after p is often the window before m,
     // projected once.
