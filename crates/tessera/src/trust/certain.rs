@@ -61,6 +61,45 @@ pub(crate) fn at_least(v: f64, t: f64) -> Option<bool> {
     }
 }
 
+/// A sum of non-negative terms, each exact or a fast value, with the bound of every exact
+/// summation of the same exact terms (in any order or grouping): the fast terms' [`err`] plus
+/// both sums' rounding, `(n + 2)` units of 2⁻⁵² of the sum each.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FastSum {
+    sum: f64,
+    fast_err: f64,
+    n: usize,
+}
+
+impl FastSum {
+    /// Add a term: `Some(v)` a fast value, `None` with `exact` the exact one.
+    #[inline]
+    pub(crate) fn add(&mut self, fast: Option<f64>, exact: impl FnOnce() -> f64) {
+        let d = match fast {
+            Some(v) => {
+                self.fast_err += err(v);
+                v
+            }
+            None => exact(),
+        };
+        self.sum += d;
+        self.n += 1;
+    }
+
+    /// The sum and its bound: every exact sum lies within `sum ± bound`.
+    pub(crate) fn value(&self) -> (f64, f64) {
+        let rounding = 2.0 * (self.n as f64 + 2.0) * f64::EPSILON * self.sum.abs();
+        (self.sum, self.fast_err + rounding)
+    }
+
+    /// The exact sum rounded to an integer, when every value within the bound rounds alike.
+    pub(crate) fn rounded(&self) -> Option<u64> {
+        let (s, e) = self.value();
+        let (lo, hi) = ((s - e).round(), (s + e).round());
+        (lo == hi && lo.is_finite()).then_some(lo as u64)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

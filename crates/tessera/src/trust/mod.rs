@@ -289,29 +289,17 @@ fn path_m_steps(pts: &[crate::quality::GeoPoint], steps: Option<&[f64]>, idx: &[
 /// from fast distances (`certain`) when every value within their summed bound (and both sums'
 /// rounding) rounds to the same integer — nearly always — and from the exact sum otherwise.
 fn runs_m_rounded(pts: &[crate::quality::GeoPoint], steps: Option<&[f64]>, runs: &[Vec<usize>]) -> u64 {
-    let (mut sum, mut bound, mut n) = (0.0f64, 0.0f64, 0usize);
+    let mut sum = certain::FastSum::default();
     for w in runs.iter().flat_map(|r| r.windows(2)) {
-        let d = match steps.map(|s| s[w[1]]) {
-            Some(m) if w[1] == w[0] + 1 && !m.is_nan() => m,
-            _ => match pts[w[0]].distance_fast_m(&pts[w[1]]) {
-                Some(f) => {
-                    bound += certain::err(f);
-                    f
-                }
-                None => pts[w[0]].distance_m(&pts[w[1]]),
-            },
-        };
-        sum += d;
-        n += 1;
+        match steps.map(|s| s[w[1]]) {
+            Some(m) if w[1] == w[0] + 1 && !m.is_nan() => sum.add(None, || m),
+            _ => sum.add(pts[w[0]].distance_fast_m(&pts[w[1]]), || {
+                pts[w[0]].distance_m(&pts[w[1]])
+            }),
+        }
     }
-    // Each summation order's rounding: at most (n + 1) units of 2⁻⁵³ of the sum, twice over.
-    let bound = bound + 2.0 * (n as f64 + 2.0) * f64::EPSILON * sum.abs();
-    let (lo, hi) = ((sum - bound).round(), (sum + bound).round());
-    if lo == hi && lo.is_finite() {
-        lo as u64
-    } else {
-        runs.iter().map(|r| path_m_steps(pts, steps, r)).sum::<f64>().round() as u64
-    }
+    sum.rounded()
+        .unwrap_or_else(|| runs.iter().map(|r| path_m_steps(pts, steps, r)).sum::<f64>().round() as u64)
 }
 
 /// Check one accepted segment (fixes in time order) of a source received at `received_ms`:

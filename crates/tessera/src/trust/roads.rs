@@ -48,7 +48,7 @@ pub(crate) fn off_road_with(segments: &[Vec<(&Fix, bool, f64)>], k: &OffRoadKern
     // Fast sums first (`certain`): when every total and off-road length within their bounds
     // gives the same answer below the thresholds, there is nothing to report; otherwise the
     // exact sums decide and are reported.
-    if let Some(false) = fast_verdict(segments, k) {
+    if nothing_to_report(segments, k) {
         return None;
     }
     let (mut total, mut off, mut fixes) = (0.0f64, 0.0f64, 0u64);
@@ -102,52 +102,38 @@ pub(crate) fn off_road_with(segments: &[Vec<(&Fix, bool, f64)>], k: &OffRoadKern
     })
 }
 
-/// Whether [`off_road_with`] can report anything, from fast step lengths: `Some(false)` when
-/// the exact total (rounded) is certainly below `k.min_m` or the exact share (rounded) certainly
-/// at most `k.max_share`; `None` when only the exact sums can tell.
-fn fast_verdict(segments: &[Vec<(&Fix, bool, f64)>], k: &OffRoadKernels) -> Option<bool> {
-    use super::certain::err;
-    let (mut total, mut off, mut e_total, mut e_off, mut n) = (0.0f64, 0.0f64, 0.0f64, 0.0f64, 0usize);
+/// Whether [`off_road_with`] certainly reports nothing, from fast step lengths: the exact total
+/// (rounded) is below `k.min_m`, or the exact share (rounded) at most `k.max_share`, for every
+/// pair of sums within their bounds. `false`: only the exact sums can tell.
+fn nothing_to_report(segments: &[Vec<(&Fix, bool, f64)>], k: &OffRoadKernels) -> bool {
+    let (mut total, mut off) = (super::certain::FastSum::default(), super::certain::FastSum::default());
     for seg in segments {
         let mut prev: Option<GeoPoint> = None;
         for &(f, b_on_road, step) in seg {
             let here = GeoPoint::new(f.lat, f.lon);
             if let Some(a) = prev {
-                let (d, e) = if step.is_nan() {
-                    match a.distance_fast_m(&here) {
-                        Some(d) => (d, err(d)),
-                        None => (a.distance_m(&here), 0.0),
-                    }
-                } else {
-                    (step, 0.0)
-                };
-                (total, e_total, n) = (total + d, e_total + e, n + 1);
+                let fast = if step.is_nan() { a.distance_fast_m(&here) } else { None };
+                let exact = || if step.is_nan() { a.distance_m(&here) } else { step };
+                let d = fast.unwrap_or_else(exact);
+                total.add(fast, || d);
                 if !b_on_road {
-                    (off, e_off) = (off + d, e_off + e);
+                    off.add(fast, || d);
                 }
             }
             prev = Some(here);
         }
     }
-    // Both sums' rounding (this one's and the exact one's): (n + 2) units of 2⁻⁵² each.
-    let round_err = |s: f64| 2.0 * (n as f64 + 2.0) * f64::EPSILON * s.abs();
-    let (e_total, e_off) = (e_total + round_err(total), e_off + round_err(off));
-    if !(total.is_finite() && off.is_finite()) {
-        return None;
+    let ((t, e_t), (o, e_o)) = (total.value(), off.value());
+    if !(t.is_finite() && o.is_finite()) {
+        return false;
     }
-    if ((total + e_total).round() as u64) < k.min_m || (total + e_total).round() == 0.0 {
-        return Some(false);
+    let longest = (t + e_t).round();
+    if (longest as u64) < k.min_m || longest == 0.0 {
+        return true;
     }
-    let low = total - e_total;
-    if low <= 0.0 {
-        return None;
-    }
+    let low = t - e_t;
     // The largest share any exact sums within the bounds give, its division and scaling rounded.
-    let share_hi = ((off + e_off) / low * 1e6) * (1.0 + 4.0 * f64::EPSILON);
-    if (share_hi.round() as u64) <= k.max_share {
-        return Some(false);
-    }
-    None
+    low > 0.0 && ((((o + e_o) / low * 1e6) * (1.0 + 4.0 * f64::EPSILON)).round() as u64) <= k.max_share
 }
 
 #[cfg(test)]
