@@ -179,9 +179,15 @@ pub async fn receive(
         let Ok(data) = frame.into_data() else { continue };
         wire += data.len();
         if wire > max {
+            discard(body).await;
             return Err(Refusal::TooLarge(format!("body exceeds {max} bytes")));
         }
-        dec.write_all(&data).map_err(|e| io_refusal(&e, max))?;
+        if let Err(e) = dec.write_all(&data) {
+            // A gzip bomb is refused after its first few KiB: read what the client still sends
+            // (up to DISCARD_BYTES) so it gets its 413 rather than a broken pipe.
+            discard(body).await;
+            return Err(io_refusal(&e, max));
+        }
         let secs = started.elapsed().as_secs_f64();
         if secs > limits.body_idle_timeout.as_secs_f64() && (wire as f64) < secs * limits.min_body_rate as f64 {
             return Err(Refusal::Timeout(format!(
@@ -200,7 +206,9 @@ pub const DISCARD_BYTES: usize = 1 << 20;
 
 /// Read and drop what a client sends of a refused request's body — at most [`DISCARD_BYTES`],
 /// for at most a second, nothing kept — so the refusal reaches a client still writing a body of
-/// up to that size instead of a reset connection or a broken pipe. (It was 64 KiB: a 200 KiB
+/// up to that size instead of a reset connection or a broken pipe. Used for refusals before the
+/// body (headers, budget) and in [`receive`] for a body refused part-way (over the limit on the
+/// wire, or a gzip bomb past it decoded: that one failed CI once by leaving ~1 MiB unread). (It was 64 KiB: a 200 KiB
 /// upload to a 64 KiB server got EPIPE instead of its 413 whenever the client's socket buffer
 /// had not taken the rest before the server closed — a flaky test in CI.)
 pub async fn discard(body: Body) {
@@ -269,6 +277,77 @@ mod tests {
         let r = receive_now(wire, Some("gzip"), dir.path()).unwrap();
         assert_eq!(r.hash, blake3::hash(&decoded));
         assert!(matches!(&r.body, Spooled::File(f) if std::fs::read(f.path()).unwrap() == decoded));
+    }
+
+    /// A body arriving in `chunks`, counting how many of them the server pulled.
+    struct Counted {
+        chunks: std::collections::VecDeque<axum::body::Bytes>,
+        pulled: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl hyper::body::Body for Counted {
+        type Data = axum::body::Bytes;
+        type Error = std::convert::Infallible;
+        fn poll_frame(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+            let next = self.chunks.pop_front();
+            if next.is_some() {
+                self.pulled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            std::task::Poll::Ready(next.map(|b| Ok(hyper::body::Frame::data(b))))
+        }
+    }
+
+    /// Refuse `wire` (sent in 16 KiB chunks) with a 1 MiB limit: the refusal and the chunks pulled.
+    fn refuse_counted(wire: &[u8], encoding: Option<&str>) -> (Refusal, usize, usize) {
+        let dir = tempfile::tempdir().unwrap();
+        let chunks: std::collections::VecDeque<_> =
+            wire.chunks(16 << 10).map(axum::body::Bytes::copy_from_slice).collect();
+        let n = chunks.len();
+        let pulled = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let body = Body::new(Counted {
+            chunks,
+            pulled: pulled.clone(),
+        });
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let e = rt
+            .block_on(receive(body, encoding, &Limits::default(), 1 << 20, dir.path()))
+            .err()
+            .expect("refused");
+        (e, pulled.load(std::sync::atomic::Ordering::Relaxed), n)
+    }
+
+    #[test]
+    fn rule_a_gzip_bomb_is_refused_and_the_rest_of_its_body_read_so_the_client_gets_its_413() {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        for _ in 0..512 {
+            gz.write_all(&[0u8; 1 << 20]).unwrap();
+        }
+        let bomb = gz.finish().unwrap();
+        let (e, pulled, n) = refuse_counted(&bomb, Some("gzip"));
+        assert!(
+            matches!(&e, Refusal::TooLarge(m) if m.contains("decodes to more than")),
+            "{e:?}"
+        );
+        assert!(n > 2, "{n}");
+        assert_eq!(
+            pulled, n,
+            "the bomb's remaining chunks are read, not left in the socket"
+        );
+    }
+
+    #[test]
+    fn rule_a_body_over_the_limit_is_read_past_it_up_to_the_discard_size_and_no_further() {
+        let (e, pulled, n) = refuse_counted(&vec![b'x'; 4 << 20], None);
+        assert!(matches!(&e, Refusal::TooLarge(m) if m.contains("exceeds")), "{e:?}");
+        let chunk = 16 << 10;
+        let limit = ((1 << 20) + DISCARD_BYTES) / chunk;
+        assert!((limit..=limit + 2).contains(&pulled), "pulled {pulled} of {n}");
     }
 
     #[test]
