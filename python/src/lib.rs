@@ -87,6 +87,7 @@ fn epoch_inputs(
         only_sources: None,
         places,
         places_parquet: None,
+        layout: tessera::tables::Layout::CURRENT,
     })
 }
 

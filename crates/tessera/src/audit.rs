@@ -87,6 +87,7 @@ pub fn published_inputs(lake: &Lake, epoch: &Epoch, manifest: &Manifest) -> Resu
     let mpath = dir.join("manifest.json");
     let pool = manifest.pool_units().map_err(|e| data(&mpath, e.to_string()))?;
     let places = published_places(&dir, &policy_text, manifest)?;
+    let layout = crate::tables::Layout::of_manifest(manifest.layout).map_err(|m| data(&mpath, m))?;
     Ok(EpochInputs {
         epoch: *epoch,
         pool,
@@ -96,6 +97,7 @@ pub fn published_inputs(lake: &Lake, epoch: &Epoch, manifest: &Manifest) -> Resu
         places,
         // Re-encoded from the published places: what is compared is recomputed.
         places_parquet: None,
+        layout,
     })
 }
 

@@ -161,6 +161,10 @@ pub struct Manifest {
     pub format: String,
     /// Sources read, in hash order.
     pub inputs: Vec<Input>,
+    /// How the Parquet outputs are encoded ([`crate::tables::Layout`]); absent: layout 1, as
+    /// every epoch published before layouts were numbered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layout: Option<u32>,
     /// Merkle scheme and root.
     pub merkle: Merkle,
     /// Output file → SHA-256 (every file but the manifest).

@@ -5,11 +5,13 @@ use std::sync::Arc;
 use tessera::audit;
 use tessera::epoch::Epoch;
 use tessera::lake::Lake;
-use tessera::pipeline::{self, no_progress, EpochInputs};
+use tessera::pipeline::{self, no_progress, EpochInputs, RunOptions};
 use tessera::registry::Registry;
 use tessera::simulate::{simulate, SimConfig};
+use tessera::tables::Layout;
 
-fn published() -> (tempfile::TempDir, Lake, Epoch) {
+/// A lake with two epochs (2026-W46, W47) of a simulated fleet, nothing published.
+fn fleet_lake() -> (tempfile::TempDir, Lake, Registry) {
     let fleet = simulate(&SimConfig {
         drivers: 6,
         epochs: 2,
@@ -23,6 +25,11 @@ fn published() -> (tempfile::TempDir, Lake, Epoch) {
         lake.ingest(&f.device, &f.name, &f.bytes).unwrap();
     }
     let reg = Registry::parse(fleet.registry_csv.as_bytes(), "sim").unwrap();
+    (d, lake, reg)
+}
+
+fn published() -> (tempfile::TempDir, Lake, Epoch) {
+    let (d, lake, reg) = fleet_lake();
     for e in ["2026-W46", "2026-W47"] {
         pipeline::run(
             &lake,
@@ -243,4 +250,77 @@ fn solana_scheme_needs_base58_wallets_and_u64_amounts() {
     .unwrap_err()
     .to_string();
     assert!(big.contains("does not fit in u64"), "{big}");
+}
+
+// Parquet layouts of an epoch's outputs: an epoch published in an older layout keeps its bytes
+// (it verifies, and a run without `--replace` is a no-op); `--replace` rewrites it in the
+// current layout with the same rows and the same money.
+
+fn epoch() -> Epoch {
+    "2026-W46".parse().unwrap()
+}
+
+fn file(lake: &Lake, name: &str) -> Vec<u8> {
+    std::fs::read(lake.epoch_dir(&epoch()).join(name)).unwrap()
+}
+
+fn rows(bytes: Vec<u8>) -> Vec<arrow_array::RecordBatch> {
+    tessera::tables::from_parquet(bytes.into()).unwrap()
+}
+
+#[test]
+fn rule_an_epoch_published_in_layout_1_verifies_reruns_unchanged_and_is_replaced_with_the_same_rows() {
+    assert_ne!(Layout::CURRENT, Layout::V1);
+    let (_d, lake, reg) = fleet_lake();
+    let now = EpochInputs::new(epoch(), 1_000_000_007, reg);
+    let old = EpochInputs {
+        layout: Layout::V1,
+        ..now.clone()
+    };
+    assert!(!pipeline::run(&lake, &old, &no_progress).unwrap().unchanged);
+    let manifest = String::from_utf8(file(&lake, "manifest.json")).unwrap();
+    assert!(!manifest.contains("\"layout\""), "layout 1 manifests predate the field");
+    let before: Vec<Vec<u8>> = ["explain.parquet", "coverage.parquet", "rewards.parquet", "merkle.json"]
+        .iter()
+        .map(|n| file(&lake, n))
+        .collect();
+
+    let r = audit::verify(&lake, &epoch(), None, &no_progress).unwrap();
+    assert!(r.ok, "{:?}", r.mismatches);
+    // This build's inputs name the current layout; the published epoch is recomputed in its own.
+    let again = pipeline::run_with(&lake, &now, RunOptions::default(), &no_progress).unwrap();
+    assert!(again.unchanged);
+    assert_eq!(file(&lake, "explain.parquet"), before[0]);
+
+    let replace = RunOptions {
+        replace: true,
+        ..RunOptions::default()
+    };
+    let replaced = pipeline::run_with(&lake, &now, replace, &no_progress).unwrap();
+    assert!(!replaced.unchanged);
+    let manifest = String::from_utf8(file(&lake, "manifest.json")).unwrap();
+    assert!(manifest.contains("\"layout\": 2"), "{manifest}");
+    for (i, name) in ["explain.parquet", "coverage.parquet"].iter().enumerate() {
+        let after = file(&lake, name);
+        assert_ne!(after, before[i], "{name}: other bytes");
+        assert_eq!(rows(after), rows(before[i].clone()), "{name}: the same rows");
+    }
+    assert_eq!(file(&lake, "rewards.parquet"), before[2], "the same payouts");
+    assert_eq!(file(&lake, "merkle.json"), before[3], "the same root");
+    let r = audit::verify(&lake, &epoch(), None, &no_progress).unwrap();
+    assert!(r.ok, "{:?}", r.mismatches);
+}
+
+#[test]
+fn rule_a_manifest_naming_a_layout_this_build_does_not_know_is_refused_naming_it() {
+    let (_d, lake, reg) = fleet_lake();
+    pipeline::run(&lake, &EpochInputs::new(epoch(), 1000, reg), &no_progress).unwrap();
+    let p = lake.epoch_dir(&epoch()).join("manifest.json");
+    let text = std::fs::read_to_string(&p).unwrap();
+    assert!(text.contains("\"layout\": 2"), "{text}");
+    std::fs::write(&p, text.replace("\"layout\": 2", "\"layout\": 7")).unwrap();
+    let e = audit::verify(&lake, &epoch(), None, &no_progress)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("layout 7") && e.contains("manifest.json"), "{e}");
 }

@@ -27,6 +27,7 @@ pub fn run(a: &RunArgs, json: bool) -> Result<()> {
         only_sources: None,
         places,
         places_parquet,
+        layout: tessera::tables::Layout::CURRENT,
     };
     let opts = RunOptions {
         replace: a.replace,

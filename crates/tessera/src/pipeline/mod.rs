@@ -67,6 +67,11 @@ pub struct EpochInputs {
     /// `places` would be published as its record: only the cache, keyed by the executable's
     /// hash and checked by SHA-256, sets this.
     pub places_parquet: Option<bytes::Bytes>,
+    /// How the streamed Parquet outputs are encoded ([`crate::tables::Layout`]; recorded in the
+    /// manifest): [`crate::tables::Layout::CURRENT`] for a new epoch, the published one when
+    /// `epoch verify` recomputes an epoch or a run recomputes a published epoch (see
+    /// [`run_with`]).
+    pub layout: crate::tables::Layout,
 }
 
 impl EpochInputs {
@@ -86,6 +91,7 @@ impl EpochInputs {
             only_sources: None,
             places: crate::places::Places::default(),
             places_parquet: None,
+            layout: crate::tables::Layout::CURRENT,
         }
     }
 }
@@ -325,6 +331,7 @@ impl Plan {
             trust: judged,
             places: &inputs.places,
             active_bounties: self.active.clone(),
+            layout: inputs.layout,
         }
     }
 

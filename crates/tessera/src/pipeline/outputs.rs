@@ -38,6 +38,7 @@ pub(super) fn sink<T: Send + Sync, B: Fn(&[T]) -> RecordBatch + Sync>(
     dir: &Path,
     name: &str,
     schema: &arrow_schema::SchemaRef,
+    layout: tables::Layout,
     build: B,
 ) -> Result<Sink<T, B>> {
     let p = dir.join(name);
@@ -45,7 +46,7 @@ pub(super) fn sink<T: Send + Sync, B: Fn(&[T]) -> RecordBatch + Sync>(
         path: p.display().to_string(),
         source,
     })?;
-    tables::BatchSink::new(f, schema, build).map_err(|e| pq_error(name, e))
+    tables::BatchSink::with_props(f, schema, layout.props(schema), build).map_err(|e| pq_error(name, e))
 }
 
 pub(super) fn pq_error(name: &str, source: parquet::errors::ParquetError) -> Error {
@@ -253,6 +254,7 @@ pub(super) fn manifest(
     let e = inputs.epoch;
     Manifest {
         format: manifest::FORMAT.to_string(),
+        layout: inputs.layout.manifest_field(),
         epoch: e.to_string(),
         window: manifest::Window {
             start: rfc3339(e.start_ms()),

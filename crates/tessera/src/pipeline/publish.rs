@@ -32,8 +32,10 @@ pub struct RunOptions {
 }
 
 /// Run an epoch into the lake, keeping published epochs immutable: an epoch that already has
-/// `epochs/E/` is recomputed; identical bytes are a no-op ([`EpochRun::unchanged`]), different
-/// bytes are refused with what changed unless [`RunOptions::replace`]. An earlier epoch with
+/// `epochs/E/` is recomputed, in the Parquet layout it was published in
+/// ([`crate::tables::Layout`], from its manifest); identical bytes are a no-op
+/// ([`EpochRun::unchanged`]), different bytes are refused with what changed unless
+/// [`RunOptions::replace`], which writes `inputs.layout`. An earlier epoch with
 /// sources but no outputs since the last published one is refused unless
 /// [`RunOptions::no_prior`].
 ///
@@ -53,6 +55,17 @@ pub struct RunOptions {
 /// ```
 pub fn run_with(lake: &Lake, inputs: &EpochInputs, opts: RunOptions, progress: Progress) -> Result<EpochRun> {
     let staging = prepare(lake, &inputs.epoch, opts)?;
+    let in_published_layout;
+    let inputs = match published_layout(lake, &inputs.epoch, opts) {
+        Some(layout) if layout != inputs.layout => {
+            in_published_layout = EpochInputs {
+                layout,
+                ..inputs.clone()
+            };
+            &in_published_layout
+        }
+        _ => inputs,
+    };
     match compute_to_dir(lake, inputs, &staging, progress) {
         Ok(out) => commit(lake, &inputs.epoch, &staging, out, opts),
         Err(e) => {
@@ -60,6 +73,18 @@ pub fn run_with(lake: &Lake, inputs: &EpochInputs, opts: RunOptions, progress: P
             Err(e)
         }
     }
+}
+
+/// The layout of the published `epochs/E/` that a run without [`RunOptions::replace`] recomputes
+/// (`None`: nothing published, or a manifest this build cannot read — then the comparison in
+/// [`commit`] decides).
+fn published_layout(lake: &Lake, epoch: &Epoch, opts: RunOptions) -> Option<crate::tables::Layout> {
+    if opts.replace {
+        return None;
+    }
+    let bytes = std::fs::read(lake.epoch_dir(epoch).join("manifest.json")).ok()?;
+    let m = Manifest::from_slice(&bytes).ok()?;
+    crate::tables::Layout::of_manifest(m.layout).ok()
 }
 
 /// The first half of [`run_with`] for a run computed by other means ([`super::staged`]): the

@@ -266,6 +266,8 @@ pub(super) struct Context<'a> {
     pub places: &'a crate::places::Places,
     /// (index into `places.bounties`, min_age_epochs) of the bounties paying this epoch.
     pub active_bounties: Vec<(usize, u32)>,
+    /// How `explain.parquet` and `coverage.parquet` are encoded.
+    pub layout: tables::Layout,
 }
 
 /// What scoring produced besides the streamed files.
@@ -324,11 +326,18 @@ impl<'a> Scorer<'a> {
             per: Recipients::new(wallet_of),
             places: cx.places,
             place_stats: super::places::PlaceStats::new(cx.places, cx.active_bounties.clone()),
-            explain: sink(dir, "explain.parquet", &tables::explain_schema(), explain_build)?,
+            explain: sink(
+                dir,
+                "explain.parquet",
+                &tables::explain_schema(),
+                cx.layout,
+                explain_build,
+            )?,
             coverage: sink(
                 dir,
                 "coverage.parquet",
                 &tables::coverage_schema(),
+                cx.layout,
                 tables::coverage_batch as CoverageBuild,
             )?,
             visits: 0,

@@ -72,7 +72,7 @@ pub(super) fn cover_all(
     let done = AtomicU64::new(0);
     let total = selected.len() as u64;
     progress("clean + cover", 0, total);
-    let mut fold = SourceFold::new(dir)?;
+    let mut fold = SourceFold::new(dir, inputs.layout)?;
     let mut store = VisitStore {
         rows: Vec::new(),
         max: lake.max_visits(),
@@ -209,14 +209,15 @@ pub(super) fn close_rejections(dir: &Path, rejections: RejectionSink) -> Result<
 }
 
 impl SourceFold {
-    pub(super) fn new(dir: &Path) -> Result<SourceFold> {
+    pub(super) fn new(dir: &Path, layout: tables::Layout) -> Result<SourceFold> {
         let build: fn(&[RejectionRow]) -> arrow_array::RecordBatch = tables::rejections_to_batch;
         Ok(SourceFold {
             fixes_in: 0,
             accepted: 0,
             rejected: BTreeMap::new(),
             inputs: Vec::new(),
-            rejections: sink(dir, "rejections.parquet", &tables::rejections_schema(), build)?.with_empty_batch(),
+            rejections: sink(dir, "rejections.parquet", &tables::rejections_schema(), layout, build)?
+                .with_empty_batch(),
             trust: Vec::new(),
         })
     }

@@ -43,6 +43,8 @@ struct Spec {
     sources: Vec<String>,
     /// Whether `places.parquet` holds the places.
     places: bool,
+    /// The outputs' [`crate::tables::Layout`] number.
+    layout: u32,
 }
 
 /// One recipient's points from a range of cells (a worker's answer to the engine, which sums
@@ -175,6 +177,7 @@ impl StagedEpoch {
             registry: inputs.registry.to_csv(),
             sources: plan.selected.iter().map(|m| m.hash.clone()).collect(),
             places: has_places,
+            layout: inputs.layout.number(),
         };
         let json = serde_json::to_vec(&spec).map_err(|e| Error::Invalid(e.to_string()))?;
         scratch.put("spec.json", &json)?;
@@ -216,6 +219,8 @@ impl StagedEpoch {
             }];
         }
         let want: BTreeSet<String> = spec.sources.iter().cloned().collect();
+        let layout = crate::tables::Layout::from_number(spec.layout)
+            .ok_or_else(|| data(&p, format!("unknown layout {}", spec.layout)))?;
         let inputs = EpochInputs {
             epoch,
             pool,
@@ -224,6 +229,7 @@ impl StagedEpoch {
             only_sources: Some(want),
             places,
             places_parquet: None,
+            layout,
         };
         let lake = Lake::attach(&spec.lake);
         let plan = Plan::new(&lake, &inputs)?;
@@ -319,7 +325,7 @@ impl StagedEpoch {
     /// // see python/tessera/spark.py
     /// ```
     pub fn fold_sources(&self, dir: &Path) -> Result<SourcesDone> {
-        let mut fold = SourceFold::new(dir)?;
+        let mut fold = SourceFold::new(dir, self.inputs.layout)?;
         for (i, m) in self.plan.selected.iter().enumerate() {
             let name = source_file(i);
             let part: SourcePart =

@@ -10,6 +10,7 @@ mod explain;
 mod fixes;
 mod flags;
 mod imu;
+mod layout;
 mod places;
 mod rejections;
 mod rewards;
@@ -23,6 +24,7 @@ pub use flags::{
     flags_schema, trust_batch, trust_rows, trust_schema, AnchorRow, FlagRow,
 };
 pub use imu::{batch_to_imu, imu_schema, imu_to_batches};
+pub use layout::{Layout, HIGH_CARDINALITY_COLUMNS};
 pub use places::{
     places_batch, places_from_batches, places_parquet, places_schema, regions_batch, regions_schema, RegionRow,
 };
@@ -360,8 +362,28 @@ where
     /// assert_eq!(tables::from_parquet(bytes.into()).unwrap()[0].num_rows(), 10);
     /// ```
     pub fn new(w: W, schema: &SchemaRef, build: B) -> Result<Self, parquet::errors::ParquetError> {
+        Self::with_props(w, schema, props(), build)
+    }
+
+    /// As [`BatchSink::new`], with these writer settings (an epoch output's [`Layout::props`]).
+    ///
+    /// # Errors
+    /// The Parquet writer's error.
+    ///
+    /// ```
+    /// use tessera::tables::{coverage_batch, coverage_schema, BatchSink, Layout};
+    /// let s = coverage_schema();
+    /// let sink = BatchSink::with_props(Vec::new(), &s, Layout::CURRENT.props(&s), coverage_batch).unwrap();
+    /// assert_eq!(sink.rows(), 0);
+    /// ```
+    pub fn with_props(
+        w: W,
+        schema: &SchemaRef,
+        props: WriterProperties,
+        build: B,
+    ) -> Result<Self, parquet::errors::ParquetError> {
         Ok(BatchSink {
-            writer: ColumnParallelWriter::try_new(w, schema, props())?,
+            writer: ColumnParallelWriter::try_new(w, schema, props)?,
             pending: Vec::new(),
             rows: 0,
             build,
