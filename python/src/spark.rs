@@ -273,10 +273,14 @@ impl StagedDriver {
     ) -> PyResult<Self> {
         let e = epoch(epoch_id)?;
         let lake = Lake::open_existing(&lake).map_err(te)?;
-        let inputs = py
+        let mut inputs = py
             .detach(|| crate::epoch_inputs(&lake, e, pool, registry_path, policy_path))
             .map_err(te)?;
         let opts = RunOptions { replace, no_prior };
+        // A published epoch is recomputed in the layout it was published in, as the CLI does.
+        if let Some(layout) = tessera::pipeline::published_layout(&lake, &e, opts) {
+            inputs.layout = layout;
+        }
         let staging = tessera::pipeline::prepare(&lake, &e, opts).map_err(te)?;
         // Unique per run: a Python worker keeps the run it last served by this path.
         let nonce = std::time::SystemTime::now()

@@ -26,7 +26,7 @@ mod trust;
 mod visits;
 pub(crate) mod wire;
 
-pub use publish::{commit, prepare, run, run_with, RunOptions};
+pub use publish::{commit, prepare, published_layout, run, run_with, RunOptions};
 
 use crate::epoch::Epoch;
 use crate::lake::{Error, Lake, Result};

@@ -76,9 +76,24 @@ pub fn run_with(lake: &Lake, inputs: &EpochInputs, opts: RunOptions, progress: P
 }
 
 /// The layout of the published `epochs/E/` that a run without [`RunOptions::replace`] recomputes
-/// (`None`: nothing published, or a manifest this build cannot read — then the comparison in
-/// [`commit`] decides).
-fn published_layout(lake: &Lake, epoch: &Epoch, opts: RunOptions) -> Option<crate::tables::Layout> {
+/// (`None`: nothing published, `replace` set, or a manifest this build cannot read — then the
+/// comparison in [`commit`] decides). [`run_with`] applies it; an engine that computes the run
+/// by other means (Spark, through [`prepare`] and [`commit`]) sets `inputs.layout` from it.
+///
+/// ```
+/// use tessera::pipeline::{published_layout, run, EpochInputs, RunOptions, no_progress};
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let lake = tessera::lake::Lake::open(dir.path()).unwrap();
+/// # let reg = tessera::registry::Registry::parse(b"device_id,wallet\n", "r").unwrap();
+/// let e = "2026-W47".parse().unwrap();
+/// assert_eq!(published_layout(&lake, &e, RunOptions::default()), None);
+/// let old = EpochInputs { layout: tessera::tables::Layout::V1, ..EpochInputs::new(e, 1000, reg) };
+/// run(&lake, &old, &no_progress).unwrap();
+/// assert_eq!(published_layout(&lake, &e, RunOptions::default()), Some(tessera::tables::Layout::V1));
+/// let replace = RunOptions { replace: true, ..RunOptions::default() };
+/// assert_eq!(published_layout(&lake, &e, replace), None);
+/// ```
+pub fn published_layout(lake: &Lake, epoch: &Epoch, opts: RunOptions) -> Option<crate::tables::Layout> {
     if opts.replace {
         return None;
     }
