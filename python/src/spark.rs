@@ -278,7 +278,7 @@ impl StagedDriver {
             .map_err(te)?;
         let opts = RunOptions { replace, no_prior };
         // A published epoch is recomputed in the layout it was published in, as the CLI does.
-        if let Some(layout) = tessera::pipeline::published_layout(&lake, &e, opts) {
+        if let Some(layout) = tessera::pipeline::published_layout(&lake, &e).map_err(te)? {
             inputs.layout = layout;
         }
         let staging = tessera::pipeline::prepare(&lake, &e, opts).map_err(te)?;

@@ -111,6 +111,26 @@ def test_an_analyst_reads_the_per_source_tables_with_sparks_default_reader(spark
     assert tuple(row) == want
 
 
+@pytest.mark.parametrize("table", ["explain", "coverage"])
+def test_an_analyst_reads_the_epoch_tables_with_sparks_default_reader(spark, demo, table):
+    """An epoch's `explain` and `coverage` in Parquet layout 2 (`cell` UInt64 DELTA_BINARY_PACKED,
+    `cell_id` and times PLAIN): Spark's vectorized reader gives the cells pyarrow gives."""
+    import pyarrow.dataset as pads
+
+    files = sorted(Path(demo).glob(f"epochs/*/{table}.parquet"))
+    assert files, f"the demo lake has no {table} files"
+    assert all('"layout": 2' in (f.parent / "manifest.json").read_text() for f in files)
+    row = (
+        spark.read.parquet(*map(str, files))
+        .selectExpr("count(*)", "sum(cast(cell as decimal(38,0)))", "count(distinct cell_id)")
+        .collect()[0]
+    )
+    t = pads.dataset(files).to_table()
+    cells = t["cell"].to_pylist()
+    want = (t.num_rows, sum(cells), len(set(t["cell_id"].to_pylist())))
+    assert (row[0], int(row[1]), row[2]) == want
+
+
 def test_spark_publishes_the_demo_epochs_byte_for_byte_and_verify_accepts_them(spark, demo, tmp_path):
     lake = without_epochs(demo, tmp_path / "lake")
     policy = lake / "places" / "places.toml"

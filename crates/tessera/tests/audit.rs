@@ -269,10 +269,10 @@ fn rows(bytes: Vec<u8>) -> Vec<arrow_array::RecordBatch> {
 }
 
 #[test]
-fn rule_an_epoch_published_in_layout_1_verifies_reruns_unchanged_and_is_replaced_with_the_same_rows() {
+fn rule_a_published_epoch_keeps_its_layout_through_verify_reruns_and_replace_while_new_epochs_get_the_current() {
     assert_ne!(Layout::CURRENT, Layout::V1);
     let (_d, lake, reg) = fleet_lake();
-    let now = EpochInputs::new(epoch(), 1_000_000_007, reg);
+    let now = EpochInputs::new(epoch(), 1_000_000_007, reg.clone());
     let old = EpochInputs {
         layout: Layout::V1,
         ..now.clone()
@@ -280,35 +280,80 @@ fn rule_an_epoch_published_in_layout_1_verifies_reruns_unchanged_and_is_replaced
     assert!(!pipeline::run(&lake, &old, &no_progress).unwrap().unchanged);
     let manifest = String::from_utf8(file(&lake, "manifest.json")).unwrap();
     assert!(!manifest.contains("\"layout\""), "layout 1 manifests predate the field");
-    let before: Vec<Vec<u8>> = ["explain.parquet", "coverage.parquet", "rewards.parquet", "merkle.json"]
-        .iter()
-        .map(|n| file(&lake, n))
-        .collect();
-
+    let names = ["explain.parquet", "coverage.parquet", "rewards.parquet", "merkle.json"];
+    let before: Vec<Vec<u8>> = names.iter().map(|n| file(&lake, n)).collect();
     let r = audit::verify(&lake, &epoch(), None, &no_progress).unwrap();
     assert!(r.ok, "{:?}", r.mismatches);
-    // This build's inputs name the current layout; the published epoch is recomputed in its own.
-    let again = pipeline::run_with(&lake, &now, RunOptions::default(), &no_progress).unwrap();
-    assert!(again.unchanged);
-    assert_eq!(file(&lake, "explain.parquet"), before[0]);
-
+    // This build's inputs name the current layout; the published epoch is recomputed in its
+    // own, with and without --replace.
     let replace = RunOptions {
         replace: true,
         ..RunOptions::default()
     };
-    let replaced = pipeline::run_with(&lake, &now, replace, &no_progress).unwrap();
-    assert!(!replaced.unchanged);
-    let manifest = String::from_utf8(file(&lake, "manifest.json")).unwrap();
-    assert!(manifest.contains("\"layout\": 2"), "{manifest}");
-    for (i, name) in ["explain.parquet", "coverage.parquet"].iter().enumerate() {
-        let after = file(&lake, name);
-        assert_ne!(after, before[i], "{name}: other bytes");
-        assert_eq!(rows(after), rows(before[i].clone()), "{name}: the same rows");
+    for opts in [RunOptions::default(), replace] {
+        assert!(pipeline::run_with(&lake, &now, opts, &no_progress).unwrap().unchanged);
     }
-    assert_eq!(file(&lake, "rewards.parquet"), before[2], "the same payouts");
-    assert_eq!(file(&lake, "merkle.json"), before[3], "the same root");
-    let r = audit::verify(&lake, &epoch(), None, &no_progress).unwrap();
-    assert!(r.ok, "{:?}", r.mismatches);
+    // The next epoch is new: the current layout; its prior state is the published coverage.
+    let next: Epoch = "2026-W47".parse().unwrap();
+    pipeline::run(&lake, &EpochInputs::new(next, 1000, reg.clone()), &no_progress).unwrap();
+    let m = std::fs::read_to_string(lake.epoch_dir(&next).join("manifest.json")).unwrap();
+    assert!(m.contains("\"layout\": 2"), "{m}");
+    // Replacing the old epoch with another pool keeps its layout, so the next one still verifies.
+    let more = EpochInputs {
+        pool: 2_000_000_011,
+        ..old.clone()
+    };
+    let replaced = pipeline::run_with(
+        &lake,
+        &EpochInputs {
+            layout: Layout::CURRENT,
+            ..more
+        },
+        replace,
+        &no_progress,
+    );
+    assert!(!replaced.unwrap().unchanged);
+    assert!(!String::from_utf8(file(&lake, "manifest.json"))
+        .unwrap()
+        .contains("\"layout\""));
+    assert_eq!(file(&lake, "coverage.parquet"), before[1]);
+    for e in [epoch(), next] {
+        let r = audit::verify(&lake, &e, None, &no_progress).unwrap();
+        assert!(r.ok, "{e}: {:?}", r.mismatches);
+    }
+}
+
+#[test]
+fn rule_layout_2_writes_the_same_rows_and_the_same_money_in_other_bytes_than_layout_1() {
+    let run = |layout| {
+        let (d, lake, reg) = fleet_lake();
+        let inputs = EpochInputs {
+            layout,
+            ..EpochInputs::new(epoch(), 1_000_000_007, reg)
+        };
+        pipeline::run(&lake, &inputs, &no_progress).unwrap();
+        let files: Vec<Vec<u8>> = [
+            "explain.parquet",
+            "coverage.parquet",
+            "rejections.parquet",
+            "rewards.parquet",
+            "merkle.json",
+        ]
+        .iter()
+        .map(|n| file(&lake, n))
+        .collect();
+        drop(d);
+        files
+    };
+    let (v1, v2) = (run(Layout::V1), run(Layout::V2));
+    for (i, name) in ["explain", "coverage", "rejections"].iter().enumerate() {
+        if i < 2 {
+            assert_ne!(v1[i], v2[i], "{name}: other bytes");
+        }
+        assert_eq!(rows(v1[i].clone()), rows(v2[i].clone()), "{name}: the same rows");
+    }
+    assert_eq!(v1[3], v2[3], "the same payouts");
+    assert_eq!(v1[4], v2[4], "the same merkle root and proofs");
 }
 
 #[test]
@@ -323,4 +368,15 @@ fn rule_a_manifest_naming_a_layout_this_build_does_not_know_is_refused_naming_it
         .unwrap_err()
         .to_string();
     assert!(e.contains("layout 7") && e.contains("manifest.json"), "{e}");
+    // A run of that epoch is refused the same way, before anything is computed or written.
+    let reg = Registry::parse(b"device_id,wallet\n", "r").unwrap();
+    let e = pipeline::run(&lake, &EpochInputs::new(epoch(), 1000, reg), &no_progress)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("layout 7") && e.contains("manifest.json"), "{e}");
+    let staging = std::fs::read_dir(lake.root().join("epochs"))
+        .unwrap()
+        .filter(|d| d.as_ref().unwrap().file_name().to_string_lossy().starts_with(".tmp-"))
+        .count();
+    assert_eq!(staging, 0, "no staging directory left");
 }

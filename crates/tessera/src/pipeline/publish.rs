@@ -32,15 +32,17 @@ pub struct RunOptions {
 }
 
 /// Run an epoch into the lake, keeping published epochs immutable: an epoch that already has
-/// `epochs/E/` is recomputed, in the Parquet layout it was published in
-/// ([`crate::tables::Layout`], from its manifest); identical bytes are a no-op
-/// ([`EpochRun::unchanged`]), different bytes are refused with what changed unless
-/// [`RunOptions::replace`], which writes `inputs.layout`. An earlier epoch with
+/// `epochs/E/` is recomputed, always in the Parquet layout it was published in
+/// ([`crate::tables::Layout`], from its manifest: a later epoch's manifest holds the hash of its
+/// `coverage.parquet`, so its bytes must not change while its rows do not); identical bytes are a
+/// no-op ([`EpochRun::unchanged`]), different bytes are refused with what changed unless
+/// [`RunOptions::replace`]. An earlier epoch with
 /// sources but no outputs since the last published one is refused unless
 /// [`RunOptions::no_prior`].
 ///
 /// # Errors
-/// [`Error::Published`] and [`Error::MissingPrior`] as above; I/O and data errors of the run.
+/// [`Error::Published`] and [`Error::MissingPrior`] as above; [`published_layout`]'s error; I/O
+/// and data errors of the run.
 ///
 /// ```
 /// use tessera::pipeline::{run_with, EpochInputs, RunOptions, no_progress};
@@ -54,9 +56,8 @@ pub struct RunOptions {
 /// assert!(run_with(&lake, &more, RunOptions::default(), &no_progress).is_err());
 /// ```
 pub fn run_with(lake: &Lake, inputs: &EpochInputs, opts: RunOptions, progress: Progress) -> Result<EpochRun> {
-    let staging = prepare(lake, &inputs.epoch, opts)?;
     let in_published_layout;
-    let inputs = match published_layout(lake, &inputs.epoch, opts) {
+    let inputs = match published_layout(lake, &inputs.epoch)? {
         Some(layout) if layout != inputs.layout => {
             in_published_layout = EpochInputs {
                 layout,
@@ -66,6 +67,7 @@ pub fn run_with(lake: &Lake, inputs: &EpochInputs, opts: RunOptions, progress: P
         }
         _ => inputs,
     };
+    let staging = prepare(lake, &inputs.epoch, opts)?;
     match compute_to_dir(lake, inputs, &staging, progress) {
         Ok(out) => commit(lake, &inputs.epoch, &staging, out, opts),
         Err(e) => {
@@ -75,31 +77,40 @@ pub fn run_with(lake: &Lake, inputs: &EpochInputs, opts: RunOptions, progress: P
     }
 }
 
-/// The layout of the published `epochs/E/` that a run without [`RunOptions::replace`] recomputes
-/// (`None`: nothing published, `replace` set, or a manifest this build cannot read — then the
+/// The layout of the published `epochs/E/`, which every run of `E` recomputes in, `--replace`
+/// included (`None`: nothing published, or a manifest this build cannot parse — then the
 /// comparison in [`commit`] decides). [`run_with`] applies it; an engine that computes the run
 /// by other means (Spark, through [`prepare`] and [`commit`]) sets `inputs.layout` from it.
 ///
+/// # Errors
+/// [`Error::Data`] naming the manifest when it names a layout this build does not know
+/// (published by a newer tessera).
+///
 /// ```
-/// use tessera::pipeline::{published_layout, run, EpochInputs, RunOptions, no_progress};
+/// use tessera::pipeline::{published_layout, run, EpochInputs, no_progress};
 /// # let dir = tempfile::tempdir().unwrap();
 /// # let lake = tessera::lake::Lake::open(dir.path()).unwrap();
 /// # let reg = tessera::registry::Registry::parse(b"device_id,wallet\n", "r").unwrap();
 /// let e = "2026-W47".parse().unwrap();
-/// assert_eq!(published_layout(&lake, &e, RunOptions::default()), None);
+/// assert_eq!(published_layout(&lake, &e).unwrap(), None);
 /// let old = EpochInputs { layout: tessera::tables::Layout::V1, ..EpochInputs::new(e, 1000, reg) };
 /// run(&lake, &old, &no_progress).unwrap();
-/// assert_eq!(published_layout(&lake, &e, RunOptions::default()), Some(tessera::tables::Layout::V1));
-/// let replace = RunOptions { replace: true, ..RunOptions::default() };
-/// assert_eq!(published_layout(&lake, &e, replace), None);
+/// assert_eq!(published_layout(&lake, &e).unwrap(), Some(tessera::tables::Layout::V1));
 /// ```
-pub fn published_layout(lake: &Lake, epoch: &Epoch, opts: RunOptions) -> Option<crate::tables::Layout> {
-    if opts.replace {
-        return None;
-    }
-    let bytes = std::fs::read(lake.epoch_dir(epoch).join("manifest.json")).ok()?;
-    let m = Manifest::from_slice(&bytes).ok()?;
-    crate::tables::Layout::of_manifest(m.layout).ok()
+pub fn published_layout(lake: &Lake, epoch: &Epoch) -> Result<Option<crate::tables::Layout>> {
+    let path = lake.epoch_dir(epoch).join("manifest.json");
+    let Ok(bytes) = std::fs::read(&path) else {
+        return Ok(None);
+    };
+    let Ok(m) = Manifest::from_slice(&bytes) else {
+        return Ok(None);
+    };
+    crate::tables::Layout::of_manifest(m.layout)
+        .map(Some)
+        .map_err(|message| Error::Data {
+            path: path.display().to_string(),
+            message,
+        })
 }
 
 /// The first half of [`run_with`] for a run computed by other means ([`super::staged`]): the
