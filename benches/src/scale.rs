@@ -316,34 +316,51 @@ fn epoch_args<'c>(c: &'c mut Command, lake: &Path) -> &'c mut Command {
     .args(["--registry", registry.to_str().expect("utf8")])
 }
 
-/// Seconds of an epoch run of `lake` with the scale grid's places (`[[regions]]`, `[roads]`,
-/// `[[bounties]]`, written into `lake/places/`).
-/// The epoch with the grid's places: (cold, warm) seconds — first with an empty places cache
-/// (`<lake>/cache/places`: the run tiles the regions and walks the roads), then again with the
-/// cells that run cached (what every later run of the same policy and files costs; best of two).
-fn places_epoch(tessera: &Path, lake: &Path, n: u64) -> (f64, f64) {
-    let cfg = tessera::simulate::ScaleConfig::for_fixes(n, 7);
-    let dir = lake.join("places");
-    for (name, bytes) in cfg.places() {
-        tessera::lake::write_atomic(&dir.join(name), &bytes).expect("places");
+/// The epoch with the simulated grid's regions, road network and bounty (GeoJSON, read
+/// natively): what places cost. `--replace` swaps the policies' outputs.
+struct Places<'a> {
+    tessera: &'a Path,
+    lake: &'a Path,
+    policy: PathBuf,
+    /// The first run, which builds the places cache.
+    cold_s: f64,
+    /// The best of the cached runs.
+    best_s: f64,
+}
+
+impl<'a> Places<'a> {
+    /// Write the places, empty the places cache and run once (cold).
+    fn new(tessera: &'a Path, lake: &'a Path, n: u64) -> Self {
+        let cfg = tessera::simulate::ScaleConfig::for_fixes(n, 7);
+        let dir = lake.join("places");
+        for (name, bytes) in cfg.places() {
+            tessera::lake::write_atomic(&dir.join(name), &bytes).expect("places");
+        }
+        let _ = std::fs::remove_dir_all(lake.join("cache/places"));
+        let mut p = Places {
+            tessera,
+            lake,
+            policy: dir.join("places.toml"),
+            cold_s: f64::NAN,
+            best_s: f64::MAX,
+        };
+        p.cold_s = p.once();
+        p
     }
-    let _ = std::fs::remove_dir_all(lake.join("cache/places"));
-    let run = || {
-        let mut c = Command::new(tessera);
+
+    fn once(&self) -> f64 {
+        let mut c = Command::new(self.tessera);
         c.args(["epoch", "run"]);
-        epoch_args(&mut c, lake).args([
-            "--policy",
-            dir.join("places.toml").to_str().expect("utf8"),
-            "--replace",
-            "--json",
-        ]);
+        epoch_args(&mut c, self.lake).args(["--policy", self.policy.to_str().expect("utf8"), "--replace", "--json"]);
         let (s, _, out) = measured(&mut c);
         assert!(out.contains("\"road_km_covered\""), "places run: {out}");
         s
-    };
-    let cold = run();
-    // Cached: the better of two runs (as every other epoch row is a best of runs).
-    (cold, run().min(run()))
+    }
+
+    /// One cached run, keeping the best.
+    fn run(&mut self) {
+        self.best_s = self.best_s.min(self.once());
+    }
 }
 
 /// Largest lake the peer's `--compare` runs on (its explain comparison is in memory).
@@ -351,51 +368,80 @@ const PEER_COMPARE_MAX_FIXES: u64 = 30_000_000;
 
 /// The whole epoch against the Polars peer (`--peer-epoch`, `polars_epoch.py`): tessera with
 /// policy v1 (`[trust] enabled = false`, no places — what the peer implements) and the peer on the
-/// same lake, alternating, best of `repeat` each; then the peer's `--compare` of tessera's
-/// published outputs, which must agree exactly (the run fails otherwise). Above
+/// same lake, best of the rounds each; then ([`WholeEpoch::finish`]) the peer's `--compare` of
+/// tessera's published outputs, which must agree exactly (the run fails otherwise). Above
 /// [`PEER_COMPARE_MAX_FIXES`] the compare is skipped (and the JSON says so): the peer's
 /// comparison of the explain rows holds them all in memory and was OOM-killed at 24 GiB at 10^8.
-fn whole_epoch_vs_peer(tessera: &Path, py: &str, peer: &Path, lake: &Path, n: u64, repeat: usize) -> serde_json::Value {
-    let policy = lake.join("places/v1.toml");
-    tessera::lake::write_atomic(
-        &policy,
-        b"# policy v1 as the Polars peer implements it: trust detectors off, no places\n[trust]\nenabled = false\n",
-    )
-    .expect("policy");
-    let peer_cmd = || {
-        let mut c = Command::new(py);
-        c.arg(peer);
-        epoch_args(&mut c, lake);
-        c
-    };
-    // Best (wall, peak RSS, CPU) of the runs.
-    let keep = |best: &mut (f64, u64, f64), c: &mut Command| {
-        let (s, rss, cpu, _) = measured_cpu(c);
-        if s < best.0 {
-            *best = (s, rss, cpu);
+struct WholeEpoch<'a> {
+    tessera: &'a Path,
+    py: &'a str,
+    peer: &'a Path,
+    lake: &'a Path,
+    policy: PathBuf,
+    /// Best (wall, peak RSS, CPU) of tessera v1 and of the peer.
+    t: (f64, u64, f64),
+    p: (f64, u64, f64),
+}
+
+impl<'a> WholeEpoch<'a> {
+    fn new(tessera: &'a Path, py: &'a str, peer: &'a Path, lake: &'a Path) -> Self {
+        let policy = lake.join("places/v1.toml");
+        tessera::lake::write_atomic(
+            &policy,
+            b"# policy v1 as the Polars peer implements it: trust detectors off, no places\n[trust]\nenabled = false\n",
+        )
+        .expect("policy");
+        WholeEpoch {
+            tessera,
+            py,
+            peer,
+            lake,
+            policy,
+            t: (f64::MAX, 0, 0.0),
+            p: (f64::MAX, 0, 0.0),
         }
-    };
-    let (mut t, mut p) = ((f64::MAX, 0u64, 0.0f64), (f64::MAX, 0u64, 0.0f64));
-    for _ in 0..repeat.max(1) {
-        let mut c = Command::new(tessera);
-        c.args(["epoch", "run"]);
-        epoch_args(&mut c, lake).args(["--policy", policy.to_str().expect("utf8"), "--replace", "--json"]);
-        keep(&mut t, &mut c);
-        keep(&mut p, &mut peer_cmd());
     }
-    let compare = if n <= PEER_COMPARE_MAX_FIXES {
-        let mut c = peer_cmd();
-        c.arg("--compare");
-        measured_cpu(&mut c); // exits 3 (the bench fails) on any difference
-        "exact"
-    } else {
-        "skipped: above 3e7 fixes the peer's compare does not fit in 24 GiB"
-    };
-    serde_json::json!({
-        "tessera_v1_s": t.0, "tessera_v1_peak_rss_bytes": t.1, "tessera_v1_cpu_s": t.2,
-        "peer_s": p.0, "peer_peak_rss_bytes": p.1, "peer_cpu_s": p.2,
-        "ratio_v1": p.0 / t.0, "compare": compare,
-    })
+
+    fn peer_cmd(&self) -> Command {
+        let mut c = Command::new(self.py);
+        c.arg(self.peer);
+        epoch_args(&mut c, self.lake);
+        c
+    }
+
+    /// One tessera v1 run, then one peer run, keeping the best (wall, peak RSS, CPU) of each.
+    fn round(&mut self) {
+        let keep = |best: &mut (f64, u64, f64), c: &mut Command| {
+            let (s, rss, cpu, _) = measured_cpu(c);
+            if s < best.0 {
+                *best = (s, rss, cpu);
+            }
+        };
+        let mut c = Command::new(self.tessera);
+        c.args(["epoch", "run"]);
+        epoch_args(&mut c, self.lake).args(["--policy", self.policy.to_str().expect("utf8"), "--replace", "--json"]);
+        keep(&mut self.t, &mut c);
+        let mut peer = self.peer_cmd();
+        keep(&mut self.p, &mut peer);
+    }
+
+    /// The peer's `--compare` of the last (v1) run's outputs, and the figures as JSON.
+    fn finish(self, n: u64) -> serde_json::Value {
+        let compare = if n <= PEER_COMPARE_MAX_FIXES {
+            let mut c = self.peer_cmd();
+            c.arg("--compare");
+            measured_cpu(&mut c); // exits 3 (the bench fails) on any difference
+            "exact"
+        } else {
+            "skipped: above 3e7 fixes the peer's compare does not fit in 24 GiB"
+        };
+        let (t, p) = (self.t, self.p);
+        serde_json::json!({
+            "tessera_v1_s": t.0, "tessera_v1_peak_rss_bytes": t.1, "tessera_v1_cpu_s": t.2,
+            "peer_s": p.0, "peer_peak_rss_bytes": p.1, "peer_cpu_s": p.2,
+            "ratio_v1": p.0 / t.0, "compare": compare,
+        })
+    }
 }
 
 fn main() {
@@ -459,9 +505,13 @@ fn main() {
             eprint!("{out}");
             sim_s = s;
         }
-        // Full epoch, as a user runs it: best of `repeat` runs, as the v1 and peer rows are (the
-        // first epoch after the bench's GB-scale writes and deletions often waits on this VM's
-        // disk; it is kept as `epoch_first_s`).
+        // The whole epoch, as a user runs it (the default policy: trust detectors on), with the
+        // places (regions, roads, bounty), with policy v1 and the Polars peer: the four
+        // alternating in each round and the best of `repeat` rounds kept for each, so every ratio
+        // compares runs from the same minutes (this VM's speed drifts by up to 40 % within an
+        // hour). The first default run (often waiting on the disk after the bench's GB-scale
+        // writes and deletions) is kept as `epoch_first_s`, the first places run (building the
+        // places cache from GeoJSON) as `epoch_places_cold_s`.
         let run_default = || {
             measured_cpu(Command::new(&tessera).args([
                 "epoch",
@@ -481,23 +531,27 @@ fn main() {
         let first = run_default();
         let epoch_first_s = first.0;
         let mut best_run = first;
-        for _ in 1..repeat.max(1) {
+        let mut places = Places::new(&tessera, &lake_dir, n);
+        let mut whole = match (&python, &peer_epoch) {
+            (Some(py), Some(pe)) => Some(WholeEpoch::new(&tessera, py, Path::new(pe), &lake_dir)),
+            _ => None,
+        };
+        for _ in 0..repeat.max(1) {
             let r = run_default();
             if r.0 < best_run.0 {
                 best_run = r;
+            }
+            places.run();
+            if let Some(w) = &mut whole {
+                w.round();
             }
         }
         let (epoch_s, rss, epoch_cpu_s, out) = best_run;
         let summary: serde_json::Value = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"));
         let fixes_in = summary["fixes_in"].as_u64().unwrap_or(0);
-        // The same epoch with the grid's regions, road network and bounty (GeoJSON, read
-        // natively): what places cost. `--replace` swaps the two policies' outputs.
-        let (places_cold_s, places_s) = places_epoch(&tessera, &lake_dir, n);
-        // The whole epoch against the Polars peer (last: its v1 run is what --compare checks).
-        let whole = match (&python, &peer_epoch) {
-            (Some(py), Some(pe)) => whole_epoch_vs_peer(&tessera, py, Path::new(pe), &lake_dir, n, repeat),
-            _ => serde_json::Value::Null,
-        };
+        let (places_cold_s, places_s) = (places.cold_s, places.best_s);
+        // Last: the peer's --compare checks the published outputs of tessera's v1 run, the last run.
+        let whole = whole.map_or(serde_json::Value::Null, |w| w.finish(n));
 
         let files = fixes_files(&lake_dir);
         let (dedupe_s, (groups, cells, nfix)) = best(repeat, || tessera_dedupe(&files));

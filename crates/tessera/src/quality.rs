@@ -51,13 +51,23 @@ pub fn gate(fix: &Fix, k: &Kernels) -> Result<(), (Reason, String)> {
     if h > k.max_hdop_centi {
         return Err((
             Reason::HdopTooHigh,
-            format!("HDOP {:.2} > {:.2}", h as f64 / 100.0, k.max_hdop_centi as f64 / 100.0),
+            format!("HDOP {} > {}", Centi(h), Centi(k.max_hdop_centi)),
         ));
     }
     match fix.sats {
         Some(s) if s < k.min_sats => Err((Reason::TooFewSats, format!("{s} satellites < {}", k.min_sats))),
         None if k.require_sats => Err((Reason::SatsMissing, "no satellite count".into())),
         _ => Ok(()),
+    }
+}
+
+/// Hundredths written with two decimals: the text `format!("{:.2}", c as f64 / 100.0)` gives
+/// (whose double is never at a rounding tie), without formatting a float for every rejected fix.
+struct Centi(u32);
+
+impl std::fmt::Display for Centi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{:02}", self.0 / 100, self.0 % 100)
     }
 }
 
@@ -315,6 +325,21 @@ mod tests {
         let mut f = fix(0, 1.0, 1.0);
         f.quality = 0;
         assert_eq!(gate(&f, &k()).unwrap_err().0, Reason::FixInvalid);
+    }
+
+    #[test]
+    fn rule_hdop_detail_writes_hundredths_as_the_float_formatting_did() {
+        let mut x = 0x9e37_79b9u32;
+        let check = |c: u32| assert_eq!(Centi(c).to_string(), format!("{:.2}", c as f64 / 100.0), "{c}");
+        for c in (0..=100_000).chain([u32::MAX, u32::MAX - 1, 999_999_999, 1_000_000_005]) {
+            check(c);
+        }
+        for _ in 0..100_000 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            check(x);
+        }
     }
 
     #[test]

@@ -484,16 +484,21 @@ fn off_road(
         last_cell = Some((c, r));
         r
     };
-    // Each fix with its step from the previous accepted fix of its segment (`Geo::step_m`).
-    let mut segments: Vec<Vec<(&Fix, bool, f64)>> = Vec::new();
+    // Each fix with its step from the previous accepted fix of its segment (`Geo::step_m`) and
+    // its position (`Geo::points`).
+    let mut segments: Vec<Vec<crate::trust::roads::Step>> = Vec::new();
     let mut last = None;
-    for (((f, v), c), step) in fixes.iter().zip(verdicts).zip(cells).zip(&geo.step_m) {
+    for (i, ((f, v), c)) in fixes.iter().zip(verdicts).zip(cells).enumerate() {
         if let crate::quality::Verdict::Accepted(s) = v {
             if last != Some(*s) {
                 segments.push(Vec::new());
                 last = Some(*s);
             }
-            segments.last_mut().expect("pushed").push((f, on_road(c.0), *step));
+            let point = geo.points[i].unwrap_or_else(|| crate::quality::GeoPoint::new(f.lat, f.lon));
+            segments
+                .last_mut()
+                .expect("pushed")
+                .push((f, on_road(c.0), geo.step_m[i], point));
         }
     }
     crate::trust::roads::off_road_with(&segments, &rk)

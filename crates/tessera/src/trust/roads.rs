@@ -34,17 +34,26 @@ pub struct OffRoadKernels {
 /// assert!(off_road(&[on], &k).is_none());
 /// ```
 pub fn off_road(segments: &[Vec<(&Fix, bool)>], k: &OffRoadKernels) -> Option<Finding> {
-    let unmeasured: Vec<Vec<(&Fix, bool, f64)>> = segments
+    let unmeasured: Vec<Vec<Step>> = segments
         .iter()
-        .map(|s| s.iter().map(|&(f, r)| (f, r, f64::NAN)).collect())
+        .map(|s| {
+            s.iter()
+                .map(|&(f, r)| (f, r, f64::NAN, GeoPoint::new(f.lat, f.lon)))
+                .collect()
+        })
         .collect();
     off_road_with(&unmeasured, k)
 }
 
-/// [`off_road`] with each fix's step from the previous fix of its segment where cleaning
-/// already measured it (`NaN`: not measured, measured here): the same metres to the bit
-/// (`GeoPoint::distance_m` from the previous fix to this one, as `quality::clean_geo` measures).
-pub(crate) fn off_road_with(segments: &[Vec<(&Fix, bool, f64)>], k: &OffRoadKernels) -> Option<Finding> {
+/// One fix of a segment for [`off_road_with`]: the fix, whether its cell is a road cell, its step
+/// from the previous fix of the segment where cleaning measured it (`NaN`: measured here), and
+/// its position (`GeoPoint::new` of the fix: cleaning's, its cosine not computed again).
+pub(crate) type Step<'a> = (&'a Fix, bool, f64, GeoPoint);
+
+/// [`off_road`] with the steps and positions cleaning already measured ([`Step`]): the same
+/// metres to the bit (`GeoPoint::distance_m` from the previous fix to this one, as
+/// `quality::clean_geo` measures).
+pub(crate) fn off_road_with(segments: &[Vec<Step>], k: &OffRoadKernels) -> Option<Finding> {
     // Fast sums first (`certain`): when every total and off-road length within their bounds
     // gives the same answer below the thresholds, there is nothing to report; otherwise the
     // exact sums decide and are reported.
@@ -54,10 +63,9 @@ pub(crate) fn off_road_with(segments: &[Vec<(&Fix, bool, f64)>], k: &OffRoadKern
     let (mut total, mut off, mut fixes) = (0.0f64, 0.0f64, 0u64);
     let (mut start, mut end) = (i64::MAX, i64::MIN);
     for seg in segments {
-        for (q, &(f, b_on_road, step)) in seg.iter().enumerate().skip(1) {
+        for (q, &(_, b_on_road, step, here)) in seg.iter().enumerate().skip(1) {
             let d = if step.is_nan() {
-                let a = seg[q - 1].0;
-                GeoPoint::new(a.lat, a.lon).distance_m(&GeoPoint::new(f.lat, f.lon))
+                seg[q - 1].3.distance_m(&here)
             } else {
                 step
             };
@@ -105,22 +113,22 @@ pub(crate) fn off_road_with(segments: &[Vec<(&Fix, bool, f64)>], k: &OffRoadKern
 /// Whether [`off_road_with`] certainly reports nothing, from fast step lengths: the exact total
 /// (rounded) is below `k.min_m`, or the exact share (rounded) at most `k.max_share`, for every
 /// pair of sums within their bounds. `false`: only the exact sums can tell.
-fn nothing_to_report(segments: &[Vec<(&Fix, bool, f64)>], k: &OffRoadKernels) -> bool {
+fn nothing_to_report(segments: &[Vec<Step>], k: &OffRoadKernels) -> bool {
     let (mut total, mut off) = (super::certain::FastSum::default(), super::certain::FastSum::default());
     for seg in segments {
-        let mut prev: Option<GeoPoint> = None;
-        for &(f, b_on_road, step) in seg {
-            let here = GeoPoint::new(f.lat, f.lon);
-            if let Some(a) = prev {
-                let fast = if step.is_nan() { a.distance_fast_m(&here) } else { None };
-                let exact = || if step.is_nan() { a.distance_m(&here) } else { step };
-                let d = fast.unwrap_or_else(exact);
-                total.add(fast, || d);
-                if !b_on_road {
-                    off.add(fast, || d);
-                }
+        for (q, &(_, b_on_road, step, here)) in seg.iter().enumerate().skip(1) {
+            // A step cleaning measured is exact as it is; the others are measured here.
+            let (fast, d) = if step.is_nan() {
+                let a = seg[q - 1].3;
+                let fast = a.distance_fast_m(&here);
+                (fast, fast.unwrap_or_else(|| a.distance_m(&here)))
+            } else {
+                (None, step)
+            };
+            total.add(fast, || d);
+            if !b_on_road {
+                off.add(fast, || d);
             }
-            prev = Some(here);
         }
     }
     let ((t, e_t), (o, e_o)) = (total.value(), off.value());
@@ -179,7 +187,7 @@ mod tests {
         let k = kernels();
         let fixes = line(300);
         let seg = judged(&fixes, &|_, lon| lon <= 24.024);
-        let measured: Vec<(&Fix, bool, f64)> = seg
+        let measured: Vec<Step> = seg
             .iter()
             .enumerate()
             .map(|(q, &(f, r))| {
@@ -189,7 +197,7 @@ mod tests {
                     q if q % 3 == 0 => f64::NAN,
                     q => GeoPoint::new(fixes[q - 1].lat, fixes[q - 1].lon).distance_m(&GeoPoint::new(f.lat, f.lon)),
                 };
-                (f, r, step)
+                (f, r, step, GeoPoint::new(f.lat, f.lon))
             })
             .collect();
         let (a, b) = (off_road(std::slice::from_ref(&seg), &k), off_road_with(&[measured], &k));
