@@ -239,40 +239,15 @@ fn encode(places: &Places, key: &str) -> Result<(Vec<u8>, Vec<u8>), String> {
 /// A cache entry → [`Places`] (without sources), refused unless its JSON names `key` and the
 /// Parquet bytes are the ones it hashed.
 fn decode(policy: &Policy, entry: &[u8], bytes: bytes::Bytes, key: &str) -> Result<Places, String> {
-    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     let entry: Entry = serde_json::from_slice(entry).map_err(|e| e.to_string())?;
     if entry.format != FORMAT || entry.key != key {
         return Err("another key".into());
     }
+    // Hashed before it is decoded: only bytes this cache wrote reach the Parquet reader.
     if crate::lake::sha256_hex(&bytes) != entry.places_sha256 {
         return Err("the Parquet file is not the one the entry hashed".into());
     }
-    let groups = ParquetRecordBatchReaderBuilder::try_new(bytes.clone())
-        .map_err(|e| e.to_string())?
-        .metadata()
-        .num_row_groups();
-    // The row groups decoded in parallel, their batches kept in file order.
-    let per_group: Vec<Vec<RecordBatch>> = (0..groups)
-        .into_par_iter()
-        .map(|g| {
-            let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(bytes.clone(), dictionary_text())
-                .map_err(|e| e.to_string())?;
-            // Every column but `cell_id` (the hex text of `cell`: 6 M strings at 10^7 fixes' places).
-            let mask = parquet::arrow::ProjectionMask::columns(
-                builder.parquet_schema(),
-                ["kind", "name", "cell", "weight", "road_mm"],
-            );
-            builder
-                .with_row_groups(vec![g])
-                .with_projection(mask)
-                .with_batch_size(1 << 16)
-                .build()
-                .map_err(|e| e.to_string())?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| e.to_string())
-        })
-        .collect::<Result<_, String>>()?;
-    let batches: Vec<RecordBatch> = per_group.into_iter().flatten().collect();
+    let batches = decode_batches(&bytes)?;
     let ids: Vec<String> = policy.bounties.iter().map(|b| b.id.clone()).collect();
     let mut places = crate::tables::places_from_batches(&batches, policy.roads.is_some(), &ids)?;
     let regions: Vec<Region> = entry
@@ -292,6 +267,53 @@ fn decode(policy: &Policy, entry: &[u8], bytes: bytes::Bytes, key: &str) -> Resu
         return Err("a region with cells is not in the list".into());
     }
     Ok(places)
+}
+
+/// The columns of `places.parquet` the places need, in groups decoded apart: every column but
+/// `cell_id` (the hex text of `cell`: 6 M strings at 10^7 fixes' places).
+const COLUMN_GROUPS: [&[&str]; 4] = [&["kind", "name"], &["cell"], &["weight"], &["road_mm"]];
+
+/// `places.parquet` bytes → its batches (every column but `cell_id`), in file order: each row
+/// group's column groups decoded in parallel (a 10^6-fix lake's places are one row group), then
+/// put side by side (the same batch size gives the same batch boundaries in every column).
+fn decode_batches(bytes: &bytes::Bytes) -> Result<Vec<RecordBatch>, String> {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let groups = ParquetRecordBatchReaderBuilder::try_new(bytes.clone())
+        .map_err(|e| e.to_string())?
+        .metadata()
+        .num_row_groups();
+    let n = COLUMN_GROUPS.len();
+    let parts: Vec<Vec<RecordBatch>> = (0..groups * n)
+        .into_par_iter()
+        .map(|t| {
+            let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(bytes.clone(), dictionary_text())
+                .map_err(|e| e.to_string())?;
+            let mask =
+                parquet::arrow::ProjectionMask::columns(builder.parquet_schema(), COLUMN_GROUPS[t % n].iter().copied());
+            builder
+                .with_row_groups(vec![t / n])
+                .with_projection(mask)
+                .with_batch_size(1 << 16)
+                .build()
+                .map_err(|e| e.to_string())?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| e.to_string())
+        })
+        .collect::<Result<_, String>>()?;
+    let mut batches = Vec::new();
+    for group in parts.chunks(n) {
+        for i in 0..group[0].len() {
+            let (mut fields, mut columns) = (Vec::new(), Vec::new());
+            for part in group {
+                let b = part.get(i).ok_or("column groups with different batch counts")?;
+                fields.extend(b.schema().fields().iter().cloned());
+                columns.extend(b.columns().iter().cloned());
+            }
+            let schema = std::sync::Arc::new(arrow_schema::Schema::new(fields));
+            batches.push(RecordBatch::try_new(schema, columns).map_err(|e| e.to_string())?);
+        }
+    }
+    Ok(batches)
 }
 
 /// Reader options reading `kind` and `name` as dictionaries (as they are stored): one small
@@ -499,6 +521,30 @@ mod tests {
             load_or_build(&p, d.path(), &Native, &cache, "b").unwrap().1,
             Origin::Cached(_)
         ));
+    }
+
+    #[test]
+    fn decoded_column_groups_give_the_places_over_many_batches() {
+        use crate::places::Region;
+        let p = Places {
+            regions: vec![
+                Region {
+                    name: "a".into(),
+                    weight: 1_500_000,
+                },
+                Region {
+                    name: "b".into(),
+                    weight: 0,
+                },
+            ],
+            region_cells: (0..150_000u64).map(|c| (c * 3, (c % 2) as u32)).collect(),
+            roads: Some((0..100_000u64).map(|c| (c * 5, c % 7)).collect()),
+            ..Places::default()
+        };
+        let bytes = bytes::Bytes::from(crate::tables::places_parquet(&p).unwrap());
+        let batches = decode_batches(&bytes).unwrap();
+        assert!(batches.len() > 3, "{} batches", batches.len());
+        assert_eq!(crate::tables::places_from_batches(&batches, true, &[]).unwrap(), p);
     }
 
     #[test]
