@@ -302,10 +302,13 @@ fn decode_batches(bytes: &bytes::Bytes) -> Result<Vec<RecordBatch>, String> {
         .collect::<Result<_, String>>()?;
     let mut batches = Vec::new();
     for group in parts.chunks(n) {
+        if group.iter().any(|part| part.len() != group[0].len()) {
+            return Err("column groups with different batch counts".into());
+        }
         for i in 0..group[0].len() {
             let (mut fields, mut columns) = (Vec::new(), Vec::new());
             for part in group {
-                let b = part.get(i).ok_or("column groups with different batch counts")?;
+                let b = &part[i];
                 fields.extend(b.schema().fields().iter().cloned());
                 columns.extend(b.columns().iter().cloned());
             }
