@@ -529,17 +529,12 @@ mod tests {
     #[test]
     fn decoded_column_groups_give_the_places_over_many_batches() {
         use crate::places::Region;
+        let regions = [("a", 1_500_000), ("b", 0)].map(|(name, weight)| Region {
+            name: name.into(),
+            weight,
+        });
         let p = Places {
-            regions: vec![
-                Region {
-                    name: "a".into(),
-                    weight: 1_500_000,
-                },
-                Region {
-                    name: "b".into(),
-                    weight: 0,
-                },
-            ],
+            regions: regions.to_vec(),
             region_cells: (0..150_000u64).map(|c| (c * 3, (c % 2) as u32)).collect(),
             roads: Some((0..100_000u64).map(|c| (c * 5, c % 7)).collect()),
             ..Places::default()
