@@ -277,17 +277,15 @@ const COLUMN_GROUPS: [&[&str]; 4] = [&["kind", "name"], &["cell"], &["weight"], 
 /// group's column groups decoded in parallel (a 10^6-fix lake's places are one row group), then
 /// put side by side (the same batch size gives the same batch boundaries in every column).
 fn decode_batches(bytes: &bytes::Bytes) -> Result<Vec<RecordBatch>, String> {
-    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    let groups = ParquetRecordBatchReaderBuilder::try_new(bytes.clone())
-        .map_err(|e| e.to_string())?
-        .metadata()
-        .num_row_groups();
+    use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
+    // The footer parsed once, shared by every task.
+    let meta = ArrowReaderMetadata::load(bytes, dictionary_text()).map_err(|e| e.to_string())?;
+    let groups = meta.metadata().num_row_groups();
     let n = COLUMN_GROUPS.len();
     let parts: Vec<Vec<RecordBatch>> = (0..groups * n)
         .into_par_iter()
         .map(|t| {
-            let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(bytes.clone(), dictionary_text())
-                .map_err(|e| e.to_string())?;
+            let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(bytes.clone(), meta.clone());
             let mask =
                 parquet::arrow::ProjectionMask::columns(builder.parquet_schema(), COLUMN_GROUPS[t % n].iter().copied());
             builder
