@@ -85,3 +85,64 @@ fn rule_attacks_earn_almost_nothing_and_honest_drivers_lose_almost_nothing() {
     assert!(r.median_paid_share <= 0.05, "{}", r.median_paid_share);
     assert!(r.honest_lost_share <= 0.01, "{}", r.honest_lost_share);
 }
+
+/// The dates of a GPX track's `<time>` elements in November 2026 moved 7 days later.
+fn a_week_later(gpx: &str) -> String {
+    let tag = "<time>2026-11-";
+    let (mut out, mut rest) = (String::new(), gpx);
+    while let Some(i) = rest.find(tag) {
+        let j = i + tag.len();
+        let day: u32 = rest[j..j + 2].parse().unwrap();
+        out.push_str(&rest[..j]);
+        out.push_str(&format!("{:02}", day + 7));
+        rest = &rest[j + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn rule_a_trace_replayed_a_week_later_is_found_through_the_earlier_epochs_fingerprints() {
+    use tessera::pipeline::run;
+    let cfg = SimConfig::default();
+    let fleet = simulate(&cfg);
+    let (w46, w47) = (cfg.start, cfg.start.next());
+    let d = tempfile::tempdir().unwrap();
+    let lake = Lake::open(d.path()).unwrap();
+    let received = w47.next().start_ms();
+    let uploads: Vec<Upload> = fleet
+        .files
+        .iter()
+        .map(|f| Upload::new(&f.device, &f.name, &f.bytes).received_at(received))
+        .collect();
+    lake.ingest_batch(&uploads);
+    let reg_csv = format!("{}car-replay,0x{}\n", fleet.registry_csv, "ab".repeat(20));
+    let reg = Registry::parse(reg_csv.as_bytes(), "sim").unwrap();
+    run(&lake, &EpochInputs::new(w46, 1_000_000, reg.clone()), &no_progress).unwrap();
+    // Last week's GPX trip of car-006, uploaded again by another device with its dates moved
+    // into this week: only the earlier epoch's fingerprints.parquet can tell.
+    let original = fleet
+        .files
+        .iter()
+        .find(|f| f.device == "car-006" && f.name == "2026-W46-trip1.gpx")
+        .unwrap();
+    let replay = a_week_later(std::str::from_utf8(&original.bytes).unwrap());
+    assert_ne!(replay.as_bytes(), &original.bytes[..]);
+    lake.ingest_batch(&[Upload::new("car-replay", "2026-W47-trip1.gpx", replay.as_bytes()).received_at(received)]);
+    let out = compute(&lake, &EpochInputs::new(w47, 1_000_000, reg), &no_progress).unwrap();
+    let rows = flags(&out.files);
+    let found: Vec<&tables::FlagRow> = rows
+        .iter()
+        .filter(|r| r.device == "car-replay" && r.detector == "replay")
+        .collect();
+    assert!(!found.is_empty(), "{rows:#?}");
+    for r in &found {
+        assert!(
+            r.detail.contains("car-006") && r.detail.contains("an earlier epoch"),
+            "{}",
+            r.detail
+        );
+    }
+    // car-006's own trip this week is not a copy of anything.
+    assert!(!rows.iter().any(|r| r.device == "car-006" && r.detector == "replay"));
+}

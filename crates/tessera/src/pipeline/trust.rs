@@ -207,6 +207,10 @@ fn merge(w: &mut Vec<(i64, i64)>) {
 /// Past traces: (device, source) → anchors, from the last `history_epochs` epochs.
 type History = BTreeMap<(String, String), Vec<(u64, i64)>>;
 
+/// Consecutive rows of one (device, source) in a fingerprints batch: the key, borrowed, and
+/// its anchors.
+type Run<'a> = ((&'a str, &'a str), Vec<(u64, i64)>);
+
 fn read_history(cx: &Context) -> Result<History> {
     let mut out = History::new();
     let past: Vec<Epoch> = cx.lake.epochs()?.into_iter().filter(|e| *e < cx.epoch).collect();
@@ -215,9 +219,22 @@ fn read_history(cx: &Context) -> Result<History> {
         if !p.exists() {
             continue;
         }
-        for (device, (source, _seg, cell, t)) in read_rows(&p, tables::fingerprints_rows)? {
-            out.entry((device, source)).or_default().push((cell, t));
-        }
+        // A batch at a time, rows borrowed: a source's rows are consecutive (the file is in
+        // source order), so its key is built once per run of rows, not once per row.
+        for_each_batch(&p, |b| {
+            let mut run: Option<Run> = None;
+            for (device, source, _seg, cell, t) in tables::fingerprints_rows_of(b)? {
+                match &mut run {
+                    Some((key, anchors)) if *key == (device, source) => anchors.push((cell, t)),
+                    _ => {
+                        add_run(&mut out, run.take());
+                        run = Some(((device, source), vec![(cell, t)]));
+                    }
+                }
+            }
+            add_run(&mut out, run);
+            Ok(())
+        })?;
     }
     for a in out.values_mut() {
         a.sort_unstable_by_key(|x| x.1);
@@ -225,22 +242,45 @@ fn read_history(cx: &Context) -> Result<History> {
     Ok(out)
 }
 
-fn read_rows<T>(
+fn add_run(out: &mut History, run: Option<Run>) {
+    if let Some(((device, source), anchors)) = run {
+        out.entry((device.to_string(), source.to_string()))
+            .or_default()
+            .extend(anchors);
+    }
+}
+
+/// Call `f` on each record batch of the Parquet file `p`, read a batch at a time.
+fn for_each_batch(
     p: &Path,
-    rows: fn(&arrow_array::RecordBatch) -> std::result::Result<Vec<T>, String>,
-) -> Result<Vec<T>> {
+    mut f: impl FnMut(&arrow_array::RecordBatch) -> std::result::Result<(), String>,
+) -> Result<()> {
     let data = |message: String| Error::Data {
         path: p.display().to_string(),
         message,
     };
-    let bytes = std::fs::read(p).map_err(|source| Error::Io {
+    let file = std::fs::File::open(p).map_err(|source| Error::Io {
         path: p.display().to_string(),
         source,
     })?;
-    let mut out = Vec::new();
-    for b in tables::from_parquet(bytes.into()).map_err(|e| data(e.to_string()))? {
-        out.extend(rows(&b).map_err(data)?);
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .and_then(|b| b.with_batch_size(tables::BATCH_ROWS).build())
+        .map_err(|e| data(e.to_string()))?;
+    for b in reader {
+        f(&b.map_err(|e| data(e.to_string()))?).map_err(data)?;
     }
+    Ok(())
+}
+
+fn read_rows<T>(
+    p: &Path,
+    rows: fn(&arrow_array::RecordBatch) -> std::result::Result<Vec<T>, String>,
+) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    for_each_batch(p, |b| {
+        out.extend(rows(b)?);
+        Ok(())
+    })?;
     Ok(out)
 }
 
@@ -255,14 +295,21 @@ fn find_copies(
     placed: &mut Placed,
 ) -> BTreeSet<usize> {
     let mut who: Vec<std::result::Result<usize, String>> = Vec::new();
-    let mut seqs: Vec<Vec<(u64, i64)>> = Vec::new();
+    // History's anchors are borrowed, not copied (4 epochs of a billion-fix week: ~2·10^8).
+    let mut seqs: Vec<std::borrow::Cow<[(u64, i64)]>> = Vec::new();
     let mut meta: Vec<(u64, (i64, u64), bool)> = Vec::new();
     for (s, st) in per_source.iter().enumerate() {
-        let mut a: Vec<(u64, i64)> = st.traces.iter().flat_map(|(_, t)| t.anchors.iter().copied()).collect();
+        let a: std::borrow::Cow<[(u64, i64)]> = match &st.traces[..] {
+            [(_, t)] if t.anchors.is_sorted_by_key(|x| x.1) => t.anchors.as_slice().into(),
+            traces => {
+                let mut a: Vec<(u64, i64)> = traces.iter().flat_map(|(_, t)| t.anchors.iter().copied()).collect();
+                a.sort_by_key(|x| x.1);
+                a.into()
+            }
+        };
         if a.is_empty() {
             continue;
         }
-        a.sort_by_key(|x| x.1);
         let rx = cx.selected[s]
             .received_at
             .as_deref()
@@ -274,7 +321,7 @@ fn find_copies(
     }
     for (n, ((device, source), anchors)) in history.iter().enumerate() {
         who.push(Err(format!("{device} (source {source}, an earlier epoch)")));
-        seqs.push(anchors.clone());
+        seqs.push(anchors.as_slice().into());
         meta.push((u64::MAX - n as u64, (i64::MIN, 0), true));
     }
     let traces: Vec<copies::CopyTrace> = seqs
@@ -411,41 +458,161 @@ fn write_fingerprints(
     outputs: &mut BTreeMap<String, String>,
 ) -> Result<()> {
     use rayon::prelude::*;
-    // Rows in (source hash, segment, time, cell) order, sorted as integers: sources by their
-    // rank in hash order (hashes are unique), rows as (rank, segment, time, cell); equal keys
-    // are equal rows, so the unstable sort is exact.
-    let mut by_hash: Vec<usize> = (0..per_source.len()).collect();
+    // Rows in (source hash, segment, time, cell) order: sources in hash order (hashes are
+    // unique), each source's rows sorted as integers (segment, time, cell) — equal keys are equal
+    // rows, so the unstable sort is exact. Streamed into the file a few batches at a time (at
+    // 10^9 fixes the rows are ~5·10^7 and their batches, held whole, took ~5 GB); the batches
+    // are cut every `BATCH_ROWS` rows as before, so the bytes are the same.
+    let mut by_hash: Vec<usize> = (0..per_source.len()).filter(|s| !copied.contains(s)).collect();
     by_hash.sort_unstable_by(|a, b| cx.selected[*a].hash.cmp(&cx.selected[*b].hash));
-    let mut rank = vec![0u32; per_source.len()];
-    for (r, s) in by_hash.iter().enumerate() {
-        rank[*s] = r as u32;
-    }
-    let mut rows: Vec<(u32, u32, i64, u64)> = Vec::new();
-    for (s, st) in per_source.iter().enumerate().filter(|(s, _)| !copied.contains(s)) {
-        for (seg, t) in &st.traces {
-            rows.extend(t.anchors.iter().map(|&(c, time)| (rank[s], *seg, time, c)));
-        }
-    }
-    rows.par_sort_unstable();
-    let row = |&(r, seg, time, cell): &(u32, u32, i64, u64)| {
-        let s = by_hash[r as usize];
+    let row = |&(s, seg, time, cell): &(u32, u32, i64, u64)| {
+        let s = s as usize;
         let dev = cx.devices[device_of[s] as usize].as_str();
         (dev, cx.selected[s].hash.as_str(), seg, cell, time)
     };
-    let batches: Vec<_> = rows
-        .par_chunks(tables::BATCH_ROWS)
-        .map(|c| tables::fingerprints_batch_of(c.iter().map(row)))
-        .collect();
-    let batches = if batches.is_empty() {
-        vec![tables::fingerprints_batch(&[])]
-    } else {
-        batches
+    let build = |rows: &[(u32, u32, i64, u64)]| tables::fingerprints_batch_of(rows.iter().map(row));
+    let name = "fingerprints.parquet";
+    let path = cx.dir.join(name);
+    let io = |source| Error::Io {
+        path: path.display().to_string(),
+        source,
     };
-    let bytes = tables::to_parquet_parallel(&tables::fingerprints_schema(), &batches)
-        .map_err(|e| super::outputs::pq_error("fingerprints.parquet", e))?;
-    outputs.insert(
-        "fingerprints.parquet".into(),
-        put(cx.dir, "fingerprints.parquet", &bytes)?,
-    );
+    let file = tables::HashedFile::create(&path).map_err(io)?;
+    let pq = |e| super::outputs::pq_error(name, e);
+    let mut sink = tables::BatchSink::new(file, &tables::fingerprints_schema(), build)
+        .map_err(pq)?
+        .with_empty_batch();
+    for group in by_hash.chunks(SOURCES_PER_WRITE) {
+        let rows: Vec<Vec<(u32, u32, i64, u64)>> = group
+            .par_iter()
+            .map(|&s| {
+                let mut rows: Vec<(u32, u32, i64, u64)> = Vec::new();
+                for (seg, t) in &per_source[s].traces {
+                    rows.extend(t.anchors.iter().map(|&(c, time)| (s as u32, *seg, time, c)));
+                }
+                rows.sort_unstable();
+                rows
+            })
+            .collect();
+        for r in rows {
+            sink.append(r).map_err(pq)?;
+        }
+    }
+    let sha = sink.finish().map_err(pq)?.finish().map_err(io)?;
+    fail::fail_point!("epoch-staged-file");
+    outputs.insert(name.into(), sha);
     Ok(())
+}
+
+/// Sources whose fingerprint rows are gathered (in parallel) per write in `write_fingerprints`.
+const SOURCES_PER_WRITE: usize = 256;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(hash: String, device: &str) -> SourceMeta {
+        serde_json::from_value(serde_json::json!({
+            "hash": hash, "device": device, "name": "x.parquet", "format": "parquet", "bytes": 1,
+            "lines": {"total": 0, "fix": 0, "aux": 0, "ignored": 0, "blank": 0, "comment": 0,
+                      "rejected": 0, "ignored_types": {}},
+            "fixes": 0, "rejected": 0, "rejected_by_reason": {}
+        }))
+        .unwrap()
+    }
+
+    /// What `write_fingerprints` wrote before it streamed: every row gathered, sorted at once,
+    /// cut into `BATCH_ROWS` batches and encoded as one file.
+    fn all_at_once(cx: &Context, per_source: &[SourceTrust], device_of: &[u32], copied: &BTreeSet<usize>) -> Vec<u8> {
+        let mut by_hash: Vec<usize> = (0..per_source.len()).collect();
+        by_hash.sort_unstable_by(|a, b| cx.selected[*a].hash.cmp(&cx.selected[*b].hash));
+        let mut rank = vec![0u32; per_source.len()];
+        for (r, s) in by_hash.iter().enumerate() {
+            rank[*s] = r as u32;
+        }
+        let mut rows: Vec<(u32, u32, i64, u64)> = Vec::new();
+        for (s, st) in per_source.iter().enumerate().filter(|(s, _)| !copied.contains(s)) {
+            for (seg, t) in &st.traces {
+                rows.extend(t.anchors.iter().map(|&(c, time)| (rank[s], *seg, time, c)));
+            }
+        }
+        rows.sort_unstable();
+        let row = |&(r, seg, time, cell): &(u32, u32, i64, u64)| {
+            let s = by_hash[r as usize];
+            let dev = cx.devices[device_of[s] as usize].as_str();
+            (dev, cx.selected[s].hash.as_str(), seg, cell, time)
+        };
+        let mut batches: Vec<_> = rows
+            .chunks(tables::BATCH_ROWS)
+            .map(|c| tables::fingerprints_batch_of(c.iter().map(row)))
+            .collect();
+        if batches.is_empty() {
+            batches.push(tables::fingerprints_batch(&[]));
+        }
+        tables::to_parquet_parallel(&tables::fingerprints_schema(), &batches).unwrap()
+    }
+
+    #[test]
+    fn fingerprints_streamed_a_few_sources_at_a_time_are_the_bytes_of_one_sort() {
+        let d = tempfile::tempdir().unwrap();
+        let lake = Lake::open(d.path().join("lake")).unwrap();
+        let devices: Vec<String> = (0..7).map(|i| format!("car-{i}")).collect();
+        // 300 sources (> SOURCES_PER_WRITE) of 1..3 traces, hashes not in source order,
+        // anchors out of time order across traces, ~4.5·10^5 rows (> 4 batches per write).
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let (mut selected, mut per_source, mut device_of) = (Vec::new(), Vec::new(), Vec::new());
+        for s in 0..300u64 {
+            let dev = next(7) as u32;
+            selected.push(meta(
+                format!("{:016x}", (s * 0x2545_F491_4F6C_DD1D) % (1 << 63)),
+                &devices[dev as usize],
+            ));
+            device_of.push(dev);
+            let traces = (0..1 + next(3) as u32)
+                .map(|seg| {
+                    let anchors = (0..next(3000)).map(|_| (next(50), next(1_000_000) as i64)).collect();
+                    (
+                        seg * 2,
+                        Trace {
+                            anchors,
+                            ..Trace::default()
+                        },
+                    )
+                })
+                .collect();
+            per_source.push(SourceTrust {
+                findings: Vec::new(),
+                traces,
+            });
+        }
+        let k = crate::trust::policy::TrustPolicy::default().kernels().unwrap().unwrap();
+        let out = d.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        let cx = Context {
+            lake: &lake,
+            epoch: "2026-W47".parse().unwrap(),
+            selected: &selected,
+            devices: &devices,
+            wallet_of: &[],
+            k: &k,
+            dir: &out,
+        };
+        for copied in [BTreeSet::new(), BTreeSet::from([0, 5, 299]), (0..300).collect()] {
+            let mut outputs = BTreeMap::new();
+            write_fingerprints(&cx, &per_source, &device_of, &copied, &mut outputs).unwrap();
+            let written = std::fs::read(out.join("fingerprints.parquet")).unwrap();
+            assert_eq!(
+                written,
+                all_at_once(&cx, &per_source, &device_of, &copied),
+                "{copied:?}"
+            );
+            assert_eq!(outputs["fingerprints.parquet"], crate::lake::sha256_hex(&written));
+        }
+    }
 }

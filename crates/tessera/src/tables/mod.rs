@@ -20,8 +20,8 @@ pub use encode::ColumnParallelWriter;
 pub use explain::{explain_batch, explain_schema};
 pub use fixes::{batch_to_fixes, fixes_schema, fixes_to_batches, fixes_to_batches_sized};
 pub use flags::{
-    fingerprints_batch, fingerprints_batch_of, fingerprints_rows, fingerprints_schema, flags_batch, flags_rows,
-    flags_schema, trust_batch, trust_rows, trust_schema, AnchorRow, FlagRow,
+    fingerprints_batch, fingerprints_batch_of, fingerprints_rows, fingerprints_rows_of, fingerprints_schema,
+    flags_batch, flags_rows, flags_schema, trust_batch, trust_rows, trust_schema, AnchorRow, FlagRow,
 };
 pub use imu::{batch_to_imu, imu_schema, imu_to_batches};
 pub use layout::{Layout, HIGH_CARDINALITY_COLUMNS};
