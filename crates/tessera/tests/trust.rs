@@ -16,19 +16,25 @@ fn flags(files: &BTreeMap<String, Vec<u8>>) -> Vec<tables::FlagRow> {
         .collect()
 }
 
-#[test]
-fn rule_the_sample_fleets_dishonest_drivers_are_withheld_and_honest_ones_are_not() {
-    let cfg = SimConfig::default();
-    let fleet = simulate(&cfg);
+/// A lake (in a temporary directory, returned with it) holding every file of `fleet`, all
+/// received at `received` (UTC ms).
+fn fleet_lake(fleet: &tessera::simulate::Fleet, received: i64) -> (tempfile::TempDir, Lake) {
     let d = tempfile::tempdir().unwrap();
     let lake = Lake::open(d.path()).unwrap();
-    let received = cfg.start.next().next().start_ms();
     let uploads: Vec<Upload> = fleet
         .files
         .iter()
         .map(|f| Upload::new(&f.device, &f.name, &f.bytes).received_at(received))
         .collect();
     lake.ingest_batch(&uploads);
+    (d, lake)
+}
+
+#[test]
+fn rule_the_sample_fleets_dishonest_drivers_are_withheld_and_honest_ones_are_not() {
+    let cfg = SimConfig::default();
+    let fleet = simulate(&cfg);
+    let (_d, lake) = fleet_lake(&fleet, cfg.start.next().next().start_ms());
     let reg = Registry::parse(fleet.registry_csv.as_bytes(), "sim").unwrap();
     let out = compute(&lake, &EpochInputs::new(cfg.start.next(), 1_000_000, reg), &no_progress).unwrap();
     let rows = flags(&out.files);
@@ -107,15 +113,8 @@ fn rule_a_trace_replayed_a_week_later_is_found_through_the_earlier_epochs_finger
     let cfg = SimConfig::default();
     let fleet = simulate(&cfg);
     let (w46, w47) = (cfg.start, cfg.start.next());
-    let d = tempfile::tempdir().unwrap();
-    let lake = Lake::open(d.path()).unwrap();
     let received = w47.next().start_ms();
-    let uploads: Vec<Upload> = fleet
-        .files
-        .iter()
-        .map(|f| Upload::new(&f.device, &f.name, &f.bytes).received_at(received))
-        .collect();
-    lake.ingest_batch(&uploads);
+    let (_d, lake) = fleet_lake(&fleet, received);
     let reg_csv = format!("{}car-replay,0x{}\n", fleet.registry_csv, "ab".repeat(20));
     let reg = Registry::parse(reg_csv.as_bytes(), "sim").unwrap();
     run(&lake, &EpochInputs::new(w46, 1_000_000, reg.clone()), &no_progress).unwrap();
