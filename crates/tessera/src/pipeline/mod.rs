@@ -15,6 +15,7 @@
 //! disk. What grows with the week is per recipient (wallets, devices) and per source (the
 //! manifest's input list).
 
+mod history;
 mod outputs;
 mod places;
 mod prior;

@@ -4,6 +4,7 @@
 //! ones from stage 1 included), `fingerprints.parquet` and `trust.parquet`, and hands scoring the
 //! windows to withhold per device and the `trust` multiplier.
 
+use super::history;
 use super::outputs::put;
 use crate::epoch::Epoch;
 use crate::fixed::Ppm;
@@ -153,8 +154,7 @@ pub(super) fn judge(
         }
     }
     // 2. Replays and co-travel, against this epoch and the last epochs' fingerprints.
-    let history = read_history(cx)?;
-    let copied = find_copies(cx, &per_source, &device_of, &history, &mut placed);
+    let copied = find_copies(cx, &per_source, &device_of, &mut placed)?;
     // 3. Windows, reputation, the files.
     let mut windows: Vec<Vec<(i64, i64)>> = vec![Vec::new(); cx.devices.len()];
     for (d, _, f) in &placed {
@@ -204,50 +204,16 @@ fn merge(w: &mut Vec<(i64, i64)>) {
     *w = out;
 }
 
-/// Past traces: (device, source) → anchors, from the last `history_epochs` epochs.
-type History = BTreeMap<(String, String), Vec<(u64, i64)>>;
-
-/// Consecutive rows of one (device, source) in a fingerprints batch: the key, borrowed, and
-/// its anchors.
-type Run<'a> = ((&'a str, &'a str), Vec<(u64, i64)>);
-
-fn read_history(cx: &Context) -> Result<History> {
-    let mut out = History::new();
+/// The last `history_epochs` epochs' fingerprints files, newest first.
+fn past_fingerprints(cx: &Context) -> Result<Vec<std::path::PathBuf>> {
     let past: Vec<Epoch> = cx.lake.epochs()?.into_iter().filter(|e| *e < cx.epoch).collect();
-    for e in past.iter().rev().take(cx.k.history_epochs as usize) {
-        let p = cx.lake.epoch_dir(e).join("fingerprints.parquet");
-        if !p.exists() {
-            continue;
-        }
-        // A batch at a time, rows borrowed: a source's rows are consecutive (the file is in
-        // source order), so its key is built once per run of rows, not once per row.
-        for_each_batch(&p, |b| {
-            let mut run: Option<Run> = None;
-            for (device, source, _seg, cell, t) in tables::fingerprints_rows_of(b)? {
-                match &mut run {
-                    Some((key, anchors)) if *key == (device, source) => anchors.push((cell, t)),
-                    _ => {
-                        add_run(&mut out, run.take());
-                        run = Some(((device, source), vec![(cell, t)]));
-                    }
-                }
-            }
-            add_run(&mut out, run);
-            Ok(())
-        })?;
-    }
-    for a in out.values_mut() {
-        a.sort_unstable_by_key(|x| x.1);
-    }
-    Ok(out)
-}
-
-fn add_run(out: &mut History, run: Option<Run>) {
-    if let Some(((device, source), anchors)) = run {
-        out.entry((device.to_string(), source.to_string()))
-            .or_default()
-            .extend(anchors);
-    }
+    Ok(past
+        .iter()
+        .rev()
+        .take(cx.k.history_epochs as usize)
+        .map(|e| cx.lake.epoch_dir(e).join("fingerprints.parquet"))
+        .filter(|p| p.exists())
+        .collect())
 }
 
 /// Call `f` on each record batch of the Parquet file `p`, read a batch at a time.
@@ -291,13 +257,11 @@ fn find_copies(
     cx: &Context,
     per_source: &[SourceTrust],
     device_of: &[u32],
-    history: &History,
     placed: &mut Placed,
-) -> BTreeSet<usize> {
-    let mut who: Vec<std::result::Result<usize, String>> = Vec::new();
-    // History's anchors are borrowed, not copied (4 epochs of a billion-fix week: ~2·10^8).
+) -> Result<BTreeSet<usize>> {
+    let mut who: Vec<usize> = Vec::new();
     let mut seqs: Vec<std::borrow::Cow<[(u64, i64)]>> = Vec::new();
-    let mut meta: Vec<(u64, (i64, u64), bool)> = Vec::new();
+    let mut meta: Vec<(u64, (i64, u64))> = Vec::new();
     for (s, st) in per_source.iter().enumerate() {
         let a: std::borrow::Cow<[(u64, i64)]> = match &st.traces[..] {
             [(_, t)] if t.anchors.is_sorted_by_key(|x| x.1) => t.anchors.as_slice().into(),
@@ -315,14 +279,9 @@ fn find_copies(
             .as_deref()
             .and_then(parse_ms)
             .unwrap_or(i64::MAX);
-        who.push(Ok(s));
+        who.push(s);
         seqs.push(a);
-        meta.push((u64::from(device_of[s]), (rx, s as u64), false));
-    }
-    for (n, ((device, source), anchors)) in history.iter().enumerate() {
-        who.push(Err(format!("{device} (source {source}, an earlier epoch)")));
-        seqs.push(anchors.as_slice().into());
-        meta.push((u64::MAX - n as u64, (i64::MIN, 0), true));
+        meta.push((u64::from(device_of[s]), (rx, s as u64)));
     }
     let traces: Vec<copies::CopyTrace> = seqs
         .iter()
@@ -330,31 +289,102 @@ fn find_copies(
         .map(|(a, m)| copies::CopyTrace {
             device: m.0,
             received: m.1,
-            historic: m.2,
+            historic: false,
             anchors: a,
         })
         .collect();
+    let search = copies::CopySearch::new(&traces, cx.k);
+    // (copy, original: a current trace's index, or who.len() + the n-th earlier trace, its name)
+    let mut found: Vec<(usize, usize, String, Finding)> = search
+        .among()
+        .into_iter()
+        .map(|m| {
+            let o = &cx.selected[who[m.original]];
+            let name = format!(
+                "{} (source {}, received {})",
+                o.device,
+                o.name,
+                o.received_at.as_deref().unwrap_or("unknown")
+            );
+            (m.copy, m.original, name, m.finding)
+        })
+        .collect();
+    found.extend(copies_of_history(cx, &search, who.len())?);
+    found.sort_by_key(|f| (f.0, f.1));
     let mut copied = BTreeSet::new();
-    for mut m in copies::detect(&traces, cx.k) {
-        let Ok(s) = who[m.copy] else { continue };
-        let original = match &who[m.original] {
-            Ok(o) => {
-                let o = &cx.selected[*o];
-                format!(
-                    "{} (source {}, received {})",
-                    o.device,
-                    o.name,
-                    o.received_at.as_deref().unwrap_or("unknown")
-                )
-            }
-            Err(text) => text.clone(),
-        };
-        m.finding.detail =
+    for (copy, _, original, mut finding) in found {
+        let s = who[copy];
+        finding.detail =
             format!("follows the trace of {original}; only the first received is paid on the matched part");
         copied.insert(s);
-        placed.push((device_of[s], s, m.finding));
+        placed.push((device_of[s], s, finding));
     }
-    copied
+    Ok(copied)
+}
+
+/// Anchors of earlier traces compared per parallel step, while the next step's are read.
+const HISTORY_CHUNK_ANCHORS: usize = 1 << 20;
+
+/// The current traces that follow an earlier epoch's trace: the earlier traces read a chunk at a
+/// time (the next chunk decoded while this one is searched), each searched against the index of
+/// the current ones. Originals are numbered from `first` in (source, device) order.
+fn copies_of_history(
+    cx: &Context,
+    search: &copies::CopySearch,
+    first: usize,
+) -> Result<Vec<(usize, usize, String, Finding)>> {
+    use rayon::prelude::*;
+    let paths = past_fingerprints(cx)?;
+    let mut whole = BTreeSet::new();
+    'again: loop {
+        // A file out of (source, device) order is read whole on the next try (once: a file
+        // read whole is in order).
+        let halt = |h: history::Halt, whole: &mut BTreeSet<usize>| match h {
+            history::Halt::Disorder(i) if whole.insert(i) => Ok(()),
+            history::Halt::Disorder(i) => Err(Error::Data {
+                path: paths[i].display().to_string(),
+                message: "fingerprints out of order after a whole read".into(),
+            }),
+            history::Halt::Error(e) => Err(e),
+        };
+        let mut past = match history::History::open(&paths, &whole) {
+            Ok(h) => h,
+            Err(h) => {
+                halt(h, &mut whole)?;
+                continue 'again;
+            }
+        };
+        let mut out = Vec::new();
+        let mut chunk = past.next_chunk(HISTORY_CHUNK_ANCHORS);
+        let mut n = first;
+        loop {
+            let traces = match chunk {
+                Ok(c) if c.is_empty() => return Ok(out),
+                Ok(c) => c,
+                Err(h) => {
+                    halt(h, &mut whole)?;
+                    continue 'again;
+                }
+            };
+            let search_chunk = || {
+                traces
+                    .par_iter()
+                    .enumerate()
+                    .flat_map_iter(|(i, t)| {
+                        let name = || format!("{} (source {}, an earlier epoch)", t.device, t.source);
+                        search
+                            .of_earlier(n + i, &t.anchors)
+                            .into_iter()
+                            .map(move |m| (m.copy, m.original, name(), m.finding))
+                    })
+                    .collect::<Vec<_>>()
+            };
+            let (matches, next) = rayon::join(search_chunk, || past.next_chunk(HISTORY_CHUNK_ANCHORS));
+            out.extend(matches);
+            n += traces.len();
+            chunk = next;
+        }
+    }
 }
 
 /// Reputation entering the epoch (the multiplier) and after it (written to `trust.parquet`);

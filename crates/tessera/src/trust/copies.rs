@@ -120,6 +120,10 @@ fn shingle(a: u64, b: u64, dq: i64) -> u64 {
 
 /// Find the copies among `traces`; the result is sorted by (copy, original).
 ///
+/// The same matches as [`CopySearch`] gives: the traces that are not `historic` indexed, queried
+/// by each of them ([`CopySearch::among`]) and by each historic one
+/// ([`CopySearch::of_earlier`]).
+///
 /// ```
 /// use tessera::trust::copies::{detect, CopyTrace};
 /// let k = tessera::policy::Policy::default().kernels().unwrap().trust.unwrap();
@@ -132,22 +136,107 @@ fn shingle(a: u64, b: u64, dq: i64) -> u64 {
 /// assert_eq!((m[0].copy, m[0].original, m[0].finding.detector.as_str()), (1, 0, "replay"));
 /// ```
 pub fn detect(traces: &[CopyTrace], k: &TrustKernels) -> Vec<CopyMatch> {
-    let q = k.max_spread_ms.max(1000);
-    let index = ShingleIndex::new(traces, q);
-    // Each trace's candidates are independent: queried in parallel, then put in (copy, original)
-    // order — one match at most per pair, so the order of the work does not show.
     use rayon::prelude::*;
-    let mut out: Vec<CopyMatch> = traces
-        .par_iter()
-        .enumerate()
-        .flat_map_iter(|(b, tb)| originals_of(traces, &index, b, tb, q, k))
-        .collect();
+    let search = CopySearch::new(traces, k);
+    let mut out = search.among();
+    out.par_extend(
+        traces
+            .par_iter()
+            .enumerate()
+            .filter(|(_, t)| t.historic)
+            .flat_map_iter(|(a, t)| search.of_earlier(a, t.anchors)),
+    );
     out.sort_by_key(|m| (m.copy, m.original));
     out
 }
 
-/// Every consecutive anchor pair of every trace by shingle: `(shingle, trace, pair)` entries
-/// sorted, so a shingle's entries are a slice in trace then pair order, found through a
+/// The copy search over one epoch's traces: the consecutive anchor pairs of the traces that are
+/// not `historic` indexed by shingle, then queried by each of those traces (copies among them,
+/// [`CopySearch::among`]) and by each earlier trace passed by ([`CopySearch::of_earlier`]) —
+/// so the earlier epochs' fingerprints can be read one trace at a time, never held or indexed
+/// whole. A pair of traces gets the same votes from either side (a shingle matches within one
+/// time bucket either way), and [`best_run`] sorts them: the matches do not depend on which side
+/// asked.
+pub struct CopySearch<'a> {
+    traces: &'a [CopyTrace<'a>],
+    index: ShingleIndex,
+    q: i64,
+    k: &'a TrustKernels,
+}
+
+impl<'a> CopySearch<'a> {
+    /// Index the anchor pairs of `traces` that are not `historic` (16 bytes per pair).
+    ///
+    /// ```
+    /// // see `detect`
+    /// ```
+    pub fn new(traces: &'a [CopyTrace<'a>], k: &'a TrustKernels) -> CopySearch<'a> {
+        let q = k.max_spread_ms.max(1000);
+        CopySearch {
+            traces,
+            index: ShingleIndex::new(traces, q),
+            q,
+            k,
+        }
+    }
+
+    /// The indexed traces that follow an earlier-received indexed trace, sorted by (copy,
+    /// original); indices are into the `traces` given to [`CopySearch::new`].
+    ///
+    /// ```
+    /// // see `detect`
+    /// ```
+    pub fn among(&self) -> Vec<CopyMatch> {
+        // Each trace's candidates are independent: queried in parallel, then put in (copy,
+        // original) order — one match at most per pair, so the order of the work does not show.
+        use rayon::prelude::*;
+        let mut out: Vec<CopyMatch> = self
+            .traces
+            .par_iter()
+            .enumerate()
+            .flat_map_iter(|(b, tb)| originals_of(self, b, tb))
+            .collect();
+        out.sort_by_key(|m| (m.copy, m.original));
+        out
+    }
+
+    /// The indexed traces that follow the earlier trace `anchors` (time order; from an earlier
+    /// epoch, so always the first received), sorted by copy; `original` is put in the matches
+    /// as given.
+    ///
+    /// ```
+    /// // see `detect`
+    /// ```
+    pub fn of_earlier(&self, original: usize, anchors: &[(u64, i64)]) -> Vec<CopyMatch> {
+        let k = self.k;
+        // candidate copy → votes (i in the copy, j in the original)
+        let mut votes: HashMap<u32, Vec<(u32, u32)>, rustc_hash::FxBuildHasher> = HashMap::default();
+        for (j, w) in anchors.windows(2).enumerate() {
+            let dq = (w[1].1 - w[0].1).div_euclid(self.q);
+            for d in -1..=1 {
+                for &(_, b, i) in self.index.get(shingle(w[0].0, w[1].0, dq + d)) {
+                    let tb = self.traces[b as usize].anchors;
+                    if tb.len() >= k.min_anchors && tb[i as usize].0 == w[0].0 {
+                        votes.entry(b).or_default().push((i, j as u32));
+                    }
+                }
+            }
+        }
+        let mut cands: Vec<(u32, Vec<(u32, u32)>)> =
+            votes.into_iter().filter(|v| v.1.len() + 1 >= k.min_anchors).collect();
+        cands.sort_unstable_by_key(|c| c.0);
+        cands
+            .into_iter()
+            .filter_map(|(b, v)| {
+                let tb = self.traces[b as usize].anchors;
+                best_run((anchors, original), (tb, b as usize), v, k)
+            })
+            .collect()
+    }
+}
+
+/// Every consecutive anchor pair of every trace that is not `historic` by shingle: `(shingle,
+/// trace, pair)` entries sorted, so a shingle's entries are a slice in trace then pair order, found through a
 /// directory on the shingle's top bits (shingles are hashes: ~4 entries per slot). One array of
 /// 16 bytes per entry, not split in two after sorting (at 2·10^8 entries the split held 6 GB).
 /// (A hash map of one `Vec` per shingle cost seconds of allocation at 10^8 fixes; a binary
@@ -165,6 +254,7 @@ impl ShingleIndex {
         let mut entries: Vec<(u64, u32, u32)> = traces
             .par_iter()
             .enumerate()
+            .filter(|(_, tr)| !tr.historic)
             .flat_map_iter(|(t, tr)| {
                 tr.anchors.windows(2).enumerate().map(move |(i, w)| {
                     let key = shingle(w[0].0, w[1].0, (w[1].1 - w[0].1).div_euclid(q));
@@ -199,28 +289,21 @@ fn slot(key: u64, bits: u32) -> usize {
     key.checked_shr(64 - bits).unwrap_or(0) as usize
 }
 
-/// The matches of trace `b` against the earlier traces in `index` (shingle → (trace, pair)).
-fn originals_of(
-    traces: &[CopyTrace],
-    index: &ShingleIndex,
-    b: usize,
-    tb: &CopyTrace,
-    q: i64,
-    k: &TrustKernels,
-) -> Vec<CopyMatch> {
+/// The matches of trace `b` against the earlier-received indexed traces.
+fn originals_of(search: &CopySearch, b: usize, tb: &CopyTrace) -> Vec<CopyMatch> {
+    let (traces, k) = (search.traces, search.k);
     if tb.historic || tb.anchors.len() < k.min_anchors {
         return Vec::new();
     }
     // candidate original → votes (i in b, j in a)
     let mut votes: HashMap<u32, Vec<(u32, u32)>, rustc_hash::FxBuildHasher> = HashMap::default();
     for (i, w) in tb.anchors.windows(2).enumerate() {
-        let dq = (w[1].1 - w[0].1).div_euclid(q);
+        let dq = (w[1].1 - w[0].1).div_euclid(search.q);
         for d in -1..=1 {
-            for &(_, a, j) in index.get(shingle(w[0].0, w[1].0, dq + d)) {
+            for &(_, a, j) in search.index.get(shingle(w[0].0, w[1].0, dq + d)) {
                 let ta = &traces[a as usize];
-                let later = ta.historic || ta.received < tb.received;
-                let same = ta.device == tb.device && !ta.historic;
-                if a as usize != b && later && !same && ta.anchors[j as usize].0 == w[0].0 {
+                let later = ta.received < tb.received;
+                if a as usize != b && later && ta.device != tb.device && ta.anchors[j as usize].0 == w[0].0 {
                     votes.entry(a).or_default().push((i as u32, j));
                 }
             }
@@ -230,13 +313,18 @@ fn originals_of(
     cands.sort_unstable_by_key(|c| c.0);
     cands
         .into_iter()
-        .filter_map(|(a, v)| best_run(traces, a as usize, b, v, k))
+        .filter_map(|(a, v)| best_run((traces[a as usize].anchors, a as usize), (tb.anchors, b), v, k))
         .collect()
 }
 
-/// The longest run of consecutive matched anchors with a constant offset, if long enough.
-fn best_run(traces: &[CopyTrace], a: usize, b: usize, mut v: Vec<(u32, u32)>, k: &TrustKernels) -> Option<CopyMatch> {
-    let (ta, tb) = (traces[a].anchors, traces[b].anchors);
+/// The longest run of consecutive matched anchors with a constant offset, if long enough:
+/// `(anchors, index)` of the original and of the copy, votes `(i in the copy, j in the original)`.
+fn best_run(
+    (ta, a): (&[(u64, i64)], usize),
+    (tb, b): (&[(u64, i64)], usize),
+    mut v: Vec<(u32, u32)>,
+    k: &TrustKernels,
+) -> Option<CopyMatch> {
     let off = |&(i, j): &(u32, u32)| tb[i as usize].1 - ta[j as usize].1;
     v.sort_unstable();
     v.dedup();
@@ -351,6 +439,94 @@ mod tests {
             assert!(index.get(12345).is_empty() || naive.contains_key(&12345));
             assert_eq!(index.entries.len(), naive.values().map(Vec::len).sum::<usize>());
         }
+    }
+
+    /// Every pair of traces compared anchor pair by anchor pair: the votes of `detect` without
+    /// the shingle index, from the copy's side only.
+    fn detect_pair_by_pair(traces: &[CopyTrace], k: &TrustKernels) -> Vec<CopyMatch> {
+        let q = k.max_spread_ms.max(1000);
+        let dq = |w: &[(u64, i64)]| (w[1].1 - w[0].1).div_euclid(q);
+        let mut out = Vec::new();
+        for (b, tb) in traces.iter().enumerate() {
+            if tb.historic || tb.anchors.len() < k.min_anchors {
+                continue;
+            }
+            for (a, ta) in traces.iter().enumerate() {
+                let first = ta.historic || ta.received < tb.received;
+                if a == b || !first || (ta.device == tb.device && !ta.historic) {
+                    continue;
+                }
+                let mut v = Vec::new();
+                for (i, wb) in tb.anchors.windows(2).enumerate() {
+                    for (j, wa) in ta.anchors.windows(2).enumerate() {
+                        if wa[0].0 == wb[0].0 && wa[1].0 == wb[1].0 && (dq(wa) - dq(wb)).abs() <= 1 {
+                            v.push((i as u32, j as u32));
+                        }
+                    }
+                }
+                if v.len() + 1 >= k.min_anchors {
+                    out.extend(best_run((ta.anchors, a), (tb.anchors, b), v, k));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn rule_earlier_traces_streamed_past_the_index_find_the_matches_of_comparing_every_pair() {
+        let mut seed = 11u64;
+        let mut next = |n: u64| {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        let k = k();
+        let mut found = [0usize; 2]; // matches with a current, a historic original
+        for round in 0..30 {
+            // a few base routes over 6 cells; traces are noisy, shifted copies of them
+            let routes: Vec<Vec<(u64, i64)>> = (0..3)
+                .map(|_| {
+                    let mut t = 0;
+                    (0..10 + next(30))
+                        .map(|_| {
+                            t += 20_000 + next(40_000) as i64;
+                            (next(6), t)
+                        })
+                        .collect()
+                })
+                .collect();
+            let owned: Vec<Vec<(u64, i64)>> = (0..2 + next(12))
+                .map(|_| {
+                    let r = &routes[next(3) as usize];
+                    let shift = [0, 60_000, 86_400_000][next(3) as usize] + next(2000) as i64;
+                    let from = next(r.len() as u64 / 2) as usize;
+                    let mut copy = Vec::new();
+                    for &(c, t) in &r[from..] {
+                        let noise = next(1500) as i64 * (next(2) as i64 * 2 - 1);
+                        if next(10) > 0 {
+                            copy.push((c, t + shift + noise));
+                        }
+                    }
+                    copy
+                })
+                .collect();
+            let traces: Vec<CopyTrace> = owned
+                .iter()
+                .map(|a| CopyTrace {
+                    device: next(4),
+                    received: (next(5) as i64, next(3)),
+                    historic: next(3) == 0,
+                    anchors: a,
+                })
+                .collect();
+            let got = detect(&traces, &k);
+            let mut want = detect_pair_by_pair(&traces, &k);
+            want.sort_by_key(|m| (m.copy, m.original));
+            assert_eq!(got, want, "round {round}");
+            for m in &got {
+                found[usize::from(traces[m.original].historic)] += 1;
+            }
+        }
+        assert!(found[0] > 10 && found[1] > 10, "{found:?}");
     }
 
     fn anchors_of(f: &[Fix]) -> Vec<(u64, i64)> {
