@@ -210,34 +210,49 @@ impl<'a> CopySearch<'a> {
     pub fn of_earlier(&self, original: usize, anchors: &[(u64, i64)]) -> Vec<CopyMatch> {
         let k = self.k;
         // candidate copy → votes (i in the copy, j in the original)
-        let mut votes: HashMap<u32, Vec<(u32, u32)>, rustc_hash::FxBuildHasher> = HashMap::default();
-        for (j, w) in anchors.windows(2).enumerate() {
+        let mut votes = Votes::default();
+        self.hits(anchors, |j, cell, b, i| {
+            let tb = self.traces[b as usize].anchors;
+            if tb.len() >= k.min_anchors && tb[i as usize].0 == cell {
+                votes.entry(b).or_default().push((i, j));
+            }
+        });
+        best_runs(votes, k, |b, v| {
+            best_run((anchors, original), (self.traces[b as usize].anchors, b as usize), v, k)
+        })
+    }
+
+    /// Call `hit(pair, first cell, trace, trace's pair)` for each indexed anchor pair with the
+    /// cells of consecutive anchors `pair` of `anchors` and a time bucket within one of theirs.
+    fn hits(&self, anchors: &[(u64, i64)], mut hit: impl FnMut(u32, u64, u32, u32)) {
+        for (p, w) in anchors.windows(2).enumerate() {
             let dq = (w[1].1 - w[0].1).div_euclid(self.q);
             for d in -1..=1 {
-                for &(_, b, i) in self.index.get(shingle(w[0].0, w[1].0, dq + d)) {
-                    let tb = self.traces[b as usize].anchors;
-                    if tb.len() >= k.min_anchors && tb[i as usize].0 == w[0].0 {
-                        votes.entry(b).or_default().push((i, j as u32));
-                    }
+                for &(_, t, j) in self.index.get(shingle(w[0].0, w[1].0, dq + d)) {
+                    hit(p as u32, w[0].0, t, j);
                 }
             }
         }
-        let mut cands: Vec<(u32, Vec<(u32, u32)>)> =
-            votes.into_iter().filter(|v| v.1.len() + 1 >= k.min_anchors).collect();
-        cands.sort_unstable_by_key(|c| c.0);
-        cands
-            .into_iter()
-            .filter_map(|(b, v)| {
-                let tb = self.traces[b as usize].anchors;
-                best_run((anchors, original), (tb, b as usize), v, k)
-            })
-            .collect()
     }
 }
 
+/// Candidate trace → votes `(i in the copy, j in the original)`.
+type Votes = HashMap<u32, Vec<(u32, u32)>, rustc_hash::FxBuildHasher>;
+
+/// The candidates with enough votes, in trace order, through `best` (a [`best_run`]).
+fn best_runs(
+    votes: Votes,
+    k: &TrustKernels,
+    best: impl Fn(u32, Vec<(u32, u32)>) -> Option<CopyMatch>,
+) -> Vec<CopyMatch> {
+    let mut cands: Vec<(u32, Vec<(u32, u32)>)> = votes.into_iter().filter(|v| v.1.len() + 1 >= k.min_anchors).collect();
+    cands.sort_unstable_by_key(|c| c.0);
+    cands.into_iter().filter_map(|(t, v)| best(t, v)).collect()
+}
+
 /// Every consecutive anchor pair of every trace that is not `historic` by shingle: `(shingle,
-/// trace, pair)` entries sorted, so a shingle's entries are a slice in trace then pair order, found through a
-/// directory on the shingle's top bits (shingles are hashes: ~4 entries per slot). One array of
+/// trace, pair)` entries sorted, so a shingle's entries are a slice in trace then pair order,
+/// found through a directory on the shingle's top bits (shingles are hashes: ~4 entries per slot). One array of
 /// 16 bytes per entry, not split in two after sorting (at 2·10^8 entries the split held 6 GB).
 /// (A hash map of one `Vec` per shingle cost seconds of allocation at 10^8 fixes; a binary
 /// search of the whole array, seconds of cache misses.)
@@ -296,25 +311,17 @@ fn originals_of(search: &CopySearch, b: usize, tb: &CopyTrace) -> Vec<CopyMatch>
         return Vec::new();
     }
     // candidate original → votes (i in b, j in a)
-    let mut votes: HashMap<u32, Vec<(u32, u32)>, rustc_hash::FxBuildHasher> = HashMap::default();
-    for (i, w) in tb.anchors.windows(2).enumerate() {
-        let dq = (w[1].1 - w[0].1).div_euclid(search.q);
-        for d in -1..=1 {
-            for &(_, a, j) in search.index.get(shingle(w[0].0, w[1].0, dq + d)) {
-                let ta = &traces[a as usize];
-                let later = ta.received < tb.received;
-                if a as usize != b && later && ta.device != tb.device && ta.anchors[j as usize].0 == w[0].0 {
-                    votes.entry(a).or_default().push((i as u32, j));
-                }
-            }
+    let mut votes = Votes::default();
+    search.hits(tb.anchors, |i, cell, a, j| {
+        let ta = &traces[a as usize];
+        let later = ta.received < tb.received;
+        if a as usize != b && later && ta.device != tb.device && ta.anchors[j as usize].0 == cell {
+            votes.entry(a).or_default().push((i, j));
         }
-    }
-    let mut cands: Vec<(u32, Vec<(u32, u32)>)> = votes.into_iter().filter(|v| v.1.len() + 1 >= k.min_anchors).collect();
-    cands.sort_unstable_by_key(|c| c.0);
-    cands
-        .into_iter()
-        .filter_map(|(a, v)| best_run((traces[a as usize].anchors, a as usize), (tb.anchors, b), v, k))
-        .collect()
+    });
+    best_runs(votes, k, |a, v| {
+        best_run((traces[a as usize].anchors, a as usize), (tb.anchors, b), v, k)
+    })
 }
 
 /// The longest run of consecutive matched anchors with a constant offset, if long enough:
@@ -402,11 +409,7 @@ mod tests {
     #[test]
     fn rule_the_shingle_index_gives_each_shingle_its_pairs_in_trace_then_pair_order() {
         // Few distinct cells and times: many pairs share a shingle, across and within traces.
-        let mut seed = 7u64;
-        let mut next = |n: u64| {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            (seed >> 33) % n
-        };
+        let mut next = lcg(7);
         for n_traces in [0usize, 1, 3, 40] {
             let owned: Vec<Vec<(u64, i64)>> = (0..n_traces)
                 .map(|_| {
@@ -474,11 +477,7 @@ mod tests {
 
     #[test]
     fn rule_earlier_traces_streamed_past_the_index_find_the_matches_of_comparing_every_pair() {
-        let mut seed = 11u64;
-        let mut next = |n: u64| {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            (seed >> 33) % n
-        };
+        let mut next = lcg(11);
         let k = k();
         let mut found = [0usize; 2]; // matches with a current, a historic original
         for round in 0..30 {

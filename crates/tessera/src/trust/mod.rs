@@ -486,6 +486,14 @@ pub(crate) mod testing {
         f.iter().collect()
     }
 
+    /// A deterministic generator of numbers below `n` (a 64-bit LCG's high bits).
+    pub fn lcg(mut seed: u64) -> impl FnMut(u64) -> u64 {
+        move |n| {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        }
+    }
+
     /// The default trust kernels.
     pub fn k() -> super::TrustKernels {
         crate::policy::Policy::default().kernels().unwrap().trust.unwrap()
