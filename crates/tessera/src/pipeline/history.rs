@@ -6,14 +6,20 @@
 //! billion-fix week has ~5·10^7 anchors: four weeks of them, held and indexed with the current
 //! week's, would take ~6 GB).
 //!
+//! Every anchor must lie in its file's epoch window (`write_fingerprints` writes only fixes of
+//! the window): a file with one outside it is an error naming the file, the trace and the time,
+//! rather than times that could overflow the copy search's arithmetic.
+//!
 //! A file written in another order (never by `write_fingerprints`, which writes in source hash
 //! order) is read whole instead, held whole, and gives the same traces: [`Halt::Disorder`] tells the caller to start again with
 //! that file in `whole`.
 
+use crate::ingest::receipt::fmt_ms;
 use crate::lake::Error;
 use crate::tables;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::ops::Range;
 use std::path::PathBuf;
 
 /// One earlier trace: its anchors `(cell, time ms)` in time order.
@@ -51,6 +57,7 @@ enum FileTraces {
     /// Read a batch at a time: `open` is the last trace begun (it may go on in the next batch).
     Streamed {
         path: PathBuf,
+        window: Range<i64>,
         reader: Option<ParquetRecordBatchReader>,
         ready: VecDeque<PastTrace>,
         open: Option<PastTrace>,
@@ -66,6 +73,28 @@ fn data(path: &std::path::Path, message: String) -> Error {
     }
 }
 
+/// The anchor rows `(device, source, segment, cell, time ms)` of one record batch of `path`,
+/// each time checked to lie in the file's epoch `window`.
+fn rows_in<'a>(
+    path: &std::path::Path,
+    window: &Range<i64>,
+    b: &'a arrow_array::RecordBatch,
+) -> Result<Vec<(&'a str, &'a str, u32, u64, i64)>, Error> {
+    let rows: Vec<_> = tables::fingerprints_rows_of(b).map_err(|m| data(path, m))?.collect();
+    if let Some((device, source, _, _, t)) = rows.iter().find(|r| !window.contains(&r.4)) {
+        return Err(data(
+            path,
+            format!(
+                "anchor of source {source} (device {device}) at {} (time {t}) is outside the epoch window [{}, {})",
+                fmt_ms(*t),
+                fmt_ms(window.start),
+                fmt_ms(window.end)
+            ),
+        ));
+    }
+    Ok(rows)
+}
+
 fn reader(path: &std::path::Path) -> Result<ParquetRecordBatchReader, Error> {
     let file = std::fs::File::open(path).map_err(|source| Error::Io {
         path: path.display().to_string(),
@@ -77,21 +106,22 @@ fn reader(path: &std::path::Path) -> Result<ParquetRecordBatchReader, Error> {
 }
 
 impl FileTraces {
-    fn streamed(path: PathBuf) -> Result<FileTraces, Error> {
+    fn streamed(path: PathBuf, window: Range<i64>) -> Result<FileTraces, Error> {
         Ok(FileTraces::Streamed {
             reader: Some(reader(&path)?),
             path,
+            window,
             ready: VecDeque::new(),
             open: None,
         })
     }
 
     /// The whole file, its rows grouped by (source, device) in file order.
-    fn whole(path: PathBuf) -> Result<FileTraces, Error> {
+    fn whole(path: PathBuf, window: Range<i64>) -> Result<FileTraces, Error> {
         let mut all: BTreeMap<(String, String), Vec<(u64, i64)>> = BTreeMap::new();
         for b in reader(&path)? {
             let b = b.map_err(|e| data(&path, e.to_string()))?;
-            for (device, source, _seg, cell, t) in tables::fingerprints_rows_of(&b).map_err(|m| data(&path, m))? {
+            for (device, source, _seg, cell, t) in rows_in(&path, &window, &b)? {
                 all.entry((source.to_string(), device.to_string()))
                     .or_default()
                     .push((cell, t));
@@ -102,7 +132,7 @@ impl FileTraces {
 
     /// The next trace (anchors in file order), or `None` at the end.
     fn next(&mut self) -> Result<Option<PastTrace>, Error> {
-        let (path, reader, ready, open) = match self {
+        let (path, window, reader, ready, open) = match self {
             FileTraces::Whole(it) => {
                 return Ok(it.next().map(|((source, device), anchors)| PastTrace {
                     device,
@@ -112,10 +142,11 @@ impl FileTraces {
             }
             FileTraces::Streamed {
                 path,
+                window,
                 reader,
                 ready,
                 open,
-            } => (path, reader, ready, open),
+            } => (path, window, reader, ready, open),
         };
         loop {
             if let Some(t) = ready.pop_front() {
@@ -129,7 +160,7 @@ impl FileTraces {
                 continue;
             };
             let b = b.map_err(|e| data(path, e.to_string()))?;
-            for (device, source, _seg, cell, t) in tables::fingerprints_rows_of(&b).map_err(|m| data(path, m))? {
+            for (device, source, _seg, cell, t) in rows_in(path, window, &b)? {
                 match open {
                     Some(o) if o.source == source && o.device == device => o.anchors.push((cell, t)),
                     _ => {
@@ -156,21 +187,22 @@ pub(super) struct History {
 }
 
 impl History {
-    /// Open `paths` (newest epoch first: a trace's anchors are gathered in that order before
-    /// being put in time order); the files in `whole` are read whole.
+    /// Open `files`, each a fingerprints file and its epoch's window in UTC ms (newest epoch
+    /// first: a trace's anchors are gathered in that order before being put in time order); the
+    /// files in `whole` (indices into `files`) are read whole.
     ///
     /// # Errors
-    /// A file that cannot be opened or decoded ([`Halt::Error`], naming it), or one out of order
-    /// ([`Halt::Disorder`]).
-    pub fn open(paths: &[PathBuf], whole: &BTreeSet<usize>) -> Result<History, Halt> {
-        let files = paths
+    /// A file that cannot be opened or decoded, or with an anchor outside its window
+    /// ([`Halt::Error`], naming it), or one out of order ([`Halt::Disorder`]).
+    pub fn open(files: &[(PathBuf, Range<i64>)], whole: &BTreeSet<usize>) -> Result<History, Halt> {
+        let files = files
             .iter()
             .enumerate()
-            .map(|(i, p)| {
+            .map(|(i, (p, w))| {
                 if whole.contains(&i) {
-                    FileTraces::whole(p.clone())
+                    FileTraces::whole(p.clone(), w.clone())
                 } else {
-                    FileTraces::streamed(p.clone())
+                    FileTraces::streamed(p.clone(), w.clone())
                 }
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -295,9 +327,10 @@ mod tests {
     /// Read all, starting again with a file read whole when one is out of order (as the trust
     /// stage does).
     fn streamed(paths: &[PathBuf]) -> (Vec<PastTrace>, BTreeSet<usize>) {
+        let files: Vec<_> = paths.iter().map(|p| (p.clone(), 0..5_000)).collect();
         let mut whole = BTreeSet::new();
         'again: loop {
-            let mut h = match History::open(paths, &whole) {
+            let mut h = match History::open(&files, &whole) {
                 Ok(h) => h,
                 Err(Halt::Disorder(i)) => {
                     assert!(whole.insert(i));
@@ -369,9 +402,51 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("fingerprints.parquet");
         std::fs::write(&p, b"PAR1 not parquet").unwrap();
-        let Err(Halt::Error(e)) = History::open(std::slice::from_ref(&p), &BTreeSet::new()) else {
+        let Err(Halt::Error(e)) = History::open(&[(p, 0..1)], &BTreeSet::new()) else {
             panic!("no error")
         };
         assert!(e.to_string().contains("fingerprints.parquet"), "{e}");
+    }
+
+    #[test]
+    fn rule_an_anchor_outside_its_epoch_window_is_an_error_naming_the_file_source_and_time() {
+        let d = tempfile::tempdir().unwrap();
+        let week = 1_794_787_200_000..1_795_392_000_000; // 2026-W47
+        let row = |src: &str, t: i64| ("car-1".to_string(), (src.to_string(), 0, 7, t));
+        // in order (streamed) and out of order (read whole); the bad time first, last, or one
+        // past the window's end, or where a difference with it would overflow an i64
+        for (bad, reversed) in [
+            (i64::MIN, false),
+            (i64::MAX, true),
+            (week.end, false),
+            (week.start - 1, true),
+        ] {
+            let mut rows = vec![row("a", week.start), row("a", week.start + 1000), row("b", bad)];
+            if reversed {
+                rows.reverse();
+            }
+            let p = d.path().join("fingerprints.parquet");
+            write(&p, &rows);
+            let files = [(p, week.clone())];
+            let whole = BTreeSet::from_iter(reversed.then_some(0));
+            let e = match History::open(&files, &whole).and_then(|mut h| h.next_chunk(1000)) {
+                Err(Halt::Error(e)) => e.to_string(),
+                other => panic!("{bad}: not an error: {other:?}"),
+            };
+            for part in [
+                "fingerprints.parquet",
+                "source b",
+                "car-1",
+                &format!("time {bad}"),
+                "2026-11-16T00:00:00.000Z",
+            ] {
+                assert!(e.contains(part), "{part:?} not in {e}");
+            }
+        }
+        // the window's first and last millisecond are inside
+        let p = d.path().join("ok.parquet");
+        write(&p, &[row("a", week.start), row("a", week.end - 1)]);
+        let mut h = History::open(&[(p, week.clone())], &BTreeSet::new()).unwrap();
+        assert_eq!(h.next_chunk(10).unwrap()[0].anchors.len(), 2);
     }
 }

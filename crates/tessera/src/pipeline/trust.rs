@@ -204,15 +204,21 @@ fn merge(w: &mut Vec<(i64, i64)>) {
     *w = out;
 }
 
-/// The last `history_epochs` epochs' fingerprints files, newest first.
-fn past_fingerprints(cx: &Context) -> Result<Vec<std::path::PathBuf>> {
+/// The last `history_epochs` epochs' fingerprints files, newest first, each with its epoch's window
+/// (UTC ms).
+fn past_fingerprints(cx: &Context) -> Result<Vec<(std::path::PathBuf, std::ops::Range<i64>)>> {
     let past: Vec<Epoch> = cx.lake.epochs()?.into_iter().filter(|e| *e < cx.epoch).collect();
     Ok(past
         .iter()
         .rev()
         .take(cx.k.history_epochs as usize)
-        .map(|e| cx.lake.epoch_dir(e).join("fingerprints.parquet"))
-        .filter(|p| p.exists())
+        .map(|e| {
+            (
+                cx.lake.epoch_dir(e).join("fingerprints.parquet"),
+                e.start_ms()..e.end_ms(),
+            )
+        })
+        .filter(|(p, _)| p.exists())
         .collect())
 }
 
@@ -342,7 +348,7 @@ fn copies_of_history(
         let halt = |h: history::Halt, whole: &mut BTreeSet<usize>| match h {
             history::Halt::Disorder(i) if whole.insert(i) => Ok(()),
             history::Halt::Disorder(i) => Err(Error::Data {
-                path: paths[i].display().to_string(),
+                path: paths[i].0.display().to_string(),
                 message: "fingerprints out of order after a whole read".into(),
             }),
             history::Halt::Error(e) => Err(e),
