@@ -73,13 +73,16 @@ fn data(path: &std::path::Path, message: String) -> Error {
     }
 }
 
-/// The anchor rows `(device, source, segment, cell, time ms)` of one record batch of `path`,
-/// each time checked to lie in the file's epoch `window`.
+/// One anchor row borrowed from a record batch: (device, source, segment, cell, time ms).
+type Row<'a> = (&'a str, &'a str, u32, u64, i64);
+
+/// The anchor rows of one record batch of `path`, each time checked to lie in the file's epoch
+/// `window`.
 fn rows_in<'a>(
     path: &std::path::Path,
     window: &Range<i64>,
     b: &'a arrow_array::RecordBatch,
-) -> Result<Vec<(&'a str, &'a str, u32, u64, i64)>, Error> {
+) -> Result<Vec<Row<'a>>, Error> {
     let rows: Vec<_> = tables::fingerprints_rows_of(b).map_err(|m| data(path, m))?.collect();
     if let Some((device, source, _, _, t)) = rows.iter().find(|r| !window.contains(&r.4)) {
         return Err(data(
