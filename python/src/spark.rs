@@ -63,10 +63,10 @@ fn points_schema() -> SchemaRef {
 fn staged(scratch: &Path) -> PyResult<Arc<StagedEpoch>> {
     static CACHE: Mutex<Option<(PathBuf, Arc<StagedEpoch>)>> = Mutex::new(None);
     let mut c = CACHE.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some((p, s)) = c.as_ref() {
-        if p == scratch {
-            return Ok(s.clone());
-        }
+    if let Some((p, s)) = c.as_ref()
+        && p == scratch
+    {
+        return Ok(s.clone());
     }
     let s = Arc::new(StagedEpoch::open(scratch).map_err(te)?);
     *c = Some((scratch.to_path_buf(), s.clone()));

@@ -128,13 +128,13 @@ fn print_places(s: &Summary) {
             c.max_wallet_share, c.amount, c.capped
         );
     }
-    if let Some(p) = &s.places {
-        if p.road_km_network != "0.000" {
-            println!(
-                "  roads: {} km in the network; covered {} km, {} km of it for the first time (only road cells earn)",
-                p.road_km_network, p.road_km_covered, p.road_km_fresh
-            );
-        }
+    if let Some(p) = &s.places
+        && p.road_km_network != "0.000"
+    {
+        println!(
+            "  roads: {} km in the network; covered {} km, {} km of it for the first time (only road cells earn)",
+            p.road_km_network, p.road_km_covered, p.road_km_fresh
+        );
     }
     if !s.regions.is_empty() {
         println!(

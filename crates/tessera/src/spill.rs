@@ -247,10 +247,10 @@ pub(crate) fn split(b: Bucket, dir: &Path, parts: usize) -> Result<Vec<Bucket>> 
     if let Some(first) = out.first_mut() {
         first.lo = first.lo.max(b.lo);
     }
-    if let Some(last) = out.last_mut() {
-        if last.hi.is_none() {
-            last.hi = b.hi;
-        }
+    if let Some(last) = out.last_mut()
+        && last.hi.is_none()
+    {
+        last.hi = b.hi;
     }
     Ok(out)
 }

@@ -253,10 +253,8 @@ fn staged_run(lake: &Lake, inputs: EpochInputs, shift: u32, tamper: bool) -> tes
             s.devices.dedup();
         }
     }
-    if tamper {
-        if let Some(s) = sums.values_mut().next() {
-            s.points += 1;
-        }
+    if tamper && let Some(s) = sums.values_mut().next() {
+        s.points += 1;
     }
     match driver.finish(done, &staging, &sums) {
         Ok(run) => pipeline::commit(lake, &e, &staging, run, Default::default()).map(|_| ()),

@@ -20,11 +20,11 @@ fn check_trace(points: &[(f64, f64)], what: &str) -> usize {
             let Ok(ll) = LatLng::new(lat, lon) else { continue };
             let (c, hex) = ix.to_cell_hex(ll, res);
             assert_eq!(c, ll.to_cell(res), "{what}: {lat} {lon} at {res}");
-            if let (Some((pc, Some(ph))), Some(h)) = (prev, hex) {
-                if tessera::cells::Hex::adjacent(ph, h) {
-                    assert_eq!(h3o::CellIndex::grid_distance(pc, c), Ok(1), "{what}: {pc} → {c}");
-                    adjacent += 1;
-                }
+            if let (Some((pc, Some(ph))), Some(h)) = (prev, hex)
+                && tessera::cells::Hex::adjacent(ph, h)
+            {
+                assert_eq!(h3o::CellIndex::grid_distance(pc, c), Ok(1), "{what}: {pc} → {c}");
+                adjacent += 1;
             }
             prev = Some((c, hex));
         }

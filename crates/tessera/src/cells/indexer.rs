@@ -444,10 +444,11 @@ impl PointIndexer {
                 ijk,
             })
         };
-        if let Some(last) = &self.last[r] {
-            if last.face == p.face && inside(x - last.center.0, y - last.center.1, margin) {
-                return (last.cell, hex(last.ijk[r]));
-            }
+        if let Some(last) = &self.last[r]
+            && last.face == p.face
+            && inside(x - last.center.0, y - last.center.1, margin)
+        {
+            return (last.cell, hex(last.ijk[r]));
         }
         let Some((center, ijk)) = hexagon(x, y, margin) else {
             self.last[r] = None;
@@ -697,16 +698,16 @@ mod tests {
                 lng = (lng + step * turn.sin() + 540.0).rem_euclid(360.0) - 180.0;
                 let ll = LatLng::new(lat, lng).unwrap();
                 let (c, h) = ix.to_cell_hex(ll, res);
-                if let Some((pc, Some(ph))) = prev {
-                    if let Some(h) = h {
-                        pairs += 1;
-                        if ph.adjacent(h) {
-                            adjacent += 1;
-                            assert_eq!(pc.grid_distance(c), Ok(1), "{pc} {c} {lat} {lng} {res}");
-                        } else if pc.grid_distance(c) == Ok(1) {
-                            // Not claimed adjacent: only when the hexagons are on two faces.
-                            assert_ne!(ph.face, h.face, "{pc} {c}");
-                        }
+                if let Some((pc, Some(ph))) = prev
+                    && let Some(h) = h
+                {
+                    pairs += 1;
+                    if ph.adjacent(h) {
+                        adjacent += 1;
+                        assert_eq!(pc.grid_distance(c), Ok(1), "{pc} {c} {lat} {lng} {res}");
+                    } else if pc.grid_distance(c) == Ok(1) {
+                        // Not claimed adjacent: only when the hexagons are on two faces.
+                        assert_ne!(ph.face, h.face, "{pc} {c}");
                     }
                 }
                 prev = Some((c, h));

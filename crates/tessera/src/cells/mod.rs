@@ -208,10 +208,12 @@ fn path_between(a: &Fix, ca: CellIndex, b: &Fix, cb: CellIndex, res: Resolution,
     let steps = ((d / (res.edge_length_m() / 2.0)).ceil() as usize).clamp(1, 10_000);
     for i in 1..steps {
         let t = i as f64 / steps as f64;
-        if let Some(c) = cell_of(a.lat + (b.lat - a.lat) * t, a.lon + (b.lon - a.lon) * t, res) {
-            if c != ca && c != cb && out.last() != Some(&c) {
-                out.push(c);
-            }
+        if let Some(c) = cell_of(a.lat + (b.lat - a.lat) * t, a.lon + (b.lon - a.lon) * t, res)
+            && c != ca
+            && c != cb
+            && out.last() != Some(&c)
+        {
+            out.push(c);
         }
     }
 }

@@ -90,10 +90,10 @@ impl Cycle {
     }
 
     fn set_pos(&mut self, src: PosSrc, lat: Option<f64>, lon: Option<f64>, valid: bool) {
-        if let (Some(lat), Some(lon)) = (lat, lon) {
-            if self.pos.is_none_or(|(s, _, _)| src < s) {
-                self.pos = Some((src, lat, lon));
-            }
+        if let (Some(lat), Some(lon)) = (lat, lon)
+            && self.pos.is_none_or(|(s, _, _)| src < s)
+        {
+            self.pos = Some((src, lat, lon));
         }
         if self.valid.is_none_or(|(s, _)| src < s) {
             self.valid = Some((src, valid));
@@ -309,10 +309,8 @@ fn frame(line: &str) -> (Option<i64>, Option<&str>) {
         None => rest.len(),
     };
     let sentence = rest[dollar..end].trim_end();
-    if logger {
-        if let Some(ms) = rest[end..].strip_prefix(',') {
-            frame_ms = ms.trim().parse::<i64>().ok();
-        }
+    if logger && let Some(ms) = rest[end..].strip_prefix(',') {
+        frame_ms = ms.trim().parse::<i64>().ok();
     }
     (frame_ms, Some(sentence))
 }
@@ -772,13 +770,13 @@ fn apply_other(a: &mut Assembler, line_no: u32, talker: [u8; 2], parsed: ParseRe
         }
         ParseResult::ZDA(z) => {
             a.out.lines.aux += 1;
-            if let (Some(t), Some(d), Some(m), Some(y)) = (z.utc_time, z.day, z.month, z.year) {
-                if let Some(date) = NaiveDate::from_ymd_opt(i32::from(y), u32::from(m), u32::from(d)) {
-                    let tod = tod_ms(&t);
-                    match a.cur.as_mut() {
-                        Some(c) if c.tod_ms == tod => c.date = c.date.or(Some(date)),
-                        _ => a.learn_date(date, tod),
-                    }
+            if let (Some(t), Some(d), Some(m), Some(y)) = (z.utc_time, z.day, z.month, z.year)
+                && let Some(date) = NaiveDate::from_ymd_opt(i32::from(y), u32::from(m), u32::from(d))
+            {
+                let tod = tod_ms(&t);
+                match a.cur.as_mut() {
+                    Some(c) if c.tod_ms == tod => c.date = c.date.or(Some(date)),
+                    _ => a.learn_date(date, tod),
                 }
             }
         }
@@ -1371,10 +1369,10 @@ mod tests {
                 let (_, Some(sentence)) = frame(line.trim()) else {
                     continue;
                 };
-                if let Ok(c) = check_sentence(sentence, false) {
-                    if matches!(c.kind, "GGA" | "RMC" | "GSA") {
-                        out.push(sentence.to_string());
-                    }
+                if let Ok(c) = check_sentence(sentence, false)
+                    && matches!(c.kind, "GGA" | "RMC" | "GSA")
+                {
+                    out.push(sentence.to_string());
                 }
             }
         }

@@ -67,12 +67,11 @@ fn rollover_to(time_ms: i64, clock: i64, tolerance: i64) -> Option<i64> {
 pub fn judge(time_ms: i64, frame_ms: Option<i64>, receipt: Option<&Receipt>) -> Judgement {
     let mut t = time_ms;
     let mut rolled = false;
-    if let Some(f) = frame_ms {
-        if (f - t).abs() > FRAME_TOLERANCE_MS {
-            if let Some(moved) = rollover_to(t, f, FRAME_TOLERANCE_MS) {
-                (t, rolled) = (moved, true);
-            }
-        }
+    if let Some(f) = frame_ms
+        && (f - t).abs() > FRAME_TOLERANCE_MS
+        && let Some(moved) = rollover_to(t, f, FRAME_TOLERANCE_MS)
+    {
+        (t, rolled) = (moved, true);
     }
     let Some(r) = receipt else {
         return Judgement::Keep(t, rolled);
@@ -107,19 +106,19 @@ pub fn judge(time_ms: i64, frame_ms: Option<i64>, receipt: Option<&Receipt>) -> 
             ),
         );
     }
-    if let Some(max_age) = r.max_age_ms {
-        if r.received_at_ms - t > max_age {
-            return Judgement::Reject(
-                Reason::BeforeReceipt,
-                format!(
-                    "fix at {} is {} days before receipt at {} (receipt.max_age_days {})",
-                    at(t),
-                    (r.received_at_ms - t) / 86_400_000,
-                    at(r.received_at_ms),
-                    max_age / 86_400_000
-                ),
-            );
-        }
+    if let Some(max_age) = r.max_age_ms
+        && r.received_at_ms - t > max_age
+    {
+        return Judgement::Reject(
+            Reason::BeforeReceipt,
+            format!(
+                "fix at {} is {} days before receipt at {} (receipt.max_age_days {})",
+                at(t),
+                (r.received_at_ms - t) / 86_400_000,
+                at(r.received_at_ms),
+                max_age / 86_400_000
+            ),
+        );
     }
     Judgement::Keep(t, rolled)
 }

@@ -127,10 +127,10 @@ pub fn published_layout(lake: &Lake, epoch: &Epoch) -> Result<Option<crate::tabl
 /// assert!(staging.is_dir());
 /// ```
 pub fn prepare(lake: &Lake, epoch: &Epoch, opts: RunOptions) -> Result<std::path::PathBuf> {
-    if !opts.no_prior {
-        if let Some(missing) = unpublished_prior(lake, epoch)? {
-            return Err(Error::MissingPrior { epoch: *epoch, missing });
-        }
+    if !opts.no_prior
+        && let Some(missing) = unpublished_prior(lake, epoch)?
+    {
+        return Err(Error::MissingPrior { epoch: *epoch, missing });
     }
     lake.staging_dir(epoch)
 }

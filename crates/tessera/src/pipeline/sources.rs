@@ -533,10 +533,8 @@ fn whole_source_checks(
         }
         _ => false,
     };
-    if !imu_withheld {
-        if let Some(f) = off_road(fixes, verdicts, cells, geo, inputs, k) {
-            out.part.trust.findings.push(f);
-        }
+    if !imu_withheld && let Some(f) = off_road(fixes, verdicts, cells, geo, inputs, k) {
+        out.part.trust.findings.push(f);
     }
     Ok(imu_withheld)
 }

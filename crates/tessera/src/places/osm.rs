@@ -44,10 +44,10 @@ pub fn read_roads(path: &Path, classes: &[String]) -> Result<(Vec<Shape>, u64), 
                 nodes.insert(n.id(), (n.decimicro_lon(), n.decimicro_lat()));
             }
             osmpbf::Element::Way(w) => {
-                if let Some((_, class)) = w.tags().find(|(k, _)| *k == "highway") {
-                    if classes.iter().any(|c| c == class) {
-                        ways.insert(w.id(), (class.to_string(), w.refs().collect()));
-                    }
+                if let Some((_, class)) = w.tags().find(|(k, _)| *k == "highway")
+                    && classes.iter().any(|c| c == class)
+                {
+                    ways.insert(w.id(), (class.to_string(), w.refs().collect()));
                 }
             }
             osmpbf::Element::Relation(_) => {}

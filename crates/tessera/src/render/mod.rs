@@ -378,14 +378,14 @@ fn check(epoch: &Epoch, cells: &[EpochCell], opts: &Options) -> Result<Resolutio
         )));
     }
     let data_res = cells.iter().map(|c| c.cell.resolution()).min().expect("non-empty");
-    if let Some(r) = opts.resolution {
-        if r > data_res {
-            return Err(RenderError::Option(format!(
-                "resolution {} is finer than the lake's cells (resolution {})",
-                u8::from(r),
-                u8::from(data_res)
-            )));
-        }
+    if let Some(r) = opts.resolution
+        && r > data_res
+    {
+        return Err(RenderError::Option(format!(
+            "resolution {} is finer than the lake's cells (resolution {})",
+            u8::from(r),
+            u8::from(data_res)
+        )));
     }
     if let Some(h) = opts.map_height.filter(|h| !(200..=8000).contains(h)) {
         return Err(RenderError::Option(format!("map height {h} is outside 200..=8000")));

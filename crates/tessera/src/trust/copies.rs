@@ -67,10 +67,10 @@ pub(crate) fn anchors_from(
     let mut out = Vec::new();
     let mut run: Option<(u64, i64, i64)> = None;
     let close = |r: Option<(u64, i64, i64)>, out: &mut Vec<(u64, i64)>| {
-        if let Some((c, a, b)) = r {
-            if mix(c).is_multiple_of(k.anchor_sampling) {
-                out.push((c, a + (b - a) / 2));
-            }
+        if let Some((c, a, b)) = r
+            && mix(c).is_multiple_of(k.anchor_sampling)
+        {
+            out.push((c, a + (b - a) / 2));
         }
     };
     for &i in idx {

@@ -78,11 +78,12 @@ pub fn check(pieces: &[Piece], k: &TrustKernels) -> Vec<WindowFinding> {
             let a = order[pa];
             // Same source, later in the file but earlier in time: a clock step, not a trip.
             let clock_step = a.source == b.source && a.seg > b.seg;
-            if b.trace.start_ms > a.trace.end_ms && !clock_step {
-                if let Some(mut f) = bridge(a, b, k) {
-                    (f.finding.start_ms, f.finding.end_ms) = journeys(&order, pa, n, k);
-                    out.push(f);
-                }
+            if b.trace.start_ms > a.trace.end_ms
+                && !clock_step
+                && let Some(mut f) = bridge(a, b, k)
+            {
+                (f.finding.start_ms, f.finding.end_ms) = journeys(&order, pa, n, k);
+                out.push(f);
             }
         }
         if latest.is_none_or(|a| b.trace.end_ms > order[a].trace.end_ms) {

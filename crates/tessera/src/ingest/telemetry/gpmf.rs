@@ -300,10 +300,10 @@ fn gps(items: &[Klv<'_>], data: &Klv<'_>) -> Result<Vec<GpsPoint>, String> {
 
 /// The rotation of an IMU stream: `MTRX` if it is a calibration, else `ORIN`/`ORIO`'s.
 fn matrix(items: &[Klv<'_>]) -> Option<Vec<f64>> {
-    if let Some(m) = find(items, b"MTRX").and_then(numbers) {
-        if m.iter().any(|v| ![0.0, 1.0, -1.0].contains(v)) {
-            return Some(m);
-        }
+    if let Some(m) = find(items, b"MTRX").and_then(numbers)
+        && m.iter().any(|v| ![0.0, 1.0, -1.0].contains(v))
+    {
+        return Some(m);
     }
     let (orin, orio) = (find(items, b"ORIN")?.data, find(items, b"ORIO")?.data);
     let mut m = Vec::with_capacity(orin.len() * orio.len());
