@@ -76,26 +76,21 @@ fn data(path: &std::path::Path, message: String) -> Error {
 /// One anchor row borrowed from a record batch: (device, source, segment, cell, time ms).
 type Row<'a> = (&'a str, &'a str, u32, u64, i64);
 
-/// The anchor rows of one record batch of `path`, each time checked to lie in the file's epoch
-/// `window`.
-fn rows_in<'a>(
-    path: &std::path::Path,
-    window: &Range<i64>,
-    b: &'a arrow_array::RecordBatch,
-) -> Result<Vec<Row<'a>>, Error> {
-    let rows: Vec<_> = tables::fingerprints_rows_of(b).map_err(|m| data(path, m))?.collect();
-    if let Some((device, source, _, _, t)) = rows.iter().find(|r| !window.contains(&r.4)) {
-        return Err(data(
-            path,
-            format!(
-                "anchor of source {source} (device {device}) at {} (time {t}) is outside the epoch window [{}, {})",
-                fmt_ms(*t),
-                fmt_ms(window.start),
-                fmt_ms(window.end)
-            ),
-        ));
+/// `row` of the file `path`, checked to lie in the file's epoch `window`.
+fn in_window<'a>(path: &std::path::Path, window: &Range<i64>, row: Row<'a>) -> Result<Row<'a>, Error> {
+    let (device, source, _, _, t) = row;
+    if window.contains(&t) {
+        return Ok(row);
     }
-    Ok(rows)
+    Err(data(
+        path,
+        format!(
+            "anchor of source {source} (device {device}) at {} (time {t}) is outside the epoch window [{}, {})",
+            fmt_ms(t),
+            fmt_ms(window.start),
+            fmt_ms(window.end)
+        ),
+    ))
 }
 
 fn reader(path: &std::path::Path) -> Result<ParquetRecordBatchReader, Error> {
@@ -124,7 +119,8 @@ impl FileTraces {
         let mut all: BTreeMap<(String, String), Vec<(u64, i64)>> = BTreeMap::new();
         for b in reader(&path)? {
             let b = b.map_err(|e| data(&path, e.to_string()))?;
-            for (device, source, _seg, cell, t) in rows_in(&path, &window, &b)? {
+            for row in tables::fingerprints_rows_of(&b).map_err(|m| data(&path, m))? {
+                let (device, source, _seg, cell, t) = in_window(&path, &window, row)?;
                 all.entry((source.to_string(), device.to_string()))
                     .or_default()
                     .push((cell, t));
@@ -163,7 +159,8 @@ impl FileTraces {
                 continue;
             };
             let b = b.map_err(|e| data(path, e.to_string()))?;
-            for (device, source, _seg, cell, t) in rows_in(path, window, &b)? {
+            for row in tables::fingerprints_rows_of(&b).map_err(|m| data(path, m))? {
+                let (device, source, _seg, cell, t) = in_window(path, window, row)?;
                 match open {
                     Some(o) if o.source == source && o.device == device => o.anchors.push((cell, t)),
                     _ => {
