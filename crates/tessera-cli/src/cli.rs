@@ -499,31 +499,3 @@ fn parse_resolution(s: &str) -> Result<h3o::Resolution, String> {
         .and_then(|r| h3o::Resolution::try_from(r).ok())
         .ok_or_else(|| format!("{s:?}: an H3 resolution 0..=15"))
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pool_parser_takes_integers_and_refuses_floats_negatives_and_overflow() {
-        assert_eq!(parse_pool("1_000"), Ok(1000));
-        assert!(parse_pool("1e24").is_err());
-        assert!(parse_pool("-5").is_err());
-        assert!(parse_pool("1.5").is_err());
-        assert!(parse_pool(&"9".repeat(39)).is_err());
-    }
-
-    #[test]
-    fn count_parser_takes_scientific_notation() {
-        assert_eq!(parse_count("1e6"), Ok(1_000_000));
-        assert_eq!(parse_count("2_000"), Ok(2000));
-        assert!(parse_count("1e30").is_err());
-        assert!(parse_count("x").is_err());
-    }
-
-    #[test]
-    fn clap_definitions_are_consistent() {
-        use clap::CommandFactory;
-        Cli::command().debug_assert();
-    }
-}

@@ -1,47 +1,5 @@
-//! `tessera`: the command line of the tessera reward pipeline. `cli` holds the clap
-//! definitions, `commands/` one file per command, `output` how results are printed.
-
-mod cli;
-mod commands;
-mod gis;
-mod output;
-
-mod sample {
-    include!(concat!(env!("OUT_DIR"), "/sample.rs"));
-}
-
-use clap::Parser;
-
-/// glibc's malloc serves blocks above its mmap threshold (128 KiB at start) with fresh `mmap`s
-/// and returns them on free, and trims arenas past its trim threshold; both rise only when a
-/// large mmapped block is freed. An epoch allocates each source's fixes, points and cells (MBs)
-/// on the worker threads and frees them a moment later, so until something large is freed every
-/// source faults its pages in anew (measured: 1.1–1.8 s of kernel time in a 10^7-fix epoch,
-/// 0.42–0.49 s with these). Fix both at the values the dynamic rule reaches (32 MiB, twice that),
-/// before any thread starts; memory use is unchanged within a few percent.
-fn tune_malloc() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets allocator parameters; called before any other thread exists.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
-    }
-}
+//! `tessera`: the command line of the tessera reward pipeline (the code is in `lib.rs`).
 
 fn main() {
-    tune_malloc();
-    if let Err(e) = tessera::cpu_supported() {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
-    #[cfg(feature = "failpoints")]
-    let _failpoints = fail::FailScenario::setup();
-    let cli = cli::Cli::parse();
-    if !matches!(cli.cmd, cli::Cmd::Serve(_)) {
-        output::default_sigpipe();
-    }
-    if let Err(e) = commands::run(cli) {
-        eprintln!("error: {}", output::error_text(&e));
-        std::process::exit(1);
-    }
+    tessera_cli::main();
 }

@@ -267,23 +267,3 @@ pub fn default_sigpipe() {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn thousands_are_grouped() {
-        assert_eq!(fmt_n(0), "0");
-        assert_eq!(fmt_n(1234567), "1,234,567");
-    }
-
-    #[test]
-    fn errors_are_printed_once() {
-        let inner = anyhow::anyhow!("table 'nope' not found");
-        let e = inner.context("query: SELECT 1: table 'nope' not found");
-        assert_eq!(error_text(&e), "query: SELECT 1: table 'nope' not found");
-        let e = anyhow::anyhow!("disk full").context("writing x");
-        assert_eq!(error_text(&e), "writing x: disk full");
-    }
-}

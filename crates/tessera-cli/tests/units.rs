@@ -1,0 +1,43 @@
+//! The command line's own functions (argument parsers, output text, the clap definitions),
+//! tested here rather than beside them: see `src/lib.rs` for why.
+
+use tessera_cli::cli::{parse_count, parse_pool, Cli};
+use tessera_cli::output::{error_text, fmt_n};
+
+#[test]
+fn pool_parser_takes_integers_and_refuses_floats_negatives_and_overflow() {
+    assert_eq!(parse_pool("1_000"), Ok(1000));
+    assert!(parse_pool("1e24").is_err());
+    assert!(parse_pool("-5").is_err());
+    assert!(parse_pool("1.5").is_err());
+    assert!(parse_pool(&"9".repeat(39)).is_err());
+}
+
+#[test]
+fn count_parser_takes_scientific_notation() {
+    assert_eq!(parse_count("1e6"), Ok(1_000_000));
+    assert_eq!(parse_count("2_000"), Ok(2000));
+    assert!(parse_count("1e30").is_err());
+    assert!(parse_count("x").is_err());
+}
+
+#[test]
+fn clap_definitions_are_consistent() {
+    use clap::CommandFactory;
+    Cli::command().debug_assert();
+}
+
+#[test]
+fn thousands_are_grouped() {
+    assert_eq!(fmt_n(0), "0");
+    assert_eq!(fmt_n(1234567), "1,234,567");
+}
+
+#[test]
+fn errors_are_printed_once() {
+    let inner = anyhow::anyhow!("table 'nope' not found");
+    let e = inner.context("query: SELECT 1: table 'nope' not found");
+    assert_eq!(error_text(&e), "query: SELECT 1: table 'nope' not found");
+    let e = anyhow::anyhow!("disk full").context("writing x");
+    assert_eq!(error_text(&e), "writing x: disk full");
+}
