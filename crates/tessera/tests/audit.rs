@@ -297,7 +297,7 @@ fn rule_a_published_epoch_keeps_its_layout_through_verify_reruns_and_replace_whi
     let next: Epoch = "2026-W47".parse().unwrap();
     pipeline::run(&lake, &EpochInputs::new(next, 1000, reg.clone()), &no_progress).unwrap();
     let m = std::fs::read_to_string(lake.epoch_dir(&next).join("manifest.json")).unwrap();
-    assert!(m.contains("\"layout\": 2"), "{m}");
+    assert!(m.contains(&format!("\"layout\": {}", Layout::CURRENT.number())), "{m}");
     // Replacing the old epoch with another pool keeps its layout, so the next one still verifies.
     let more = EpochInputs {
         pool: 2_000_000_011,
@@ -324,7 +324,7 @@ fn rule_a_published_epoch_keeps_its_layout_through_verify_reruns_and_replace_whi
 }
 
 #[test]
-fn rule_layout_2_writes_the_same_rows_and_the_same_money_in_other_bytes_than_layout_1() {
+fn rule_each_layout_writes_the_same_rows_and_the_same_money_in_its_own_bytes() {
     let run = |layout| {
         let (d, lake, reg) = fleet_lake();
         let inputs = EpochInputs {
@@ -345,15 +345,40 @@ fn rule_layout_2_writes_the_same_rows_and_the_same_money_in_other_bytes_than_lay
         drop(d);
         files
     };
-    let (v1, v2) = (run(Layout::V1), run(Layout::V2));
+    let (v1, v2, v3) = (run(Layout::V1), run(Layout::V2), run(Layout::V3));
     for (i, name) in ["explain", "coverage", "rejections"].iter().enumerate() {
         if i < 2 {
-            assert_ne!(v1[i], v2[i], "{name}: other bytes");
+            assert_ne!(v1[i], v2[i], "{name}: layout 2 in other bytes");
         }
         assert_eq!(rows(v1[i].clone()), rows(v2[i].clone()), "{name}: the same rows");
+        assert_eq!(rows(v2[i].clone()), rows(v3[i].clone()), "{name}: the same rows");
     }
+    // Layout 3 changes only the tables with fixed-point columns: explain.
+    assert_ne!(v2[0], v3[0], "explain: layout 3 in other bytes");
+    assert_eq!(
+        v2[1..3],
+        v3[1..3],
+        "coverage and rejections: no fixed-point column, layout 2's bytes"
+    );
+    let stats = |bytes: &[u8], col: &str| {
+        use parquet::file::reader::FileReader;
+        let r = parquet::file::reader::SerializedFileReader::new(bytes::Bytes::from(bytes.to_vec())).unwrap();
+        let rg = r.metadata().row_group(0);
+        let c = rg.columns().iter().find(|c| c.column_path().string() == col).unwrap();
+        c.statistics().is_some()
+    };
+    assert!(
+        stats(&v2[0], "points") && !stats(&v3[0], "points"),
+        "layout 3: no statistics for points"
+    );
+    assert!(
+        stats(&v3[0], "cell") && stats(&v3[0], "first_time"),
+        "the other columns keep theirs"
+    );
     assert_eq!(v1[3], v2[3], "the same payouts");
+    assert_eq!(v2[3], v3[3], "the same payouts");
     assert_eq!(v1[4], v2[4], "the same merkle root and proofs");
+    assert_eq!(v2[4], v3[4], "the same merkle root and proofs");
 }
 
 #[test]
@@ -362,8 +387,9 @@ fn rule_a_manifest_naming_a_layout_this_build_does_not_know_is_refused_naming_it
     pipeline::run(&lake, &EpochInputs::new(epoch(), 1000, reg), &no_progress).unwrap();
     let p = lake.epoch_dir(&epoch()).join("manifest.json");
     let text = std::fs::read_to_string(&p).unwrap();
-    assert!(text.contains("\"layout\": 2"), "{text}");
-    std::fs::write(&p, text.replace("\"layout\": 2", "\"layout\": 7")).unwrap();
+    let current = format!("\"layout\": {}", Layout::CURRENT.number());
+    assert!(text.contains(&current), "{text}");
+    std::fs::write(&p, text.replace(&current, "\"layout\": 7")).unwrap();
     let e = audit::verify(&lake, &epoch(), None, &no_progress)
         .unwrap_err()
         .to_string();

@@ -5,13 +5,13 @@
 //! that layout and every re-run of a published epoch keeps it (`--replace` included: the next
 //! epoch's manifest holds the hash of its `coverage.parquet`). New epochs get
 //! [`Layout::CURRENT`]. A layout is frozen once released: the shared writer settings
-//! (`props()`: compression, row-group size, `created_by`) and [`HIGH_CARDINALITY_COLUMNS`] are
-//! part of it, so a change to either is a new layout, not an edit.
+//! (`props()`: compression, row-group size, `created_by`), [`HIGH_CARDINALITY_COLUMNS`] and
+//! which columns keep statistics are part of it, so a change to any is a new layout, not an edit.
 
 use super::props;
 use arrow_schema::{DataType, SchemaRef};
 use parquet::basic::Encoding;
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
 /// The Parquet layout of an epoch's streamed outputs.
@@ -28,6 +28,14 @@ pub enum Layout {
     /// ~7 % less CPU and writes `explain.parquet` 10.5 %, `coverage.parquet` 18 %,
     /// `rejections.parquet` 16 % smaller.
     V2,
+    /// As `V2`, but the fixed-point columns ([`DataType::Decimal128`]: explain's weights and
+    /// points) without statistics. arrow-rs keeps their min/max by comparing every 16-byte
+    /// value as a byte array (`compare_greater` + `memcmp`): ~1.5 % of a 10^7-fix epoch's CPU
+    /// samples, for page and chunk statistics no query prunes by (explain is sorted by cell;
+    /// a filter on points still reads every page). Values, encodings (files ~0.1 % smaller) and every
+    /// other column's statistics are unchanged; coverage and rejections, which have no such
+    /// column, keep layout 2's bytes.
+    V3,
 }
 
 /// The columns [`Layout::V2`] writes without a dictionary (where a table has them): H3 cells,
@@ -45,9 +53,9 @@ pub const HIGH_CARDINALITY_COLUMNS: [&str; 8] = [
 
 impl Layout {
     /// What new epochs are written in.
-    pub const CURRENT: Layout = Layout::V2;
+    pub const CURRENT: Layout = Layout::V3;
 
-    /// The number the manifest records (`1`, `2`).
+    /// The number the manifest records (`1`, `2`, `3`).
     ///
     /// ```
     /// use tessera::tables::Layout;
@@ -57,6 +65,7 @@ impl Layout {
         match self {
             Layout::V1 => 1,
             Layout::V2 => 2,
+            Layout::V3 => 3,
         }
     }
 
@@ -65,12 +74,13 @@ impl Layout {
     ///
     /// ```
     /// assert_eq!(tessera::tables::Layout::from_number(1), Some(tessera::tables::Layout::V1));
-    /// assert_eq!(tessera::tables::Layout::from_number(3), None);
+    /// assert_eq!(tessera::tables::Layout::from_number(4), None);
     /// ```
     pub fn from_number(n: u32) -> Option<Layout> {
         match n {
             1 => Some(Layout::V1),
             2 => Some(Layout::V2),
+            3 => Some(Layout::V3),
             _ => None,
         }
     }
@@ -113,6 +123,12 @@ impl Layout {
     /// let p = Layout::V2.props(&explain_schema());
     /// assert!(!p.dictionary_enabled(&"cell".into()));
     /// assert!(Layout::V1.props(&explain_schema()).dictionary_enabled(&"cell".into()));
+    /// // Layout 3: no statistics for the fixed-point columns, the others keep theirs.
+    /// use parquet::file::properties::EnabledStatistics;
+    /// let p = Layout::V3.props(&explain_schema());
+    /// assert_eq!(p.statistics_enabled(&"points".into()), EnabledStatistics::None);
+    /// assert_eq!(p.statistics_enabled(&"cell".into()), EnabledStatistics::Page);
+    /// assert_eq!(Layout::V2.props(&explain_schema()).statistics_enabled(&"points".into()), EnabledStatistics::Page);
     /// ```
     pub fn props(self, schema: &SchemaRef) -> WriterProperties {
         if self == Layout::V1 {
@@ -131,6 +147,16 @@ impl Layout {
             b = b
                 .set_column_dictionary_enabled(path.clone(), false)
                 .set_column_encoding(path, encoding);
+        }
+        if self == Layout::V3 {
+            for field in schema.fields() {
+                if matches!(field.data_type(), DataType::Decimal128(..)) {
+                    b = b.set_column_statistics_enabled(
+                        ColumnPath::from(field.name().as_str()),
+                        EnabledStatistics::None,
+                    );
+                }
+            }
         }
         b.build()
     }
@@ -197,7 +223,8 @@ mod tests {
     #[test]
     fn rule_an_unknown_layout_is_refused_by_number() {
         assert_eq!(Layout::of_manifest(Some(2)), Ok(Layout::V2));
-        let e = Layout::of_manifest(Some(3)).unwrap_err();
-        assert!(e.contains("layout 3") && e.contains("newer"), "{e}");
+        assert_eq!(Layout::of_manifest(Some(3)), Ok(Layout::V3));
+        let e = Layout::of_manifest(Some(4)).unwrap_err();
+        assert!(e.contains("layout 4") && e.contains("newer"), "{e}");
     }
 }
