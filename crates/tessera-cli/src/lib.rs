@@ -3,8 +3,8 @@
 //! only calls [`main`].
 //!
 //! A library only so `cargo test` compiles this code once: a binary's own unit tests compile
-//! all of it a second time (~2.5 min of a fresh CI build). Its tests are `tests/units.rs`. Not
-//! an API: use the `tessera` crate.
+//! all of it a second time (~170 s of one core in a fresh CI build). Its tests are
+//! `tests/units.rs`. Not an API: use the `tessera` crate.
 
 pub mod cli;
 pub mod commands;

@@ -32,9 +32,9 @@ pub enum Layout {
     /// points) without statistics. arrow-rs keeps their min/max by comparing every 16-byte
     /// value as a byte array (`compare_greater` + `memcmp`): ~1.5 % of a 10^7-fix epoch's CPU
     /// samples, for page and chunk statistics no query prunes by (explain is sorted by cell;
-    /// a filter on points still reads every page). Values, encodings (files ~0.1 % smaller) and every
-    /// other column's statistics are unchanged; coverage and rejections, which have no such
-    /// column, keep layout 2's bytes.
+    /// a filter on points still reads every page). Values, encodings (files ~0.1 % smaller)
+    /// and every other column's statistics are unchanged; coverage and rejections, which have
+    /// no such column, keep layout 2's bytes.
     V3,
 }
 
