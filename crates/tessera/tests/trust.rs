@@ -145,3 +145,92 @@ fn rule_a_trace_replayed_a_week_later_is_found_through_the_earlier_epochs_finger
     // car-006's own trip this week is not a copy of anything.
     assert!(!rows.iter().any(|r| r.device == "car-006" && r.detector == "replay"));
 }
+
+/// The off-road detector as the epoch runs it (road cells as a grandparent-mask set, fix cells
+/// from the point indexer, steps from cleaning) against the same rule computed here from the
+/// lake with a plain binary search of the road table and h3o's own indexing: the same sources
+/// withheld, with the same measured share, track length, fixes, metres and time range.
+#[test]
+fn rule_off_road_in_the_epoch_equals_a_search_of_the_road_table() {
+    use tessera::places::{build, shapes::Native};
+    use tessera::policy::Policy;
+    use tessera::quality::Verdict;
+    let cfg = SimConfig::default();
+    let fleet = simulate(&cfg);
+    let (d, lake) = fleet_lake(&fleet, cfg.start.next().next().start_ms());
+    let places_dir = d.path().join("places");
+    std::fs::create_dir_all(&places_dir).unwrap();
+    for (name, bytes) in tessera::simulate::places::grid_places(&cfg) {
+        std::fs::write(places_dir.join(name), bytes).unwrap();
+    }
+    // No buffer around the streets and a low threshold: receiver noise takes part of every
+    // track off the network, so the rule withholds some sources and spares others.
+    let text =
+        "[roads]\nsource = \"roads.geojson\"\nbuffer_cells = 0\nmax_off_road_share = 0.12\nmin_off_road_km = 0.5\n";
+    let policy = Policy::from_toml_str(text).unwrap();
+    let places = build(&policy, &places_dir, &Native).unwrap();
+    let reg = Registry::parse(fleet.registry_csv.as_bytes(), "sim").unwrap();
+    let epoch = cfg.start.next();
+    let mut inputs = EpochInputs::new(epoch, 1_000_000, reg.clone());
+    inputs.policy_text = text.into();
+    inputs.places = places.clone();
+    let out = compute(&lake, &inputs, &no_progress).unwrap();
+    let rows = flags(&out.files);
+    let imu: BTreeSet<&str> = rows
+        .iter()
+        .filter(|r| r.detector.starts_with("imu"))
+        .map(|r| r.source.as_str())
+        .collect();
+    let got: BTreeMap<&str, (i64, i64, &str, u64, u64)> = rows
+        .iter()
+        .filter(|r| r.detector == "off_road")
+        .map(|r| {
+            (
+                r.source.as_str(),
+                (r.start_ms, r.end_ms, r.measured.as_str(), r.fixes, r.meters),
+            )
+        })
+        .collect();
+
+    let k = policy.kernels().unwrap();
+    let (rk, res) = (k.off_road.unwrap(), k.resolution);
+    let mut want: BTreeMap<String, (i64, i64, String, u64, u64)> = BTreeMap::new();
+    let mut judged = 0;
+    for m in lake.sources().unwrap() {
+        if reg.wallet(&m.device).is_none() || imu.contains(m.hash.as_str()) {
+            continue;
+        }
+        let (all, _) = lake.read_fixes(&m.hash).unwrap();
+        let fixes: Vec<_> = all
+            .into_iter()
+            .filter(|f| f.time_ms >= epoch.start_ms() && f.time_ms < epoch.end_ms())
+            .collect();
+        if fixes.is_empty() {
+            continue;
+        }
+        judged += 1;
+        let mut segments: Vec<Vec<(&tessera::fix::Fix, bool)>> = Vec::new();
+        let mut last = None;
+        for (f, v) in fixes.iter().zip(tessera::quality::clean(&fixes, &k)) {
+            if let Verdict::Accepted(s) = v {
+                if last != Some(s) {
+                    segments.push(Vec::new());
+                    last = Some(s);
+                }
+                let cell = h3o::LatLng::new(f.lat, f.lon).unwrap().to_cell(res);
+                let on_road = places.on_road(u64::from(cell)).unwrap();
+                segments.last_mut().unwrap().push((f, on_road));
+            }
+        }
+        if let Some(f) = tessera::trust::roads::off_road(&segments, &rk) {
+            want.insert(m.hash.clone(), (f.start_ms, f.end_ms, f.measured, f.fixes, f.meters));
+        }
+    }
+    eprintln!("{} of {judged} sources off the road network", want.len());
+    assert!(!want.is_empty() && want.len() < judged, "{} of {judged}", want.len());
+    let got: BTreeMap<String, (i64, i64, String, u64, u64)> = got
+        .into_iter()
+        .map(|(s, (a, b, m, f, mm))| (s.to_string(), (a, b, m.to_string(), f, mm)))
+        .collect();
+    assert_eq!(got, want);
+}

@@ -287,6 +287,9 @@ struct Plan {
     pub prev: Option<(Epoch, String)>,
     /// (index into `policy.bounties`, min_age_epochs) of the bounties paying this epoch.
     pub active: Vec<(usize, u32)>,
+    /// The road cells as a [`crate::places::CellSet`], when the off-road detector runs (trust
+    /// on and a road network configured).
+    pub road_cells: Option<crate::places::CellSet>,
 }
 
 impl Plan {
@@ -310,6 +313,10 @@ impl Plan {
             .filter(|(_, b)| crate::rewards::bounty::active(b, e))
             .map(|(i, b)| (i, b.min_age_epochs))
             .collect();
+        let road_cells = match (&k.trust, k.off_road, &inputs.places.roads) {
+            (Some(_), Some(_), Some(roads)) => Some(crate::places::CellSet::new(roads.iter().map(|r| r.0))),
+            _ => None,
+        };
         Ok(Plan {
             policy,
             k,
@@ -319,6 +326,7 @@ impl Plan {
             wallet_of,
             prev,
             active,
+            road_cells,
         })
     }
 
@@ -375,7 +383,7 @@ fn compute_inner(lake: &Lake, inputs: &EpochInputs, dir: &Path, progress: Progre
     let e = inputs.epoch;
 
     // 1. Sources → cleaned fixes → visits (spilled past the budget), rejections streamed.
-    let covered = sources::cover_all(lake, &plan.selected, &plan.devices, inputs, &plan.k, dir, progress)?;
+    let covered = sources::cover_all(lake, &plan, inputs, dir, progress)?;
     let mut outputs: BTreeMap<String, String> = BTreeMap::new();
 
     // 2. Trust: one timeline per device, replays and co-travel, reputation; flags written.

@@ -57,13 +57,12 @@ pub(super) struct Covered {
 /// `threads × 4` results waits to be folded, so memory holds the visits plus that window.
 pub(super) fn cover_all(
     lake: &Lake,
-    selected: &[SourceMeta],
-    devices: &[String],
+    plan: &super::Plan,
     inputs: &EpochInputs,
-    k: &crate::policy::Kernels,
     dir: &Path,
     progress: Progress,
 ) -> Result<Covered> {
+    let (selected, devices, k) = (&plan.selected, &plan.devices, &plan.k);
     let device_idx: HashMap<&str, u32> = devices
         .iter()
         .enumerate()
@@ -93,7 +92,14 @@ pub(super) fn cover_all(
             lake.prefetch_fixes(&m.hash);
         }
         let m = &selected[i];
-        let r = process_source(lake, m, device_idx[m.device.as_str()], inputs, k);
+        let r = process_source(
+            lake,
+            m,
+            device_idx[m.device.as_str()],
+            inputs,
+            k,
+            plan.road_cells.as_ref(),
+        );
         progress("clean + cover", done.fetch_add(1, Ordering::Relaxed) + 1, total);
         r
     };
@@ -300,6 +306,7 @@ pub(super) fn process_source(
     device_idx: u32,
     inputs: &EpochInputs,
     k: &crate::policy::Kernels,
+    road_cells: Option<&crate::places::CellSet>,
 ) -> Result<SourceResult> {
     let (fixes, fixes_sha) = lake.read_fixes(&meta.hash)?;
     let e = &inputs.epoch;
@@ -348,7 +355,7 @@ pub(super) fn process_source(
     }
     let received = meta.received_at.as_deref().and_then(super::trust::parse_ms);
     let cells = index_accepted(&fixes, &verdicts, k);
-    let imu_withheld = whole_source_checks(lake, meta, &fixes, &verdicts, &cells, &geo, inputs, k, &mut out)?;
+    let imu_withheld = whole_source_checks(lake, meta, &fixes, &verdicts, &cells, &geo, k, road_cells, &mut out)?;
     let cover = |segment: &[usize], seg: u32, out: &mut SourceResult| {
         let seg_fixes: Vec<&Fix> = segment.iter().map(|&i| &fixes[i]).collect();
         let seg_cells: Vec<crate::cells::Indexed> =
@@ -458,32 +465,21 @@ fn segment_geo(
 
 /// The off-road detector over a source's accepted segments (trust on and a road network
 /// configured; `None` otherwise); `cells` as [`index_accepted`]; the steps cleaning measured
-/// (`geo`) are not measured again.
+/// (`geo`) are not measured again; `road_cells` the road network's cells as a set.
 fn off_road(
     fixes: &[Fix],
     verdicts: &[crate::quality::Verdict],
     cells: &[(Option<h3o::CellIndex>, Option<u64>, Option<crate::cells::Hex>)],
     geo: &crate::quality::Geo,
-    inputs: &EpochInputs,
+    road_cells: Option<&crate::places::CellSet>,
     k: &crate::policy::Kernels,
 ) -> Option<crate::trust::Finding> {
-    let roads = inputs.places.roads.as_ref()?;
+    let roads = road_cells?;
     let rk = k.off_road?;
     k.trust.as_ref()?;
-    // Consecutive fixes share a cell more often than not: the last answer is kept; and the next
-    // cell is near the last in the road table: searched from there.
-    let mut last_cell: Option<(h3o::CellIndex, bool)> = None;
-    let mut at = 0usize;
-    let mut on_road = |c: Option<h3o::CellIndex>| -> bool {
-        let Some(c) = c else { return false };
-        if let Some((l, r)) = last_cell.filter(|(l, _)| *l == c) {
-            debug_assert_eq!(l, c);
-            return r;
-        }
-        let r = crate::places::gallop(roads, u64::from(c), &mut at).is_ok();
-        last_cell = Some((c, r));
-        r
-    };
+    // Consecutive fixes mostly share a grandparent cell: its mask answers without a search.
+    let mut near = crate::places::Near::default();
+    let mut on_road = |c: Option<h3o::CellIndex>| c.is_some_and(|c| roads.contains_near(u64::from(c), &mut near));
     // Each fix with its step from the previous accepted fix of its segment (`Geo::step_m`) and
     // its position (`Geo::points`).
     let mut segments: Vec<Vec<crate::trust::roads::Step>> = Vec::new();
@@ -514,8 +510,8 @@ fn whole_source_checks(
     verdicts: &[crate::quality::Verdict],
     cells: &[(Option<h3o::CellIndex>, Option<u64>, Option<crate::cells::Hex>)],
     geo: &crate::quality::Geo,
-    inputs: &EpochInputs,
     k: &crate::policy::Kernels,
+    road_cells: Option<&crate::places::CellSet>,
     out: &mut SourceResult,
 ) -> Result<bool> {
     let imu_withheld = match (&k.trust, source_imu(lake, meta, k)?) {
@@ -533,7 +529,7 @@ fn whole_source_checks(
         }
         _ => false,
     };
-    if !imu_withheld && let Some(f) = off_road(fixes, verdicts, cells, geo, inputs, k) {
+    if !imu_withheld && let Some(f) = off_road(fixes, verdicts, cells, geo, road_cells, k) {
         out.part.trust.findings.push(f);
     }
     Ok(imu_withheld)

@@ -302,7 +302,14 @@ impl StagedEpoch {
             .get(i)
             .ok_or_else(|| Error::Invalid(format!("source {i} of {}", self.sources())))?;
         let d = self.plan.devices.binary_search(&m.device).map_or(0, |x| x as u32);
-        let r = sources::process_source(&self.lake, m, d, &self.inputs, &self.plan.k)?;
+        let r = sources::process_source(
+            &self.lake,
+            m,
+            d,
+            &self.inputs,
+            &self.plan.k,
+            self.plan.road_cells.as_ref(),
+        )?;
         let json = serde_json::to_vec(&r.part).map_err(|e| Error::Invalid(e.to_string()))?;
         self.scratch.put(&source_file(i), &json)?;
         let mut rows: Vec<VisitRow> = r

@@ -9,12 +9,14 @@
 
 pub mod build;
 pub mod cache;
+pub mod cell_set;
 pub mod lookup;
 pub mod osm;
 pub mod policy;
 pub mod shapes;
 pub mod tile;
 
+pub use cell_set::{CellSet, Near};
 pub use lookup::gallop;
 
 pub use build::{build, source_records};
