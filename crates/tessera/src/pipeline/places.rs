@@ -4,7 +4,7 @@
 
 use crate::novelty::Scored;
 use crate::places::Places;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 /// One region's numbers in an epoch (the last slot: cells outside every region).
 #[derive(Debug, Default, Clone)]
@@ -13,7 +13,8 @@ pub(super) struct RegionStat {
     pub fresh_cells: u64,
     pub road_mm: u64,
     pub fresh_road_mm: u64,
-    pub contributors: BTreeSet<u32>,
+    /// Devices with points in the region.
+    pub contributors: u64,
     pub points: u128,
 }
 
@@ -29,6 +30,9 @@ pub(super) struct PlaceStats<'a> {
     pub fresh_road_mm: u64,
     /// Position of the last road-table lookup (rows come in cell order).
     at_road: usize,
+    /// Per device (index): the region slots it has points in, sorted — each region's
+    /// contributors counted once without a set per region.
+    device_regions: Vec<Vec<u32>>,
 }
 
 impl<'a> PlaceStats<'a> {
@@ -42,6 +46,7 @@ impl<'a> PlaceStats<'a> {
             road_mm: 0,
             fresh_road_mm: 0,
             at_road: 0,
+            device_regions: Vec::new(),
         }
     }
 
@@ -54,7 +59,8 @@ impl<'a> PlaceStats<'a> {
         let mut last_cell = None;
         for s in scored {
             let cell = s.row.cell;
-            let r = &mut self.regions[s.region.map_or(outside, |x| x as usize)];
+            let slot = s.region.map_or(outside, |x| x as usize);
+            let r = &mut self.regions[slot];
             // Fresh: never covered before this epoch (age unknown).
             let fresh = s.age.is_none();
             if last_cell != Some(cell) {
@@ -73,7 +79,15 @@ impl<'a> PlaceStats<'a> {
                 continue;
             }
             r.points += u128::from(s.points);
-            r.contributors.insert(s.row.device);
+            let d = s.row.device as usize;
+            if d >= self.device_regions.len() {
+                self.device_regions.resize_with(d + 1, Vec::new);
+            }
+            let seen = &mut self.device_regions[d];
+            if let Err(i) = seen.binary_search(&(slot as u32)) {
+                seen.insert(i, slot as u32);
+                r.contributors += 1;
+            }
             for (slot, (b, min_age)) in self.active.iter().enumerate() {
                 let area = &self.places.bounties[*b].cells;
                 let old_enough = s.age.is_none_or(|a| a >= i64::from(*min_age));
@@ -153,7 +167,7 @@ pub(super) fn write(
             fresh_cells: r.fresh_cells,
             road_mm: r.road_mm,
             fresh_road_mm: r.fresh_road_mm,
-            contributors: r.contributors.len() as u64,
+            contributors: r.contributors,
             points: r.points,
         })
         .collect();
@@ -192,4 +206,85 @@ pub(super) fn write(
             .collect(),
     });
     Ok((record, lines))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cells::Visit;
+    use crate::novelty::VisitRow;
+    use crate::places::Region;
+    use std::collections::BTreeSet;
+
+    fn scored(cell: u64, device: u32, region: Option<u32>, points: u64) -> Scored {
+        let visit = Visit {
+            first_ms: 0,
+            last_ms: 0,
+            fixes: 1,
+            best_hdop_centi: 100,
+        };
+        Scored {
+            row: VisitRow { cell, device, visit },
+            rank: 1,
+            age: None,
+            rank_w: 1_000_000,
+            freshness_w: 1_000_000,
+            quality_w: 1_000_000,
+            region_w: 1_000_000,
+            region,
+            on_road: None,
+            trust_w: 1_000_000,
+            points,
+        }
+    }
+
+    #[test]
+    fn rule_a_regions_contributors_are_the_distinct_devices_with_points_in_it() {
+        let region = |name: &str| Region {
+            name: name.into(),
+            weight: 1_000_000,
+        };
+        let places = Places {
+            regions: vec![region("east"), region("west"), region("north")],
+            region_cells: vec![(1, 0)],
+            ..Default::default()
+        };
+        // Cells in order, devices interleaved across regions and cells, some visits without
+        // points (they do not make a contributor), some outside every region.
+        let mut rows = Vec::new();
+        let mut x = 7u64;
+        for cell in 0..400u64 {
+            for device in [3u32, 9, 1, 40, 17] {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                if x >> 60 < 9 {
+                    // Device 17 is only ever in east; device 1 never earns in north.
+                    let r = if device == 17 { 0 } else { (x >> 40) % 4 };
+                    let points = if (x >> 20).is_multiple_of(5) || (device, r) == (1, 2) {
+                        0
+                    } else {
+                        1000
+                    };
+                    rows.push(scored(cell, device, (r < 3).then_some(r as u32), points));
+                }
+            }
+        }
+        let wallets: Vec<String> = (0..41).map(|i| format!("w{i}")).collect();
+        let mut stats = PlaceStats::new(&places, Vec::new());
+        // Added in parts, as scoring does (each part a range of cells).
+        for part in rows.chunk_by(|a, b| a.row.cell / 50 == b.row.cell / 50) {
+            stats.add(part, &wallets);
+        }
+        let mut counts = Vec::new();
+        for slot in 0..4 {
+            let want: BTreeSet<u32> = rows
+                .iter()
+                .filter(|s| s.points > 0 && s.region.map_or(3, |r| r as usize) == slot)
+                .map(|s| s.row.device)
+                .collect();
+            assert!(!want.is_empty());
+            assert_eq!(stats.regions[slot].contributors, want.len() as u64, "slot {slot}");
+            counts.push(want.len());
+        }
+        assert_eq!(counts, [5, 4, 3, 4]);
+    }
 }

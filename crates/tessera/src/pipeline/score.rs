@@ -108,8 +108,10 @@ pub(super) struct Scorer<'a> {
 }
 
 /// Rows scored at a time: the scored rows and their batches stay this small whatever the size
-/// of a bucket.
-const SCORE_ROWS: usize = 1 << 18;
+/// of a bucket, and a 10^6-fix epoch (~250 k visits) is scored in a few pieces, so that its
+/// explain rows are encoded (the sinks are [`tables::BatchSink::eager`]) while later pieces
+/// are scored instead of all at the end.
+const SCORE_ROWS: usize = 1 << 16;
 
 impl<'a> Scorer<'a> {
     /// Score the visits of the cells below `hi` (`None`: all remaining), sorted by (cell,
@@ -332,14 +334,16 @@ impl<'a> Scorer<'a> {
                 &tables::explain_schema(),
                 cx.layout,
                 explain_build,
-            )?,
+            )?
+            .eager(),
             coverage: sink(
                 dir,
                 "coverage.parquet",
                 &tables::coverage_schema(),
                 cx.layout,
                 tables::coverage_batch as CoverageBuild,
-            )?,
+            )?
+            .eager(),
             visits: 0,
             cells: 0,
             new_cells: 0,

@@ -320,7 +320,8 @@ impl Write for HashedFile {
 
 /// Streams rows into a Parquet file, always in record batches of exactly [`BATCH_ROWS`] rows
 /// (the last one shorter), so the bytes depend only on the row sequence, never on how callers
-/// chunked their work. Full batches are built a few at a time in parallel and written in order.
+/// chunked their work. Full batches are built a few at a time in parallel and written in order
+/// (one at a time as soon as they are full: [`BatchSink::eager`]).
 ///
 /// ```
 /// use tessera::tables::{BatchSink, coverage_schema};
@@ -339,6 +340,8 @@ pub struct BatchSink<T, W: Write + Send, B> {
     rows: u64,
     build: B,
     empty_batch: bool,
+    /// Full batches built (in parallel) and written per write.
+    group: usize,
 }
 
 impl<T, W, B> BatchSink<T, W, B>
@@ -388,6 +391,7 @@ where
             rows: 0,
             build,
             empty_batch: false,
+            group: 4,
         })
     }
 
@@ -402,9 +406,28 @@ where
         self
     }
 
+    /// Write each full batch as soon as it is there, instead of four at a time (built in
+    /// parallel): for a sink fed from one thread while other work runs, so that its encoding
+    /// overlaps that work instead of waiting for the file's end. The bytes are the same.
+    ///
+    /// ```
+    /// use tessera::{fix::Fix, tables};
+    /// let build = |rows: &[Fix]| tables::fixes_to_batches("car-1", rows).remove(0);
+    /// let rows = || (0..200_000).map(|i| Fix::new(i * 1000, 52.5, 13.4));
+    /// let mut a = tables::BatchSink::new(Vec::new(), &tables::fixes_schema(), build).unwrap().eager();
+    /// a.extend(rows()).unwrap();
+    /// let mut b = tables::BatchSink::new(Vec::new(), &tables::fixes_schema(), build).unwrap();
+    /// b.extend(rows()).unwrap();
+    /// assert_eq!(a.finish().unwrap(), b.finish().unwrap());
+    /// ```
+    pub fn eager(mut self) -> Self {
+        self.group = 1;
+        self
+    }
+
     fn write_full_batches(&mut self) -> Result<(), parquet::errors::ParquetError> {
         let full = self.pending.len() / BATCH_ROWS * BATCH_ROWS;
-        for group in self.pending[..full].chunks(BATCH_ROWS * 4) {
+        for group in self.pending[..full].chunks(BATCH_ROWS * self.group) {
             let batches: Vec<RecordBatch> = group.par_chunks(BATCH_ROWS).map(&self.build).collect();
             self.writer.write(&batches)?;
         }
@@ -455,7 +478,7 @@ where
     }
 
     fn write_if_full(&mut self) -> Result<(), parquet::errors::ParquetError> {
-        if self.pending.len() >= BATCH_ROWS * 4 {
+        if self.pending.len() >= BATCH_ROWS * self.group {
             self.write_full_batches()?;
         }
         Ok(())
