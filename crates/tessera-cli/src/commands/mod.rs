@@ -123,10 +123,11 @@ pub fn load_policy_cached(path: Option<&Path>, cache: Option<&Path>) -> Result<C
         .unwrap_or(Path::new("."));
     let context = || format!("places of policy {}", p.display());
     let names_places = !policy.regions.is_empty() || policy.roads.is_some() || !policy.bounties.is_empty();
-    // Hashing the executable (~0.1 s) only when there are places to cache.
+    // The executable's hash (remembered in the cache under its file identity) only when there
+    // are places to cache.
     let build_id = cache
         .filter(|_| names_places)
-        .and_then(|_| tessera::places::cache::executable_id().ok());
+        .and_then(|d| tessera::places::cache::executable_id_in(d).ok());
     let (places, encoded) = match (cache, build_id) {
         (Some(dir), Some(id)) => {
             use tessera::places::cache::{load_or_build, Origin};

@@ -218,6 +218,84 @@ pub fn executable_id() -> std::io::Result<String> {
     Ok(h.finalize().to_hex().to_string())
 }
 
+/// The file in a cache directory remembering [`executable_id`]s ([`executable_id_in`]).
+pub const EXECUTABLE_IDS: &str = "executable-ids";
+
+/// The identity of a file as the file system keeps it: device, inode, size, and modification
+/// and status-change times to the nanosecond. Writing a file always moves its change time, so a
+/// rebuilt, upgraded or copied-over executable never keeps the stamp of the one before.
+#[cfg(unix)]
+fn file_stamp(path: &Path) -> std::io::Result<String> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path)?;
+    Ok(format!(
+        "{}:{}:{}:{}.{:09}:{}.{:09}",
+        m.dev(),
+        m.ino(),
+        m.size(),
+        m.mtime(),
+        m.mtime_nsec(),
+        m.ctime(),
+        m.ctime_nsec()
+    ))
+}
+
+/// [`executable_id`], remembered in `dir`'s [`EXECUTABLE_IDS`] file under the executable's file
+/// identity (device, inode, size, modification and change times): hashing a release binary
+/// (65–225 MB) took ~40–80 ms of CPU at the start of every epoch run with places; the same
+/// unchanged file is hashed once. A stamp that does not match is ignored, and the file is
+/// rewritten atomically (temp + rename) with the [`KEEP`] most recent executables — best effort:
+/// when it cannot be written the id is still returned. On a system without inodes the
+/// executable is hashed every time.
+///
+/// # Errors
+/// The I/O error when the executable cannot be located or read.
+///
+/// ```
+/// # let d = tempfile::tempdir().unwrap();
+/// let id = tessera::places::cache::executable_id_in(d.path()).unwrap();
+/// assert_eq!(id, tessera::places::cache::executable_id().unwrap());
+/// assert_eq!(tessera::places::cache::executable_id_in(d.path()).unwrap(), id); // remembered
+/// ```
+pub fn executable_id_in(dir: &Path) -> std::io::Result<String> {
+    #[cfg(unix)]
+    {
+        let exe = std::env::current_exe()?;
+        let stamp = file_stamp(&exe)?;
+        let memo = dir.join(EXECUTABLE_IDS);
+        let lines: Vec<String> = std::fs::read_to_string(&memo)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| matches!(l.split_once(' '), Some((_, id)) if id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit())))
+            .map(str::to_string)
+            .collect();
+        if let Some(id) = lines.iter().find_map(|l| l.strip_prefix(&stamp)?.strip_prefix(' ')) {
+            return Ok(id.to_string());
+        }
+        let id = executable_id()?;
+        // Remembered only when the file did not change while it was hashed.
+        if file_stamp(&exe)? == stamp {
+            let mut text = format!("{stamp} {id}\n");
+            for l in lines
+                .iter()
+                .filter(|l| !l.starts_with(&format!("{stamp} ")))
+                .take(KEEP - 1)
+            {
+                text.push_str(l);
+                text.push('\n');
+            }
+            let _ = std::fs::create_dir_all(dir)
+                .and_then(|_| crate::lake::write_atomic(&memo, text.as_bytes()).map_err(std::io::Error::other));
+        }
+        Ok(id)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        executable_id()
+    }
+}
+
 /// A cache entry: `places.parquet` bytes and the JSON naming the key, the regions and the
 /// bytes' SHA-256.
 fn encode(places: &Places, key: &str) -> Result<(Vec<u8>, Vec<u8>), String> {
@@ -547,6 +625,37 @@ mod tests {
     fn executable_id_is_the_blake3_of_the_executables_bytes() {
         let bytes = std::fs::read(std::env::current_exe().unwrap()).unwrap();
         assert_eq!(executable_id().unwrap(), blake3::hash(&bytes).to_hex().to_string());
+    }
+
+    #[test]
+    fn rule_a_remembered_executable_id_is_used_only_under_the_executables_own_stamp() {
+        let d = tempfile::tempdir().unwrap();
+        let id = executable_id().unwrap();
+        assert_eq!(executable_id_in(d.path()).unwrap(), id);
+        let memo = d.path().join(EXECUTABLE_IDS);
+        let text = std::fs::read_to_string(&memo).unwrap();
+        let stamp = file_stamp(&std::env::current_exe().unwrap()).unwrap();
+        assert_eq!(text, format!("{stamp} {id}\n"));
+        // Under its own stamp a remembered id is what is returned (it is not hashed again) …
+        let other = "ab".repeat(32);
+        std::fs::write(&memo, format!("{stamp} {other}\n")).unwrap();
+        assert_eq!(executable_id_in(d.path()).unwrap(), other);
+        // … under any other stamp (another build, or this one rewritten) it is ignored, the
+        // executable hashed, and the file keeps both, newest first.
+        let older = format!("{}:{} {other}", stamp.rsplit_once(':').unwrap().0, "1.000000000");
+        std::fs::write(&memo, format!("{older}\nnot a line\n")).unwrap();
+        assert_eq!(executable_id_in(d.path()).unwrap(), id);
+        assert_eq!(
+            std::fs::read_to_string(&memo).unwrap(),
+            format!("{stamp} {id}\n{older}\n")
+        );
+        // At most KEEP executables are remembered.
+        let many: String = (0..20).map(|i| format!("0:{i}:0:0.0:0.0 {other}\n")).collect();
+        std::fs::write(&memo, many).unwrap();
+        assert_eq!(executable_id_in(d.path()).unwrap(), id);
+        assert_eq!(std::fs::read_to_string(&memo).unwrap().lines().count(), KEEP);
+        // An unwritable place still gives the id.
+        assert_eq!(executable_id_in(&memo.join("not-a-dir")).unwrap(), id);
     }
 
     #[test]
