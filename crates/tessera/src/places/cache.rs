@@ -211,8 +211,8 @@ pub fn load_or_build(
 /// ```
 pub fn executable_id() -> std::io::Result<String> {
     let exe = std::env::current_exe()?;
-    // Mapped and hashed on all cores (the same hash as reading it): a release binary is tens of
-    // MB, hashed at the start of every epoch run with places.
+    // Mapped and hashed on all cores (the same hash as reading it): a release binary is 65–225
+    // MB (`executable_id_in` remembers the hash of an unchanged file).
     let mut h = blake3::Hasher::new();
     h.update_mmap_rayon(exe)?;
     Ok(h.finalize().to_hex().to_string())
@@ -222,13 +222,20 @@ pub fn executable_id() -> std::io::Result<String> {
 pub const EXECUTABLE_IDS: &str = "executable-ids";
 
 /// The identity of a file as the file system keeps it: device, inode, size, and modification
-/// and status-change times to the nanosecond. Writing a file always moves its change time, so a
-/// rebuilt, upgraded or copied-over executable never keeps the stamp of the one before.
+/// and status-change times to the nanosecond. Writing a file moves its change time, which no
+/// user can set, so on a file system with sub-second times a rebuilt, upgraded or copied-over
+/// executable never keeps the stamp of the one before. `None` where the change time has no
+/// sub-second part (squashfs, erofs, iso9660, vfat: whole seconds, inodes by position in an
+/// image, so two images built at one `SOURCE_DATE_EPOCH` could share a stamp) — and, once in a
+/// billion, a real change time on an exact second: then the file is hashed.
 #[cfg(unix)]
-fn file_stamp(path: &Path) -> std::io::Result<String> {
+fn file_stamp(path: &Path) -> std::io::Result<Option<String>> {
     use std::os::unix::fs::MetadataExt;
     let m = std::fs::metadata(path)?;
-    Ok(format!(
+    if m.ctime_nsec() == 0 {
+        return Ok(None);
+    }
+    Ok(Some(format!(
         "{}:{}:{}:{}.{:09}:{}.{:09}",
         m.dev(),
         m.ino(),
@@ -237,7 +244,7 @@ fn file_stamp(path: &Path) -> std::io::Result<String> {
         m.mtime_nsec(),
         m.ctime(),
         m.ctime_nsec()
-    ))
+    )))
 }
 
 /// [`executable_id`], remembered in `dir`'s [`EXECUTABLE_IDS`] file under the executable's file
@@ -245,7 +252,8 @@ fn file_stamp(path: &Path) -> std::io::Result<String> {
 /// (65–225 MB) took ~40–80 ms of CPU at the start of every epoch run with places; the same
 /// unchanged file is hashed once. A stamp that does not match is ignored, and the file is
 /// rewritten atomically (temp + rename) with the [`KEEP`] most recent executables — best effort:
-/// when it cannot be written the id is still returned. On a system without inodes the
+/// when it cannot be written the id is still returned. Where the file has no stamp
+/// (`file_stamp`: a file system without sub-second change times) or the system is not Unix, the
 /// executable is hashed every time.
 ///
 /// # Errors
@@ -261,7 +269,9 @@ pub fn executable_id_in(dir: &Path) -> std::io::Result<String> {
     #[cfg(unix)]
     {
         let exe = std::env::current_exe()?;
-        let stamp = file_stamp(&exe)?;
+        let Some(stamp) = file_stamp(&exe)? else {
+            return executable_id();
+        };
         let memo = dir.join(EXECUTABLE_IDS);
         let lines: Vec<String> = std::fs::read_to_string(&memo)
             .unwrap_or_default()
@@ -274,7 +284,7 @@ pub fn executable_id_in(dir: &Path) -> std::io::Result<String> {
         }
         let id = executable_id()?;
         // Remembered only when the file did not change while it was hashed.
-        if file_stamp(&exe)? == stamp {
+        if file_stamp(&exe)?.as_ref() == Some(&stamp) {
             let mut text = format!("{stamp} {id}\n");
             for l in lines
                 .iter()
@@ -634,7 +644,7 @@ mod tests {
         assert_eq!(executable_id_in(d.path()).unwrap(), id);
         let memo = d.path().join(EXECUTABLE_IDS);
         let text = std::fs::read_to_string(&memo).unwrap();
-        let stamp = file_stamp(&std::env::current_exe().unwrap()).unwrap();
+        let stamp = file_stamp(&std::env::current_exe().unwrap()).unwrap().unwrap();
         assert_eq!(text, format!("{stamp} {id}\n"));
         // Under its own stamp a remembered id is what is returned (it is not hashed again) …
         let other = "ab".repeat(32);

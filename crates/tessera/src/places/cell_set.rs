@@ -2,8 +2,8 @@
 //! search per fix: what the off-road detector asks of every accepted fix.
 //!
 //! H3 (h3geo.org, "H3 index bit layout"): a cell of resolution `r` is its resolution (bits
-//! 52–55), base cell and `r` digits of 3 bits, digit `d` at bits `3 × (15 − d)`; digits below
-//! `r` are 7. A cell's last two digits (each 0–6) pick one of the 49 descendants of its
+//! 52–55), base cell and `r` digits of 3 bits, digit `d` at bits `3 × (15 − d)`; the digits
+//! finer than `r` are 7. A cell's last two digits (each 0–6) pick one of the 49 descendants of its
 //! grandparent at resolution `r − 2`, so [`CellSet`] keeps, per grandparent, a 49-bit mask of
 //! which of them are in the set: one sorted entry per ~7–49 road cells instead of one per cell,
 //! and consecutive fixes (a res-12 cell is ~9 m across, its grandparent ~65 m) mostly answer
@@ -48,7 +48,8 @@ pub struct CellSet {
 }
 
 /// Where the previous [`CellSet::contains_near`] looked: the last group's key and mask, and its
-/// position for the next search. Start from `Default::default()`.
+/// position for the next search. Start from `Default::default()`, and use one `Near` with one
+/// set only (it keeps that set's mask).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Near {
     last: Option<(u64, u64)>,

@@ -1,11 +1,12 @@
 //! Looking cells up in the places' sorted `(cell, value)` tables from the position of the
-//! previous lookup ([`gallop`]): what the hot paths use (the off-road share of every fix,
-//! the region and road weights of every scored cell, the road length of every covered cell).
+//! previous lookup ([`gallop`]): what scoring uses (the region and road weights of every scored
+//! cell, the road length of every covered cell). The off-road share of every fix asks a
+//! [`super::CellSet`] instead.
 
 /// Where `cell` is in `rows` (sorted by cell, each cell once), searched from `*at`, the position
 /// of the previous lookup: the same answer as `rows.binary_search_by_key(&cell, |r| r.0)`, found
 /// by galloping (1, 2, 4… rows away from `*at`, then a binary search between the last two
-/// probes). Lookups of nearby cells — a trace's consecutive fixes, a part's cells in order —
+/// probes). Lookups of nearby cells — a part's cells in order —
 /// touch a few cache lines near the previous answer instead of the ~22 rows, most of them cache
 /// misses, of a binary search over millions of road cells. `*at` is left at the answer.
 ///
