@@ -286,11 +286,8 @@ pub fn executable_id_in(dir: &Path) -> std::io::Result<String> {
         // Remembered only when the file did not change while it was hashed.
         if file_stamp(&exe)?.as_ref() == Some(&stamp) {
             let mut text = format!("{stamp} {id}\n");
-            for l in lines
-                .iter()
-                .filter(|l| !l.starts_with(&format!("{stamp} ")))
-                .take(KEEP - 1)
-            {
+            let ours = format!("{stamp} ");
+            for l in lines.iter().filter(|l| !l.starts_with(&ours)).take(KEEP - 1) {
                 text.push_str(l);
                 text.push('\n');
             }

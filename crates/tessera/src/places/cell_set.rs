@@ -44,7 +44,7 @@ pub struct CellSet {
     /// (grandparent key, mask of its members), sorted by key, each key once.
     groups: Vec<(u64, u64)>,
     /// Members without a grandparent key, sorted, each once.
-    other: Vec<(u64, ())>,
+    other: Vec<u64>,
 }
 
 /// Where the previous [`CellSet::contains_near`] looked: the last group's key and mask, and its
@@ -65,7 +65,7 @@ impl CellSet {
     /// ```
     pub fn new(cells: impl Iterator<Item = u64>) -> CellSet {
         let mut groups: Vec<(u64, u64)> = Vec::new();
-        let mut other: Vec<(u64, ())> = Vec::new();
+        let mut other: Vec<u64> = Vec::new();
         for c in cells {
             match split(c) {
                 // A table sorted by cell comes grouped by key already (the key only sets low
@@ -74,7 +74,7 @@ impl CellSet {
                     Some(g) if g.0 == key => g.1 |= 1 << bit,
                     _ => groups.push((key, 1 << bit)),
                 },
-                None => other.push((c, ())),
+                None => other.push(c),
             }
         }
         if !groups.is_sorted_by_key(|g| g.0) {
@@ -87,8 +87,8 @@ impl CellSet {
             }
             same
         });
-        other.sort_unstable_by_key(|o| o.0);
-        other.dedup_by_key(|o| o.0);
+        other.sort_unstable();
+        other.dedup();
         CellSet { groups, other }
     }
 
@@ -102,7 +102,7 @@ impl CellSet {
     /// ```
     pub fn contains_near(&self, cell: u64, near: &mut Near) -> bool {
         let Some((key, bit)) = split(cell) else {
-            return self.other.binary_search_by_key(&cell, |o| o.0).is_ok();
+            return self.other.binary_search(&cell).is_ok();
         };
         let mask = match near.last {
             Some((k, m)) if k == key => m,
