@@ -390,7 +390,8 @@ fn a_region_left_without_cells_verifies_and_a_rerun_takes_the_places_from_the_ca
     assert_eq!(v["ok"], true, "{v}");
     // The same run again: places from the cache, the same bytes (nothing written).
     let cache = lake.join("cache/places");
-    // One entry: the places.parquet bytes and the JSON naming their key and hash.
+    // One entry: the places.parquet bytes, the same places' cell file and the JSON naming their
+    // key and hashes.
     let parquet_files = || {
         let mut v: Vec<std::path::PathBuf> = std::fs::read_dir(&cache)
             .unwrap()
@@ -409,7 +410,7 @@ fn a_region_left_without_cells_verifies_and_a_rerun_takes_the_places_from_the_ca
             .filter(|e| e.as_ref().unwrap().path() != ids)
             .count()
     };
-    assert_eq!(entries(), 2);
+    assert_eq!(entries(), 3);
     let cached = parquet_files();
     assert_eq!(cached.len(), 1);
     // The cache file is the published places.parquet, byte for byte.
@@ -436,7 +437,7 @@ fn a_region_left_without_cells_verifies_and_a_rerun_takes_the_places_from_the_ca
     assert!(fourth.status.success(), "{}", String::from_utf8_lossy(&fourth.stderr));
     assert!(String::from_utf8_lossy(&fourth.stderr).contains("places: built and cached"));
     assert_eq!(parquet_files().len(), 2);
-    assert_eq!(entries(), 4);
+    assert_eq!(entries(), 6);
     let rows = sql("SELECT region FROM regions WHERE region = 'renamed-shadow'");
     assert_eq!(rows.as_array().unwrap().len(), 1, "{rows}");
 }

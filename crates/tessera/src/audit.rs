@@ -110,9 +110,9 @@ fn published_places(dir: &Path, policy_text: &str, manifest: &Manifest) -> Resul
     let policy_path = dir.join("policy.toml");
     let policy = crate::policy::Policy::from_toml_str(policy_text).map_err(|e| data(&policy_path, e.to_string()))?;
     let path = dir.join("places.parquet");
-    let batches = tables::from_parquet(read(&path)?.into()).map_err(|e| data(&path, e.to_string()))?;
+    let bytes = bytes::Bytes::from(read(&path)?);
     let ids: Vec<String> = policy.bounties.iter().map(|b| b.id.clone()).collect();
-    let mut places = tables::places_from_batches(&batches, policy.roads.is_some(), &ids).map_err(|m| data(&path, m))?;
+    let mut places = tables::places_from_parquet(&bytes, policy.roads.is_some(), &ids).map_err(|m| data(&path, m))?;
     // A region whose cells all went to another region has no row in places.parquet, but it has
     // its row (0 cells) in regions.parquet: take the region list from there too.
     let regions_path = dir.join("regions.parquet");

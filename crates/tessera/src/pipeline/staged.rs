@@ -206,11 +206,10 @@ impl StagedEpoch {
         let mut places = crate::places::Places::default();
         if spec.places {
             let pp = scratch.path("places.parquet");
-            let batches =
-                crate::tables::from_parquet(scratch.get("places.parquet")?.into()).map_err(|e| data(&pp, e))?;
+            let bytes = bytes::Bytes::from(scratch.get("places.parquet")?);
             let ids: Vec<String> = policy.bounties.iter().map(|b| b.id.clone()).collect();
             places =
-                crate::tables::places_from_batches(&batches, policy.roads.is_some(), &ids).map_err(|m| data(&pp, m))?;
+                crate::tables::places_from_parquet(&bytes, policy.roads.is_some(), &ids).map_err(|m| data(&pp, m))?;
             // The driver checked the places against the policy; a worker only scores with them.
             places.sources = vec![crate::places::PlaceSource {
                 role: "staged".into(),

@@ -7,25 +7,25 @@
 //! of tessera or GDAL misses the cache and builds afresh, and a hit gives exactly the places a
 //! build would (tested).
 //!
-//! A cache entry is two files: `<key>.parquet`, exactly the `places.parquet` an epoch writes
+//! A cache entry is three files: `<key>.parquet`, exactly the `places.parquet` an epoch writes
 //! ([`crate::tables::places_parquet`]: a run with cached places writes these bytes instead of
-//! encoding millions of rows again), and `<key>.json`, written after it: the key, the region
-//! list with weights (a region whose cells all went to another region has no rows) and the
-//! Parquet file's SHA-256. An entry whose JSON does not parse, names another key, or whose
-//! Parquet file is missing, altered or does not decode is rebuilt and replaced, never trusted.
-//! The directory can be deleted at any time.
+//! encoding millions of rows again); `<key>.cells`, the same places' cell lists as plain arrays
+//! ([`super::cells_file`]: read back with a copy, where decoding the Parquet file took ~0.35 s at
+//! 10^7 fixes' places); and `<key>.json`, written last: the key, the region list with weights (a
+//! region whose cells all went to another region has no cells) and the SHA-256 of the Parquet
+//! file and BLAKE3 of the cell file. An entry whose JSON does not parse or names another key, or
+//! one of whose files is missing, altered or does not decode is rebuilt and replaced, never
+//! trusted. The directory can be deleted at any time.
 
 use super::build::{build_with, source_records};
 use super::shapes::{PlacesError, ShapeReader};
 use super::{PlaceSource, Places, Region};
 use crate::policy::Policy;
-use arrow_array::RecordBatch;
-use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 
 /// Version of the cache key's contents and of the file layout (2: the Parquet file is the epoch
-/// output's bytes, the key and regions in a JSON file beside it).
-pub const FORMAT: u32 = 2;
+/// output's bytes, the key and regions in a JSON file beside it; 3: and the cell file).
+pub const FORMAT: u32 = 3;
 /// Cache files kept per directory: the newest by modification time; older ones are removed
 /// when a new one is written.
 pub const KEEP: usize = 8;
@@ -39,6 +39,8 @@ struct Entry {
     regions: Vec<(String, String)>,
     /// SHA-256 (hex) of `<key>.parquet`.
     places_sha256: String,
+    /// BLAKE3 (hex) of `<key>.cells`.
+    cells_blake3: String,
 }
 
 /// Where the places came from.
@@ -146,7 +148,7 @@ pub fn companions(policy: &Policy, base: &Path) -> Result<Vec<(String, String)>,
 
 /// The places of `policy` (sources relative to `base`), from the cache in `dir` when it holds
 /// them under their [`key`], else built with [`super::build`] and stored there (atomically:
-/// temp file + rename, the Parquet file first; the oldest entries beyond [`KEEP`] are removed);
+/// temp file + rename, the JSON last; the oldest entries beyond [`KEEP`] are removed);
 /// with the places, their `places.parquet` bytes ([`crate::tables::places_parquet`]; `None`
 /// when the policy names no places).
 ///
@@ -172,11 +174,14 @@ pub fn load_or_build(
     }
     let sources = source_records(policy, base)?;
     let k = key(policy, &sources, &companions(policy, base)?, build, &reader.id());
-    let (path, json) = (dir.join(format!("{k}.parquet")), dir.join(format!("{k}.json")));
-    let replaced = match (std::fs::read(&json), std::fs::read(&path)) {
-        (Ok(entry), Ok(bytes)) => {
+    let path = dir.join(format!("{k}.parquet"));
+    let (json, cells) = (path.with_extension("json"), path.with_extension("cells"));
+    let read = |p: &Path| std::fs::read(p);
+    let ((entry, bytes), cell_bytes) = rayon::join(|| (read(&json), read(&path)), || read(&cells));
+    let replaced = match (entry, bytes, cell_bytes) {
+        (Ok(entry), Ok(bytes), Ok(cell_bytes)) => {
             let bytes = bytes::Bytes::from(bytes);
-            match decode(policy, &entry, bytes.clone(), &k) {
+            match decode(policy, &entry, &bytes, &cell_bytes, &k) {
                 Ok(mut places) => {
                     places.sources = sources;
                     return Ok((places, Origin::Cached(path), Some(bytes)));
@@ -184,17 +189,18 @@ pub fn load_or_build(
                 Err(_) => true,
             }
         }
-        (Err(_), Err(_)) => false,
-        // One file without the other: a write cut short, or files copied by hand.
+        (Err(_), Err(_), Err(_)) => false,
+        // Some files without the others: a write cut short, or files copied by hand.
         _ => true,
     };
     let places = build_with(policy, base, reader, sources)?;
-    let (bytes, entry) = encode(&places, &k).map_err(|m| PlacesError::source(&path, m))?;
+    let files = encode(&places, &k).map_err(|m| PlacesError::source(&path, m))?;
     std::fs::create_dir_all(dir).map_err(|e| PlacesError::source(dir, e.to_string()))?;
-    crate::lake::write_atomic(&path, &bytes).map_err(|e| PlacesError::source(&path, e.to_string()))?;
-    crate::lake::write_atomic(&json, &entry).map_err(|e| PlacesError::source(&json, e.to_string()))?;
+    for (p, b) in [(&path, &files.parquet), (&cells, &files.cells), (&json, &files.json)] {
+        crate::lake::write_atomic(p, b).map_err(|e| PlacesError::source(p, e.to_string()))?;
+    }
     prune(dir, KEEP);
-    Ok((places, Origin::Built { path, replaced }, Some(bytes.into())))
+    Ok((places, Origin::Built { path, replaced }, Some(files.parquet.into())))
 }
 
 /// A build id for [`load_or_build`] when tessera runs as its own executable (the CLI): BLAKE3
@@ -303,10 +309,18 @@ pub fn executable_id_in(dir: &Path) -> std::io::Result<String> {
     }
 }
 
-/// A cache entry: `places.parquet` bytes and the JSON naming the key, the regions and the
-/// bytes' SHA-256.
-fn encode(places: &Places, key: &str) -> Result<(Vec<u8>, Vec<u8>), String> {
+/// The bytes of a cache entry's three files.
+struct Files {
+    parquet: Vec<u8>,
+    cells: Vec<u8>,
+    json: Vec<u8>,
+}
+
+/// A cache entry: `places.parquet` bytes, the cell file and the JSON naming the key, the
+/// regions, the Parquet bytes' SHA-256 and the cell file's BLAKE3.
+fn encode(places: &Places, key: &str) -> Result<Files, String> {
     let bytes = crate::tables::places_parquet(places).map_err(|e| e.to_string())?;
+    let cells = super::cells_file::encode(places);
     let entry = Entry {
         format: FORMAT,
         key: key.to_string(),
@@ -316,25 +330,39 @@ fn encode(places: &Places, key: &str) -> Result<(Vec<u8>, Vec<u8>), String> {
             .map(|r| (r.name.clone(), r.weight.to_string()))
             .collect(),
         places_sha256: crate::lake::sha256_hex(&bytes),
+        cells_blake3: blake3_hex(&cells),
     };
     let json = serde_json::to_vec(&entry).map_err(|e| e.to_string())?;
-    Ok((bytes, json))
+    Ok(Files {
+        parquet: bytes,
+        cells,
+        json,
+    })
+}
+
+/// BLAKE3 (hex) of `bytes`, hashed on all cores.
+fn blake3_hex(bytes: &[u8]) -> String {
+    let mut h = blake3::Hasher::new();
+    h.update_rayon(bytes);
+    h.finalize().to_hex().to_string()
 }
 
 /// A cache entry → [`Places`] (without sources), refused unless its JSON names `key` and the
-/// Parquet bytes are the ones it hashed.
-fn decode(policy: &Policy, entry: &[u8], bytes: bytes::Bytes, key: &str) -> Result<Places, String> {
+/// Parquet bytes and cell file are the ones it hashed.
+fn decode(policy: &Policy, entry: &[u8], bytes: &[u8], cells: &[u8], key: &str) -> Result<Places, String> {
     let entry: Entry = serde_json::from_slice(entry).map_err(|e| e.to_string())?;
     if entry.format != FORMAT || entry.key != key {
         return Err("another key".into());
     }
-    // Hashed before it is decoded: only bytes this cache wrote reach the Parquet reader.
-    if crate::lake::sha256_hex(&bytes) != entry.places_sha256 {
+    // Both hashed before the cells are decoded or the bytes handed out: only files this cache
+    // wrote are used.
+    let (sha, b3) = rayon::join(|| crate::lake::sha256_hex(bytes), || blake3_hex(cells));
+    if sha != entry.places_sha256 {
         return Err("the Parquet file is not the one the entry hashed".into());
     }
-    let batches = decode_batches(&bytes)?;
-    let ids: Vec<String> = policy.bounties.iter().map(|b| b.id.clone()).collect();
-    let mut places = crate::tables::places_from_batches(&batches, policy.roads.is_some(), &ids)?;
+    if b3 != entry.cells_blake3 {
+        return Err("the cell file is not the one the entry hashed".into());
+    }
     let regions: Vec<Region> = entry
         .regions
         .into_iter()
@@ -345,82 +373,23 @@ fn decode(policy: &Policy, entry: &[u8], bytes: bytes::Bytes, key: &str) -> Resu
             })
         })
         .collect::<Result<_, String>>()?;
-    // Rows name the regions that have cells; the list also has those without.
-    let n = regions.len();
-    places.add_regions(regions)?;
-    if places.regions.len() != n {
-        return Err("a region with cells is not in the list".into());
+    let ids: Vec<String> = policy.bounties.iter().map(|b| b.id.clone()).collect();
+    let c = super::cells_file::decode(cells, regions.len(), &ids)?;
+    if c.roads.is_some() != policy.roads.is_some() {
+        return Err("the cell file and the policy disagree on a road network".into());
     }
-    Ok(places)
-}
-
-/// The columns of `places.parquet` the places need, in groups decoded apart: every column but
-/// `cell_id` (the hex text of `cell`: 6 M strings at 10^7 fixes' places).
-const COLUMN_GROUPS: [&[&str]; 4] = [&["kind", "name"], &["cell"], &["weight"], &["road_mm"]];
-
-/// `places.parquet` bytes → its batches (every column but `cell_id`), in file order: each row
-/// group's column groups decoded in parallel (a 10^6-fix lake's places are one row group), then
-/// put side by side (the same batch size gives the same batch boundaries in every column).
-fn decode_batches(bytes: &bytes::Bytes) -> Result<Vec<RecordBatch>, String> {
-    use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
-    // The footer parsed once, shared by every task.
-    let meta = ArrowReaderMetadata::load(bytes, dictionary_text()).map_err(|e| e.to_string())?;
-    let groups = meta.metadata().num_row_groups();
-    let n = COLUMN_GROUPS.len();
-    let parts: Vec<Vec<RecordBatch>> = (0..groups * n)
-        .into_par_iter()
-        .map(|t| {
-            let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(bytes.clone(), meta.clone());
-            let mask =
-                parquet::arrow::ProjectionMask::columns(builder.parquet_schema(), COLUMN_GROUPS[t % n].iter().copied());
-            builder
-                .with_row_groups(vec![t / n])
-                .with_projection(mask)
-                .with_batch_size(1 << 16)
-                .build()
-                .map_err(|e| e.to_string())?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| e.to_string())
-        })
-        .collect::<Result<_, String>>()?;
-    let mut batches = Vec::new();
-    for group in parts.chunks(n) {
-        if group.iter().any(|part| part.len() != group[0].len()) {
-            return Err("column groups with different batch counts".into());
-        }
-        for i in 0..group[0].len() {
-            let (mut fields, mut columns) = (Vec::new(), Vec::new());
-            for part in group {
-                let b = &part[i];
-                fields.extend(b.schema().fields().iter().cloned());
-                columns.extend(b.columns().iter().cloned());
-            }
-            let schema = std::sync::Arc::new(arrow_schema::Schema::new(fields));
-            batches.push(RecordBatch::try_new(schema, columns).map_err(|e| e.to_string())?);
-        }
-    }
-    Ok(batches)
-}
-
-/// Reader options reading `kind` and `name` as dictionaries (as they are stored): one small
-/// dictionary per row group instead of 6 M strings copied at 10^7 fixes' places.
-fn dictionary_text() -> parquet::arrow::arrow_reader::ArrowReaderOptions {
-    use arrow_schema::{DataType, Field, Schema};
-    let dict = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
-    let fields: Vec<Field> = crate::tables::places_schema()
-        .fields()
-        .iter()
-        .map(|f| match f.name().as_str() {
-            "kind" | "name" => f.as_ref().clone().with_data_type(dict.clone()),
-            _ => f.as_ref().clone(),
-        })
-        .collect();
-    parquet::arrow::arrow_reader::ArrowReaderOptions::new().with_schema(std::sync::Arc::new(Schema::new(fields)))
+    Ok(Places {
+        regions,
+        region_cells: c.region_cells,
+        roads: c.roads,
+        bounties: c.bounties,
+        sources: Vec::new(),
+    })
 }
 
 /// Remove all but the `keep` newest entries of `dir` (by the Parquet file's modification time;
-/// the JSON beside each removed one with it, and JSON files whose Parquet file is gone). Best
-/// effort: a cache.
+/// the JSON and cell files beside each removed one with it, and those whose Parquet file is
+/// gone). Best effort: a cache.
 fn prune(dir: &Path, keep: usize) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -437,7 +406,7 @@ fn prune(dir: &Path, keep: usize) {
     for (_, p) in files.into_iter().take(n) {
         let _ = std::fs::remove_file(&p);
     }
-    for j in paths.iter().filter(|p| has(p, "json")) {
+    for j in paths.iter().filter(|p| has(p, "json") || has(p, "cells")) {
         if !j.with_extension("parquet").exists() {
             let _ = std::fs::remove_file(j);
         }
@@ -595,10 +564,20 @@ mod tests {
         std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
         rebuilt();
         // Altered but still a valid Parquet file (no region rows): its hash is not the entry's.
-        std::fs::write(&path, encode(&Places::default(), "x").unwrap().0).unwrap();
+        std::fs::write(&path, encode(&Places::default(), "x").unwrap().parquet).unwrap();
+        rebuilt();
+        // A cell file cut short, or another (valid) one: its BLAKE3 is not the entry's.
+        let cells = path.with_extension("cells");
+        let good = std::fs::read(&cells).unwrap();
+        std::fs::write(&cells, &good[..good.len() - 8]).unwrap();
+        rebuilt();
+        std::fs::write(&cells, encode(&Places::default(), "x").unwrap().cells).unwrap();
+        rebuilt();
+        // The cell file missing (a write cut short, or deleted by hand).
+        std::fs::remove_file(&cells).unwrap();
         rebuilt();
         // Another key's (valid) entry under this key's name: e.g. copied by hand.
-        std::fs::write(&json, encode(&Places::default(), "not-this-key").unwrap().1).unwrap();
+        std::fs::write(&json, encode(&Places::default(), "not-this-key").unwrap().json).unwrap();
         rebuilt();
         // The Parquet file without its entry (a write cut short).
         std::fs::remove_file(&json).unwrap();
@@ -607,25 +586,6 @@ mod tests {
             load_or_build(&p, d.path(), &Native, &cache, "b").unwrap().1,
             Origin::Cached(_)
         ));
-    }
-
-    #[test]
-    fn decoded_column_groups_give_the_places_over_many_batches() {
-        use crate::places::Region;
-        let regions = [("a", 1_500_000), ("b", 0)].map(|(name, weight)| Region {
-            name: name.into(),
-            weight,
-        });
-        let p = Places {
-            regions: regions.to_vec(),
-            region_cells: (0..150_000u64).map(|c| (c * 3, (c % 2) as u32)).collect(),
-            roads: Some((0..100_000u64).map(|c| (c * 5, c % 7)).collect()),
-            ..Places::default()
-        };
-        let bytes = bytes::Bytes::from(crate::tables::places_parquet(&p).unwrap());
-        let batches = decode_batches(&bytes).unwrap();
-        assert!(batches.len() > 3, "{} batches", batches.len());
-        assert_eq!(crate::tables::places_from_batches(&batches, true, &[]).unwrap(), p);
     }
 
     #[test]
@@ -671,6 +631,7 @@ mod tests {
         for i in 0..5 {
             write(d.path(), &format!("{i}.parquet"), "x");
             write(d.path(), &format!("{i}.json"), "{}");
+            write(d.path(), &format!("{i}.cells"), "c");
             let t = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000 + i);
             std::fs::File::options()
                 .write(true)
@@ -681,12 +642,24 @@ mod tests {
         }
         write(d.path(), "notes.txt", "kept");
         write(d.path(), "orphan.json", "{}");
+        write(d.path(), "orphan.cells", "c");
         prune(d.path(), 2);
         let mut left: Vec<String> = std::fs::read_dir(d.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         left.sort();
-        assert_eq!(left, ["3.json", "3.parquet", "4.json", "4.parquet", "notes.txt"]);
+        assert_eq!(
+            left,
+            [
+                "3.cells",
+                "3.json",
+                "3.parquet",
+                "4.cells",
+                "4.json",
+                "4.parquet",
+                "notes.txt"
+            ]
+        );
     }
 }

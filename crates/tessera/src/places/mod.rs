@@ -10,6 +10,7 @@
 pub mod build;
 pub mod cache;
 pub mod cell_set;
+pub mod cells_file;
 pub mod lookup;
 pub mod osm;
 pub mod policy;

@@ -26,7 +26,8 @@ pub use flags::{
 pub use imu::{batch_to_imu, imu_schema, imu_to_batches};
 pub use layout::{Layout, HIGH_CARDINALITY_COLUMNS};
 pub use places::{
-    places_batch, places_from_batches, places_parquet, places_schema, regions_batch, regions_schema, RegionRow,
+    places_batch, places_from_batches, places_from_parquet, places_parquet, places_schema, regions_batch,
+    regions_schema, RegionRow,
 };
 pub use rejections::{rejections_schema, rejections_to_batch, RejectionRow};
 pub use rewards::rewards_schema;

@@ -275,6 +275,88 @@ pub fn places_from_batches(batches: &[RecordBatch], roads: bool, bounty_ids: &[S
     })
 }
 
+/// `places.parquet` bytes → [`Places`], as [`places_from_batches`] over the file's batches
+/// decoded column-parallel: each row group's columns but `cell_id` (the hex text of `cell`)
+/// decoded in groups on all cores, `kind` and `name` kept as the dictionaries they are stored as.
+/// `roads` and `bounty_ids` as for [`places_from_batches`].
+///
+/// # Errors
+/// The Parquet reader's message, or [`places_from_batches`]'s.
+///
+/// ```
+/// use tessera::places::Places;
+/// let p = Places { region_cells: vec![], roads: Some(vec![(7, 900)]), ..Places::default() };
+/// let bytes = bytes::Bytes::from(tessera::tables::places_parquet(&p).unwrap());
+/// assert_eq!(tessera::tables::places_from_parquet(&bytes, true, &[]).unwrap(), p);
+/// ```
+pub fn places_from_parquet(bytes: &bytes::Bytes, roads: bool, bounty_ids: &[String]) -> Result<Places, String> {
+    places_from_batches(&decode_batches(bytes)?, roads, bounty_ids)
+}
+
+/// The columns of `places.parquet` the places need, in groups decoded apart: every column but
+/// `cell_id` (the hex text of `cell`: 6 M strings at 10^7 fixes' places).
+const COLUMN_GROUPS: [&[&str]; 4] = [&["kind", "name"], &["cell"], &["weight"], &["road_mm"]];
+
+/// `places.parquet` bytes → its batches (every column but `cell_id`), in file order: each row
+/// group's column groups decoded in parallel (a 10^6-fix lake's places are one row group), then
+/// put side by side (the same batch size gives the same batch boundaries in every column).
+fn decode_batches(bytes: &bytes::Bytes) -> Result<Vec<RecordBatch>, String> {
+    use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
+    // The footer parsed once, shared by every task.
+    let meta = ArrowReaderMetadata::load(bytes, dictionary_text()).map_err(|e| e.to_string())?;
+    let groups = meta.metadata().num_row_groups();
+    let n = COLUMN_GROUPS.len();
+    let parts: Vec<Vec<RecordBatch>> = (0..groups * n)
+        .into_par_iter()
+        .map(|t| {
+            let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(bytes.clone(), meta.clone());
+            let mask =
+                parquet::arrow::ProjectionMask::columns(builder.parquet_schema(), COLUMN_GROUPS[t % n].iter().copied());
+            builder
+                .with_row_groups(vec![t / n])
+                .with_projection(mask)
+                .with_batch_size(1 << 16)
+                .build()
+                .map_err(|e| e.to_string())?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| e.to_string())
+        })
+        .collect::<Result<_, String>>()?;
+    let mut batches = Vec::new();
+    for group in parts.chunks(n) {
+        if group.iter().any(|part| part.len() != group[0].len()) {
+            return Err("column groups with different batch counts".into());
+        }
+        for i in 0..group[0].len() {
+            let (mut fields, mut columns) = (Vec::new(), Vec::new());
+            for part in group {
+                let b = &part[i];
+                fields.extend(b.schema().fields().iter().cloned());
+                columns.extend(b.columns().iter().cloned());
+            }
+            let schema = std::sync::Arc::new(arrow_schema::Schema::new(fields));
+            batches.push(RecordBatch::try_new(schema, columns).map_err(|e| e.to_string())?);
+        }
+    }
+    Ok(batches)
+}
+
+/// Reader options reading `kind` and `name` as dictionaries (as they are stored): one small
+/// dictionary per row group instead of 6 M strings copied at 10^7 fixes' places.
+fn dictionary_text() -> parquet::arrow::arrow_reader::ArrowReaderOptions {
+    use arrow_schema::{DataType, Field, Schema};
+    let dict = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+    let fields: Vec<Field> = places_schema()
+        .fields()
+        .iter()
+        .map(|f| match f.name().as_str() {
+            "kind" | "name" => f.as_ref().clone().with_data_type(dict.clone()),
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    parquet::arrow::arrow_reader::ArrowReaderOptions::new().with_schema(std::sync::Arc::new(Schema::new(fields)))
+}
+
 /// Schema of `regions.parquet`: one row per region (and a last row, `region` null, for cells
 /// outside every region): its multiplier, cells covered, cells never covered before, road
 /// length covered and fresh (mm), contributors (devices with points) and points.
@@ -422,5 +504,25 @@ mod tests {
         assert!(edit("lake", Some("a"), 1).contains("unknown kind \"lake\""));
         assert!(edit("region", Some("a"), -1).contains("negative region weight"));
         assert!(edit("region", None, 1).contains("without a name"));
+    }
+
+    #[test]
+    fn decoded_column_groups_give_the_places_over_many_batches() {
+        use crate::places::Region;
+        let regions = [("a", 1_500_000), ("b", 0)].map(|(name, weight)| Region {
+            name: name.into(),
+            weight,
+        });
+        let p = Places {
+            regions: regions.to_vec(),
+            region_cells: (0..150_000u64).map(|c| (c * 3, (c % 2) as u32)).collect(),
+            roads: Some((0..100_000u64).map(|c| (c * 5, c % 7)).collect()),
+            ..Places::default()
+        };
+        let bytes = bytes::Bytes::from(places_parquet(&p).unwrap());
+        let batches = decode_batches(&bytes).unwrap();
+        assert!(batches.len() > 3, "{} batches", batches.len());
+        assert_eq!(places_from_batches(&batches, true, &[]).unwrap(), p);
+        assert_eq!(places_from_parquet(&bytes, true, &[]).unwrap(), p);
     }
 }
