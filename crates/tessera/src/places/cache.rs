@@ -1,4 +1,4 @@
-//! A cache of built [`Places`] (`<lake>/cache/places/<key>.parquet`): building a policy's places
+//! A cache of built [`Places`] (`<lake>/cache/places/<key>.*`): building a policy's places
 //! — tiling its regions and walking its roads in 1 m steps, each step an H3 index — costs seconds
 //! to minutes, on every epoch run. The cells depend only on the software that built them, the
 //! shape reader (GDAL's version), the policy's place sections and resolution, and the bytes of
@@ -9,22 +9,23 @@
 //!
 //! A cache entry is three files: `<key>.parquet`, exactly the `places.parquet` an epoch writes
 //! ([`crate::tables::places_parquet`]: a run with cached places writes these bytes instead of
-//! encoding millions of rows again); `<key>.cells`, the same places' cell lists as plain arrays
-//! ([`super::cells_file`]: read back with a copy, where decoding the Parquet file took ~0.35 s at
-//! 10^7 fixes' places); and `<key>.json`, written last: the key, the region list with weights (a
-//! region whose cells all went to another region has no cells) and the SHA-256 of the Parquet
-//! file and BLAKE3 of the cell file. An entry whose JSON does not parse or names another key, or
-//! one of whose files is missing, altered or does not decode is rebuilt and replaced, never
-//! trusted. The directory can be deleted at any time.
+//! encoding millions of rows again); `<key>.cells`, the same places' regions (with weights; a
+//! region whose cells all went to another region has no cells) and cell lists as plain arrays
+//! ([`super::cells_file`]: what a cached run scores with, read back with a copy, where decoding
+//! the Parquet file took ~0.35 s at 10^7 fixes' places); and `<key>.json`, written last: the key,
+//! the SHA-256 of the Parquet file and the BLAKE3 of the cell file. An entry whose JSON does not
+//! parse or names another key, or one of whose files is missing, altered or does not decode is
+//! rebuilt and replaced, never trusted. The directory can be deleted at any time.
 
 use super::build::{build_with, source_records};
 use super::shapes::{PlacesError, ShapeReader};
-use super::{PlaceSource, Places, Region};
+use super::{PlaceSource, Places};
 use crate::policy::Policy;
 use std::path::{Path, PathBuf};
 
 /// Version of the cache key's contents and of the file layout (2: the Parquet file is the epoch
-/// output's bytes, the key and regions in a JSON file beside it; 3: and the cell file).
+/// output's bytes, the key and regions in a JSON file beside it; 3: the regions and cells in a
+/// cell file, the JSON holding the key and both files' hashes).
 pub const FORMAT: u32 = 3;
 /// Cache files kept per directory: the newest by modification time; older ones are removed
 /// when a new one is written.
@@ -35,8 +36,6 @@ pub const KEEP: usize = 8;
 struct Entry {
     format: u32,
     key: String,
-    /// (name, weight in ppm as a decimal string), in `Places::regions` order.
-    regions: Vec<(String, String)>,
     /// SHA-256 (hex) of `<key>.parquet`.
     places_sha256: String,
     /// BLAKE3 (hex) of `<key>.cells`.
@@ -317,18 +316,13 @@ struct Files {
 }
 
 /// A cache entry: `places.parquet` bytes, the cell file and the JSON naming the key, the
-/// regions, the Parquet bytes' SHA-256 and the cell file's BLAKE3.
+/// Parquet bytes' SHA-256 and the cell file's BLAKE3.
 fn encode(places: &Places, key: &str) -> Result<Files, String> {
     let bytes = crate::tables::places_parquet(places).map_err(|e| e.to_string())?;
     let cells = super::cells_file::encode(places);
     let entry = Entry {
         format: FORMAT,
         key: key.to_string(),
-        regions: places
-            .regions
-            .iter()
-            .map(|r| (r.name.clone(), r.weight.to_string()))
-            .collect(),
         places_sha256: crate::lake::sha256_hex(&bytes),
         cells_blake3: blake3_hex(&cells),
     };
@@ -363,23 +357,13 @@ fn decode(policy: &Policy, entry: &[u8], bytes: &[u8], cells: &[u8], key: &str) 
     if b3 != entry.cells_blake3 {
         return Err("the cell file is not the one the entry hashed".into());
     }
-    let regions: Vec<Region> = entry
-        .regions
-        .into_iter()
-        .map(|(name, w)| {
-            Ok(Region {
-                name,
-                weight: w.parse().map_err(|_| "bad weight")?,
-            })
-        })
-        .collect::<Result<_, String>>()?;
     let ids: Vec<String> = policy.bounties.iter().map(|b| b.id.clone()).collect();
-    let c = super::cells_file::decode(cells, regions.len(), &ids)?;
+    let c = super::cells_file::decode(cells, &ids)?;
     if c.roads.is_some() != policy.roads.is_some() {
         return Err("the cell file and the policy disagree on a road network".into());
     }
     Ok(Places {
-        regions,
+        regions: c.regions,
         region_cells: c.region_cells,
         roads: c.roads,
         bounties: c.bounties,

@@ -1,5 +1,5 @@
-//! The places cache's cell file (`<lake>/cache/places/<key>.cells`): the cell lists of a
-//! [`Places`] as little-endian arrays, so that a cached run gets its places back with a copy
+//! The places cache's cell file (`<lake>/cache/places/<key>.cells`): the regions and cell lists
+//! of a [`Places`], the lists as little-endian arrays, so that a cached run gets its places back with a copy
 //! instead of decoding `places.parquet` (6 M rows at 10^7 fixes' places: ~0.35 s of the epoch
 //! run before its first source was read). It is a private file of [`super::cache`], written
 //! beside the entry's `places.parquet` bytes from the same [`Places`], and trusted only when its
@@ -10,8 +10,10 @@
 //! | bytes | what |
 //! | --- | --- |
 //! | 8 | [`MAGIC`] |
+//! | 8 | `g`, regions (sorted by name, names unique: [`Places::regions`]) |
+//! | per region: 8, 8, `len` | its weight (ppm), `len`, its name (UTF-8) |
 //! | 8 | `n`, region cells |
-//! | 8·n, 4·n | their cells (u64), then their region indices (u32) into the entry's region list |
+//! | 8·n, 4·n | their cells (u64), then their region indices (u32) into the regions above |
 //! | 8 | `m`, road cells; `u64::MAX`: no road network |
 //! | 8·m, 8·m | their cells, then their road lengths in mm |
 //! | 8 | `b`, bounty areas (the policy's, in policy order) |
@@ -20,30 +22,42 @@
 //! and nothing after. Columns, not rows, so that each array is cut into pieces decoded on all
 //! cores.
 
-use super::{BountyArea, Places};
+use super::{BountyArea, Places, Region};
 use rayon::prelude::*;
 
 /// The file's first 8 bytes (the layout's version is its last digit).
 pub const MAGIC: &[u8; 8] = b"TSPCELL1";
 
-/// The cell lists of `places` in this file's layout (regions, sources and bounty ids are not in
-/// it: the entry's JSON and the policy name them).
+/// The regions and cell lists of `places` in this file's layout (sources and bounty ids are not
+/// in it: the policy names them).
 ///
 /// ```
-/// use tessera::places::{cells_file, Places};
-/// let p = Places { region_cells: vec![(10, 0)], roads: Some(vec![(10, 9_000)]), ..Places::default() };
+/// use tessera::places::{cells_file, Places, Region};
+/// let p = Places {
+///     regions: vec![Region { name: "harbour".into(), weight: 1_500_000 }],
+///     region_cells: vec![(10, 0)],
+///     roads: Some(vec![(10, 9_000)]),
+///     ..Places::default()
+/// };
 /// let bytes = cells_file::encode(&p);
-/// assert_eq!(bytes.len(), 8 + 8 + 12 + 8 + 16 + 8);
+/// assert_eq!(bytes.len(), 8 + (8 + 16 + 7) + (8 + 12) + (8 + 16) + 8);
 /// ```
 #[must_use]
 pub fn encode(places: &Places) -> Vec<u8> {
     let mut out = Vec::with_capacity(
-        40 + places.region_cells.len() * 12
+        48 + places.regions.iter().map(|r| 16 + r.name.len()).sum::<usize>()
+            + places.region_cells.len() * 12
             + places.roads.as_ref().map_or(0, |r| r.len() * 16)
             + places.bounties.iter().map(|b| 8 + b.cells.len() * 8).sum::<usize>(),
     );
     out.extend_from_slice(MAGIC);
     let count = |out: &mut Vec<u8>, n: usize| out.extend_from_slice(&(n as u64).to_le_bytes());
+    count(&mut out, places.regions.len());
+    for r in &places.regions {
+        out.extend_from_slice(&r.weight.to_le_bytes());
+        count(&mut out, r.name.len());
+        out.extend_from_slice(r.name.as_bytes());
+    }
     count(&mut out, places.region_cells.len());
     out.extend(places.region_cells.iter().flat_map(|r| r.0.to_le_bytes()));
     out.extend(places.region_cells.iter().flat_map(|r| r.1.to_le_bytes()));
@@ -63,9 +77,11 @@ pub fn encode(places: &Places) -> Vec<u8> {
     out
 }
 
-/// What [`decode`] gives: the cell lists of a [`Places`].
+/// What [`decode`] gives: the regions and cell lists of a [`Places`].
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Cells {
+    /// [`Places::regions`].
+    pub regions: Vec<Region>,
     /// [`Places::region_cells`].
     pub region_cells: Vec<(u64, u32)>,
     /// [`Places::roads`].
@@ -74,31 +90,36 @@ pub struct Cells {
     pub bounties: Vec<BountyArea>,
 }
 
-/// A file of this layout → its cell lists, the bounty areas named `bounty_ids` (the policy's,
-/// in order), checked against `regions` (the number of regions an index may point to).
+/// A file of this layout → its regions and cell lists, the bounty areas named `bounty_ids` (the
+/// policy's, in order).
 ///
 /// # Errors
 /// A message naming the byte offset and what is wrong there: another magic, a count past the
-/// end, bytes after the last area, a region index out of range, a different number of bounty
-/// areas than `bounty_ids`.
+/// end, a region name that is not UTF-8 or not after the one before it, a region index out of
+/// range, a different number of bounty areas than `bounty_ids`, bytes after the last area.
 ///
 /// ```
-/// use tessera::places::{cells_file, BountyArea, Places};
-/// let p = Places {
+/// use tessera::places::{cells_file, BountyArea, Places, Region};
+/// let region = |name: &str| Region { name: name.into(), weight: 1_000_000 };
+/// let mut p = Places {
+///     regions: vec![region("a"), region("b")],
 ///     region_cells: vec![(10, 0), (12, 1)],
-///     bounties: vec![BountyArea { id: "b".into(), cells: vec![12] }],
+///     bounties: vec![BountyArea { id: "x".into(), cells: vec![12] }],
 ///     ..Places::default()
 /// };
-/// let bytes = cells_file::encode(&p);
-/// assert!(cells_file::decode(&bytes, 1, &["b".into()]).is_err()); // index 1 of 1 region
-/// let c = cells_file::decode(&bytes, 2, &["b".into()]).unwrap();
-/// assert_eq!((c.region_cells, c.roads, c.bounties), (p.region_cells, None, p.bounties));
+/// let c = cells_file::decode(&cells_file::encode(&p), &["x".into()]).unwrap();
+/// assert_eq!((c.regions, c.region_cells, c.roads), (p.regions.clone(), p.region_cells.clone(), None));
+/// assert_eq!(c.bounties, p.bounties);
+/// p.regions.pop(); // cell (12, 1) now points past the regions
+/// assert!(cells_file::decode(&cells_file::encode(&p), &["x".into()]).is_err());
 /// ```
-pub fn decode(bytes: &[u8], regions: usize, bounty_ids: &[String]) -> Result<Cells, String> {
+pub fn decode(bytes: &[u8], bounty_ids: &[String]) -> Result<Cells, String> {
     let mut r = Reader { bytes, at: 0 };
     if r.take(8)? != MAGIC {
         return Err("byte 0: not a tessera places cell file".into());
     }
+    let regions = read_regions(&mut r)?;
+    let start = r.at + 8;
     let n = r.count(12)?;
     let (cells, idx) = (r.take(8 * n)?, r.take(4 * n)?);
     let region_cells: Vec<(u64, u32)> = cells
@@ -106,11 +127,15 @@ pub fn decode(bytes: &[u8], regions: usize, bounty_ids: &[String]) -> Result<Cel
         .zip(idx.par_chunks_exact(4))
         .map(|(c, i)| (u64_at(c), u32::from_le_bytes([i[0], i[1], i[2], i[3]])))
         .collect();
-    if let Some(bad) = region_cells.par_iter().position_any(|r| r.1 as usize >= regions) {
+    if let Some(bad) = region_cells
+        .par_iter()
+        .position_first(|c| c.1 as usize >= regions.len())
+    {
         return Err(format!(
-            "byte {}: region index {} of {regions} regions",
-            16 + 8 * n + 4 * bad,
-            region_cells[bad].1
+            "byte {}: region index {} of {} regions",
+            start + 8 * n + 4 * bad,
+            region_cells[bad].1,
+            regions.len()
         ));
     }
     let roads = match r.u64()? {
@@ -149,10 +174,34 @@ pub fn decode(bytes: &[u8], regions: usize, bounty_ids: &[String]) -> Result<Cel
         ));
     }
     Ok(Cells {
+        regions,
         region_cells,
         roads,
         bounties,
     })
+}
+
+/// The region list: weights, then UTF-8 names, each after the one before it.
+fn read_regions(r: &mut Reader) -> Result<Vec<Region>, String> {
+    let g = r.count(16)?;
+    let mut regions: Vec<Region> = Vec::with_capacity(g);
+    for _ in 0..g {
+        let weight = r.u64()?;
+        let at = r.at;
+        let len = r.count(1)?;
+        let name = std::str::from_utf8(r.take(len)?).map_err(|e| format!("byte {}: region name: {e}", at + 8))?;
+        if regions.last().is_some_and(|last| last.name.as_str() >= name) {
+            return Err(format!(
+                "byte {}: region {name:?} is not after the one before it",
+                at + 8
+            ));
+        }
+        regions.push(Region {
+            name: name.to_string(),
+            weight,
+        });
+    }
+    Ok(regions)
 }
 
 fn u64_at(b: &[u8]) -> u64 {
@@ -208,7 +257,16 @@ mod tests {
     use proptest::prelude::*;
 
     fn sample() -> Places {
+        let region = |name: &str, weight| Region {
+            name: name.into(),
+            weight,
+        };
         Places {
+            regions: vec![
+                region("harbour", 1_500_000),
+                region("old town", 0),
+                region("port", 2_000_000),
+            ],
             region_cells: (0..1000u64)
                 .map(|c| (c * 7 + 0x08bc_0000_0000_0000, (c % 3) as u32))
                 .collect(),
@@ -234,44 +292,65 @@ mod tests {
     #[test]
     fn rule_a_decoded_file_gives_back_every_cell_list_it_was_written_from() {
         let p = sample();
-        let c = decode(&encode(&p), 3, &ids()).unwrap();
+        let c = decode(&encode(&p), &ids()).unwrap();
+        assert_eq!(c.regions, p.regions);
         assert_eq!(c.region_cells, p.region_cells);
         assert_eq!(c.roads, p.roads);
         assert_eq!(c.bounties, p.bounties);
         // No road network stays no road network (not an empty one).
         let none = Places { roads: None, ..p };
-        assert_eq!(decode(&encode(&none), 3, &ids()).unwrap().roads, None);
+        assert_eq!(decode(&encode(&none), &ids()).unwrap().roads, None);
         let empty = Places {
             roads: Some(vec![]),
             ..none
         };
-        assert_eq!(decode(&encode(&empty), 3, &ids()).unwrap().roads, Some(vec![]));
+        assert_eq!(decode(&encode(&empty), &ids()).unwrap().roads, Some(vec![]));
     }
 
     #[test]
     fn rule_every_cut_or_extended_file_is_an_error_not_a_panic() {
         let bytes = encode(&sample());
         for len in 0..bytes.len() {
-            let e = decode(&bytes[..len], 3, &ids()).unwrap_err();
+            let e = decode(&bytes[..len], &ids()).unwrap_err();
             assert!(e.starts_with("byte "), "{len}: {e}");
         }
         let mut longer = bytes.clone();
         longer.push(0);
-        assert!(decode(&longer, 3, &ids()).unwrap_err().contains("after the last area"));
+        assert!(decode(&longer, &ids()).unwrap_err().contains("after the last area"));
     }
 
     #[test]
-    fn rule_a_region_index_past_the_entrys_regions_or_other_bounties_are_refused() {
-        let bytes = encode(&sample());
-        assert!(decode(&bytes, 2, &ids())
+    fn rule_a_region_index_past_the_regions_unsorted_regions_or_other_bounties_are_refused() {
+        let mut p = sample();
+        p.regions.pop();
+        let e = decode(&encode(&p), &ids()).unwrap_err();
+        // The first cell pointing past the two regions is the third one (index 2).
+        let at = 8 + 8 + (16 + 7) + (16 + 8) + 8 + 8 * 1000 + 4 * 2;
+        assert_eq!(e, format!("byte {at}: region index 2 of 2 regions"));
+        let mut p = sample();
+        p.regions.swap(0, 1);
+        assert!(decode(&encode(&p), &ids())
             .unwrap_err()
-            .contains("region index 2 of 2 regions"));
-        assert!(decode(&bytes, 3, &["a".into()])
+            .contains("\"harbour\" is not after the one before it"));
+        p.regions[0] = p.regions[1].clone();
+        assert!(decode(&encode(&p), &ids())
+            .unwrap_err()
+            .contains("is not after the one before it"));
+        let mut p = sample();
+        p.regions[1].name = "\u{fffd}".into();
+        let mut bytes = encode(&p);
+        let at = 8 + 8 + (16 + 7) + 16;
+        bytes[at..at + 3].copy_from_slice(&[0xff, 0xfe, 0xfd]);
+        assert!(decode(&bytes, &ids())
+            .unwrap_err()
+            .contains("region name: invalid utf-8"));
+        let bytes = encode(&sample());
+        assert!(decode(&bytes, &["a".into()])
             .unwrap_err()
             .contains("2 bounty areas, the policy has 1"));
         let mut magic = bytes;
         magic[7] = b'2';
-        assert!(decode(&magic, 3, &ids())
+        assert!(decode(&magic, &ids())
             .unwrap_err()
             .contains("not a tessera places cell file"));
     }
@@ -285,7 +364,7 @@ mod tests {
                 h.extend_from_slice(&b);
                 b = h;
             }
-            let _ = decode(&b, 2, &ids());
+            let _ = decode(&b, &ids());
         }
     }
 }
