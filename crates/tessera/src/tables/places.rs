@@ -278,7 +278,9 @@ pub fn places_from_batches(batches: &[RecordBatch], roads: bool, bounty_ids: &[S
 /// `places.parquet` bytes → [`Places`], as [`places_from_batches`] over the file's batches
 /// decoded column-parallel: each row group's columns but `cell_id` (the hex text of `cell`)
 /// decoded in groups on all cores, `kind` and `name` kept as the dictionaries they are stored as.
-/// `roads` and `bounty_ids` as for [`places_from_batches`].
+/// `roads` and `bounty_ids` as for [`places_from_batches`]. A file whose schema is not exactly
+/// [`places_schema`] (written by another tool: columns added, reordered or of another
+/// nullability) is read whole instead, as [`super::from_parquet`] reads it.
 ///
 /// # Errors
 /// The Parquet reader's message, or [`places_from_batches`]'s.
@@ -290,7 +292,13 @@ pub fn places_from_batches(batches: &[RecordBatch], roads: bool, bounty_ids: &[S
 /// assert_eq!(tessera::tables::places_from_parquet(&bytes, true, &[]).unwrap(), p);
 /// ```
 pub fn places_from_parquet(bytes: &bytes::Bytes, roads: bool, bounty_ids: &[String]) -> Result<Places, String> {
-    places_from_batches(&decode_batches(bytes)?, roads, bounty_ids)
+    match decode_batches(bytes) {
+        Ok(batches) => places_from_batches(&batches, roads, bounty_ids),
+        Err(_) => {
+            let batches = super::from_parquet(bytes.clone()).map_err(|e| e.to_string())?;
+            places_from_batches(&batches, roads, bounty_ids)
+        }
+    }
 }
 
 /// The columns of `places.parquet` the places need, in groups decoded apart: every column but
@@ -523,6 +531,37 @@ mod tests {
         let batches = decode_batches(&bytes).unwrap();
         assert!(batches.len() > 3, "{} batches", batches.len());
         assert_eq!(places_from_batches(&batches, true, &[]).unwrap(), p);
+        assert_eq!(places_from_parquet(&bytes, true, &[]).unwrap(), p);
+    }
+
+    #[test]
+    fn rule_a_places_file_rewritten_by_another_tool_still_reads() {
+        // The same rows with the columns reversed, `cell_id` dropped and a column added (what a
+        // rewrite by pyarrow or Spark can give): not the schema the column-parallel reader
+        // expects, read whole instead.
+        let p = Places {
+            regions: vec![Region {
+                name: "a".into(),
+                weight: 1_500_000,
+            }],
+            region_cells: (0..1000u64).map(|c| (c * 3, 0)).collect(),
+            roads: Some((0..500u64).map(|c| (c * 5, c % 7)).collect()),
+            ..Places::default()
+        };
+        let b = places_batch(&p);
+        let mut cols: Vec<(String, ArrayRef)> = b
+            .schema()
+            .fields()
+            .iter()
+            .zip(b.columns())
+            .filter(|(f, _)| f.name() != "cell_id")
+            .map(|(f, c)| (f.name().clone(), c.clone()))
+            .rev()
+            .collect();
+        cols.push(("note".into(), Arc::new(StringArray::from(vec!["x"; b.num_rows()]))));
+        let other = RecordBatch::try_from_iter(cols).unwrap();
+        let bytes = bytes::Bytes::from(super::super::to_parquet(&other.schema(), &[other]).unwrap());
+        assert!(decode_batches(&bytes).is_err());
         assert_eq!(places_from_parquet(&bytes, true, &[]).unwrap(), p);
     }
 }
