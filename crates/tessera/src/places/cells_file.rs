@@ -3,7 +3,8 @@
 //! instead of decoding `places.parquet` (6 M rows at 10^7 fixes' places: ~0.35 s of the epoch
 //! run before its first source was read). It is a private file of [`super::cache`], written
 //! beside the entry's `places.parquet` bytes from the same [`Places`], and trusted only when its
-//! BLAKE3 is the one the entry's JSON holds.
+//! BLAKE3 is the one the entry's JSON holds (the module is public for its layout's docs and
+//! tests; nothing else reads these files).
 //!
 //! Layout (every integer little-endian):
 //!
@@ -95,8 +96,9 @@ pub struct Cells {
 ///
 /// # Errors
 /// A message naming the byte offset and what is wrong there: another magic, a count past the
-/// end, a region name that is not UTF-8 or not after the one before it, a region index out of
-/// range, a different number of bounty areas than `bounty_ids`, bytes after the last area.
+/// end, a region name that is not UTF-8 or not after the one before it, a cell not after the
+/// one before it in its list, a region index out of range, a different number of bounty areas
+/// than `bounty_ids`, bytes after the last area.
 ///
 /// ```
 /// use tessera::places::{cells_file, BountyArea, Places, Region};
@@ -127,6 +129,7 @@ pub fn decode(bytes: &[u8], bounty_ids: &[String]) -> Result<Cells, String> {
         .zip(idx.par_chunks_exact(4))
         .map(|(c, i)| (u64_at(c), u32::from_le_bytes([i[0], i[1], i[2], i[3]])))
         .collect();
+    sorted(&region_cells, |c| c.0, start)?;
     if let Some(bad) = region_cells
         .par_iter()
         .position_first(|c| c.1 as usize >= regions.len())
@@ -142,14 +145,15 @@ pub fn decode(bytes: &[u8], bounty_ids: &[String]) -> Result<Cells, String> {
         u64::MAX => None,
         m => {
             let m = r.fits(m, 16)?;
+            let at = r.at;
             let (cells, mm) = (r.take(8 * m)?, r.take(8 * m)?);
-            Some(
-                cells
-                    .par_chunks_exact(8)
-                    .zip(mm.par_chunks_exact(8))
-                    .map(|(c, l)| (u64_at(c), u64_at(l)))
-                    .collect(),
-            )
+            let roads: Vec<(u64, u64)> = cells
+                .par_chunks_exact(8)
+                .zip(mm.par_chunks_exact(8))
+                .map(|(c, l)| (u64_at(c), u64_at(l)))
+                .collect();
+            sorted(&roads, |c| c.0, at)?;
+            Some(roads)
         }
     };
     let b = r.count(8)?;
@@ -163,7 +167,9 @@ pub fn decode(bytes: &[u8], bounty_ids: &[String]) -> Result<Cells, String> {
     let mut bounties = Vec::with_capacity(b);
     for id in bounty_ids {
         let k = r.count(8)?;
-        let cells = r.take(8 * k)?.par_chunks_exact(8).map(u64_at).collect();
+        let at = r.at;
+        let cells: Vec<u64> = r.take(8 * k)?.par_chunks_exact(8).map(u64_at).collect();
+        sorted(&cells, |c| *c, at)?;
         bounties.push(BountyArea { id: id.clone(), cells });
     }
     if r.at != bytes.len() {
@@ -202,6 +208,20 @@ fn read_regions(r: &mut Reader) -> Result<Vec<Region>, String> {
         });
     }
     Ok(regions)
+}
+
+/// Cells (`cell` of each item) strictly increasing, as every list of [`Places`] is (the lookups
+/// search them); else the offset of the first that is not (the items' cells are 8 bytes apart
+/// from `at`).
+fn sorted<T: Sync>(items: &[T], cell: impl Fn(&T) -> u64 + Sync, at: usize) -> Result<(), String> {
+    match items.par_windows(2).position_first(|w| cell(&w[0]) >= cell(&w[1])) {
+        None => Ok(()),
+        Some(i) => Err(format!(
+            "byte {}: cell {:#x} is not after the one before it",
+            at + 8 * (i + 1),
+            cell(&items[i + 1])
+        )),
+    }
 }
 
 fn u64_at(b: &[u8]) -> u64 {
@@ -345,6 +365,28 @@ mod tests {
             .unwrap_err()
             .contains("region name: invalid utf-8"));
         let bytes = encode(&sample());
+        // Every list's cells strictly increasing (the lookups search them).
+        let mut p = sample();
+        p.region_cells.swap(4, 5);
+        let at = 8 + 8 + (16 + 7) + (16 + 8) + (16 + 4) + 8 + 8 * 5;
+        let e = decode(&encode(&p), &ids()).unwrap_err();
+        assert_eq!(
+            e,
+            format!(
+                "byte {at}: cell {:#x} is not after the one before it",
+                p.region_cells[5].0
+            )
+        );
+        let mut p = sample();
+        p.roads.as_mut().unwrap()[7] = p.roads.as_ref().unwrap()[6];
+        assert!(decode(&encode(&p), &ids())
+            .unwrap_err()
+            .contains("is not after the one before it"));
+        let mut p = sample();
+        p.bounties[0].cells = vec![1, 3, 2];
+        assert!(decode(&encode(&p), &ids())
+            .unwrap_err()
+            .contains("cell 0x2 is not after"));
         assert!(decode(&bytes, &["a".into()])
             .unwrap_err()
             .contains("2 bounty areas, the policy has 1"));
