@@ -14,8 +14,9 @@
 //! ([`super::cells_file`]: what a cached run scores with, read back with a copy, where decoding
 //! the Parquet file took ~0.35 s at 10^7 fixes' places); and `<key>.json`, written last: the key,
 //! the SHA-256 of the Parquet file and the BLAKE3 of the cell file. An entry whose JSON does not
-//! parse or names another key, or one of whose files is missing or altered (hashes), or whose cell
-//! file does not decode is rebuilt and replaced, never trusted. The directory can be deleted at any time.
+//! parse or names another key, or one of whose files is missing or altered (hashes), or whose
+//! cell file does not decode is rebuilt and replaced, never trusted. The directory can be deleted
+//! at any time.
 
 use super::build::{build_with, source_records};
 use super::shapes::{PlacesError, ShapeReader};
@@ -175,8 +176,10 @@ pub fn load_or_build(
     let k = key(policy, &sources, &companions(policy, base)?, build, &reader.id());
     let path = dir.join(format!("{k}.parquet"));
     let (json, cells) = (path.with_extension("json"), path.with_extension("cells"));
-    let read = |p: &Path| std::fs::read(p);
-    let ((entry, bytes), cell_bytes) = rayon::join(|| (read(&json), read(&path)), || read(&cells));
+    let ((entry, bytes), cell_bytes) = rayon::join(
+        || (std::fs::read(&json), std::fs::read(&path)),
+        || std::fs::read(&cells),
+    );
     let replaced = match (entry, bytes, cell_bytes) {
         (Ok(entry), Ok(bytes), Ok(cell_bytes)) => {
             let bytes = bytes::Bytes::from(bytes);
@@ -358,17 +361,11 @@ fn decode(policy: &Policy, entry: &[u8], bytes: &[u8], cells: &[u8], key: &str) 
         return Err("the cell file is not the one the entry hashed".into());
     }
     let ids: Vec<String> = policy.bounties.iter().map(|b| b.id.clone()).collect();
-    let c = super::cells_file::decode(cells, &ids)?;
-    if c.roads.is_some() != policy.roads.is_some() {
+    let places = super::cells_file::decode(cells, &ids)?;
+    if places.roads.is_some() != policy.roads.is_some() {
         return Err("the cell file and the policy disagree on a road network".into());
     }
-    Ok(Places {
-        regions: c.regions,
-        region_cells: c.region_cells,
-        roads: c.roads,
-        bounties: c.bounties,
-        sources: Vec::new(),
-    })
+    Ok(places)
 }
 
 /// Remove all but the `keep` newest entries of `dir` (by the Parquet file's modification time;

@@ -1,6 +1,6 @@
 //! The places cache's cell file (`<lake>/cache/places/<key>.cells`): the regions and cell lists
-//! of a [`Places`], the lists as little-endian arrays, so that a cached run gets its places back with a copy
-//! instead of decoding `places.parquet` (6 M rows at 10^7 fixes' places: ~0.35 s of the epoch
+//! of a [`Places`], the lists as little-endian arrays, so that a cached run gets its places back
+//! with a copy instead of decoding `places.parquet` (6 M rows at 10^7 fixes' places: ~0.35 s of the epoch
 //! run before its first source was read). It is a private file of [`super::cache`], written
 //! beside the entry's `places.parquet` bytes from the same [`Places`], and trusted only when its
 //! BLAKE3 is the one the entry's JSON holds (the module is public for its layout's docs and
@@ -78,21 +78,8 @@ pub fn encode(places: &Places) -> Vec<u8> {
     out
 }
 
-/// What [`decode`] gives: the regions and cell lists of a [`Places`].
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Cells {
-    /// [`Places::regions`].
-    pub regions: Vec<Region>,
-    /// [`Places::region_cells`].
-    pub region_cells: Vec<(u64, u32)>,
-    /// [`Places::roads`].
-    pub roads: Option<Vec<(u64, u64)>>,
-    /// [`Places::bounties`].
-    pub bounties: Vec<BountyArea>,
-}
-
-/// A file of this layout → its regions and cell lists, the bounty areas named `bounty_ids` (the
-/// policy's, in order).
+/// A file of this layout → the [`Places`] it holds (without sources), its bounty areas named
+/// `bounty_ids` (the policy's, in order).
 ///
 /// # Errors
 /// A message naming the byte offset and what is wrong there: another magic, a count past the
@@ -115,7 +102,7 @@ pub struct Cells {
 /// p.regions.pop(); // cell (12, 1) now points past the regions
 /// assert!(cells_file::decode(&cells_file::encode(&p), &["x".into()]).is_err());
 /// ```
-pub fn decode(bytes: &[u8], bounty_ids: &[String]) -> Result<Cells, String> {
+pub fn decode(bytes: &[u8], bounty_ids: &[String]) -> Result<Places, String> {
     let mut r = Reader { bytes, at: 0 };
     if r.take(8)? != MAGIC {
         return Err("byte 0: not a tessera places cell file".into());
@@ -179,11 +166,12 @@ pub fn decode(bytes: &[u8], bounty_ids: &[String]) -> Result<Cells, String> {
             bytes.len() - r.at
         ));
     }
-    Ok(Cells {
+    Ok(Places {
         regions,
         region_cells,
         roads,
         bounties,
+        sources: Vec::new(),
     })
 }
 
