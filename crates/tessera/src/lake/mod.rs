@@ -1023,7 +1023,10 @@ impl Lake {
         let p = self.fixes_path(hash);
         let bytes = fs::read(&p).map_err(io_err(&p))?;
         let sha = sha256_hex(&bytes);
-        Ok((self.decode_rows(&p, bytes, tables::batch_to_fixes)?, sha))
+        Ok((
+            self.decode_rows(&p, bytes, Some(&tables::FIX_COLUMNS), tables::batch_to_fixes)?,
+            sha,
+        ))
     }
 
     fn fixes_path(&self, hash: &str) -> PathBuf {
@@ -1071,7 +1074,7 @@ impl Lake {
             return Ok(Vec::new());
         }
         let bytes = fs::read(&p).map_err(io_err(&p))?;
-        self.decode_rows(&p, bytes, tables::batch_to_imu)
+        self.decode_rows(&p, bytes, None, tables::batch_to_imu)
     }
 
     /// The rows of a per-source Parquet file, decoded batch by batch; errors name the file.
@@ -1079,13 +1082,15 @@ impl Lake {
         &self,
         p: &Path,
         bytes: Vec<u8>,
+        columns: Option<&[&str]>,
         decode: fn(&arrow_array::RecordBatch, &mut Vec<T>) -> std::result::Result<(), String>,
     ) -> Result<Vec<T>> {
         let data = |message: String| Error::Data {
             path: p.display().to_string(),
             message,
         };
-        let batches = tables::from_parquet_batched(bytes.into(), self.batch_rows).map_err(|e| data(e.to_string()))?;
+        let batches =
+            tables::from_parquet_columns(bytes.into(), self.batch_rows, columns).map_err(|e| data(e.to_string()))?;
         let mut out = Vec::new();
         for b in &batches {
             decode(b, &mut out).map_err(data)?;

@@ -1,12 +1,13 @@
 //! `fixes/<blake3>.parquet`: normalized fixes, one row per fix.
 
-use super::{column as col, opt, ts, BATCH_ROWS};
+use super::{column as col, ts, BATCH_ROWS};
 use crate::fix::Fix;
 use arrow_array::builder::{
     Float32Builder, Float64Builder, StringBuilder, TimestampMillisecondBuilder, UInt32Builder, UInt8Builder,
 };
 use arrow_array::{
-    ArrayRef, Float32Array, Float64Array, RecordBatch, StringArray, TimestampMillisecondArray, UInt32Array, UInt8Array,
+    Array, ArrayRef, Float32Array, Float64Array, RecordBatch, StringArray, TimestampMillisecondArray, UInt32Array,
+    UInt8Array,
 };
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use std::sync::Arc;
@@ -100,6 +101,23 @@ pub fn fixes_to_batches_sized(device: &str, fixes: &[Fix], batch_rows: usize) ->
         .collect()
 }
 
+/// The columns [`batch_to_fixes`] reads: every column of [`fixes_schema`] but `device`, which
+/// is the source's (its metadata names it) and the same on every row. A lake read decodes only
+/// these (`tables::from_parquet_columns`).
+pub const FIX_COLUMNS: [&str; 11] = [
+    "time",
+    "lat",
+    "lon",
+    "alt_m",
+    "quality",
+    "sats",
+    "hdop",
+    "speed_mps",
+    "course_deg",
+    "line",
+    "talker",
+];
+
 /// Record batch of the fixes schema → fixes (the device column is returned separately).
 ///
 /// # Errors
@@ -124,20 +142,29 @@ pub fn batch_to_fixes(b: &RecordBatch, out: &mut Vec<Fix>) -> Result<(), String>
     let course = col::<Float32Array>(b, "course_deg")?;
     let line = col::<UInt32Array>(b, "line")?;
     let talker = col::<StringArray>(b, "talker")?;
+    // Columnar: the value slices are walked together (no per-row downcast or bounds check
+    // but the null bits'); a null-free column skips its bit test.
+    let get = |a: &dyn Array, i: usize| a.nulls().is_none_or(|n| n.is_valid(i));
+    let (offsets, text) = (talker.value_offsets(), talker.value_data());
     out.reserve(b.num_rows());
-    for i in 0..b.num_rows() {
-        let t = talker.value(i).as_bytes();
+    let rows = time
+        .values()
+        .iter()
+        .zip(lat.values().iter().zip(lon.values()))
+        .zip(q.values().iter().zip(line.values()));
+    for (i, ((&time_ms, (&lat, &lon)), (&quality, &line))) in rows.enumerate() {
+        let t = &text[offsets[i] as usize..offsets[i + 1] as usize];
         out.push(Fix {
-            time_ms: time.value(i),
-            lat: lat.value(i),
-            lon: lon.value(i),
-            alt_m: opt(alt, i, |i| alt.value(i)),
-            quality: q.value(i),
-            sats: opt(sats, i, |i| sats.value(i)),
-            hdop: opt(hdop, i, |i| hdop.value(i)),
-            speed_mps: opt(speed, i, |i| speed.value(i)),
-            course_deg: opt(course, i, |i| course.value(i)),
-            line: line.value(i),
+            time_ms,
+            lat,
+            lon,
+            alt_m: get(alt, i).then(|| alt.values()[i]),
+            quality,
+            sats: get(sats, i).then(|| sats.values()[i]),
+            hdop: get(hdop, i).then(|| hdop.values()[i]),
+            speed_mps: get(speed, i).then(|| speed.values()[i]),
+            course_deg: get(course, i).then(|| course.values()[i]),
+            line,
             talker: [t.first().copied().unwrap_or(b'?'), t.get(1).copied().unwrap_or(b'?')],
         });
     }
@@ -166,6 +193,38 @@ mod tests {
             batch_to_fixes(b, &mut out).unwrap();
         }
         assert_eq!(out, vec![f, g]);
+    }
+
+    #[test]
+    fn rule_a_lake_read_of_only_fix_columns_gives_every_field_and_null_back() {
+        // Nulls in every optional column at different rows, across several batches and pages.
+        let fixes: Vec<Fix> = (0..5000)
+            .map(|i| {
+                let mut f = Fix::new(i * 1000, 52.5 + i as f64 * 1e-5, 13.4 - i as f64 * 1e-5);
+                f.alt_m = (i % 3 != 0).then_some(i as f32 * 0.5);
+                f.sats = (i % 5 != 1).then_some((i % 12) as u8);
+                f.hdop = (i % 7 != 2).then_some(0.5 + (i % 9) as f32 * 0.1);
+                f.speed_mps = (i % 11 != 3).then_some(i as f32 * 0.01);
+                f.course_deg = (i % 13 != 4).then_some((i % 360) as f32);
+                f.quality = (i % 6) as u8;
+                f.line = i as u32 * 2 + 1;
+                f.talker = if i % 2 == 0 { *b"GP" } else { *b"GN" };
+                f
+            })
+            .collect();
+        let bytes = to_parquet(&fixes_schema(), &fixes_to_batches_sized("car-1", &fixes, 700)).unwrap();
+        let batches = crate::tables::from_parquet_columns(bytes.into(), 333, Some(&FIX_COLUMNS)).unwrap();
+        assert!(batches.iter().all(|b| b.schema().column_with_name("device").is_none()));
+        let mut out = Vec::new();
+        for b in &batches {
+            batch_to_fixes(b, &mut out).unwrap();
+        }
+        assert_eq!(out, fixes);
+        // A column the reader needs and the file lacks is an error naming it, not a panic.
+        let no_lat: Vec<&str> = FIX_COLUMNS.iter().copied().filter(|c| *c != "lat").collect();
+        let bytes = to_parquet(&fixes_schema(), &fixes_to_batches("car-1", &fixes[..3])).unwrap();
+        let b = crate::tables::from_parquet_columns(bytes.into(), 333, Some(&no_lat)).unwrap();
+        assert!(batch_to_fixes(&b[0], &mut Vec::new()).unwrap_err().contains("\"lat\""));
     }
 
     #[test]

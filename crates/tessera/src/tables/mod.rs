@@ -18,7 +18,7 @@ mod rewards;
 pub use coverage::{coverage_schema, rows_from_batch as coverage_rows, rows_to_batch as coverage_batch};
 pub use encode::ColumnParallelWriter;
 pub use explain::{explain_batch, explain_schema};
-pub use fixes::{batch_to_fixes, fixes_schema, fixes_to_batches, fixes_to_batches_sized};
+pub use fixes::{batch_to_fixes, fixes_schema, fixes_to_batches, fixes_to_batches_sized, FIX_COLUMNS};
 pub use flags::{
     fingerprints_batch, fingerprints_batch_of, fingerprints_rows, fingerprints_rows_of, fingerprints_schema,
     flags_batch, flags_rows, flags_schema, trust_batch, trust_rows, trust_schema, AnchorRow, FlagRow,
@@ -86,11 +86,6 @@ pub fn column<'a, T: 'static>(b: &'a RecordBatch, name: &str) -> Result<&'a T, S
     c.as_any()
         .downcast_ref::<T>()
         .ok_or_else(|| format!("column {name:?} has type {}, not what tessera writes", c.data_type()))
-}
-
-/// The value at row `i`, or `None` when it is null.
-pub(crate) fn opt<A: Array, T>(a: &A, i: usize, v: impl Fn(usize) -> T) -> Option<T> {
-    (!a.is_null(i)).then(|| v(i))
 }
 
 /// An H3 index as its canonical string, lowercase hex without leading zeros (what
@@ -540,9 +535,35 @@ pub fn from_parquet_batched(
     bytes: bytes::Bytes,
     batch_rows: usize,
 ) -> Result<Vec<RecordBatch>, parquet::errors::ParquetError> {
-    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)?
-        .with_batch_size(batch_rows.max(1))
-        .build()?;
+    from_parquet_columns(bytes, batch_rows, None)
+}
+
+/// As [`from_parquet_batched`], decoding only the top-level columns named in `columns` (all
+/// with `None`), in the file's order: a column the caller does not use is neither decompressed
+/// nor decoded. A name the file lacks is ignored here; the batch's consumer reports it missing.
+///
+/// # Errors
+/// The Parquet reader's error (not a Parquet file, a corrupt page).
+///
+/// ```
+/// use tessera::{fix::Fix, tables};
+/// let fixes: Vec<Fix> = (0..10).map(|i| Fix::new(i * 1000, 52.5, 13.4)).collect();
+/// let bytes = tables::to_parquet(&tables::fixes_schema(), &tables::fixes_to_batches("d", &fixes)).unwrap();
+/// let b = tables::from_parquet_columns(bytes.into(), 4, Some(&["lon", "time"])).unwrap();
+/// let names: Vec<_> = b[0].schema().fields().iter().map(|f| f.name().clone()).collect();
+/// assert_eq!(names, ["time", "lon"]);
+/// ```
+pub fn from_parquet_columns(
+    bytes: bytes::Bytes,
+    batch_rows: usize,
+    columns: Option<&[&str]>,
+) -> Result<Vec<RecordBatch>, parquet::errors::ParquetError> {
+    let mut builder = ParquetRecordBatchReaderBuilder::try_new(bytes)?.with_batch_size(batch_rows.max(1));
+    if let Some(names) = columns {
+        let mask = parquet::arrow::ProjectionMask::columns(builder.parquet_schema(), names.iter().copied());
+        builder = builder.with_projection(mask);
+    }
+    let reader = builder.build()?;
     reader
         .map(|b| b.map_err(|e| parquet::errors::ParquetError::General(e.to_string())))
         .collect()
