@@ -171,6 +171,44 @@ fn outputs_do_not_depend_on_thread_count_or_ingest_order() {
 }
 
 #[test]
+fn scoring_in_pieces_of_any_size_on_any_thread_count_gives_the_same_bytes() {
+    // Pieces of 1, 2 or 3 visits (an odd or even number of them, scored two at a time while
+    // the ones before are absorbed), one piece for everything, and a spilled run, each on 1 or
+    // 3 threads: the same bytes in both epochs (W47 reads W46's state).
+    let f = fleet();
+    let run = |score_rows: usize, threads: usize, max_visits: Option<usize>| {
+        let (_d, lake) = lake_with(&f, false);
+        let lake = lake.with_score_rows(score_rows);
+        let lake = match max_visits {
+            Some(n) => lake.with_max_visits(n),
+            None => lake,
+        };
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        let visits = pool.install(|| {
+            let a = pipeline::run(&lake, &inputs(&f, "2026-W46", 987_654_321), &no_progress).unwrap();
+            pipeline::run(&lake, &inputs(&f, "2026-W47", 987_654_321), &no_progress).unwrap();
+            a.summary.visits
+        });
+        (visits, epoch_files(&lake, "2026-W46"), epoch_files(&lake, "2026-W47"))
+    };
+    let base = run(tessera::lake::DEFAULT_SCORE_ROWS, 2, None);
+    assert!(base.0 > 1000, "many pieces: {} visits", base.0);
+    for (rows, threads, max_visits) in [
+        (1, 1, None),
+        (2, 3, None),
+        (3, 3, None),
+        (64, 1, None),
+        (5, 3, Some(300)),
+    ] {
+        let got = run(rows, threads, max_visits);
+        assert!(
+            got == base,
+            "score_rows = {rows}, threads = {threads}, max_visits = {max_visits:?}"
+        );
+    }
+}
+
+#[test]
 fn spilling_visits_to_disk_gives_the_same_bytes_as_holding_them_in_memory() {
     // A visit budget far below the epoch's visits spills after every source, splits every
     // bucket again down to single cells, and streams the prior coverage state; none of that may

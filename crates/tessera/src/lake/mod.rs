@@ -329,12 +329,18 @@ pub struct Lake {
     root: PathBuf,
     batch_rows: usize,
     max_visits: usize,
+    score_rows: usize,
     receipt: crate::policy::ReceiptPolicy,
 }
 
 /// Default visit budget of an epoch run: about 12.6 million visits held in memory (a list of
 /// 40-byte rows, ~0.5 GiB, that never needs to grow past 2^24 of them) before they spill to disk.
 pub const DEFAULT_MAX_VISITS: usize = 12 << 20;
+
+/// Default piece size of an epoch's scoring: visits scored at a time (cut at cell boundaries),
+/// so that a 10^6-fix epoch (~250 k visits) is scored in a few pieces whose explain rows are
+/// encoded while later pieces are scored.
+pub const DEFAULT_SCORE_ROWS: usize = 1 << 16;
 
 impl Lake {
     /// Open (and create) a lake; recovers an epoch replacement interrupted by a crash.
@@ -394,6 +400,7 @@ impl Lake {
             root: root.into(),
             batch_rows: tables::BATCH_ROWS,
             max_visits: DEFAULT_MAX_VISITS,
+            score_rows: DEFAULT_SCORE_ROWS,
             receipt: crate::policy::ReceiptPolicy::default(),
         }
     }
@@ -422,6 +429,20 @@ impl Lake {
     /// ```
     pub fn with_max_visits(mut self, n: usize) -> Lake {
         self.max_visits = n.max(1);
+        self
+    }
+
+    /// Score an epoch's visits about `n` at a time (pieces cut at cell boundaries; default
+    /// [`DEFAULT_SCORE_ROWS`]): a memory/latency knob; no epoch output depends on it, which the
+    /// tests check byte for byte.
+    ///
+    /// ```
+    /// # let d = tempfile::tempdir().unwrap();
+    /// let lake = tessera::lake::Lake::open(d.path()).unwrap().with_score_rows(4096);
+    /// assert_eq!(lake.score_rows(), 4096);
+    /// ```
+    pub fn with_score_rows(mut self, n: usize) -> Lake {
+        self.score_rows = n.max(1);
         self
     }
 
@@ -506,6 +527,15 @@ impl Lake {
     /// ```
     pub fn max_visits(&self) -> usize {
         self.max_visits
+    }
+
+    /// The scoring piece size of epoch runs.
+    ///
+    /// ```
+    /// // see `Lake::with_score_rows`
+    /// ```
+    pub fn score_rows(&self) -> usize {
+        self.score_rows
     }
 
     /// The lake's root directory.

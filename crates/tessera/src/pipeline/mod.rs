@@ -407,7 +407,7 @@ fn compute_inner(lake: &Lake, inputs: &EpochInputs, dir: &Path, progress: Progre
         progress("score", 0, 1);
         let prior = prior::cursor(lake, plan.prev.as_ref())?;
         let cx = plan.score_context(inputs, judged.as_ref());
-        let totals = score::score_all(&cx, covered.store, prior, dir, progress)?;
+        let totals = score::score_all(&cx, covered.store, prior, dir, lake.score_rows(), progress)?;
         progress("score", 1, 1);
         let counts = SourceCounts {
             fixes_in: covered.fixes_in,

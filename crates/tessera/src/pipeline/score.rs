@@ -12,6 +12,7 @@ use crate::novelty::{self, Scored, VisitRow};
 use crate::spill;
 use crate::state;
 use crate::tables::{self, explain_batch};
+use rayon::prelude::*;
 use std::collections::VecDeque;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -105,25 +106,27 @@ pub(super) struct Scorer<'a> {
     visits: u64,
     cells: u64,
     new_cells: u64,
+    /// Visits scored at a time ([`crate::lake::Lake::score_rows`]).
+    piece_rows: usize,
 }
 
-/// Rows scored at a time: the scored rows and their batches stay this small whatever the size
-/// of a bucket, and a 10^6-fix epoch (~250 k visits) is scored in a few pieces, so that its
-/// explain rows are encoded (the sinks are [`tables::BatchSink::eager`]) while later pieces
-/// are scored instead of all at the end.
-const SCORE_ROWS: usize = 1 << 16;
+/// Pieces scored at once (in parallel) while the ones before them are absorbed: the first
+/// pieces of an epoch are scored on both cores instead of on one while nothing is there to
+/// absorb yet.
+const PIECES_AT_ONCE: usize = 2;
 
 impl<'a> Scorer<'a> {
     /// Score the visits of the cells below `hi` (`None`: all remaining), sorted by (cell,
-    /// device), in pieces of about [`SCORE_ROWS`] cut at cell boundaries; every earlier call
-    /// covered lower cells. Pipelined: while one piece is scored, the part scored before it is
-    /// absorbed (its explain and coverage rows encoded) — the same parts, absorbed in the same
+    /// device), in pieces of about `piece_rows` (the lake's [`crate::lake::Lake::score_rows`])
+    /// cut at cell boundaries; every earlier call covered lower cells. Pipelined: while
+    /// [`PIECES_AT_ONCE`] pieces are scored (in parallel), the parts scored before them are
+    /// absorbed (their explain and coverage rows encoded) — the same parts, absorbed in the same
     /// order, so the same bytes.
     fn sorted(&mut self, rows: &[VisitRow], hi: Option<u64>) -> Result<()> {
         let mut pieces: Vec<(usize, usize, Option<u64>)> = Vec::new();
         let mut start = 0;
         while start < rows.len() {
-            let mut end = (start + SCORE_ROWS).min(rows.len());
+            let mut end = (start + self.piece_rows).min(rows.len());
             while end < rows.len() && rows[end].cell == rows[end - 1].cell {
                 end += 1;
             }
@@ -134,18 +137,25 @@ impl<'a> Scorer<'a> {
         if rows.is_empty() {
             pieces.push((0, 0, hi));
         }
-        let mut scored: Option<Part> = None;
-        for (start, end, piece_hi) in pieces {
-            let prior = self.prior.take_below(piece_hi)?;
+        let mut scored: Vec<Part> = Vec::new();
+        for pair in pieces.chunks(PIECES_AT_ONCE) {
+            let work = pair
+                .iter()
+                .map(|&(start, end, piece_hi)| Ok((start..end, self.prior.take_below(piece_hi)?)))
+                .collect::<Result<Vec<_>>>()?;
             let cx = self.part_context();
-            let (part, absorbed) = rayon::join(
-                || score_part(&cx, &rows[start..end], &prior),
-                || scored.take().map_or(Ok(()), |p| self.absorb(p)),
+            let (parts, absorbed) = rayon::join(
+                || {
+                    work.par_iter()
+                        .map(|(range, prior)| score_part(&cx, &rows[range.clone()], prior))
+                        .collect::<Vec<Part>>()
+                },
+                || std::mem::take(&mut scored).into_iter().try_for_each(|p| self.absorb(p)),
             );
             absorbed?;
-            scored = Some(part);
+            scored = parts;
         }
-        scored.map_or(Ok(()), |p| self.absorb(p))
+        scored.into_iter().try_for_each(|p| self.absorb(p))
     }
 
     /// The rules a piece is scored under (references the scorer holds, not the scorer: a piece
@@ -291,9 +301,11 @@ pub(super) fn score_all<'a>(
     mut store: VisitStore,
     prior: PriorCursor,
     dir: &Path,
+    piece_rows: usize,
     progress: Progress,
 ) -> Result<Totals<'a>> {
     let mut scorer = Scorer::new(cx, prior, dir)?;
+    scorer.piece_rows = piece_rows.max(1);
     match store.spill.take() {
         None => {
             let rows = VisitStore::sorted(std::mem::take(&mut store.rows));
@@ -347,6 +359,7 @@ impl<'a> Scorer<'a> {
             visits: 0,
             cells: 0,
             new_cells: 0,
+            piece_rows: crate::lake::DEFAULT_SCORE_ROWS,
         })
     }
 
