@@ -398,7 +398,14 @@ fn compute_inner(lake: &Lake, inputs: &EpochInputs, dir: &Path, progress: Progre
         if trust_on {
             progress("trust", 0, 1);
         }
-        let judged = plan.judge(lake, e, covered.trust, dir, &mut outputs)?;
+        // The visits held in memory are sorted for scoring meanwhile (the judge leaves a core
+        // idle at times; the verdicts do not change the visits, only how they score).
+        let mut store = covered.store;
+        let (judged, ()) = rayon::join(
+            || plan.judge(lake, e, covered.trust, dir, &mut outputs),
+            || store.sort_in_memory(),
+        );
+        let judged = judged?;
         if trust_on {
             progress("trust", 1, 1);
         }
@@ -407,7 +414,7 @@ fn compute_inner(lake: &Lake, inputs: &EpochInputs, dir: &Path, progress: Progre
         progress("score", 0, 1);
         let prior = prior::cursor(lake, plan.prev.as_ref())?;
         let cx = plan.score_context(inputs, judged.as_ref());
-        let totals = score::score_all(&cx, covered.store, prior, dir, lake.score_rows(), progress)?;
+        let totals = score::score_all(&cx, store, prior, dir, lake.score_rows(), progress)?;
         progress("score", 1, 1);
         let counts = SourceCounts {
             fixes_in: covered.fixes_in,

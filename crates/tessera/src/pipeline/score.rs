@@ -308,7 +308,8 @@ pub(super) fn score_all<'a>(
     scorer.piece_rows = piece_rows.max(1);
     match store.spill.take() {
         None => {
-            let rows = VisitStore::sorted(std::mem::take(&mut store.rows));
+            store.sort_in_memory();
+            let rows = std::mem::take(&mut store.rows);
             scorer.sorted(&rows, None)?;
         }
         Some(mut sp) => {

@@ -77,6 +77,7 @@ pub(super) fn cover_all(
         max: lake.max_visits(),
         spill: None,
         dir: dir.join(super::SPILL_DIR),
+        sorted: false,
     };
     // Sources are read a window ahead of the ones being covered: on a lake the page cache does
     // not hold, the disk reads the next files while the cores cover these (a hint, no effect on

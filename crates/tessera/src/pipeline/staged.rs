@@ -343,6 +343,7 @@ impl StagedEpoch {
             max: 0,
             spill: None,
             dir: dir.to_path_buf(),
+            sorted: false,
         };
         let covered = fold.finish(store)?;
         let mut outputs = BTreeMap::new();

@@ -22,10 +22,13 @@ pub(super) struct VisitStore {
     pub max: usize,
     pub spill: Option<spill::Spill>,
     pub dir: PathBuf,
+    /// Whether `rows` are already [`VisitStore::sorted`] ([`VisitStore::sort_in_memory`]).
+    pub sorted: bool,
 }
 
 impl VisitStore {
     pub fn add(&mut self, visits: VisitMap) -> Result<()> {
+        self.sorted = false;
         self.rows.extend(
             visits
                 .into_iter()
@@ -40,6 +43,15 @@ impl VisitStore {
             self.spill.as_mut().expect("created above").drain(&mut self.rows)?;
         }
         Ok(())
+    }
+
+    /// When nothing spilled, put the rows held in memory in [`VisitStore::sorted`] order now
+    /// (once): the first thing scoring does, done while the trust stage runs.
+    pub fn sort_in_memory(&mut self) {
+        if self.spill.is_none() && !self.sorted {
+            self.rows = Self::sorted(std::mem::take(&mut self.rows));
+            self.sorted = true;
+        }
     }
 
     /// `rows` in (cell, device) order with the visits of one (cell, device) merged into one row.
@@ -100,7 +112,24 @@ mod tests {
         ];
         let mut reversed = rows.clone();
         reversed.reverse();
-        assert_eq!(VisitStore::sorted(rows), want);
+        assert_eq!(VisitStore::sorted(rows.clone()), want);
         assert_eq!(VisitStore::sorted(reversed), want);
+        // Sorted ahead of scoring (while trust runs): the same rows; rows added after that
+        // are sorted in again, never skipped.
+        let mut store = VisitStore {
+            rows: rows.clone(),
+            max: 100,
+            spill: None,
+            dir: std::env::temp_dir(),
+            sorted: false,
+        };
+        store.sort_in_memory();
+        assert_eq!(store.rows, want);
+        let mut more = crate::cells::VisitMap::default();
+        more.insert((1, 0), row(1, 0, 1_000, 1, 80).visit);
+        store.add(more).unwrap();
+        store.sort_in_memory();
+        assert_eq!(store.rows[0], row(1, 0, 1_000, 1, 80));
+        assert_eq!(store.rows[1..], want[..]);
     }
 }
