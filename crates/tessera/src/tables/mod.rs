@@ -538,9 +538,12 @@ pub fn from_parquet_batched(
     from_parquet_columns(bytes, batch_rows, None)
 }
 
-/// As [`from_parquet_batched`], decoding only the top-level columns named in `columns` (all
-/// with `None`), in the file's order: a column the caller does not use is neither decompressed
-/// nor decoded. A name the file lacks is ignored here; the batch's consumer reports it missing.
+/// As [`from_parquet_batched`], decoding only the columns named in `columns` (all with
+/// `None`; names as `parquet::arrow::ProjectionMask::columns` matches them, a dotted name being
+/// a nested leaf), in the file's order: a column the caller does not use is neither
+/// decompressed nor decoded, so damage confined to it goes unnoticed here (the caller's hash of
+/// the whole file still covers it). A name the file lacks is ignored here; the batch's consumer
+/// reports it missing.
 ///
 /// # Errors
 /// The Parquet reader's error (not a Parquet file, a corrupt page).
