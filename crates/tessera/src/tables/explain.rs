@@ -54,7 +54,7 @@ pub fn explain_batch(
     // Three groups of columns, each built in one pass over the rows, on the rayon pool: a
     // batch is built while the columns of the one before are encoded, and the last batch of
     // an epoch alone. The arrays (so the bytes) are the same as built in one pass.
-    let ((mut cols, visit), weights) = rayon::join(
+    let ((ids, visit), weights) = rayon::join(
         || {
             rayon::join(
                 || id_columns(scored, devices, wallets),
@@ -65,14 +65,17 @@ pub fn explain_batch(
     );
     // Schema order: the ids, the visit's times, counts and rank, the weights, region, on_road.
     let [first, last, fixes, hdop, rank, age, region, on_road] = visit;
-    cols.extend([first, last, fixes, hdop, rank, age]);
-    cols.extend(weights);
-    cols.extend([region, on_road]);
+    let cols: Vec<ArrayRef> = ids
+        .into_iter()
+        .chain([first, last, fixes, hdop, rank, age])
+        .chain(weights)
+        .chain([region, on_road])
+        .collect();
     RecordBatch::try_new(explain_schema(), cols).expect("schema matches")
 }
 
 /// `cell`, `cell_id`, `device`, `recipient`.
-fn id_columns(scored: &[Scored], devices: &[String], wallets: &[String]) -> Vec<ArrayRef> {
+fn id_columns(scored: &[Scored], devices: &[String], wallets: &[String]) -> [ArrayRef; 4] {
     let n = scored.len();
     let mut cell = UInt64Builder::with_capacity(n);
     let mut cell_id = StringBuilder::with_capacity(n, 15 * n);
@@ -86,14 +89,12 @@ fn id_columns(scored: &[Scored], devices: &[String], wallets: &[String]) -> Vec<
         device.append_value(&devices[d]);
         recipient.append_value(&wallets[d]);
     }
-    let mut cols: Vec<ArrayRef> = Vec::with_capacity(18);
-    cols.extend::<[ArrayRef; 4]>([
+    [
         Arc::new(cell.finish()),
         Arc::new(cell_id.finish()),
         Arc::new(device.finish()),
         Arc::new(recipient.finish()),
-    ]);
-    cols
+    ]
 }
 
 /// `first_time`, `last_time`, `fixes`, `best_hdop`, `rank`, `age_epochs`, `region`, `on_road`.

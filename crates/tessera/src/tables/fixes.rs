@@ -118,7 +118,8 @@ pub const FIX_COLUMNS: [&str; 11] = [
     "talker",
 ];
 
-/// Record batch of the fixes schema → fixes (the device column is returned separately).
+/// Record batch of the fixes schema → fixes (the device column, if present, is not read: see
+/// [`FIX_COLUMNS`]).
 ///
 /// # Errors
 /// A message naming a missing or mistyped column.
