@@ -53,6 +53,32 @@ pub struct Scored {
     pub points: u64,
 }
 
+impl Scored {
+    /// What [`score`] fills its output with before each row is written (never returned).
+    const PLACEHOLDER: Scored = Scored {
+        row: VisitRow {
+            cell: 0,
+            device: 0,
+            visit: Visit {
+                first_ms: 0,
+                last_ms: 0,
+                fixes: 0,
+                best_hdop_centi: 0,
+            },
+        },
+        rank: 0,
+        age: None,
+        rank_w: 0,
+        freshness_w: 0,
+        quality_w: 0,
+        region_w: 0,
+        region: None,
+        on_road: None,
+        trust_w: 0,
+        points: 0,
+    };
+}
+
 /// The trust layer's part in scoring, per device index.
 #[derive(Debug, Clone, Copy)]
 pub struct TrustScoring<'a> {
@@ -105,22 +131,37 @@ where
         places,
         trust,
     };
-    // Cells in runs of CELLS_PER_TASK per rayon task, each run's rows written into a vector of
-    // its exact size: within a run, cells come in order and the region and road tables are
-    // searched from the previous cell's position.
-    let runs: Vec<Vec<Scored>> = ranges
-        .par_chunks(CELLS_PER_TASK)
-        .map(|run| {
-            let mut out = Vec::with_capacity(run.iter().map(ExactSizeIterator::len).sum());
-            let mut at = (0usize, 0usize);
-            for r in run {
-                let cell = visits[r.start].cell;
-                rules.cell(&visits[r.clone()], prior(cell), &mut at, &mut out);
-            }
-            out
-        })
-        .collect();
-    runs.concat()
+    // Cells in runs of CELLS_PER_TASK per rayon task, each run's rows written straight into its
+    // own part of the output (one row per visit, so a run's part is as long as its visits):
+    // within a run, cells come in order and the region and road tables are searched from the
+    // previous cell's position. The output is filled with a placeholder first (in parallel) so
+    // that no run's rows are copied again.
+    let mut out: Vec<Scored> = Vec::with_capacity(visits.len());
+    out.par_extend(rayon::iter::repeat_n(Scored::PLACEHOLDER, visits.len()));
+    let mut tasks: Vec<(&[std::ops::Range<usize>], &mut [Scored])> = Vec::new();
+    let mut rest = &mut out[..];
+    for run in ranges.chunks(CELLS_PER_TASK) {
+        let (part, tail) = rest.split_at_mut(run.iter().map(ExactSizeIterator::len).sum());
+        tasks.push((run, part));
+        rest = tail;
+    }
+    tasks.into_par_iter().for_each(|(run, part)| {
+        let mut at = (0usize, 0usize);
+        let mut scratch = Vec::new();
+        let mut part = part;
+        for r in run {
+            let (cell_part, tail) = part.split_at_mut(r.len());
+            rules.cell(
+                &visits[r.clone()],
+                prior(visits[r.start].cell),
+                &mut at,
+                &mut scratch,
+                cell_part,
+            );
+            part = tail;
+        }
+    });
+    out
 }
 
 /// What [`score`] scores a cell under.
@@ -134,11 +175,20 @@ struct Rules<'a> {
 
 impl Rules<'_> {
     /// Score one cell's visits (`group`, one cell, any order) against its prior `state`,
-    /// appending them to `out` in rank order; `at` = (region, road) table positions of the last
-    /// lookup.
-    fn cell(&self, group: &[VisitRow], state: Option<CellState>, at: &mut (usize, usize), out: &mut Vec<Scored>) {
+    /// writing them into `out` (as long as `group`) in rank order; `at` = (region, road) table
+    /// positions of the last lookup; `scratch` holds the visits while they are ranked.
+    fn cell(
+        &self,
+        group: &[VisitRow],
+        state: Option<CellState>,
+        at: &mut (usize, usize),
+        scratch: &mut Vec<VisitRow>,
+        out: &mut [Scored],
+    ) {
         let (k, places, trust, devices) = (self.k, self.places, self.trust, self.devices);
-        let mut group: Vec<VisitRow> = group.to_vec();
+        scratch.clear();
+        scratch.extend_from_slice(group);
+        let group = scratch;
         group.sort_by(|a, b| {
             rank::rank_order(
                 (a.visit.first_ms, &devices[a.device as usize]),
@@ -152,7 +202,8 @@ impl Rules<'_> {
         let road_w = if on_road == Some(false) { 0 } else { crate::fixed::SCALE };
         let mut ranks = 0u32;
         let mut wallets: Vec<(u32, u32)> = Vec::new();
-        out.extend(group.into_iter().map(|row| {
+        debug_assert_eq!(out.len(), group.len());
+        for (slot, &row) in out.iter_mut().zip(group.iter()) {
             let d = row.device as usize;
             let shared = trust.filter(|t| t.one_rank_per_wallet).and_then(|t| {
                 let w = t.wallet[d];
@@ -176,7 +227,7 @@ impl Rules<'_> {
                 k.max_hdop_centi,
                 k.min_quality,
             );
-            Scored {
+            *slot = Scored {
                 row,
                 rank,
                 age,
@@ -188,8 +239,8 @@ impl Rules<'_> {
                 on_road,
                 trust_w,
                 points: mul_ppm(&[rank_w, fresh, quality_w, region_w, trust_w, road_w]),
-            }
-        }));
+            };
+        }
     }
 }
 
