@@ -33,6 +33,7 @@ pub mod simulate;
 pub(crate) mod spill;
 pub mod state;
 pub mod tables;
+pub(crate) mod trig;
 pub mod trust;
 
 /// The `bytes` crate: [`pipeline::EpochInputs::places_parquet`] and the places cache hand out

@@ -17,7 +17,7 @@
 //! - anything else — a new face, a pentagon base cell, resolution 0 — asks h3o.
 //!
 //! Consecutive fixes also share most of the projection's set-up: latitude and longitude sines
-//! and cosines come from a nearby anchor angle by the angle-addition formula ([`NearSinCos`]),
+//! and cosines come from a nearby anchor angle by the angle-addition formula ([`crate::trig::NearSinCos`]),
 //! and the face is the last point's while it is provably still the closest by a margin
 //! ([`FaceAnchor`]) — so a fix costs no `sin_cos` and one face comparison instead of twenty.
 //!
@@ -28,6 +28,7 @@
 //! on random walks at every resolution, near pentagons, face edges and face centres, on the
 //! corpus and on simulated fleets.
 
+use crate::trig::NearSinCos;
 use h3o::{CellIndex, LatLng, Resolution};
 use std::sync::OnceLock;
 
@@ -125,43 +126,6 @@ struct Point {
     /// `p·c` and sin of the angle to the face centre.
     cos_r: f64,
     sin_r: f64,
-}
-
-/// `sin` and `cos` of angles near an anchor angle (consecutive fixes are metres apart): from the
-/// anchor's values by the angle-addition formula with the difference's Taylor series, re-anchored
-/// (one `sin_cos`) when an angle is over `NEAR_RAD` away. Within ~4e-16 of `sin_cos` — far
-/// inside the margins the fast paths keep (a point's unit vector may differ from h3o's by much
-/// more than that and still get h3o's cell; see [`FACE_MARGIN`], [`HEX_MARGIN`]).
-#[derive(Clone, Copy)]
-struct NearSinCos {
-    anchor: f64,
-    sin: f64,
-    cos: f64,
-}
-
-/// How far from its anchor [`NearSinCos`] takes an angle (radians, ~6 km of latitude): the
-/// series' first dropped terms, d⁵/120 and d⁶/720, are then below 1e-17.
-const NEAR_RAD: f64 = 1e-3;
-
-impl NearSinCos {
-    const NONE: NearSinCos = NearSinCos {
-        anchor: f64::NAN,
-        sin: f64::NAN,
-        cos: f64::NAN,
-    };
-
-    fn sin_cos(&mut self, a: f64) -> (f64, f64) {
-        let d = a - self.anchor;
-        // NaN: no anchor yet.
-        if d.is_nan() || d.abs() > NEAR_RAD {
-            (self.sin, self.cos) = a.sin_cos();
-            self.anchor = a;
-            return (self.sin, self.cos);
-        }
-        let d2 = d * d;
-        let (sin_d, cos_d) = (d - d * d2 * (1.0 / 6.0), 1.0 - 0.5 * d2 + d2 * d2 * (1.0 / 24.0));
-        (self.sin * cos_d + self.cos * sin_d, self.cos * cos_d - self.sin * sin_d)
-    }
 }
 
 /// The last point whose face was found by comparing all 20 face centres: its unit vector,
@@ -631,24 +595,6 @@ mod tests {
             }
         }
         assert_eq!(checked, 4_000 * 30 * 16);
-    }
-
-    #[test]
-    fn rule_near_sin_cos_is_within_4e_16_of_sin_cos() {
-        let mut rng = Rng(0x51_7cc1_b727_220a);
-        let mut worst = 0.0f64;
-        for walk in 0..2_000 {
-            let mut sc = NearSinCos::NONE;
-            let mut a = (2.0 * rng.unit() - 1.0) * std::f64::consts::PI;
-            // Steps from a micrometre to past the re-anchoring distance.
-            let step = 10f64.powi(-(walk % 9) - 2);
-            for _ in 0..500 {
-                a += (2.0 * rng.unit() - 1.0) * step;
-                let ((s, c), (s0, c0)) = (sc.sin_cos(a), a.sin_cos());
-                worst = worst.max((s - s0).abs()).max((c - c0).abs());
-            }
-        }
-        assert!(worst <= 4e-16, "{worst:e}");
     }
 
     #[test]

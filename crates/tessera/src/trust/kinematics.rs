@@ -76,9 +76,10 @@ pub(crate) fn check_at(
     // threshold (or near it) and may be a fast value below it: only ever compared with the
     // threshold again — a new use of these values must take the exact ones.
     let mut samples: Vec<(usize, usize, usize, f64)> = Vec::new();
-    // ahead[p] = (m, ENU from p to m): at 1 Hz the window after p is often the window before m,
-    // projected once.
-    let mut ahead: Vec<Option<(usize, (f64, f64))>> = vec![None; live.len()];
+    // ahead[p] = (m, fast ENU from p to m with its bound): at 1 Hz the window after p is often
+    // the window before m, projected once.
+    let mut ahead: Vec<Option<(usize, Step)>> = vec![None; live.len()];
+    let mut lat = crate::trig::NearSinCos::NONE;
     let (mut j, mut m) = (0usize, 0usize);
     for p in 1..live.len() - 1 {
         while j + 1 < p && t(j + 1) <= t(p) - w {
@@ -94,25 +95,50 @@ pub(crate) fn check_at(
         if dt1 < w / 2 || dt2 < w / 2 || dt1 > 2 * w || dt2 > 2 * w {
             continue;
         }
-        let (x1, y1) = match ahead[j] {
+        let first = match ahead[j] {
             Some((to, e)) if to == p => e,
-            _ => steps.get(fixes, live[j], live[p]),
+            _ => steps.get_near(fixes, live[j], live[p], &mut lat),
         };
-        let (x2, y2) = steps.get(fixes, live[p], live[m]);
-        ahead[p] = Some((m, (x2, y2)));
+        let second = steps.get_near(fixes, live[p], live[m], &mut lat);
+        ahead[p] = Some((m, second));
         let (s1, s2) = (dt1 as f64 / 1000.0, dt2 as f64 / 1000.0);
-        let (dx, dy, mean_s) = (x2 / s2 - x1 / s1, y2 / s2 - y1 / s1, (s1 + s2) / 2.0);
         // Within a road car's grip (decided by a fast value, `certain`), the value is only
-        // compared with the threshold again; otherwise it is the exact one.
-        let fast = super::fast_hypot(dx, dy) / mean_s;
-        let acc = match super::certain::above(fast, k.max_accel_mps2) {
-            Some(false) => fast,
-            _ => super::hypot(dx, dy) / mean_s,
+        // compared with the threshold again; otherwise it is the exact one, from exact steps.
+        let acc = match fast_accel(first, second, s1, s2, k.max_accel_mps2) {
+            Some(fast) => fast,
+            None => {
+                let (x1, y1) = steps.get(fixes, live[j], live[p]);
+                let (x2, y2) = steps.get(fixes, live[p], live[m]);
+                let (dx, dy, mean_s) = (x2 / s2 - x1 / s1, y2 / s2 - y1 / s1, (s1 + s2) / 2.0);
+                super::hypot(dx, dy) / mean_s
+            }
         };
         samples.push((p, j, m, acc));
     }
     acceleration(fixes, live, k, &samples, withheld, findings);
     mismatch(fixes, pts, live, k, &samples, withheld, findings);
+}
+
+/// A fast ENU step ([`super::enu_near`]) and its bound (metres).
+type Step = ((f64, f64), f64);
+
+/// The acceleration between the steps `first` (over `s1` seconds) and `second` (over `s2`),
+/// from fast steps, when it is certainly ([`super::certain`]) at most `max`: `None` when the
+/// exact value must decide.
+///
+/// The velocity change's east part `x2/s2 − x1/s1` differs from the one from exact steps by at
+/// most `b1/s1 + b2/s2` (the steps' bounds; the north parts are the same bits) and the rounding
+/// of three operations on terms up to `|x1/s1| + |x2/s2|` (within 6.7 × 10⁻¹⁶ of that sum;
+/// 10⁻¹⁵ is used). Its length over `mean_s` moves by at most that over `mean_s`, added to the
+/// fast length's own [`super::certain::err`].
+#[inline]
+fn fast_accel(first: Step, second: Step, s1: f64, s2: f64, max: f64) -> Option<f64> {
+    let (((x1, y1), b1), ((x2, y2), b2)) = (first, second);
+    let (dx, dy, mean_s) = (x2 / s2 - x1 / s1, y2 / s2 - y1 / s1, (s1 + s2) / 2.0);
+    let fast = super::fast_hypot(dx, dy) / mean_s;
+    let moved = b1 / s1 + b2 / s2 + 1e-15 * ((x1 / s1).abs() + (x2 / s2).abs());
+    let e = super::certain::err(fast) + 1.01 * moved / mean_s;
+    (super::certain::above_within(fast, e, max) == Some(false)).then_some(fast)
 }
 
 fn acceleration(
@@ -299,6 +325,40 @@ mod tests {
         let (mut w, mut ev) = (vec![false; f.len()], Vec::new());
         check(&refs(f), &live, &k(), &mut w, &mut ev);
         (w, ev)
+    }
+
+    #[test]
+    fn rule_a_fast_acceleration_is_kept_only_when_the_exact_one_is_within_the_threshold() {
+        let (mut clear, mut fast) = (0u32, 0u32);
+        let mut walk = 0u32;
+        walks(0x51_7cc1_b727_220a, |u, a, deg, lat| {
+            let (s1, s2) = (0.5 + 5.0 * u.next(), 0.5 + 5.0 * u.next());
+            let b = near(u, a, deg, (s1 * 1000.0) as i64);
+            let c = near(u, &b, deg, (s2 * 1000.0) as i64);
+            let ((x1, y1), (x2, y2)) = (super::super::enu(a, &b), super::super::enu(&b, &c));
+            let (dx, dy) = (x2 / s2 - x1 / s1, y2 / s2 - y1 / s1);
+            let exact = super::super::hypot(dx, dy) / ((s1 + s2) / 2.0);
+            // Either step may be a kept exact one (bound 0) or a fast one.
+            let step = |p: &Fix, q: &Fix, lat: &mut crate::trig::NearSinCos, kept: bool| {
+                if kept {
+                    (super::super::enu(p, q), 0.0)
+                } else {
+                    super::super::enu_near(p, q, lat)
+                }
+            };
+            walk += 1;
+            let (k1, k2) = (walk % 3 == 1, walk % 3 == 2);
+            for t in crate::trust::motion::tests::around(exact) {
+                let (first, second) = (step(a, &b, lat, k1), step(&b, &c, lat, k2));
+                if let Some(v) = fast_accel(first, second, s1, s2, t) {
+                    assert!(exact <= t && v <= t, "{a:?} {b:?} {c:?}: {exact} {v} {t}");
+                }
+            }
+            let (first, second) = (step(a, &b, lat, k1), step(&b, &c, lat, k2));
+            clear += 1;
+            fast += u32::from(fast_accel(first, second, s1, s2, 2.0 * exact).is_some());
+        });
+        assert!(fast as f64 >= 0.99 * clear as f64, "{fast} of {clear}");
     }
 
     #[test]

@@ -210,7 +210,16 @@ pub(crate) use hypot::{fast_hypot, hypot};
 /// Local east/north metres from `a` to `b` (equirectangular at their mean latitude; exact to
 /// well under a metre over the few hundred metres the detectors measure).
 pub(crate) fn enu(a: &Fix, b: &Fix) -> (f64, f64) {
-    const R: f64 = 6_371_008.8;
+    let (lat, dlon) = enu_angles(a, b);
+    (dlon * lat.cos() * EARTH_R, (b.lat - a.lat).to_radians() * EARTH_R)
+}
+
+/// The mean Earth radius [`enu`] projects with, metres.
+const EARTH_R: f64 = 6_371_008.8;
+
+/// [`enu`]'s mean latitude and longitude difference (wrapped to ±180°), radians.
+#[inline]
+fn enu_angles(a: &Fix, b: &Fix) -> (f64, f64) {
     let lat = ((a.lat + b.lat) / 2.0).to_radians();
     let mut dlon = b.lon - a.lon;
     if dlon > 180.0 {
@@ -218,7 +227,22 @@ pub(crate) fn enu(a: &Fix, b: &Fix) -> (f64, f64) {
     } else if dlon < -180.0 {
         dlon += 360.0;
     }
-    (dlon.to_radians() * lat.cos() * R, (b.lat - a.lat).to_radians() * R)
+    (lat, dlon.to_radians())
+}
+
+/// [`enu`] as a *fast value* ([`certain`]): the cosine of the mean latitude from `near`
+/// instead of the C library. Returns `((east, north), bound)`: `north` is [`enu`]'s, the same
+/// bits; `east` is within `bound` metres of [`enu`]'s. The cosine is within
+/// [`crate::trig::NEAR_ERR`] (10⁻¹⁵) of the C library's, which moves `east` by at most
+/// `|Δλ|·R·10⁻¹⁵`; the two products of each form round within 2.2 × 10⁻¹⁶·`|Δλ|·R`, both forms
+/// within 4.4 × 10⁻¹⁶·`|Δλ|·R`: so `bound` = `|Δλ|·R·3·10⁻¹⁵`, twice that. `NaN` in, `NaN` out
+/// (never decided).
+#[inline]
+pub(crate) fn enu_near(a: &Fix, b: &Fix, near: &mut crate::trig::NearSinCos) -> ((f64, f64), f64) {
+    let (lat, dlon) = enu_angles(a, b);
+    let east = dlon * near.sin_cos(lat).1 * EARTH_R;
+    let bound = (dlon * EARTH_R).abs() * (3.0 * crate::trig::NEAR_ERR);
+    ((east, (b.lat - a.lat).to_radians() * EARTH_R), bound)
 }
 
 /// [`enu`] steps between fixes of a segment, kept by the later fix's index: the despiker
@@ -251,6 +275,22 @@ impl Steps {
             self.enu[b]
         } else {
             enu(fixes[a], fixes[b])
+        }
+    }
+
+    /// As [`Steps::get`], as a fast value with its bound ([`enu_near`]): the kept step with
+    /// bound 0, or [`enu_near`]'s.
+    pub(crate) fn get_near(
+        &self,
+        fixes: &[&Fix],
+        a: usize,
+        b: usize,
+        near: &mut crate::trig::NearSinCos,
+    ) -> ((f64, f64), f64) {
+        if self.from[b] == a as u32 {
+            (self.enu[b], 0.0)
+        } else {
+            enu_near(fixes[a], fixes[b], near)
         }
     }
 }
@@ -494,6 +534,59 @@ pub(crate) mod testing {
         }
     }
 
+    /// A deterministic generator of numbers in [0, 1) (xorshift64, 53 bits).
+    pub struct Units(pub u64);
+
+    impl Units {
+        /// The next number.
+        pub fn next(&mut self) -> f64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 >> 11) as f64 / (1u64 << 53) as f64
+        }
+    }
+
+    /// A fix anywhere on Earth, a quarter of them within a few metres of a pole or of the
+    /// antimeridian.
+    pub fn anywhere(u: &mut Units) -> Fix {
+        let (lat, lon) = match (u.next() * 4.0) as u32 {
+            0 => (90.0 - u.next() * 1e-4, (2.0 * u.next() - 1.0) * 180.0),
+            1 => ((2.0 * u.next() - 1.0) * 89.9, 180.0 - u.next() * 1e-4),
+            _ => ((2.0 * u.next() - 1.0) * 89.9, (2.0 * u.next() - 1.0) * 180.0),
+        };
+        Fix::new(0, if u.next() < 0.5 { lat } else { -lat }, lon)
+    }
+
+    /// A fix up to `deg` degrees (latitude and longitude each) from `f`, `ms` later: latitude
+    /// clamped to ±90°, longitude wrapped to ±180°.
+    pub fn near(u: &mut Units, f: &Fix, deg: f64, ms: i64) -> Fix {
+        let lat = (f.lat + (2.0 * u.next() - 1.0) * deg).clamp(-90.0, 90.0);
+        let mut lon = f.lon + (2.0 * u.next() - 1.0) * deg;
+        if lon > 180.0 {
+            lon -= 360.0;
+        } else if lon < -180.0 {
+            lon += 360.0;
+        }
+        Fix::new(f.time_ms + ms, lat, lon)
+    }
+
+    /// Walks for the fast forms' tests: 2,000 walks of 100 steps from [`anywhere`], each with its
+    /// own [`crate::trig::NearSinCos`]; `step(u, a, deg, lat)` at each fix `a`, with `deg` from 1°
+    /// to 10⁻⁶° by walk (`a` then moves a thousandth of that: the cosine's anchor is reused).
+    pub fn walks(seed: u64, mut step: impl FnMut(&mut Units, &Fix, f64, &mut crate::trig::NearSinCos)) {
+        let mut u = Units(seed);
+        for walk in 0..2_000 {
+            let mut lat = crate::trig::NearSinCos::NONE;
+            let mut a = anywhere(&mut u);
+            let deg = 10f64.powi(-(walk % 7));
+            for _ in 0..100 {
+                step(&mut u, &a, deg, &mut lat);
+                a = near(&mut u, &a, deg * 1e-3, 1000);
+            }
+        }
+    }
+
     /// The default trust kernels.
     pub fn k() -> super::TrustKernels {
         crate::policy::Policy::default().kernels().unwrap().trust.unwrap()
@@ -504,6 +597,34 @@ pub(crate) mod testing {
 mod tests {
     use super::testing::*;
     use super::*;
+
+    #[test]
+    fn rule_enu_near_is_within_its_bound_of_enu_with_the_same_north() {
+        let mut u = Units(0x9e37_79b9_7f4a_7c15);
+        let (mut worst, mut checked) = (0.0f64, 0u32);
+        for walk in 0..3_000 {
+            let mut lat = crate::trig::NearSinCos::NONE;
+            let mut a = anywhere(&mut u);
+            // Steps from ~20 degrees to ~20 cm: re-anchored often, and not for hundreds of fixes.
+            let deg = 20.0 * 10f64.powi(-(walk % 7));
+            for _ in 0..200 {
+                let b = near(&mut u, &a, deg, 1000);
+                let ((e, n), bound) = enu_near(&a, &b, &mut lat);
+                let (e0, n0) = enu(&a, &b);
+                assert_eq!(n.to_bits(), n0.to_bits());
+                assert!((e - e0).abs() <= bound, "{a:?} {b:?}: {e} {e0} {bound}");
+                let scale = (enu_angles(&a, &b).1 * EARTH_R).abs();
+                if scale > 0.0 {
+                    worst = worst.max((e - e0).abs() / scale);
+                    checked += 1;
+                }
+                a = b;
+            }
+        }
+        assert!(checked > 500_000, "{checked}");
+        // The bound claims 3e-15 of |Δλ|·R; what is found is well inside it.
+        assert!(worst <= 1e-15, "{worst:e}");
+    }
 
     #[test]
     fn rule_an_honest_drive_is_covered_whole_with_no_evidence() {

@@ -41,25 +41,24 @@ pub(crate) fn despike_with(
 ) -> Vec<usize> {
     let mut out: Vec<usize> = Vec::with_capacity(idx.len());
     let (mut n, mut worst, mut span) = (0u64, 0.0f64, (i64::MAX, i64::MIN));
+    let mut lat = crate::trig::NearSinCos::NONE;
     for (p, &b) in idx.iter().enumerate() {
         if let (Some(&a), Some(&c)) = (out.last(), idx.get(p + 1)) {
             let (fa, fb, fc) = (fixes[a], fixes[b], fixes[c]);
             let span_ms = fc.time_ms - fa.time_ms;
             if span_ms > 0 && span_ms <= 10_000 {
                 let frac = (fb.time_ms - fa.time_ms) as f64 / span_ms as f64;
-                let (cx, cy) = enu(fa, fc);
                 let (bx, by) = enu(fa, fb);
                 steps.put(a, b, (bx, by));
-                let (ux, uy) = (bx - frac * cx, by - frac * cy);
-                // Nearer the path than the threshold (nearly always, and decided by a fast
-                // value, `certain`): no spike, and no exact length needed.
-                let near = super::certain::above(super::fast_hypot(ux, uy), k.max_spike_m) == Some(false);
-                let dev = if near { 0.0 } else { super::hypot(ux, uy) };
-                if !near && dev > k.max_spike_m && dev > 0.5 * super::hypot(cx, cy) {
-                    n += 1;
-                    worst = worst.max(dev);
-                    span = (span.0.min(fb.time_ms), span.1.max(fb.time_ms));
-                    continue;
+                if !near_path(fa, fc, (bx, by), frac, k.max_spike_m, &mut lat) {
+                    let (cx, cy) = enu(fa, fc);
+                    let dev = super::hypot(bx - frac * cx, by - frac * cy);
+                    if dev > k.max_spike_m && dev > 0.5 * super::hypot(cx, cy) {
+                        n += 1;
+                        worst = worst.max(dev);
+                        span = (span.0.min(fb.time_ms), span.1.max(fb.time_ms));
+                        continue;
+                    }
                 }
             }
         }
@@ -80,6 +79,32 @@ pub(crate) fn despike_with(
         });
     }
     out
+}
+
+/// Whether the fix `b`, `(bx, by)` = `enu(fa, fb)` from `fa`, is certainly ([`super::certain`])
+/// within `max_m` of the point `frac` of the way from `fa` to `fc` — nearly always, decided
+/// without an exact length and without the C library's cosine for `enu(fa, fc)`. `false`:
+/// the exact deviation must decide.
+///
+/// The deviation `(bx − frac·cx, by − frac·cy)` from [`super::enu_near`]'s `(cx, cy)` differs
+/// from the one from [`enu`]'s only in its east part, by at most `|frac|·bound` (`cy` is the
+/// same) and the rounding of two operations on terms up to `|bx| + |frac·cx|` (within
+/// 4.4 × 10⁻¹⁶ of that sum; 10⁻¹⁵ is used). Its length moves by at most as much, so that is
+/// added to the fast length's own [`super::certain::err`].
+#[inline]
+fn near_path(
+    fa: &Fix,
+    fc: &Fix,
+    (bx, by): (f64, f64),
+    frac: f64,
+    max_m: f64,
+    lat: &mut crate::trig::NearSinCos,
+) -> bool {
+    let ((cx, cy), bound) = super::enu_near(fa, fc, lat);
+    let (ux, uy) = (bx - frac * cx, by - frac * cy);
+    let v = super::fast_hypot(ux, uy);
+    let e = super::certain::err(v) + frac.abs() * bound + 1e-15 * (bx.abs() + (frac * cx).abs());
+    super::certain::above_within(v, e, max_m) == Some(false)
 }
 
 /// For each fix of `seq`, whether it moves at least at the floor speed (displacement to the fix
@@ -196,9 +221,46 @@ pub(crate) fn floor_at(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::trust::testing::*;
+
+    /// Thresholds at and around `v`: its neighbours in the last place, relative and absolute
+    /// nudges, and clearly above and below.
+    pub(crate) fn around(v: f64) -> [f64; 9] {
+        [
+            v,
+            v.next_up(),
+            v.next_down(),
+            v * (1.0 + 1e-9),
+            v * (1.0 - 1e-9),
+            v + 1e-6,
+            v - 1e-6,
+            2.0 * v,
+            0.5 * v,
+        ]
+    }
+
+    #[test]
+    fn rule_near_path_is_true_only_when_the_exact_deviation_is_within_the_threshold() {
+        let (mut clear, mut fast) = (0u32, 0u32);
+        walks(0x2545_f491_4f6c_dd1d, |u, a, deg, lat| {
+            let (b, c) = (near(u, a, deg, 1000), near(u, a, deg, 2000));
+            let frac = u.next();
+            let (bx, by) = enu(a, &b);
+            let (cx, cy) = enu(a, &c);
+            let dev = super::super::hypot(bx - frac * cx, by - frac * cy);
+            for t in around(dev) {
+                if near_path(a, &c, (bx, by), frac, t, lat) {
+                    assert!(dev <= t, "{a:?} {b:?} {c:?} {frac}: {dev} > {t}");
+                }
+            }
+            clear += 1;
+            fast += u32::from(near_path(a, &c, (bx, by), frac, 2.0 * dev, lat));
+        });
+        // Well clear of the threshold, the fast test decides (nearly) every time.
+        assert!(fast as f64 >= 0.99 * clear as f64, "{fast} of {clear}");
+    }
 
     #[test]
     fn rule_a_multipath_spike_is_skipped_and_its_neighbours_joined() {
