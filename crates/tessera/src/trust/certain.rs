@@ -8,9 +8,14 @@
 //! value as before. So every decision and every published number is the exact one; only the work
 //! is less.
 //!
-//! The bound [`err`] = `2 × 10⁻⁹ × |v| + 10⁻¹²` is claimed for every fast form in the crate; each
-//! is derived below 10⁻¹² relative (a thousand times tighter) and tested against the exact form
-//! at that tighter bound (the fast forms' own tests).
+//! The bound [`err`] = `2 × 10⁻⁹ × |v| + 10⁻¹²` is claimed for every fast form of a length or
+//! speed from exact inputs; each is derived below 10⁻¹² relative (a thousand times tighter) and
+//! tested against the exact form at that tighter bound (the fast forms' own tests). Where the
+//! inputs are fast values too — local projections with a series cosine (`enu_near`, 10⁻¹⁵ of
+//! the step's length, which for a spoofer's 10,000 km step is far above `err` of a tiny
+//! deviation) — their bound is added on top and the decision taken by [`above_within`]
+//! (`near_path` in `motion`, `fast_accel` in `kinematics`), with tests that reach the cases
+//! where `err` alone would decide wrong.
 
 /// Relative part of the error bound of a fast value.
 const REL: f64 = 2e-9;

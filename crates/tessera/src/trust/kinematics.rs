@@ -72,14 +72,14 @@ pub(crate) fn check_at(
     }
     let w = k.accel_window_ms;
     let t = |p: usize| fixes[live[p]].time_ms;
-    // (p, j, m, accel) of every fix whose windows are both present. `accel` is exact above the
-    // threshold (or near it) and may be a fast value below it: only ever compared with the
-    // threshold again — a new use of these values must take the exact ones.
-    let mut samples: Vec<(usize, usize, usize, f64)> = Vec::new();
+    // (p, j, m, accel) of every fix whose windows are both present: the exact acceleration, or
+    // `None` where a fast value showed it certainly within the threshold (no exact value was
+    // computed: a fast one depends on the steps' order of evaluation and must not be used).
+    let mut samples: Vec<Sample> = Vec::new();
     // ahead[p] = (m, fast ENU from p to m with its bound): at 1 Hz the window after p is often
     // the window before m, projected once.
     let mut ahead: Vec<Option<(usize, Step)>> = vec![None; live.len()];
-    let mut lat = crate::trig::NearSinCos::NONE;
+    let mut cos_lat = crate::trig::NearSinCos::NONE;
     let (mut j, mut m) = (0usize, 0usize);
     for p in 1..live.len() - 1 {
         while j + 1 < p && t(j + 1) <= t(p) - w {
@@ -97,20 +97,20 @@ pub(crate) fn check_at(
         }
         let first = match ahead[j] {
             Some((to, e)) if to == p => e,
-            _ => steps.get_near(fixes, live[j], live[p], &mut lat),
+            _ => steps.get_near(fixes, live[j], live[p], &mut cos_lat),
         };
-        let second = steps.get_near(fixes, live[p], live[m], &mut lat);
+        let second = steps.get_near(fixes, live[p], live[m], &mut cos_lat);
         ahead[p] = Some((m, second));
         let (s1, s2) = (dt1 as f64 / 1000.0, dt2 as f64 / 1000.0);
         // Within a road car's grip (decided by a fast value, `certain`), the value is only
         // compared with the threshold again; otherwise it is the exact one, from exact steps.
         let acc = match fast_accel(first, second, s1, s2, k.max_accel_mps2) {
-            Some(fast) => fast,
+            Some(_) => None,
             None => {
                 let (x1, y1) = steps.get(fixes, live[j], live[p]);
                 let (x2, y2) = steps.get(fixes, live[p], live[m]);
                 let (dx, dy, mean_s) = (x2 / s2 - x1 / s1, y2 / s2 - y1 / s1, (s1 + s2) / 2.0);
-                super::hypot(dx, dy) / mean_s
+                Some(super::hypot(dx, dy) / mean_s)
             }
         };
         samples.push((p, j, m, acc));
@@ -121,6 +121,10 @@ pub(crate) fn check_at(
 
 /// A fast ENU step ([`super::enu_near`]) and its bound (metres).
 type Step = ((f64, f64), f64);
+
+/// `(p, j, m, accel)`: a fix, the ends of its two windows (indices into `live`) and the exact
+/// acceleration over them, m/s² (`None`: certainly within the threshold).
+type Sample = (usize, usize, usize, Option<f64>);
 
 /// The acceleration between the steps `first` (over `s1` seconds) and `second` (over `s2`),
 /// from fast steps, when it is certainly ([`super::certain`]) at most `max`: `None` when the
@@ -145,7 +149,7 @@ fn acceleration(
     fixes: &[&Fix],
     live: &[usize],
     k: &TrustKernels,
-    samples: &[(usize, usize, usize, f64)],
+    samples: &[Sample],
     withheld: &mut [bool],
     findings: &mut Vec<Finding>,
 ) {
@@ -153,6 +157,8 @@ fn acceleration(
     // events: (first j, last m, max accel)
     let mut events: Vec<(usize, usize, f64)> = Vec::new();
     for &(p, j, m, acc) in samples {
+        // (A NaN counts, as `acc <= max` is false for it.)
+        let Some(acc) = acc else { continue };
         if acc <= k.max_accel_mps2 {
             continue;
         }
@@ -216,7 +222,7 @@ fn mismatch(
     pts: &[GeoPoint],
     live: &[usize],
     k: &TrustKernels,
-    samples: &[(usize, usize, usize, f64)],
+    samples: &[Sample],
     withheld: &mut [bool],
     findings: &mut Vec<Finding>,
 ) {
@@ -331,7 +337,7 @@ mod tests {
     fn rule_a_fast_acceleration_is_kept_only_when_the_exact_one_is_within_the_threshold() {
         let (mut clear, mut fast) = (0u32, 0u32);
         let mut walk = 0u32;
-        walks(0x51_7cc1_b727_220a, |u, a, deg, lat| {
+        walks(0x51_7cc1_b727_220a, |u, a, deg, cos_lat| {
             let (s1, s2) = (0.5 + 5.0 * u.next(), 0.5 + 5.0 * u.next());
             let b = near(u, a, deg, (s1 * 1000.0) as i64);
             let c = near(u, &b, deg, (s2 * 1000.0) as i64);
@@ -339,26 +345,74 @@ mod tests {
             let (dx, dy) = (x2 / s2 - x1 / s1, y2 / s2 - y1 / s1);
             let exact = super::super::hypot(dx, dy) / ((s1 + s2) / 2.0);
             // Either step may be a kept exact one (bound 0) or a fast one.
-            let step = |p: &Fix, q: &Fix, lat: &mut crate::trig::NearSinCos, kept: bool| {
+            let step = |p: &Fix, q: &Fix, cos_lat: &mut crate::trig::NearSinCos, kept: bool| {
                 if kept {
                     (super::super::enu(p, q), 0.0)
                 } else {
-                    super::super::enu_near(p, q, lat)
+                    super::super::enu_near(p, q, cos_lat)
                 }
             };
             walk += 1;
             let (k1, k2) = (walk % 3 == 1, walk % 3 == 2);
-            for t in crate::trust::motion::tests::around(exact) {
-                let (first, second) = (step(a, &b, lat, k1), step(&b, &c, lat, k2));
+            for t in around(exact) {
+                let (first, second) = (step(a, &b, cos_lat, k1), step(&b, &c, cos_lat, k2));
                 if let Some(v) = fast_accel(first, second, s1, s2, t) {
                     assert!(exact <= t && v <= t, "{a:?} {b:?} {c:?}: {exact} {v} {t}");
                 }
             }
-            let (first, second) = (step(a, &b, lat, k1), step(&b, &c, lat, k2));
+            let (first, second) = (step(a, &b, cos_lat, k1), step(&b, &c, cos_lat, k2));
             clear += 1;
             fast += u32::from(fast_accel(first, second, s1, s2, 2.0 * exact).is_some());
         });
         assert!(fast as f64 >= 0.99 * clear as f64, "{fast} of {clear}");
+    }
+
+    #[test]
+    fn rule_a_fast_acceleration_holds_for_a_spoofers_long_steps_of_nearly_one_velocity() {
+        // Two steps of 1,000 to 10,000 km at nearly the same velocity (the second aimed to
+        // repeat the first): the fast step's own error (~10⁻¹⁶ of |Δλ|·R) is then far above
+        // `certain::err` of the tiny acceleration, and only the bound `fast_accel` adds keeps
+        // its answer the exact one.
+        let mut u = Units(0xbb67_ae85_84ca_a73b);
+        let (mut checked, mut err_alone_wrong) = (0u32, 0u32);
+        for _ in 0..100_000 {
+            let a = anywhere(&mut u);
+            let deg = 10.0 + 80.0 * u.next();
+            let b = near(&mut u, &a, deg, 1000);
+            let (x1, y1) = super::super::enu(&a, &b);
+            // c: from b by the same east/north metres, through the same projection.
+            let lat_c = b.lat + y1.to_degrees() / super::super::EARTH_R;
+            let cos_bc = ((b.lat + lat_c) / 2.0).to_radians().cos();
+            let mut c = Fix::new(
+                2000,
+                lat_c.clamp(-90.0, 90.0),
+                b.lon + (x1 / (super::super::EARTH_R * cos_bc)).to_degrees(),
+            );
+            if c.lon > 180.0 {
+                c.lon -= 360.0;
+            } else if c.lon < -180.0 {
+                c.lon += 360.0;
+            }
+            let (x2, y2) = super::super::enu(&b, &c);
+            let exact = super::super::hypot(x2 - x1, y2 - y1);
+            let cos_lat = anchored_near(&mut u, ((b.lat + c.lat) / 2.0).to_radians());
+            let scale = (super::super::enu_angles(&b, &c).1 * super::super::EARTH_R).abs() * 1e-16;
+            // The first step kept (exact), the second fast: its error alone moves the value.
+            let first = ((x1, y1), 0.0);
+            for t in around_scale(exact, scale) {
+                let second = super::super::enu_near(&b, &c, &mut { cos_lat });
+                if let Some(v) = fast_accel(first, second, 1.0, 1.0, t) {
+                    assert!(exact <= t && v <= t, "{a:?} {b:?} {c:?}: {exact} {v} {t}");
+                }
+                let ((fx, fy), _) = second;
+                let v = super::super::fast_hypot(fx - x1, fy - y1);
+                if super::super::certain::above(v, t) == Some(false) && exact > t {
+                    err_alone_wrong += 1;
+                }
+                checked += 1;
+            }
+        }
+        assert!(err_alone_wrong > 0, "none of {checked}");
     }
 
     #[test]

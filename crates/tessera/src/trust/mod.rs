@@ -547,14 +547,15 @@ pub(crate) mod testing {
         }
     }
 
-    /// A fix anywhere on Earth, a quarter of them within a few metres of a pole or of the
-    /// antimeridian.
+    /// A fix anywhere on Earth, half of them within ~11 m (10⁻⁴°) of a pole or of the
+    /// antimeridian (either side).
     pub fn anywhere(u: &mut Units) -> Fix {
         let (lat, lon) = match (u.next() * 4.0) as u32 {
             0 => (90.0 - u.next() * 1e-4, (2.0 * u.next() - 1.0) * 180.0),
             1 => ((2.0 * u.next() - 1.0) * 89.9, 180.0 - u.next() * 1e-4),
             _ => ((2.0 * u.next() - 1.0) * 89.9, (2.0 * u.next() - 1.0) * 180.0),
         };
+        let lon = if u.next() < 0.5 { lon } else { -lon };
         Fix::new(0, if u.next() < 0.5 { lat } else { -lat }, lon)
     }
 
@@ -571,17 +572,56 @@ pub(crate) mod testing {
         Fix::new(f.time_ms + ms, lat, lon)
     }
 
+    /// Thresholds at and around `v`: its neighbours in the last place, relative and absolute
+    /// nudges, and clearly above and below.
+    pub fn around(v: f64) -> [f64; 9] {
+        [
+            v,
+            v.next_up(),
+            v.next_down(),
+            v * (1.0 + 1e-9),
+            v * (1.0 - 1e-9),
+            v + 1e-6,
+            v - 1e-6,
+            2.0 * v,
+            0.5 * v,
+        ]
+    }
+
+    /// Thresholds just below and above `v` by fractions and multiples of `scale` (a fast form's
+    /// own error scale, far below [`super::certain::err`]'s for tiny values of long steps).
+    pub fn around_scale(v: f64, scale: f64) -> [f64; 8] {
+        [
+            v,
+            v.next_down(),
+            v - 0.25 * scale,
+            v - scale,
+            v - 4.0 * scale,
+            v + 0.25 * scale,
+            v + scale,
+            v + 4.0 * scale,
+        ]
+    }
+
+    /// A [`crate::trig::NearSinCos`] anchored up to 10⁻³ rad from `rad` (so that `rad` takes its
+    /// series, not the C library).
+    pub fn anchored_near(u: &mut Units, rad: f64) -> crate::trig::NearSinCos {
+        let mut s = crate::trig::NearSinCos::NONE;
+        s.sin_cos(rad + (2.0 * u.next() - 1.0) * 1e-3);
+        s
+    }
+
     /// Walks for the fast forms' tests: 2,000 walks of 100 steps from [`anywhere`], each with its
-    /// own [`crate::trig::NearSinCos`]; `step(u, a, deg, lat)` at each fix `a`, with `deg` from 1°
+    /// own [`crate::trig::NearSinCos`]; `step(u, a, deg, cos_lat)` at each fix `a`, with `deg` from 1°
     /// to 10⁻⁶° by walk (`a` then moves a thousandth of that: the cosine's anchor is reused).
     pub fn walks(seed: u64, mut step: impl FnMut(&mut Units, &Fix, f64, &mut crate::trig::NearSinCos)) {
         let mut u = Units(seed);
         for walk in 0..2_000 {
-            let mut lat = crate::trig::NearSinCos::NONE;
+            let mut cos_lat = crate::trig::NearSinCos::NONE;
             let mut a = anywhere(&mut u);
             let deg = 10f64.powi(-(walk % 7));
             for _ in 0..100 {
-                step(&mut u, &a, deg, &mut lat);
+                step(&mut u, &a, deg, &mut cos_lat);
                 a = near(&mut u, &a, deg * 1e-3, 1000);
             }
         }
@@ -603,13 +643,13 @@ mod tests {
         let mut u = Units(0x9e37_79b9_7f4a_7c15);
         let (mut worst, mut checked) = (0.0f64, 0u32);
         for walk in 0..3_000 {
-            let mut lat = crate::trig::NearSinCos::NONE;
+            let mut cos_lat = crate::trig::NearSinCos::NONE;
             let mut a = anywhere(&mut u);
-            // Steps from ~20 degrees to ~20 cm: re-anchored often, and not for hundreds of fixes.
+            // Steps from ~20° to 2·10⁻⁵° (~2 m): re-anchored often, and not for hundreds of fixes.
             let deg = 20.0 * 10f64.powi(-(walk % 7));
             for _ in 0..200 {
                 let b = near(&mut u, &a, deg, 1000);
-                let ((e, n), bound) = enu_near(&a, &b, &mut lat);
+                let ((e, n), bound) = enu_near(&a, &b, &mut cos_lat);
                 let (e0, n0) = enu(&a, &b);
                 assert_eq!(n.to_bits(), n0.to_bits());
                 assert!((e - e0).abs() <= bound, "{a:?} {b:?}: {e} {e0} {bound}");
