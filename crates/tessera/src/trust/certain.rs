@@ -17,6 +17,35 @@
 //! (`near_path` in `motion`, `fast_accel` in `kinematics`), with tests that reach the cases
 //! where `err` alone would decide wrong.
 
+#[cfg(test)]
+thread_local! {
+    /// Tests only: every decision deferred to the exact value ([`exact_only`]).
+    static EXACT_ONLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Tests only: `f()` with every decision of this module deferred to the exact value on this
+/// thread — the reference the fast decisions are compared with.
+#[cfg(test)]
+pub(crate) fn exact_only<T>(f: impl FnOnce() -> T) -> T {
+    EXACT_ONLY.set(true);
+    let r = f();
+    EXACT_ONLY.set(false);
+    r
+}
+
+/// Whether decisions are deferred to the exact value ([`exact_only`]; never outside tests).
+#[inline]
+fn deferred() -> bool {
+    #[cfg(test)]
+    {
+        EXACT_ONLY.get()
+    }
+    #[cfg(not(test))]
+    {
+        false
+    }
+}
+
 /// Relative part of the error bound of a fast value.
 const REL: f64 = 2e-9;
 /// Absolute part (metres, m/s, m/s²): covers zeros and underflow.
@@ -34,7 +63,7 @@ pub(crate) fn err(v: f64) -> f64 {
 /// value must decide (also for non-finite `v` or `e`).
 #[inline]
 pub(crate) fn above_within(v: f64, e: f64, t: f64) -> Option<bool> {
-    if !(v.is_finite() && e.is_finite()) {
+    if !(v.is_finite() && e.is_finite()) || deferred() {
         None
     } else if v - e > t {
         Some(true)
@@ -55,7 +84,7 @@ pub(crate) fn above(v: f64, t: f64) -> Option<bool> {
 #[inline]
 pub(crate) fn at_least(v: f64, t: f64) -> Option<bool> {
     let e = err(v);
-    if !(v.is_finite() && e.is_finite()) {
+    if !(v.is_finite() && e.is_finite()) || deferred() {
         None
     } else if v - e >= t {
         Some(true)
@@ -101,7 +130,7 @@ impl FastSum {
     pub(crate) fn rounded(&self) -> Option<u64> {
         let (s, e) = self.value();
         let (lo, hi) = ((s - e).round(), (s + e).round());
-        (lo == hi && lo.is_finite()).then_some(lo as u64)
+        (lo == hi && lo.is_finite() && !deferred()).then_some(lo as u64)
     }
 }
 

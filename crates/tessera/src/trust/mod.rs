@@ -639,6 +639,78 @@ mod tests {
     use super::*;
 
     #[test]
+    fn rule_fast_decisions_give_what_the_exact_path_gives_on_honest_and_spoofed_segments() {
+        let mut u = Units(0x3c6e_f372_fe94_f82b);
+        let mut seen = std::collections::BTreeSet::new();
+        for case in 0..240u32 {
+            let (n, speed, noise) = (
+                200 + (case % 5) as usize * 150,
+                3.0 + f64::from(case % 7) * 7.0,
+                f64::from(case % 4) * 2.5,
+            );
+            let mut f = drive(n, speed, noise);
+            let shift = |f: &mut [Fix], dlat: f64, dlon: f64| {
+                for g in f {
+                    g.lat = (g.lat + dlat).clamp(-90.0, 90.0);
+                    g.lon += dlon;
+                    if g.lon > 180.0 {
+                        g.lon -= 360.0;
+                    }
+                }
+            };
+            match case % 6 {
+                // multipath spikes of up to ±110 m
+                0 => {
+                    for _ in 0..n / 20 {
+                        let i = (u.next() * n as f64) as usize;
+                        f[i].lat += (u.next() - 0.5) * 2e-3;
+                        f[i].lon += (u.next() - 0.5) * 2e-3;
+                    }
+                }
+                // a spoofer's jump of up to ~6,600 km halfway, and back
+                1 => {
+                    let (a, b) = (n / 2, n / 2 + n / 8);
+                    shift(&mut f[a..b], (u.next() - 0.5) * 60.0, (u.next() - 0.5) * 60.0);
+                }
+                // at the pole, then across the antimeridian
+                2 => shift(&mut f, 89.98 - 60.2, u.next() * 10.0),
+                3 => shift(&mut f, 0.0, 180.0 - 24.95 - u.next() * 0.01),
+                // irregular timing: jitter, a gap, duplicated instants
+                4 => {
+                    for (i, g) in f.iter_mut().enumerate() {
+                        g.time_ms += (u.next() * 900.0) as i64 + if i > n / 3 { 40_000 } else { 0 };
+                    }
+                }
+                // a simulator: no noise, one HDOP, one speed
+                _ => {
+                    f = drive(n, speed, 0.0);
+                    for g in &mut f {
+                        g.hdop = Some(1.0);
+                        g.sats = Some(9);
+                        g.speed_mps = Some(speed as f32);
+                    }
+                }
+            }
+            let r = refs(&f);
+            let fast = check_segment(&r, None, &k());
+            let exact = certain::exact_only(|| check_segment(&r, None, &k()));
+            assert_eq!(fast, exact, "case {case}");
+            seen.extend(fast.findings.iter().map(|f| f.detector.as_str()));
+        }
+        // The segments do trip the detectors whose decisions are fast.
+        for d in [
+            "spike",
+            "acceleration",
+            "speed_mismatch",
+            "stationary",
+            "white_noise",
+            "sparse_fill",
+        ] {
+            assert!(seen.contains(d), "{d} never found: {seen:?}");
+        }
+    }
+
+    #[test]
     fn rule_enu_near_is_within_its_bound_of_enu_with_the_same_north() {
         let mut u = Units(0x9e37_79b9_7f4a_7c15);
         let (mut worst, mut checked) = (0.0f64, 0u32);
