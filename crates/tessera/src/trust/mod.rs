@@ -563,13 +563,38 @@ pub(crate) mod testing {
     /// clamped to ±90°, longitude wrapped to ±180°.
     pub fn near(u: &mut Units, f: &Fix, deg: f64, ms: i64) -> Fix {
         let lat = (f.lat + (2.0 * u.next() - 1.0) * deg).clamp(-90.0, 90.0);
-        let mut lon = f.lon + (2.0 * u.next() - 1.0) * deg;
+        let lon = f.lon + (2.0 * u.next() - 1.0) * deg;
+        Fix::new(f.time_ms + ms, lat, wrap_lon(lon))
+    }
+
+    /// A longitude within ±540° wrapped to ±180°.
+    pub fn wrap_lon(lon: f64) -> f64 {
         if lon > 180.0 {
-            lon -= 360.0;
+            lon - 360.0
         } else if lon < -180.0 {
-            lon += 360.0;
+            lon + 360.0
+        } else {
+            lon
         }
-        Fix::new(f.time_ms + ms, lat, lon)
+    }
+
+    /// The fast forms' adversarial cases: 100,000 pairs of a fix [`anywhere`] and one 10–90°
+    /// from it `ms` later (a spoofer's 1,000–10,000 km step). `each(u, a, b)` checks its
+    /// thresholds and returns how many of them `certain::err` alone would have decided wrong;
+    /// some must be, or the inputs never reach the cases an added bound is for.
+    pub fn far_steps(seed: u64, ms: i64, mut each: impl FnMut(&mut Units, &Fix, &Fix) -> u32) {
+        let mut u = Units(seed);
+        let mut err_alone_wrong = 0;
+        for _ in 0..100_000 {
+            let a = anywhere(&mut u);
+            let deg = 10.0 + 80.0 * u.next();
+            let b = near(&mut u, &a, deg, ms);
+            err_alone_wrong += each(&mut u, &a, &b);
+        }
+        assert!(
+            err_alone_wrong > 0,
+            "the inputs never reach a case the added bound is for"
+        );
     }
 
     /// Thresholds at and around `v`: its neighbours in the last place, relative and absolute
