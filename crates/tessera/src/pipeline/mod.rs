@@ -344,8 +344,9 @@ impl Plan {
         }
     }
 
-    /// Stage 2 (trust on): judge the sources' findings and traces; flags, fingerprints and
-    /// reputations written into `dir`.
+    /// Stage 2 (trust on): judge the sources' findings and traces; flags and reputations
+    /// written into `dir`, and what `fingerprints.parquet` is written from
+    /// ([`Plan::write_fingerprints`]).
     fn judge(
         &self,
         lake: &Lake,
@@ -353,20 +354,32 @@ impl Plan {
         per_source: Vec<trust::SourceTrust>,
         dir: &Path,
         outputs: &mut BTreeMap<String, String>,
-    ) -> Result<Option<trust::Judged>> {
-        let Some(tk) = &self.k.trust else {
-            return Ok(None);
-        };
-        let cx = trust::Context {
+    ) -> Result<Option<(trust::Judged, trust::Fingerprints)>> {
+        match self.trust_context(lake, epoch, dir) {
+            None => Ok(None),
+            Some(cx) => trust::judge(&cx, per_source, outputs).map(Some),
+        }
+    }
+
+    /// Write the judged sources' `fingerprints.parquet` into `dir`; its SHA-256.
+    fn write_fingerprints(&self, lake: &Lake, epoch: Epoch, dir: &Path, prints: trust::Fingerprints) -> Result<String> {
+        let cx = self
+            .trust_context(lake, epoch, dir)
+            .expect("fingerprints come from a judge with trust on");
+        prints.write(&cx)
+    }
+
+    /// What the trust stage reads (`None`: trust off).
+    fn trust_context<'a>(&'a self, lake: &'a Lake, epoch: Epoch, dir: &'a Path) -> Option<trust::Context<'a>> {
+        Some(trust::Context {
             lake,
             epoch,
             selected: &self.selected,
             devices: &self.devices,
             wallet_of: &self.wallet_of,
-            k: tk,
+            k: self.k.trust.as_ref()?,
             dir,
-        };
-        trust::judge(&cx, per_source, outputs).map(Some)
+        })
     }
 }
 
@@ -405,10 +418,12 @@ fn compute_inner(lake: &Lake, inputs: &EpochInputs, dir: &Path, progress: Progre
             || plan.judge(lake, e, covered.trust, dir, &mut outputs),
             || store.sort_in_memory(),
         );
-        let judged = judged?;
+        let (judged, prints) = judged?.unzip();
         if trust_on {
             progress("trust", 1, 1);
         }
+        // Nothing scored depends on `fingerprints.parquet`: written while the visits are scored.
+        let fingerprints = s.spawn(|| prints.map(|p| plan.write_fingerprints(lake, e, dir, p)).transpose());
 
         // 3. Visits scored against the prior coverage state; explain and coverage streamed.
         progress("score", 0, 1);
@@ -425,6 +440,9 @@ fn compute_inner(lake: &Lake, inputs: &EpochInputs, dir: &Path, progress: Progre
         let cells = cells.join().unwrap_or_else(|p| std::panic::resume_unwind(p))?;
         let rejections_sha = rejections.join().unwrap_or_else(|p| std::panic::resume_unwind(p))?;
         outputs.insert("rejections.parquet".into(), rejections_sha);
+        if let Some(sha) = fingerprints.join().unwrap_or_else(|p| std::panic::resume_unwind(p))? {
+            outputs.insert("fingerprints.parquet".into(), sha);
+        }
         conclude(lake, inputs, &plan, counts, totals, outputs, cells, dir)
     })
 }

@@ -351,9 +351,19 @@ impl StagedEpoch {
             "rejections.parquet".to_string(),
             super::sources::close_rejections(dir, covered.rejections)?,
         );
-        let judged = self
+        let judged = match self
             .plan
-            .judge(&self.lake, self.inputs.epoch, covered.trust, dir, &mut outputs)?;
+            .judge(&self.lake, self.inputs.epoch, covered.trust, dir, &mut outputs)?
+        {
+            None => None,
+            Some((judged, prints)) => {
+                let sha = self
+                    .plan
+                    .write_fingerprints(&self.lake, self.inputs.epoch, dir, prints)?;
+                outputs.insert("fingerprints.parquet".into(), sha);
+                Some(judged)
+            }
+        };
         let json = serde_json::to_vec(&judged).map_err(|e| Error::Invalid(e.to_string()))?;
         self.scratch.put("judged.json", &json)?;
         Ok(SourcesDone {

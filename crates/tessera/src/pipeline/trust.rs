@@ -125,12 +125,14 @@ pub(super) struct Context<'a> {
     pub dir: &'a Path,
 }
 
-/// Run the stage; the written files' hashes go into `outputs`.
+/// Run the stage; the written files' hashes go into `outputs`. `fingerprints.parquet` is not
+/// written yet: the returned [`Fingerprints`] write it ([`Fingerprints::write`]) — nothing
+/// scored depends on it, so the pipeline writes it while the visits are scored.
 pub(super) fn judge(
     cx: &Context,
     per_source: Vec<SourceTrust>,
     outputs: &mut BTreeMap<String, String>,
-) -> Result<Judged> {
+) -> Result<(Judged, Fingerprints)> {
     let device_of: Vec<u32> = cx
         .selected
         .iter()
@@ -176,11 +178,10 @@ pub(super) fn judge(
     }
     let trust_w = reputations(cx, &cheating, &device_of, &mut placed, outputs)?;
     write_flags(cx, &per_source, &device_of, placed, outputs)?;
-    write_fingerprints(cx, &per_source, &device_of, &copied, outputs)?;
     let mut wallets: Vec<&str> = cx.wallet_of.iter().map(String::as_str).collect();
     wallets.sort_unstable();
     wallets.dedup();
-    Ok(Judged {
+    let judged = Judged {
         windows,
         trust_w,
         wallet_idx: cx
@@ -189,7 +190,28 @@ pub(super) fn judge(
             .map(|w| wallets.binary_search(&w.as_str()).map_or(0, |i| i as u32))
             .collect(),
         one_rank_per_wallet: cx.k.one_rank_per_wallet,
-    })
+    };
+    let prints = Fingerprints {
+        per_source,
+        device_of,
+        copied,
+    };
+    Ok((judged, prints))
+}
+
+/// What `fingerprints.parquet` is written from, once the sources are judged: their traces, the
+/// device of each and the sources found to be copies (left out of the file).
+pub(super) struct Fingerprints {
+    per_source: Vec<SourceTrust>,
+    device_of: Vec<u32>,
+    copied: BTreeSet<usize>,
+}
+
+impl Fingerprints {
+    /// Write `fingerprints.parquet` into `cx.dir`; its SHA-256.
+    pub(super) fn write(self, cx: &Context) -> Result<String> {
+        write_fingerprints(cx, &self.per_source, &self.device_of, &self.copied)
+    }
 }
 
 fn merge(w: &mut Vec<(i64, i64)>) {
@@ -491,8 +513,7 @@ fn write_fingerprints(
     per_source: &[SourceTrust],
     device_of: &[u32],
     copied: &BTreeSet<usize>,
-    outputs: &mut BTreeMap<String, String>,
-) -> Result<()> {
+) -> Result<String> {
     use rayon::prelude::*;
     // Rows in (source hash, segment, time, cell) order: sources in hash order (hashes are
     // unique), each source's rows sorted as integers (segment, time, cell) — equal keys are equal
@@ -536,8 +557,7 @@ fn write_fingerprints(
     }
     let sha = sink.finish().map_err(pq)?.finish().map_err(io)?;
     fail::fail_point!("epoch-staged-file");
-    outputs.insert(name.into(), sha);
-    Ok(())
+    Ok(sha)
 }
 
 /// Sources whose fingerprint rows are gathered (in parallel) per write in `write_fingerprints`.
@@ -640,15 +660,14 @@ mod tests {
             dir: &out,
         };
         for copied in [BTreeSet::new(), BTreeSet::from([0, 5, 299]), (0..300).collect()] {
-            let mut outputs = BTreeMap::new();
-            write_fingerprints(&cx, &per_source, &device_of, &copied, &mut outputs).unwrap();
+            let sha = write_fingerprints(&cx, &per_source, &device_of, &copied).unwrap();
             let written = std::fs::read(out.join("fingerprints.parquet")).unwrap();
             assert_eq!(
                 written,
                 all_at_once(&cx, &per_source, &device_of, &copied),
                 "{copied:?}"
             );
-            assert_eq!(outputs["fingerprints.parquet"], crate::lake::sha256_hex(&written));
+            assert_eq!(sha, crate::lake::sha256_hex(&written));
         }
     }
 }
