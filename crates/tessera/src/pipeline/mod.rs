@@ -344,29 +344,36 @@ impl Plan {
         }
     }
 
-    /// Stage 2 (trust on): judge the sources' findings and traces; flags and reputations
-    /// written into `dir`, and what `fingerprints.parquet` is written from
-    /// ([`Plan::write_fingerprints`]).
+    /// Stage 2 (trust on): judge the sources' findings and traces; the verdicts, and what the
+    /// stage's files are written from ([`Plan::write_trust_files`]).
     fn judge(
         &self,
         lake: &Lake,
         epoch: Epoch,
         per_source: Vec<trust::SourceTrust>,
         dir: &Path,
-        outputs: &mut BTreeMap<String, String>,
-    ) -> Result<Option<(trust::Judged, trust::Fingerprints)>> {
+    ) -> Result<Option<(trust::Judged, trust::TrustFiles)>> {
         match self.trust_context(lake, epoch, dir) {
             None => Ok(None),
-            Some(cx) => trust::judge(&cx, per_source, outputs).map(Some),
+            Some(cx) => trust::judge(&cx, per_source).map(Some),
         }
     }
 
-    /// Write the judged sources' `fingerprints.parquet` into `dir`; its SHA-256.
-    fn write_fingerprints(&self, lake: &Lake, epoch: Epoch, dir: &Path, prints: trust::Fingerprints) -> Result<String> {
+    /// Write the judged sources' `flags.parquet`, `trust.parquet` and `fingerprints.parquet`
+    /// into `dir`, each into `outputs` with its SHA-256.
+    fn write_trust_files(
+        &self,
+        lake: &Lake,
+        epoch: Epoch,
+        dir: &Path,
+        files: trust::TrustFiles,
+        outputs: &mut BTreeMap<String, String>,
+    ) -> Result<()> {
         let cx = self
             .trust_context(lake, epoch, dir)
-            .expect("fingerprints come from a judge with trust on");
-        prints.write(&cx)
+            .expect("trust files come from a judge with trust on");
+        outputs.extend(files.write(&cx)?);
+        Ok(())
     }
 
     /// What the trust stage reads (`None`: trust off).
@@ -414,16 +421,19 @@ fn compute_inner(lake: &Lake, inputs: &EpochInputs, dir: &Path, progress: Progre
         // The visits held in memory are sorted for scoring meanwhile (the judge leaves a core
         // idle at times; the verdicts do not change the visits, only how they score).
         let mut store = covered.store;
-        let (judged, ()) = rayon::join(
-            || plan.judge(lake, e, covered.trust, dir, &mut outputs),
-            || store.sort_in_memory(),
-        );
-        let (judged, prints) = judged?.unzip();
+        let (judged, ()) = rayon::join(|| plan.judge(lake, e, covered.trust, dir), || store.sort_in_memory());
+        let (judged, files) = judged?.unzip();
         if trust_on {
             progress("trust", 1, 1);
         }
-        // Nothing scored depends on `fingerprints.parquet`: written while the visits are scored.
-        let fingerprints = s.spawn(|| prints.map(|p| plan.write_fingerprints(lake, e, dir, p)).transpose());
+        // Nothing scored depends on the trust stage's files: written while the visits are scored.
+        let trust_files = s.spawn(|| {
+            let mut written = BTreeMap::new();
+            if let Some(files) = files {
+                plan.write_trust_files(lake, e, dir, files, &mut written)?;
+            }
+            Ok::<_, Error>(written)
+        });
 
         // 3. Visits scored against the prior coverage state; explain and coverage streamed.
         progress("score", 0, 1);
@@ -440,9 +450,7 @@ fn compute_inner(lake: &Lake, inputs: &EpochInputs, dir: &Path, progress: Progre
         let cells = cells.join().unwrap_or_else(|p| std::panic::resume_unwind(p))?;
         let rejections_sha = rejections.join().unwrap_or_else(|p| std::panic::resume_unwind(p))?;
         outputs.insert("rejections.parquet".into(), rejections_sha);
-        if let Some(sha) = fingerprints.join().unwrap_or_else(|p| std::panic::resume_unwind(p))? {
-            outputs.insert("fingerprints.parquet".into(), sha);
-        }
+        outputs.extend(trust_files.join().unwrap_or_else(|p| std::panic::resume_unwind(p))?);
         conclude(lake, inputs, &plan, counts, totals, outputs, cells, dir)
     })
 }

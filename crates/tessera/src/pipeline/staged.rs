@@ -351,16 +351,11 @@ impl StagedEpoch {
             "rejections.parquet".to_string(),
             super::sources::close_rejections(dir, covered.rejections)?,
         );
-        let judged = match self
-            .plan
-            .judge(&self.lake, self.inputs.epoch, covered.trust, dir, &mut outputs)?
-        {
+        let judged = match self.plan.judge(&self.lake, self.inputs.epoch, covered.trust, dir)? {
             None => None,
-            Some((judged, prints)) => {
-                let sha = self
-                    .plan
-                    .write_fingerprints(&self.lake, self.inputs.epoch, dir, prints)?;
-                outputs.insert("fingerprints.parquet".into(), sha);
+            Some((judged, files)) => {
+                self.plan
+                    .write_trust_files(&self.lake, self.inputs.epoch, dir, files, &mut outputs)?;
                 Some(judged)
             }
         };

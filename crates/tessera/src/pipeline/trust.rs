@@ -125,14 +125,11 @@ pub(super) struct Context<'a> {
     pub dir: &'a Path,
 }
 
-/// Run the stage; the written files' hashes go into `outputs`. `fingerprints.parquet` is not
-/// written yet: the returned [`Fingerprints`] write it ([`Fingerprints::write`]) — nothing
-/// scored depends on it, so the pipeline writes it while the visits are scored.
-pub(super) fn judge(
-    cx: &Context,
-    per_source: Vec<SourceTrust>,
-    outputs: &mut BTreeMap<String, String>,
-) -> Result<(Judged, Fingerprints)> {
+/// Run the stage: the verdicts scoring needs, and what the stage's files (`flags.parquet`,
+/// `trust.parquet`, `fingerprints.parquet`) are written from ([`TrustFiles::write`]) — nothing
+/// scored depends on them, so the pipeline writes them while the visits are scored (each write
+/// is two fsyncs: ~15 ms of a 10^6-fix epoch's critical path when written here).
+pub(super) fn judge(cx: &Context, per_source: Vec<SourceTrust>) -> Result<(Judged, TrustFiles)> {
     let device_of: Vec<u32> = cx
         .selected
         .iter()
@@ -176,8 +173,7 @@ pub(super) fn judge(
             cheating.insert(device_of[s]);
         }
     }
-    let trust_w = reputations(cx, &cheating, &device_of, &mut placed, outputs)?;
-    write_flags(cx, &per_source, &device_of, placed, outputs)?;
+    let (trust_w, trust_rows) = reputations(cx, &cheating, &device_of, &mut placed)?;
     let mut wallets: Vec<&str> = cx.wallet_of.iter().map(String::as_str).collect();
     wallets.sort_unstable();
     wallets.dedup();
@@ -191,26 +187,44 @@ pub(super) fn judge(
             .collect(),
         one_rank_per_wallet: cx.k.one_rank_per_wallet,
     };
-    let prints = Fingerprints {
+    let files = TrustFiles {
         per_source,
         device_of,
         copied,
+        placed,
+        trust_rows,
     };
-    Ok((judged, prints))
+    Ok((judged, files))
 }
 
-/// What `fingerprints.parquet` is written from, once the sources are judged: their traces, the
-/// device of each and the sources found to be copies (left out of the file).
-pub(super) struct Fingerprints {
+/// What the trust stage's files are written from, once the sources are judged: their traces and
+/// findings, the device of each, the sources found to be copies (left out of the fingerprints),
+/// the cross-source findings and the devices' next reputations.
+pub(super) struct TrustFiles {
     per_source: Vec<SourceTrust>,
     device_of: Vec<u32>,
     copied: BTreeSet<usize>,
+    placed: Placed,
+    trust_rows: Vec<TrustRow>,
 }
 
-impl Fingerprints {
-    /// Write `fingerprints.parquet` into `cx.dir`; its SHA-256.
-    pub(super) fn write(self, cx: &Context) -> Result<String> {
-        write_fingerprints(cx, &self.per_source, &self.device_of, &self.copied)
+/// A row of `trust.parquet`: device, reputation after this epoch (ppm), flagged this epoch.
+type TrustRow = (String, u64, bool);
+
+impl TrustFiles {
+    /// Write `flags.parquet`, `trust.parquet` and `fingerprints.parquet` into `cx.dir`; each
+    /// file's name and SHA-256.
+    pub(super) fn write(self, cx: &Context) -> Result<Vec<(String, String)>> {
+        let flags = write_flags(cx, &self.per_source, &self.device_of, self.placed)?;
+        let bytes = tables::to_parquet(&tables::trust_schema(), &[tables::trust_batch(&self.trust_rows)])
+            .map_err(|e| super::outputs::pq_error("trust.parquet", e))?;
+        let trust = put(cx.dir, "trust.parquet", &bytes)?;
+        let prints = write_fingerprints(cx, &self.per_source, &self.device_of, &self.copied)?;
+        Ok(vec![
+            ("flags.parquet".into(), flags),
+            ("trust.parquet".into(), trust),
+            ("fingerprints.parquet".into(), prints),
+        ])
     }
 }
 
@@ -422,8 +436,7 @@ fn reputations(
     cheating: &BTreeSet<u32>,
     device_of: &[u32],
     placed: &mut Placed,
-    outputs: &mut BTreeMap<String, String>,
-) -> Result<Vec<Ppm>> {
+) -> Result<(Vec<Ppm>, Vec<TrustRow>)> {
     let mut state: BTreeMap<String, (u64, bool)> = BTreeMap::new();
     if let Some(prev) = cx.lake.epochs()?.into_iter().rev().find(|e| *e < cx.epoch) {
         let p = cx.lake.epoch_dir(&prev).join("trust.parquet");
@@ -459,20 +472,11 @@ fn reputations(
             ));
         }
     }
-    let rows: Vec<(String, u64, bool)> = state.into_iter().map(|(d, (r, f))| (d, r, f)).collect();
-    let bytes = tables::to_parquet(&tables::trust_schema(), &[tables::trust_batch(&rows)])
-        .map_err(|e| super::outputs::pq_error("trust.parquet", e))?;
-    outputs.insert("trust.parquet".into(), put(cx.dir, "trust.parquet", &bytes)?);
-    Ok(trust_w)
+    let rows: Vec<TrustRow> = state.into_iter().map(|(d, (r, f))| (d, r, f)).collect();
+    Ok((trust_w, rows))
 }
 
-fn write_flags(
-    cx: &Context,
-    per_source: &[SourceTrust],
-    device_of: &[u32],
-    placed: Placed,
-    outputs: &mut BTreeMap<String, String>,
-) -> Result<()> {
+fn write_flags(cx: &Context, per_source: &[SourceTrust], device_of: &[u32], placed: Placed) -> Result<String> {
     let row = |d: u32, s: usize, f: Finding| {
         let meta = cx.selected.get(s);
         FlagRow {
@@ -504,8 +508,7 @@ fn write_flags(
     };
     let bytes = tables::to_parquet(&tables::flags_schema(), &batches)
         .map_err(|e| super::outputs::pq_error("flags.parquet", e))?;
-    outputs.insert("flags.parquet".into(), put(cx.dir, "flags.parquet", &bytes)?);
-    Ok(())
+    put(cx.dir, "flags.parquet", &bytes)
 }
 
 fn write_fingerprints(
