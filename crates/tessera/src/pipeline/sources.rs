@@ -533,27 +533,29 @@ fn off_road(
     let roads = road_cells?;
     let rk = k.off_road?;
     k.trust.as_ref()?;
-    // Consecutive fixes mostly share a grandparent cell: its mask answers without a search.
-    let mut near = crate::places::Near::default();
-    let mut on_road = |c: Option<h3o::CellIndex>| c.is_some_and(|c| roads.contains_near(u64::from(c), &mut near));
-    // Each fix with its step from the previous accepted fix of its segment (`Geo::step_m`) and
-    // its position (`Geo::points`).
-    let mut segments: Vec<Vec<crate::trust::roads::Step>> = Vec::new();
-    let mut last = None;
-    for (i, ((f, v), c)) in fixes.iter().zip(verdicts).zip(cells).enumerate() {
-        if let crate::quality::Verdict::Accepted(s) = v {
-            if last != Some(*s) {
-                segments.push(Vec::new());
-                last = Some(*s);
-            }
-            let point = geo.points[i].unwrap_or_else(|| crate::quality::GeoPoint::new(f.lat, f.lon));
-            segments
-                .last_mut()
-                .expect("pushed")
-                .push((f, on_road(c.0), geo.step_m[i], point));
-        }
-    }
-    crate::trust::roads::off_road_with(&segments, &rk)
+    // Each accepted fix as it comes, with its step from the previous accepted fix of its segment
+    // (`Geo::step_m`) and its position (`Geo::points`); a fresh pass per call.
+    let track = || {
+        // Consecutive fixes mostly share a grandparent cell: its mask answers without a search.
+        let mut near = crate::places::Near::default();
+        let mut last = None;
+        let accepted = fixes.iter().zip(verdicts).zip(cells).enumerate();
+        accepted.filter_map(move |(i, ((f, v), c))| {
+            let crate::quality::Verdict::Accepted(s) = v else {
+                return None;
+            };
+            let first = last != Some(*s);
+            last = Some(*s);
+            Some(crate::trust::roads::TrackFix {
+                time_ms: f.time_ms,
+                first,
+                on_road: c.0.is_some_and(|c| roads.contains_near(u64::from(c), &mut near)),
+                step_m: geo.step_m[i],
+                point: geo.points[i].unwrap_or_else(|| crate::quality::GeoPoint::new(f.lat, f.lon)),
+            })
+        })
+    };
+    crate::trust::roads::off_road_over(track, &rk)
 }
 
 /// Whole-source trust checks before any cell is covered: the camera's IMU against the track

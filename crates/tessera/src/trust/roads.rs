@@ -34,51 +34,79 @@ pub struct OffRoadKernels {
 /// assert!(off_road(&[on], &k).is_none());
 /// ```
 pub fn off_road(segments: &[Vec<(&Fix, bool)>], k: &OffRoadKernels) -> Option<Finding> {
-    let unmeasured: Vec<Vec<Step>> = segments
-        .iter()
-        .map(|s| {
-            s.iter()
-                .map(|&(f, r)| (f, r, f64::NAN, GeoPoint::new(f.lat, f.lon)))
-                .collect()
-        })
-        .collect();
-    off_road_with(&unmeasured, k)
+    off_road_over(
+        || {
+            segments.iter().flat_map(|s| {
+                s.iter().enumerate().map(|(q, &(f, on_road))| TrackFix {
+                    time_ms: f.time_ms,
+                    first: q == 0,
+                    on_road,
+                    step_m: f64::NAN,
+                    point: GeoPoint::new(f.lat, f.lon),
+                })
+            })
+        },
+        k,
+    )
 }
 
-/// One fix of a segment for [`off_road_with`]: the fix, whether its cell is a road cell, its step
-/// from the previous fix of the segment where cleaning measured it (`NaN`: measured here), and
-/// its position (`GeoPoint::new` of the fix: cleaning's, its cosine not computed again).
-pub(crate) type Step<'a> = (&'a Fix, bool, f64, GeoPoint);
+/// One accepted fix of a source's track for [`off_road_over`], in time order: its time, whether
+/// it starts a segment, whether its cell is a road cell, its step from the previous fix of the
+/// segment where cleaning measured it (`NaN`: measured here), and its position (`GeoPoint::new`
+/// of the fix: cleaning's, its cosine not computed again).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TrackFix {
+    pub time_ms: i64,
+    pub first: bool,
+    pub on_road: bool,
+    pub step_m: f64,
+    pub point: GeoPoint,
+}
 
-/// [`off_road`] with the steps and positions cleaning already measured ([`Step`]): the same
-/// metres to the bit (`GeoPoint::distance_m` from the previous fix to this one, as
-/// `quality::clean_geo` measures).
-pub(crate) fn off_road_with(segments: &[Vec<Step>], k: &OffRoadKernels) -> Option<Finding> {
+/// [`off_road`] over a source's accepted fixes as they come (`track`: a fresh pass over them each
+/// call; one pass, two when the fast sums cannot decide), with the steps cleaning already
+/// measured: the same metres to the bit (`GeoPoint::distance_m` from the previous fix of the
+/// segment to this one, as `quality::clean_geo` measures) and the same finding, without holding
+/// the track in memory (at 10^8 fixes, collecting it took ~2 s of CPU).
+pub(crate) fn off_road_over<I: Iterator<Item = TrackFix>>(
+    track: impl Fn() -> I,
+    k: &OffRoadKernels,
+) -> Option<Finding> {
     // Fast sums first (`certain`): when every total and off-road length within their bounds
     // gives the same answer below the thresholds, there is nothing to report; otherwise the
     // exact sums decide and are reported.
-    if nothing_to_report(segments, k) {
+    if nothing_to_report(track(), k) {
         return None;
     }
     let (mut total, mut off, mut fixes) = (0.0f64, 0.0f64, 0u64);
     let (mut start, mut end) = (i64::MAX, i64::MIN);
-    for seg in segments {
-        for (q, &(_, b_on_road, step, here)) in seg.iter().enumerate().skip(1) {
-            let d = if step.is_nan() {
-                seg[q - 1].3.distance_m(&here)
+    // The previous fix's time and position; `seen`: there is one.
+    let (mut prev_ms, mut prev, mut seen) = (0i64, GeoPoint::new(0.0, 0.0), false);
+    // Internal iteration (`for_each`): a `for` loop moved each fix through an `Option` on the
+    // stack, which cost more than the sums.
+    track().for_each(|here| {
+        if seen && !here.first {
+            let d = if here.step_m.is_nan() {
+                prev.distance_m(&here.point)
             } else {
-                step
+                here.step_m
             };
             total += d;
-            if !b_on_road {
+            if !here.on_road {
                 off += d;
                 fixes += 1;
             }
+        } else {
+            // A segment starts here: the one before (if any) ended at the previous fix.
+            start = start.min(here.time_ms);
+            if seen {
+                end = end.max(prev_ms);
+            }
         }
-        if let (Some(a), Some(b)) = (seg.first(), seg.last()) {
-            start = start.min(a.0.time_ms);
-            end = end.max(b.0.time_ms);
-        }
+        (prev_ms, prev, seen) = (here.time_ms, here.point, true);
+    });
+    if seen {
+        end = end.max(prev_ms);
     }
     let total_m = total.round() as u64;
     if total_m < k.min_m || total_m == 0 {
@@ -110,27 +138,28 @@ pub(crate) fn off_road_with(segments: &[Vec<Step>], k: &OffRoadKernels) -> Optio
     })
 }
 
-/// Whether [`off_road_with`] certainly reports nothing, from fast step lengths: the exact total
+/// Whether [`off_road_over`] certainly reports nothing, from fast step lengths: the exact total
 /// (rounded) is below `k.min_m`, or the exact share (rounded) at most `k.max_share`, for every
 /// pair of sums within their bounds. `false`: only the exact sums can tell.
-fn nothing_to_report(segments: &[Vec<Step>], k: &OffRoadKernels) -> bool {
+fn nothing_to_report(track: impl Iterator<Item = TrackFix>, k: &OffRoadKernels) -> bool {
     let (mut total, mut off) = (super::certain::FastSum::default(), super::certain::FastSum::default());
-    for seg in segments {
-        for (q, &(_, b_on_road, step, here)) in seg.iter().enumerate().skip(1) {
+    let (mut a, mut seen) = (GeoPoint::new(0.0, 0.0), false);
+    track.for_each(|here| {
+        if seen && !here.first {
             // A step cleaning measured is exact as it is; the others are measured here.
-            let (fast, d) = if step.is_nan() {
-                let a = seg[q - 1].3;
-                let fast = a.distance_fast_m(&here);
-                (fast, fast.unwrap_or_else(|| a.distance_m(&here)))
+            let (fast, d) = if here.step_m.is_nan() {
+                let fast = a.distance_fast_m(&here.point);
+                (fast, fast.unwrap_or_else(|| a.distance_m(&here.point)))
             } else {
-                (None, step)
+                (None, here.step_m)
             };
             total.add(fast, || d);
-            if !b_on_road {
+            if !here.on_road {
                 off.add(fast, || d);
             }
         }
-    }
+        (a, seen) = (here.point, true);
+    });
     let ((t, e_t), (o, e_o)) = (total.value(), off.value());
     if !(t.is_finite() && o.is_finite()) {
         return false;
@@ -187,7 +216,7 @@ mod tests {
         let k = kernels();
         let fixes = line(300);
         let seg = judged(&fixes, &|_, lon| lon <= 24.024);
-        let measured: Vec<Step> = seg
+        let measured: Vec<TrackFix> = seg
             .iter()
             .enumerate()
             .map(|(q, &(f, r))| {
@@ -197,12 +226,41 @@ mod tests {
                     q if q % 3 == 0 => f64::NAN,
                     q => GeoPoint::new(fixes[q - 1].lat, fixes[q - 1].lon).distance_m(&GeoPoint::new(f.lat, f.lon)),
                 };
-                (f, r, step, GeoPoint::new(f.lat, f.lon))
+                TrackFix {
+                    time_ms: f.time_ms,
+                    first: q == 0,
+                    on_road: r,
+                    step_m: step,
+                    point: GeoPoint::new(f.lat, f.lon),
+                }
             })
             .collect();
-        let (a, b) = (off_road(std::slice::from_ref(&seg), &k), off_road_with(&[measured], &k));
+        let (a, b) = (
+            off_road(std::slice::from_ref(&seg), &k),
+            off_road_over(|| measured.iter().copied(), &k),
+        );
         assert!(a.is_some());
         assert_eq!(format!("{a:?}"), format!("{b:?}"));
+    }
+
+    #[test]
+    fn rule_a_track_of_several_segments_sums_its_steps_within_segments_only() {
+        // Two segments all off the network, 5 km apart: the jump between them is no step, the
+        // finding spans the first fix of the first to the last fix of the last, and an empty
+        // segment changes nothing.
+        let k = kernels();
+        let a = line(300);
+        let b: Vec<Fix> = (0..300)
+            .map(|i| Fix::new(900_000 + i * 1000, 60.05, 24.0 + i as f64 * 0.0002))
+            .collect();
+        let (sa, sb) = (judged(&a, &|_, _| false), judged(&b, &|_, _| false));
+        let f = off_road(&[sa.clone(), Vec::new(), sb.clone()], &k).unwrap();
+        let ((ta, _), (tb, _)) = (exact_sums(&sa), exact_sums(&sb));
+        assert_eq!(f.meters, (ta + tb).round() as u64);
+        assert_eq!((f.fixes, f.start_ms, f.end_ms), (598, 0, 1_199_000));
+        assert!(f.measured.starts_with("100.0 % of"), "{}", f.measured);
+        let one = off_road(&[sa], &k).unwrap();
+        assert_eq!((one.fixes, one.end_ms, one.meters), (299, 299_000, ta.round() as u64));
     }
 
     #[test]
