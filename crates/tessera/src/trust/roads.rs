@@ -6,6 +6,7 @@
 //! Measured: the length of each step between consecutive accepted fixes of a segment whose end
 //! fix lies in a cell that is not a road cell, over the total step length.
 
+use super::certain::FastSum;
 use super::{Detector, Effect, Finding};
 use crate::fix::Fix;
 use crate::fixed::Ppm;
@@ -142,9 +143,10 @@ pub(crate) fn off_road_over<I: Iterator<Item = TrackFix>>(
 /// (rounded) is below `k.min_m`, or the exact share (rounded) at most `k.max_share`, for every
 /// pair of sums within their bounds. `false`: only the exact sums can tell.
 fn nothing_to_report(track: impl Iterator<Item = TrackFix>, k: &OffRoadKernels) -> bool {
-    let (mut total, mut off) = (super::certain::FastSum::default(), super::certain::FastSum::default());
-    let (mut a, mut seen) = (GeoPoint::new(0.0, 0.0), false);
-    track.for_each(|here| {
+    // Folded by value (the sums, the previous point, whether there is one): kept in registers,
+    // where sums captured by a `for_each` closure went through memory on every fix.
+    let start = (FastSum::default(), FastSum::default(), GeoPoint::new(0.0, 0.0), false);
+    let (total, off, _, _) = track.fold(start, |(mut total, mut off, a, seen), here| {
         if seen && !here.first {
             // A step cleaning measured is exact as it is; the others are measured here.
             let (fast, d) = if here.step_m.is_nan() {
@@ -158,7 +160,7 @@ fn nothing_to_report(track: impl Iterator<Item = TrackFix>, k: &OffRoadKernels) 
                 off.add(fast, || d);
             }
         }
-        (a, seen) = (here.point, true);
+        (total, off, here.point, true)
     });
     let ((t, e_t), (o, e_o)) = (total.value(), off.value());
     if !(t.is_finite() && o.is_finite()) {
