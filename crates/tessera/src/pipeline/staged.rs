@@ -502,7 +502,7 @@ impl StagedEpoch {
             judged,
         } = done;
         let cx = self.plan.score_context(&self.inputs, judged.as_ref());
-        let mut scorer = Scorer::new(&cx, super::prior::PriorCursor::empty(), dir)?;
+        let mut scorer = Scorer::new(&cx, super::prior::PriorCursor::empty(), dir, false)?;
         // Fixed-width hex names: name order is bucket order.
         for n in self.scratch.list("buckets", ".part")? {
             let part: Part = wire::decode_part(&self.scratch.get(&n)?).map_err(|m| data(&self.scratch.path(&n), m))?;

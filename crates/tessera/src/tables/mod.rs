@@ -11,6 +11,7 @@ mod fixes;
 mod flags;
 mod imu;
 mod layout;
+mod piped;
 mod places;
 mod rejections;
 mod rewards;
@@ -331,7 +332,7 @@ impl Write for HashedFile {
 /// assert_eq!(a.finish().unwrap(), b.finish().unwrap());
 /// ```
 pub struct BatchSink<T, W: Write + Send, B> {
-    writer: ColumnParallelWriter<W>,
+    writer: Out<W>,
     pending: Vec<T>,
     rows: u64,
     build: B,
@@ -382,7 +383,7 @@ where
         build: B,
     ) -> Result<Self, parquet::errors::ParquetError> {
         Ok(BatchSink {
-            writer: ColumnParallelWriter::try_new(w, schema, props)?,
+            writer: Out::Direct(Box::new(ColumnParallelWriter::try_new(w, schema, props)?)),
             pending: Vec::new(),
             rows: 0,
             build,
@@ -425,7 +426,7 @@ where
         let full = self.pending.len() / BATCH_ROWS * BATCH_ROWS;
         for group in self.pending[..full].chunks(BATCH_ROWS * self.group) {
             let batches: Vec<RecordBatch> = group.par_chunks(BATCH_ROWS).map(&self.build).collect();
-            self.writer.write(&batches)?;
+            self.writer.write(batches)?;
         }
         self.pending.drain(..full);
         Ok(())
@@ -501,9 +502,78 @@ where
         self.write_full_batches()?;
         if !self.pending.is_empty() || (self.rows == 0 && self.empty_batch) {
             let b = (self.build)(&self.pending);
-            self.writer.write(&[b])?;
+            self.writer.write(vec![b])?;
         }
         self.writer.into_inner()
+    }
+}
+
+impl<T, W, B> BatchSink<T, W, B>
+where
+    T: Send + Sync,
+    W: Write + Send + 'static,
+    B: Fn(&[T]) -> RecordBatch + Sync,
+{
+    /// Encode on a thread of its own (its column tasks on a rayon pool of their own): each write
+    /// hands its batches over and returns while they are encoded (at most two groups of batches
+    /// in flight), so the caller's next rows are built while the last ones are encoded. The
+    /// bytes are the same. An error of the encoding surfaces at the next write or at
+    /// [`BatchSink::finish`]. Where no thread can be started, the caller encodes as before.
+    ///
+    /// ```
+    /// use tessera::{fix::Fix, tables};
+    /// let build = |rows: &[Fix]| tables::fixes_to_batches("car-1", rows).remove(0);
+    /// let rows = || (0..200_000).map(|i| Fix::new(i * 1000, 52.5, 13.4));
+    /// let mut a = tables::BatchSink::new(Vec::new(), &tables::fixes_schema(), build).unwrap().eager().pipelined();
+    /// a.extend(rows()).unwrap();
+    /// let mut b = tables::BatchSink::new(Vec::new(), &tables::fixes_schema(), build).unwrap();
+    /// b.extend(rows()).unwrap();
+    /// assert_eq!(a.finish().unwrap(), b.finish().unwrap());
+    /// ```
+    pub fn pipelined(mut self) -> Self {
+        self.writer = match self.writer {
+            Out::Direct(w) => piped::PipedWriter::new(w).map_or_else(Out::Direct, Out::Piped),
+            piped => piped,
+        };
+        self
+    }
+
+    /// [`BatchSink::pipelined`] when `on`, else the sink as it is.
+    ///
+    /// ```
+    /// use tessera::{fix::Fix, tables};
+    /// let build = |rows: &[Fix]| tables::fixes_to_batches("car-1", rows).remove(0);
+    /// let sink = tables::BatchSink::new(Vec::new(), &tables::fixes_schema(), build).unwrap();
+    /// assert_eq!(sink.pipelined_if(false).finish().unwrap().len() > 0, true);
+    /// ```
+    pub fn pipelined_if(self, on: bool) -> Self {
+        if on {
+            self.pipelined()
+        } else {
+            self
+        }
+    }
+}
+
+/// Where a [`BatchSink`]'s batches go: encoded by the caller, or by a thread of their own.
+enum Out<W: Write + Send> {
+    Direct(Box<ColumnParallelWriter<W>>),
+    Piped(piped::PipedWriter<W>),
+}
+
+impl<W: Write + Send> Out<W> {
+    fn write(&mut self, batches: Vec<RecordBatch>) -> Result<(), parquet::errors::ParquetError> {
+        match self {
+            Out::Direct(w) => w.write(&batches),
+            Out::Piped(w) => w.write(batches),
+        }
+    }
+
+    fn into_inner(self) -> Result<W, parquet::errors::ParquetError> {
+        match self {
+            Out::Direct(w) => w.into_inner(),
+            Out::Piped(w) => w.into_inner(),
+        }
     }
 }
 
