@@ -544,7 +544,7 @@ where
     /// use tessera::{fix::Fix, tables};
     /// let build = |rows: &[Fix]| tables::fixes_to_batches("car-1", rows).remove(0);
     /// let sink = tables::BatchSink::new(Vec::new(), &tables::fixes_schema(), build).unwrap();
-    /// assert_eq!(sink.pipelined_if(false).finish().unwrap().len() > 0, true);
+    /// assert!(!sink.pipelined_if(false).finish().unwrap().is_empty());
     /// ```
     pub fn pipelined_if(self, on: bool) -> Self {
         if on {

@@ -53,13 +53,18 @@ impl<W: Write + Send + 'static> PipedWriter<W> {
                 pool.install(|| writer.into_inner())
             });
         match spawned {
-            Ok(thread) => {
-                give.send(writer).expect("the thread waits for its writer");
-                Ok(PipedWriter {
+            // The channel has room for the writer: a send fails only if the thread is gone,
+            // and then the writer comes back with the error.
+            Ok(thread) => match give.send(writer) {
+                Ok(()) => Ok(PipedWriter {
                     tx: Some(tx),
                     thread: Some(thread),
-                })
-            }
+                }),
+                Err(back) => {
+                    let _ = thread.join();
+                    Err(back.0)
+                }
+            },
             Err(_) => Err(writer),
         }
     }
