@@ -437,7 +437,8 @@ impl PointIndexer {
 
     /// Walk the parents of `chain[r]` up until they meet the previous fix's chain on the same
     /// face; then the cell is the previous one with the digits from the meeting resolution down
-    /// replaced. `None` when they do not meet; `chain` is filled down to resolution 0 either way.
+    /// replaced. `None` when they do not meet (or the cell is not valid); `chain` is then filled
+    /// down to resolution 0 (for the caller's fallback); after a `Some` only `chain[level..=r]` is.
     fn extend(&mut self, face: usize, center: (f64, f64), chain: &mut [Ijk; 16], r: usize) -> Option<CellIndex> {
         let last = self.last[r]
             .as_deref()
@@ -455,15 +456,21 @@ impl PointIndexer {
             }
         }
         let (level, last) = (meet?, self.last[r].as_deref_mut()?);
-        // Below the meeting point the chains are the same.
-        chain[..level].copy_from_slice(&last.ijk[..level]);
-        let n = last.rotation?;
+        let Some(n) = last.rotation else {
+            chain[..level].copy_from_slice(&last.ijk[..level]);
+            return None;
+        };
         let mut bits = u64::from(last.cell);
         for (m, d) in digits.iter().enumerate().take(r + 1).skip(level) {
             let shift = digit_shift(m);
             bits = (bits & !(7u64 << shift)) | (u64::from(rotate(*d, n)) << shift);
         }
-        let cell = CellIndex::try_from(bits).ok()?;
+        let Ok(cell) = CellIndex::try_from(bits) else {
+            // Below the meeting point the chains are the same: the caller's fallback needs
+            // them (only here: the cell found keeps `last`'s levels below `level` as they are).
+            chain[..level].copy_from_slice(&last.ijk[..level]);
+            return None;
+        };
         last.ijk[level..=r].copy_from_slice(&chain[level..=r]);
         last.center = center;
         last.cell = cell;

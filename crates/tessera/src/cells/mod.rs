@@ -251,6 +251,7 @@ pub(crate) type Indexed = Option<(CellIndex, Option<Hex>)>;
 pub(crate) fn cover_indexed(fixes: &[&Fix], cells: &[Indexed], device: u32, res: Resolution, map: &mut VisitMap) {
     let mut prev: Option<(&Fix, CellIndex, Option<Hex>, u32)> = None;
     let mut path = Vec::new();
+    let mut run = Run::default();
     for (f, c) in fixes.iter().zip(cells) {
         let Some((c, hex)) = *c else {
             continue;
@@ -266,11 +267,52 @@ pub(crate) fn cover_indexed(fixes: &[&Fix], cells: &[Indexed], device: u32, res:
             let n = path.len() as i64 + 1;
             for (i, pcell) in path.iter().enumerate() {
                 let t = pf.time_ms + (f.time_ms - pf.time_ms) * (i as i64 + 1) / n;
-                observe(map, *pcell, device, t, ph.max(h), false);
+                run.observe(map, *pcell, device, t, ph.max(h), false);
             }
         }
-        observe(map, c, device, f.time_ms, h, true);
+        run.observe(map, c, device, f.time_ms, h, true);
         prev = Some((f, c, hex, h));
+    }
+    run.flush(map, device);
+}
+
+/// The observations of one cell in a row (consecutive fixes mostly share a cell), merged before
+/// they reach the map: one map lookup per run instead of one per observation. [`Visit::merge`]
+/// is commutative and associative, so the map ends with the same visits as [`observe`] gives.
+#[derive(Default)]
+struct Run(Option<(CellIndex, Visit)>);
+
+impl Run {
+    fn observe(
+        &mut self,
+        map: &mut VisitMap,
+        cell: CellIndex,
+        device: u32,
+        time_ms: i64,
+        hdop_centi: u32,
+        is_fix: bool,
+    ) {
+        let v = Visit {
+            first_ms: time_ms,
+            last_ms: time_ms,
+            fixes: u32::from(is_fix),
+            best_hdop_centi: hdop_centi,
+        };
+        match &mut self.0 {
+            Some((c, run)) if *c == cell => *run = run.merge(v),
+            _ => {
+                self.flush(map, device);
+                self.0 = Some((cell, v));
+            }
+        }
+    }
+
+    fn flush(&mut self, map: &mut VisitMap, device: u32) {
+        if let Some((cell, v)) = self.0.take() {
+            map.entry((u64::from(cell), device))
+                .and_modify(|e| *e = e.merge(v))
+                .or_insert(v);
+        }
     }
 }
 
@@ -362,6 +404,71 @@ mod tests {
             taken > 5_000 && taken * 3 > sibling_neighbors,
             "{taken} of {sibling_neighbors}"
         );
+    }
+
+    #[test]
+    fn rule_a_run_of_one_cell_merges_into_the_same_visits_as_one_observation_at_a_time() {
+        // A slow walk (many fixes per cell), a fast one (path cells between fixes), a return to
+        // earlier cells and fixes without HDOP, at two resolutions: the run-merged cover must
+        // give exactly the visits of observing every fix and path cell on its own.
+        let mut s = 0x5EED_u64;
+        let mut next = || {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (s >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let (mut lat, mut lon, mut t) = (48.85, 2.35, 0i64);
+        let mut fixes = Vec::new();
+        for i in 0..4000 {
+            let step = if (i / 500) % 2 == 0 { 2e-5 } else { 6e-4 };
+            if i == 3000 {
+                (lat, lon) = (48.85, 2.35);
+            }
+            lat += (next() - 0.3) * step;
+            lon += (next() - 0.3) * step;
+            t += 1000;
+            let mut f = Fix::new(t, lat, lon);
+            f.hdop = (i % 7 != 0).then(|| 0.5 + next() as f32 * 3.0);
+            fixes.push(f);
+        }
+        let refs: Vec<&Fix> = fixes.iter().collect();
+        for res in [Resolution::Twelve, Resolution::Nine] {
+            let mut ix = PointIndexer::default();
+            let cells: Vec<Indexed> = refs
+                .iter()
+                .map(|f| LatLng::new(f.lat, f.lon).ok().map(|ll| ix.to_cell_hex(ll, res)))
+                .collect();
+            let mut merged = VisitMap::default();
+            cover_indexed(&refs, &cells, 3, res, &mut merged);
+            // The same walk, one `observe` per fix and per path cell.
+            let mut one_by_one = VisitMap::default();
+            let mut path = Vec::new();
+            for w in 0..refs.len() {
+                let (f, (c, _)) = (refs[w], cells[w].unwrap());
+                let h = f.hdop_centi().unwrap_or(u32::MAX);
+                if w > 0 {
+                    let (pf, (pc, _)) = (refs[w - 1], cells[w - 1].unwrap());
+                    path_between(pf, pc, f, c, res, &mut path);
+                    let ph = pf.hdop_centi().unwrap_or(u32::MAX);
+                    let n = path.len() as i64 + 1;
+                    for (i, pcell) in path.iter().enumerate() {
+                        let t = pf.time_ms + (f.time_ms - pf.time_ms) * (i as i64 + 1) / n;
+                        observe(&mut one_by_one, *pcell, 3, t, ph.max(h), false);
+                    }
+                }
+                observe(&mut one_by_one, c, 3, f.time_ms, h, true);
+            }
+            assert_eq!(merged, one_by_one, "{res:?}");
+            // Runs of several fixes in a cell, and (at res 12) cells only the path between
+            // fixes crosses.
+            let repeated = merged.values().filter(|v| v.fixes > 1).count();
+            let path_only = merged.values().filter(|v| v.fixes == 0).count();
+            assert!(repeated > 100, "{res:?}: {repeated} of {}", merged.len());
+            assert!(
+                res != Resolution::Twelve || path_only > 100,
+                "{path_only} of {}",
+                merged.len()
+            );
+        }
     }
 
     #[test]

@@ -405,6 +405,10 @@ pub(super) fn process_source(
             .collect();
         return Ok(out);
     }
+    // A source's visits are about a quarter of its fixes (a car at 1 Hz spends several fixes
+    // in a res-12 cell): sized once instead of grown from empty (the map's order never reaches
+    // an output, visits are sorted before scoring).
+    out.visits.reserve(fixes.len() / 4);
     let (verdicts, geo) = crate::quality::clean_geo(&fixes, k);
     if let Some(tk) = &k.trust {
         out.part.trust.teleport_runs(&fixes, &verdicts, tk);

@@ -79,7 +79,7 @@ fn id_columns(scored: &[Scored], devices: &[String], wallets: &[String]) -> [Arr
     let n = scored.len();
     let mut cell = UInt64Builder::with_capacity(n);
     let mut cell_id = StringBuilder::with_capacity(n, 15 * n);
-    let mut device = StringBuilder::new();
+    let mut device = StringBuilder::with_capacity(n, 8 * n);
     let mut recipient = StringBuilder::with_capacity(n, 42 * n);
     let mut hex = [0u8; 16];
     for s in scored {

@@ -75,7 +75,7 @@ pub(crate) fn check_at(
     // (p, j, m, accel) of every fix whose windows are both present: the exact acceleration, or
     // `None` where a fast value showed it certainly within the threshold (no exact value was
     // computed: a fast one depends on the steps' order of evaluation and must not be used).
-    let mut samples: Vec<Sample> = Vec::new();
+    let mut samples: Vec<Sample> = Vec::with_capacity(live.len() - 2);
     // ahead[p] = (m, fast ENU from p to m with its bound): at 1 Hz the window after p is often
     // the window before m, projected once.
     let mut ahead: Vec<Option<(usize, Step)>> = vec![None; live.len()];

@@ -176,24 +176,22 @@ fn constant_speed(fixes: &[&Fix], live: &[usize], k: &TrustKernels, findings: &m
 fn white_noise(fixes: &[&Fix], steps: &super::Steps, live: &[usize], k: &TrustKernels, findings: &mut Vec<Finding>) {
     // The second step of one window is the first of the next: its ENU is computed once.
     let mut step: Option<(usize, (f64, f64))> = None;
-    let acc: Vec<(f64, f64, f64)> = live
-        .windows(3)
-        .filter_map(|w| {
-            let (a, b, c) = (fixes[w[0]], fixes[w[1]], fixes[w[2]]);
-            let (d1, d2) = (b.time_ms - a.time_ms, c.time_ms - b.time_ms);
-            if !(500..=1500).contains(&d1) || !(500..=1500).contains(&d2) {
-                return None;
-            }
-            let (s1, s2) = (d1 as f64 / 1000.0, d2 as f64 / 1000.0);
-            let (x1, y1) = match step {
-                Some((from, e)) if from == w[0] => e,
-                _ => steps.get(fixes, w[0], w[1]),
-            };
-            let (x2, y2) = steps.get(fixes, w[1], w[2]);
-            step = Some((w[1], (x2, y2)));
-            Some((x2 / s2 - x1 / s1, y2 / s2 - y1 / s1, (s1 + s2) / 2.0))
-        })
-        .collect();
+    let mut acc: Vec<(f64, f64, f64)> = Vec::with_capacity(live.len().saturating_sub(2));
+    acc.extend(live.windows(3).filter_map(|w| {
+        let (a, b, c) = (fixes[w[0]], fixes[w[1]], fixes[w[2]]);
+        let (d1, d2) = (b.time_ms - a.time_ms, c.time_ms - b.time_ms);
+        if !(500..=1500).contains(&d1) || !(500..=1500).contains(&d2) {
+            return None;
+        }
+        let (s1, s2) = (d1 as f64 / 1000.0, d2 as f64 / 1000.0);
+        let (x1, y1) = match step {
+            Some((from, e)) if from == w[0] => e,
+            _ => steps.get(fixes, w[0], w[1]),
+        };
+        let (x2, y2) = steps.get(fixes, w[1], w[2]);
+        step = Some((w[1], (x2, y2)));
+        Some((x2 / s2 - x1 / s1, y2 / s2 - y1 / s1, (s1 + s2) / 2.0))
+    }));
     if acc.len() < 60 {
         return;
     }
