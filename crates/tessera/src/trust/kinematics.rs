@@ -76,9 +76,9 @@ pub(crate) fn check_at(
     // `None` where a fast value showed it certainly within the threshold (no exact value was
     // computed: a fast one depends on the steps' order of evaluation and must not be used).
     let mut samples: Vec<Sample> = Vec::with_capacity(live.len() - 2);
-    // ahead[p] = (m, fast ENU from p to m with its bound): at 1 Hz the window after p is often
-    // the window before m, projected once.
-    let mut ahead: Vec<Option<(usize, Step)>> = vec![None; live.len()];
+    // ahead[p] = (m, fast velocity from p to m with its bound): at 1 Hz the window after p is
+    // often the window before m, projected and divided by its duration once.
+    let mut ahead: Vec<Option<(usize, Velocity)>> = vec![None; live.len()];
     let mut cos_lat = crate::trig::NearSinCos::NONE;
     let (mut j, mut m) = (0usize, 0usize);
     for p in 1..live.len() - 1 {
@@ -95,13 +95,14 @@ pub(crate) fn check_at(
         if dt1 < w / 2 || dt2 < w / 2 || dt1 > 2 * w || dt2 > 2 * w {
             continue;
         }
-        let first = match ahead[j] {
-            Some((to, e)) if to == p => e,
-            _ => steps.get_near(fixes, live[j], live[p], &mut cos_lat),
-        };
-        let second = steps.get_near(fixes, live[p], live[m], &mut cos_lat);
-        ahead[p] = Some((m, second));
         let (s1, s2) = (dt1 as f64 / 1000.0, dt2 as f64 / 1000.0);
+        // The window before p is the window after j: the same step over the same seconds.
+        let first = match ahead[j] {
+            Some((to, v)) if to == p => v,
+            _ => per_second(steps.get_near(fixes, live[j], live[p], &mut cos_lat), s1),
+        };
+        let second = per_second(steps.get_near(fixes, live[p], live[m], &mut cos_lat), s2);
+        ahead[p] = Some((m, second));
         // Within a road car's grip (decided by a fast value, `certain`), the value is only
         // compared with the threshold again; otherwise it is the exact one, from exact steps.
         let acc = match fast_accel(first, second, s1, s2, k.max_accel_mps2) {
@@ -122,13 +123,31 @@ pub(crate) fn check_at(
 /// A fast ENU step ([`super::enu_near`]) and its bound (metres).
 type Step = ((f64, f64), f64);
 
+/// A fast step over its duration: east and north m/s and the bound over the same seconds.
+#[derive(Debug, Clone, Copy)]
+struct Velocity {
+    x: f64,
+    y: f64,
+    bound: f64,
+}
+
+/// A fast step ([`Step`]) over its duration `s` (seconds).
+#[inline]
+fn per_second(((x, y), b): Step, s: f64) -> Velocity {
+    Velocity {
+        x: x / s,
+        y: y / s,
+        bound: b / s,
+    }
+}
+
 /// `(p, j, m, accel)`: a fix, the ends of its two windows (indices into `live`) and the exact
 /// acceleration over them, m/s² (`None`: certainly within the threshold).
 type Sample = (usize, usize, usize, Option<f64>);
 
 /// The acceleration between the steps `first` (over `s1` seconds) and `second` (over `s2`),
-/// from fast steps, when it is certainly ([`super::certain`]) at most `max`: `None` when the
-/// exact value must decide.
+/// from fast steps ([`per_second`]: each divided by its duration), when it is certainly
+/// ([`super::certain`]) at most `max`: `None` when the exact value must decide.
 ///
 /// The velocity change's east part `x2/s2 − x1/s1` differs from the one from exact steps by at
 /// most `b1/s1 + b2/s2` (the steps' bounds; the north parts are the same bits) and the rounding
@@ -136,11 +155,12 @@ type Sample = (usize, usize, usize, Option<f64>);
 /// 10⁻¹⁵ is used). Its length over `mean_s` moves by at most that over `mean_s`, added to the
 /// fast length's own [`super::certain::err`].
 #[inline]
-fn fast_accel(first: Step, second: Step, s1: f64, s2: f64, max: f64) -> Option<f64> {
-    let (((x1, y1), b1), ((x2, y2), b2)) = (first, second);
-    let (dx, dy, mean_s) = (x2 / s2 - x1 / s1, y2 / s2 - y1 / s1, (s1 + s2) / 2.0);
+fn fast_accel(first: Velocity, second: Velocity, s1: f64, s2: f64, max: f64) -> Option<f64> {
+    // `v1.x` is `x1 / s1` and so on ([`per_second`]): the same bits as dividing here.
+    let (v1, v2) = (first, second);
+    let (dx, dy, mean_s) = (v2.x - v1.x, v2.y - v1.y, (s1 + s2) / 2.0);
     let fast = super::fast_hypot(dx, dy) / mean_s;
-    let moved = b1 / s1 + b2 / s2 + 1e-15 * ((x1 / s1).abs() + (x2 / s2).abs());
+    let moved = v1.bound + v2.bound + 1e-15 * (v1.x.abs() + v2.x.abs());
     let e = super::certain::err(fast) + 1.01 * moved / mean_s;
     (super::certain::above_within(fast, e, max) == Some(false)).then_some(fast)
 }
@@ -356,13 +376,13 @@ mod tests {
             let (k1, k2) = (walk % 3 == 1, walk % 3 == 2);
             for t in around(exact) {
                 let (first, second) = (step(a, &b, cos_lat, k1), step(&b, &c, cos_lat, k2));
-                if let Some(v) = fast_accel(first, second, s1, s2, t) {
+                if let Some(v) = fast_accel(per_second(first, s1), per_second(second, s2), s1, s2, t) {
                     assert!(exact <= t && v <= t, "{a:?} {b:?} {c:?}: {exact} {v} {t}");
                 }
             }
             let (first, second) = (step(a, &b, cos_lat, k1), step(&b, &c, cos_lat, k2));
             clear += 1;
-            fast += u32::from(fast_accel(first, second, s1, s2, 2.0 * exact).is_some());
+            fast += u32::from(fast_accel(per_second(first, s1), per_second(second, s2), s1, s2, 2.0 * exact).is_some());
         });
         assert!(fast as f64 >= 0.99 * clear as f64, "{fast} of {clear}");
     }
@@ -389,7 +409,7 @@ mod tests {
             let mut err_alone_wrong = 0;
             for t in around_scale(exact, scale) {
                 let second = super::super::enu_near(b, &c, &mut { cos_lat });
-                if let Some(v) = fast_accel(first, second, 1.0, 1.0, t) {
+                if let Some(v) = fast_accel(per_second(first, 1.0), per_second(second, 1.0), 1.0, 1.0, t) {
                     assert!(exact <= t && v <= t, "{a:?} {b:?} {c:?}: {exact} {v} {t}");
                 }
                 let ((fx, fy), _) = second;
