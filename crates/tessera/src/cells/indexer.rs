@@ -203,12 +203,7 @@ impl Ijk {
         } else {
             (2 * i + j, 3 * j - i)
         };
-        let seventh = 1.0 / 7.0;
-        Ijk::new(
-            (f64::from(a) * seventh).round() as i32,
-            (f64::from(b) * seventh).round() as i32,
-            0,
-        )
+        Ijk::new(round_seventh(a), round_seventh(b), 0)
     }
 
     /// The centre child of a parent (h3o `down_aperture7`).
@@ -257,6 +252,17 @@ impl Hex {
         let d = Ijk::new(a.i - b.i, a.j - b.j, a.k - b.k);
         self.face == other.face && self.res == other.res && d.i.max(d.j).max(d.k) == 1
     }
+}
+
+/// `a / 7` rounded to the nearest integer, in integers: what h3o's `up_aperture7` computes as
+/// `(f64::from(a) / 7.0).round()` (and this indexer did as `f64::from(a) * (1.0 / 7.0)`). The
+/// same for every `i32`: `a / 7` is never a tie (7 is odd), at least 1/14 from one, and either
+/// float quotient is within ~10⁻⁷ of it (tested over every `a` with `|a| ≤ 2^24` and at the ends
+/// of the range).
+#[inline]
+fn round_seventh(a: i32) -> i32 {
+    // ⌊a/7 + 1/2⌋ = ⌊(2a + 7) / 14⌋.
+    (2 * i64::from(a) + 7).div_euclid(14) as i32
 }
 
 /// One 60° counter-clockwise rotation of a direction digit (H3 `_rotate60ccw`):
@@ -529,6 +535,21 @@ fn hexagon(x: f64, y: f64, margin: f64) -> Option<((f64, f64), Ijk)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rule_the_parent_rounds_a_seventh_as_h3o_does() {
+        let float = |a: i32| (f64::from(a) / 7.0).round() as i32;
+        let mine = |a: i32| (f64::from(a) * (1.0 / 7.0)).round() as i32;
+        for a in (-(1 << 24)..=(1 << 24)).chain([i32::MIN, i32::MIN + 1, i32::MAX - 1, i32::MAX]) {
+            assert_eq!(round_seventh(a), float(a), "{a}");
+            assert_eq!(round_seventh(a), mine(a), "{a}");
+        }
+        let mut rng = Rng(0x7777);
+        for _ in 0..1_000_000 {
+            let a = (rng.unit() * 4_294_967_295.0 - 2_147_483_648.0) as i32;
+            assert_eq!(round_seventh(a), float(a), "{a}");
+        }
+    }
 
     /// xorshift: deterministic test points without a dependency.
     struct Rng(u64);
