@@ -86,22 +86,30 @@ pub(super) fn segment_finding(
     }
 }
 
-/// Longest time span of consecutive `live` fixes for which `same(first, this)` holds.
-fn longest(fixes: &[&Fix], live: &[usize], same: impl Fn(&Fix, &Fix) -> bool) -> i64 {
-    let (mut best, mut start) = (0i64, 0usize);
-    for p in 1..live.len() {
-        if !same(fixes[live[start]], fixes[live[p]]) {
-            start = p;
+/// Longest time span of consecutive `live` fixes for which `same(key(first), key(this))` holds
+/// (each fix's key computed once).
+fn longest<K>(fixes: &[&Fix], live: &[usize], key: impl Fn(&Fix) -> K, same: impl Fn(&K, &K) -> bool) -> i64 {
+    let Some(&first) = live.first() else {
+        return 0;
+    };
+    let (mut best, mut start_ms, mut start_key) = (0i64, fixes[first].time_ms, key(fixes[first]));
+    for &i in &live[1..] {
+        let this = key(fixes[i]);
+        if !same(&start_key, &this) {
+            (start_ms, start_key) = (fixes[i].time_ms, this);
         }
-        best = best.max(fixes[live[p]].time_ms - fixes[live[start]].time_ms);
+        best = best.max(fixes[i].time_ms - start_ms);
     }
     best
 }
 
 fn constant_signal(fixes: &[&Fix], live: &[usize], k: &TrustKernels, findings: &mut Vec<Finding>) {
-    let span = longest(fixes, live, |a, b| {
-        a.hdop_centi().is_some() && a.sats.is_some() && a.hdop_centi() == b.hdop_centi() && a.sats == b.sats
-    });
+    let span = longest(
+        fixes,
+        live,
+        |f| (f.hdop_centi(), f.sats),
+        |a, b| a.0.is_some() && a.1.is_some() && a == b,
+    );
     if span > k.max_constant_signal_ms {
         findings.push(segment_finding(
             fixes,
@@ -156,10 +164,15 @@ fn straight_line(fixes: &[&Fix], live: &[usize], k: &TrustKernels, findings: &mu
 
 fn constant_speed(fixes: &[&Fix], live: &[usize], k: &TrustKernels, findings: &mut Vec<Finding>) {
     let range = k.min_speed_range_mps as f32;
-    let span = longest(fixes, live, |a, b| match (a.speed_mps, b.speed_mps) {
-        (Some(x), Some(y)) => x > 1.0 && (x - y).abs() <= range,
-        _ => false,
-    });
+    let span = longest(
+        fixes,
+        live,
+        |f| f.speed_mps,
+        |a, b| match (a, b) {
+            (Some(x), Some(y)) => *x > 1.0 && (x - y).abs() <= range,
+            _ => false,
+        },
+    );
     if span > k.max_constant_speed_ms {
         findings.push(segment_finding(
             fixes,
@@ -230,6 +243,61 @@ mod tests {
         let (mut w, mut ev) = (vec![false; f.len()], Vec::new());
         check(&refs(f), &live, &k(), &mut w, &mut ev);
         ev
+    }
+
+    #[test]
+    fn rule_a_constant_span_compares_each_fix_with_the_first_of_its_run() {
+        // Keys computed once per fix give the spans of comparing the fixes themselves, on
+        // sequences with runs, gaps in `live`, missing values and speeds drifting within range.
+        let mut s = 0xC0FFEE_u64;
+        let mut next = |n: u64| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (s >> 33) % n
+        };
+        for _ in 0..200 {
+            let f: Vec<Fix> = (0..300)
+                .map(|i| {
+                    let mut g = Fix::new(i * 1000 + next(400) as i64, 60.0, 25.0);
+                    g.hdop = (next(10) > 0).then(|| 0.9 + next(2) as f32 * 0.1);
+                    g.sats = (next(10) > 0).then(|| 9 + next(2) as u8);
+                    g.speed_mps = (next(10) > 0).then(|| 0.8 + next(5) as f32 * 0.3);
+                    g
+                })
+                .collect();
+            let refs = refs(&f);
+            let live: Vec<usize> = (0..f.len()).filter(|_| next(8) > 0).collect();
+            let pairwise = |same: &dyn Fn(&Fix, &Fix) -> bool| {
+                let (mut best, mut start) = (0i64, 0usize);
+                for p in 1..live.len() {
+                    if !same(refs[live[start]], refs[live[p]]) {
+                        start = p;
+                    }
+                    best = best.max(refs[live[p]].time_ms - refs[live[start]].time_ms);
+                }
+                best
+            };
+            let signal = |a: &Fix, b: &Fix| {
+                a.hdop_centi().is_some() && a.sats.is_some() && a.hdop_centi() == b.hdop_centi() && a.sats == b.sats
+            };
+            let keyed = longest(
+                &refs,
+                &live,
+                |g| (g.hdop_centi(), g.sats),
+                |a, b| a.0.is_some() && a.1.is_some() && a == b,
+            );
+            assert_eq!(keyed, pairwise(&signal));
+            let speed = |a: &Fix, b: &Fix| match (a.speed_mps, b.speed_mps) {
+                (Some(x), Some(y)) => x > 1.0 && (x - y).abs() <= 0.5,
+                _ => false,
+            };
+            let keyed = longest(
+                &refs,
+                &live,
+                |g| g.speed_mps,
+                |a, b| matches!((a, b), (Some(x), Some(y)) if *x > 1.0 && (x - y).abs() <= 0.5),
+            );
+            assert_eq!(keyed, pairwise(&speed));
+        }
     }
 
     #[test]
