@@ -288,8 +288,14 @@ impl SourceFold {
     pub(super) fn add(&mut self, m: &SourceMeta, r: SourcePart) -> Result<()> {
         self.fixes_in += r.fixes_in;
         self.accepted += r.accepted;
+        // Counted by reason first (a source's rejections come in runs of one reason), then by
+        // name: one string and one map entry per reason, not per rejected fix.
+        let mut by_reason: std::collections::BTreeMap<crate::report::Reason, u64> = Default::default();
         for row in &r.rejections {
-            *self.rejected.entry(row.rejection.reason.to_string()).or_default() += 1;
+            *by_reason.entry(row.rejection.reason).or_default() += 1;
+        }
+        for (reason, n) in by_reason {
+            *self.rejected.entry(reason.to_string()).or_default() += n;
         }
         self.rejections
             .extend(r.rejections)
