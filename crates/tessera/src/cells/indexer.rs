@@ -261,8 +261,10 @@ impl Hex {
 /// of the range).
 #[inline]
 fn round_seventh(a: i32) -> i32 {
-    // ⌊a/7 + 1/2⌋ = ⌊(2a + 7) / 14⌋.
-    (2 * i64::from(a) + 7).div_euclid(14) as i32
+    // ⌊a/7 + 1/2⌋ = ⌊(2a + 7) / 14⌋, shifted by 2^29 · 14 to divide a non-negative number
+    // (2a + 7 > −2^32): an unsigned division by a constant, one multiplication.
+    const SHIFT: u64 = 14 << 29;
+    (((2 * i64::from(a) + 7) as u64).wrapping_add(SHIFT) / 14) as i32 - (1 << 29)
 }
 
 /// One 60° counter-clockwise rotation of a direction digit (H3 `_rotate60ccw`):
