@@ -73,8 +73,11 @@ pub(super) fn cover_all(
     let total = selected.len() as u64;
     progress("clean + cover", 0, total);
     let mut fold = SourceFold::new(dir, inputs.layout)?;
+    // Sized once for about a quarter of the fixes (as each source's visit map) up to the
+    // budget, instead of grown by doubling on this thread while the workers wait for it.
+    let fixes: u64 = selected.iter().map(|m| m.fixes).sum();
     let mut store = VisitStore {
-        rows: Vec::new(),
+        rows: Vec::with_capacity((fixes / 4).min(lake.max_visits() as u64) as usize),
         max: lake.max_visits(),
         spill: None,
         dir: dir.join(super::SPILL_DIR),
