@@ -4,7 +4,8 @@
 # SIZES: comma-separated fix counts (default 1e6,1e7,1e8); DIR: where the simulated lakes go
 # (default $CARGO_TARGET_DIR/scale or target/scale; lakes are reused across runs).
 # NMEA=N (default 1e7): size of the NMEA fleet for the at-scale `tessera ingest` row (~170 bytes
-# per fix on disk). Builds for x86-64-v3 (.cargo/config.toml), the CPU level of the Polars wheel.
+# per fix on disk). Builds the `dist` profile (release with fat LTO, Cargo.toml; binaries in
+# $TARGET/dist) for x86-64-v3 (.cargo/config.toml), the CPU level of the Polars wheel.
 # Installs the Python peers (Polars + polars-h3, pynmea2) into a venv in the target dir.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,19 +15,19 @@ DIR="${2:-$TARGET/scale}"
 VENV="$TARGET/bench-venv"
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r benches/peer/requirements.txt
-cargo build --release -p tessera-cli -p tessera-benches --no-default-features
+cargo build --profile dist -p tessera-cli -p tessera-benches --no-default-features
 echo "== machine: $(nproc) cpus, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo "== parse / ingest / small epoch (tessera-bench)"
-"$TARGET/release/tessera-bench" --python "$VENV/bin/python"
+"$TARGET/dist/tessera-bench" --python "$VENV/bin/python"
 echo "== trust: the adversarial fleet with trust off and on (tessera-attacks)"
-"$TARGET/release/tessera-attacks"
+"$TARGET/dist/tessera-attacks"
 echo "== scale (tessera-scale)"
 # The whole-epoch peer (an independent Polars re-implementation of policy v1, kept outside the
 # repo with the shared corpus); PEER_EPOCH overrides its path, and without it that row is skipped.
 PEER_EPOCH="${PEER_EPOCH:-$PWD/../shared/peers/polars_epoch.py}"
 PEER_ARGS=()
 if [ -f "$PEER_EPOCH" ]; then PEER_ARGS=(--peer-epoch "$PEER_EPOCH"); else echo "(no $PEER_EPOCH: whole-epoch peer rows skipped)"; fi
-"$TARGET/release/tessera-scale" --nmea "${NMEA:-1e7}" --fixes "$SIZES" --dir "$DIR" --python "$VENV/bin/python" --tessera "$TARGET/release/tessera" "${PEER_ARGS[@]}"
+"$TARGET/dist/tessera-scale" --nmea "${NMEA:-1e7}" --fixes "$SIZES" --dir "$DIR" --python "$VENV/bin/python" --tessera "$TARGET/dist/tessera" "${PEER_ARGS[@]}"
 # Spark (issue #17): the same 10^7 epoch (or the largest size asked for) through tessera.spark on
 # local[$(nproc)] vs the CLI. Installs pyspark and this package into the bench venv. SPARK=0 skips.
 if [ "${SPARK:-1}" != 0 ]; then
@@ -35,5 +36,5 @@ if [ "${SPARK:-1}" != 0 ]; then
   CARGO_TARGET_DIR="$TARGET" "$VENV/bin/python" -m pip install -q --disable-pip-version-check ./python
   BIG=$(echo "$SIZES" | tr ',' '\n' | python3 -c 'import sys; v=[int(float(x)) for x in sys.stdin if x.strip()]; print(max([x for x in v if x <= 10**7] or v))')
   echo "== spark (benches/spark_epoch.py on lake-$BIG)"
-  PYSPARK_PYTHON="$VENV/bin/python" "$VENV/bin/python" benches/spark_epoch.py --lake "$DIR/lake-$BIG" --tessera "$TARGET/release/tessera"
+  PYSPARK_PYTHON="$VENV/bin/python" "$VENV/bin/python" benches/spark_epoch.py --lake "$DIR/lake-$BIG" --tessera "$TARGET/dist/tessera"
 fi
