@@ -126,13 +126,7 @@ mod tests {
 
     #[test]
     fn rule_mul_ppm_equals_the_256_bit_product_floor() {
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = crate::test_rng::xorshift(0x2545_f491_4f6c_dd1d);
         let special = [
             0,
             1,

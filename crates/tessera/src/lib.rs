@@ -33,6 +33,8 @@ pub mod simulate;
 pub(crate) mod spill;
 pub mod state;
 pub mod tables;
+#[cfg(test)]
+pub(crate) mod test_rng;
 pub(crate) mod trig;
 pub mod trust;
 

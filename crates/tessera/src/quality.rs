@@ -291,13 +291,7 @@ mod tests {
             (89.99999, 45.0, 89.99999, -135.0),
             (0.0, 0.0, 1e-12, 1e-12),
         ];
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut next = crate::test_rng::xorshift_unit(0x9E37_79B9_7F4A_7C15);
         for i in 0..200_000 {
             let (lat, lon) = (next() * 180.0 - 90.0, next() * 360.0 - 180.0);
             let (dlat, dlon) = if i % 2 == 0 {
@@ -477,13 +471,7 @@ mod tests {
     fn rule_fast_distance_is_within_a_thousandth_of_the_certain_bound() {
         // Consecutive fixes at every latitude (centimetres to the ~6 km edge of the fast form),
         // the same point, and pairs just past the edge (exact form only).
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        let mut u = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut u = crate::test_rng::xorshift_unit(0x2545_f491_4f6c_dd1d);
         let mut n = 0;
         for i in 0..300_000 {
             let lat = -89.9 + 179.8 * u();

@@ -370,20 +370,12 @@ pub fn dedupe_points(time_ms: &[i64], lat: &[f64], lon: &[f64], res: Resolution)
 mod tests {
     use super::*;
 
-    /// A 64-bit LCG's uniform values in [0, 1): deterministic test points without a dependency.
-    fn lcg(mut s: u64) -> impl FnMut() -> f64 {
-        move || {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            (s >> 11) as f64 / (1u64 << 53) as f64
-        }
-    }
-
     #[test]
     fn rule_siblings_adjacent_only_for_cells_at_grid_distance_one() {
         // Every pair of a cell and a cell within 2 of it, around random points and around each
         // of the 12 pentagons, at resolutions 1..=15: the shortcut must never say "adjacent"
         // unless grid_distance is 1, and it must take the sibling case it is meant for.
-        let mut next = lcg(0x9E37_79B9);
+        let mut next = crate::test_rng::lcg_unit(0x9E37_79B9);
         let mut points: Vec<(f64, f64)> = (0..3000)
             .map(|_| (next() * 180.0 - 90.0, next() * 360.0 - 180.0))
             .collect();
@@ -419,7 +411,7 @@ mod tests {
         // A slow walk (many fixes per cell), a fast one (path cells between fixes), a return to
         // earlier cells and fixes without HDOP, at two resolutions: the run-merged cover must
         // give exactly the visits of observing every fix and path cell on its own.
-        let mut next = lcg(0x5EED);
+        let mut next = crate::test_rng::lcg_unit(0x5EED);
         let (mut lat, mut lon, mut t) = (48.85, 2.35, 0i64);
         let mut fixes = Vec::new();
         for i in 0..4000 {
@@ -480,7 +472,7 @@ mod tests {
         // A 1 Hz drive-like walk over several faces' worth of jumps: the cache must never change
         // a cell.
         let mut ix = h3o::LatLngIndexer::default();
-        let mut next = lcg(0x1234_5678);
+        let mut next = crate::test_rng::lcg_unit(0x1234_5678);
         let (mut lat, mut lon) = (52.5, 13.4);
         for i in 0..200_000 {
             if i % 5000 == 0 {
@@ -501,7 +493,7 @@ mod tests {
         // The epoch indexes each fix once for the cover and the anchor resolution
         // (`LatLngIndexer::to_cells`); it must give exactly what separate indexing gives.
         let mut ix = h3o::LatLngIndexer::default();
-        let mut next = lcg(0x9e37_79b9);
+        let mut next = crate::test_rng::lcg_unit(0x9e37_79b9);
         let (mut lat, mut lon) = (60.17, 24.94);
         for i in 0..100_000 {
             if i % 2000 == 0 {

@@ -356,13 +356,8 @@ mod tests {
     #[test]
     fn rule_earlier_traces_merged_across_epochs_one_at_a_time_are_the_traces_read_whole() {
         let d = tempfile::tempdir().unwrap();
-        let mut x = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = |n: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % n
-        };
+        let mut rng = crate::test_rng::xorshift(0x2545_F491_4F6C_DD1D);
+        let mut next = |n: u64| rng() % n;
         // 4 epochs' files: 60 sources spread over them (some in several epochs), runs of rows
         // crossing the 65,536-row batches, equal times; file 2 written out of source order.
         let mut paths = Vec::new();

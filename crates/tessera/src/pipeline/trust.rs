@@ -618,13 +618,8 @@ mod tests {
         let devices: Vec<String> = (0..7).map(|i| format!("car-{i}")).collect();
         // 300 sources (> SOURCES_PER_WRITE) of 1..3 traces, hashes not in source order,
         // anchors out of time order across traces, ~4.5·10^5 rows (> 4 batches per write).
-        let mut x = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = |n: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % n
-        };
+        let mut rng = crate::test_rng::xorshift(0x9E37_79B9_7F4A_7C15);
+        let mut next = |n: u64| rng() % n;
         let (mut selected, mut per_source, mut device_of) = (Vec::new(), Vec::new(), Vec::new());
         for s in 0..300u64 {
             let dev = next(7) as u32;
