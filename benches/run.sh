@@ -30,6 +30,8 @@ if [ -f "$PEER_EPOCH" ]; then PEER_ARGS=(--peer-epoch "$PEER_EPOCH"); else echo 
 "$TARGET/dist/tessera-scale" --nmea "${NMEA:-1e7}" --fixes "$SIZES" --dir "$DIR" --python "$VENV/bin/python" --tessera "$TARGET/dist/tessera" "${PEER_ARGS[@]}"
 # Spark (issue #17): the same 10^7 epoch (or the largest size asked for) through tessera.spark on
 # local[$(nproc)] vs the CLI. Installs pyspark and this package into the bench venv. SPARK=0 skips.
+# The extension is built by pip (maturin) with the release profile, the CLI above with dist (2-3 %
+# faster): the Spark/CLI ratio is that much in the CLI's favour.
 if [ "${SPARK:-1}" != 0 ]; then
   # pyspark's Arrow path (mapInArrow, toPandas) needs pandas; the same pins as python/requirements-test.txt.
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check "pyspark==4.1.1" "pandas>=2.2"
