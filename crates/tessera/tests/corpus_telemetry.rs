@@ -116,6 +116,12 @@ fn rule_a_video_ingests_from_disk_into_the_lake_with_its_imu_table_idempotently(
         std::fs::read(&path).unwrap()
     );
     assert!(lake.ingest_path("cam-1", &path, Some(received)).unwrap().duplicate);
+    // The copy a duplicate was hashed from is not left behind.
+    let names: Vec<String> = std::fs::read_dir(d.path().join("sources"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
     // The same bytes in memory are the same source.
     assert!(
         lake.ingest("cam-2", "copy.mp4", &std::fs::read(&path).unwrap())

@@ -135,6 +135,7 @@ impl Lake {
                         name,
                         bytes: bytes.as_ref().ok()?,
                         received_at_ms: j.received_at_ms,
+                        path: Some(&j.path),
                     })
                 })
                 .collect();
