@@ -175,12 +175,20 @@ pub fn is_mp4_file(path: &Path) -> bool {
         .is_ok_and(|_| Format::detect(&head) == Format::Mp4)
 }
 
-/// A copy of `src` in a temp file beside `dest`, streamed (not fsync'd).
+/// A copy of the regular file `src` in a temp file beside `dest`, streamed (not fsync'd). A
+/// named pipe is opened without waiting for a writer and refused, like any other non-file.
 fn temp_copy(src: &Path, dest: &Path) -> Result<tempfile::TempPath> {
+    let mut open = fs::OpenOptions::new();
+    open.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut open, libc::O_NONBLOCK);
+    let mut from = open.open(src).map_err(io_err(src))?;
+    if !from.metadata().map_err(io_err(src))?.is_file() {
+        return Err(io_err(src)(std::io::Error::other("not a regular file")));
+    }
     let dir = parent_dir(dest);
     fs::create_dir_all(dir).map_err(io_err(dir))?;
     let mut tmp = temp_builder().tempfile_in(dir).map_err(io_err(dir))?;
-    let mut from = fs::File::open(src).map_err(io_err(src))?;
     std::io::copy(&mut from, &mut tmp).map_err(io_err(dest))?;
     Ok(tmp.into_temp_path())
 }
@@ -1494,6 +1502,16 @@ mod tests {
         assert_eq!(copy(&read), read);
         fs::create_dir(&src).unwrap();
         assert_eq!(copy(&read), read);
+        // A named pipe with no writer: refused at once (opening it to read would wait forever).
+        #[cfg(unix)]
+        {
+            let fifo = d.path().join("fifo");
+            let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+            // SAFETY: a NUL-terminated path; mkfifo only creates the node.
+            assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+            let (t, _) = temp_early_from(&fifo, &dest, &read).unwrap();
+            assert_eq!(fs::read(t).unwrap(), read);
+        }
         // Every temp (the copies that differed included) is gone once dropped.
         assert_eq!(fs::read_dir(dest.parent().unwrap()).unwrap().count(), 0);
     }
