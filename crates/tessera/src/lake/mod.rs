@@ -175,9 +175,10 @@ pub fn is_mp4_file(path: &Path) -> bool {
         .is_ok_and(|_| Format::detect(&head) == Format::Mp4)
 }
 
-/// A copy of the regular file `src` in a temp file beside `dest`, streamed (not fsync'd). A
-/// named pipe is opened without waiting for a writer and refused, like any other non-file.
-fn temp_copy(src: &Path, dest: &Path) -> Result<tempfile::TempPath> {
+/// A copy of the regular file `src` in a temp file beside `dest`, streamed (not fsync'd), open
+/// for reading and writing. A named pipe is opened without waiting for a writer and refused,
+/// like any other non-file.
+fn temp_copy(src: &Path, dest: &Path) -> Result<tempfile::NamedTempFile> {
     let mut open = fs::OpenOptions::new();
     open.read(true);
     #[cfg(unix)]
@@ -190,7 +191,7 @@ fn temp_copy(src: &Path, dest: &Path) -> Result<tempfile::TempPath> {
     fs::create_dir_all(dir).map_err(io_err(dir))?;
     let mut tmp = temp_builder().tempfile_in(dir).map_err(io_err(dir))?;
     std::io::copy(&mut from, &mut tmp).map_err(io_err(dest))?;
-    Ok(tmp.into_temp_path())
+    Ok(tmp)
 }
 
 /// A parsed upload whose files are written under temp names, waiting for the group commit.
@@ -236,22 +237,19 @@ fn temp_early(dest: &Path, bytes: &[u8]) -> Result<(tempfile::TempPath, bool)> {
 /// the 10^7-fix NMEA fleet, alternated runs; README, Performance).
 fn temp_early_from(src: &Path, dest: &Path, bytes: &[u8]) -> Result<(tempfile::TempPath, bool)> {
     match temp_copy(src, dest) {
-        Ok(tmp) if same_bytes(&tmp, bytes).unwrap_or(false) => {
-            let early = fs::OpenOptions::new()
-                .write(true)
-                .open(&tmp)
-                .is_ok_and(|f| start_writeback(&f, bytes.len()));
-            Ok((tmp, early))
+        Ok(tmp) if same_bytes(tmp.as_file(), bytes).unwrap_or(false) => {
+            let early = start_writeback(tmp.as_file(), bytes.len());
+            Ok((tmp.into_temp_path(), early))
         }
         _ => temp_early(dest, bytes),
     }
 }
 
-/// Whether the file at `path` holds exactly `bytes` (read back 1 MiB at a time; comparing in
-/// place through a memory map measured the same).
-fn same_bytes(path: &Path, bytes: &[u8]) -> std::io::Result<bool> {
-    use std::io::Read;
-    let mut f = fs::File::open(path)?;
+/// Whether the file `f` holds exactly `bytes`, read back from its start 1 MiB at a time
+/// (comparing in place through a memory map measured the same).
+fn same_bytes(mut f: &fs::File, bytes: &[u8]) -> std::io::Result<bool> {
+    use std::io::{Read, Seek};
+    f.rewind()?;
     if f.metadata()?.len() != bytes.len() as u64 {
         return Ok(false);
     }
@@ -934,10 +932,12 @@ impl Lake {
         // The video is copied into the lake first (by the kernel: `temp_copy`) and everything
         // after reads that copy, which only this process writes: the bytes hashed, parsed and
         // stored are one file's even if `path` changes meanwhile. A duplicate's copy is dropped.
-        let raw = temp_copy(path, &self.root.join("sources").join("upload.mp4"))?;
-        let mut f = fs::File::open(&raw).map_err(io_err(&raw))?;
+        let mut raw = temp_copy(path, &self.root.join("sources").join("upload.mp4"))?;
+        let copy = raw.path().to_path_buf();
+        let f = raw.as_file_mut();
+        std::io::Seek::rewind(f).map_err(io_err(&copy))?;
         let mut h = blake3::Hasher::new();
-        h.update_reader(&mut f).map_err(io_err(&raw))?;
+        h.update_reader(&mut *f).map_err(io_err(&copy))?;
         let hash = h.finalize().to_hex().to_string();
         let meta_path = self.root.join("sources").join(format!("{hash}.json"));
         if meta_path.exists() {
@@ -948,14 +948,14 @@ impl Lake {
         }
         let received_at_ms = received_at_ms.unwrap_or_else(now_ms);
         let parsed = ingest::telemetry::parse_mp4(
-            &mut std::io::BufReader::new(&mut f),
+            &mut std::io::BufReader::new(&mut *f),
             Some(&self.receipt.at(received_at_ms)),
         );
         if let Some(detail) = ingest::not_a_trace(&parsed) {
             return Err(Error::NotATrace { name, detail });
         }
         let raw_path = self.root.join("sources").join(format!("{hash}.mp4"));
-        let len = f.metadata().map_err(io_err(&raw))?.len();
+        let len = f.metadata().map_err(io_err(&copy))?.len();
         let src = Source {
             device,
             name: &name,
@@ -964,7 +964,7 @@ impl Lake {
             len,
             received_at_ms,
         };
-        let staged = self.stage_parsed(&src, parsed, (raw, raw_path, false), None)?;
+        let staged = self.stage_parsed(&src, parsed, (raw.into_temp_path(), raw_path, false), None)?;
         self.commit_staged(&[&staged], &root)?;
         Ok(IngestOutcome {
             meta: staged.meta,
