@@ -1,6 +1,6 @@
-//! The GIS edge of the CLI: export formats, core layers to `tessera-gis` (GDAL) layers, and the
-//! shape reader for places (GDAL for every OGR format when built with `gis`; GeoJSON and
-//! OpenStreetMap PBF only without it).
+//! The GIS edge of the CLI: export formats, and the shape reader for places (GDAL for every OGR
+//! format when built with `gis`; GeoJSON and OpenStreetMap PBF only without it). GDAL itself runs
+//! in the `tessera-gdal` helper process ([`crate::gdal_helper`]).
 
 use anyhow::{bail, Result};
 use std::path::Path;
@@ -8,7 +8,7 @@ use tessera::gis::Layer;
 use tessera::places::shapes::ShapeReader;
 
 /// An export format, from `--format` or the output's extension.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
 pub enum ExportFormat {
     /// GeoParquet 1.1 (tessera's own writer; no GDAL needed).
     Parquet,
@@ -62,51 +62,14 @@ pub fn write(layer: &Layer, format: ExportFormat, output: &Path) -> Result<()> {
 
 #[cfg(feature = "gis")]
 fn write_gdal(layer: &Layer, format: ExportFormat, output: &Path) -> Result<()> {
-    use tessera::gis::{FieldKind as K, Value as V};
-    use tessera_gis as g;
-    let f = match format {
-        ExportFormat::Gpkg => g::VectorFormat::Gpkg,
-        ExportFormat::Fgb => g::VectorFormat::Fgb,
-        ExportFormat::Geojson => g::VectorFormat::GeoJson,
-        ExportFormat::Kml => g::VectorFormat::Kml,
-        ExportFormat::Shp => g::VectorFormat::Shp,
-        ExportFormat::Parquet => unreachable!("written above"),
-    };
-    let out = g::OutLayer {
-        name: layer.name.clone(),
-        fields: layer
-            .fields
-            .iter()
-            .map(|x| g::FieldDef {
-                name: x.name.to_string(),
-                kind: match x.kind {
-                    K::Text => g::FieldKind::Text,
-                    K::Integer64 => g::FieldKind::Integer64,
-                    K::Real => g::FieldKind::Real,
-                    K::Boolean => g::FieldKind::Boolean,
-                },
-            })
-            .collect(),
-        features: layer
-            .features
-            .iter()
-            .map(|x| g::OutFeature {
-                geometry: x.geometry.clone(),
-                values: x
-                    .values
-                    .iter()
-                    .map(|v| match v {
-                        V::Null => g::Value::Null,
-                        V::Text(s) => g::Value::Text(s.clone()),
-                        V::Integer64(i) => g::Value::Integer64(*i),
-                        V::Real(r) => g::Value::Real(*r),
-                        V::Boolean(b) => g::Value::Boolean(*b),
-                    })
-                    .collect(),
-            })
-            .collect(),
-    };
-    g::write_layer(output, f, &out)?;
+    use crate::gdal_helper::{call, path_bytes, Request};
+    call(&Request::WriteLayer {
+        path: path_bytes(output),
+        format,
+        name: layer.name.as_str().into(),
+        fields: layer.fields.iter().map(|f| (f.name.to_string(), f.kind)).collect(),
+        features: layer.features.as_slice().into(),
+    })?;
     Ok(())
 }
 
@@ -118,15 +81,12 @@ fn write_gdal(_: &Layer, format: ExportFormat, _: &Path) -> Result<()> {
 /// Write a coverage grid as GeoTIFF or COG.
 #[cfg(feature = "gis")]
 pub fn write_raster(grid: &tessera::gis::raster::Grid, output: &Path, cog: bool) -> Result<()> {
-    let g = tessera_gis::Grid {
-        west: grid.west,
-        north: grid.north,
-        pixel_deg: grid.pixel_deg,
-        width: grid.width,
-        height: grid.height,
-        data: grid.data.clone(),
-    };
-    tessera_gis::write_raster(output, &g, cog)?;
+    use crate::gdal_helper::{call, path_bytes, Request};
+    call(&Request::WriteRaster {
+        path: path_bytes(output),
+        grid: std::borrow::Cow::Borrowed(grid),
+        cog,
+    })?;
     Ok(())
 }
 
@@ -136,14 +96,16 @@ pub fn write_raster(_: &tessera::gis::raster::Grid, _: &Path, _: bool) -> Result
     bail!("GeoTIFF is written through GDAL, which this build leaves out: build the CLI with its default features (needs libgdal-dev)")
 }
 
-/// Reads places through GDAL (any OGR vector source).
+/// Reads places through GDAL (any OGR vector source), in the helper process.
 #[cfg(feature = "gis")]
 struct Gdal;
 
 #[cfg(feature = "gis")]
 impl ShapeReader for Gdal {
     fn id(&self) -> String {
-        tessera_gis::gdal_version()
+        // A helper that cannot start gives an id no helper ever has (no cache entry matches),
+        // and the read that follows reports why.
+        crate::gdal_helper::reader_id().unwrap_or_else(|e| format!("no GDAL helper: {e}"))
     }
 
     fn read(
@@ -151,19 +113,20 @@ impl ShapeReader for Gdal {
         path: &Path,
         layer: Option<&str>,
     ) -> Result<Vec<tessera::places::shapes::Shape>, tessera::places::shapes::PlacesError> {
-        let feats = tessera_gis::read_layer(path, layer).map_err(|e| tessera::places::shapes::PlacesError::Source {
+        use crate::gdal_helper::{call, path_bytes, Request, Response};
+        let failed = |message: String| tessera::places::shapes::PlacesError::Source {
             path: path.display().to_string(),
-            message: e.to_string(),
-        })?;
-        Ok(feats
-            .into_iter()
-            .enumerate()
-            .map(|(i, f)| tessera::places::shapes::Shape {
-                fid: f.fid.unwrap_or(i as u64),
-                geometry: f.geometry,
-                attrs: f.attrs,
-            })
-            .collect())
+            message,
+        };
+        let req = Request::ReadLayer {
+            path: path_bytes(path),
+            layer: layer.map(str::to_owned),
+        };
+        match call(&req) {
+            Ok(Response::Shapes(shapes)) => Ok(shapes),
+            Ok(other) => Err(failed(format!("the GDAL helper answered {other:?} to a read"))),
+            Err(e) => Err(failed(crate::output::error_text(&e))),
+        }
     }
 }
 

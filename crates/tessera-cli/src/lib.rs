@@ -8,6 +8,8 @@
 
 pub mod cli;
 pub mod commands;
+#[cfg(feature = "gis")]
+pub mod gdal_helper;
 pub mod gis;
 pub mod output;
 

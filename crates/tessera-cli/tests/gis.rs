@@ -64,6 +64,27 @@ fn run(lake: &Path, fleet: &Path, epoch: &str, policy: &Path, extra: &[&str]) ->
     json(&a)
 }
 
+/// `epoch run` of 2026-W46 with a pool of 1,000,000 and `policy`.
+fn w46_args(lake: &Path, fleet: &Path, policy: &Path) -> Vec<String> {
+    let reg = fleet.join("registry.csv");
+    [
+        "epoch",
+        "run",
+        "--lake",
+        s(lake),
+        "--epoch",
+        "2026-W46",
+        "--registry",
+        s(&reg),
+        "--policy",
+        s(policy),
+        "--pool",
+        "1000000",
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
 #[test]
 fn demo_epochs_pay_regions_roads_and_a_bounty_and_replay_byte_identical() {
     let d = tempfile::tempdir().unwrap();
@@ -363,21 +384,8 @@ fn a_region_left_without_cells_verifies_and_a_rerun_takes_the_places_from_the_ca
          [[regions]]\nsource = \"shadow.geojson\"\nname_field = \"name\"\nweight = 7\n",
     )
     .unwrap();
-    let reg = fleet.join("registry.csv");
-    let args = [
-        "epoch",
-        "run",
-        "--lake",
-        s(&lake),
-        "--epoch",
-        "2026-W46",
-        "--registry",
-        s(&reg),
-        "--policy",
-        s(&policy),
-        "--pool",
-        "1000000",
-    ];
+    let args = w46_args(&lake, &fleet, &policy);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let first = common::run_in(None, &args);
     assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
     assert!(String::from_utf8_lossy(&first.stderr).contains("places: built and cached"));
@@ -440,4 +448,119 @@ fn a_region_left_without_cells_verifies_and_a_rerun_takes_the_places_from_the_ca
     assert_eq!(entries(), 6);
     let rows = sql("SELECT region FROM regions WHERE region = 'renamed-shadow'");
     assert_eq!(rows.as_array().unwrap().len(), 1, "{rows}");
+}
+
+/// `tessera ARGS` with `TESSERA_GDAL` set to `helper`.
+fn run_with_helper(helper: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(common::bin())
+        .args(args)
+        .env("TESSERA_GDAL", helper)
+        .output()
+        .unwrap()
+}
+
+/// The shared libraries `ldd` lists for `exe`.
+fn libraries(exe: &str) -> String {
+    tool("ldd", &[exe])
+}
+
+#[test]
+fn only_the_gdal_helper_loads_gdal_not_tessera() {
+    // Every command of `tessera` used to load GDAL's ~110 libraries at start (36 ms of CPU).
+    let helper = env!("CARGO_BIN_EXE_tessera-gdal");
+    assert!(libraries(helper).contains("libgdal"), "{}", libraries(helper));
+    assert!(
+        !libraries(common::bin()).contains("libgdal"),
+        "{}",
+        libraries(common::bin())
+    );
+    // The helper is not a command: run by hand it says what it is and exits 2.
+    let o = Command::new(helper).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&o.stderr);
+    assert!(text.contains("GDAL helper") && text.contains("GDAL 3."), "{text}");
+}
+
+#[test]
+fn a_missing_or_foreign_gdal_helper_is_a_clear_error_and_writes_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let lake = demo_lake(d.path());
+    let export = |out: &Path| {
+        vec![
+            "export".to_string(),
+            "cells".into(),
+            "--lake".into(),
+            s(&lake).into(),
+            "--epoch".into(),
+            "2026-W47".into(),
+            "--output".into(),
+            s(out).into(),
+        ]
+    };
+    let gpkg = d.path().join("cells.gpkg");
+    let args = export(&gpkg);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let missing = d.path().join("no-such-helper");
+    let o = run_with_helper(&missing, &args);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("starting the GDAL helper") && err.contains("no-such-helper"),
+        "{err}"
+    );
+    // A program that is not the helper (exits at once, says nothing).
+    let o = run_with_helper(Path::new("/bin/true"), &args);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("/bin/true ended without greeting"), "{err}");
+    assert!(!gpkg.exists());
+    // What does not need GDAL does not need the helper.
+    let parquet = d.path().join("cells.parquet");
+    let args = export(&parquet);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = run_with_helper(&missing, &args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(parquet.exists());
+}
+
+#[test]
+fn the_gdal_helpers_own_build_is_part_of_the_places_cache_key() {
+    // `tessera`'s hash does not cover the code that reads places through GDAL: the helper's
+    // BLAKE3 is in the key, so another helper build never reuses cells the first one read.
+    let d = tempfile::tempdir().unwrap();
+    let (fleet, lake) = fleet_lake(d.path());
+    tool(
+        "ogr2ogr",
+        &[
+            "-f",
+            "GPKG",
+            s(&fleet.join("regions.gpkg")),
+            s(&fleet.join("regions.geojson")),
+        ],
+    );
+    let text = std::fs::read_to_string(fleet.join("places.toml")).unwrap();
+    let policy = fleet.join("gpkg.toml");
+    std::fs::write(&policy, text.replace("\"regions.geojson\"", "\"regions.gpkg\"")).unwrap();
+    let args = w46_args(&lake, &fleet, &policy);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let helper = Path::new(env!("CARGO_BIN_EXE_tessera-gdal"));
+    let stderr = |o: std::process::Output| {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    assert!(stderr(run_with_helper(helper, &args)).contains("places: built and cached"));
+    assert!(stderr(run_with_helper(helper, &args)).contains("places: from the cache"));
+    // The same helper with one more byte: another build.
+    // (Copied by `sh`, so no thread of this test process holds the file open for writing when
+    // it is executed: ETXTBSY.)
+    let other = d.path().join("tessera-gdal");
+    let copied = Command::new("sh")
+        .args(["-c", "cp \"$0\" \"$1\" && printf x >> \"$1\""])
+        .arg(helper)
+        .arg(&other)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    assert!(stderr(run_with_helper(&other, &args)).contains("places: built and cached"));
+    assert!(stderr(run_with_helper(&other, &args)).contains("places: from the cache"));
 }

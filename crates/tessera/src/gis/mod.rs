@@ -13,7 +13,7 @@ pub mod layers;
 pub mod raster;
 
 /// A field's type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum FieldKind {
     /// UTF-8 text.
     Text,
@@ -35,7 +35,7 @@ pub struct Field {
 }
 
 /// A value (its kind matches the field's, or is `Null`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Value {
     /// No value.
     Null,
@@ -50,7 +50,7 @@ pub enum Value {
 }
 
 /// A feature: a geometry and one value per field.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Feature {
     /// Geometry, longitude/latitude degrees.
     pub geometry: geo::Geometry<f64>,

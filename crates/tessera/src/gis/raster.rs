@@ -5,7 +5,7 @@ use crate::epoch::Epoch;
 use crate::lake::{Error, Lake, Result};
 
 /// A grid of counts, row 0 at the north edge.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Grid {
     /// West edge, degrees.
     pub west: f64,

@@ -104,6 +104,19 @@ pub(crate) fn build_with(
     })
 }
 
+/// Whether any of the policy's place sources is read through the caller's [`ShapeReader`]
+/// (every format but GeoJSON and, for roads, `.osm.pbf`, which tessera reads itself): only then
+/// does the reader's [`ShapeReader::id`] belong in the places cache key.
+pub(crate) fn needs_reader(policy: &Policy, base: &Path) -> bool {
+    let other = |source: &str| !is_geojson(&base.join(source));
+    policy.regions.iter().any(|r| other(&r.source))
+        || policy
+            .roads
+            .as_ref()
+            .is_some_and(|r| other(&r.source) && !super::osm::is_osm_pbf(&base.join(&r.source)))
+        || policy.bounties.iter().any(|b| other(&b.source))
+}
+
 fn read(reader: &dyn ShapeReader, path: &Path, layer: Option<&str>) -> Result<Vec<Shape>, PlacesError> {
     if is_geojson(path) {
         read_geojson(path, layer)

@@ -173,7 +173,13 @@ pub fn load_or_build(
         return Ok((Places::default(), Origin::None, None));
     }
     let sources = source_records(policy, base)?;
-    let k = key(policy, &sources, &companions(policy, base)?, build, &reader.id());
+    // The reader (in the GDAL build, a helper process to start) only when it reads a source.
+    let reader_id = if super::build::needs_reader(policy, base) {
+        reader.id()
+    } else {
+        "native".to_owned()
+    };
+    let k = key(policy, &sources, &companions(policy, base)?, build, &reader_id);
     let path = dir.join(format!("{k}.parquet"));
     let (json, cells) = (path.with_extension("json"), path.with_extension("cells"));
     let ((entry, bytes), cell_bytes) = rayon::join(|| (std::fs::read(&json), map_file(&path)), || map_file(&cells));
@@ -513,6 +519,58 @@ mod tests {
         let (pl3, o, _) = load_or_build(&p, d.path(), &Native, &cache, "b").unwrap();
         assert!(matches!(o, Origin::Built { .. }), "{o:?}");
         assert_eq!(pl3, crate::places::build(&p, d.path(), &Native).unwrap());
+    }
+
+    /// Reads any file as GeoJSON and counts how often it is asked for its id.
+    struct CountingReader {
+        id: &'static str,
+        asked: std::sync::atomic::AtomicUsize,
+    }
+
+    impl CountingReader {
+        fn new(id: &'static str) -> CountingReader {
+            CountingReader {
+                id,
+                asked: Default::default(),
+            }
+        }
+
+        fn asked(&self) -> usize {
+            self.asked.load(std::sync::atomic::Ordering::Relaxed)
+        }
+    }
+
+    impl ShapeReader for CountingReader {
+        fn read(&self, path: &Path, layer: Option<&str>) -> Result<Vec<crate::places::shapes::Shape>, PlacesError> {
+            crate::places::shapes::read_geojson(path, layer)
+        }
+
+        fn id(&self) -> String {
+            self.asked.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.id.to_owned()
+        }
+    }
+
+    #[test]
+    fn rule_the_reader_keys_the_cache_only_when_it_reads_a_source() {
+        let d = tempfile::tempdir().unwrap();
+        let cache = d.path().join("cache");
+        // GeoJSON only: tessera reads every source itself; the reader is neither asked (in the
+        // GDAL build that would start its helper process) nor part of the key.
+        let p = fixture(d.path());
+        let (r1, r2) = (CountingReader::new("r1"), CountingReader::new("r2"));
+        let built = |o: Origin| matches!(o, Origin::Built { .. });
+        assert!(built(load_or_build(&p, d.path(), &r1, &cache, "b").unwrap().1));
+        assert!(!built(load_or_build(&p, d.path(), &r2, &cache, "b").unwrap().1));
+        assert_eq!((r1.asked(), r2.asked()), (0, 0));
+        // A region source in another format is read by the reader: another reader, another key.
+        std::fs::copy(d.path().join("a.geojson"), d.path().join("a.fgb")).unwrap();
+        let mut p2 = p.clone();
+        p2.regions[0].source = "a.fgb".into();
+        assert!(built(load_or_build(&p2, d.path(), &r1, &cache, "b").unwrap().1));
+        assert!(!built(load_or_build(&p2, d.path(), &r1, &cache, "b").unwrap().1));
+        assert!(built(load_or_build(&p2, d.path(), &r2, &cache, "b").unwrap().1));
+        assert_eq!((r1.asked(), r2.asked()), (2, 1));
     }
 
     #[test]

@@ -1,0 +1,301 @@
+//! `tessera` ↔ `tessera-gdal`: GDAL runs in a helper process, so that only the commands that
+//! need it pay for loading it.
+//!
+//! Linking GDAL into `tessera` made every start of every command load and relocate ~110 shared
+//! libraries: 36 ms of CPU (`perf stat -r 20 tessera --version`: 39.7 ms against 1.8 ms without
+//! GDAL), a tenth of a 10^6-fix epoch. Now `tessera` has no GDAL at all; the GIS formats (vector
+//! export, GeoTIFF/COG, places from OGR sources and the GDAL release in the places cache key) are
+//! requests to `tessera-gdal` (src/gdal_main.rs, the same package's second binary), started on
+//! first use and kept for the rest of the command.
+//!
+//! **Where the helper is:** `$TESSERA_GDAL` when set, else `tessera-gdal` next to this
+//! executable (where `cargo build` and `cargo install` put it), else, for cargo's test binaries
+//! in `target/<profile>/deps/`, the one in `target/<profile>/`.
+//!
+//! **Protocol** (`PROTOCOL`, checked on both sides): the helper is started with the argument
+//! `--serve-v1` and speaks first. Each message is a frame: its length as 8 bytes little-endian,
+//! then the message as CBOR (RFC 8949, serde's data model through `ciborium`; floats keep their
+//! exact bits). The helper sends one [`Hello`], then answers each [`Request`] on its stdin with
+//! one [`Response`]; it exits when its stdin closes. Paths travel as their bytes (any Unix
+//! path) and are resolved in the helper, which inherits this process's directory and
+//! environment. Its stderr is ours (GDAL's warnings appear as before).
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::Mutex;
+use tessera::gis::raster::Grid;
+use tessera::gis::{Feature, FieldKind};
+use tessera::places::shapes::Shape;
+
+/// The protocol version, in the argument the helper is started with and in its [`Hello`].
+pub const PROTOCOL: u32 = 1;
+
+/// The argument that starts the helper's request loop.
+pub const SERVE_ARG: &str = "--serve-v1";
+
+/// The helper's first message.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Hello {
+    /// [`PROTOCOL`] of the helper's build.
+    pub protocol: u32,
+    /// `GDAL <release> (<date>)`, e.g. `GDAL 3.6.2 (2023-01-02)`: part of the places cache key.
+    pub gdal: String,
+}
+
+/// One request. Borrowed on the sending side (a layer is not copied to be sent), owned on the
+/// receiving side.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Request<'a> {
+    /// Write a vector layer at `path` (atomically) in `format` (not `Parquet`).
+    WriteLayer {
+        /// The output path's bytes.
+        path: Vec<u8>,
+        /// The format.
+        format: crate::gis::ExportFormat,
+        /// The layer name.
+        name: Cow<'a, str>,
+        /// The fields: name and type.
+        fields: Vec<(String, FieldKind)>,
+        /// The features, in order.
+        features: Cow<'a, [Feature]>,
+    },
+    /// Write a count grid at `path` as GeoTIFF, or Cloud-Optimized GeoTIFF with `cog`.
+    WriteRaster {
+        /// The output path's bytes.
+        path: Vec<u8>,
+        /// The grid.
+        grid: Cow<'a, Grid>,
+        /// Cloud-Optimized GeoTIFF.
+        cog: bool,
+    },
+    /// The BLAKE3 of the helper's own executable (with the GDAL release, what identifies how
+    /// places sources were read: the places cache key; `tessera`'s own hash does not cover the
+    /// helper's code).
+    Build,
+    /// Read the features of `layer` (`None`: the first layer) of any OGR source at `path`.
+    ReadLayer {
+        /// The source path's bytes.
+        path: Vec<u8>,
+        /// The layer.
+        layer: Option<String>,
+    },
+}
+
+/// One answer.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Response {
+    /// A `WriteLayer` or `WriteRaster` was written.
+    Written,
+    /// The features a `ReadLayer` read.
+    Shapes(Vec<Shape>),
+    /// The helper executable's BLAKE3, hex.
+    Build(String),
+    /// The request failed; the whole message (file, layer, feature, GDAL's reason).
+    Failed(String),
+}
+
+/// A path as bytes for a [`Request`].
+pub fn path_bytes(p: &Path) -> Vec<u8> {
+    use std::os::unix::ffi::OsStrExt;
+    p.as_os_str().as_bytes().to_vec()
+}
+
+/// A path from a [`Request`]'s bytes.
+pub fn path_from(b: &[u8]) -> PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    PathBuf::from(std::ffi::OsStr::from_bytes(b))
+}
+
+/// Writes one frame (length, CBOR) and flushes.
+///
+/// # Errors
+/// An I/O error of `w`, or a value serde cannot encode.
+pub fn write_frame<T: Serialize>(w: &mut impl Write, value: &T) -> Result<()> {
+    let mut body = Vec::new();
+    ciborium::into_writer(value, &mut body).map_err(|e| anyhow!("encoding a message: {e}"))?;
+    w.write_all(&(body.len() as u64).to_le_bytes())?;
+    w.write_all(&body)?;
+    w.flush()?;
+    Ok(())
+}
+
+/// Reads one frame; `None` at a clean end of the stream (before a frame's first byte).
+///
+/// # Errors
+/// An I/O error, a stream that ends inside a frame, or a body that is not the expected message.
+pub fn read_frame<T: serde::de::DeserializeOwned>(r: &mut impl Read) -> Result<Option<T>> {
+    let mut len = [0u8; 8];
+    let mut got = 0;
+    while got < len.len() {
+        match r.read(&mut len[got..]) {
+            Ok(0) if got == 0 => return Ok(None),
+            Ok(0) => bail!("the stream ended inside a frame's length"),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let len = u64::from_le_bytes(len);
+    let mut body = Vec::new();
+    let read = r.take(len).read_to_end(&mut body)?;
+    if read as u64 != len {
+        bail!("the stream ended inside a frame ({read} of {len} bytes)");
+    }
+    let value = ciborium::from_reader(body.as_slice()).map_err(|e| anyhow!("decoding a message: {e}"))?;
+    Ok(Some(value))
+}
+
+/// A running helper.
+struct Helper {
+    path: PathBuf,
+    child: Child,
+    tx: BufWriter<ChildStdin>,
+    rx: BufReader<ChildStdout>,
+    gdal: String,
+}
+
+/// Helpers waiting for a request: one per request in flight at most (places sources may be
+/// read in parallel), kept until the process exits (a helper exits when its stdin closes).
+static IDLE: Mutex<Vec<Helper>> = Mutex::new(Vec::new());
+
+/// Where the helper is (see the module documentation).
+fn helper_path() -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("TESSERA_GDAL") {
+        return Ok(PathBuf::from(p));
+    }
+    let exe = std::env::current_exe().context("finding tessera-gdal: this executable's path")?;
+    let dir = exe.parent().unwrap_or(Path::new("."));
+    let mut tried = vec![dir.join("tessera-gdal")];
+    if dir.file_name().is_some_and(|n| n == "deps") {
+        tried.push(dir.parent().unwrap_or(dir).join("tessera-gdal"));
+    }
+    if let Some(p) = tried.iter().find(|p| p.is_file()) {
+        return Ok(p.clone());
+    }
+    bail!(
+        "GDAL's formats are read and written by tessera-gdal, which is not next to {} (looked for {}): \
+         build both with `cargo build --release -p tessera-cli` (or `cargo install --path crates/tessera-cli`), \
+         or name it in TESSERA_GDAL",
+        exe.display(),
+        tried
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+impl Helper {
+    fn start() -> Result<Helper> {
+        let path = helper_path()?;
+        let mut child = Command::new(&path)
+            .arg(SERVE_ARG)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("starting the GDAL helper {}", path.display()))?;
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            bail!("starting the GDAL helper {}: no pipes", path.display());
+        };
+        let mut helper = Helper {
+            path,
+            child,
+            tx: BufWriter::new(stdin),
+            rx: BufReader::new(stdout),
+            gdal: String::new(),
+        };
+        // It speaks first, so a helper that cannot start (no libgdal) is reported here, before
+        // anything is written to a closed pipe.
+        let hello: Hello = match read_frame(&mut helper.rx) {
+            Ok(Some(h)) => h,
+            Ok(None) => return Err(helper.ended("without greeting")),
+            Err(e) => return Err(helper.ended(&format!("with a bad greeting ({e})"))),
+        };
+        if hello.protocol != PROTOCOL {
+            let _ = helper.child.kill();
+            let _ = helper.child.wait();
+            bail!(
+                "the GDAL helper {} speaks protocol {}, this tessera {PROTOCOL}: build and install both from the same source",
+                helper.path.display(),
+                hello.protocol
+            );
+        }
+        helper.gdal = hello.gdal;
+        Ok(helper)
+    }
+
+    /// The error for a helper that stopped answering; waits for it to report how it ended.
+    fn ended(mut self, how: &str) -> anyhow::Error {
+        let _ = self.child.kill();
+        let status = self
+            .child
+            .wait()
+            .map(|s| s.to_string())
+            .unwrap_or_else(|e| e.to_string());
+        anyhow!("the GDAL helper {} ended {how} ({status})", self.path.display())
+    }
+
+    fn exchange(mut self, req: &Request<'_>) -> Result<(Helper, Response)> {
+        if let Err(e) = write_frame(&mut self.tx, req) {
+            return Err(self.ended(&format!("before taking the request ({e})")));
+        }
+        match read_frame(&mut self.rx) {
+            Ok(Some(r)) => Ok((self, r)),
+            Ok(None) => Err(self.ended("without an answer")),
+            Err(e) => Err(self.ended(&format!("with a bad answer ({e})"))),
+        }
+    }
+}
+
+/// An idle helper, or a new one.
+fn take() -> Result<Helper> {
+    let idle = IDLE.lock().unwrap_or_else(|p| p.into_inner()).pop();
+    match idle {
+        Some(h) => Ok(h),
+        None => Helper::start(),
+    }
+}
+
+fn give_back(h: Helper) {
+    IDLE.lock().unwrap_or_else(|p| p.into_inner()).push(h);
+}
+
+/// Sends `req` to a helper and returns its answer; a `Failed` answer is an error carrying the
+/// helper's message.
+///
+/// # Errors
+/// The helper cannot be found or started, stops answering, or the request failed.
+pub fn call(req: &Request<'_>) -> Result<Response> {
+    let (h, resp) = take()?.exchange(req)?;
+    give_back(h);
+    match resp {
+        Response::Failed(message) => Err(anyhow!(message)),
+        r => Ok(r),
+    }
+}
+
+/// What reads places through the helper: `GDAL <release> (<date>); tessera-gdal <BLAKE3 of
+/// the helper executable>`, asked once per process.
+///
+/// # Errors
+/// The helper cannot be found, started or hashed.
+pub fn reader_id() -> Result<String> {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    if let Some(id) = ID.get() {
+        return Ok(id.clone());
+    }
+    let (h, resp) = take()?.exchange(&Request::Build)?;
+    let gdal = h.gdal.clone();
+    give_back(h);
+    let id = match resp {
+        Response::Build(b) => format!("{gdal}; tessera-gdal {b}"),
+        Response::Failed(m) => bail!("the GDAL helper's executable: {m}"),
+        other => bail!("the GDAL helper answered {other:?} to Build"),
+    };
+    Ok(ID.get_or_init(|| id).clone())
+}
