@@ -16,14 +16,21 @@
 //! `--serve-v1` and speaks first. Each message is a frame: its length as 8 bytes little-endian,
 //! then the message as CBOR (RFC 8949, serde's data model through `ciborium`; floats keep their
 //! exact bits). The helper sends one [`Hello`], then answers each [`Request`] on its stdin with
-//! one [`Response`]; it exits when its stdin closes. Paths travel as their bytes (any Unix
-//! path) and are resolved in the helper, which inherits this process's directory and
-//! environment. Its stderr is ours (GDAL's warnings appear as before).
+//! one [`Response`]; it exits when its stdin closes. Paths travel as their bytes and are
+//! resolved in the helper, which inherits this process's directory and environment (GDAL itself
+//! takes paths as UTF-8 text: a directory whose name is not UTF-8 fails there, with GDAL's
+//! message). Its stderr is ours (GDAL's warnings appear as before).
+//!
+//! **Failures:** a helper that does not greet within 60 s, or greets with anything but a short
+//! [`Hello`] of this protocol, is refused as "not a tessera-gdal helper"; one that stops
+//! answering is reported with how it ended (exit status or signal) — writing to it never ends
+//! `tessera` by SIGPIPE — and the temporaries it left beside the output are removed. The helper
+//! is killed when `tessera` is (`PR_SET_PDEATHSIG`), so a cancelled export writes nothing.
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::Mutex;
@@ -128,6 +135,20 @@ pub fn write_frame<T: Serialize>(w: &mut impl Write, value: &T) -> Result<()> {
 /// # Errors
 /// An I/O error, a stream that ends inside a frame, or a body that is not the expected message.
 pub fn read_frame<T: serde::de::DeserializeOwned>(r: &mut impl Read) -> Result<Option<T>> {
+    read_frame_limited(r, MAX_FRAME)
+}
+
+/// The longest frame read: 64 GiB (a length beyond it is not a frame of this protocol).
+pub const MAX_FRAME: u64 = 1 << 36;
+
+/// The longest greeting: a [`Hello`] is well under 1 KiB.
+const MAX_HELLO: u64 = 1 << 16;
+
+/// [`read_frame`] refusing a frame longer than `max` bytes before reading it.
+///
+/// # Errors
+/// As [`read_frame`], and a length over `max`.
+pub fn read_frame_limited<T: serde::de::DeserializeOwned>(r: &mut impl Read, max: u64) -> Result<Option<T>> {
     let mut len = [0u8; 8];
     let mut got = 0;
     while got < len.len() {
@@ -140,6 +161,9 @@ pub fn read_frame<T: serde::de::DeserializeOwned>(r: &mut impl Read) -> Result<O
         }
     }
     let len = u64::from_le_bytes(len);
+    if len > max {
+        bail!("a frame of {len} bytes, over the {max} this protocol allows");
+    }
     let mut body = Vec::new();
     let read = r.take(len).read_to_end(&mut body)?;
     if read as u64 != len {
@@ -153,7 +177,9 @@ pub fn read_frame<T: serde::de::DeserializeOwned>(r: &mut impl Read) -> Result<O
 struct Helper {
     path: PathBuf,
     child: Child,
-    tx: BufWriter<ChildStdin>,
+    /// Unbuffered (a frame is written whole from memory): nothing is left to flush into a
+    /// closed pipe when a helper is dropped.
+    tx: ChildStdin,
     rx: BufReader<ChildStdout>,
     gdal: String,
 }
@@ -164,7 +190,7 @@ static IDLE: Mutex<Vec<Helper>> = Mutex::new(Vec::new());
 
 /// Where the helper is (see the module documentation).
 fn helper_path() -> Result<PathBuf> {
-    if let Some(p) = std::env::var_os("TESSERA_GDAL") {
+    if let Some(p) = std::env::var_os("TESSERA_GDAL").filter(|p| !p.is_empty()) {
         return Ok(PathBuf::from(p));
     }
     let exe = std::env::current_exe().context("finding tessera-gdal: this executable's path")?;
@@ -192,29 +218,46 @@ fn helper_path() -> Result<PathBuf> {
 impl Helper {
     fn start() -> Result<Helper> {
         let path = helper_path()?;
-        let mut child = Command::new(&path)
+        let from_env = if std::env::var_os("TESSERA_GDAL").is_some_and(|p| !p.is_empty()) {
+            " (named by TESSERA_GDAL)"
+        } else {
+            ""
+        };
+        let mut command = Command::new(&path);
+        command
             .arg(SERVE_ARG)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::inherit());
+        die_with_parent(&mut command);
+        let mut child = command
             .spawn()
-            .with_context(|| format!("starting the GDAL helper {}", path.display()))?;
+            .with_context(|| format!("starting the GDAL helper {}{from_env}", path.display()))?;
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             bail!("starting the GDAL helper {}: no pipes", path.display());
         };
         let mut helper = Helper {
             path,
             child,
-            tx: BufWriter::new(stdin),
+            tx: stdin,
             rx: BufReader::new(stdout),
             gdal: String::new(),
         };
         // It speaks first, so a helper that cannot start (no libgdal) is reported here, before
         // anything is written to a closed pipe.
-        let hello: Hello = match read_frame(&mut helper.rx) {
+        if !readable_within(helper.rx.get_ref(), GREETING_TIMEOUT_MS) {
+            let secs = GREETING_TIMEOUT_MS / 1000;
+            return Err(helper.ended(&format!(
+                "without greeting in {secs} s{from_env}: not a tessera-gdal helper?"
+            )));
+        }
+        let hello: Hello = match read_frame_limited(&mut helper.rx, MAX_HELLO) {
             Ok(Some(h)) => h,
-            Ok(None) => return Err(helper.ended("without greeting")),
-            Err(e) => return Err(helper.ended(&format!("with a bad greeting ({e})"))),
+            Ok(None) => return Err(helper.ended(&format!("without greeting{from_env}"))),
+            Err(e) => {
+                let how = format!("with a bad greeting{from_env}: not a tessera-gdal helper? ({e})");
+                return Err(helper.ended(&how));
+            }
         };
         if hello.protocol != PROTOCOL {
             let _ = helper.child.kill();
@@ -241,13 +284,95 @@ impl Helper {
     }
 
     fn exchange(mut self, req: &Request<'_>) -> Result<(Helper, Response)> {
-        if let Err(e) = write_frame(&mut self.tx, req) {
+        if let Err(e) = without_sigpipe(|| write_frame(&mut self.tx, req)) {
             return Err(self.ended(&format!("before taking the request ({e})")));
         }
         match read_frame(&mut self.rx) {
             Ok(Some(r)) => Ok((self, r)),
             Ok(None) => Err(self.ended("without an answer")),
             Err(e) => Err(self.ended(&format!("with a bad answer ({e})"))),
+        }
+    }
+}
+
+/// How long a starting helper may take to greet (loading GDAL takes ~40 ms; a cold disk, more).
+const GREETING_TIMEOUT_MS: i32 = 60_000;
+
+/// Whether `fd` has something to read (or has reached its end) within `ms` milliseconds.
+fn readable_within(fd: &impl std::os::fd::AsRawFd, ms: i32) -> bool {
+    let mut p = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: one valid pollfd for the duration of the call.
+        let r = unsafe { libc::poll(&mut p, 1, ms) };
+        if r >= 0 || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            return r > 0;
+        }
+    }
+}
+
+/// The helper is killed when the thread that started it ends (a cancelled or killed `tessera`
+/// leaves no helper finishing its file).
+fn die_with_parent(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: getpid is async-signal-safe; captured before the fork.
+    let parent = unsafe { libc::getpid() };
+    // SAFETY: prctl, getppid and _exit are async-signal-safe, as pre_exec requires.
+    unsafe {
+        command.pre_exec(move || {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            if libc::getppid() != parent {
+                libc::_exit(1);
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Runs `f` with SIGPIPE blocked in this thread, so that writing to a helper that has gone
+/// returns EPIPE (reported) instead of ending `tessera` silently (`output::default_sigpipe`
+/// restores SIGPIPE's default action for piped output); a SIGPIPE raised meanwhile is consumed.
+fn without_sigpipe<T>(f: impl FnOnce() -> T) -> T {
+    // SAFETY: signal sets are plain data initialised by sigemptyset/sigaddset; pthread_sigmask
+    // and sigtimedwait act on this thread only.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
+        let out = f();
+        let zero = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        while libc::sigtimedwait(&set, std::ptr::null_mut(), &zero) == libc::SIGPIPE {}
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        out
+    }
+}
+
+/// Removes what a helper that died while writing left: its temporaries beside the output
+/// (`.<name>.tmp-<helper pid>-…`, files or directories; `tessera-gis` names them so).
+fn remove_temps(req: &Request<'_>, pid: u32) {
+    use std::os::unix::ffi::OsStrExt;
+    let (Request::WriteLayer { path, .. } | Request::WriteRaster { path, .. }) = req else {
+        return;
+    };
+    let path = path_from(path);
+    let Some(name) = path.file_name() else { return };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut prefix = b".".to_vec();
+    prefix.extend_from_slice(name.as_bytes());
+    prefix.extend_from_slice(format!(".tmp-{pid}-").as_bytes());
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        if e.file_name().as_bytes().starts_with(&prefix) {
+            let p = e.path();
+            let _ = std::fs::remove_dir_all(&p).or_else(|_| std::fs::remove_file(&p));
         }
     }
 }
@@ -271,7 +396,9 @@ fn give_back(h: Helper) {
 /// # Errors
 /// The helper cannot be found or started, stops answering, or the request failed.
 pub fn call(req: &Request<'_>) -> Result<Response> {
-    let (h, resp) = take()?.exchange(req)?;
+    let h = take()?;
+    let pid = h.child.id();
+    let (h, resp) = h.exchange(req).inspect_err(|_| remove_temps(req, pid))?;
     give_back(h);
     match resp {
         Response::Failed(message) => Err(anyhow!(message)),

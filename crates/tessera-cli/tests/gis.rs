@@ -513,6 +513,31 @@ fn a_missing_or_foreign_gdal_helper_is_a_clear_error_and_writes_nothing() {
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("/bin/true ended without greeting"), "{err}");
+    // One that talks, but not this protocol (`echo --serve-v1` says its argument): refused by
+    // the greeting's length ("--serve-" as a length), not read into memory.
+    let o = run_with_helper(Path::new("/bin/echo"), &args);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("bad greeting (named by TESSERA_GDAL): not a tessera-gdal helper"),
+        "{err}"
+    );
+    // The real helper, gone before it reads the request: an error, not a silent SIGPIPE (141).
+    let gone = d.path().join("gone.sh");
+    let made = Command::new("sh")
+        .args([
+            "-c",
+            "printf '#!/bin/sh\\nexec \"%s\" \"$@\" </dev/null\\n' \"$0\" > \"$1\" && chmod +x \"$1\"",
+        ])
+        .arg(env!("CARGO_BIN_EXE_tessera-gdal"))
+        .arg(&gone)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let o = run_with_helper(&gone, &args);
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("gone.sh ended"), "{err}");
     assert!(!gpkg.exists());
     // What does not need GDAL does not need the helper.
     let parquet = d.path().join("cells.parquet");
