@@ -87,6 +87,39 @@ pub(crate) fn temp_dir(path: &Path) -> Result<Temp, Error> {
     })
 }
 
+/// Less free space than this after writing is taken for a full file system.
+pub(crate) const MIN_FREE_BYTES: u64 = 1 << 20;
+
+/// Refuses to put `written` in place of `to` when the file system holding it is full.
+///
+/// GDAL's FlatGeobuf, GeoJSON and KML drivers (and `ogr2ogr` with them) ignore a short write:
+/// on a full disk they leave a truncated or empty file and report success. GDAL does not say,
+/// so this asks the file system: less than [`MIN_FREE_BYTES`] free (for root, counting the
+/// blocks reserved for root) after writing means a write may have been cut short.
+///
+/// # Errors
+/// [`Error::Io`] naming `to`, with `ENOSPC`, when the file system is full.
+pub(crate) fn check_space(written: &Path, to: &Path) -> Result<(), Error> {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(written.as_os_str().as_bytes()) else {
+        return Ok(());
+    };
+    // SAFETY: statvfs fills the zeroed struct from a NUL-terminated path; geteuid has no inputs.
+    let (ok, st, root) = unsafe {
+        let mut st: libc::statvfs = std::mem::zeroed();
+        (libc::statvfs(c.as_ptr(), &mut st) == 0, st, libc::geteuid() == 0)
+    };
+    let blocks = if root { st.f_bfree } else { st.f_bavail };
+    if ok && blocks.saturating_mul(st.f_frsize) < MIN_FREE_BYTES {
+        return Err(Error::Io {
+            path: to.to_path_buf(),
+            op: "write (the file system is full: the output would be incomplete)",
+            source: std::io::Error::from_raw_os_error(libc::ENOSPC),
+        });
+    }
+    Ok(())
+}
+
 /// `rename(from, to)`, replacing `to`; errors name `to`.
 pub(crate) fn rename(from: &Path, to: &Path) -> Result<(), Error> {
     std::fs::rename(from, to).map_err(|source| Error::Io {

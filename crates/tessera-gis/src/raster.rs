@@ -18,7 +18,8 @@ use crate::{fsutil, gdal_error, Error, Grid};
 ///
 /// [`Error::BadGrid`] when the grid is empty, `data.len() != width * height`, `pixel_deg` is not
 /// a positive finite number or an edge is not finite; [`Error::Gdal`] when GDAL fails;
-/// [`Error::Io`] for the temporary file and the rename.
+/// [`Error::Io`] for the temporary file and the rename, and when the file system is full after
+/// writing.
 pub fn write_raster(path: &Path, grid: &Grid, cog: bool) -> Result<(), Error> {
     check_grid(path, grid)?;
     let mem = in_memory(path, grid)?;
@@ -32,6 +33,7 @@ pub fn write_raster(path: &Path, grid: &Grid, cog: bool) -> Result<(), Error> {
         .create_copy(&drv, &tmp.path, &options)
         .map_err(gdal_error(path, None, "write GeoTIFF"))?;
     out.close().map_err(gdal_error(path, None, "close GeoTIFF"))?;
+    fsutil::check_space(&tmp.path, path)?;
     fsutil::rename(&tmp.path, path)?;
     tmp.keep();
     Ok(())

@@ -50,7 +50,8 @@ struct GeomPlan {
 /// cannot hold (text over 254 bytes, an integer over 18 digits, a Real over 22 integer digits);
 /// [`Error::GeometryMix`] for geometry families a Shapefile cannot share. While writing:
 /// [`Error::Gdal`] / [`Error::BadFeature`] when GDAL refuses, [`Error::Io`] for the temporary
-/// files and the rename. On error no output is left behind and an existing one is untouched
+/// files and the rename, and when the file system is full after writing (under 1 MiB free:
+/// GDAL's FlatGeobuf, GeoJSON and KML drivers ignore a short write). On error no output is left behind and an existing one is untouched
 /// (Shapefile: unless a rename fails after the first sidecar was moved into place).
 pub fn write_layer(path: &Path, format: VectorFormat, layer: &OutLayer) -> Result<(), Error> {
     check_fields(path, format, layer)?;
@@ -63,6 +64,7 @@ pub fn write_layer(path: &Path, format: VectorFormat, layer: &OutLayer) -> Resul
     }
     let tmp = fsutil::temp_file(path)?;
     write_dataset(&tmp.path, path, &drv, format, layer, &geom_plan, &field_plans)?;
+    fsutil::check_space(&tmp.path, path)?;
     fsutil::rename(&tmp.path, path)?;
     tmp.keep();
     Ok(())
@@ -288,6 +290,7 @@ fn write_shapefile(
     }
     // .shp last: a reader opening the new .shp finds the new .shx/.dbf already in place.
     written.sort_by_key(|n| Path::new(n).extension().is_some_and(|e| e.eq_ignore_ascii_case("shp")));
+    fsutil::check_space(&dir.path, path)?;
     let parent = fsutil::parent_dir(path);
     for n in &written {
         fsutil::rename(&dir.path.join(n), &parent.join(n))?;

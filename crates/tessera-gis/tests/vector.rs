@@ -304,3 +304,58 @@ fn ogrinfo_sees_types() {
         );
     }
 }
+
+/// Unmounts a directory on drop.
+struct Unmount(PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_file_system_is_an_error_and_the_old_output_stays_not_a_truncated_file() {
+    // GDAL's FlatGeobuf, GeoJSON and KML drivers ignore short writes (ogr2ogr reports success
+    // with a truncated file); a 4 MiB tmpfs makes the disk fill up during the write.
+    // SAFETY: geteuid has no inputs.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: mounting a small tmpfs needs root");
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
+        .arg(d.path())
+        .status()
+        .unwrap();
+    if !mounted.success() {
+        // Root without CAP_SYS_ADMIN (an unprivileged container).
+        eprintln!("skipped: cannot mount a 4 MiB tmpfs at {}", d.path().display());
+        return;
+    }
+    let _unmount = Unmount(d.path().to_path_buf());
+    let small = polygons();
+    let mut big = small.clone();
+    big.features = small.features.iter().cycle().take(60_000).cloned().collect();
+    for format in VectorFormat::ALL {
+        let out = out_path(d.path(), "layer", format);
+        write_layer(&out, format, &small).unwrap();
+        let before = std::fs::read(&out).unwrap();
+        let err = write_layer(&out, format, &big).unwrap_err().to_string();
+        if matches!(format, VectorFormat::GeoJson | VectorFormat::Kml) {
+            assert!(err.contains("the file system is full"), "{format}: {err}");
+        }
+        assert_eq!(
+            std::fs::read(&out).unwrap(),
+            before,
+            "{format}: the old output is untouched"
+        );
+        let hidden: Vec<_> = std::fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with('.'))
+            .collect();
+        assert!(hidden.is_empty(), "{format}: temporaries left: {hidden:?}");
+    }
+}
