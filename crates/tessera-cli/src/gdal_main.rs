@@ -24,6 +24,8 @@ fn main() {
 }
 
 fn serve() -> anyhow::Result<()> {
+    // GDAL's failures come back in the answers, not as GDAL's own `ERROR n:` lines on stderr.
+    g::capture_gdal_messages();
     let mut rx = std::io::stdin().lock();
     let mut tx = std::io::BufWriter::new(std::io::stdout().lock());
     let hello = Hello {
@@ -32,14 +34,34 @@ fn serve() -> anyhow::Result<()> {
     };
     write_frame(&mut tx, &hello)?;
     while let Some(req) = read_frame::<Request<'static>>(&mut rx)? {
-        let resp = match answer(req) {
-            Ok(r) => r,
-            Err(e) => Response::Failed(tessera_cli::output::error_text(&e)),
+        let result = answer(req);
+        let said = g::take_gdal_messages();
+        let resp = match result {
+            Ok(r) => {
+                // A failure GDAL reported on the way to a success (e.g. a feature it skipped):
+                // shown, not lost.
+                for m in said {
+                    eprintln!("tessera-gdal: {m}");
+                }
+                r
+            }
+            Err(e) => Response::Failed(with_gdal_messages(tessera_cli::output::error_text(&e), &said)),
         };
         write_frame(&mut tx, &resp)?;
     }
     tx.flush()?;
     Ok(())
+}
+
+/// `text`, followed by what GDAL said that `text` does not already hold.
+fn with_gdal_messages(mut text: String, said: &[String]) -> String {
+    for m in said {
+        let msg = m.split_once(": ").map_or(m.as_str(), |(_, msg)| msg);
+        if !text.contains(msg.trim()) {
+            text.push_str(&format!("\n  ({m})"));
+        }
+    }
+    text
 }
 
 fn answer(req: Request<'static>) -> anyhow::Result<Response> {

@@ -114,9 +114,14 @@ impl ShapeReader for Gdal {
         layer: Option<&str>,
     ) -> Result<Vec<tessera::places::shapes::Shape>, tessera::places::shapes::PlacesError> {
         use crate::gdal_helper::{call, path_bytes, Request, Response};
+        let shown = path.display().to_string();
+        // The helper's errors name the file already; PlacesError names it once more.
         let failed = |message: String| tessera::places::shapes::PlacesError::Source {
-            path: path.display().to_string(),
-            message,
+            message: match message.strip_prefix(&format!("{shown}: ")) {
+                Some(rest) => rest.to_owned(),
+                None => message,
+            },
+            path: shown.clone(),
         };
         let req = Request::ReadLayer {
             path: path_bytes(path),

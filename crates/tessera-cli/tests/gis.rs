@@ -589,3 +589,52 @@ fn the_gdal_helpers_own_build_is_part_of_the_places_cache_key() {
     assert!(stderr(run_with_helper(&other, &args)).contains("places: built and cached"));
     assert!(stderr(run_with_helper(&other, &args)).contains("places: from the cache"));
 }
+
+#[test]
+fn an_export_into_a_missing_directory_creates_it_and_a_gdal_failure_is_said_once() {
+    let d = tempfile::tempdir().unwrap();
+    let lake = demo_lake(d.path());
+    let export = |what: &str, out: &Path| {
+        ok(&[
+            "export",
+            what,
+            "--lake",
+            s(&lake),
+            "--epoch",
+            "2026-W47",
+            "--output",
+            s(out),
+        ]);
+        assert!(out.is_file(), "{}", out.display());
+    };
+    // Every format creates the directories it is written into, as GeoParquet always did.
+    for ext in ["gpkg", "fgb", "geojson", "kml", "shp", "parquet"] {
+        let out = d.path().join(format!("new-{ext}/sub/cells.{ext}"));
+        export("cells", &out);
+        // Only the output (and a Shapefile's sidecars) is left there: no temporaries.
+        let names: Vec<String> = std::fs::read_dir(out.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(names.iter().all(|n| n.starts_with("cells.")), "{ext}: {names:?}");
+    }
+    let tif = d.path().join("new-tif/sub/coverage.tif");
+    export("coverage", &tif);
+    // A places source GDAL cannot read: its message once, in tessera's error, not also as
+    // GDAL's own `ERROR 4:` line.
+    let garbage = d.path().join("regions.gpkg");
+    std::fs::write(&garbage, b"not a GeoPackage").unwrap();
+    let policy = d.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        "[[regions]]\nsource = \"regions.gpkg\"\nname_field = \"name\"\n",
+    )
+    .unwrap();
+    let err = fails(&["places", "--policy", s(&policy)]);
+    assert!(err.contains("regions.gpkg: open as a vector source"), "{err}");
+    // Named once by tessera, once inside GDAL's message.
+    assert_eq!(err.matches("regions.gpkg").count(), 2, "{err}");
+    assert!(err.contains("not recognized"), "{err}");
+    assert!(!err.lines().any(|l| l.starts_with("ERROR ")), "{err}");
+    assert_eq!(err.matches("not recognized").count(), 1, "{err}");
+}

@@ -120,11 +120,48 @@ pub(crate) fn check_space(written: &Path, to: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-/// `rename(from, to)`, replacing `to`; errors name `to`.
+/// Creates the directory `path` goes into (and its parents) when missing, as the GeoParquet
+/// export does; errors name the directory.
+pub(crate) fn create_parent(path: &Path) -> Result<(), Error> {
+    let dir = parent_dir(path);
+    std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
+        path: dir,
+        op: "create output directory",
+        source,
+    })
+}
+
+/// Flushes the written file `written` (or every file of the directory `written`, and the
+/// directory) to disk, so that a crash after the rename cannot leave an empty or partial output
+/// under the final name. Errors name `to`.
+pub(crate) fn sync(written: &Path, to: &Path) -> Result<(), Error> {
+    let io = |source| Error::Io {
+        path: to.to_path_buf(),
+        op: "flush to disk",
+        source,
+    };
+    if written.is_dir() {
+        for entry in std::fs::read_dir(written).map_err(io)? {
+            std::fs::File::open(entry.map_err(io)?.path())
+                .and_then(|f| f.sync_all())
+                .map_err(io)?;
+        }
+    }
+    std::fs::File::open(written).and_then(|f| f.sync_all()).map_err(io)
+}
+
+/// `rename(from, to)`, replacing `to`, then flushes the directory entry; errors name `to`.
 pub(crate) fn rename(from: &Path, to: &Path) -> Result<(), Error> {
     std::fs::rename(from, to).map_err(|source| Error::Io {
         path: to.to_path_buf(),
         op: "rename into place",
         source,
-    })
+    })?;
+    std::fs::File::open(parent_dir(to))
+        .and_then(|d| d.sync_all())
+        .map_err(|source| Error::Io {
+            path: to.to_path_buf(),
+            op: "flush the directory entry to disk",
+            source,
+        })
 }

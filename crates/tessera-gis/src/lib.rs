@@ -44,6 +44,48 @@ pub fn gdal_version() -> String {
     )
 }
 
+/// GDAL's failure messages since the last [`take_gdal_messages`], once
+/// [`capture_gdal_messages`] is installed.
+static MESSAGES: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Keeps GDAL's failure messages (`CE_Failure`, `CE_Fatal`) instead of letting GDAL print them
+/// to stderr as `ERROR n: …`: a failing call already returns an [`Error`] carrying GDAL's last
+/// message, so the default handler printed every failure twice. Collect them with
+/// [`take_gdal_messages`]. Warnings still go to stderr (as `GDAL warning n: …`); debug output is
+/// dropped. Process-wide; call once, before any GDAL call.
+///
+/// ```
+/// tessera_gis::capture_gdal_messages();
+/// let garbage = std::env::temp_dir().join(format!("not-a-geopackage-{}.gpkg", std::process::id()));
+/// std::fs::write(&garbage, b"not a GeoPackage").unwrap();
+/// let err = tessera_gis::read_layer(&garbage, None).unwrap_err();
+/// let said = tessera_gis::take_gdal_messages();
+/// std::fs::remove_file(&garbage).unwrap();
+/// assert!(!said.is_empty() && said.iter().all(|m| m.starts_with("GDAL error")), "{said:?} / {err}");
+/// assert!(tessera_gis::take_gdal_messages().is_empty());
+/// ```
+pub fn capture_gdal_messages() {
+    use gdal::errors::CplErrType;
+    gdal::config::set_error_handler(|kind, num, msg| match kind {
+        CplErrType::Failure | CplErrType::Fatal => {
+            let mut m = MESSAGES.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            m.push(format!("GDAL error {num}: {msg}"));
+        }
+        CplErrType::Warning => eprintln!("GDAL warning {num}: {msg}"),
+        CplErrType::Debug | CplErrType::None => {}
+    });
+}
+
+/// The GDAL failure messages kept since the last call (see [`capture_gdal_messages`]), oldest
+/// first.
+///
+/// ```
+/// assert!(tessera_gis::take_gdal_messages().is_empty());
+/// ```
+pub fn take_gdal_messages() -> Vec<String> {
+    std::mem::take(&mut *MESSAGES.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+}
+
 /// The date written where a format insists on a "last modified" date (GeoPackage
 /// `gpkg_contents.last_change`, dBASE header), so that outputs are reproducible.
 pub const FIXED_DATE: &str = "2000-01-01";

@@ -28,12 +28,14 @@ pub fn write_raster(path: &Path, grid: &Grid, cog: bool) -> Result<(), Error> {
     options
         .set_name_value("COMPRESS", "DEFLATE")
         .map_err(gdal_error(path, None, "creation options"))?;
+    fsutil::create_parent(path)?;
     let tmp = fsutil::temp_file(path)?;
     let out = mem
         .create_copy(&drv, &tmp.path, &options)
         .map_err(gdal_error(path, None, "write GeoTIFF"))?;
     out.close().map_err(gdal_error(path, None, "close GeoTIFF"))?;
     fsutil::check_space(&tmp.path, path)?;
+    fsutil::sync(&tmp.path, path)?;
     fsutil::rename(&tmp.path, path)?;
     tmp.keep();
     Ok(())

@@ -62,9 +62,11 @@ pub fn write_layer(path: &Path, format: VectorFormat, layer: &OutLayer) -> Resul
     if format == VectorFormat::Shp {
         return write_shapefile(path, &drv, layer, &geom_plan, &field_plans);
     }
+    fsutil::create_parent(path)?;
     let tmp = fsutil::temp_file(path)?;
     write_dataset(&tmp.path, path, &drv, format, layer, &geom_plan, &field_plans)?;
     fsutil::check_space(&tmp.path, path)?;
+    fsutil::sync(&tmp.path, path)?;
     fsutil::rename(&tmp.path, path)?;
     tmp.keep();
     Ok(())
@@ -268,6 +270,7 @@ fn write_shapefile(
             reason: "a Shapefile path must end in .shp".to_owned(),
         });
     }
+    fsutil::create_parent(path)?;
     let dir = fsutil::temp_dir(path)?;
     let name = fsutil::file_name(path)?;
     write_dataset(
@@ -291,6 +294,7 @@ fn write_shapefile(
     // .shp last: a reader opening the new .shp finds the new .shx/.dbf already in place.
     written.sort_by_key(|n| Path::new(n).extension().is_some_and(|e| e.eq_ignore_ascii_case("shp")));
     fsutil::check_space(&dir.path, path)?;
+    fsutil::sync(&dir.path, path)?;
     let parent = fsutil::parent_dir(path);
     for n in &written {
         fsutil::rename(&dir.path.join(n), &parent.join(n))?;

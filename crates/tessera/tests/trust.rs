@@ -234,3 +234,86 @@ fn rule_off_road_in_the_epoch_equals_a_search_of_the_road_table() {
         .collect();
     assert_eq!(got, want);
 }
+
+#[test]
+fn rule_one_file_cannot_pay_two_drives_at_once_through_a_clock_step() {
+    // Two honest trips of the fleet, the second moved 5.5 km north and 60 s after the first's
+    // start, joined in ONE file by a fix at the first trip's end stamped just before the second
+    // trip starts: a backward clock step where the position goes on (so the trace restarts),
+    // then a jump (a rejected teleport, a new segment). Before `clock_overlap`, this file was
+    // paid for both drives at once; the same drives in two files of one device are `two_places`.
+    let cfg = SimConfig::default();
+    let fleet = simulate(&cfg);
+    let w47 = cfg.start.next();
+    let trip = |device: &str| {
+        let f = fleet
+            .files
+            .iter()
+            .find(|f| f.device == device && f.name.starts_with("2026-W47-trip1"))
+            .unwrap();
+        tessera::ingest::parse(&f.bytes).fixes
+    };
+    let a = trip("car-001");
+    let mut b = trip("car-003");
+    let shift = a[0].time_ms + 60_000 - b[0].time_ms;
+    for f in &mut b {
+        f.time_ms += shift;
+        f.lat += 0.05;
+    }
+    assert!(b[0].time_ms < a[a.len() - 1].time_ms, "the drives overlap in time");
+    let mut glue = a[a.len() - 1].clone();
+    glue.time_ms = b[0].time_ms - 1000;
+    let one: Vec<_> = a.iter().cloned().chain([glue]).chain(b.iter().cloned()).collect();
+    let parquet = |fixes: &[tessera::fix::Fix]| {
+        tables::to_parquet(&tables::fixes_schema(), &tables::fixes_to_batches("x", fixes)).unwrap()
+    };
+    let received = w47.next().start_ms();
+    let (_d, lake) = fleet_lake(&fleet, received);
+    lake.ingest_batch(&[
+        Upload::new("car-oneday", "day.parquet", &parquet(&one)).received_at(received),
+        Upload::new("car-twofiles", "a.parquet", &parquet(&a)).received_at(received),
+        Upload::new("car-twofiles", "b.parquet", &parquet(&b)).received_at(received),
+    ]);
+    let reg_csv = format!(
+        "{}car-oneday,0x{}\ncar-twofiles,0x{}\n",
+        fleet.registry_csv,
+        "a1".repeat(20),
+        "a2".repeat(20)
+    );
+    let reg = Registry::parse(reg_csv.as_bytes(), "sim").unwrap();
+    let out = compute(&lake, &EpochInputs::new(w47, 1_000_000, reg), &no_progress).unwrap();
+    let rows = flags(&out.files);
+    let overlap = rows
+        .iter()
+        .find(|r| r.device == "car-oneday" && r.detector == "clock_overlap")
+        .unwrap_or_else(|| panic!("{rows:#?}"));
+    assert_eq!(overlap.effect, "withhold_window");
+    assert_eq!(overlap.policy_key, "trust.timeline.max_apart_m");
+    assert!(rows
+        .iter()
+        .any(|r| r.device == "car-twofiles" && r.detector == "two_places"));
+    // No visit of the one-file device inside the overlap is paid: one place at a time.
+    let (lo, hi) = (overlap.start_ms, overlap.end_ms);
+    assert!(hi - lo > 5 * 60_000, "{lo}..{hi}");
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::TimestampMillisecondType;
+    let mut paid = 0;
+    for batch in tables::from_parquet(out.files["explain.parquet"].clone().into()).unwrap() {
+        let device = batch.column_by_name("device").unwrap().as_string::<i32>();
+        let first = batch
+            .column_by_name("first_time")
+            .unwrap()
+            .as_primitive::<TimestampMillisecondType>();
+        let last = batch
+            .column_by_name("last_time")
+            .unwrap()
+            .as_primitive::<TimestampMillisecondType>();
+        for i in (0..batch.num_rows()).filter(|&i| device.value(i) == "car-oneday") {
+            paid += 1;
+            let (f, l) = (first.value(i), last.value(i));
+            // (A visit that also lies outside the window is paid, as for every window finding.)
+            assert!(f < lo || l > hi, "a visit {f}..{l} inside the overlap {lo}..{hi}");
+        }
+    }
+    assert!(paid > 0, "the parts outside the overlap are paid");
+}

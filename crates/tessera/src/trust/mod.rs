@@ -8,7 +8,7 @@
 //! | [`motion`] | multipath `spike`s skipped; no cells below a minimum speed (`stationary`); no path fill across sparse sampling (`sparse_fill`) | fix skipped / fixes withheld / no fill |
 //! | [`kinematics`] | `acceleration` beyond a road car's grip; receiver speed against the positions (`speed_mismatch`); a run of teleports (`impossible_speed`) | fixes, segment or window withheld |
 //! | [`simulator`] | `constant_signal` (HDOP and satellites), `straight_line`, `constant_speed`, `white_noise` | segment withheld |
-//! | [`timeline`] | one timeline per device across its sources: `two_places` at once, `impossible_bridge` between segments | window withheld |
+//! | [`timeline`] | one timeline per device across its sources: `two_places` at once, `clock_overlap` (one source at once after a clock step), `impossible_bridge` between segments | window withheld |
 //! | [`copies`] | a trace following another one (anchors with a constant offset): `replay` or `co_travel`; only the first received is paid | window withheld |
 //! | [`reputation`] | a per-device score across epochs, applied as the `trust` multiplier | multiplier |
 //! | [`imu`] | camera telemetry against the track: an accelerometer that does not shake while moving (`imu_still`), turns the gyroscope did not see (`imu_turn`), over the whole source | source withheld |
@@ -58,6 +58,7 @@ pub enum Detector {
     ImuStill,
     ImuTurn,
     OffRoad,
+    ClockOverlap,
 }
 
 impl Detector {
@@ -90,6 +91,7 @@ impl Detector {
             ImuStill => "imu_still",
             ImuTurn => "imu_turn",
             OffRoad => "off_road",
+            ClockOverlap => "clock_overlap",
         }
     }
 }
@@ -159,7 +161,8 @@ pub struct Finding {
 
 impl Finding {
     /// Whether this finding is evidence of cheating (it lowers the device's reputation): a
-    /// withheld segment or window, except for the floors and time rules an honest device meets.
+    /// withheld segment or window, except for the floors and time rules an honest device meets
+    /// (a faulty clock's overlap, `clock_overlap`, included).
     ///
     /// ```
     /// use tessera::trust::{Detector, Effect, Finding};
@@ -172,7 +175,7 @@ impl Finding {
         matches!(self.effect, Effect::WithholdSegment | Effect::WithholdWindow)
             && !matches!(
                 self.detector,
-                Detector::Stale | Detector::Stationary | Detector::SparseFill
+                Detector::Stale | Detector::Stationary | Detector::SparseFill | Detector::ClockOverlap
             )
     }
 }

@@ -9,8 +9,16 @@
 //!   between cities with every step under the teleport limit does not pay, and neither does a
 //!   trace that jumps mid-drive.
 //!
-//! A backward clock step inside one source overlaps that source with itself and is not
-//! evidence.
+//! - `clock_overlap`: after a backward clock step (`quality::clean` restarts the trace where the
+//!   position goes on, `trust.time.clock_step_m`), a source's later fixes claim times its
+//!   earlier fixes already covered. Where the two recordings are further apart than
+//!   `trust.timeline.max_apart_m` at the same claimed instant, the overlapping window is withheld
+//!   for the device: which fixes were recorded when cannot be told, and one device is paid for
+//!   one place at a time (a step followed by a jump elsewhere would otherwise put a second car's
+//!   drive into one file). Not evidence of cheating (a faulty clock does this too); recordings
+//!   that agree (a parked car) are fine.
+//!
+//! A backward clock step is never a bridge between the two sides.
 
 use super::policy::TrustKernels;
 use super::{Detector, Effect, Finding, Trace};
@@ -70,8 +78,12 @@ pub fn check(pieces: &[Piece], k: &TrustKernels) -> Vec<WindowFinding> {
     for n in 0..order.len() {
         let b = order[n];
         for a in &order[..n] {
-            if a.source != b.source && a.trace.end_ms >= b.trace.start_ms {
-                two_places(a, b, k, &mut out);
+            if a.trace.end_ms >= b.trace.start_ms {
+                if a.source != b.source {
+                    two_places(a, b, k, &mut out);
+                } else if a.seg != b.seg {
+                    clock_overlap(a, b, k, &mut out);
+                }
             }
         }
         if let Some(pa) = latest {
@@ -111,7 +123,9 @@ fn journeys(order: &[&Piece], a: usize, b: usize, k: &TrustKernels) -> (i64, i64
     (order[lo].trace.start_ms, end)
 }
 
-fn two_places(a: &Piece, b: &Piece, k: &TrustKernels, out: &mut Vec<WindowFinding>) {
+/// The largest distance (m) between `a` and `b` at the same instant while both cover it (`b`
+/// starts inside `a`), at `b`'s track points.
+fn worst_apart_m(a: &Piece, b: &Piece) -> f64 {
     let (lo, hi) = (b.trace.start_ms, a.trace.end_ms.min(b.trace.end_ms));
     let mut worst = 0.0f64;
     for &(t, lat, lon) in b.trace.track.iter().filter(|p| p.0 >= lo && p.0 <= hi) {
@@ -119,25 +133,68 @@ fn two_places(a: &Piece, b: &Piece, k: &TrustKernels, out: &mut Vec<WindowFindin
             worst = worst.max(crate::quality::distance_m(alat, alon, lat, lon));
         }
     }
+    worst
+}
+
+/// A withheld window where the device was `worst_m` apart from itself at one (claimed) instant.
+fn apart(
+    source: usize,
+    detector: Detector,
+    (start_ms, end_ms): (i64, i64),
+    worst_m: f64,
+    k: &TrustKernels,
+    detail: String,
+) -> WindowFinding {
+    let same = if detector == Detector::ClockOverlap {
+        "the same claimed time"
+    } else {
+        "the same time"
+    };
+    WindowFinding {
+        source,
+        finding: Finding {
+            detector,
+            start_ms,
+            end_ms,
+            measured: format!("{:.1} km apart at {same}", worst_m / 1000.0),
+            threshold: format!("{:.0} m", k.max_apart_m),
+            policy_key: "trust.timeline.max_apart_m",
+            effect: Effect::WithholdWindow,
+            fixes: 0,
+            meters: 0,
+            detail,
+        },
+    }
+}
+
+/// Two segments of one source overlapping in claimed time (only a backward clock step makes
+/// them): the overlap is withheld when they are apart at the same instant.
+fn clock_overlap(a: &Piece, b: &Piece, k: &TrustKernels, out: &mut Vec<WindowFinding>) {
+    // Both orders: `b` starts inside `a`, but either may be the later one in the file.
+    let worst = worst_apart_m(a, b).max(worst_apart_m(b, a));
     if worst > k.max_apart_m {
-        out.push(WindowFinding {
-            source: b.source,
-            finding: Finding {
-                detector: Detector::TwoPlaces,
-                start_ms: a.trace.start_ms.min(b.trace.start_ms),
-                end_ms: a.trace.end_ms.max(b.trace.end_ms),
-                measured: format!("{:.1} km apart at the same time", worst / 1000.0),
-                threshold: format!("{:.0} m", k.max_apart_m),
-                policy_key: "trust.timeline.max_apart_m",
-                effect: Effect::WithholdWindow,
-                fixes: 0,
-                meters: 0,
-                detail: format!(
-                    "two sources of the device overlap in time in different places (the other is source #{})",
-                    a.source
-                ),
-            },
-        });
+        let (first, later) = if a.seg < b.seg { (a, b) } else { (b, a) };
+        let window = (b.trace.start_ms, a.trace.end_ms.min(b.trace.end_ms));
+        let detail = format!(
+            "after a backward clock step, segment {} of the source claims times its segment {} covered, in another place",
+            later.seg, first.seg
+        );
+        out.push(apart(later.source, Detector::ClockOverlap, window, worst, k, detail));
+    }
+}
+
+fn two_places(a: &Piece, b: &Piece, k: &TrustKernels, out: &mut Vec<WindowFinding>) {
+    let worst = worst_apart_m(a, b);
+    if worst > k.max_apart_m {
+        let window = (
+            a.trace.start_ms.min(b.trace.start_ms),
+            a.trace.end_ms.max(b.trace.end_ms),
+        );
+        let detail = format!(
+            "two sources of the device overlap in time in different places (the other is source #{})",
+            a.source
+        );
+        out.push(apart(b.source, Detector::TwoPlaces, window, worst, k, detail));
     }
 }
 
@@ -282,25 +339,42 @@ mod tests {
         .is_empty());
     }
 
+    /// The findings of two segments `sa`, `sb` of one source.
+    fn one_source(a: &Trace, sa: u32, b: &Trace, sb: u32) -> Vec<WindowFinding> {
+        let piece = |seg, trace| Piece { source: 0, seg, trace };
+        check(&[piece(sa, a), piece(sb, b)], &k())
+    }
+
     #[test]
     fn rule_a_clock_step_inside_one_source_is_not_evidence() {
         // the first 10 minutes stamped an hour late, then the clock steps back
         let (a, b) = (trace(3600, 600, 60.0, 0.05), trace(600, 600, 60.05, 0.05));
-        let ev = check(
-            &[
-                Piece {
-                    source: 0,
-                    seg: 0,
-                    trace: &a,
-                },
-                Piece {
-                    source: 0,
-                    seg: 1,
-                    trace: &b,
-                },
-            ],
-            &k(),
-        );
+        let ev = one_source(&a, 0, &b, 1);
+        assert!(ev.is_empty(), "{ev:?}");
+    }
+
+    #[test]
+    fn rule_a_clock_step_then_a_jump_elsewhere_withholds_the_overlap_as_clock_overlap() {
+        // One file: 20 minutes of driving, a clock step back 15 minutes, then a drive 55 km
+        // away (after a rejected teleport: a new segment) at the claimed times of the first.
+        let (a, b) = (trace(0, 1200, 60.0, 0.05), trace(300, 900, 60.5, 0.05));
+        for (sa, sb) in [(0, 2), (2, 0)] {
+            let ev = one_source(&a, sa, &b, sb);
+            assert_eq!(ev.len(), 1, "{ev:?}");
+            let f = &ev[0].finding;
+            assert_eq!(f.detector, Detector::ClockOverlap);
+            assert_eq!((f.start_ms, f.end_ms), (300_000, 1_200_000), "the overlap only");
+            assert_eq!(f.effect, Effect::WithholdWindow);
+            assert!(!f.is_cheating(), "a faulty clock is not evidence");
+            assert!(f.measured.starts_with("55.") && f.threshold == "500 m", "{f:?}");
+        }
+    }
+
+    #[test]
+    fn rule_a_clock_step_whose_recordings_agree_is_not_withheld() {
+        // Parked through the step: both recordings at the same place.
+        let (a, b) = (trace(0, 1200, 60.0, 0.0), trace(300, 600, 60.001, 0.0));
+        let ev = one_source(&a, 0, &b, 1);
         assert!(ev.is_empty(), "{ev:?}");
     }
 }
