@@ -317,3 +317,41 @@ fn rule_one_file_cannot_pay_two_drives_at_once_through_a_clock_step() {
     }
     assert!(paid > 0, "the parts outside the overlap are paid");
 }
+
+#[test]
+fn rule_co_travel_alone_leaves_the_reputation_whole_and_evidence_does_not() {
+    // Devices in one car or a convoy are ranked as one contributor (one of them withheld on the
+    // shared part); honest convoys meet that too, so it is not evidence against either device.
+    // A simulator's fingerprint, a jump, a replay (an offset beyond trust.copies.co_travel_s) is.
+    let epoch = "2026-W47".parse().unwrap();
+    let fleet = tessera::simulate::attacks::attack_fleet(7, epoch);
+    let d = tempfile::tempdir().unwrap();
+    let lake = Lake::open(d.path()).unwrap();
+    fleet.ingest(&lake);
+    let reg = Registry::parse(fleet.registry_csv.as_bytes(), "attacks").unwrap();
+    let out = compute(&lake, &EpochInputs::new(epoch, 1_000_000_000, reg), &no_progress).unwrap();
+    let mut withheld_by: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for r in flags(&out.files) {
+        if matches!(r.effect.as_str(), "withhold_segment" | "withhold_window") {
+            withheld_by.entry(r.device).or_default().insert(r.detector);
+        }
+    }
+    let reputation: BTreeMap<String, (u64, bool)> = tables::from_parquet(out.files["trust.parquet"].clone().into())
+        .unwrap()
+        .iter()
+        .flat_map(|b| tables::trust_rows(b).unwrap())
+        .map(|(d, r, f)| (d, (r, f)))
+        .collect();
+    // Withholding findings that are not evidence (Finding::is_cheating).
+    let not_evidence = ["stale", "stationary", "sparse_fill", "clock_overlap", "co_travel"];
+    let (mut co_travel_only, mut evidence) = (0, 0);
+    for (device, detectors) in &withheld_by {
+        let (r, flagged) = reputation[device];
+        let cheating = detectors.iter().any(|d| !not_evidence.contains(&d.as_str()));
+        assert_eq!(flagged, cheating, "{device}: {detectors:?}");
+        assert_eq!(r < 1_000_000, cheating, "{device}: {detectors:?} -> {r}");
+        co_travel_only += usize::from(detectors.iter().all(|d| d == "co_travel"));
+        evidence += usize::from(cheating);
+    }
+    assert!(co_travel_only > 10 && evidence > 10, "{withheld_by:?}");
+}

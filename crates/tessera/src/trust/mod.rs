@@ -162,7 +162,12 @@ pub struct Finding {
 impl Finding {
     /// Whether this finding is evidence of cheating (it lowers the device's reputation): a
     /// withheld segment or window, except for the floors and time rules an honest device meets
-    /// (a faulty clock's overlap, `clock_overlap`, included).
+    /// (a faulty clock's overlap, `clock_overlap`, included) and `co_travel`: devices in one car
+    /// or a convoy are ranked as one contributor (only the first received is paid on the shared
+    /// part), which honest convoys meet too, so the one withheld is not also marked down (a
+    /// red-team trial: a follower who uploaded first cost the honest leader both its pay and a
+    /// quarter of its reputation). `replay` (an offset beyond `trust.copies.co_travel_s`) is
+    /// evidence.
     ///
     /// ```
     /// use tessera::trust::{Detector, Effect, Finding};
@@ -170,12 +175,17 @@ impl Finding {
     ///     threshold: String::new(), policy_key: "", effect, fixes: 0, meters: 0, detail: String::new() };
     /// assert!(f(Detector::Replay, Effect::WithholdWindow).is_cheating());
     /// assert!(!f(Detector::Stationary, Effect::WithholdFixes).is_cheating());
+    /// assert!(!f(Detector::CoTravel, Effect::WithholdWindow).is_cheating());
     /// ```
     pub fn is_cheating(&self) -> bool {
         matches!(self.effect, Effect::WithholdSegment | Effect::WithholdWindow)
             && !matches!(
                 self.detector,
-                Detector::Stale | Detector::Stationary | Detector::SparseFill | Detector::ClockOverlap
+                Detector::Stale
+                    | Detector::Stationary
+                    | Detector::SparseFill
+                    | Detector::ClockOverlap
+                    | Detector::CoTravel
             )
     }
 }
