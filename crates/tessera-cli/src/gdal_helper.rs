@@ -390,6 +390,25 @@ fn give_back(h: Helper) {
     IDLE.lock().unwrap_or_else(|p| p.into_inner()).push(h);
 }
 
+/// Ends the idle helpers before this process exits: each one's stdin is closed (it exits at
+/// the end of its input) and it is waited for, up to 5 s, then killed. Without this they were
+/// left to exit after `tessera`, as orphans for PID 1 to reap (in a container whose PID 1 does
+/// not, as zombies).
+pub fn shutdown() {
+    let idle = std::mem::take(&mut *IDLE.lock().unwrap_or_else(|p| p.into_inner()));
+    for Helper { mut child, tx, .. } in idle {
+        drop(tx);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while matches!(child.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        if matches!(child.try_wait(), Ok(None)) {
+            let _ = child.kill();
+        }
+        let _ = child.wait();
+    }
+}
+
 /// Sends `req` to a helper and returns its answer; a `Failed` answer is an error carrying the
 /// helper's message.
 ///

@@ -49,7 +49,10 @@ pub fn main() {
     if !matches!(cli.cmd, cli::Cmd::Serve(_)) {
         output::default_sigpipe();
     }
-    if let Err(e) = commands::run(cli) {
+    let result = commands::run(cli);
+    #[cfg(feature = "gis")]
+    gdal_helper::shutdown();
+    if let Err(e) = result {
         eprintln!("error: {}", output::error_text(&e));
         std::process::exit(1);
     }

@@ -594,19 +594,7 @@ fn the_gdal_helpers_own_build_is_part_of_the_places_cache_key() {
 fn an_export_into_a_missing_directory_creates_it_and_a_gdal_failure_is_said_once() {
     let d = tempfile::tempdir().unwrap();
     let lake = demo_lake(d.path());
-    let export = |what: &str, out: &Path| {
-        ok(&[
-            "export",
-            what,
-            "--lake",
-            s(&lake),
-            "--epoch",
-            "2026-W47",
-            "--output",
-            s(out),
-        ]);
-        assert!(out.is_file(), "{}", out.display());
-    };
+    let export = |what: &str, out: &Path| export_w47(&lake, what, out);
     // Every format creates the directories it is written into, as GeoParquet always did.
     for ext in ["gpkg", "fgb", "geojson", "kml", "shp", "parquet"] {
         let out = d.path().join(format!("new-{ext}/sub/cells.{ext}"));
@@ -637,4 +625,48 @@ fn an_export_into_a_missing_directory_creates_it_and_a_gdal_failure_is_said_once
     assert!(err.contains("not recognized"), "{err}");
     assert!(!err.lines().any(|l| l.starts_with("ERROR ")), "{err}");
     assert_eq!(err.matches("not recognized").count(), 1, "{err}");
+}
+
+/// `tessera export WHAT` of the demo lake's 2026-W47 into `out`, which must then exist.
+fn export_w47(lake: &Path, what: &str, out: &Path) {
+    ok(&[
+        "export",
+        what,
+        "--lake",
+        s(lake),
+        "--epoch",
+        "2026-W47",
+        "--output",
+        s(out),
+    ]);
+    assert!(out.is_file(), "{}", out.display());
+}
+
+/// The live and zombie children of this process named `name` (every thread's `children`).
+fn children_named(name: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap() {
+        let list = std::fs::read_to_string(task.unwrap().path().join("children")).unwrap_or_default();
+        for pid in list.split_whitespace().filter_map(|p| p.parse::<u32>().ok()) {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            if comm.trim() == name {
+                out.push(pid);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn tessera_waits_for_its_gdal_helper_before_it_exits() {
+    // This test process becomes a subreaper: a helper that outlived its `tessera` is
+    // reparented here and stays as a zombie until waited for, so it can be seen.
+    // SAFETY: prctl with integer arguments only.
+    assert_eq!(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) }, 0);
+    let d = tempfile::tempdir().unwrap();
+    let lake = demo_lake(d.path());
+    export_w47(&lake, "cells", &d.path().join("cells.gpkg"));
+    // A helper left behind exits at the end of its input, milliseconds after tessera.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(children_named("tessera-gdal"), Vec::<u32>::new());
 }
