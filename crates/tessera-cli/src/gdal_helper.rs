@@ -19,7 +19,8 @@
 //! one [`Response`]; it exits when its stdin closes. Paths travel as their bytes and are
 //! resolved in the helper, which inherits this process's directory and environment (GDAL itself
 //! takes paths as UTF-8 text: a directory whose name is not UTF-8 fails there, with GDAL's
-//! message). Its stderr is ours (GDAL's warnings appear as before).
+//! message). Its stderr is ours: GDAL's warnings appear there, its failures come back in the
+//! answers (`tessera_gis::capture_gdal_messages`).
 //!
 //! **Failures:** a helper that does not greet within 60 s, or greets with anything but a short
 //! [`Hello`] of this protocol, is refused as "not a tessera-gdal helper"; one that stops

@@ -150,13 +150,17 @@ pub(crate) fn sync(written: &Path, to: &Path) -> Result<(), Error> {
     std::fs::File::open(written).and_then(|f| f.sync_all()).map_err(io)
 }
 
-/// `rename(from, to)`, replacing `to`, then flushes the directory entry; errors name `to`.
+/// `rename(from, to)`, replacing `to`; errors name `to`. [`sync_dir`] after the last rename.
 pub(crate) fn rename(from: &Path, to: &Path) -> Result<(), Error> {
     std::fs::rename(from, to).map_err(|source| Error::Io {
         path: to.to_path_buf(),
         op: "rename into place",
         source,
-    })?;
+    })
+}
+
+/// Flushes the directory holding `to` (the renames into it) to disk; errors name `to`.
+pub(crate) fn sync_dir(to: &Path) -> Result<(), Error> {
     std::fs::File::open(parent_dir(to))
         .and_then(|d| d.sync_all())
         .map_err(|source| Error::Io {

@@ -12,7 +12,8 @@
 //! to one-part multi geometries; other mixes are written as an untyped (`Unknown`) layer, which
 //! Shapefile refuses ([`Error::GeometryMix`]).
 //!
-//! Outputs are written atomically (temporary name in the same directory, then renamed) and are
+//! Outputs are written atomically (temporary name in the same directory, flushed to disk, then
+//! renamed; a missing output directory is created) and are
 //! byte-reproducible for every format (see [`VectorFormat`]); dates GDAL would stamp into
 //! GeoPackage and dBASE headers are pinned to [`FIXED_DATE`].
 

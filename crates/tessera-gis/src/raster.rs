@@ -18,8 +18,8 @@ use crate::{fsutil, gdal_error, Error, Grid};
 ///
 /// [`Error::BadGrid`] when the grid is empty, `data.len() != width * height`, `pixel_deg` is not
 /// a positive finite number or an edge is not finite; [`Error::Gdal`] when GDAL fails;
-/// [`Error::Io`] for the temporary file and the rename, and when the file system is full after
-/// writing.
+/// [`Error::Io`] for the temporary file, creating a missing output directory, flushing and the
+/// rename, and when the file system is full after writing.
 pub fn write_raster(path: &Path, grid: &Grid, cog: bool) -> Result<(), Error> {
     check_grid(path, grid)?;
     let mem = in_memory(path, grid)?;
@@ -38,7 +38,7 @@ pub fn write_raster(path: &Path, grid: &Grid, cog: bool) -> Result<(), Error> {
     fsutil::sync(&tmp.path, path)?;
     fsutil::rename(&tmp.path, path)?;
     tmp.keep();
-    Ok(())
+    fsutil::sync_dir(path)
 }
 
 fn check_grid(path: &Path, grid: &Grid) -> Result<(), Error> {

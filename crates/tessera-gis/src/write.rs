@@ -50,8 +50,9 @@ struct GeomPlan {
 /// cannot hold (text over 254 bytes, an integer over 18 digits, a Real over 22 integer digits);
 /// [`Error::GeometryMix`] for geometry families a Shapefile cannot share. While writing:
 /// [`Error::Gdal`] / [`Error::BadFeature`] when GDAL refuses, [`Error::Io`] for the temporary
-/// files and the rename, and when the file system is full after writing (under 1 MiB free:
-/// GDAL's FlatGeobuf, GeoJSON and KML drivers ignore a short write). On error no output is left behind and an existing one is untouched
+/// files, creating a missing output directory, flushing and the rename, and when the file
+/// system is full after writing (under 1 MiB free: GDAL's FlatGeobuf, GeoJSON and KML drivers
+/// ignore a short write). On error no output is left behind and an existing one is untouched
 /// (Shapefile: unless a rename fails after the first sidecar was moved into place).
 pub fn write_layer(path: &Path, format: VectorFormat, layer: &OutLayer) -> Result<(), Error> {
     check_fields(path, format, layer)?;
@@ -69,7 +70,7 @@ pub fn write_layer(path: &Path, format: VectorFormat, layer: &OutLayer) -> Resul
     fsutil::sync(&tmp.path, path)?;
     fsutil::rename(&tmp.path, path)?;
     tmp.keep();
-    Ok(())
+    fsutil::sync_dir(path)
 }
 
 fn bad_field(path: &Path, layer: &OutLayer, field: &str, reason: String) -> Error {
@@ -299,6 +300,7 @@ fn write_shapefile(
     for n in &written {
         fsutil::rename(&dir.path.join(n), &parent.join(n))?;
     }
+    fsutil::sync_dir(path)?;
     let stem = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
