@@ -16,6 +16,15 @@ fn flags(files: &BTreeMap<String, Vec<u8>>) -> Vec<tables::FlagRow> {
         .collect()
 }
 
+/// A lake (in a temporary directory, returned with it) holding the attack fleet of 2026-W47.
+fn attack_lake() -> (tempfile::TempDir, Lake, tessera::simulate::attacks::AttackFleet) {
+    let fleet = tessera::simulate::attacks::attack_fleet(7, "2026-W47".parse().unwrap());
+    let d = tempfile::tempdir().unwrap();
+    let lake = Lake::open(d.path()).unwrap();
+    fleet.ingest(&lake);
+    (d, lake, fleet)
+}
+
 /// A lake (in a temporary directory, returned with it) holding every file of `fleet`, all
 /// received at `received` (UTC ms).
 fn fleet_lake(fleet: &tessera::simulate::Fleet, received: i64) -> (tempfile::TempDir, Lake) {
@@ -323,11 +332,8 @@ fn rule_co_travel_alone_leaves_the_reputation_whole_and_evidence_does_not() {
     // Devices in one car or a convoy are ranked as one contributor (one of them withheld on the
     // shared part); honest convoys meet that too, so it is not evidence against either device.
     // A simulator's fingerprint, a jump, a replay (an offset beyond trust.copies.co_travel_s) is.
-    let epoch = "2026-W47".parse().unwrap();
-    let fleet = tessera::simulate::attacks::attack_fleet(7, epoch);
-    let d = tempfile::tempdir().unwrap();
-    let lake = Lake::open(d.path()).unwrap();
-    fleet.ingest(&lake);
+    let (_d, lake, fleet) = attack_lake();
+    let epoch = fleet.epoch;
     let reg = Registry::parse(fleet.registry_csv.as_bytes(), "attacks").unwrap();
     let out = compute(&lake, &EpochInputs::new(epoch, 1_000_000_000, reg), &no_progress).unwrap();
     let mut withheld_by: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
@@ -354,4 +360,76 @@ fn rule_co_travel_alone_leaves_the_reputation_whole_and_evidence_does_not() {
         evidence += usize::from(cheating);
     }
     assert!(co_travel_only > 10 && evidence > 10, "{withheld_by:?}");
+}
+
+#[test]
+fn rule_a_copy_with_a_scaled_clock_is_withheld_and_no_honest_driver_is_matched_by_scale() {
+    // The red-team trial's evasion: an honest trip of the attack fleet copied with its clock
+    // scaled (×0.95 and ×1.05: the copy "drives" 5 % faster or slower), starting 30 s before the
+    // original to take rank 1 in its cells, or a day later; received a day after the original.
+    // A constant-offset match does not see it (the offset drifts ~3 s a minute).
+    let (_d, lake, fleet) = attack_lake();
+    let epoch = fleet.epoch;
+    let originals: Vec<_> = ["honest-01", "honest-04", "honest-07"]
+        .iter()
+        .map(|dev| fleet.files.iter().find(|f| f.device == *dev).unwrap())
+        .collect();
+    let mut uploads = Vec::new();
+    let mut reg_csv = fleet.registry_csv.clone();
+    for (n, (o, (scale, start))) in originals
+        .iter()
+        .zip([(0.95, -30_000), (1.05, 86_400_000), (0.95, 86_400_000)])
+        .enumerate()
+    {
+        let fixes = tessera::ingest::parse(&o.bytes).fixes;
+        let t0 = fixes[0].time_ms;
+        let copy: Vec<tessera::fix::Fix> = fixes
+            .iter()
+            .map(|f| {
+                let mut g = f.clone();
+                g.time_ms = t0 + start + ((f.time_ms - t0) as f64 * scale) as i64;
+                g.speed_mps = f.speed_mps.map(|v| v / scale as f32);
+                g
+            })
+            .collect();
+        let bytes = tables::to_parquet(&tables::fixes_schema(), &tables::fixes_to_batches("x", &copy)).unwrap();
+        uploads.push((format!("scaled-{n}"), bytes, o.received_ms + 86_400_000, copy));
+        reg_csv.push_str(&format!("scaled-{n},0x{}\n", format!("b{n}").repeat(20)));
+    }
+    let ups: Vec<Upload> = uploads
+        .iter()
+        .map(|(dev, bytes, rx, _)| Upload::new(dev, "copy.parquet", bytes).received_at(*rx))
+        .collect();
+    assert!(lake.ingest_batch(&ups).iter().all(Result::is_ok));
+    let reg = Registry::parse(reg_csv.as_bytes(), "attacks").unwrap();
+    let out = compute(&lake, &EpochInputs::new(epoch, 1_000_000_000, reg), &no_progress).unwrap();
+    let rows = flags(&out.files);
+    let by_scale: Vec<_> = rows
+        .iter()
+        .filter(|r| r.policy_key == "trust.copies.max_time_scale")
+        .collect();
+    for (dev, _, _, copy) in &uploads {
+        let span = copy[copy.len() - 1].time_ms - copy[0].time_ms;
+        let withheld: i64 = by_scale
+            .iter()
+            .filter(|r| &r.device == dev)
+            .map(|r| r.end_ms - r.start_ms)
+            .sum();
+        assert!(
+            withheld * 2 > span,
+            "{dev}: {withheld} of {span} ms withheld: {by_scale:#?}"
+        );
+        assert!(by_scale
+            .iter()
+            .filter(|r| &r.device == dev)
+            .all(|r| r.effect == "withhold_window"));
+    }
+    assert!(
+        by_scale.iter().all(|r| r.device.starts_with("scaled-")),
+        "only the copies are matched by scale: {by_scale:#?}"
+    );
+    // the one a day later is a replay (evidence), the one 30 s early co-travels
+    let detector = |dev: &str| by_scale.iter().find(|r| r.device == dev).map(|r| r.detector.clone());
+    assert_eq!(detector("scaled-0").as_deref(), Some("co_travel"));
+    assert_eq!(detector("scaled-1").as_deref(), Some("replay"));
 }

@@ -15,10 +15,14 @@
 //! through shingles — pairs of consecutive anchors with the time between them, bucketed — so the
 //! search is by hash, not over all pairs of traces.
 //!
+//! A copy whose clock is scaled (its offset drifting) is matched by [`super::warp`] from the
+//! same votes.
+//!
 //! Of two matching traces only the first *received* is paid on the matched part (a trace from an
 //! earlier epoch always came first; equal receipt times fall back to the source hash order, never
-//! to a device id). An offset within `trust.copies.co_travel_s` is `co_travel` (devices in one car
-//! or a convoy, ranked as one contributor), beyond it `replay`.
+//! to a device id). An offset within `trust.copies.co_travel_s` (for a scaled clock: at both ends
+//! of the match) is `co_travel` (devices in one car or a convoy, ranked as one contributor),
+//! beyond it `replay`.
 
 use super::policy::TrustKernels;
 use super::{Detector, Effect, Finding};
@@ -338,17 +342,79 @@ fn originals_of(search: &CopySearch, b: usize, tb: &CopyTrace) -> Vec<CopyMatch>
     })
 }
 
-/// The longest run of consecutive matched anchors with a constant offset, if long enough:
-/// `(anchors, index)` of the original and of the copy, votes `(i in the copy, j in the original)`.
+/// The match of the copy `b` against the original `a` from the votes `v` `(i in the copy, j in
+/// the original)`: the longest run of consecutive matched anchors with a constant offset, or
+/// with a scaled clock ([`super::warp`]) where that covers more of the copy's time.
 fn best_run(
     (ta, a): (&[(u64, i64)], usize),
     (tb, b): (&[(u64, i64)], usize),
     mut v: Vec<(u32, u32)>,
     k: &TrustKernels,
 ) -> Option<CopyMatch> {
-    let off = |&(i, j): &(u32, u32)| tb[i as usize].1 - ta[j as usize].1;
     v.sort_unstable();
     v.dedup();
+    let constant = constant_run(ta, tb, &v, k);
+    let scaled = super::warp::scaled_run(ta, tb, &v, k).map(|r| scaled_finding(ta, tb, &r, k));
+    let finding = match (constant, scaled) {
+        (Some(c), Some(s)) if s.end_ms - s.start_ms > c.end_ms - c.start_ms => s,
+        (Some(c), _) => c,
+        (None, s) => s?,
+    };
+    Some(CopyMatch {
+        copy: b,
+        original: a,
+        finding,
+    })
+}
+
+/// `replay`, or `co_travel` for an offset within `trust.copies.co_travel_s`.
+fn copy_detector(offsets: &[i64], k: &TrustKernels) -> Detector {
+    if offsets.iter().all(|o| o.abs() <= k.co_travel_ms) {
+        Detector::CoTravel
+    } else {
+        Detector::Replay
+    }
+}
+
+/// The finding of a time-scaled run: the copy's time from its first to its last anchor.
+fn scaled_finding(ta: &[(u64, i64)], tb: &[(u64, i64)], r: &super::warp::ScaledRun, k: &TrustKernels) -> Finding {
+    let (first, last) = (r.anchors[0], r.anchors[r.anchors.len() - 1]);
+    let off = |p: (u32, u32)| tb[p.0 as usize].1 - ta[p.1 as usize].1;
+    let (o0, o1) = (off(first), off(last));
+    Finding {
+        detector: copy_detector(&[o0, o1], k),
+        start_ms: tb[first.0 as usize].1,
+        end_ms: tb[last.0 as usize].1,
+        measured: format!(
+            "{} anchors at a time scale {:.3} (offset {:.1} s to {:.1} s, spread {:.1} s), where the \
+             original departs {:.0} m from a steady pace",
+            r.anchors.len(),
+            r.scale,
+            o0 as f64 / 1000.0,
+            o1 as f64 / 1000.0,
+            r.spread_ms / 1000.0,
+            r.unsteady_m
+        ),
+        threshold: format!(
+            "{} anchors over {} s, scale within 1/{s}..{s}, spread ≤ {} s, departure ≥ {} m",
+            2 * k.min_anchors,
+            2 * k.min_match_ms / 1000,
+            k.max_spread_ms / 1000,
+            k.min_unsteady_m,
+            s = k.max_time_scale
+        ),
+        policy_key: "trust.copies.max_time_scale",
+        effect: Effect::WithholdWindow,
+        fixes: 0,
+        meters: 0,
+        detail: String::new(),
+    }
+}
+
+/// The longest run of consecutive matched anchors with a constant offset, if long enough (`v`
+/// sorted and deduplicated).
+fn constant_run(ta: &[(u64, i64)], tb: &[(u64, i64)], v: &[(u32, u32)], k: &TrustKernels) -> Option<Finding> {
+    let off = |&(i, j): &(u32, u32)| tb[i as usize].1 - ta[j as usize].1;
     // the densest offset window of width max_spread
     let mut offs: Vec<i64> = v.iter().map(off).collect();
     offs.sort_unstable();
@@ -383,35 +449,26 @@ fn best_run(
     let mut o: Vec<i64> = longest.iter().map(off).collect();
     o.sort_unstable();
     let (median, spread) = (o[o.len() / 2], o[o.len() - 1] - o[0]);
-    let detector = if median.abs() <= k.co_travel_ms {
-        Detector::CoTravel
-    } else {
-        Detector::Replay
-    };
     let start_ms = tb[first.0 as usize].1;
     let end_ms = tb[last.0 as usize + 1].1;
     if end_ms - start_ms < k.min_match_ms {
         return None;
     }
-    Some(CopyMatch {
-        copy: b,
-        original: a,
-        finding: Finding {
-            detector,
-            start_ms,
-            end_ms,
-            measured: format!(
-                "{anchors} anchors at an offset of {:.1} s (spread {:.1} s)",
-                median as f64 / 1000.0,
-                spread as f64 / 1000.0
-            ),
-            threshold: format!("{} anchors, spread ≤ {} s", k.min_anchors, k.max_spread_ms / 1000),
-            policy_key: "trust.copies.min_anchors",
-            effect: Effect::WithholdWindow,
-            fixes: 0,
-            meters: 0,
-            detail: String::new(),
-        },
+    Some(Finding {
+        detector: copy_detector(&[median], k),
+        start_ms,
+        end_ms,
+        measured: format!(
+            "{anchors} anchors at an offset of {:.1} s (spread {:.1} s)",
+            median as f64 / 1000.0,
+            spread as f64 / 1000.0
+        ),
+        threshold: format!("{} anchors, spread ≤ {} s", k.min_anchors, k.max_spread_ms / 1000),
+        policy_key: "trust.copies.min_anchors",
+        effect: Effect::WithholdWindow,
+        fixes: 0,
+        meters: 0,
+        detail: String::new(),
     })
 }
 
@@ -578,22 +635,7 @@ mod tests {
     }
 
     fn run(orig: &[Fix], other: &[Fix]) -> Vec<CopyMatch> {
-        let (a, b) = (anchors_of(orig), anchors_of(other));
-        let t = [
-            CopyTrace {
-                device: 1,
-                received: (1, 0),
-                historic: false,
-                anchors: &a,
-            },
-            CopyTrace {
-                device: 2,
-                received: (2, 0),
-                historic: false,
-                anchors: &b,
-            },
-        ];
-        detect(&t, &k())
+        copy_pair(orig, other, &k())
     }
 
     #[test]

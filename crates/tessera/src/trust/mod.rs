@@ -29,6 +29,7 @@ pub mod roads;
 pub mod simulator;
 pub mod time;
 pub mod timeline;
+pub mod warp;
 
 use crate::fix::Fix;
 use policy::TrustKernels;
@@ -532,6 +533,23 @@ pub(crate) mod testing {
                 f
             })
             .collect()
+    }
+
+    /// The copy search over two traces of two devices: `orig` received first, then `other`.
+    pub fn copy_pair(orig: &[Fix], other: &[Fix], k: &super::TrustKernels) -> Vec<crate::trust::copies::CopyMatch> {
+        use crate::trust::copies::{anchors, detect, CopyTrace};
+        let idx = |f: &[Fix]| (0..f.len()).collect::<Vec<_>>();
+        let (a, b) = (
+            anchors(&refs(orig), &idx(orig), k),
+            anchors(&refs(other), &idx(other), k),
+        );
+        let trace = |device, anchors| CopyTrace {
+            device,
+            received: (device as i64, 0),
+            historic: false,
+            anchors,
+        };
+        detect(&[trace(1, &a), trace(2, &b)], k)
     }
 
     /// References to fixes, as the detectors take them.

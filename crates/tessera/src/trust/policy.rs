@@ -155,6 +155,15 @@ pub struct CopiesPolicy {
     /// Offsets up to this are co-travel (one car, or a convoy), beyond it replay, seconds
     /// (default 120). Either way the later received trace is withheld on the matched part.
     pub co_travel_s: u32,
+    /// A copy whose clock is scaled by up to this factor (faster or slower) against its
+    /// original is matched too (default 1.25; 1 turns the time-scaled rule off): see
+    /// [`super::warp`].
+    pub max_time_scale: f64,
+    /// A time-scaled match counts only where the original departs from a steady pace by at
+    /// least this along the road, metres (default 300: a ~30 s stop at 12 m/s, or slow
+    /// stretches adding up to it; a steady drive measures ~100 m at res-10 anchors): two honest
+    /// drivers at different steady speeds have scaled timings too.
+    pub min_unsteady_m: f64,
     /// Past epochs whose fingerprints are compared (default 4).
     pub history_epochs: u32,
     /// Devices of one wallet take one rank in a cell: the wallet's later devices get rank
@@ -226,7 +235,8 @@ defaults! {
     TimelinePolicy { max_bridge_kmh: 160.0, journey_gap_s: 1800, max_apart_m: 500.0 }
     CopiesPolicy {
         anchor_resolution: 10, anchor_sampling: 2, min_anchors: 6, min_match_s: 180, max_spread_s: 3,
-        co_travel_s: 120, history_epochs: 4, one_rank_per_wallet: true,
+        co_travel_s: 120, max_time_scale: 1.25, min_unsteady_m: 300.0, history_epochs: 4,
+        one_rank_per_wallet: true,
     }
     TimePolicy { max_future_s: 300, max_delay_days: 0, clock_step_m: 300.0 }
     ReputationPolicy { initial: 1.0, penalty: 0.25, recovery: 0.05 }
@@ -261,6 +271,8 @@ pub struct TrustKernels {
     pub min_match_ms: i64,
     pub max_spread_ms: i64,
     pub co_travel_ms: i64,
+    pub max_time_scale: f64,
+    pub min_unsteady_m: f64,
     pub history_epochs: u32,
     pub one_rank_per_wallet: bool,
     pub max_future_ms: i64,
@@ -355,6 +367,12 @@ impl TrustPolicy {
             min_match_ms: i64::from(t.min_match_s) * 1000,
             max_spread_ms: i64::from(t.max_spread_s) * 1000,
             co_travel_ms: i64::from(t.co_travel_s) * 1000,
+            max_time_scale: if t.max_time_scale.is_finite() && (1.0..=10.0).contains(&t.max_time_scale) {
+                t.max_time_scale
+            } else {
+                return Err(bad("trust.copies.max_time_scale", "must be in [1, 10] (1: off)"));
+            },
+            min_unsteady_m: positive(t.min_unsteady_m, 1e6, "trust.copies.min_unsteady_m")?,
             history_epochs: t.history_epochs,
             one_rank_per_wallet: t.one_rank_per_wallet,
             max_future_ms: i64::try_from(c.max_future_s.min(1 << 40)).unwrap_or(0) * 1000,
