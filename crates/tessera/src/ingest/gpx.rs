@@ -152,14 +152,22 @@ fn number(what: &str, v: Option<&str>) -> Result<Option<f64>, String> {
 }
 
 /// RFC 3339 time as GPX writes it (`Z` or an offset; a time without either is UTC, as the GPX
-/// schema defines every time to be), to UTC ms.
+/// schema defines every time to be), to UTC ms. A second of 60 is a leap second only at 23:59:60
+/// UTC (a leap second's place); anywhere else (`10:00:60Z`) it is not a time — chrono reads it as
+/// the next second's first, which would move the fix by a second.
 fn time_ms(s: &str) -> Result<i64, String> {
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
-        return Ok(t.timestamp_millis());
+    use chrono::Timelike;
+    let t = match chrono::DateTime::parse_from_rfc3339(s) {
+        Ok(t) => t.naive_utc(),
+        Err(_) => chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
+            .map_err(|_| format!("<time> {s:?} is not an RFC 3339 time"))?,
+    };
+    if t.nanosecond() >= 1_000_000_000 && (t.hour(), t.minute()) != (23, 59) {
+        return Err(format!(
+            "<time> {s:?} is not a time: second 60 is a leap second only at 23:59:60 UTC"
+        ));
     }
-    chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
-        .map(|t| t.and_utc().timestamp_millis())
-        .map_err(|_| format!("<time> {s:?} is not an RFC 3339 time"))
+    Ok(t.and_utc().timestamp_millis())
 }
 
 /// Turn one point element into a fix or a rejection.
@@ -319,5 +327,32 @@ mod tests {
         assert!(p.rejections[2].detail.contains("ele"));
         assert_eq!(p.fixes.len(), 1);
         assert_eq!(p.fixes[0].time_ms, 1_794_824_101_000);
+    }
+
+    #[test]
+    fn rule_second_60_is_a_time_only_at_23_59_60_utc() {
+        let pt = |t: &str| format!("<trkpt lat=\"52.5\" lon=\"13.4\"><time>{t}</time></trkpt>");
+        let times = [
+            "2026-11-16T10:00:60Z",
+            "2026-11-16T10:00:59Z",
+            "2016-12-31T23:59:60Z",
+            "2017-01-01T01:59:60+02:00",
+            "2026-11-16T12:59:60+02:00",
+        ];
+        let body: Vec<String> = times.iter().map(|t| pt(t)).collect();
+        let gpx = doc("1.1", &format!("<trk><trkseg>\n{}\n</trkseg></trk>", body.join("\n")));
+        let p = parse(gpx.as_bytes());
+        let r: Vec<(u32, &str)> = p.rejections.iter().map(|r| (r.line, r.reason.as_str())).collect();
+        assert_eq!(r, [(4, "no_time"), (8, "no_time")], "{:?}", p.rejections);
+        assert!(
+            p.rejections[0].detail.contains("<time> \"2026-11-16T10:00:60Z\""),
+            "{}",
+            p.rejections[0].detail
+        );
+        let leap = 1_483_228_800_000; // 2017-01-01T00:00:00Z: the leap second's end
+        assert_eq!(
+            p.fixes.iter().map(|f| f.time_ms).collect::<Vec<_>>(),
+            [1_794_823_259_000, leap, leap]
+        );
     }
 }
