@@ -88,6 +88,7 @@ fn epoch_inputs(
         places,
         places_parquet: None,
         layout: tessera::tables::Layout::CURRENT,
+        trust_rules: tessera::trust::policy::TRUST_RULES,
     })
 }
 

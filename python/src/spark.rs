@@ -277,9 +277,13 @@ impl StagedDriver {
             .detach(|| crate::epoch_inputs(&lake, e, pool, registry_path, policy_path))
             .map_err(te)?;
         let opts = RunOptions { replace, no_prior };
-        // A published epoch is recomputed in the layout it was published in, as the CLI does.
+        // A published epoch is recomputed in the layout and trust rules it was published in, as
+        // the CLI does.
         if let Some(layout) = tessera::pipeline::published_layout(&lake, &e).map_err(te)? {
             inputs.layout = layout;
+        }
+        if let Some(rules) = tessera::pipeline::published_trust_rules(&lake, &e).map_err(te)? {
+            inputs.trust_rules = rules;
         }
         let staging = tessera::pipeline::prepare(&lake, &e, opts).map_err(te)?;
         // Unique per run: a Python worker keeps the run it last served by this path.

@@ -88,6 +88,7 @@ pub fn published_inputs(lake: &Lake, epoch: &Epoch, manifest: &Manifest) -> Resu
     let pool = manifest.pool_units().map_err(|e| data(&mpath, e.to_string()))?;
     let places = published_places(&dir, &policy_text, manifest)?;
     let layout = crate::tables::Layout::of_manifest(manifest.layout).map_err(|m| data(&mpath, m))?;
+    let trust_rules = pipeline::trust_rules_of(manifest).map_err(|m| data(&mpath, m))?;
     Ok(EpochInputs {
         epoch: *epoch,
         pool,
@@ -98,6 +99,7 @@ pub fn published_inputs(lake: &Lake, epoch: &Epoch, manifest: &Manifest) -> Resu
         // Re-encoded from the published places: what is compared is recomputed.
         places_parquet: None,
         layout,
+        trust_rules,
     })
 }
 

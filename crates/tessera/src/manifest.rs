@@ -192,6 +192,10 @@ pub struct Manifest {
     pub software: Software,
     /// Allocated or not.
     pub status: Status,
+    /// The trust rule set the epoch was judged by ([`crate::trust::policy::TRUST_RULES`]);
+    /// absent: rules 1, as every epoch published before rule sets were numbered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trust_rules: Option<u32>,
     /// Time window.
     pub window: Window,
 }
@@ -287,6 +291,14 @@ impl Manifest {
         }
         if self.pool != other.pool {
             out.push(format!("pool: {} → {}", self.pool, other.pool));
+        }
+        if self.trust_rules != other.trust_rules {
+            let n = |r: Option<u32>| r.unwrap_or(1);
+            out.push(format!(
+                "trust rules: {} → {}",
+                n(self.trust_rules),
+                n(other.trust_rules)
+            ));
         }
         if self.registry_sha256 != other.registry_sha256 {
             out.push("registry: a different registry.csv".into());

@@ -362,25 +362,28 @@ fn rule_co_travel_alone_leaves_the_reputation_whole_and_evidence_does_not() {
     assert!(co_travel_only > 10 && evidence > 10, "{withheld_by:?}");
 }
 
-#[test]
-fn rule_a_copy_with_a_scaled_clock_is_withheld_and_no_honest_driver_is_matched_by_scale() {
-    // The red-team trial's evasion: an honest trip of the attack fleet copied with its clock
-    // scaled (×0.95 and ×1.05: the copy "drives" 5 % faster or slower), starting 30 s before the
-    // original to take rank 1 in its cells, or a day later; received a day after the original.
-    // A constant-offset match does not see it (the offset drifts ~3 s a minute).
-    let (_d, lake, fleet) = attack_lake();
-    let epoch = fleet.epoch;
-    let originals: Vec<_> = ["honest-01", "honest-04", "honest-07"]
-        .iter()
-        .map(|dev| fleet.files.iter().find(|f| f.device == *dev).unwrap())
-        .collect();
-    let mut uploads = Vec::new();
+/// The attack fleet's lake with three copies of honest trips whose clocks are scaled (the
+/// red-team trial's evasion: ×0.95 and ×1.05, so the copy "drives" 5 % faster or slower),
+/// starting 30 s before the original to take rank 1 in its cells, or a day later; received a
+/// day after the original. Returns the lake, the registry with the copies' wallets, the epoch
+/// and each copy's (device, span in ms).
+fn scaled_copy_lake() -> (
+    tempfile::TempDir,
+    Lake,
+    Registry,
+    tessera::epoch::Epoch,
+    Vec<(String, i64)>,
+) {
+    let (d, lake, fleet) = attack_lake();
     let mut reg_csv = fleet.registry_csv.clone();
-    for (n, (o, (scale, start))) in originals
-        .iter()
-        .zip([(0.95, -30_000), (1.05, 86_400_000), (0.95, 86_400_000)])
-        .enumerate()
-    {
+    let (mut ups, mut copies) = (Vec::new(), Vec::new());
+    let plan = [
+        ("honest-01", 0.95, -30_000),
+        ("honest-04", 1.05, 86_400_000),
+        ("honest-07", 0.95, 86_400_000),
+    ];
+    for (n, (dev, scale, start)) in plan.into_iter().enumerate() {
+        let o = fleet.files.iter().find(|f| f.device == dev).unwrap();
         let fixes = tessera::ingest::parse(&o.bytes).fixes;
         let t0 = fixes[0].time_ms;
         let copy: Vec<tessera::fix::Fix> = fixes
@@ -393,30 +396,42 @@ fn rule_a_copy_with_a_scaled_clock_is_withheld_and_no_honest_driver_is_matched_b
             })
             .collect();
         let bytes = tables::to_parquet(&tables::fixes_schema(), &tables::fixes_to_batches("x", &copy)).unwrap();
-        uploads.push((format!("scaled-{n}"), bytes, o.received_ms + 86_400_000, copy));
-        reg_csv.push_str(&format!("scaled-{n},0x{}\n", format!("b{n}").repeat(20)));
+        let name = format!("scaled-{n}");
+        ups.push((name.clone(), bytes, o.received_ms + 86_400_000));
+        copies.push((name.clone(), copy[copy.len() - 1].time_ms - copy[0].time_ms));
+        reg_csv.push_str(&format!("{name},0x{}\n", format!("b{n}").repeat(20)));
     }
-    let ups: Vec<Upload> = uploads
+    let ups: Vec<Upload> = ups
         .iter()
-        .map(|(dev, bytes, rx, _)| Upload::new(dev, "copy.parquet", bytes).received_at(*rx))
+        .map(|(dev, bytes, rx)| Upload::new(dev, "copy.parquet", bytes).received_at(*rx))
         .collect();
     assert!(lake.ingest_batch(&ups).iter().all(Result::is_ok));
     let reg = Registry::parse(reg_csv.as_bytes(), "attacks").unwrap();
-    let out = compute(&lake, &EpochInputs::new(epoch, 1_000_000_000, reg), &no_progress).unwrap();
-    let rows = flags(&out.files);
-    let by_scale: Vec<_> = rows
-        .iter()
+    (d, lake, reg, fleet.epoch, copies)
+}
+
+/// The flags of a run matched by the time-scaled rule.
+fn by_scale(files: &BTreeMap<String, Vec<u8>>) -> Vec<tables::FlagRow> {
+    flags(files)
+        .into_iter()
         .filter(|r| r.policy_key == "trust.copies.max_time_scale")
-        .collect();
-    for (dev, _, _, copy) in &uploads {
-        let span = copy[copy.len() - 1].time_ms - copy[0].time_ms;
+        .collect()
+}
+
+#[test]
+fn rule_a_copy_with_a_scaled_clock_is_withheld_and_no_honest_driver_is_matched_by_scale() {
+    // A constant-offset match does not see these copies (the offset drifts ~3 s a minute).
+    let (_d, lake, reg, epoch, copies) = scaled_copy_lake();
+    let out = compute(&lake, &EpochInputs::new(epoch, 1_000_000_000, reg), &no_progress).unwrap();
+    let by_scale = by_scale(&out.files);
+    for (dev, span) in &copies {
         let withheld: i64 = by_scale
             .iter()
             .filter(|r| &r.device == dev)
             .map(|r| r.end_ms - r.start_ms)
             .sum();
         assert!(
-            withheld * 2 > span,
+            withheld * 2 > *span,
             "{dev}: {withheld} of {span} ms withheld: {by_scale:#?}"
         );
         assert!(by_scale
@@ -432,4 +447,53 @@ fn rule_a_copy_with_a_scaled_clock_is_withheld_and_no_honest_driver_is_matched_b
     let detector = |dev: &str| by_scale.iter().find(|r| r.device == dev).map(|r| r.detector.clone());
     assert_eq!(detector("scaled-0").as_deref(), Some("co_travel"));
     assert_eq!(detector("scaled-1").as_deref(), Some("replay"));
+}
+
+#[test]
+fn rule_a_published_epoch_is_judged_by_its_own_trust_rules_through_verify_and_reruns() {
+    // An epoch published under rules 1 (before the time-scaled rule) paid the copies; verify and
+    // a re-run by this build judge it by rules 1 again, so its bytes stand. A new epoch gets
+    // the current rules, recorded in its manifest.
+    use tessera::pipeline::{run, run_with, RunOptions};
+    let (_d, lake, reg, epoch, _) = scaled_copy_lake();
+    let now = EpochInputs::new(epoch, 1_000_000_000, reg);
+    let old = EpochInputs {
+        trust_rules: 1,
+        ..now.clone()
+    };
+    assert!(by_scale(&compute(&lake, &old, &no_progress).unwrap().files).is_empty());
+    run(&lake, &old, &no_progress).unwrap();
+    let dir = lake.epoch_dir(&epoch);
+    let manifest = std::fs::read_to_string(dir.join("manifest.json")).unwrap();
+    assert!(!manifest.contains("trust_rules"), "rules 1 manifests predate the field");
+    let before = std::fs::read(dir.join("flags.parquet")).unwrap();
+    let r = tessera::audit::verify(&lake, &epoch, None, &no_progress).unwrap();
+    assert!(r.ok, "{:?}", r.mismatches);
+    assert!(
+        run_with(&lake, &now, RunOptions::default(), &no_progress)
+            .unwrap()
+            .unchanged
+    );
+    assert_eq!(std::fs::read(dir.join("flags.parquet")).unwrap(), before);
+    // the current rules: recorded, and they find the copies
+    let next = compute(&lake, &now, &no_progress).unwrap();
+    let m = String::from_utf8(next.files["manifest.json"].clone()).unwrap();
+    let want = format!("\"trust_rules\": {}", tessera::trust::policy::TRUST_RULES);
+    assert!(m.contains(&want), "{m}");
+    assert!(!by_scale(&next.files).is_empty());
+    // A manifest edited to claim the current rules: verify recomputes under them and names the
+    // rows that differ (the copies' visits), not only the files.
+    let claimed = manifest.replacen("  \"window\"", &format!("  {want},\n  \"window\""), 1);
+    assert_ne!(claimed, manifest);
+    std::fs::write(dir.join("manifest.json"), claimed).unwrap();
+    let r = tessera::audit::verify(&lake, &epoch, None, &no_progress).unwrap();
+    let explain = r
+        .mismatches
+        .iter()
+        .find(|m| m.file == "explain.parquet" && m.problem.contains("recomputed"))
+        .unwrap_or_else(|| panic!("{:?}", r.mismatches));
+    assert!(
+        explain.published_only.iter().any(|l| l.contains("device=scaled-")),
+        "{explain:?}"
+    );
 }

@@ -28,6 +28,7 @@ pub fn run(a: &RunArgs, json: bool) -> Result<()> {
         places,
         places_parquet,
         layout: tessera::tables::Layout::CURRENT,
+        trust_rules: tessera::trust::policy::TRUST_RULES,
     };
     let opts = RunOptions {
         replace: a.replace,

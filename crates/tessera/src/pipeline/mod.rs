@@ -27,7 +27,9 @@ mod trust;
 mod visits;
 pub(crate) mod wire;
 
-pub use publish::{commit, prepare, published_layout, run, run_with, RunOptions};
+pub use publish::{
+    commit, prepare, published_layout, published_trust_rules, run, run_with, trust_rules_of, RunOptions,
+};
 
 use crate::epoch::Epoch;
 use crate::lake::{Error, Lake, Result};
@@ -73,6 +75,10 @@ pub struct EpochInputs {
     /// `epoch verify` recomputes an epoch or a run recomputes a published epoch (see
     /// [`run_with`]).
     pub layout: crate::tables::Layout,
+    /// The trust rule set the epoch is judged by ([`crate::trust::policy::TRUST_RULES`] for a
+    /// new epoch; recorded in the manifest): the published one when `epoch verify` recomputes
+    /// an epoch or a run recomputes a published epoch, as for `layout`.
+    pub trust_rules: u32,
 }
 
 impl EpochInputs {
@@ -93,6 +99,7 @@ impl EpochInputs {
             places: crate::places::Places::default(),
             places_parquet: None,
             layout: crate::tables::Layout::CURRENT,
+            trust_rules: crate::trust::policy::TRUST_RULES,
         }
     }
 }
@@ -295,7 +302,8 @@ struct Plan {
 impl Plan {
     fn new(lake: &Lake, inputs: &EpochInputs) -> Result<Plan> {
         let policy = Policy::from_toml_str(&inputs.policy_text)?;
-        let k = policy.kernels()?;
+        let mut k = policy.kernels()?;
+        k.trust = k.trust.map(|t| t.under_rules(inputs.trust_rules));
         let e = inputs.epoch;
         let pool_rule = check_pool(&policy, inputs)?;
         check_places(&policy, &inputs.places)?;

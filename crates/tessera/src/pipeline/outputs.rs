@@ -255,6 +255,7 @@ pub(super) fn manifest(
     Manifest {
         format: manifest::FORMAT.to_string(),
         layout: inputs.layout.manifest_field(),
+        trust_rules: (inputs.trust_rules > 1).then_some(inputs.trust_rules),
         epoch: e.to_string(),
         window: manifest::Window {
             start: rfc3339(e.start_ms()),

@@ -56,17 +56,19 @@ pub struct RunOptions {
 /// assert!(run_with(&lake, &more, RunOptions::default(), &no_progress).is_err());
 /// ```
 pub fn run_with(lake: &Lake, inputs: &EpochInputs, opts: RunOptions, progress: Progress) -> Result<EpochRun> {
-    let in_published_layout;
-    let inputs = match published_layout(lake, &inputs.epoch)? {
-        Some(layout) if layout != inputs.layout => {
-            in_published_layout = EpochInputs {
-                layout,
-                ..inputs.clone()
-            };
-            &in_published_layout
-        }
-        _ => inputs,
-    };
+    // A published epoch is recomputed in its own layout and trust rules.
+    let mut own: Option<EpochInputs> = None;
+    if let Some(layout) = published_layout(lake, &inputs.epoch)?
+        && layout != inputs.layout
+    {
+        own.get_or_insert_with(|| inputs.clone()).layout = layout;
+    }
+    if let Some(rules) = published_trust_rules(lake, &inputs.epoch)?
+        && rules != inputs.trust_rules
+    {
+        own.get_or_insert_with(|| inputs.clone()).trust_rules = rules;
+    }
+    let inputs = own.as_ref().unwrap_or(inputs);
     let staging = prepare(lake, &inputs.epoch, opts)?;
     match compute_to_dir(lake, inputs, &staging, progress) {
         Ok(out) => commit(lake, &inputs.epoch, &staging, out, opts),
@@ -111,6 +113,56 @@ pub fn published_layout(lake: &Lake, epoch: &Epoch) -> Result<Option<crate::tabl
             path: path.display().to_string(),
             message,
         })
+}
+
+/// The trust rule set of the published `epochs/E/` ([`crate::trust::policy::TRUST_RULES`]),
+/// which every run of `E` judges by, as [`published_layout`] (`None`: nothing published, or a
+/// manifest this build cannot parse).
+///
+/// # Errors
+/// [`Error::Data`] naming the manifest when it names a rule set this build does not know
+/// (published by a newer tessera).
+///
+/// ```
+/// use tessera::pipeline::{published_trust_rules, run, EpochInputs, no_progress};
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let lake = tessera::lake::Lake::open(dir.path()).unwrap();
+/// # let reg = tessera::registry::Registry::parse(b"device_id,wallet\n", "r").unwrap();
+/// let e = "2026-W47".parse().unwrap();
+/// assert_eq!(published_trust_rules(&lake, &e).unwrap(), None);
+/// run(&lake, &EpochInputs { trust_rules: 1, ..EpochInputs::new(e, 1000, reg) }, &no_progress).unwrap();
+/// assert_eq!(published_trust_rules(&lake, &e).unwrap(), Some(1));
+/// ```
+pub fn published_trust_rules(lake: &Lake, epoch: &Epoch) -> Result<Option<u32>> {
+    let path = lake.epoch_dir(epoch).join("manifest.json");
+    let Ok(bytes) = std::fs::read(&path) else {
+        return Ok(None);
+    };
+    let Ok(m) = Manifest::from_slice(&bytes) else {
+        return Ok(None);
+    };
+    trust_rules_of(&m).map(Some).map_err(|message| Error::Data {
+        path: path.display().to_string(),
+        message,
+    })
+}
+
+/// The trust rule set a manifest records (absent: 1).
+///
+/// # Errors
+/// A message when it is not a set this build knows (0, or from a newer tessera).
+///
+/// ```
+/// // see `published_trust_rules`
+/// ```
+pub fn trust_rules_of(m: &Manifest) -> std::result::Result<u32, String> {
+    match m.trust_rules.unwrap_or(1) {
+        n @ 1..=crate::trust::policy::TRUST_RULES => Ok(n),
+        n => Err(format!(
+            "trust rules {n}: this build knows 1 to {} (published by a newer tessera?)",
+            crate::trust::policy::TRUST_RULES
+        )),
+    }
 }
 
 /// The first half of [`run_with`] for a run computed by other means ([`super::staged`]): the

@@ -45,6 +45,8 @@ struct Spec {
     places: bool,
     /// The outputs' [`crate::tables::Layout`] number.
     layout: u32,
+    /// The trust rule set ([`crate::trust::policy::TRUST_RULES`]).
+    trust_rules: u32,
 }
 
 /// One recipient's points from a range of cells (a worker's answer to the engine, which sums
@@ -178,6 +180,7 @@ impl StagedEpoch {
             sources: plan.selected.iter().map(|m| m.hash.clone()).collect(),
             places: has_places,
             layout: inputs.layout.number(),
+            trust_rules: inputs.trust_rules,
         };
         let json = serde_json::to_vec(&spec).map_err(|e| Error::Invalid(e.to_string()))?;
         scratch.put("spec.json", &json)?;
@@ -229,6 +232,7 @@ impl StagedEpoch {
             places,
             places_parquet: None,
             layout,
+            trust_rules: spec.trust_rules,
         };
         let lake = Lake::attach(&spec.lake);
         let plan = Plan::new(&lake, &inputs)?;

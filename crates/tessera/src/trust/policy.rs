@@ -242,6 +242,14 @@ defaults! {
     ReputationPolicy { initial: 1.0, penalty: 0.25, recovery: 0.05 }
 }
 
+/// The trust rule set new epochs are judged by. The manifest records it (`trust_rules`), and
+/// `epoch verify` and a re-run of a published epoch judge it by the set it was published under,
+/// as they do for the Parquet layout: a rule added later does not change a published epoch.
+///
+/// - 1: every epoch published before rule sets were numbered (manifests without the field);
+/// - 2: adds copies whose clock is scaled ([`super::warp`], `trust.copies.max_time_scale`).
+pub const TRUST_RULES: u32 = 2;
+
 /// The trust policy in the units the detectors use (validated).
 #[derive(Debug, Clone, PartialEq)]
 #[allow(missing_docs)]
@@ -310,6 +318,22 @@ fn secs(x: u32, field: &'static str) -> Result<i64, PolicyError> {
         return Err(bad(field, "must be at least 1"));
     }
     Ok(i64::from(x) * 1000)
+}
+
+impl TrustKernels {
+    /// These kernels as rule set `rules` ([`TRUST_RULES`]) judges: a rule added after it is off.
+    ///
+    /// ```
+    /// let k = tessera::policy::Policy::default().kernels().unwrap().trust.unwrap();
+    /// assert_eq!(k.clone().under_rules(1).max_time_scale, 1.0);
+    /// assert_eq!(k.clone().under_rules(tessera::trust::policy::TRUST_RULES), k);
+    /// ```
+    pub fn under_rules(mut self, rules: u32) -> TrustKernels {
+        if rules < 2 {
+            self.max_time_scale = 1.0;
+        }
+        self
+    }
 }
 
 impl TrustPolicy {
