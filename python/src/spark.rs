@@ -279,11 +279,8 @@ impl StagedDriver {
         let opts = RunOptions { replace, no_prior };
         // A published epoch is recomputed in the layout and trust rules it was published in, as
         // the CLI does.
-        if let Some(layout) = tessera::pipeline::published_layout(&lake, &e).map_err(te)? {
-            inputs.layout = layout;
-        }
-        if let Some(rules) = tessera::pipeline::published_trust_rules(&lake, &e).map_err(te)? {
-            inputs.trust_rules = rules;
+        if let Some((layout, rules)) = tessera::pipeline::published_terms(&lake, &e).map_err(te)? {
+            (inputs.layout, inputs.trust_rules) = (layout, rules);
         }
         let staging = tessera::pipeline::prepare(&lake, &e, opts).map_err(te)?;
         // Unique per run: a Python worker keeps the run it last served by this path.

@@ -28,7 +28,8 @@ mod visits;
 pub(crate) mod wire;
 
 pub use publish::{
-    commit, prepare, published_layout, published_trust_rules, run, run_with, trust_rules_of, RunOptions,
+    commit, prepare, published_layout, published_terms, published_trust_rules, run, run_with, trust_rules_of,
+    RunOptions,
 };
 
 use crate::epoch::Epoch;

@@ -56,19 +56,18 @@ pub struct RunOptions {
 /// assert!(run_with(&lake, &more, RunOptions::default(), &no_progress).is_err());
 /// ```
 pub fn run_with(lake: &Lake, inputs: &EpochInputs, opts: RunOptions, progress: Progress) -> Result<EpochRun> {
-    // A published epoch is recomputed in its own layout and trust rules.
-    let mut own: Option<EpochInputs> = None;
-    if let Some(layout) = published_layout(lake, &inputs.epoch)?
-        && layout != inputs.layout
-    {
-        own.get_or_insert_with(|| inputs.clone()).layout = layout;
-    }
-    if let Some(rules) = published_trust_rules(lake, &inputs.epoch)?
-        && rules != inputs.trust_rules
-    {
-        own.get_or_insert_with(|| inputs.clone()).trust_rules = rules;
-    }
-    let inputs = own.as_ref().unwrap_or(inputs);
+    let own;
+    let inputs = match published_terms(lake, &inputs.epoch)? {
+        Some((layout, trust_rules)) if (layout, trust_rules) != (inputs.layout, inputs.trust_rules) => {
+            own = EpochInputs {
+                layout,
+                trust_rules,
+                ..inputs.clone()
+            };
+            &own
+        }
+        _ => inputs,
+    };
     let staging = prepare(lake, &inputs.epoch, opts)?;
     match compute_to_dir(lake, inputs, &staging, progress) {
         Ok(out) => commit(lake, &inputs.epoch, &staging, out, opts),
@@ -81,8 +80,7 @@ pub fn run_with(lake: &Lake, inputs: &EpochInputs, opts: RunOptions, progress: P
 
 /// The layout of the published `epochs/E/`, which every run of `E` recomputes in, `--replace`
 /// included (`None`: nothing published, or a manifest this build cannot parse — then the
-/// comparison in [`commit`] decides). [`run_with`] applies it; an engine that computes the run
-/// by other means (Spark, through [`prepare`] and [`commit`]) sets `inputs.layout` from it.
+/// comparison in [`commit`] decides); with the trust rule set, [`published_terms`].
 ///
 /// # Errors
 /// [`Error::Data`] naming the manifest when it names a layout this build does not know
@@ -100,6 +98,23 @@ pub fn run_with(lake: &Lake, inputs: &EpochInputs, opts: RunOptions, progress: P
 /// assert_eq!(published_layout(&lake, &e).unwrap(), Some(tessera::tables::Layout::V1));
 /// ```
 pub fn published_layout(lake: &Lake, epoch: &Epoch) -> Result<Option<crate::tables::Layout>> {
+    Ok(published_terms(lake, epoch)?.map(|t| t.0))
+}
+
+/// The layout and trust rule set of the published `epochs/E/`, which every run of `E`
+/// recomputes under: [`run_with`] applies them; an engine that computes the run by other means
+/// (Spark, through [`prepare`] and [`commit`]) sets `inputs.layout` and `inputs.trust_rules`
+/// from them. `None`: nothing published, or a manifest this build cannot parse (then the
+/// comparison in [`commit`] decides).
+///
+/// # Errors
+/// [`Error::Data`] naming the manifest when it names a layout or rule set this build does not
+/// know (published by a newer tessera).
+///
+/// ```
+/// // see `published_layout` and `published_trust_rules`
+/// ```
+pub fn published_terms(lake: &Lake, epoch: &Epoch) -> Result<Option<(crate::tables::Layout, u32)>> {
     let path = lake.epoch_dir(epoch).join("manifest.json");
     let Ok(bytes) = std::fs::read(&path) else {
         return Ok(None);
@@ -107,12 +122,11 @@ pub fn published_layout(lake: &Lake, epoch: &Epoch) -> Result<Option<crate::tabl
     let Ok(m) = Manifest::from_slice(&bytes) else {
         return Ok(None);
     };
-    crate::tables::Layout::of_manifest(m.layout)
-        .map(Some)
-        .map_err(|message| Error::Data {
-            path: path.display().to_string(),
-            message,
-        })
+    let terms = crate::tables::Layout::of_manifest(m.layout).and_then(|l| Ok((l, trust_rules_of(&m)?)));
+    terms.map(Some).map_err(|message| Error::Data {
+        path: path.display().to_string(),
+        message,
+    })
 }
 
 /// The trust rule set of the published `epochs/E/` ([`crate::trust::policy::TRUST_RULES`]),
@@ -134,17 +148,7 @@ pub fn published_layout(lake: &Lake, epoch: &Epoch) -> Result<Option<crate::tabl
 /// assert_eq!(published_trust_rules(&lake, &e).unwrap(), Some(1));
 /// ```
 pub fn published_trust_rules(lake: &Lake, epoch: &Epoch) -> Result<Option<u32>> {
-    let path = lake.epoch_dir(epoch).join("manifest.json");
-    let Ok(bytes) = std::fs::read(&path) else {
-        return Ok(None);
-    };
-    let Ok(m) = Manifest::from_slice(&bytes) else {
-        return Ok(None);
-    };
-    trust_rules_of(&m).map(Some).map_err(|message| Error::Data {
-        path: path.display().to_string(),
-        message,
-    })
+    Ok(published_terms(lake, epoch)?.map(|t| t.1))
 }
 
 /// The trust rule set a manifest records (absent: 1).

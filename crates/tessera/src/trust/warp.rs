@@ -105,9 +105,15 @@ fn chains(v: &[(u32, u32)]) -> Vec<Vec<(u32, u32)>> {
     let mut open: Vec<Vec<(u32, u32)>> = Vec::new();
     let mut done = Vec::new();
     for &p in v {
-        let (keep, closed): (Vec<_>, Vec<_>) = open.into_iter().partition(|c| c[c.len() - 1].0 + 3 >= p.0);
-        done.extend(closed);
-        open = keep;
+        // chains that can no longer extend are done (in order, without reallocating)
+        let mut n = 0;
+        while n < open.len() {
+            if open[n][open[n].len() - 1].0 + 3 < p.0 {
+                done.push(open.remove(n));
+            } else {
+                n += 1;
+            }
+        }
         let fits = |c: &Vec<(u32, u32)>| {
             let l = c[c.len() - 1];
             l.0 < p.0 && l.1 < p.1 && p.1 <= l.1 + 3
