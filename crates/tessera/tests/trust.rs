@@ -374,32 +374,57 @@ fn scaled_copy_lake() -> (
     tessera::epoch::Epoch,
     Vec<(String, i64)>,
 ) {
+    copied_lake(
+        "scaled",
+        &[
+            ("honest-01", 0.95, -30_000, false),
+            ("honest-04", 1.05, 86_400_000, false),
+            ("honest-07", 0.95, 86_400_000, false),
+        ],
+    )
+}
+
+/// The attack fleet's lake with copies of honest trips per `plan` (original device, time
+/// scale, start against the original's in ms, driven in reverse: fixes in reverse order, the
+/// clock mirrored), named `{prefix}-{n}` and received a day after their originals.
+fn copied_lake(
+    prefix: &str,
+    plan: &[(&str, f64, i64, bool)],
+) -> (
+    tempfile::TempDir,
+    Lake,
+    Registry,
+    tessera::epoch::Epoch,
+    Vec<(String, i64)>,
+) {
     let (d, lake, fleet) = attack_lake();
     let mut reg_csv = fleet.registry_csv.clone();
     let (mut ups, mut copies) = (Vec::new(), Vec::new());
-    let plan = [
-        ("honest-01", 0.95, -30_000),
-        ("honest-04", 1.05, 86_400_000),
-        ("honest-07", 0.95, 86_400_000),
-    ];
-    for (n, (dev, scale, start)) in plan.into_iter().enumerate() {
+    for (n, &(dev, scale, start, reverse)) in plan.iter().enumerate() {
         let o = fleet.files.iter().find(|f| f.device == dev).unwrap();
-        let fixes = tessera::ingest::parse(&o.bytes).fixes;
-        let t0 = fixes[0].time_ms;
+        let mut fixes = tessera::ingest::parse(&o.bytes).fixes;
+        let (t0, t1) = (fixes[0].time_ms, fixes[fixes.len() - 1].time_ms);
+        if reverse {
+            fixes.reverse();
+        }
         let copy: Vec<tessera::fix::Fix> = fixes
             .iter()
             .map(|f| {
                 let mut g = f.clone();
-                g.time_ms = t0 + start + ((f.time_ms - t0) as f64 * scale) as i64;
+                let since = if reverse { t1 - f.time_ms } else { f.time_ms - t0 };
+                g.time_ms = t0 + start + (since as f64 * scale) as i64;
                 g.speed_mps = f.speed_mps.map(|v| v / scale as f32);
+                if reverse {
+                    g.course_deg = f.course_deg.map(|c| (c + 180.0) % 360.0);
+                }
                 g
             })
             .collect();
         let bytes = tables::to_parquet(&tables::fixes_schema(), &tables::fixes_to_batches("x", &copy)).unwrap();
-        let name = format!("scaled-{n}");
+        let name = format!("{prefix}-{n}");
         ups.push((name.clone(), bytes, o.received_ms + 86_400_000));
         copies.push((name.clone(), copy[copy.len() - 1].time_ms - copy[0].time_ms));
-        reg_csv.push_str(&format!("{name},0x{}\n", format!("b{n}").repeat(20)));
+        reg_csv.push_str(&format!("{name},0x{}\n", format!("{:02x}", 0xb0 + n).repeat(20)));
     }
     let ups: Vec<Upload> = ups
         .iter()
@@ -447,6 +472,57 @@ fn rule_a_copy_with_a_scaled_clock_is_withheld_and_no_honest_driver_is_matched_b
     let detector = |dev: &str| by_scale.iter().find(|r| r.device == dev).map(|r| r.detector.clone());
     assert_eq!(detector("scaled-0").as_deref(), Some("co_travel"));
     assert_eq!(detector("scaled-1").as_deref(), Some("replay"));
+}
+
+#[test]
+fn rule_a_copy_driven_in_reverse_is_withheld_and_no_honest_driver_is_matched_reversed() {
+    // The red-team trial's reversed copies: fixes in reverse order, the clock mirrored (kept,
+    // ×0.96, or starting 30 s before the original ends); none of their anchor pairs is the
+    // original's, so only the reversed lookup sees them.
+    let (_d, lake, reg, epoch, copies) = copied_lake(
+        "reversed",
+        &[
+            ("honest-02", 1.0, 86_400_000, true),
+            ("honest-05", 0.96, 3_600_000, true),
+            ("honest-08", 1.0, -30_000, true),
+        ],
+    );
+    let now = EpochInputs::new(epoch, 1_000_000_000, reg);
+    let reversed = |files: &BTreeMap<String, Vec<u8>>| -> Vec<tables::FlagRow> {
+        flags(files)
+            .into_iter()
+            .filter(|r| r.policy_key == "trust.copies.reversed")
+            .collect()
+    };
+    let found = reversed(&compute(&lake, &now, &no_progress).unwrap().files);
+    for (dev, span) in &copies {
+        let mine: Vec<&tables::FlagRow> = found.iter().filter(|r| &r.device == dev).collect();
+        let withheld: i64 = mine.iter().map(|r| r.end_ms - r.start_ms).sum();
+        assert!(
+            withheld * 2 > *span,
+            "{dev}: {withheld} of {span} ms withheld: {found:#?}"
+        );
+        assert!(
+            mine.iter()
+                .all(|r| (r.detector.as_str(), r.effect.as_str()) == ("replay", "withhold_window")),
+            "{mine:#?}"
+        );
+        assert!(
+            mine.iter().all(|r| r.measured.contains("driven in reverse")),
+            "{mine:#?}"
+        );
+    }
+    // (an attacker's forward replay of honest-02, received after reversed-0, follows it too)
+    assert!(
+        found.iter().all(|r| !r.device.starts_with("honest-")),
+        "no honest driver is matched reversed: {found:#?}"
+    );
+    // an epoch published under rules 2 (before this rule) is judged without it
+    let old = EpochInputs {
+        trust_rules: 2,
+        ..now.clone()
+    };
+    assert!(reversed(&compute(&lake, &old, &no_progress).unwrap().files).is_empty());
 }
 
 #[test]

@@ -624,7 +624,7 @@ mod tests {
         for s in 0..300u64 {
             let dev = next(7) as u32;
             selected.push(meta(
-                format!("{:016x}", (s * 0x2545_F491_4F6C_DD1D) % (1 << 63)),
+                format!("{:016x}", s.wrapping_mul(0x2545_F491_4F6C_DD1D) % (1 << 63)),
                 &devices[dev as usize],
             ));
             device_of.push(dev);

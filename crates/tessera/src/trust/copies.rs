@@ -16,7 +16,8 @@
 //! search is by hash, not over all pairs of traces.
 //!
 //! A copy whose clock is scaled (its offset drifting) is matched by [`super::warp`] from the
-//! same votes.
+//! same votes; a copy driven the other way by [`super::reverse`], each trace looked up a second
+//! time, reversed.
 //!
 //! Of two matching traces only the first *received* is paid on the matched part (a trace from an
 //! earlier epoch always came first; equal receipt times fall back to the source hash order, never
@@ -25,7 +26,7 @@
 //! beyond it `replay`.
 
 use super::policy::TrustKernels;
-use super::{Detector, Effect, Finding};
+use super::{reverse, Detector, Effect, Finding};
 use crate::fix::Fix;
 use std::collections::HashMap;
 
@@ -202,7 +203,8 @@ impl<'a> CopySearch<'a> {
     /// ```
     pub fn among(&self) -> Vec<CopyMatch> {
         // Each trace's candidates are independent: queried in parallel, then put in (copy,
-        // original) order — one match at most per pair, so the order of the work does not show.
+        // original) order — one forward match and one reversed at most per pair, in that order,
+        // so the order of the work does not show.
         use rayon::prelude::*;
         let mut out: Vec<CopyMatch> = self
             .traces
@@ -227,9 +229,26 @@ impl<'a> CopySearch<'a> {
         let mut votes = Votes::default();
         let long = |b: u32| self.traces[b as usize].anchors.len() >= k.min_anchors;
         self.hits(anchors, long, |j, b, i| votes.entry(b).or_default().push((i, j)));
-        best_runs(votes, k, |b, v| {
+        let mut out = best_runs(votes, k, |b, v| {
             best_run((anchors, original), (self.traces[b as usize].anchors, b as usize), v, k)
-        })
+        });
+        if k.reversed {
+            // the earlier trace reversed against the indexed ones forward: the votes counted
+            // as the copy reversed against the earlier trace forward, as `originals_of` counts
+            let mut votes = Votes::default();
+            let na = anchors.len();
+            self.hits(&reverse::reversed(anchors), long, |p, b, i| {
+                let nb = self.traces[b as usize].anchors.len();
+                let vote = (reverse::flipped_pair(nb, i), reverse::flipped_pair(na, p));
+                votes.entry(b).or_default().push(vote);
+            });
+            out.extend(best_runs(votes, k, |b, v| {
+                let rb = reverse::reversed(self.traces[b as usize].anchors);
+                reverse::reversed_match((anchors, original), (&rb, b as usize), v, k)
+            }));
+            out.sort_by_key(|m| m.copy); // stable: a forward match before a reversed one
+        }
+        out
     }
 
     /// Call `hit(pair, trace, trace's pair)` for each indexed anchor pair of a trace that
@@ -337,9 +356,20 @@ fn originals_of(search: &CopySearch, b: usize, tb: &CopyTrace) -> Vec<CopyMatch>
         a as usize != b && ta.received < tb.received && ta.device != tb.device
     };
     search.hits(tb.anchors, first, |i, a, j| votes.entry(a).or_default().push((i, j)));
-    best_runs(votes, k, |a, v| {
+    let mut out = best_runs(votes, k, |a, v| {
         best_run((traces[a as usize].anchors, a as usize), (tb.anchors, b), v, k)
-    })
+    });
+    if k.reversed {
+        // driven the other way: this trace reversed against the indexed ones forward
+        let rb = reverse::reversed(tb.anchors);
+        let mut votes = Votes::default();
+        search.hits(&rb, first, |i, a, j| votes.entry(a).or_default().push((i, j)));
+        out.extend(best_runs(votes, k, |a, v| {
+            reverse::reversed_match((traces[a as usize].anchors, a as usize), (&rb, b), v, k)
+        }));
+        out.sort_by_key(|m| m.original); // stable: a forward match before a reversed one
+    }
+    out
 }
 
 /// The match of the copy `b` against the original `a` from the votes `v` `(i in the copy, j in

@@ -25,6 +25,7 @@ pub mod kinematics;
 pub mod motion;
 pub mod policy;
 pub mod reputation;
+pub(crate) mod reverse;
 pub mod roads;
 pub mod simulator;
 pub mod time;
@@ -533,6 +534,50 @@ pub(crate) mod testing {
                 f
             })
             .collect()
+    }
+
+    /// The path of `drive(n, 12, 2)` driven again from `start_ms`, one fix a second, advancing
+    /// `pace(second)` of the path's fixes each second (0: stopped), positions interpolated.
+    pub fn along(n: usize, start_ms: i64, pace: impl Fn(usize) -> f64) -> Vec<Fix> {
+        along_path(&drive(n, 12.0, 2.0), start_ms, pace)
+    }
+
+    /// [`along`] the other way: the path of `drive(n, 12, 2)` from its end to its start.
+    pub fn along_back(n: usize, start_ms: i64, pace: impl Fn(usize) -> f64) -> Vec<Fix> {
+        let mut path = drive(n, 12.0, 2.0);
+        path.reverse();
+        along_path(&path, start_ms, pace)
+    }
+
+    /// `path` driven from `start_ms` as [`along`] drives it.
+    fn along_path(path: &[Fix], start_ms: i64, pace: impl Fn(usize) -> f64) -> Vec<Fix> {
+        let n = path.len();
+        let mut out = Vec::new();
+        let mut u = 0.0f64;
+        for sec in 0.. {
+            if u >= (n - 1) as f64 {
+                break;
+            }
+            let (lo, f) = (u.floor() as usize, u.fract());
+            let mut g = path[lo].clone();
+            g.lat += f * (path[lo + 1].lat - path[lo].lat);
+            g.lon += f * (path[lo + 1].lon - path[lo].lon);
+            g.time_ms = start_ms + sec as i64 * 1000;
+            out.push(g);
+            u += pace(sec);
+        }
+        out
+    }
+
+    /// Stops of `secs` seconds starting at each of `at` (seconds of the drive).
+    pub fn stops(at: &'static [usize], secs: usize) -> impl Fn(usize) -> f64 {
+        move |s| {
+            if at.iter().any(|&a| (a..a + secs).contains(&s)) {
+                0.0
+            } else {
+                1.0
+            }
+        }
     }
 
     /// The copy search over two traces of two devices: `orig` received first, then `other`.

@@ -164,6 +164,9 @@ pub struct CopiesPolicy {
     /// stretches adding up to it; a steady drive measures ~100 m at res-10 anchors): two honest
     /// drivers at different steady speeds have scaled timings too.
     pub min_unsteady_m: f64,
+    /// A copy driven the other way (its fixes reversed, its clock mirrored) is matched too
+    /// (default true): see [`super::reverse`].
+    pub reversed: bool,
     /// Past epochs whose fingerprints are compared (default 4).
     pub history_epochs: u32,
     /// Devices of one wallet take one rank in a cell: the wallet's later devices get rank
@@ -235,7 +238,7 @@ defaults! {
     TimelinePolicy { max_bridge_kmh: 160.0, journey_gap_s: 1800, max_apart_m: 500.0 }
     CopiesPolicy {
         anchor_resolution: 10, anchor_sampling: 2, min_anchors: 6, min_match_s: 180, max_spread_s: 3,
-        co_travel_s: 120, max_time_scale: 1.25, min_unsteady_m: 300.0, history_epochs: 4,
+        co_travel_s: 120, max_time_scale: 1.25, min_unsteady_m: 300.0, reversed: true, history_epochs: 4,
         one_rank_per_wallet: true,
     }
     TimePolicy { max_future_s: 300, max_delay_days: 0, clock_step_m: 300.0 }
@@ -247,8 +250,9 @@ defaults! {
 /// as they do for the Parquet layout: a rule added later does not change a published epoch.
 ///
 /// - 1: every epoch published before rule sets were numbered (manifests without the field);
-/// - 2: adds copies whose clock is scaled ([`super::warp`], `trust.copies.max_time_scale`).
-pub const TRUST_RULES: u32 = 2;
+/// - 2: adds copies whose clock is scaled ([`super::warp`], `trust.copies.max_time_scale`);
+/// - 3: adds copies driven the other way ([`super::reverse`], `trust.copies.reversed`).
+pub const TRUST_RULES: u32 = 3;
 
 /// The trust policy in the units the detectors use (validated).
 #[derive(Debug, Clone, PartialEq)]
@@ -281,6 +285,7 @@ pub struct TrustKernels {
     pub co_travel_ms: i64,
     pub max_time_scale: f64,
     pub min_unsteady_m: f64,
+    pub reversed: bool,
     pub history_epochs: u32,
     pub one_rank_per_wallet: bool,
     pub max_future_ms: i64,
@@ -326,11 +331,15 @@ impl TrustKernels {
     /// ```
     /// let k = tessera::policy::Policy::default().kernels().unwrap().trust.unwrap();
     /// assert_eq!(k.clone().under_rules(1).max_time_scale, 1.0);
+    /// assert!(!k.clone().under_rules(2).reversed && k.clone().under_rules(2).max_time_scale > 1.0);
     /// assert_eq!(k.clone().under_rules(tessera::trust::policy::TRUST_RULES), k);
     /// ```
     pub fn under_rules(mut self, rules: u32) -> TrustKernels {
         if rules < 2 {
             self.max_time_scale = 1.0;
+        }
+        if rules < 3 {
+            self.reversed = false;
         }
         self
     }
@@ -397,6 +406,7 @@ impl TrustPolicy {
                 return Err(bad("trust.copies.max_time_scale", "must be in [1, 10] (1: off)"));
             },
             min_unsteady_m: positive(t.min_unsteady_m, 1e6, "trust.copies.min_unsteady_m")?,
+            reversed: t.reversed,
             history_epochs: t.history_epochs,
             one_rank_per_wallet: t.one_rank_per_wallet,
             max_future_ms: i64::try_from(c.max_future_s.min(1 << 40)).unwrap_or(0) * 1000,

@@ -64,8 +64,24 @@ pub struct ScaledRun {
 /// assert!((run.scale - 0.95).abs() < 1e-3 && run.unsteady_m >= 300.0);
 /// ```
 pub fn scaled_run(ta: &[(u64, i64)], tb: &[(u64, i64)], v: &[(u32, u32)], k: &TrustKernels) -> Option<ScaledRun> {
+    if k.max_time_scale <= 1.0 {
+        return None;
+    }
+    line_run(ta, tb, v, k, k.max_time_scale)
+}
+
+/// [`scaled_run`] with the scale within `1 / max_scale ..= max_scale` (≥ 1) whatever
+/// `k.max_time_scale` is: the rule of [`super::reverse`] uses it with a scale of 1 allowed when
+/// the time-scaled rule is off.
+pub(crate) fn line_run(
+    ta: &[(u64, i64)],
+    tb: &[(u64, i64)],
+    v: &[(u32, u32)],
+    k: &TrustKernels,
+    max_scale: f64,
+) -> Option<ScaledRun> {
     let need = 2 * k.min_anchors;
-    if k.max_time_scale <= 1.0 || v.len() + 1 < need {
+    if v.len() + 1 < need {
         return None;
     }
     let mut best: Option<ScaledRun> = None;
@@ -78,7 +94,7 @@ pub fn scaled_run(ta: &[(u64, i64)], tb: &[(u64, i64)], v: &[(u32, u32)], k: &Tr
         pts.push((li + 1, lj + 1));
         let a: Vec<i64> = pts.iter().map(|p| ta[p.1 as usize].1).collect();
         let b: Vec<i64> = pts.iter().map(|p| tb[p.0 as usize].1).collect();
-        let Some((lo, hi, scale, spread_ms)) = longest_line(&a, &b, k) else {
+        let Some((lo, hi, scale, spread_ms)) = longest_line(&a, &b, k, max_scale) else {
             continue;
         };
         if hi + 1 - lo < need || b[hi] - b[lo] < 2 * k.min_match_ms {
@@ -134,16 +150,16 @@ fn chains(v: &[(u32, u32)]) -> Vec<Vec<(u32, u32)>> {
 }
 
 /// The longest window `lo..=hi` of the points `(a[n], b[n])` on a line `b = s·a + c` through its
-/// two ends, the other points within `k.max_spread_ms` of spread, `s` within the allowed scales:
-/// `(lo, hi, s, spread)`. Two pointers: a window that fails moves its start.
-fn longest_line(a: &[i64], b: &[i64], k: &TrustKernels) -> Option<(usize, usize, f64, f64)> {
+/// two ends, the other points within `k.max_spread_ms` of spread, `s` within `1 / max_scale ..=
+/// max_scale`: `(lo, hi, s, spread)`. Two pointers: a window that fails moves its start.
+fn longest_line(a: &[i64], b: &[i64], k: &TrustKernels, max_scale: f64) -> Option<(usize, usize, f64, f64)> {
     let fit = |lo: usize, hi: usize| -> Option<(f64, f64)> {
         let (da, db) = (a[hi] - a[lo], b[hi] - b[lo]);
         if da <= 0 || db <= 0 {
             return None;
         }
         let s = db as f64 / da as f64;
-        if s > k.max_time_scale || s * k.max_time_scale < 1.0 {
+        if s > max_scale || s * max_scale < 1.0 {
             return None;
         }
         let (mut lo_e, mut hi_e) = (0.0f64, 0.0f64);
@@ -232,38 +248,6 @@ mod tests {
 
     fn k() -> TrustKernels {
         crate::trust::testing::k()
-    }
-
-    /// The path of `drive(n, 12, 2)` driven again from `start_ms`, one fix a second, advancing
-    /// `pace(second)` of the path's fixes each second (0: stopped), positions interpolated.
-    fn along(n: usize, start_ms: i64, pace: impl Fn(usize) -> f64) -> Vec<Fix> {
-        let path = drive(n, 12.0, 2.0);
-        let mut out = Vec::new();
-        let mut u = 0.0f64;
-        for sec in 0.. {
-            if u >= (n - 1) as f64 {
-                break;
-            }
-            let (lo, f) = (u.floor() as usize, u.fract());
-            let mut g = path[lo].clone();
-            g.lat += f * (path[lo + 1].lat - path[lo].lat);
-            g.lon += f * (path[lo + 1].lon - path[lo].lon);
-            g.time_ms = start_ms + sec as i64 * 1000;
-            out.push(g);
-            u += pace(sec);
-        }
-        out
-    }
-
-    /// Stops of `secs` seconds starting at each of `at` (seconds of the drive).
-    fn stops(at: &'static [usize], secs: usize) -> impl Fn(usize) -> f64 {
-        move |s| {
-            if at.iter().any(|&a| (a..a + secs).contains(&s)) {
-                0.0
-            } else {
-                1.0
-            }
-        }
     }
 
     /// `f` with its clock scaled by `scale` from its first fix and moved to start at `start_ms`,
