@@ -44,7 +44,8 @@ fn epoch(e: &str) -> PyResult<Epoch> {
 }
 
 /// An epoch's inputs as `run_epoch` and `tessera.spark` take them: the registry (default
-/// `LAKE/registry.csv`), the policy file with its GeoJSON/OSM places (default policy v1), the pool
+/// `LAKE/registry.csv`), the policy file with its GeoJSON/OSM places (default: a published
+/// epoch's own policy and places, else policy v1), the pool
 /// (default: the policy's `[emission]`).
 fn epoch_inputs(
     lake: &Lake,
@@ -67,7 +68,15 @@ fn epoch_inputs(
             let text = std::fs::read_to_string(&p).map_err(|x| format!("{}: {x}", p.display()))?;
             (text, policy, places)
         }
-        None => (Policy::default().to_toml(), Policy::default(), Default::default()),
+        // A published epoch is recomputed under its own policy (as `tessera epoch run`).
+        None => match tessera::audit::policy_of_published(lake, &e).map_err(|x| x.to_string())? {
+            Some((text, places)) => (
+                text.clone(),
+                Policy::from_toml_str(&text).map_err(|x| x.to_string())?,
+                places,
+            ),
+            None => (Policy::default().to_toml(), Policy::default(), Default::default()),
+        },
     };
     let pool = match (pool, &policy.emission) {
         (Some(p), _) => p,

@@ -192,7 +192,8 @@ def run_epoch(
 ) -> Dict[str, Any]:
     """Compute an epoch and write ``epochs/<epoch>/`` atomically — byte for byte what
     ``tessera epoch run`` writes. ``registry`` defaults to ``<lake>/registry.csv``, ``policy`` (a
-    file) to policy v1. ``pool`` is an ``int`` of base units (a float raises ``TypeError``).
+    file) to a published epoch's own ``policy.toml`` (so a re-run after an upgrade that added
+    policy keys stays a no-op), else policy v1. ``pool`` is an ``int`` of base units (a float raises ``TypeError``).
 
     A published epoch is immutable: running it again is a no-op when the bytes would be the same
     and raises ``TesseraError`` saying what changed when they would differ, unless ``replace``.

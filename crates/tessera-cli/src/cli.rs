@@ -226,7 +226,8 @@ pub struct RunArgs {
     /// the policy's `[emission]` schedule (with one, a --pool that differs is refused).
     #[arg(long, value_parser = parse_pool, allow_negative_numbers = true)]
     pub pool: Option<u128>,
-    /// Policy TOML (default: policy v1; `tessera policy > policy.toml` writes it to edit).
+    /// Policy TOML (default: a published epoch's own `policy.toml`, else policy v1; `tessera
+    /// policy > policy.toml` writes v1 to edit).
     #[arg(long)]
     pub policy: Option<PathBuf>,
     /// Device registry CSV (default: LAKE/registry.csv).

@@ -175,6 +175,44 @@ fn a_published_epoch_is_immutable_unless_replace() {
 }
 
 #[test]
+fn a_rerun_without_policy_keeps_the_published_policy_so_an_upgrade_adding_policy_keys_is_a_no_op() {
+    // An epoch published by an older build under its default policy: its policy.toml, the
+    // default written out, lacks a key this build added (with its default). Re-run without
+    // --policy, it is recomputed under its own policy.toml: nothing written, not refused as
+    // "a different policy.toml".
+    let d = tempfile::tempdir().unwrap();
+    let lake = demo_lake(d.path());
+    let l = s(&lake);
+    let default = ok(&["policy"]);
+    let older = default.replace("reversed = true\n", "");
+    assert_ne!(older, default, "the key this build added is in its default policy");
+    let old = d.path().join("older.toml");
+    std::fs::write(&old, &older).unwrap();
+    let base = [
+        "epoch",
+        "run",
+        "--lake",
+        l,
+        "--epoch",
+        "2026-W47",
+        "--pool",
+        "1000000000000",
+    ];
+    ok(&[&base[..], &["--policy", s(&old), "--replace"]].concat());
+    let manifest = std::fs::read(lake.join("epochs/2026-W47/manifest.json")).unwrap();
+    let again = ok(&base);
+    assert!(again.contains("nothing written"), "{again}");
+    let read = |f: &str| std::fs::read(lake.join("epochs/2026-W47").join(f)).unwrap();
+    assert_eq!(read("manifest.json"), manifest);
+    assert_eq!(read("policy.toml"), older.as_bytes());
+    // this build's default policy is another policy: asked for explicitly, it is refused
+    let new = d.path().join("default.toml");
+    std::fs::write(&new, &default).unwrap();
+    let err = fails(&[&base[..], &["--policy", s(&new)]].concat());
+    assert!(err.contains("a different policy.toml"), "{err}");
+}
+
+#[test]
 fn an_epoch_whose_predecessor_has_sources_but_was_never_run_is_refused_unless_no_prior() {
     let d = tempfile::tempdir().unwrap();
     let l = s(&d.path().join("lake")).to_string();

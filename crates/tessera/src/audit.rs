@@ -79,14 +79,12 @@ pub fn read_manifest(path: &Path) -> Result<Manifest> {
 /// ```
 pub fn published_inputs(lake: &Lake, epoch: &Epoch, manifest: &Manifest) -> Result<EpochInputs> {
     let dir = lake.epoch_dir(epoch);
-    let policy_path = dir.join("policy.toml");
-    let policy_text = String::from_utf8(read(&policy_path)?).map_err(|_| data(&policy_path, "not UTF-8"))?;
+    let (policy_text, places) = published_policy(lake, epoch, manifest)?;
     let reg_path = dir.join("registry.csv");
     let registry = Registry::parse(&read(&reg_path)?, &reg_path.display().to_string())
         .map_err(|e| data(&reg_path, e.to_string()))?;
     let mpath = dir.join("manifest.json");
     let pool = manifest.pool_units().map_err(|e| data(&mpath, e.to_string()))?;
-    let places = published_places(&dir, &policy_text, manifest)?;
     let layout = crate::tables::Layout::of_manifest(manifest.layout).map_err(|m| data(&mpath, m))?;
     let trust_rules = pipeline::trust_rules_of(manifest).map_err(|m| data(&mpath, m))?;
     Ok(EpochInputs {
@@ -101,6 +99,59 @@ pub fn published_inputs(lake: &Lake, epoch: &Epoch, manifest: &Manifest) -> Resu
         layout,
         trust_rules,
     })
+}
+
+/// The policy a published epoch was computed with: the text of its stored `policy.toml` and
+/// the places it was scored with (from its stored `places.parquet`, no source file or GDAL
+/// needed). `tessera epoch run` without `--policy` recomputes a published epoch under it, so a
+/// re-run after an upgrade that added policy keys (with their defaults) is still a no-op. (A
+/// `policy.toml` edited since shows as a policy change: its hash is not the manifest's.)
+///
+/// # Errors
+/// [`Error::Io`]/[`Error::Data`] naming `policy.toml` or `places.parquet` when one cannot be
+/// read or parsed.
+///
+/// ```
+/// # let d = tempfile::tempdir().unwrap();
+/// # let lake = tessera::lake::Lake::open(d.path()).unwrap();
+/// # let fleet = tessera::simulate::simulate(&tessera::simulate::SimConfig { drivers: 4, epochs: 1, trips: 1, minutes: 2, ..Default::default() });
+/// # for f in &fleet.files { lake.ingest(&f.device, &f.name, &f.bytes).unwrap(); }
+/// # let reg = tessera::registry::Registry::parse(fleet.registry_csv.as_bytes(), "r").unwrap();
+/// let e: tessera::epoch::Epoch = "2026-W46".parse().unwrap();
+/// tessera::pipeline::run(&lake, &tessera::pipeline::EpochInputs::new(e, 1000, reg), &tessera::pipeline::no_progress).unwrap();
+/// let m = tessera::audit::read_manifest(&lake.epoch_dir(&e).join("manifest.json")).unwrap();
+/// let (text, places) = tessera::audit::published_policy(&lake, &e, &m).unwrap();
+/// assert_eq!(text, tessera::policy::Policy::default().to_toml());
+/// assert!(places.regions.is_empty());
+/// ```
+pub fn published_policy(lake: &Lake, epoch: &Epoch, manifest: &Manifest) -> Result<(String, crate::places::Places)> {
+    let dir = lake.epoch_dir(epoch);
+    let policy_path = dir.join("policy.toml");
+    let policy_text = String::from_utf8(read(&policy_path)?).map_err(|_| data(&policy_path, "not UTF-8"))?;
+    let places = published_places(&dir, &policy_text, manifest)?;
+    Ok((policy_text, places))
+}
+
+/// The policy a run of `epoch` given none is computed under, when the epoch is published: its
+/// own ([`published_policy`]; the CLI's `epoch run`, `tessera.run_epoch` and Spark's driver
+/// alike). `None` when it is not published: the default policy.
+///
+/// # Errors
+/// As [`read_manifest`] and [`published_policy`].
+///
+/// ```
+/// # let d = tempfile::tempdir().unwrap();
+/// # let lake = tessera::lake::Lake::open(d.path()).unwrap();
+/// let e: tessera::epoch::Epoch = "2026-W46".parse().unwrap();
+/// assert!(tessera::audit::policy_of_published(&lake, &e).unwrap().is_none());
+/// ```
+pub fn policy_of_published(lake: &Lake, epoch: &Epoch) -> Result<Option<(String, crate::places::Places)>> {
+    let path = lake.epoch_dir(epoch).join("manifest.json");
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let m = read_manifest(&path)?;
+    published_policy(lake, epoch, &m).map(Some)
 }
 
 /// The places a published epoch was scored with: its stored `places.parquet` (no source file

@@ -33,7 +33,7 @@ def main(argv=None) -> int:
         "--pool", type=_int_in(0, 10**38 - 1, "base units"), help="base units (default: the policy's [emission])"
     )
     run.add_argument("--registry", help="device registry CSV (default: LAKE/registry.csv)")
-    run.add_argument("--policy", help="policy TOML (default: policy v1)")
+    run.add_argument("--policy", help="policy TOML (default: a published epoch's own, else policy v1)")
     run.add_argument("--master", help="Spark master URL (default: spark-submit's, else local[*])")
     run.add_argument(
         "--bucket-res", type=_int_in(0, 15, "an H3 resolution"), default=None, help="H3 resolution of the buckets"

@@ -2,16 +2,14 @@
 
 use crate::cli::RunArgs;
 use crate::output::{bar, print_json, print_summary, stage_progress};
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use tessera::pipeline::{self, EpochInputs, RunOptions};
 
 pub fn run(a: &RunArgs, json: bool) -> Result<()> {
     let lake = super::open_lake(&a.at.lake)?
         .with_batch_rows(a.batch_rows)
         .with_max_visits(a.max_visits);
-    // Places are cached in the lake (`cache/places/`): built once per policy, sources and build.
-    let cache = lake.path("cache/places");
-    let (policy_text, policy, places, places_parquet) = super::load_policy_cached(a.policy.as_deref(), Some(&cache))?;
+    let (policy_text, policy, places, places_parquet) = policy_of(&lake, a)?;
     let pool = match (a.pool, &policy.emission) {
         (Some(p), _) => p,
         (None, Some(em)) => em
@@ -48,4 +46,32 @@ pub fn run(a: &RunArgs, json: bool) -> Result<()> {
     }
     print_summary(&out.summary);
     Ok(())
+}
+
+/// The policy to run under: `--policy` (places cached in the lake, `cache/places/`: built once
+/// per policy, sources and build); without it, a published epoch's own (its `policy.toml` and
+/// `places.parquet`: a re-run stays a no-op after an upgrade that added policy keys), else the
+/// default.
+fn policy_of(lake: &tessera::lake::Lake, a: &RunArgs) -> Result<super::CachedPolicy> {
+    let cache = lake.path("cache/places");
+    if a.policy.is_some() {
+        return super::load_policy_cached(a.policy.as_deref(), Some(&cache));
+    }
+    let published = tessera::audit::policy_of_published(lake, &a.at.epoch).with_context(|| {
+        format!(
+            "epoch {} is published, and without --policy it is recomputed under its own policy: pass --policy to choose one",
+            a.at.epoch
+        )
+    })?;
+    let Some((text, places)) = published else {
+        return super::load_policy_cached(None, Some(&cache));
+    };
+    let path = lake.epoch_dir(&a.at.epoch).join("policy.toml");
+    let policy =
+        tessera::policy::Policy::from_toml_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    eprintln!(
+        "policy: epoch {} is published: its own policy.toml (pass --policy to recompute under another)",
+        a.at.epoch
+    );
+    Ok((text, policy, places, None))
 }
