@@ -75,11 +75,17 @@ def main():
     ap.add_argument("--cores", type=int, default=os.cpu_count() or 2)
     a = ap.parse_args()
     registry = os.path.join(a.lake, "registry.csv")
+    # The default policy, given explicitly: without --policy a published epoch is recomputed
+    # under its own (the scale bench's last run leaves policy v1 published).
+    policy = os.path.join(a.lake, "places", "default.toml")
+    os.makedirs(os.path.dirname(policy), exist_ok=True)
+    with open(policy, "w") as f:
+        f.write(subprocess.run([a.tessera, "policy"], capture_output=True, text=True, check=True).stdout)
 
     t0 = time.perf_counter()
     cli = subprocess.run(
         [a.tessera, "epoch", "run", "--lake", a.lake, "--epoch", a.epoch, "--pool", a.pool,
-         "--registry", registry, "--replace", "--json"],
+         "--registry", registry, "--policy", policy, "--replace", "--json"],
         capture_output=True, text=True,
     )  # fmt: skip
     cli_s = time.perf_counter() - t0
@@ -106,7 +112,7 @@ def main():
     start_s = time.perf_counter() - t0
     timings = {}
     t0 = time.perf_counter()
-    s = ts.run_epoch(spark, a.lake, a.epoch, int(a.pool), registry=registry, replace=True, timings=timings)
+    s = ts.run_epoch(spark, a.lake, a.epoch, int(a.pool), registry=registry, policy=policy, replace=True, timings=timings)
     spark_s = time.perf_counter() - t0
     spark.stop()
     peak.stop = True

@@ -511,7 +511,13 @@ fn main() {
         // compares runs from the same minutes (this VM's speed drifts by up to 40 % within an
         // hour). The first default run (often waiting on the disk after the bench's GB-scale
         // writes and deletions) is kept as `epoch_first_s`, the first places run (building the
-        // places cache from GeoJSON) as `epoch_places_cold_s`.
+        // places cache from GeoJSON) as `epoch_places_cold_s`. The default policy is given
+        // explicitly: without --policy a published epoch is recomputed under its own, and the
+        // runs alternate three policies.
+        let default_policy = lake_dir.join("places/default.toml");
+        std::fs::create_dir_all(lake_dir.join("places")).expect("places dir");
+        tessera::lake::write_atomic(&default_policy, tessera::policy::Policy::default().to_toml().as_bytes())
+            .expect("policy");
         let run_default = || {
             measured_cpu(Command::new(&tessera).args([
                 "epoch",
@@ -524,6 +530,8 @@ fn main() {
                 "1000000000000",
                 "--registry",
                 registry.to_str().expect("utf8"),
+                "--policy",
+                default_policy.to_str().expect("utf8"),
                 "--replace",
                 "--json",
             ]))
