@@ -69,12 +69,10 @@ fn epoch_inputs(
             (text, policy, places)
         }
         // A published epoch is recomputed under its own policy (as `tessera epoch run`).
-        None => match tessera::audit::policy_of_published(lake, &e).map_err(|x| x.to_string())? {
-            Some((text, places)) => (
-                text.clone(),
-                Policy::from_toml_str(&text).map_err(|x| x.to_string())?,
-                places,
-            ),
+        None => match tessera::audit::policy_of_published(lake, &e).map_err(|x| {
+            format!("{x} (epoch {e} is published, and without policy_path it is recomputed under its own policy: pass policy_path to choose one)")
+        })? {
+            Some(p) => (p.text, p.policy, p.places),
             None => (Policy::default().to_toml(), Policy::default(), Default::default()),
         },
     };

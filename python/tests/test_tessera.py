@@ -244,6 +244,15 @@ def test_a_published_epoch_is_immutable_from_python_too(lake):
     tessera.run_epoch(lake, "2026-W48", 1000)
 
 
+def test_a_rerun_of_a_published_epoch_whose_policy_toml_is_corrupt_names_the_file(lake):
+    tessera.run_epoch(lake, "2026-W46", 1000)
+    policy = Path(lake) / "epochs" / "2026-W46" / "policy.toml"
+    policy.write_text("[quality\n")
+    # Without policy_path the published epoch's own policy is used: it cannot be parsed.
+    with pytest.raises(tessera.TesseraError, match=r"(?s)policy\.toml.*policy_path"):
+        tessera.run_epoch(lake, "2026-W46", 1000)
+
+
 def test_ingest_commits_a_group_and_names_every_file_that_is_not_a_trace(tmp_path, fleet):
     note = tmp_path / "note.txt"
     note.write_text("not a trace\n")

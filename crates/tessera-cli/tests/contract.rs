@@ -10,6 +10,12 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// `tessera epoch run` of the demo's 2026-W47 in lake `l` with `pool`, then `more` arguments.
+fn w47<'a>(l: &'a str, pool: &'a str, more: &[&'a str]) -> Vec<&'a str> {
+    let base = ["epoch", "run", "--lake", l, "--epoch", "2026-W47", "--pool", pool];
+    [&base[..], more].concat()
+}
+
 #[test]
 fn every_command_that_writes_a_file_takes_a_bare_name_a_relative_and_an_absolute_path() {
     let d = tempfile::tempdir().unwrap();
@@ -78,19 +84,11 @@ fn money_is_never_a_json_number_in_sql_or_json_summaries() {
     let again: serde_json::Value =
         serde_json::from_str(&ok(&["--json", "sql", "--lake", l, "SELECT pool FROM manifests"])).unwrap();
     assert!(again[0]["pool"].is_string(), "{again}");
-    let summary: serde_json::Value = serde_json::from_str(&ok(&[
-        "epoch",
-        "run",
-        "--lake",
+    let summary: serde_json::Value = serde_json::from_str(&ok(&w47(
         l,
-        "--epoch",
-        "2026-W47",
-        "--pool",
         "1000000000000",
-        "--policy",
-        s(&lake.join("places/places.toml")),
-        "--json",
-    ]))
+        &["--policy", s(&lake.join("places/places.toml")), "--json"],
+    )))
     .unwrap();
     for k in ["pool", "allocated", "points_total"] {
         assert!(summary[k].is_string(), "{k}: {summary}");
@@ -106,32 +104,10 @@ fn a_published_epoch_is_immutable_unless_replace() {
     let before = std::fs::read(&manifest).unwrap();
     // The demo's epochs ran with its places policy (written into the lake by the demo).
     let policy = lake.join("places/places.toml");
-    let same = ok(&[
-        "epoch",
-        "run",
-        "--lake",
-        l,
-        "--epoch",
-        "2026-W47",
-        "--pool",
-        "1000000000000",
-        "--policy",
-        s(&policy),
-    ]);
+    let same = ok(&w47(l, "1000000000000", &["--policy", s(&policy)]));
     assert!(same.contains("nothing written"), "{same}");
     assert_eq!(std::fs::read(&manifest).unwrap(), before);
-    let err = fails(&[
-        "epoch",
-        "run",
-        "--lake",
-        l,
-        "--epoch",
-        "2026-W47",
-        "--pool",
-        "5",
-        "--policy",
-        s(&policy),
-    ]);
+    let err = fails(&w47(l, "5", &["--policy", s(&policy)]));
     assert!(
         err.contains("immutable") && err.contains("pool: 1000000000000 → 5"),
         "{err}"
@@ -145,30 +121,9 @@ fn a_published_epoch_is_immutable_unless_replace() {
     policy = policy.replace("refresh_epochs = 4", "refresh_epochs = 5");
     std::fs::write(d.path().join("p.toml"), policy).unwrap();
     let p = s(&d.path().join("p.toml")).to_string();
-    let err = fails(&[
-        "epoch",
-        "run",
-        "--lake",
-        l,
-        "--epoch",
-        "2026-W47",
-        "--pool",
-        "1000000000000",
-        "--policy",
-        &p,
-    ]);
+    let err = fails(&w47(l, "1000000000000", &["--policy", &p]));
     assert!(err.contains("policy"), "{err}");
-    ok(&[
-        "epoch",
-        "run",
-        "--lake",
-        l,
-        "--epoch",
-        "2026-W47",
-        "--pool",
-        "5",
-        "--replace",
-    ]);
+    ok(&w47(l, "5", &["--replace"]));
     let m: serde_json::Value = serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
     assert_eq!(m["pool"], "5");
     assert!(ok(&["epoch", "verify", "--lake", l, "--epoch", "2026-W47"]).contains("match byte for byte"));
@@ -188,16 +143,7 @@ fn a_rerun_without_policy_keeps_the_published_policy_so_an_upgrade_adding_policy
     assert_ne!(older, default, "the key this build added is in its default policy");
     let old = d.path().join("older.toml");
     std::fs::write(&old, &older).unwrap();
-    let base = [
-        "epoch",
-        "run",
-        "--lake",
-        l,
-        "--epoch",
-        "2026-W47",
-        "--pool",
-        "1000000000000",
-    ];
+    let base = w47(l, "1000000000000", &[]);
     ok(&[&base[..], &["--policy", s(&old), "--replace"]].concat());
     let manifest = std::fs::read(lake.join("epochs/2026-W47/manifest.json")).unwrap();
     let again = ok(&base);
@@ -210,6 +156,21 @@ fn a_rerun_without_policy_keeps_the_published_policy_so_an_upgrade_adding_policy
     std::fs::write(&new, &default).unwrap();
     let err = fails(&[&base[..], &["--policy", s(&new)]].concat());
     assert!(err.contains("a different policy.toml"), "{err}");
+}
+
+#[test]
+fn a_rerun_without_policy_of_an_epoch_whose_policy_toml_is_corrupt_names_the_file_and_writes_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let lake = demo_lake(d.path());
+    let l = s(&lake);
+    let run = w47(l, "1000000000000", &[]);
+    ok(&run);
+    let dir = lake.join("epochs/2026-W47");
+    let manifest = std::fs::read(dir.join("manifest.json")).unwrap();
+    std::fs::write(dir.join("policy.toml"), "[quality\n").unwrap();
+    let err = fails(&run);
+    assert!(err.contains("policy.toml") && err.contains("--policy"), "{err}");
+    assert_eq!(std::fs::read(dir.join("manifest.json")).unwrap(), manifest);
 }
 
 #[test]

@@ -79,7 +79,11 @@ pub fn read_manifest(path: &Path) -> Result<Manifest> {
 /// ```
 pub fn published_inputs(lake: &Lake, epoch: &Epoch, manifest: &Manifest) -> Result<EpochInputs> {
     let dir = lake.epoch_dir(epoch);
-    let (policy_text, places) = published_policy(lake, epoch, manifest)?;
+    let PublishedPolicy {
+        text: policy_text,
+        places,
+        ..
+    } = published_policy(lake, epoch, manifest)?;
     let reg_path = dir.join("registry.csv");
     let registry = Registry::parse(&read(&reg_path)?, &reg_path.display().to_string())
         .map_err(|e| data(&reg_path, e.to_string()))?;
@@ -101,6 +105,17 @@ pub fn published_inputs(lake: &Lake, epoch: &Epoch, manifest: &Manifest) -> Resu
     })
 }
 
+/// The policy a published epoch was computed with (see [`published_policy`]).
+#[derive(Debug, Clone)]
+pub struct PublishedPolicy {
+    /// The text of its stored `policy.toml`, byte for byte (its SHA-256 is the manifest's).
+    pub text: String,
+    /// That text parsed.
+    pub policy: crate::policy::Policy,
+    /// The places it was scored with (from its stored `places.parquet`).
+    pub places: crate::places::Places,
+}
+
 /// The policy a published epoch was computed with: the text of its stored `policy.toml` and
 /// the places it was scored with (from its stored `places.parquet`, no source file or GDAL
 /// needed). `tessera epoch run` without `--policy` recomputes a published epoch under it, so a
@@ -120,16 +135,18 @@ pub fn published_inputs(lake: &Lake, epoch: &Epoch, manifest: &Manifest) -> Resu
 /// let e: tessera::epoch::Epoch = "2026-W46".parse().unwrap();
 /// tessera::pipeline::run(&lake, &tessera::pipeline::EpochInputs::new(e, 1000, reg), &tessera::pipeline::no_progress).unwrap();
 /// let m = tessera::audit::read_manifest(&lake.epoch_dir(&e).join("manifest.json")).unwrap();
-/// let (text, places) = tessera::audit::published_policy(&lake, &e, &m).unwrap();
-/// assert_eq!(text, tessera::policy::Policy::default().to_toml());
-/// assert!(places.regions.is_empty());
+/// let p = tessera::audit::published_policy(&lake, &e, &m).unwrap();
+/// assert_eq!(p.text, tessera::policy::Policy::default().to_toml());
+/// assert_eq!(p.policy, tessera::policy::Policy::default());
+/// assert!(p.places.regions.is_empty());
 /// ```
-pub fn published_policy(lake: &Lake, epoch: &Epoch, manifest: &Manifest) -> Result<(String, crate::places::Places)> {
+pub fn published_policy(lake: &Lake, epoch: &Epoch, manifest: &Manifest) -> Result<PublishedPolicy> {
     let dir = lake.epoch_dir(epoch);
     let policy_path = dir.join("policy.toml");
-    let policy_text = String::from_utf8(read(&policy_path)?).map_err(|_| data(&policy_path, "not UTF-8"))?;
-    let places = published_places(&dir, &policy_text, manifest)?;
-    Ok((policy_text, places))
+    let text = String::from_utf8(read(&policy_path)?).map_err(|_| data(&policy_path, "not UTF-8"))?;
+    let policy = crate::policy::Policy::from_toml_str(&text).map_err(|e| data(&policy_path, e.to_string()))?;
+    let places = published_places(&dir, &policy, manifest)?;
+    Ok(PublishedPolicy { text, policy, places })
 }
 
 /// The policy a run of `epoch` given none is computed under, when the epoch is published: its
@@ -145,7 +162,7 @@ pub fn published_policy(lake: &Lake, epoch: &Epoch, manifest: &Manifest) -> Resu
 /// let e: tessera::epoch::Epoch = "2026-W46".parse().unwrap();
 /// assert!(tessera::audit::policy_of_published(&lake, &e).unwrap().is_none());
 /// ```
-pub fn policy_of_published(lake: &Lake, epoch: &Epoch) -> Result<Option<(String, crate::places::Places)>> {
+pub fn policy_of_published(lake: &Lake, epoch: &Epoch) -> Result<Option<PublishedPolicy>> {
     let path = lake.epoch_dir(epoch).join("manifest.json");
     if !path.is_file() {
         return Ok(None);
@@ -156,12 +173,10 @@ pub fn policy_of_published(lake: &Lake, epoch: &Epoch) -> Result<Option<(String,
 
 /// The places a published epoch was scored with: its stored `places.parquet` (no source file
 /// or GDAL needed), with the manifest's record of the source files.
-fn published_places(dir: &Path, policy_text: &str, manifest: &Manifest) -> Result<crate::places::Places> {
+fn published_places(dir: &Path, policy: &crate::policy::Policy, manifest: &Manifest) -> Result<crate::places::Places> {
     let Some(rec) = &manifest.places else {
         return Ok(crate::places::Places::default());
     };
-    let policy_path = dir.join("policy.toml");
-    let policy = crate::policy::Policy::from_toml_str(policy_text).map_err(|e| data(&policy_path, e.to_string()))?;
     let path = dir.join("places.parquet");
     let bytes = bytes::Bytes::from(read(&path)?);
     let ids: Vec<String> = policy.bounties.iter().map(|b| b.id.clone()).collect();

@@ -63,15 +63,12 @@ fn policy_of(lake: &tessera::lake::Lake, a: &RunArgs) -> Result<super::CachedPol
             a.at.epoch
         )
     })?;
-    let Some((text, places)) = published else {
+    let Some(p) = published else {
         return super::load_policy_cached(None, Some(&cache));
     };
-    let path = lake.epoch_dir(&a.at.epoch).join("policy.toml");
-    let policy =
-        tessera::policy::Policy::from_toml_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     eprintln!(
         "policy: epoch {} is published: its own policy.toml (pass --policy to recompute under another)",
         a.at.epoch
     );
-    Ok((text, policy, places, None))
+    Ok((p.text, p.policy, p.places, None))
 }
