@@ -26,7 +26,7 @@
 //! beyond it `replay`.
 
 use super::policy::TrustKernels;
-use super::{reverse, Detector, Effect, Finding};
+use super::{reverse, Detector, Finding};
 use crate::fix::Fix;
 use std::collections::HashMap;
 
@@ -411,11 +411,10 @@ fn scaled_finding(ta: &[(u64, i64)], tb: &[(u64, i64)], r: &super::warp::ScaledR
     let (first, last) = (r.anchors[0], r.anchors[r.anchors.len() - 1]);
     let off = |p: (u32, u32)| tb[p.0 as usize].1 - ta[p.1 as usize].1;
     let (o0, o1) = (off(first), off(last));
-    Finding {
-        detector: copy_detector(&[o0, o1], k),
-        start_ms: tb[first.0 as usize].1,
-        end_ms: tb[last.0 as usize].1,
-        measured: format!(
+    Finding::copy_window(
+        copy_detector(&[o0, o1], k),
+        (tb[first.0 as usize].1, tb[last.0 as usize].1),
+        format!(
             "{} anchors at a time scale {:.3} (offset {:.1} s to {:.1} s, spread {:.1} s), where the \
              original departs {:.0} m from a steady pace",
             r.anchors.len(),
@@ -425,7 +424,7 @@ fn scaled_finding(ta: &[(u64, i64)], tb: &[(u64, i64)], r: &super::warp::ScaledR
             r.spread_ms / 1000.0,
             r.unsteady_m
         ),
-        threshold: format!(
+        format!(
             "{} anchors over {} s, scale within 1/{s}..{s}, spread ≤ {} s, departure ≥ {} m",
             2 * k.min_anchors,
             2 * k.min_match_ms / 1000,
@@ -433,12 +432,8 @@ fn scaled_finding(ta: &[(u64, i64)], tb: &[(u64, i64)], r: &super::warp::ScaledR
             k.min_unsteady_m,
             s = k.max_time_scale
         ),
-        policy_key: "trust.copies.max_time_scale",
-        effect: Effect::WithholdWindow,
-        fixes: 0,
-        meters: 0,
-        detail: String::new(),
-    }
+        "trust.copies.max_time_scale",
+    )
 }
 
 /// The longest run of consecutive matched anchors with a constant offset, if long enough (`v`
@@ -484,22 +479,17 @@ fn constant_run(ta: &[(u64, i64)], tb: &[(u64, i64)], v: &[(u32, u32)], k: &Trus
     if end_ms - start_ms < k.min_match_ms {
         return None;
     }
-    Some(Finding {
-        detector: copy_detector(&[median], k),
-        start_ms,
-        end_ms,
-        measured: format!(
+    Some(Finding::copy_window(
+        copy_detector(&[median], k),
+        (start_ms, end_ms),
+        format!(
             "{anchors} anchors at an offset of {:.1} s (spread {:.1} s)",
             median as f64 / 1000.0,
             spread as f64 / 1000.0
         ),
-        threshold: format!("{} anchors, spread ≤ {} s", k.min_anchors, k.max_spread_ms / 1000),
-        policy_key: "trust.copies.min_anchors",
-        effect: Effect::WithholdWindow,
-        fixes: 0,
-        meters: 0,
-        detail: String::new(),
-    })
+        format!("{} anchors, spread ≤ {} s", k.min_anchors, k.max_spread_ms / 1000),
+        "trust.copies.min_anchors",
+    ))
 }
 
 #[cfg(test)]
