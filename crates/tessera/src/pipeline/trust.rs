@@ -340,10 +340,18 @@ fn find_copies(
     let mut found: Vec<(usize, usize, String, Finding)> = search
         .among()
         .into_iter()
-        .map(|m| (m.copy, m.original, original_name(cx, who[m.original]), m.finding))
+        .map(|m| {
+            let o = &cx.selected[who[m.original]];
+            let name = format!(
+                "{} (source {}, received {})",
+                o.device,
+                o.name,
+                o.received_at.as_deref().unwrap_or("unknown")
+            );
+            (m.copy, m.original, name, m.finding)
+        })
         .collect();
     found.extend(copies_of_history(cx, &search, who.len())?);
-    found.extend(shifted_copies(cx, per_source, &who, &meta, &found));
     found.sort_by_key(|f| (f.0, f.1));
     let mut copied = BTreeSet::new();
     for (copy, _, original, mut finding) in found {
@@ -354,60 +362,6 @@ fn find_copies(
         placed.push((device_of[s], s, finding));
     }
     Ok(copied)
-}
-
-/// How a finding names the original: device, source name, receipt time.
-fn original_name(cx: &Context, s: usize) -> String {
-    let o = &cx.selected[s];
-    format!(
-        "{} (source {}, received {})",
-        o.device,
-        o.name,
-        o.received_at.as_deref().unwrap_or("unknown")
-    )
-}
-
-/// The current traces that are copies of another moved to a parallel street
-/// ([`trust::shifted`]), as `find_copies` numbers them (`who`, `meta`), leaving out the pairs
-/// `found` already holds.
-fn shifted_copies(
-    cx: &Context,
-    per_source: &[SourceTrust],
-    who: &[usize],
-    meta: &[(u64, (i64, u64))],
-    found: &[(usize, usize, String, Finding)],
-) -> Vec<(usize, usize, String, Finding)> {
-    if !cx.k.shifted {
-        return Vec::new();
-    }
-    type Track = Vec<(i64, f64, f64)>;
-    let parts: Vec<(Vec<trust::shifted::Stop>, Track)> = who
-        .iter()
-        .map(|&s| {
-            let traces = &per_source[s].traces;
-            let mut stops: Vec<_> = traces.iter().flat_map(|(_, t)| t.stops.iter().copied()).collect();
-            stops.sort_by_key(|x| (x.start_ms, x.end_ms));
-            let mut track: Vec<_> = traces.iter().flat_map(|(_, t)| t.track.iter().copied()).collect();
-            track.sort_by_key(|p| p.0);
-            (stops, track)
-        })
-        .collect();
-    let traces: Vec<trust::shifted::ShiftTrace> = parts
-        .iter()
-        .zip(meta)
-        .map(|((stops, track), m)| trust::shifted::ShiftTrace {
-            device: m.0,
-            received: m.1,
-            stops,
-            track,
-        })
-        .collect();
-    let known: BTreeSet<(usize, usize)> = found.iter().map(|f| (f.0, f.1)).collect();
-    trust::shifted::detect(&traces, cx.k)
-        .into_iter()
-        .filter(|m| !known.contains(&(m.copy, m.original)))
-        .map(|m| (m.copy, m.original, original_name(cx, who[m.original]), m.finding))
-        .collect()
 }
 
 /// Anchors of earlier traces compared per parallel step, while the next step's are read.

@@ -345,12 +345,6 @@ mod tests {
             track: vec![(1, 0.1 + 0.2, -179.999_999_999_999_97), (2, f64::MIN_POSITIVE, 5e-324)],
             anchors: vec![(u64::MAX, -1)],
             meters: 7,
-            stops: vec![crate::trust::shifted::Stop {
-                start_ms: -3,
-                end_ms: i64::MAX,
-                lat_e7: -900_000_000,
-                lon_e7: 1_800_000_000,
-            }],
         };
         let back: crate::trust::Trace = serde_json::from_slice(&serde_json::to_vec(&t).unwrap()).unwrap();
         assert_eq!(back, t);

@@ -26,7 +26,7 @@
 //! beyond it `replay`.
 
 use super::policy::TrustKernels;
-use super::{reverse, Detector, Finding};
+use super::{reverse, Detector, Effect, Finding};
 use crate::fix::Fix;
 use std::collections::HashMap;
 
@@ -411,10 +411,11 @@ fn scaled_finding(ta: &[(u64, i64)], tb: &[(u64, i64)], r: &super::warp::ScaledR
     let (first, last) = (r.anchors[0], r.anchors[r.anchors.len() - 1]);
     let off = |p: (u32, u32)| tb[p.0 as usize].1 - ta[p.1 as usize].1;
     let (o0, o1) = (off(first), off(last));
-    Finding::copy_window(
-        copy_detector(&[o0, o1], k),
-        (tb[first.0 as usize].1, tb[last.0 as usize].1),
-        format!(
+    Finding {
+        detector: copy_detector(&[o0, o1], k),
+        start_ms: tb[first.0 as usize].1,
+        end_ms: tb[last.0 as usize].1,
+        measured: format!(
             "{} anchors at a time scale {:.3} (offset {:.1} s to {:.1} s, spread {:.1} s), where the \
              original departs {:.0} m from a steady pace",
             r.anchors.len(),
@@ -424,7 +425,7 @@ fn scaled_finding(ta: &[(u64, i64)], tb: &[(u64, i64)], r: &super::warp::ScaledR
             r.spread_ms / 1000.0,
             r.unsteady_m
         ),
-        format!(
+        threshold: format!(
             "{} anchors over {} s, scale within 1/{s}..{s}, spread ≤ {} s, departure ≥ {} m",
             2 * k.min_anchors,
             2 * k.min_match_ms / 1000,
@@ -432,8 +433,12 @@ fn scaled_finding(ta: &[(u64, i64)], tb: &[(u64, i64)], r: &super::warp::ScaledR
             k.min_unsteady_m,
             s = k.max_time_scale
         ),
-        "trust.copies.max_time_scale",
-    )
+        policy_key: "trust.copies.max_time_scale",
+        effect: Effect::WithholdWindow,
+        fixes: 0,
+        meters: 0,
+        detail: String::new(),
+    }
 }
 
 /// The longest run of consecutive matched anchors with a constant offset, if long enough (`v`
@@ -479,17 +484,22 @@ fn constant_run(ta: &[(u64, i64)], tb: &[(u64, i64)], v: &[(u32, u32)], k: &Trus
     if end_ms - start_ms < k.min_match_ms {
         return None;
     }
-    Some(Finding::copy_window(
-        copy_detector(&[median], k),
-        (start_ms, end_ms),
-        format!(
+    Some(Finding {
+        detector: copy_detector(&[median], k),
+        start_ms,
+        end_ms,
+        measured: format!(
             "{anchors} anchors at an offset of {:.1} s (spread {:.1} s)",
             median as f64 / 1000.0,
             spread as f64 / 1000.0
         ),
-        format!("{} anchors, spread ≤ {} s", k.min_anchors, k.max_spread_ms / 1000),
-        "trust.copies.min_anchors",
-    ))
+        threshold: format!("{} anchors, spread ≤ {} s", k.min_anchors, k.max_spread_ms / 1000),
+        policy_key: "trust.copies.min_anchors",
+        effect: Effect::WithholdWindow,
+        fixes: 0,
+        meters: 0,
+        detail: String::new(),
+    })
 }
 
 #[cfg(test)]

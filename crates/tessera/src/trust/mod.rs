@@ -27,7 +27,6 @@ pub mod policy;
 pub mod reputation;
 pub(crate) mod reverse;
 pub mod roads;
-pub mod shifted;
 pub mod simulator;
 pub mod time;
 pub mod timeline;
@@ -163,30 +162,6 @@ pub struct Finding {
 }
 
 impl Finding {
-    /// A copy rule's finding ([`copies`], [`warp`], [`reverse`], [`shifted`]): the window
-    /// `start_ms..=end_ms` of the copy withheld, no fixes or metres counted, the detail (which
-    /// trace it follows) left for the pipeline to write.
-    pub(crate) fn copy_window(
-        detector: Detector,
-        (start_ms, end_ms): (i64, i64),
-        measured: String,
-        threshold: String,
-        policy_key: &'static str,
-    ) -> Finding {
-        Finding {
-            detector,
-            start_ms,
-            end_ms,
-            measured,
-            threshold,
-            policy_key,
-            effect: Effect::WithholdWindow,
-            fixes: 0,
-            meters: 0,
-            detail: String::new(),
-        }
-    }
-
     /// Whether this finding is evidence of cheating (it lowers the device's reputation): a
     /// withheld segment or window, except for the floors and time rules an honest device meets
     /// (a faulty clock's overlap, `clock_overlap`, included) and `co_travel`: devices in one car
@@ -232,9 +207,6 @@ pub struct Trace {
     pub anchors: Vec<(u64, i64)>,
     /// Covered path length, metres.
     pub meters: u64,
-    /// The segment's stops in time order (see [`shifted`]; empty with `trust.copies.shifted`
-    /// off).
-    pub stops: Vec<shifted::Stop>,
 }
 
 /// What checking one segment gave.
@@ -496,9 +468,6 @@ pub(crate) fn check_segment_with(
         });
     }
     out.trace = trace_of(fixes, (pts, steps), &out.runs, anchor_cells, k);
-    if let Some(t) = out.trace.as_mut().filter(|_| k.shifted) {
-        t.stops = shifted::stops(fixes, pts, &seq, k.min_speed_mps);
-    }
     out
 }
 

@@ -167,17 +167,6 @@ pub struct CopiesPolicy {
     /// A copy driven the other way (its fixes reversed, its clock mirrored) is matched too
     /// (default true): see [`super::reverse`].
     pub reversed: bool,
-    /// A copy moved to a parallel street (every position shifted by one constant vector, its
-    /// clock shifted) is matched by its stops (default true): see [`super::shifted`].
-    pub shifted: bool,
-    /// Consecutive stops (runs below the movement floor of 5 s or more) that must match, in
-    /// duration and time to `max_spread_s` and in position to one constant shift, for a
-    /// shifted copy (default 4; at least 2).
-    pub min_shift_stops: u32,
-    /// Largest spread of the shift across the matched stops, metres, east and north each
-    /// (default 25: GNSS noise and where a car halts at a light); the shift itself must be at
-    /// least twice this, and the clock offset more than `co_travel_s`.
-    pub max_shift_spread_m: f64,
     /// Past epochs whose fingerprints are compared (default 4).
     pub history_epochs: u32,
     /// Devices of one wallet take one rank in a cell: the wallet's later devices get rank
@@ -249,8 +238,7 @@ defaults! {
     TimelinePolicy { max_bridge_kmh: 160.0, journey_gap_s: 1800, max_apart_m: 500.0 }
     CopiesPolicy {
         anchor_resolution: 10, anchor_sampling: 2, min_anchors: 6, min_match_s: 180, max_spread_s: 3,
-        co_travel_s: 120, max_time_scale: 1.25, min_unsteady_m: 300.0, reversed: true, shifted: true, min_shift_stops: 4,
-        max_shift_spread_m: 25.0, history_epochs: 4,
+        co_travel_s: 120, max_time_scale: 1.25, min_unsteady_m: 300.0, reversed: true, history_epochs: 4,
         one_rank_per_wallet: true,
     }
     TimePolicy { max_future_s: 300, max_delay_days: 0, clock_step_m: 300.0 }
@@ -263,9 +251,8 @@ defaults! {
 ///
 /// - 1: every epoch published before rule sets were numbered (manifests without the field);
 /// - 2: adds copies whose clock is scaled ([`super::warp`], `trust.copies.max_time_scale`);
-/// - 3: adds copies driven the other way ([`super::reverse`], `trust.copies.reversed`);
-/// - 4: adds copies moved to a parallel street ([`super::shifted`], `trust.copies.shifted`).
-pub const TRUST_RULES: u32 = 4;
+/// - 3: adds copies driven the other way ([`super::reverse`], `trust.copies.reversed`).
+pub const TRUST_RULES: u32 = 3;
 
 /// The trust policy in the units the detectors use (validated).
 #[derive(Debug, Clone, PartialEq)]
@@ -299,9 +286,6 @@ pub struct TrustKernels {
     pub max_time_scale: f64,
     pub min_unsteady_m: f64,
     pub reversed: bool,
-    pub shifted: bool,
-    pub min_shift_stops: usize,
-    pub max_shift_spread_m: f64,
     pub history_epochs: u32,
     pub one_rank_per_wallet: bool,
     pub max_future_ms: i64,
@@ -348,7 +332,6 @@ impl TrustKernels {
     /// let k = tessera::policy::Policy::default().kernels().unwrap().trust.unwrap();
     /// assert_eq!(k.clone().under_rules(1).max_time_scale, 1.0);
     /// assert!(!k.clone().under_rules(2).reversed && k.clone().under_rules(2).max_time_scale > 1.0);
-    /// assert!(!k.clone().under_rules(3).shifted && k.clone().under_rules(3).reversed);
     /// assert_eq!(k.clone().under_rules(tessera::trust::policy::TRUST_RULES), k);
     /// ```
     pub fn under_rules(mut self, rules: u32) -> TrustKernels {
@@ -357,9 +340,6 @@ impl TrustKernels {
         }
         if rules < 3 {
             self.reversed = false;
-        }
-        if rules < 4 {
-            self.shifted = false;
         }
         self
     }
@@ -427,9 +407,6 @@ impl TrustPolicy {
             },
             min_unsteady_m: positive(t.min_unsteady_m, 1e6, "trust.copies.min_unsteady_m")?,
             reversed: t.reversed,
-            shifted: t.shifted,
-            min_shift_stops: (t.min_shift_stops as usize).max(2),
-            max_shift_spread_m: positive(t.max_shift_spread_m, 1e4, "trust.copies.max_shift_spread_m")?,
             history_epochs: t.history_epochs,
             one_rank_per_wallet: t.one_rank_per_wallet,
             max_future_ms: i64::try_from(c.max_future_s.min(1 << 40)).unwrap_or(0) * 1000,

@@ -32,7 +32,7 @@
 
 use super::copies::CopyMatch;
 use super::policy::TrustKernels;
-use super::{Detector, Finding};
+use super::{Detector, Effect, Finding};
 
 /// The largest time scale of a reversed match while `trust.copies.max_time_scale` is 1 (the
 /// time-scaled rule off): a mirrored clock, its noise over six minutes within the spread.
@@ -72,10 +72,11 @@ pub(crate) fn reversed_match(
         rb[last.0 as usize].1.saturating_neg(),
         rb[first.0 as usize].1.saturating_neg(),
     );
-    let finding = Finding::copy_window(
-        Detector::Replay,
-        (start_ms, end_ms),
-        format!(
+    let finding = Finding {
+        detector: Detector::Replay,
+        start_ms,
+        end_ms,
+        measured: format!(
             "{} anchors driven in reverse at a time scale {:.3} (spread {:.1} s), where the \
              original departs {:.0} m from a steady pace",
             r.anchors.len(),
@@ -83,7 +84,7 @@ pub(crate) fn reversed_match(
             r.spread_ms / 1000.0,
             r.unsteady_m
         ),
-        format!(
+        threshold: format!(
             "{} anchors over {} s, scale within 1/{max_scale}..{max_scale}, spread ≤ {} s, \
              departure ≥ {} m",
             2 * k.min_anchors,
@@ -91,8 +92,12 @@ pub(crate) fn reversed_match(
             k.max_spread_ms / 1000,
             k.min_unsteady_m,
         ),
-        "trust.copies.reversed",
-    );
+        policy_key: "trust.copies.reversed",
+        effect: Effect::WithholdWindow,
+        fixes: 0,
+        meters: 0,
+        detail: String::new(),
+    };
     Some(CopyMatch {
         copy: b,
         original: a,
@@ -106,7 +111,6 @@ mod tests {
     use crate::fix::Fix;
     use crate::trust::copies::{anchors, CopySearch, CopyTrace};
     use crate::trust::testing::*;
-    use crate::trust::Effect;
 
     const T0: i64 = 1_763_000_000_000;
 

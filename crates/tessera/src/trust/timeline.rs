@@ -44,7 +44,7 @@ pub struct WindowFinding {
 }
 
 /// Position of a track at time `t` (linear between points at most 60 s apart).
-pub(super) fn at(track: &[(i64, f64, f64)], t: i64) -> Option<(f64, f64)> {
+fn at(track: &[(i64, f64, f64)], t: i64) -> Option<(f64, f64)> {
     let i = track.partition_point(|p| p.0 < t);
     let b = track.get(i)?;
     if b.0 == t {
@@ -247,7 +247,6 @@ mod tests {
             track,
             anchors: vec![],
             meters: (dlat.abs() * 111_195.0) as u64,
-            stops: vec![],
         }
     }
 
