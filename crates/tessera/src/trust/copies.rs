@@ -227,7 +227,7 @@ impl<'a> CopySearch<'a> {
         let k = self.k;
         // candidate copy → votes (i in the copy, j in the original)
         let mut votes = Votes::default();
-        let long = |b: u32| self.traces[b as usize].anchors.len() >= k.min_anchors;
+        let long = |b: u32| self.traces[b as usize].anchors.len() >= k.fewest_anchors();
         self.hits(anchors, long, |j, b, i| votes.entry(b).or_default().push((i, j)));
         let mut out = best_runs(votes, k, |b, v| {
             best_run((anchors, original), (self.traces[b as usize].anchors, b as usize), v, k)
@@ -281,7 +281,10 @@ fn best_runs(
     k: &TrustKernels,
     best: impl Fn(u32, Vec<(u32, u32)>) -> Option<CopyMatch>,
 ) -> Vec<CopyMatch> {
-    let mut cands: Vec<(u32, Vec<(u32, u32)>)> = votes.into_iter().filter(|v| v.1.len() + 1 >= k.min_anchors).collect();
+    let mut cands: Vec<(u32, Vec<(u32, u32)>)> = votes
+        .into_iter()
+        .filter(|v| v.1.len() + 1 >= k.fewest_anchors())
+        .collect();
     cands.sort_unstable_by_key(|c| c.0);
     cands.into_iter().filter_map(|(t, v)| best(t, v)).collect()
 }
@@ -346,7 +349,7 @@ fn slot(key: u64, bits: u32) -> usize {
 /// The matches of trace `b` against the earlier-received indexed traces.
 fn originals_of(search: &CopySearch, b: usize, tb: &CopyTrace) -> Vec<CopyMatch> {
     let (traces, k) = (search.traces, search.k);
-    if tb.historic || tb.anchors.len() < k.min_anchors {
+    if tb.historic || tb.anchors.len() < k.fewest_anchors() {
         return Vec::new();
     }
     // candidate original → votes (i in b, j in a)
@@ -427,7 +430,7 @@ fn scaled_finding(ta: &[(u64, i64)], tb: &[(u64, i64)], r: &super::warp::ScaledR
         ),
         threshold: format!(
             "{} anchors over {} s, scale within 1/{s}..{s}, spread ≤ {} s, departure ≥ {} m",
-            2 * k.min_anchors,
+            k.scaled_anchors,
             2 * k.min_match_ms / 1000,
             k.max_spread_ms / 1000,
             k.min_unsteady_m,
@@ -568,7 +571,7 @@ mod tests {
         let dq = |w: &[(u64, i64)]| (w[1].1 - w[0].1).div_euclid(q);
         let mut out = Vec::new();
         for (b, tb) in traces.iter().enumerate() {
-            if tb.historic || tb.anchors.len() < k.min_anchors {
+            if tb.historic || tb.anchors.len() < k.fewest_anchors() {
                 continue;
             }
             for (a, ta) in traces.iter().enumerate() {
@@ -584,7 +587,7 @@ mod tests {
                         }
                     }
                 }
-                if v.len() + 1 >= k.min_anchors {
+                if v.len() + 1 >= k.fewest_anchors() {
                     out.extend(best_run((ta.anchors, a), (tb.anchors, b), v, k));
                 }
             }

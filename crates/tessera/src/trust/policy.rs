@@ -146,6 +146,13 @@ pub struct CopiesPolicy {
     pub anchor_sampling: u32,
     /// Consecutive matched anchors with a constant time offset that make a copy (default 6).
     pub min_anchors: u32,
+    /// Anchors a time-scaled or reversed match needs ([`super::warp`], [`super::reverse`];
+    /// default: twice `min_anchors`, 12). Set it to raise `min_anchors` alone — under
+    /// fixed-time lights honest drivers a whole number of cycles apart can keep one offset
+    /// over 6–12 anchors (see the README's trust section) — without doubling what the
+    /// time-scaled and reversed rules need too.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_scaled_anchors: Option<u32>,
     /// Shortest matched stretch, seconds of the copy's time (default 180: two honest drivers
     /// can keep one speed for a minute or two).
     pub min_match_s: u32,
@@ -237,7 +244,7 @@ defaults! {
     }
     TimelinePolicy { max_bridge_kmh: 160.0, journey_gap_s: 1800, max_apart_m: 500.0 }
     CopiesPolicy {
-        anchor_resolution: 10, anchor_sampling: 2, min_anchors: 6, min_match_s: 180, max_spread_s: 3,
+        anchor_resolution: 10, anchor_sampling: 2, min_anchors: 6, min_scaled_anchors: None, min_match_s: 180, max_spread_s: 3,
         co_travel_s: 120, max_time_scale: 1.25, min_unsteady_m: 300.0, reversed: true, history_epochs: 4,
         one_rank_per_wallet: true,
     }
@@ -280,6 +287,8 @@ pub struct TrustKernels {
     pub anchor_resolution: h3o::Resolution,
     pub anchor_sampling: u64,
     pub min_anchors: usize,
+    /// Anchors of a time-scaled or reversed match.
+    pub scaled_anchors: usize,
     pub min_match_ms: i64,
     pub max_spread_ms: i64,
     pub co_travel_ms: i64,
@@ -326,6 +335,13 @@ fn secs(x: u32, field: &'static str) -> Result<i64, PolicyError> {
 }
 
 impl TrustKernels {
+    /// The fewest anchors any copy rule matches on (the constant-offset rule's
+    /// `min_anchors`, or the time-scaled and reversed rules' `scaled_anchors` when set lower):
+    /// candidates with fewer shared anchor pairs are not compared.
+    pub(crate) fn fewest_anchors(&self) -> usize {
+        self.min_anchors.min(self.scaled_anchors)
+    }
+
     /// These kernels as rule set `rules` ([`TRUST_RULES`]) judges: a rule added after it is off.
     ///
     /// ```
@@ -397,6 +413,9 @@ impl TrustPolicy {
                 .map_err(|_| bad("trust.copies.anchor_resolution", "must be 0..=15"))?,
             anchor_sampling: u64::from(t.anchor_sampling.max(1)),
             min_anchors: (t.min_anchors as usize).max(2),
+            scaled_anchors: t
+                .min_scaled_anchors
+                .map_or(2 * (t.min_anchors as usize).max(2), |n| (n as usize).max(2)),
             min_match_ms: i64::from(t.min_match_s) * 1000,
             max_spread_ms: i64::from(t.max_spread_s) * 1000,
             co_travel_ms: i64::from(t.co_travel_s) * 1000,

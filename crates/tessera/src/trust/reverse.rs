@@ -17,7 +17,8 @@
 //! - the original departs from a steady pace by at least `trust.copies.min_unsteady_m` — two
 //!   honest drivers passing each other at one steady speed have mirrored timings too, so what
 //!   counts is a stop (or crawl) reproduced where and for as long as the original's;
-//! - the run holds at least twice `trust.copies.min_anchors` anchors over at least twice
+//! - the run holds at least `trust.copies.min_scaled_anchors` anchors (default twice
+//!   `min_anchors`) over at least twice
 //!   `trust.copies.min_match_s` of the copy's time.
 //!
 //! That is the rule of [`super::warp`] on the reversed copy; a reversed match is always a
@@ -87,7 +88,7 @@ pub(crate) fn reversed_match(
         threshold: format!(
             "{} anchors over {} s, scale within 1/{max_scale}..{max_scale}, spread ≤ {} s, \
              departure ≥ {} m",
-            2 * k.min_anchors,
+            k.scaled_anchors,
             2 * k.min_match_ms / 1000,
             k.max_spread_ms / 1000,
             k.min_unsteady_m,

@@ -15,7 +15,8 @@
 //!   linear in its time) by at least `trust.copies.min_unsteady_m` (default 300 m: a ~30 s stop
 //!   at 12 m/s, or slow stretches adding up to it), which the copy reproduced to within the
 //!   spread, scaled;
-//! - the run holds at least twice `trust.copies.min_anchors` anchors over at least twice
+//! - the run holds at least `trust.copies.min_scaled_anchors` anchors (default twice
+//!   `min_anchors`) over at least twice
 //!   `trust.copies.min_match_s` of the copy's time (one more free parameter than a constant
 //!   offset, so twice the evidence).
 //!
@@ -80,7 +81,7 @@ pub(crate) fn line_run(
     k: &TrustKernels,
     max_scale: f64,
 ) -> Option<ScaledRun> {
-    let need = 2 * k.min_anchors;
+    let need = k.scaled_anchors;
     if v.len() + 1 < need {
         return None;
     }
@@ -287,6 +288,34 @@ mod tests {
             assert!(f.measured.contains(&format!("time scale {scale:.3}")), "{}", f.measured);
             assert!(f.end_ms - f.start_ms > 900_000, "{scale}: {f:?}");
         }
+    }
+
+    #[test]
+    fn rule_min_scaled_anchors_keeps_the_scaled_rule_when_min_anchors_alone_is_raised() {
+        let kernels = |toml: &str| {
+            let p = crate::policy::Policy::from_toml_str(toml).unwrap();
+            p.kernels().unwrap().trust.unwrap()
+        };
+        // the default: twice min_anchors, and the key absent from the default policy's text
+        assert_eq!(k().scaled_anchors, 12);
+        assert!(!crate::policy::Policy::default()
+            .to_toml()
+            .contains("min_scaled_anchors"));
+        // a policy of an older build raising min_anchors still doubles it for the scaled rule
+        let raised = kernels("[trust.copies]\nmin_anchors = 14\n");
+        assert_eq!((raised.min_anchors, raised.scaled_anchors), (14, 28));
+        let apart = kernels("[trust.copies]\nmin_anchors = 14\nmin_scaled_anchors = 12\n");
+        assert_eq!((apart.min_anchors, apart.scaled_anchors), (14, 12));
+        // a scaled copy is matched on its 12+ anchors either way it is set
+        let orig = along(1500, T0, stops(&[200, 600, 1000], 35));
+        let copy = scaled(&orig, 0.95, T0 + 86_400_000);
+        let m = run(&orig, &copy, &apart);
+        assert_eq!(m.len(), 1, "{m:?}");
+        assert!(
+            m[0].finding.threshold.starts_with("12 anchors"),
+            "{}",
+            m[0].finding.threshold
+        );
     }
 
     #[test]
