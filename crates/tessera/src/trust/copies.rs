@@ -142,8 +142,8 @@ fn shingle(a: u64, b: u64, dq: i64) -> u64 {
 /// ```
 /// use tessera::trust::copies::{detect, CopyTrace};
 /// let k = tessera::policy::Policy::default().kernels().unwrap().trust.unwrap();
-/// // the same 10 anchors, 86 400 s later (+/- 1 s of noise), received later
-/// let a: Vec<(u64, i64)> = (0..10).map(|i| (1000 + i as u64, i * 27_000 + (i * i) * 900)).collect();
+/// // the same 16 anchors, 86 400 s later (+/- 1 s of noise), received later
+/// let a: Vec<(u64, i64)> = (0..16).map(|i| (1000 + i as u64, i * 27_000 + (i * i) * 900)).collect();
 /// let b: Vec<(u64, i64)> = a.iter().enumerate().map(|(i, &(c, t))| (c, t + 86_400_000 + (i as i64 % 3 - 1) * 700)).collect();
 /// let t = [CopyTrace { device: 1, received: (1, 0), historic: false, anchors: &a },
 ///          CopyTrace { device: 2, received: (2, 0), historic: false, anchors: &b }];

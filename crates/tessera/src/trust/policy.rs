@@ -144,15 +144,15 @@ pub struct CopiesPolicy {
     /// One cell in this many is an anchor, chosen by a hash of the cell, so every trace over
     /// a road samples the same cells (default 2).
     pub anchor_sampling: u32,
-    /// Consecutive matched anchors with a constant time offset that make a copy (default 6).
+    /// Consecutive matched anchors with a constant time offset that make a copy (default 14;
+    /// 6 until 2026-12-05: under fixed-time lights that switch together along an avenue,
+    /// honest drivers a whole number of cycles apart who stop at most lights keep one offset
+    /// over 6–12 anchors, see the README's trust section).
     pub min_anchors: u32,
     /// Anchors a time-scaled or reversed match needs ([`super::warp`], [`super::reverse`];
-    /// default: twice `min_anchors`, 12). Set it to raise `min_anchors` alone — under
-    /// fixed-time lights honest drivers a whole number of cycles apart can keep one offset
-    /// over 6–12 anchors (see the README's trust section) — without doubling what the
-    /// time-scaled and reversed rules need too.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub min_scaled_anchors: Option<u32>,
+    /// default 12). Until trust rule set 4 it was twice `min_anchors`, and an epoch published
+    /// under an earlier set is judged so.
+    pub min_scaled_anchors: u32,
     /// Shortest matched stretch, seconds of the copy's time (default 180: two honest drivers
     /// can keep one speed for a minute or two).
     pub min_match_s: u32,
@@ -244,7 +244,7 @@ defaults! {
     }
     TimelinePolicy { max_bridge_kmh: 160.0, journey_gap_s: 1800, max_apart_m: 500.0 }
     CopiesPolicy {
-        anchor_resolution: 10, anchor_sampling: 2, min_anchors: 6, min_scaled_anchors: None, min_match_s: 180, max_spread_s: 3,
+        anchor_resolution: 10, anchor_sampling: 2, min_anchors: 14, min_scaled_anchors: 12, min_match_s: 180, max_spread_s: 3,
         co_travel_s: 120, max_time_scale: 1.25, min_unsteady_m: 300.0, reversed: true, history_epochs: 4,
         one_rank_per_wallet: true,
     }
@@ -258,8 +258,10 @@ defaults! {
 ///
 /// - 1: every epoch published before rule sets were numbered (manifests without the field);
 /// - 2: adds copies whose clock is scaled ([`super::warp`], `trust.copies.max_time_scale`);
-/// - 3: adds copies driven the other way ([`super::reverse`], `trust.copies.reversed`).
-pub const TRUST_RULES: u32 = 3;
+/// - 3: adds copies driven the other way ([`super::reverse`], `trust.copies.reversed`);
+/// - 4: the time-scaled and reversed rules need `trust.copies.min_scaled_anchors` anchors
+///   (before: twice `min_anchors`), so `min_anchors` can be raised alone.
+pub const TRUST_RULES: u32 = 4;
 
 /// The trust policy in the units the detectors use (validated).
 #[derive(Debug, Clone, PartialEq)]
@@ -348,6 +350,7 @@ impl TrustKernels {
     /// let k = tessera::policy::Policy::default().kernels().unwrap().trust.unwrap();
     /// assert_eq!(k.clone().under_rules(1).max_time_scale, 1.0);
     /// assert!(!k.clone().under_rules(2).reversed && k.clone().under_rules(2).max_time_scale > 1.0);
+    /// assert_eq!(k.clone().under_rules(3).scaled_anchors, 2 * k.min_anchors);
     /// assert_eq!(k.clone().under_rules(tessera::trust::policy::TRUST_RULES), k);
     /// ```
     pub fn under_rules(mut self, rules: u32) -> TrustKernels {
@@ -356,6 +359,9 @@ impl TrustKernels {
         }
         if rules < 3 {
             self.reversed = false;
+        }
+        if rules < 4 {
+            self.scaled_anchors = 2 * self.min_anchors;
         }
         self
     }
@@ -413,9 +419,7 @@ impl TrustPolicy {
                 .map_err(|_| bad("trust.copies.anchor_resolution", "must be 0..=15"))?,
             anchor_sampling: u64::from(t.anchor_sampling.max(1)),
             min_anchors: (t.min_anchors as usize).max(2),
-            scaled_anchors: t
-                .min_scaled_anchors
-                .map_or(2 * (t.min_anchors as usize).max(2), |n| (n as usize).max(2)),
+            scaled_anchors: (t.min_scaled_anchors as usize).max(2),
             min_match_ms: i64::from(t.min_match_s) * 1000,
             max_spread_ms: i64::from(t.max_spread_s) * 1000,
             co_travel_ms: i64::from(t.co_travel_s) * 1000,

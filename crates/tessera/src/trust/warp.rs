@@ -291,22 +291,18 @@ mod tests {
     }
 
     #[test]
-    fn rule_min_scaled_anchors_keeps_the_scaled_rule_when_min_anchors_alone_is_raised() {
+    fn rule_min_scaled_anchors_keeps_the_scaled_rule_at_12_while_min_anchors_is_14() {
         let kernels = |toml: &str| {
             let p = crate::policy::Policy::from_toml_str(toml).unwrap();
             p.kernels().unwrap().trust.unwrap()
         };
-        // the default: twice min_anchors, and the key absent from the default policy's text
-        assert_eq!(k().scaled_anchors, 12);
-        assert!(!crate::policy::Policy::default()
-            .to_toml()
-            .contains("min_scaled_anchors"));
-        // a policy of an older build raising min_anchors still doubles it for the scaled rule
-        let raised = kernels("[trust.copies]\nmin_anchors = 14\n");
-        assert_eq!((raised.min_anchors, raised.scaled_anchors), (14, 28));
+        assert_eq!((k().min_anchors, k().scaled_anchors), (14, 12));
         let apart = kernels("[trust.copies]\nmin_anchors = 14\nmin_scaled_anchors = 12\n");
         assert_eq!((apart.min_anchors, apart.scaled_anchors), (14, 12));
-        // a scaled copy is matched on its 12+ anchors either way it is set
+        // an epoch published under rule set 3 or earlier: twice min_anchors, as it was then
+        let old = kernels("[trust.copies]\nmin_anchors = 8\n").under_rules(3);
+        assert_eq!((old.min_anchors, old.scaled_anchors), (8, 16));
+        // a scaled copy is matched on its 12+ anchors
         let orig = along(1500, T0, stops(&[200, 600, 1000], 35));
         let copy = scaled(&orig, 0.95, T0 + 86_400_000);
         let m = run(&orig, &copy, &apart);
