@@ -17,8 +17,8 @@
 //! - the original departs from a steady pace by at least `trust.copies.min_unsteady_m` — two
 //!   honest drivers passing each other at one steady speed have mirrored timings too, so what
 //!   counts is a stop (or crawl) reproduced where and for as long as the original's;
-//! - the run holds at least `trust.copies.min_scaled_anchors` anchors (default twice
-//!   `min_anchors`) over at least twice
+//! - the run holds at least `trust.copies.min_scaled_anchors` anchors (default 12; twice
+//!   `min_anchors` before trust rule set 4) over at least twice
 //!   `trust.copies.min_match_s` of the copy's time.
 //!
 //! That is the rule of [`super::warp`] on the reversed copy; a reversed match is always a

@@ -15,8 +15,8 @@
 //!   linear in its time) by at least `trust.copies.min_unsteady_m` (default 300 m: a ~30 s stop
 //!   at 12 m/s, or slow stretches adding up to it), which the copy reproduced to within the
 //!   spread, scaled;
-//! - the run holds at least `trust.copies.min_scaled_anchors` anchors (default twice
-//!   `min_anchors`) over at least twice
+//! - the run holds at least `trust.copies.min_scaled_anchors` anchors (default 12; twice
+//!   `min_anchors` before trust rule set 4) over at least twice
 //!   `trust.copies.min_match_s` of the copy's time (one more free parameter than a constant
 //!   offset, so twice the evidence).
 //!
