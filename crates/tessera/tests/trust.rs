@@ -474,6 +474,49 @@ fn rule_a_copy_with_a_scaled_clock_is_withheld_and_no_honest_driver_is_matched_b
     assert_eq!(detector("scaled-1").as_deref(), Some("replay"));
 }
 
+/// Each device matched as a copy (`replay` or `co_travel`), with the anchors of its longest match.
+fn matched_as_copies(files: &BTreeMap<String, Vec<u8>>) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for r in flags(files) {
+        if matches!(r.detector.as_str(), "replay" | "co_travel") {
+            out.entry(r.device.clone()).or_insert(r.measured.clone());
+        }
+    }
+    out
+}
+
+#[test]
+fn rule_min_anchors_honest_drivers_under_fixed_time_lights_are_not_matched_as_copies() {
+    // Forty honest drivers in a grid city whose lights all switch together on a 90 s cycle, with
+    // queues, speeds and reactions of their own (`simulate::signals`): cars on one avenue whole
+    // cycles apart are released together at each light, so their anchors keep one offset for a
+    // while. Under the defaults before trust rule set 4 (min_anchors 6) that was a copy.
+    use tessera::simulate::signals::signal_grid;
+    let epoch: tessera::epoch::Epoch = "2026-W47".parse().unwrap();
+    let fleet = signal_grid(11, epoch, 40);
+    let d = tempfile::tempdir().unwrap();
+    let lake = Lake::open(d.path()).unwrap();
+    assert_eq!(fleet.ingest(&lake), fleet.files.len());
+    let reg = Registry::parse(fleet.registry_csv.as_bytes(), "signals").unwrap();
+    let now = EpochInputs::new(epoch, 1_000_000_000, reg);
+    let run = |text: &str, rules: u32| {
+        let mut i = now.clone();
+        (i.policy_text, i.trust_rules) = (text.into(), rules);
+        compute(&lake, &i, &no_progress).unwrap().files
+    };
+    let rules = tessera::trust::policy::TRUST_RULES;
+    let matched = matched_as_copies(&run("", rules));
+    let old = run("[trust.copies]\nmin_anchors = 6\nmin_scaled_anchors = 12\n", rules);
+    let was = matched_as_copies(&old);
+    eprintln!("default: {matched:#?}\nmin_anchors 6: {was:#?}");
+    assert!(matched.is_empty(), "honest drivers matched as copies: {matched:#?}");
+    // 12 of the 40 at this seed: the fleet still shows what the default guards against
+    assert!(was.len() >= 6, "{was:#?}");
+    // An epoch published under rule set 3 with a policy that left min_anchors out is judged by
+    // that set's default, 6, as it was when published.
+    assert!(run("", 3)["flags.parquet"] == old["flags.parquet"]);
+}
+
 #[test]
 fn rule_a_copy_driven_in_reverse_is_withheld_and_no_honest_driver_is_matched_reversed() {
     // The red-team trial's reversed copies: fixes in reverse order, the clock mirrored (kept,

@@ -304,7 +304,11 @@ impl Plan {
     fn new(lake: &Lake, inputs: &EpochInputs) -> Result<Plan> {
         let policy = Policy::from_toml_str(&inputs.policy_text)?;
         let mut k = policy.kernels()?;
-        k.trust = k.trust.map(|t| t.under_rules(inputs.trust_rules));
+        let given = crate::trust::policy::names_min_anchors(&inputs.policy_text);
+        k.trust = k.trust.map(|mut t| {
+            t.min_anchors_given = given;
+            t.under_rules(inputs.trust_rules)
+        });
         let e = inputs.epoch;
         let pool_rule = check_pool(&policy, inputs)?;
         check_places(&policy, &inputs.places)?;

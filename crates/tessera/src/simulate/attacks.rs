@@ -62,25 +62,27 @@ const LON0: f64 = 24.9384;
 const BLOCK: f64 = 150.0;
 const STREETS: i64 = 20;
 
+/// One fix of a simulated drive: time (UTC ms), grid position (m east, north of `LAT0`/`LON0`),
+/// speed (m/s), course (°), HDOP and satellites.
 #[derive(Clone, Copy)]
-struct Fx {
-    t: i64,
-    x: f64,
-    y: f64,
-    v: f64,
-    course: f64,
-    hdop: f64,
-    sats: u32,
+pub(super) struct Fx {
+    pub(super) t: i64,
+    pub(super) x: f64,
+    pub(super) y: f64,
+    pub(super) v: f64,
+    pub(super) course: f64,
+    pub(super) hdop: f64,
+    pub(super) sats: u32,
 }
 
-fn latlon(x: f64, y: f64) -> (f64, f64) {
+pub(super) fn latlon(x: f64, y: f64) -> (f64, f64) {
     let mlat = 111_320.0;
     let mlon = 111_320.0 * (LAT0 * PI / 180.0).cos();
     (LAT0 + y / mlat, LON0 + x / mlon)
 }
 
 /// NMEA (RMC + GGA per fix) for `fixes` at grid offset `(ox, oy)` metres.
-fn nmea(fixes: &[Fx]) -> Vec<u8> {
+pub(super) fn nmea(fixes: &[Fx]) -> Vec<u8> {
     let mut s = String::new();
     for f in fixes {
         let (lat, lon) = latlon(f.x, f.y);
@@ -105,7 +107,7 @@ fn nmea(fixes: &[Fx]) -> Vec<u8> {
 
 /// Options of a driven route.
 #[derive(Clone, Copy)]
-struct Drive {
+pub(super) struct Drive {
     seconds: i64,
     /// Target speed range, m/s.
     speed: (f64, f64),
@@ -122,7 +124,7 @@ struct Drive {
     varying_signal: bool,
 }
 
-const HONEST: Drive = Drive {
+pub(super) const HONEST: Drive = Drive {
     seconds: 1200,
     speed: (8.0, 15.0),
     stops: 0.25,
@@ -145,7 +147,7 @@ fn to_next(dir: i64, i: (i64, i64), p: (f64, f64)) -> f64 {
 
 /// HDOP, satellites and the receiver's position error this second (`canyon`: seconds of
 /// urban canyon left; `err`: the AR(1) error state).
-fn signal(rng: &mut Rng, d: Drive, canyon: &mut i64, err: &mut (f64, f64)) -> (f64, u32, (f64, f64)) {
+pub(super) fn signal(rng: &mut Rng, d: Drive, canyon: &mut i64, err: &mut (f64, f64)) -> (f64, u32, (f64, f64)) {
     if d.varying_signal && *canyon == 0 && rng.range(300) == 0 {
         *canyon = 10 + rng.range(30) as i64;
     }
@@ -285,7 +287,7 @@ fn copy(rng: &mut Rng, fixes: &[Fx], shift_ms: i64, noise: f64, resample_ms: i64
         .collect()
 }
 
-fn wallet(device: &str) -> String {
+pub(super) fn wallet(device: &str) -> String {
     let h = blake3::hash(format!("tessera-attack/{device}").as_bytes());
     format!("0x{}", hex::encode(&h.as_bytes()[..20]))
 }

@@ -11,6 +11,7 @@ pub mod camera;
 pub mod osm;
 pub mod places;
 mod scale;
+pub mod signals;
 pub mod write;
 
 pub use scale::ScaleConfig;

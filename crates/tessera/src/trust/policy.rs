@@ -147,7 +147,9 @@ pub struct CopiesPolicy {
     /// Consecutive matched anchors with a constant time offset that make a copy (default 14;
     /// 6 until 2026-12-05: under fixed-time lights that switch together along an avenue,
     /// honest drivers a whole number of cycles apart who stop at most lights keep one offset
-    /// over 6–12 anchors, see the README's trust section).
+    /// over 6–12 anchors, see the README's trust section). Left out of a policy file it is 14
+    /// under trust rule set 4 and later, and 6 under the earlier sets, whose default it was: an
+    /// epoch published then under a policy that left it out is recomputed as it was published.
     pub min_anchors: u32,
     /// Anchors a time-scaled or reversed match needs ([`super::warp`], [`super::reverse`];
     /// default 12). Until trust rule set 4 it was twice `min_anchors`, and an epoch published
@@ -244,12 +246,35 @@ defaults! {
     }
     TimelinePolicy { max_bridge_kmh: 160.0, journey_gap_s: 1800, max_apart_m: 500.0 }
     CopiesPolicy {
-        anchor_resolution: 10, anchor_sampling: 2, min_anchors: 14, min_scaled_anchors: 12, min_match_s: 180, max_spread_s: 3,
+        anchor_resolution: 10, anchor_sampling: 2, min_anchors: MIN_ANCHORS, min_scaled_anchors: 12, min_match_s: 180, max_spread_s: 3,
         co_travel_s: 120, max_time_scale: 1.25, min_unsteady_m: 300.0, reversed: true, history_epochs: 4,
         one_rank_per_wallet: true,
     }
     TimePolicy { max_future_s: 300, max_delay_days: 0, clock_step_m: 300.0 }
     ReputationPolicy { initial: 1.0, penalty: 0.25, recovery: 0.05 }
+}
+
+/// `trust.copies.min_anchors` when a policy leaves it out (trust rule set 4 and later).
+const MIN_ANCHORS: u32 = 14;
+/// `trust.copies.min_anchors` when a policy leaves it out, under trust rule sets 1–3 (the
+/// default until 2026-12-05).
+const MIN_ANCHORS_BEFORE_4: usize = 6;
+
+/// Whether a policy's TOML text sets `trust.copies.min_anchors` (text that is not TOML: true,
+/// so nothing is changed on its account; such a policy is refused when parsed anyway).
+///
+/// ```
+/// use tessera::trust::policy::names_min_anchors;
+/// assert!(!names_min_anchors("[trust]\nenabled = true\n"));
+/// assert!(names_min_anchors("[trust.copies]\nmin_anchors = 14\n"));
+/// ```
+pub fn names_min_anchors(text: &str) -> bool {
+    let Ok(t) = text.parse::<toml::Table>() else {
+        return true;
+    };
+    t.get("trust")
+        .and_then(|t| t.get("copies"))
+        .is_some_and(|c| c.get("min_anchors").is_some())
 }
 
 /// The trust rule set new epochs are judged by. The manifest records it (`trust_rules`), and
@@ -260,7 +285,8 @@ defaults! {
 /// - 2: adds copies whose clock is scaled ([`super::warp`], `trust.copies.max_time_scale`);
 /// - 3: adds copies driven the other way ([`super::reverse`], `trust.copies.reversed`);
 /// - 4: the time-scaled and reversed rules need `trust.copies.min_scaled_anchors` anchors
-///   (before: twice `min_anchors`), so `min_anchors` can be raised alone.
+///   (before: twice `min_anchors`), so `min_anchors` can be raised alone; `min_anchors` left
+///   out of a policy is 14 (before: 6).
 pub const TRUST_RULES: u32 = 4;
 
 /// The trust policy in the units the detectors use (validated).
@@ -289,6 +315,10 @@ pub struct TrustKernels {
     pub anchor_resolution: h3o::Resolution,
     pub anchor_sampling: u64,
     pub min_anchors: usize,
+    /// Whether the policy's text gives `min_anchors` (left out, its default depends on the rule
+    /// set: [`TrustKernels::under_rules`]). [`TrustPolicy::kernels`] sets true; an epoch's
+    /// plan sets it from the text with [`names_min_anchors`].
+    pub min_anchors_given: bool,
     /// Anchors of a time-scaled or reversed match.
     pub scaled_anchors: usize,
     pub min_match_ms: i64,
@@ -351,6 +381,12 @@ impl TrustKernels {
     /// assert_eq!(k.clone().under_rules(1).max_time_scale, 1.0);
     /// assert!(!k.clone().under_rules(2).reversed && k.clone().under_rules(2).max_time_scale > 1.0);
     /// assert_eq!(k.clone().under_rules(3).scaled_anchors, 2 * k.min_anchors);
+    /// // a policy that leaves min_anchors out: 14 now, 6 (its default then) under rule set 3
+    /// let mut bare = tessera::policy::Policy::from_toml_str("").unwrap().kernels().unwrap().trust.unwrap();
+    /// bare.min_anchors_given = tessera::trust::policy::names_min_anchors("");
+    /// assert_eq!((bare.min_anchors, bare.scaled_anchors), (14, 12));
+    /// let then = bare.under_rules(3);
+    /// assert_eq!((then.min_anchors, then.scaled_anchors), (6, 12));
     /// assert_eq!(k.clone().under_rules(tessera::trust::policy::TRUST_RULES), k);
     /// ```
     pub fn under_rules(mut self, rules: u32) -> TrustKernels {
@@ -361,6 +397,9 @@ impl TrustKernels {
             self.reversed = false;
         }
         if rules < 4 {
+            if !self.min_anchors_given {
+                self.min_anchors = MIN_ANCHORS_BEFORE_4;
+            }
             self.scaled_anchors = 2 * self.min_anchors;
         }
         self
@@ -419,6 +458,7 @@ impl TrustPolicy {
                 .map_err(|_| bad("trust.copies.anchor_resolution", "must be 0..=15"))?,
             anchor_sampling: u64::from(t.anchor_sampling.max(1)),
             min_anchors: (t.min_anchors as usize).max(2),
+            min_anchors_given: true,
             scaled_anchors: (t.min_scaled_anchors as usize).max(2),
             min_match_ms: i64::from(t.min_match_s) * 1000,
             max_spread_ms: i64::from(t.max_spread_s) * 1000,
