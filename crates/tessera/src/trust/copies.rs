@@ -8,7 +8,10 @@
 //!
 //! Two traces *match* when at least `trust.copies.min_anchors` consecutive anchors, over at least
 //! `trust.copies.min_match_s`, are the same cells with a constant time offset: the offsets spread
-//! by at most `trust.copies.max_spread_s`.
+//! by at most `trust.copies.max_spread_s`. From trust rule set 5 a match beyond
+//! `trust.copies.co_travel_s` (a `replay`) also needs the original to depart from a steady pace
+//! by `trust.copies.min_unsteady_m` over it ([`super::warp`]'s measure): two honest vehicles at
+//! one steady speed — trucks at their limiters — keep a constant offset too.
 //! A copy keeps its original's timing (noise, resampling, re-encoding and a shifted clock do not
 //! change the time between anchors); two honest drivers on one road do not (lights, traffic and
 //! speed drift their offset by more than a few seconds within a few anchors). Candidates are found
@@ -445,7 +448,8 @@ fn scaled_finding(ta: &[(u64, i64)], tb: &[(u64, i64)], r: &super::warp::ScaledR
 }
 
 /// The longest run of consecutive matched anchors with a constant offset, if long enough (`v`
-/// sorted and deduplicated).
+/// sorted and deduplicated); from trust rule set 5 the longest whose original departs from a
+/// steady pace, when it is a `replay`.
 fn constant_run(ta: &[(u64, i64)], tb: &[(u64, i64)], v: &[(u32, u32)], k: &TrustKernels) -> Option<Finding> {
     let off = |&(i, j): &(u32, u32)| tb[i as usize].1 - ta[j as usize].1;
     // the densest offset window of width max_spread
@@ -461,42 +465,80 @@ fn constant_run(ta: &[(u64, i64)], tb: &[(u64, i64)], v: &[(u32, u32)], k: &Trus
         }
     }
     let in_window = |p: &(u32, u32)| (best.1..=best.1 + k.max_spread_ms).contains(&off(p));
-    // longest chain of shingles in that window with i and j advancing together (gaps of ≤ 2)
-    let mut chain: Vec<(u32, u32)> = Vec::new();
-    let mut longest: Vec<(u32, u32)> = Vec::new();
+    // chains of shingles in that window with i and j advancing together (gaps of ≤ 2), longest
+    // first (of equal lengths, the first found)
+    let mut chains: Vec<Vec<(u32, u32)>> = vec![Vec::new()];
     for p in v.iter().filter(|p| in_window(p)) {
+        let chain = chains.last_mut().expect("one chain at least");
         match chain.last() {
             Some(l) if p.0 == l.0 => continue,
             Some(l) if p.0 <= l.0 + 3 && p.1 > l.1 && p.1 <= l.1 + 3 => chain.push(*p),
-            _ => chain = vec![*p],
-        }
-        if chain.len() > longest.len() {
-            longest = chain.clone();
+            None => chain.push(*p),
+            _ => chains.push(vec![*p]),
         }
     }
-    let anchors = longest.len() + 1;
+    chains.sort_by_key(|c| std::cmp::Reverse(c.len()));
+    for chain in chains.iter().filter(|c| !c.is_empty()) {
+        match constant_finding(ta, tb, chain, k) {
+            Ok(f) => return Some(f),
+            Err(Miss::Steady) => continue,
+            Err(Miss::Short) => return None,
+        }
+    }
+    None
+}
+
+/// Why a chain of matched anchors is not a finding.
+enum Miss {
+    /// Fewer than `min_anchors` anchors or shorter than `min_match_s` (so is every shorter chain).
+    Short,
+    /// A `replay` where the original keeps a steady pace (trust rule set 5).
+    Steady,
+}
+
+/// The finding of one chain of matched anchors with a constant offset.
+fn constant_finding(
+    ta: &[(u64, i64)],
+    tb: &[(u64, i64)],
+    chain: &[(u32, u32)],
+    k: &TrustKernels,
+) -> Result<Finding, Miss> {
+    let off = |&(i, j): &(u32, u32)| tb[i as usize].1 - ta[j as usize].1;
+    let anchors = chain.len() + 1;
     if anchors < k.min_anchors {
-        return None;
+        return Err(Miss::Short);
     }
-    let (first, last) = (longest[0], longest[longest.len() - 1]);
-    let mut o: Vec<i64> = longest.iter().map(off).collect();
+    let (first, last) = (chain[0], chain[chain.len() - 1]);
+    let mut o: Vec<i64> = chain.iter().map(off).collect();
     o.sort_unstable();
     let (median, spread) = (o[o.len() / 2], o[o.len() - 1] - o[0]);
     let start_ms = tb[first.0 as usize].1;
     let end_ms = tb[last.0 as usize + 1].1;
     if end_ms - start_ms < k.min_match_ms {
-        return None;
+        return Err(Miss::Short);
     }
-    Some(Finding {
-        detector: copy_detector(&[median], k),
+    let detector = copy_detector(&[median], k);
+    let mut measured = format!(
+        "{anchors} anchors at an offset of {:.1} s (spread {:.1} s)",
+        median as f64 / 1000.0,
+        spread as f64 / 1000.0
+    );
+    let mut threshold = format!("{} anchors, spread ≤ {} s", k.min_anchors, k.max_spread_ms / 1000);
+    if detector == Detector::Replay && k.unsteady_replays {
+        // one steady speed is not a fingerprint: trucks at their limiters match at any offset
+        let unsteady_m = super::warp::unsteadiness(ta, chain);
+        if unsteady_m < k.min_unsteady_m {
+            return Err(Miss::Steady);
+        }
+        measured.push_str(&format!(", the original departs {unsteady_m:.0} m from a steady pace"));
+        threshold.push_str(&format!(", a departure ≥ {:.0} m", k.min_unsteady_m));
+    }
+    Ok(Finding {
+        detector,
         start_ms,
         end_ms,
-        measured: format!(
-            "{anchors} anchors at an offset of {:.1} s (spread {:.1} s)",
-            median as f64 / 1000.0,
-            spread as f64 / 1000.0
-        ),
-        threshold: format!("{} anchors, spread ≤ {} s", k.min_anchors, k.max_spread_ms / 1000),
+        measured,
+        threshold,
         policy_key: "trust.copies.min_anchors",
         effect: Effect::WithholdWindow,
         fixes: 0,
@@ -598,7 +640,11 @@ mod tests {
     #[test]
     fn rule_earlier_traces_streamed_past_the_index_find_the_matches_of_comparing_every_pair() {
         let mut next = lcg(11);
-        let k = k();
+        // the search, not the evidence: these made-up cells have no centres to measure a pace by
+        let k = TrustKernels {
+            unsteady_replays: false,
+            ..k()
+        };
         let mut found = [0usize; 2]; // matches with a current, a historic original
         for round in 0..30 {
             // a few base routes over 6 cells; traces are noisy, shifted copies of them
@@ -671,16 +717,23 @@ mod tests {
         copy_pair(orig, other, &k())
     }
 
+    /// A 1,200-fix drive at 12 m/s with three stops of 35 s.
+    fn stop_and_go() -> Vec<Fix> {
+        along(1200, 1_763_000_000_000, stops(&[200, 600, 1000], 35))
+    }
+
     #[test]
     fn rule_a_replay_shifted_by_a_day_with_noise_and_resampling_is_found() {
-        let orig = drive(1200, 12.0, 2.0);
+        let orig = stop_and_go();
         for (dt, noise, resample) in [(86_400_000, 4.0, 500), (3_600_000, 2.0, 0), (-10, 0.0, 0)] {
             let copy = shifted(&orig, dt, noise, resample);
             let m = run(&orig, &copy);
             assert_eq!(m.len(), 1, "{dt}: {m:?}");
             assert_eq!(m[0].copy, 1);
+            // (the 4 m jitter of the first copy moves stopped fixes across a cell edge: its
+            // chain ends at a stop, after 573 s)
             let span = m[0].finding.end_ms - m[0].finding.start_ms;
-            assert!(span > 900_000, "{span}");
+            assert!(span > 500_000, "{span}");
             let want = if dt.abs() <= 120_000 {
                 Detector::CoTravel
             } else {
@@ -688,6 +741,41 @@ mod tests {
             };
             assert_eq!(m[0].finding.detector, want);
         }
+    }
+
+    #[test]
+    fn rule_min_unsteady_m_a_replay_needs_the_original_to_depart_from_a_steady_pace() {
+        // Two vehicles at one steady speed a day apart (trucks at their limiters) keep a
+        // constant offset: not a replay from trust rule set 5, a replay under set 4.
+        let steady = drive(1200, 12.0, 2.0);
+        let later = shifted(&steady, 86_400_000, 2.0, 0);
+        assert!(run(&steady, &later).is_empty());
+        let m = copy_pair(&steady, &later, &k().under_rules(4));
+        assert_eq!(m[0].finding.detector, Detector::Replay);
+        assert!(
+            !m[0].finding.measured.contains("steady pace"),
+            "{}",
+            m[0].finding.measured
+        );
+        // one car or a convoy: co-travel needs no departure
+        let m = run(&steady, &shifted(&steady, 30_000, 2.0, 0));
+        assert_eq!(m[0].finding.detector, Detector::CoTravel);
+        // a drive with stops: the replay is found, the departure its evidence
+        let go = stop_and_go();
+        let m = run(&go, &shifted(&go, 86_400_000, 2.0, 0));
+        let f = &m[0].finding;
+        assert_eq!(
+            (f.detector, f.policy_key),
+            (Detector::Replay, "trust.copies.min_anchors")
+        );
+        assert!(f.measured.contains("m from a steady pace"), "{}", f.measured);
+        assert_eq!(f.threshold, "14 anchors, spread ≤ 3 s, a departure ≥ 300 m");
+        // a higher threshold than the stops' 420 m: not matched
+        let strict = TrustKernels {
+            min_unsteady_m: 2000.0,
+            ..k()
+        };
+        assert!(copy_pair(&go, &shifted(&go, 86_400_000, 2.0, 0), &strict).is_empty());
     }
 
     #[test]
@@ -712,7 +800,7 @@ mod tests {
 
     #[test]
     fn rule_only_the_first_received_is_paid_and_history_is_always_first() {
-        let orig = drive(1200, 12.0, 2.0);
+        let orig = stop_and_go();
         let copy = shifted(&orig, 86_400_000, 2.0, 0);
         let (a, b) = (anchors_of(&orig), anchors_of(&copy));
         // the copy received first: the "original" is the copy

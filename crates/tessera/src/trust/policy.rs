@@ -171,7 +171,9 @@ pub struct CopiesPolicy {
     /// A time-scaled match counts only where the original departs from a steady pace by at
     /// least this along the road, metres (default 300: a ~30 s stop at 12 m/s, or slow
     /// stretches adding up to it; a steady drive measures ~100 m at res-10 anchors): two honest
-    /// drivers at different steady speeds have scaled timings too.
+    /// drivers at different steady speeds have scaled timings too. From trust rule set 5 a
+    /// constant-offset `replay` needs it as well: two honest drivers at one steady speed — trucks
+    /// at their limiters, cars on cruise control — keep a constant offset too.
     pub min_unsteady_m: f64,
     /// A copy driven the other way (its fixes reversed, its clock mirrored) is matched too
     /// (default true): see [`super::reverse`].
@@ -286,8 +288,12 @@ pub fn names_min_anchors(text: &str) -> bool {
 /// - 3: adds copies driven the other way ([`super::reverse`], `trust.copies.reversed`);
 /// - 4: the time-scaled and reversed rules need `trust.copies.min_scaled_anchors` anchors
 ///   (before: twice `min_anchors`), so `min_anchors` can be raised alone; `min_anchors` left
-///   out of a policy is 14 (before: 6).
-pub const TRUST_RULES: u32 = 4;
+///   out of a policy is 14 (before: 6);
+/// - 5: a constant-offset `replay` (not `co_travel`) needs the original to depart from a steady
+///   pace by `trust.copies.min_unsteady_m` over the match, as the time-scaled rule does: two
+///   honest vehicles at one steady speed (trucks at their limiters, cars on cruise control) a
+///   day apart keep a constant offset too.
+pub const TRUST_RULES: u32 = 5;
 
 /// The trust policy in the units the detectors use (validated).
 #[derive(Debug, Clone, PartialEq)]
@@ -326,6 +332,8 @@ pub struct TrustKernels {
     pub co_travel_ms: i64,
     pub max_time_scale: f64,
     pub min_unsteady_m: f64,
+    /// A constant-offset `replay` needs `min_unsteady_m` too (trust rule set 5).
+    pub unsteady_replays: bool,
     pub reversed: bool,
     pub history_epochs: u32,
     pub one_rank_per_wallet: bool,
@@ -395,6 +403,9 @@ impl TrustKernels {
         }
         if rules < 3 {
             self.reversed = false;
+        }
+        if rules < 5 {
+            self.unsteady_replays = false;
         }
         if rules < 4 {
             if !self.min_anchors_given {
@@ -469,6 +480,7 @@ impl TrustPolicy {
                 return Err(bad("trust.copies.max_time_scale", "must be in [1, 10] (1: off)"));
             },
             min_unsteady_m: positive(t.min_unsteady_m, 1e6, "trust.copies.min_unsteady_m")?,
+            unsteady_replays: true,
             reversed: t.reversed,
             history_epochs: t.history_epochs,
             one_rank_per_wallet: t.one_rank_per_wallet,

@@ -197,7 +197,7 @@ fn longest_line(a: &[i64], b: &[i64], k: &TrustKernels, max_scale: f64) -> Optio
 /// about `v · T`. Distance is measured between the anchors' cell centres (all of the original's
 /// anchors between, so a skipped one still counts its way); each is off the road by up to about
 /// a cell's edge, so a steady drive measures up to ~150 m at res-10 anchors.
-fn unsteadiness(ta: &[(u64, i64)], pts: &[(u32, u32)]) -> f64 {
+pub(super) fn unsteadiness(ta: &[(u64, i64)], pts: &[(u32, u32)]) -> f64 {
     let win = UNSTEADY_WINDOW;
     let centre = |c: u64| h3o::CellIndex::try_from(c).ok().map(h3o::LatLng::from);
     let (j0, j1) = (pts[0].1 as usize, pts[pts.len() - 1].1 as usize);
