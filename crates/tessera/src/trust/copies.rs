@@ -144,7 +144,10 @@ fn shingle(a: u64, b: u64, dq: i64) -> u64 {
 ///
 /// ```
 /// use tessera::trust::copies::{detect, CopyTrace};
-/// let k = tessera::policy::Policy::default().kernels().unwrap().trust.unwrap();
+/// let mut k = tessera::policy::Policy::default().kernels().unwrap().trust.unwrap();
+/// // made-up cells have no centres to measure a departure from a steady pace by
+/// // (`trust.copies.min_unsteady_m`, which a `replay` needs from trust rule set 5)
+/// k.unsteady_replays = false;
 /// // the same 16 anchors, 86 400 s later (+/- 1 s of noise), received later
 /// let a: Vec<(u64, i64)> = (0..16).map(|i| (1000 + i as u64, i * 27_000 + (i * i) * 900)).collect();
 /// let b: Vec<(u64, i64)> = a.iter().enumerate().map(|(i, &(c, t))| (c, t + 86_400_000 + (i as i64 % 3 - 1) * 700)).collect();
