@@ -626,8 +626,12 @@ fn rule_a_published_epoch_is_judged_by_its_own_trust_rules_through_verify_and_re
 /// gently curving motorway for 25 minutes at steady speeds `va` and `vb` m/s (±0.1 m/s of
 /// drift, ~1.3 m of AR(1) position noise), a day and four hours apart; and their registry.
 fn trucks_lake(va: f64, vb: f64) -> (tempfile::TempDir, Lake, Registry) {
+    trucks_lake_seeded(va, vb, 17, 3000.0)
+}
+
+fn trucks_lake_seeded(va: f64, vb: f64, seed0: u64, bend: f64) -> (tempfile::TempDir, Lake, Registry) {
     let epoch: tessera::epoch::Epoch = "2026-W47".parse().unwrap();
-    let mut seed = 17u64;
+    let mut seed = seed0;
     let mut rnd = move || {
         seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         ((seed >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
@@ -646,7 +650,7 @@ fn trucks_lake(va: f64, vb: f64) -> (tempfile::TempDir, Lake, Registry) {
         for sec in 0..1500i64 {
             vn = 0.9 * vn + 0.05 * rnd();
             let v = v0 + vn;
-            let heading = 90f64.to_radians() + 0.35 * (s / 3000.0).sin();
+            let heading = 90f64.to_radians() + 0.35 * (s / bend).sin();
             x += v * heading.sin();
             y += v * heading.cos();
             s += v;
@@ -680,10 +684,11 @@ fn rule_min_unsteady_m_two_honest_trucks_at_limiter_speed_a_day_apart_are_not_a_
     // One truck at 24.70 m/s, the other at 24.5-26.0: up to 2.4 % apart they keep one offset
     // over 48-168 anchors, a `replay` under trust rule set 4 (withheld, and a quarter of the
     // reputation), which published epochs keep. From set 5 a replay needs the original to
-    // depart from a steady pace; one pair still measures 386 m over a 48-anchor match (25.0:
-    // the cell-centre geometry of a long steady match), above the 300 m threshold.
+    // depart from a steady pace; under set 5 one pair still measured 386 m over a 48-anchor
+    // match (25.0: short steps between cell centres skewing the pace), above the 300 m
+    // threshold; from set 6 none (its pace, and `min_unsteady_s`).
     let epoch: tessera::epoch::Epoch = "2026-W47".parse().unwrap();
-    let (mut now_withheld, mut then_withheld) = (Vec::new(), Vec::new());
+    let (mut now_withheld, mut five_withheld, mut then_withheld) = (Vec::new(), Vec::new(), Vec::new());
     let speeds = [
         24.5, 24.6, 24.65, 24.7, 24.75, 24.8, 24.85, 24.9, 24.95, 24.98, 25.0, 25.02, 25.05, 25.1, 25.2, 25.3, 25.5,
         26.0,
@@ -698,11 +703,19 @@ fn rule_min_unsteady_m_two_honest_trucks_at_limiter_speed_a_day_apart_are_not_a_
                 .collect()
         };
         let now = EpochInputs::new(epoch, 1_000_000_000, reg);
+        let five = EpochInputs {
+            trust_rules: 5,
+            ..now.clone()
+        };
         let four = EpochInputs {
             trust_rules: 4,
             ..now.clone()
         };
-        for (inputs, list) in [(&now, &mut now_withheld), (&four, &mut then_withheld)] {
+        for (inputs, list) in [
+            (&now, &mut now_withheld),
+            (&five, &mut five_withheld),
+            (&four, &mut then_withheld),
+        ] {
             let w = withheld(inputs);
             assert!(
                 w.iter().all(|(d, r)| (d.as_str(), r.as_str()) == ("truck-1", "replay")),
@@ -713,8 +726,11 @@ fn rule_min_unsteady_m_two_honest_trucks_at_limiter_speed_a_day_apart_are_not_a_
             }
         }
     }
-    eprintln!("withheld as replay: rule set 5 {now_withheld:?}, rule set 4 {then_withheld:?}");
-    assert!(now_withheld.len() <= 1, "{now_withheld:?}");
+    eprintln!(
+        "withheld as replay: rule set 6 {now_withheld:?}, rule set 5 {five_withheld:?}, rule set 4 {then_withheld:?}"
+    );
+    assert!(now_withheld.is_empty(), "{now_withheld:?}");
+    assert!(five_withheld.len() <= 1, "{five_withheld:?}");
     assert!(then_withheld.len() >= 16, "{then_withheld:?}");
 }
 
@@ -723,7 +739,8 @@ fn rule_min_unsteady_m_copies_of_stop_and_go_trips_with_receiver_noise_stay_repl
     // Two copies of each trip of the attack fleet's honest drivers 00-09, with AR(1) receiver
     // noise (~1 and ~2.5 m), a day later: the price of rule set 5 is the copies whose matched
     // stretches keep a steady pace. 60 of 60 are replays under set 4, 58 under set 5 (the two
-    // copies of one trip keep only co-travel or the stationary rule's findings).
+    // copies of one trip keep only co-travel or the stationary rule's findings), 58 under set
+    // 6 (the same two: its robust pace and `min_unsteady_s` cost no copy here).
     let (_d, lake, fleet) = attack_lake();
     let mut reg_csv = fleet.registry_csv.clone();
     let mut ups = Vec::new();
@@ -762,7 +779,7 @@ fn rule_min_unsteady_m_copies_of_stop_and_go_trips_with_receiver_noise_stay_repl
     assert!(lake.ingest_batch(&ups).iter().all(Result::is_ok));
     let reg = Registry::parse(reg_csv.as_bytes(), "attacks").unwrap();
     let now = EpochInputs::new(fleet.epoch, 1_000_000_000, reg);
-    for rules in [4, 5] {
+    for rules in [4, 5, 6] {
         let inp = EpochInputs {
             trust_rules: rules,
             ..now.clone()
@@ -783,4 +800,45 @@ fn rule_min_unsteady_m_copies_of_stop_and_go_trips_with_receiver_noise_stay_repl
         assert_eq!(n, 60);
         assert!(replays >= if rules == 4 { 60 } else { 57 }, "{rules}: {replays}");
     }
+}
+
+#[test]
+fn rule_min_unsteady_s_honest_trucks_at_one_limiter_speed_on_three_roads_are_not_replays() {
+    // 144 pairs of honest trucks a day apart (8 noise seeds, roads bending every 1.5, 3 and 6
+    // km, the later truck at 24.6-25.1 m/s against 24.70): rule set 5 withheld 9 as `replay`,
+    // the cell-centre geometry of long steady matches measuring 319-1,253 m, over its 300 m
+    // threshold. From rule set 6 the pace is not skewed by short steps and the departure must
+    // also last `min_unsteady_s` (25 s) at that pace: none.
+    let epoch: tessera::epoch::Epoch = "2026-W47".parse().unwrap();
+    let (mut now, mut then, mut n) = (Vec::new(), Vec::new(), 0);
+    for seed in [3u64, 5, 7, 11, 13, 19, 23, 29] {
+        for bend in [1500.0, 3000.0, 6000.0] {
+            for vb in [24.6, 24.7, 24.8, 24.9, 25.0, 25.1] {
+                let (_d, lake, reg) = trucks_lake_seeded(24.70, vb, seed, bend);
+                let inputs = EpochInputs::new(epoch, 1_000_000_000, reg);
+                for (rules, list) in [(6, &mut now), (5, &mut then)] {
+                    let inp = EpochInputs {
+                        trust_rules: rules,
+                        ..inputs.clone()
+                    };
+                    let w: Vec<(String, String)> = flags(&compute(&lake, &inp, &no_progress).unwrap().files)
+                        .into_iter()
+                        .filter(|r| r.effect.starts_with("withhold"))
+                        .map(|r| (r.detector, r.measured))
+                        .collect();
+                    if !w.is_empty() {
+                        list.push((seed, bend, vb, w));
+                    }
+                }
+                n += 1;
+            }
+        }
+    }
+    eprintln!(
+        "of {n} pairs withheld: rule set 6 {now:?}; rule set 5 {} {then:?}",
+        then.len()
+    );
+    assert_eq!(n, 144);
+    assert!(now.is_empty(), "{now:?}");
+    assert!(then.len() >= 5, "{then:?}");
 }

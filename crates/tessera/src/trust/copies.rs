@@ -426,20 +426,20 @@ fn scaled_finding(ta: &[(u64, i64)], tb: &[(u64, i64)], r: &super::warp::ScaledR
         end_ms: tb[last.0 as usize].1,
         measured: format!(
             "{} anchors at a time scale {:.3} (offset {:.1} s to {:.1} s, spread {:.1} s), where the \
-             original departs {:.0} m from a steady pace",
+             original departs {} from a steady pace",
             r.anchors.len(),
             r.scale,
             o0 as f64 / 1000.0,
             o1 as f64 / 1000.0,
             r.spread_ms / 1000.0,
-            r.unsteady_m
+            r.departure().measured()
         ),
         threshold: format!(
-            "{} anchors over {} s, scale within 1/{s}..{s}, spread ≤ {} s, departure ≥ {} m",
+            "{} anchors over {} s, scale within 1/{s}..{s}, spread ≤ {} s, departure {}",
             k.scaled_anchors,
             2 * k.min_match_ms / 1000,
             k.max_spread_ms / 1000,
-            k.min_unsteady_m,
+            super::warp::Departure::threshold(k),
             s = k.max_time_scale
         ),
         policy_key: "trust.copies.max_time_scale",
@@ -529,12 +529,16 @@ fn constant_finding(
     let mut threshold = format!("{} anchors, spread ≤ {} s", k.min_anchors, k.max_spread_ms / 1000);
     if detector == Detector::Replay && k.unsteady_replays {
         // one steady speed is not a fingerprint: trucks at their limiters match at any offset
-        let unsteady_m = super::warp::unsteadiness(ta, chain);
-        if unsteady_m < k.min_unsteady_m {
+        let d = super::warp::departure(ta, chain, k);
+        if !d.reaches(k) {
             return Err(Miss::Steady);
         }
-        measured.push_str(&format!(", the original departs {unsteady_m:.0} m from a steady pace"));
-        threshold.push_str(&format!(", a departure ≥ {:.0} m", k.min_unsteady_m));
+        measured.push_str(&format!(", the original departs {} from a steady pace", d.measured()));
+        threshold.push_str(&if k.paced_departure {
+            format!(", a departure {}", super::warp::Departure::threshold(k))
+        } else {
+            format!(", a departure ≥ {:.0} m", k.min_unsteady_m)
+        });
     }
     Ok(Finding {
         detector,
@@ -771,14 +775,51 @@ mod tests {
             (f.detector, f.policy_key),
             (Detector::Replay, "trust.copies.min_anchors")
         );
-        assert!(f.measured.contains("m from a steady pace"), "{}", f.measured);
-        assert_eq!(f.threshold, "14 anchors, spread ≤ 3 s, a departure ≥ 300 m");
+        assert!(
+            f.measured.contains("s at its pace) from a steady pace"),
+            "{}",
+            f.measured
+        );
+        assert_eq!(f.threshold, "14 anchors, spread ≤ 3 s, a departure ≥ 300 m and ≥ 25 s");
+        // rule set 5's texts, for the epochs published under it
+        let m = copy_pair(&go, &shifted(&go, 86_400_000, 2.0, 0), &k().under_rules(5));
+        assert!(
+            m[0].finding.measured.ends_with(" m from a steady pace"),
+            "{}",
+            m[0].finding.measured
+        );
+        assert_eq!(m[0].finding.threshold, "14 anchors, spread ≤ 3 s, a departure ≥ 300 m");
         // a higher threshold than the stops' 420 m: not matched
         let strict = TrustKernels {
             min_unsteady_m: 2000.0,
             ..k()
         };
         assert!(copy_pair(&go, &shifted(&go, 86_400_000, 2.0, 0), &strict).is_empty());
+    }
+
+    #[test]
+    fn rule_min_unsteady_s_a_departure_must_also_last_at_the_originals_pace() {
+        // The stop-and-go drive's stops last 35 s at 12 m/s: found with min_unsteady_s 25, not
+        // with 60; its evidence gives the seconds at the measured pace.
+        let go = stop_and_go();
+        let copy = shifted(&go, 86_400_000, 2.0, 0);
+        let m = copy_pair(&go, &copy, &k());
+        let measured = &m[0].finding.measured;
+        let secs: f64 = measured
+            .split(" m (")
+            .nth(1)
+            .and_then(|r| r.split(" s at its pace").next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{measured}"));
+        eprintln!("{measured}");
+        assert!((25.0..=60.0).contains(&secs), "{measured}");
+        let long = TrustKernels {
+            min_unsteady_s: 60.0,
+            ..k()
+        };
+        assert!(copy_pair(&go, &copy, &long).is_empty());
+        // under rule set 5 there is no bound in seconds
+        assert!(!copy_pair(&go, &copy, &long.under_rules(5)).is_empty());
     }
 
     #[test]

@@ -175,6 +175,12 @@ pub struct CopiesPolicy {
     /// constant-offset `replay` needs it as well: two honest drivers at one steady speed — trucks
     /// at their limiters, cars on cruise control — keep a constant offset too.
     pub min_unsteady_m: f64,
+    /// From trust rule set 6 the departure must also last this long at the original's pace
+    /// there, seconds (default 25: a stop of 25 s; at 12 m/s the same as `min_unsteady_m`): at
+    /// motorway speed the cell-centre geometry of a steady drive measures 300–450 m, 12–18 s at
+    /// 25 m/s, and honest trucks a day apart at one limiter speed were withheld as `replay`
+    /// over it.
+    pub min_unsteady_s: f64,
     /// A copy driven the other way (its fixes reversed, its clock mirrored) is matched too
     /// (default true): see [`super::reverse`].
     pub reversed: bool,
@@ -249,7 +255,8 @@ defaults! {
     TimelinePolicy { max_bridge_kmh: 160.0, journey_gap_s: 1800, max_apart_m: 500.0 }
     CopiesPolicy {
         anchor_resolution: 10, anchor_sampling: 2, min_anchors: MIN_ANCHORS, min_scaled_anchors: 12, min_match_s: 180, max_spread_s: 3,
-        co_travel_s: 120, max_time_scale: 1.25, min_unsteady_m: 300.0, reversed: true, history_epochs: 4,
+        co_travel_s: 120, max_time_scale: 1.25, min_unsteady_m: 300.0, min_unsteady_s: 25.0,
+        reversed: true, history_epochs: 4,
         one_rank_per_wallet: true,
     }
     TimePolicy { max_future_s: 300, max_delay_days: 0, clock_step_m: 300.0 }
@@ -292,8 +299,11 @@ pub fn names_min_anchors(text: &str) -> bool {
 /// - 5: a constant-offset `replay` (not `co_travel`) needs the original to depart from a steady
 ///   pace by `trust.copies.min_unsteady_m` over the match, as the time-scaled rule does: two
 ///   honest vehicles at one steady speed (trucks at their limiters, cars on cruise control) a
-///   day apart keep a constant offset too.
-pub const TRUST_RULES: u32 = 5;
+///   day apart keep a constant offset too;
+/// - 6: that departure ([`super::warp::departure`]) is measured against a pace that short steps
+///   between cell centres do not skew, and must also reach `trust.copies.min_unsteady_s` at
+///   that pace: 9 of 144 pairs of honest trucks at one limiter speed were still withheld.
+pub const TRUST_RULES: u32 = 6;
 
 /// The trust policy in the units the detectors use (validated).
 #[derive(Debug, Clone, PartialEq)]
@@ -332,8 +342,14 @@ pub struct TrustKernels {
     pub co_travel_ms: i64,
     pub max_time_scale: f64,
     pub min_unsteady_m: f64,
+    /// A departure from a steady pace must last this long at that pace, seconds (trust rule
+    /// set 6, with `paced_departure`).
+    pub min_unsteady_s: f64,
     /// A constant-offset `replay` needs `min_unsteady_m` too (trust rule set 5).
     pub unsteady_replays: bool,
+    /// The departure from a steady pace is [`super::warp::departure`]'s from rule set 6
+    /// (robust pace, `min_unsteady_s`); before, `unsteadiness` in metres alone.
+    pub paced_departure: bool,
     pub reversed: bool,
     pub history_epochs: u32,
     pub one_rank_per_wallet: bool,
@@ -406,6 +422,9 @@ impl TrustKernels {
         }
         if rules < 5 {
             self.unsteady_replays = false;
+        }
+        if rules < 6 {
+            self.paced_departure = false;
         }
         if rules < 4 {
             if !self.min_anchors_given {
@@ -480,7 +499,9 @@ impl TrustPolicy {
                 return Err(bad("trust.copies.max_time_scale", "must be in [1, 10] (1: off)"));
             },
             min_unsteady_m: positive(t.min_unsteady_m, 1e6, "trust.copies.min_unsteady_m")?,
+            min_unsteady_s: positive(t.min_unsteady_s, 1e6, "trust.copies.min_unsteady_s")?,
             unsteady_replays: true,
+            paced_departure: true,
             reversed: t.reversed,
             history_epochs: t.history_epochs,
             one_rank_per_wallet: t.one_rank_per_wallet,

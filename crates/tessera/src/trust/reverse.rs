@@ -79,19 +79,19 @@ pub(crate) fn reversed_match(
         end_ms,
         measured: format!(
             "{} anchors driven in reverse at a time scale {:.3} (spread {:.1} s), where the \
-             original departs {:.0} m from a steady pace",
+             original departs {} from a steady pace",
             r.anchors.len(),
             r.scale,
             r.spread_ms / 1000.0,
-            r.unsteady_m
+            r.departure().measured()
         ),
         threshold: format!(
             "{} anchors over {} s, scale within 1/{max_scale}..{max_scale}, spread ≤ {} s, \
-             departure ≥ {} m",
+             departure {}",
             k.scaled_anchors,
             2 * k.min_match_ms / 1000,
             k.max_spread_ms / 1000,
-            k.min_unsteady_m,
+            super::warp::Departure::threshold(k),
         ),
         policy_key: "trust.copies.reversed",
         effect: Effect::WithholdWindow,

@@ -36,6 +36,19 @@ pub struct ScaledRun {
     pub spread_ms: f64,
     /// How far the original departs from a steady pace over the run, metres along the road.
     pub unsteady_m: f64,
+    /// The same in seconds at the original's pace there ([`Departure::seconds`]; infinite
+    /// under trust rule sets 1–5).
+    pub unsteady_s: f64,
+}
+
+impl ScaledRun {
+    /// The original's departure from a steady pace over the run.
+    pub fn departure(&self) -> Departure {
+        Departure {
+            metres: self.unsteady_m,
+            seconds: self.unsteady_s,
+        }
+    }
 }
 
 /// The longest time-scaled run in the votes `v` (sorted, deduplicated `(i in the copy, j in the
@@ -101,15 +114,16 @@ pub(crate) fn line_run(
         if hi + 1 - lo < need || b[hi] - b[lo] < 2 * k.min_match_ms {
             continue;
         }
-        let unsteady_m = unsteadiness(ta, &pts[lo..=hi]);
-        if unsteady_m < k.min_unsteady_m || best.as_ref().is_some_and(|r| r.anchors.len() >= hi + 1 - lo) {
+        let d = departure(ta, &pts[lo..=hi], k);
+        if !d.reaches(k) || best.as_ref().is_some_and(|r| r.anchors.len() >= hi + 1 - lo) {
             continue;
         }
         best = Some(ScaledRun {
             anchors: pts[lo..=hi].to_vec(),
             scale,
             spread_ms,
-            unsteady_m,
+            unsteady_m: d.metres,
+            unsteady_s: d.seconds,
         });
     }
     best
@@ -199,24 +213,7 @@ fn longest_line(a: &[i64], b: &[i64], k: &TrustKernels, max_scale: f64) -> Optio
 /// a cell's edge, so a steady drive measures up to ~150 m at res-10 anchors.
 pub(super) fn unsteadiness(ta: &[(u64, i64)], pts: &[(u32, u32)]) -> f64 {
     let win = UNSTEADY_WINDOW;
-    let centre = |c: u64| h3o::CellIndex::try_from(c).ok().map(h3o::LatLng::from);
-    let (j0, j1) = (pts[0].1 as usize, pts[pts.len() - 1].1 as usize);
-    let mut along = vec![0.0f64; j1 - j0 + 1];
-    for j in j0 + 1..=j1 {
-        let step = match (centre(ta[j - 1].0), centre(ta[j].0)) {
-            (Some(p), Some(q)) => p.distance_m(q),
-            _ => 0.0,
-        };
-        along[j - j0] = along[j - j0 - 1] + step;
-    }
-    // (seconds, metres) of each step between consecutive points
-    let steps: Vec<(f64, f64)> = pts
-        .windows(2)
-        .map(|w| {
-            let (a, b) = (w[0].1 as usize, w[1].1 as usize);
-            ((ta[b].1 - ta[a].1) as f64 / 1000.0, along[b - j0] - along[a - j0])
-        })
-        .collect();
+    let steps = steps_along(ta, pts);
     let mut speeds = Vec::with_capacity(2 * win + 1);
     let short: Vec<f64> = (0..steps.len())
         .map(|n| {
@@ -234,6 +231,130 @@ pub(super) fn unsteadiness(ta: &[(u64, i64)], pts: &[(u32, u32)]) -> f64 {
     (0..short.len())
         .map(|n| short[n].max(short[n] + short.get(n + 1).copied().unwrap_or(0.0)))
         .fold(0.0, f64::max)
+}
+
+/// `(seconds, metres)` of each step between consecutive points `pts` (`(i, j)`, `j` into `ta`),
+/// metres between the cell centres of all of the original's anchors on the way.
+fn steps_along(ta: &[(u64, i64)], pts: &[(u32, u32)]) -> Vec<(f64, f64)> {
+    let centre = |c: u64| h3o::CellIndex::try_from(c).ok().map(h3o::LatLng::from);
+    let (j0, j1) = (pts[0].1 as usize, pts[pts.len() - 1].1 as usize);
+    let mut along = vec![0.0f64; j1 - j0 + 1];
+    for j in j0 + 1..=j1 {
+        let step = match (centre(ta[j - 1].0), centre(ta[j].0)) {
+            (Some(p), Some(q)) => p.distance_m(q),
+            _ => 0.0,
+        };
+        along[j - j0] = along[j - j0 - 1] + step;
+    }
+    pts.windows(2)
+        .map(|w| {
+            let (a, b) = (w[0].1 as usize, w[1].1 as usize);
+            ((ta[b].1 - ta[a].1) as f64 / 1000.0, along[b - j0] - along[a - j0])
+        })
+        .collect()
+}
+
+/// How far the original departs from a steady pace at one step of a match: the shortfall in
+/// metres, and in seconds at the pace around it ([`departure`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Departure {
+    /// Metres along the road the original fell short of its pace by.
+    pub metres: f64,
+    /// The same at that pace, seconds (infinite where the pace is 0, or under trust rule sets
+    /// 1–5, which had no such bound).
+    pub seconds: f64,
+}
+
+impl Departure {
+    /// Whether it reaches both `trust.copies.min_unsteady_m` and `trust.copies.min_unsteady_s`.
+    pub(super) fn reaches(&self, k: &TrustKernels) -> bool {
+        self.metres >= k.min_unsteady_m && self.seconds >= k.min_unsteady_s
+    }
+
+    /// How close it comes to reaching both thresholds (≥ 1: it does).
+    fn score(&self, k: &TrustKernels) -> f64 {
+        (self.metres / k.min_unsteady_m).min(self.seconds / k.min_unsteady_s)
+    }
+
+    /// `", the original departs N m (S s at its pace) from a steady pace"`, for a finding.
+    pub(super) fn measured(&self) -> String {
+        if self.seconds.is_finite() {
+            format!("{:.0} m ({:.0} s at its pace)", self.metres, self.seconds)
+        } else {
+            format!("{:.0} m", self.metres)
+        }
+    }
+
+    /// The threshold text: `"≥ 300 m"`, from trust rule set 6 `"≥ 300 m and ≥ 25 s"`.
+    pub(super) fn threshold(k: &TrustKernels) -> String {
+        if k.paced_departure {
+            format!("≥ {} m and ≥ {} s", k.min_unsteady_m, k.min_unsteady_s)
+        } else {
+            format!("≥ {} m", k.min_unsteady_m)
+        }
+    }
+}
+
+/// How far the original departs from a steady pace over the match `pts` ([`unsteadiness`]'s
+/// measure; from trust rule set 6, `k.paced_departure`, its pace and the seconds bound below).
+///
+/// From rule set 6 a step's pace is the median of its neighbours' speeds (up to
+/// [`UNSTEADY_WINDOW`] steps each side, the step itself left out), each weighted by its
+/// duration capped at the window's median duration: a short step between cell centres (a
+/// cell's corner clipped in a second or two) measures a speed far off the vehicle's and counts
+/// little, and a long stop counts as one step. The step that comes closest to both
+/// `trust.copies.min_unsteady_m` and `trust.copies.min_unsteady_s` (its shortfall over its
+/// pace) is returned: at motorway speed the cell-centre geometry of a steady drive measures
+/// 300–450 m (18 s at 25 m/s), a stop of 25 s at 12 m/s measures 300 m.
+pub(super) fn departure(ta: &[(u64, i64)], pts: &[(u32, u32)], k: &TrustKernels) -> Departure {
+    if !k.paced_departure {
+        return Departure {
+            metres: unsteadiness(ta, pts),
+            seconds: f64::INFINITY,
+        };
+    }
+    let steps = steps_along(ta, pts);
+    let pace: Vec<f64> = (0..steps.len()).map(|n| neighbours_pace(&steps, n)).collect();
+    let short: Vec<f64> = steps.iter().zip(&pace).map(|(s, v)| v * s.0 - s.1).collect();
+    (0..short.len())
+        .map(|n| {
+            let metres = short[n].max(short[n] + short.get(n + 1).copied().unwrap_or(0.0));
+            let seconds = if pace[n] > 0.0 { metres / pace[n] } else { f64::INFINITY };
+            Departure { metres, seconds }
+        })
+        .fold(
+            Departure {
+                metres: 0.0,
+                seconds: 0.0,
+            },
+            |best, d| if d.score(k) > best.score(k) { d } else { best },
+        )
+}
+
+/// The pace around step `n` of `steps` for [`departure`]: the duration-weighted median speed of
+/// its neighbours, m/s (0 when none moved in measurable time).
+fn neighbours_pace(steps: &[(f64, f64)], n: usize) -> f64 {
+    let lo = n.saturating_sub(UNSTEADY_WINDOW);
+    let near = &steps[lo..(n + UNSTEADY_WINDOW + 1).min(steps.len())];
+    let mut durations: Vec<f64> = near.iter().map(|s| s.0).filter(|&t| t > 0.0).collect();
+    durations.sort_unstable_by(f64::total_cmp);
+    let cap = durations.get(durations.len() / 2).copied().unwrap_or(0.0);
+    let mut speeds: Vec<(f64, f64)> = near
+        .iter()
+        .enumerate()
+        .filter(|&(q, s)| s.0 > 0.0 && lo + q != n)
+        .map(|(_, s)| (s.1 / s.0, s.0.min(cap)))
+        .collect();
+    speeds.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+    let half = speeds.iter().map(|s| s.1).sum::<f64>() / 2.0;
+    let mut seen = 0.0;
+    for (v, w) in speeds {
+        seen += w;
+        if seen >= half {
+            return v;
+        }
+    }
+    0.0
 }
 
 /// Steps each side whose median speed is a step's pace in [`unsteadiness`].
