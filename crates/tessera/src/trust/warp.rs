@@ -42,7 +42,12 @@ pub struct ScaledRun {
 }
 
 impl ScaledRun {
-    /// The original's departure from a steady pace over the run.
+    /// The original's departure from a steady pace over the run (metres, and seconds at its
+    /// pace from trust rule set 6). No errors.
+    ///
+    /// ```
+    /// // see `scaled_run`: the original's 60 s stop departs ≥ 300 m and ≥ 25 s
+    /// ```
     pub fn departure(&self) -> Departure {
         Departure {
             metres: self.unsteady_m,
@@ -76,6 +81,7 @@ impl ScaledRun {
 /// let run = scaled_run(&ta, &tb, &votes, &k).unwrap();
 /// assert_eq!(run.anchors.len(), 14);
 /// assert!((run.scale - 0.95).abs() < 1e-3 && run.unsteady_m >= 300.0);
+/// assert!(run.departure().seconds >= 25.0, "{:?}", run.departure());
 /// ```
 pub fn scaled_run(ta: &[(u64, i64)], tb: &[(u64, i64)], v: &[(u32, u32)], k: &TrustKernels) -> Option<ScaledRun> {
     if k.max_time_scale <= 1.0 {
@@ -276,7 +282,8 @@ impl Departure {
         (self.metres / k.min_unsteady_m).min(self.seconds / k.min_unsteady_s)
     }
 
-    /// `", the original departs N m (S s at its pace) from a steady pace"`, for a finding.
+    /// `"N m (S s at its pace)"` (`"N m"` without a bound in seconds), for a finding's
+    /// measured value.
     pub(super) fn measured(&self) -> String {
         if self.seconds.is_finite() {
             format!("{:.0} m ({:.0} s at its pace)", self.metres, self.seconds)
