@@ -426,13 +426,18 @@ fn copied_lake(
         copies.push((name.clone(), copy[copy.len() - 1].time_ms - copy[0].time_ms));
         reg_csv.push_str(&format!("{name},0x{}\n", format!("{:02x}", 0xb0 + n).repeat(20)));
     }
-    let ups: Vec<Upload> = ups
-        .iter()
-        .map(|(dev, bytes, rx)| Upload::new(dev, "copy.parquet", bytes).received_at(*rx))
-        .collect();
-    assert!(lake.ingest_batch(&ups).iter().all(Result::is_ok));
+    ingest_all(&lake, &ups, "copy.parquet");
     let reg = Registry::parse(reg_csv.as_bytes(), "attacks").unwrap();
     (d, lake, reg, fleet.epoch, copies)
+}
+
+/// Ingest `(device, Parquet fixes, received ms)` uploads, each as a file named `name`; all accepted.
+fn ingest_all(lake: &Lake, ups: &[(String, Vec<u8>, i64)], name: &str) {
+    let ups: Vec<Upload> = ups
+        .iter()
+        .map(|(dev, bytes, rx)| Upload::new(dev, name, bytes).received_at(*rx))
+        .collect();
+    assert!(lake.ingest_batch(&ups).iter().all(Result::is_ok));
 }
 
 /// The flags of a run matched by the time-scaled rule.
@@ -670,11 +675,7 @@ fn trucks_lake_seeded(va: f64, vb: f64, seed0: u64, bend: f64) -> (tempfile::Tem
         ups.push((format!("truck-{n}"), bytes, rx));
         reg.push_str(&format!("truck-{n},0x{}\n", format!("{:02x}", 0xc0 + n).repeat(20)));
     }
-    let ups: Vec<Upload> = ups
-        .iter()
-        .map(|(dev, b, rx)| Upload::new(dev, "t.parquet", b).received_at(*rx))
-        .collect();
-    assert!(lake.ingest_batch(&ups).iter().all(Result::is_ok));
+    ingest_all(&lake, &ups, "t.parquet");
     let reg = Registry::parse(reg.as_bytes(), "trucks").unwrap();
     (d, lake, reg)
 }
@@ -772,11 +773,7 @@ fn rule_min_unsteady_m_copies_of_stop_and_go_trips_with_receiver_noise_stay_repl
             n += 1;
         }
     }
-    let ups: Vec<Upload> = ups
-        .iter()
-        .map(|(dev, b, rx)| Upload::new(dev, "c.parquet", b).received_at(*rx))
-        .collect();
-    assert!(lake.ingest_batch(&ups).iter().all(Result::is_ok));
+    ingest_all(&lake, &ups, "c.parquet");
     let reg = Registry::parse(reg_csv.as_bytes(), "attacks").unwrap();
     let now = EpochInputs::new(fleet.epoch, 1_000_000_000, reg);
     for rules in [4, 5, 6] {
