@@ -514,12 +514,13 @@ fn rule_min_anchors_honest_drivers_under_fixed_time_lights_are_not_matched_as_co
     let six = "[trust.copies]\nmin_anchors = 6\nmin_scaled_anchors = 12\n";
     let old = run(six, 4);
     let was = matched_as_copies(&old);
-    eprintln!(
-        "min_anchors 6 under rule set {rules}: {:#?}",
-        matched_as_copies(&run(six, rules))
-    );
+    let (seven, sixth) = (matched_as_copies(&run(six, rules)), matched_as_copies(&run(six, 6)));
+    eprintln!("min_anchors 6 under rule set {rules}: {seven:#?}\nunder rule set 6: {sixth:#?}");
     eprintln!("default: {matched:#?}\nmin_anchors 6: {was:#?}");
     assert!(matched.is_empty(), "honest drivers matched as copies: {matched:#?}");
+    // rule set 7's interquartile range of the offsets (`max_offset_iqr_s`): their offsets wander
+    // across the 3 s spread between lights, a copy's do not (8 of 40 under set 6, 1 under 7)
+    assert!(seven.len() * 2 < sixth.len(), "{seven:#?} {sixth:#?}");
     // 12 of the 40 at this seed (rule set 4): the fleet still shows what the default guards against
     assert!(was.len() >= 6, "{was:#?}");
     // An epoch published under rule set 3 with a policy that left min_anchors out is judged by
@@ -741,7 +742,8 @@ fn rule_min_unsteady_m_copies_of_stop_and_go_trips_with_receiver_noise_stay_repl
     // noise (~1 and ~2.5 m), a day later: the price of rule set 5 is the copies whose matched
     // stretches keep a steady pace. 60 of 60 are replays under set 4, 58 under set 5 (the two
     // copies of one trip keep only co-travel or the stationary rule's findings), 58 under set
-    // 6 (the same two: its robust pace and `min_unsteady_s` cost no copy here).
+    // 6 (the same two: its robust pace and `min_unsteady_s` cost no copy here), and under 7,
+    // whose copies lose at least as much time as under 6.
     let (_d, lake, fleet) = attack_lake();
     let mut reg_csv = fleet.registry_csv.clone();
     let mut ups = Vec::new();
@@ -776,7 +778,8 @@ fn rule_min_unsteady_m_copies_of_stop_and_go_trips_with_receiver_noise_stay_repl
     ingest_all(&lake, &ups, "c.parquet");
     let reg = Registry::parse(reg_csv.as_bytes(), "attacks").unwrap();
     let now = EpochInputs::new(fleet.epoch, 1_000_000_000, reg);
-    for rules in [4, 5, 6] {
+    let mut span6 = BTreeMap::new();
+    for rules in [4, 5, 6, 7] {
         let inp = EpochInputs {
             trust_rules: rules,
             ..now.clone()
@@ -796,6 +799,15 @@ fn rule_min_unsteady_m_copies_of_stop_and_go_trips_with_receiver_noise_stay_repl
         eprintln!("rule set {rules}: {replays} of {n} copies matched as replay: {by:?}");
         assert_eq!(n, 60);
         assert!(replays >= if rules == 4 { 60 } else { 57 }, "{rules}: {replays}");
+        // rule set 7 withholds every chain at the replay's offset: never less time than set 6
+        if rules == 6 {
+            span6 = by.iter().map(|(d, e)| (d.clone(), e.0)).collect();
+        } else if rules == 7 {
+            let (was, now): (i64, i64) = (span6.values().sum(), by.values().map(|e| e.0).sum());
+            eprintln!("withheld ms: rule set 6 {was}, rule set 7 {now}");
+            assert!(by.iter().all(|(d, e)| e.0 >= span6[d]), "{span6:?}");
+            assert!(now > was, "{now} vs {was}");
+        }
     }
 }
 

@@ -393,7 +393,7 @@ fn best_run(
     v.sort_unstable();
     v.dedup();
     let constant = constant_run(ta, tb, &v, k);
-    let scaled = super::warp::scaled_run(ta, tb, &v, k).map(|r| scaled_finding(ta, tb, &r, k));
+    let scaled = super::warp::scaled_run(ta, tb, &v, k).map(|r| scaled_finding(ta, tb, &r, &v, k));
     let finding = match (constant, scaled) {
         (Some(c), Some(s)) if s.end_ms - s.start_ms > c.end_ms - c.start_ms => s,
         (Some(c), _) => c,
@@ -416,11 +416,17 @@ fn copy_detector(offsets: &[i64], k: &TrustKernels) -> Detector {
 }
 
 /// The finding of a time-scaled run: the copy's time from its first to its last anchor.
-fn scaled_finding(ta: &[(u64, i64)], tb: &[(u64, i64)], r: &super::warp::ScaledRun, k: &TrustKernels) -> Finding {
+fn scaled_finding(
+    ta: &[(u64, i64)],
+    tb: &[(u64, i64)],
+    r: &super::warp::ScaledRun,
+    v: &[(u32, u32)],
+    k: &TrustKernels,
+) -> Finding {
     let (first, last) = (r.anchors[0], r.anchors[r.anchors.len() - 1]);
     let off = |p: (u32, u32)| tb[p.0 as usize].1 - ta[p.1 as usize].1;
     let (o0, o1) = (off(first), off(last));
-    Finding {
+    let mut f = Finding {
         detector: copy_detector(&[o0, o1], k),
         start_ms: tb[first.0 as usize].1,
         end_ms: tb[last.0 as usize].1,
@@ -447,7 +453,17 @@ fn scaled_finding(ta: &[(u64, i64)], tb: &[(u64, i64)], r: &super::warp::ScaledR
         fixes: 0,
         meters: 0,
         detail: String::new(),
+    };
+    if k.every_chain && f.detector == Detector::Replay {
+        widen(
+            &mut f,
+            tb,
+            &r.on_clock(ta, tb, v, k),
+            r.anchors.len() - 1,
+            "on this clock",
+        );
     }
+    f
 }
 
 /// The longest run of consecutive matched anchors with a constant offset, if long enough (`v`
@@ -483,12 +499,38 @@ fn constant_run(ta: &[(u64, i64)], tb: &[(u64, i64)], v: &[(u32, u32)], k: &Trus
     chains.sort_by_key(|c| std::cmp::Reverse(c.len()));
     for chain in chains.iter().filter(|c| !c.is_empty()) {
         match constant_finding(ta, tb, chain, k) {
-            Ok(f) => return Some(f),
-            Err(Miss::Steady) => continue,
+            Ok(mut f) => {
+                if k.every_chain && f.detector == Detector::Replay {
+                    let on: Vec<(u32, u32)> = v.iter().copied().filter(in_window).collect();
+                    widen(&mut f, tb, &on, chain.len(), "at this offset");
+                }
+                return Some(f);
+            }
+            Err(Miss::Steady | Miss::Loose) => continue,
             Err(Miss::Short) => return None,
         }
     }
     None
+}
+
+/// Trust rule set 7: a `replay` withholds the copy from the first to the last of its anchor
+/// pairs `on` the replay's clock (votes `(i in the copy, j in the original)`), `matched` of them
+/// in the chain that made the finding; the others are counted in the evidence. Receiver noise
+/// breaks a copy's matched anchors into chains, and one chain's window left the rest paid.
+fn widen(f: &mut Finding, tb: &[(u64, i64)], on: &[(u32, u32)], matched: usize, clock: &str) {
+    let mut pairs: Vec<u32> = on.iter().map(|p| p.0).collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    let (Some(&first), Some(&last)) = (pairs.first(), pairs.last()) else {
+        return;
+    };
+    f.start_ms = f.start_ms.min(tb[first as usize].1);
+    f.end_ms = f.end_ms.max(tb[last as usize + 1].1);
+    let more = pairs.len().saturating_sub(matched);
+    if more > 0 {
+        f.measured
+            .push_str(&format!("; withheld with {more} more anchor pairs matched {clock}"));
+    }
 }
 
 /// Why a chain of matched anchors is not a finding.
@@ -497,6 +539,8 @@ enum Miss {
     Short,
     /// A `replay` where the original keeps a steady pace (trust rule set 5).
     Steady,
+    /// A `replay` whose offsets spread more than a copy's do (trust rule set 7).
+    Loose,
 }
 
 /// The finding of one chain of matched anchors with a constant offset.
@@ -539,6 +583,15 @@ fn constant_finding(
         } else {
             format!(", a departure ≥ {:.0} m", k.min_unsteady_m)
         });
+        if k.tight_clock {
+            let iqr = super::warp::iqr_ms(&o);
+            if iqr > k.max_offset_iqr_ms {
+                return Err(Miss::Loose);
+            }
+            let (m, t) = super::warp::clock_evidence(iqr, k);
+            measured.push_str(&m);
+            threshold.push_str(&t);
+        }
     }
     Ok(Finding {
         detector,
@@ -720,6 +773,24 @@ mod tests {
             .collect()
     }
 
+    /// Two traces of devices 1 and 2, received at `ra` and `rb` (the first `historic` or not).
+    fn two<'a>(a: &'a [(u64, i64)], ra: i64, historic: bool, b: &'a [(u64, i64)], rb: i64) -> [CopyTrace<'a>; 2] {
+        [
+            CopyTrace {
+                device: 1,
+                received: (ra, 0),
+                historic,
+                anchors: a,
+            },
+            CopyTrace {
+                device: 2,
+                received: (rb, 0),
+                historic: false,
+                anchors: b,
+            },
+        ]
+    }
+
     fn run(orig: &[Fix], other: &[Fix]) -> Vec<CopyMatch> {
         copy_pair(orig, other, &k())
     }
@@ -780,7 +851,10 @@ mod tests {
             "{}",
             f.measured
         );
-        assert_eq!(f.threshold, "14 anchors, spread ≤ 3 s, a departure ≥ 300 m and ≥ 25 s");
+        assert_eq!(
+            f.threshold,
+            "14 anchors, spread ≤ 3 s, a departure ≥ 300 m and ≥ 25 s, interquartile range ≤ 0.75 s"
+        );
         // rule set 5's texts, for the epochs published under it
         let m = copy_pair(&go, &shifted(&go, 86_400_000, 2.0, 0), &k().under_rules(5));
         assert!(
@@ -823,6 +897,90 @@ mod tests {
     }
 
     #[test]
+    fn rule_max_offset_iqr_s_offsets_wandering_within_the_spread_are_not_a_constant_offset_replay() {
+        // Two honest cars released by the same lights keep one offset within the 3 s spread but
+        // wander across it between lights; a copy keeps its original's timing to the anchors'
+        // half-second. The copy's clock here wanders by ±1.2 s (period ~4 min).
+        let go = stop_and_go();
+        let tight = shifted(&go, 86_400_000, 2.0, 0);
+        let mut loose = tight.clone();
+        for (i, f) in loose.iter_mut().enumerate() {
+            f.time_ms += (1200.0 * (i as f64 / 40.0).sin()).round() as i64;
+        }
+        let constant = TrustKernels {
+            max_time_scale: 1.0,
+            ..k()
+        };
+        let m = copy_pair(&go, &tight, &constant);
+        let f = &m[0].finding;
+        assert_eq!(
+            (f.detector, f.policy_key),
+            (Detector::Replay, "trust.copies.min_anchors")
+        );
+        assert!(f.measured.contains("offsets' interquartile range 0."), "{}", f.measured);
+        assert!(
+            f.threshold.ends_with(", interquartile range ≤ 0.75 s"),
+            "{}",
+            f.threshold
+        );
+        assert!(copy_pair(&go, &loose, &constant).is_empty());
+        // matched under rule set 6, without the range in its texts
+        let m = copy_pair(&go, &loose, &constant.clone().under_rules(6));
+        assert!(
+            !m[0].finding.measured.contains("interquartile"),
+            "{}",
+            m[0].finding.measured
+        );
+        // a looser bound takes it
+        let wide = TrustKernels {
+            max_offset_iqr_ms: 3000,
+            ..constant
+        };
+        assert_eq!(copy_pair(&go, &loose, &wide)[0].finding.detector, Detector::Replay);
+    }
+
+    #[test]
+    fn rule_every_chain_a_replay_withholds_from_its_first_to_its_last_matched_anchor() {
+        // A copy a day later whose anchors 20-22 and 40-42 fell into other cells (receiver
+        // noise): three chains at one offset. Rule set 7 withholds from the first anchor to the
+        // last; set 6 only the longest chain (anchors 0-19).
+        let mut k = k();
+        (k.unsteady_replays, k.max_time_scale) = (false, 1.0);
+        let a: Vec<(u64, i64)> = (0..60).map(|i| (1000 + i as u64, i * 20_000)).collect();
+        let b: Vec<(u64, i64)> = a
+            .iter()
+            .enumerate()
+            .map(|(i, &(c, t))| {
+                let moved = (20..23).contains(&i) || (40..43).contains(&i);
+                (if moved { c + 5000 } else { c }, t + 86_400_000 + (i as i64 % 2) * 500)
+            })
+            .collect();
+        let t = two(&a, 1, false, &b, 2);
+        let k7 = TrustKernels {
+            every_chain: true,
+            ..k.clone()
+        };
+        let f = &detect(&t, &k7)[0].finding;
+        assert_eq!((f.start_ms, f.end_ms), (b[0].1, b[59].1));
+        assert!(
+            f.measured
+                .ends_with("; withheld with 32 more anchor pairs matched at this offset"),
+            "{}",
+            f.measured
+        );
+        let f = &detect(
+            &t,
+            &TrustKernels {
+                every_chain: false,
+                ..k
+            },
+        )[0]
+        .finding;
+        assert_eq!((f.start_ms, f.end_ms), (b[0].1, b[19].1));
+        assert!(!f.measured.contains("withheld with"), "{}", f.measured);
+    }
+
+    #[test]
     fn rule_a_driver_on_the_same_road_at_another_speed_is_not_a_copy() {
         let orig = drive(1200, 12.0, 2.0);
         // same path, 8 % slower with its own stops: resample the path by distance
@@ -848,35 +1006,9 @@ mod tests {
         let copy = shifted(&orig, 86_400_000, 2.0, 0);
         let (a, b) = (anchors_of(&orig), anchors_of(&copy));
         // the copy received first: the "original" is the copy
-        let t = [
-            CopyTrace {
-                device: 1,
-                received: (5, 0),
-                historic: false,
-                anchors: &a,
-            },
-            CopyTrace {
-                device: 2,
-                received: (2, 0),
-                historic: false,
-                anchors: &b,
-            },
-        ];
+        let t = two(&a, 5, false, &b, 2);
         assert_eq!(detect(&t, &k())[0].copy, 0);
-        let t = [
-            CopyTrace {
-                device: 1,
-                received: (5, 0),
-                historic: true,
-                anchors: &a,
-            },
-            CopyTrace {
-                device: 2,
-                received: (2, 0),
-                historic: false,
-                anchors: &b,
-            },
-        ];
+        let t = two(&a, 5, true, &b, 2);
         assert_eq!(detect(&t, &k())[0].copy, 1);
     }
 }

@@ -42,6 +42,35 @@ pub struct ScaledRun {
 }
 
 impl ScaledRun {
+    /// The votes `v` (`(i in the copy, j in the original)`) on this run's clock: the residual
+    /// `t_copy − scale · t_orig` of each within `k.max_spread_ms` of every residual of the
+    /// run's anchors (the band the run's own spread allows), so matched anchors the run's chain
+    /// left out — before, after or between its breaks — count as the same copy (trust rule set
+    /// 7). `ta`, `tb`: the original's and the copy's anchors. No errors.
+    ///
+    /// ```
+    /// // see `scaled_run`: the run's own votes are on its clock
+    /// ```
+    pub fn on_clock(
+        &self,
+        ta: &[(u64, i64)],
+        tb: &[(u64, i64)],
+        v: &[(u32, u32)],
+        k: &TrustKernels,
+    ) -> Vec<(u32, u32)> {
+        let e = |p: &(u32, u32)| tb[p.0 as usize].1 as f64 - self.scale * ta[p.1 as usize].1 as f64;
+        let (lo, hi) = self
+            .anchors
+            .iter()
+            .map(e)
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| (lo.min(x), hi.max(x)));
+        let band = k.max_spread_ms as f64;
+        v.iter()
+            .copied()
+            .filter(|p| (hi - band..=lo + band).contains(&e(p)))
+            .collect()
+    }
+
     /// The original's departure from a steady pace over the run (metres, and seconds at its
     /// pace from trust rule set 6). No errors.
     ///
@@ -82,6 +111,7 @@ impl ScaledRun {
 /// assert_eq!(run.anchors.len(), 14);
 /// assert!((run.scale - 0.95).abs() < 1e-3 && run.unsteady_m >= 300.0);
 /// assert!(run.departure().seconds >= 25.0, "{:?}", run.departure());
+/// assert_eq!(run.on_clock(&ta, &tb, &votes, &k), votes);
 /// ```
 pub fn scaled_run(ta: &[(u64, i64)], tb: &[(u64, i64)], v: &[(u32, u32)], k: &TrustKernels) -> Option<ScaledRun> {
     if k.max_time_scale <= 1.0 {
@@ -133,6 +163,31 @@ pub(crate) fn line_run(
         });
     }
     best
+}
+
+/// Trust rule set 7's evidence of a `replay`'s tight clock: what to append to its measured
+/// value and to its threshold (both empty under earlier sets).
+pub(super) fn clock_evidence(iqr_ms: i64, k: &TrustKernels) -> (String, String) {
+    if !k.tight_clock {
+        return (String::new(), String::new());
+    }
+    (
+        format!(", offsets' interquartile range {:.1} s", iqr_ms as f64 / 1000.0),
+        format!(", interquartile range ≤ {} s", k.max_offset_iqr_ms as f64 / 1000.0),
+    )
+}
+
+/// The interquartile range of sorted values (`v[3n/4] − v[n/4]`, nearest rank; 0 when empty).
+///
+/// ```
+/// assert_eq!(tessera::trust::warp::iqr_ms(&[0, 500, 500, 1000, 3000]), 500);
+/// ```
+pub fn iqr_ms(sorted: &[i64]) -> i64 {
+    let n = sorted.len();
+    if n == 0 {
+        return 0;
+    }
+    sorted[(3 * n / 4).min(n - 1)] - sorted[n / 4]
 }
 
 /// The chains of votes in which both traces advance together, by at most 3 anchors a step
