@@ -514,13 +514,12 @@ fn rule_min_anchors_honest_drivers_under_fixed_time_lights_are_not_matched_as_co
     let six = "[trust.copies]\nmin_anchors = 6\nmin_scaled_anchors = 12\n";
     let old = run(six, 4);
     let was = matched_as_copies(&old);
-    let (seven, sixth) = (matched_as_copies(&run(six, rules)), matched_as_copies(&run(six, 6)));
-    eprintln!("min_anchors 6 under rule set {rules}: {seven:#?}\nunder rule set 6: {sixth:#?}");
+    eprintln!(
+        "min_anchors 6 under rule set {rules}: {:#?}",
+        matched_as_copies(&run(six, rules))
+    );
     eprintln!("default: {matched:#?}\nmin_anchors 6: {was:#?}");
     assert!(matched.is_empty(), "honest drivers matched as copies: {matched:#?}");
-    // rule set 7's interquartile range of the offsets (`max_offset_iqr_s`): their offsets wander
-    // across the 3 s spread between lights, a copy's do not (8 of 40 under set 6, 1 under 7)
-    assert!(seven.len() * 2 < sixth.len(), "{seven:#?} {sixth:#?}");
     // 12 of the 40 at this seed (rule set 4): the fleet still shows what the default guards against
     assert!(was.len() >= 6, "{was:#?}");
     // An epoch published under rule set 3 with a policy that left min_anchors out is judged by

@@ -455,11 +455,16 @@ fn scaled_finding(
         detail: String::new(),
     };
     if k.every_chain && f.detector == Detector::Replay {
+        let on = r.on_clock(ta, tb, v, k);
+        let (a0, b0) = (ta[first.1 as usize].1, tb[first.0 as usize].1);
+        let to_original = |t: i64| a0 + ((t - b0) as f64 / r.scale).round() as i64;
         widen(
             &mut f,
+            ta,
             tb,
-            &r.on_clock(ta, tb, v, k),
-            r.anchors.len() - 1,
+            &on,
+            (first.0 as usize, last.0 as usize),
+            to_original,
             "on this clock",
         );
     }
@@ -502,34 +507,45 @@ fn constant_run(ta: &[(u64, i64)], tb: &[(u64, i64)], v: &[(u32, u32)], k: &Trus
             Ok(mut f) => {
                 if k.every_chain && f.detector == Detector::Replay {
                     let on: Vec<(u32, u32)> = v.iter().copied().filter(in_window).collect();
-                    widen(&mut f, tb, &on, chain.len(), "at this offset");
+                    let mut o: Vec<i64> = chain.iter().map(off).collect();
+                    o.sort_unstable();
+                    let (median, span) = (
+                        o[o.len() / 2],
+                        (chain[0].0 as usize, chain[chain.len() - 1].0 as usize + 1),
+                    );
+                    widen(&mut f, ta, tb, &on, span, |t| t - median, "at this offset");
                 }
                 return Some(f);
             }
-            Err(Miss::Steady | Miss::Loose) => continue,
+            Err(Miss::Steady) => continue,
             Err(Miss::Short) => return None,
         }
     }
     None
 }
 
-/// Trust rule set 7: a `replay` withholds the copy from the first to the last of its anchor
-/// pairs `on` the replay's clock (votes `(i in the copy, j in the original)`), `matched` of them
-/// in the chain that made the finding; the others are counted in the evidence. Receiver noise
-/// breaks a copy's matched anchors into chains, and one chain's window left the rest paid.
-fn widen(f: &mut Finding, tb: &[(u64, i64)], on: &[(u32, u32)], matched: usize, clock: &str) {
-    let mut pairs: Vec<u32> = on.iter().map(|p| p.0).collect();
-    pairs.sort_unstable();
-    pairs.dedup();
-    let (Some(&first), Some(&last)) = (pairs.first(), pairs.last()) else {
-        return;
-    };
-    f.start_ms = f.start_ms.min(tb[first as usize].1);
-    f.end_ms = f.end_ms.max(tb[last as usize + 1].1);
-    let more = pairs.len().saturating_sub(matched);
-    if more > 0 {
-        f.measured
-            .push_str(&format!("; withheld with {more} more anchor pairs matched {clock}"));
+/// Trust rule set 7: widen a `replay`'s window from its chain — the copy's anchors
+/// `span.0..=span.1` — over the anchor pairs `on` its clock ([`super::bridge::reach`]), with
+/// their count in the evidence; `to_original` maps the copy's time to the original's.
+fn widen(
+    f: &mut Finding,
+    ta: &[(u64, i64)],
+    tb: &[(u64, i64)],
+    on: &[(u32, u32)],
+    span: (usize, usize),
+    to_original: impl Fn(i64) -> i64,
+    clock: &str,
+) {
+    let r = super::bridge::reach(ta, tb, on, span, to_original);
+    f.start_ms = f.start_ms.min(tb[r.lo].1);
+    f.end_ms = f.end_ms.max(tb[r.hi].1);
+    if r.more > 0 {
+        f.measured.push_str(&format!(
+            "; withheld with {} more anchor pairs matched {clock}, the anchors between within {} m \
+             of the original's track",
+            r.more,
+            super::bridge::BRIDGE_M
+        ));
     }
 }
 
@@ -539,8 +555,6 @@ enum Miss {
     Short,
     /// A `replay` where the original keeps a steady pace (trust rule set 5).
     Steady,
-    /// A `replay` whose offsets spread more than a copy's do (trust rule set 7).
-    Loose,
 }
 
 /// The finding of one chain of matched anchors with a constant offset.
@@ -583,15 +597,6 @@ fn constant_finding(
         } else {
             format!(", a departure ≥ {:.0} m", k.min_unsteady_m)
         });
-        if k.tight_clock {
-            let iqr = super::warp::iqr_ms(&o);
-            if iqr > k.max_offset_iqr_ms {
-                return Err(Miss::Loose);
-            }
-            let (m, t) = super::warp::clock_evidence(iqr, k);
-            measured.push_str(&m);
-            threshold.push_str(&t);
-        }
     }
     Ok(Finding {
         detector,
@@ -851,10 +856,7 @@ mod tests {
             "{}",
             f.measured
         );
-        assert_eq!(
-            f.threshold,
-            "14 anchors, spread ≤ 3 s, a departure ≥ 300 m and ≥ 25 s, interquartile range ≤ 0.75 s"
-        );
+        assert_eq!(f.threshold, "14 anchors, spread ≤ 3 s, a departure ≥ 300 m and ≥ 25 s");
         // rule set 5's texts, for the epochs published under it
         let m = copy_pair(&go, &shifted(&go, 86_400_000, 2.0, 0), &k().under_rules(5));
         assert!(
@@ -897,74 +899,48 @@ mod tests {
     }
 
     #[test]
-    fn rule_max_offset_iqr_s_offsets_wandering_within_the_spread_are_not_a_constant_offset_replay() {
-        // Two honest cars released by the same lights keep one offset within the 3 s spread but
-        // wander across it between lights; a copy keeps its original's timing to the anchors'
-        // half-second. The copy's clock here wanders by ±1.2 s (period ~4 min).
-        let go = stop_and_go();
-        let tight = shifted(&go, 86_400_000, 2.0, 0);
-        let mut loose = tight.clone();
-        for (i, f) in loose.iter_mut().enumerate() {
-            f.time_ms += (1200.0 * (i as f64 / 40.0).sin()).round() as i64;
-        }
-        let constant = TrustKernels {
-            max_time_scale: 1.0,
-            ..k()
-        };
-        let m = copy_pair(&go, &tight, &constant);
-        let f = &m[0].finding;
-        assert_eq!(
-            (f.detector, f.policy_key),
-            (Detector::Replay, "trust.copies.min_anchors")
-        );
-        assert!(f.measured.contains("offsets' interquartile range 0."), "{}", f.measured);
-        assert!(
-            f.threshold.ends_with(", interquartile range ≤ 0.75 s"),
-            "{}",
-            f.threshold
-        );
-        assert!(copy_pair(&go, &loose, &constant).is_empty());
-        // matched under rule set 6, without the range in its texts
-        let m = copy_pair(&go, &loose, &constant.clone().under_rules(6));
-        assert!(
-            !m[0].finding.measured.contains("interquartile"),
-            "{}",
-            m[0].finding.measured
-        );
-        // a looser bound takes it
-        let wide = TrustKernels {
-            max_offset_iqr_ms: 3000,
-            ..constant
-        };
-        assert_eq!(copy_pair(&go, &loose, &wide)[0].finding.detector, Detector::Replay);
-    }
-
-    #[test]
-    fn rule_every_chain_a_replay_withholds_from_its_first_to_its_last_matched_anchor() {
-        // A copy a day later whose anchors 20-22 and 40-42 fell into other cells (receiver
-        // noise): three chains at one offset. Rule set 7 withholds from the first anchor to the
-        // last; set 6 only the longest chain (anchors 0-19).
+    fn rule_every_chain_a_replay_withholds_its_chains_on_the_clock_across_gaps_near_the_track() {
+        // A copy a day later whose anchors 20-22 fell into neighbouring cells (receiver noise,
+        // within 150 m of the original's track) and 40-42 into cells 2 km away (a drive of its
+        // own): three chains at one offset. Rule set 7 withholds the first two chains and the
+        // gap between (anchors 0-39); set 6 only the longest chain (anchors 0-19).
         let mut k = k();
         (k.unsteady_replays, k.max_time_scale) = (false, 1.0);
-        let a: Vec<(u64, i64)> = (0..60).map(|i| (1000 + i as u64, i * 20_000)).collect();
-        let b: Vec<(u64, i64)> = a
-            .iter()
-            .enumerate()
-            .map(|(i, &(c, t))| {
-                let moved = (20..23).contains(&i) || (40..43).contains(&i);
-                (if moved { c + 5000 } else { c }, t + 86_400_000 + (i as i64 % 2) * 500)
-            })
+        let cell = |lat: f64, lng: f64| u64::from(h3o::LatLng::new(lat, lng).unwrap().to_cell(h3o::Resolution::Ten));
+        let a: Vec<(u64, i64)> = (0..60)
+            .map(|i| (cell(60.0, 25.0 + 0.004 * i as f64), i * 20_000))
             .collect();
+        let mut b: Vec<(u64, i64)> = a
+            .iter()
+            .map(|&(c, t)| (c, t + 86_400_000 + (t / 20_000 % 2) * 500))
+            .collect();
+        for n in 20..23 {
+            // a neighbouring cell that is no anchor of the original, near its track
+            let near = h3o::CellIndex::try_from(a[n].0)
+                .unwrap()
+                .grid_disk::<Vec<_>>(1)
+                .into_iter()
+                .map(u64::from)
+                .filter(|c| a.iter().all(|x| x.0 != *c))
+                .find(|&c| super::super::bridge::off_track_m(&a, c, a[n].1).is_some_and(|d| d <= 150.0))
+                .expect("a neighbour near the track");
+            b[n].0 = near;
+        }
+        for (n, x) in b.iter_mut().enumerate().take(43).skip(40) {
+            x.0 = cell(60.018, 25.0 + 0.004 * n as f64);
+        }
         let t = two(&a, 1, false, &b, 2);
         let k7 = TrustKernels {
             every_chain: true,
             ..k.clone()
         };
         let f = &detect(&t, &k7)[0].finding;
-        assert_eq!((f.start_ms, f.end_ms), (b[0].1, b[59].1));
+        assert_eq!((f.start_ms, f.end_ms), (b[0].1, b[39].1));
         assert!(
-            f.measured
-                .ends_with("; withheld with 32 more anchor pairs matched at this offset"),
+            f.measured.ends_with(
+                "; withheld with 16 more anchor pairs matched at this offset, the anchors between within \
+                 150 m of the original's track"
+            ),
             "{}",
             f.measured
         );

@@ -9,7 +9,7 @@
 //! | [`kinematics`] | `acceleration` beyond a road car's grip; receiver speed against the positions (`speed_mismatch`); a run of teleports (`impossible_speed`) | fixes, segment or window withheld |
 //! | [`simulator`] | `constant_signal` (HDOP and satellites), `straight_line`, `constant_speed`, `white_noise` | segment withheld |
 //! | [`timeline`] | one timeline per device across its sources: `two_places` at once, `clock_overlap` (one source at once after a clock step), `impossible_bridge` between segments | window withheld |
-//! | [`copies`] | a trace following another one (anchors with a constant offset): `replay` or `co_travel`; only the first received is paid | window withheld |
+//! | [`copies`] | a trace following another one (anchors with a constant offset): `replay` or `co_travel`; only the first received is paid | window withheld ([`bridge`]: how far a `replay`'s reaches) |
 //! | [`reputation`] | a per-device score across epochs, applied as the `trust` multiplier | multiplier |
 //! | [`imu`] | camera telemetry against the track: an accelerometer that does not shake while moving (`imu_still`), turns the gyroscope did not see (`imu_turn`), over the whole source | source withheld |
 //!
@@ -17,6 +17,7 @@
 //! policy key that decided it and the effect; the pipeline adds device and source and writes
 //! them to `epochs/E/flags.parquet`. Every threshold is in [`policy::TrustPolicy`].
 
+pub mod bridge;
 pub(crate) mod certain;
 pub mod copies;
 mod hypot;

@@ -181,12 +181,6 @@ pub struct CopiesPolicy {
     /// 25 m/s, and honest trucks a day apart at one limiter speed were withheld as `replay`
     /// over it.
     pub min_unsteady_s: f64,
-    /// From trust rule set 7 a `replay` needs its matched anchors' offsets (on a scaled clock,
-    /// their residuals) to keep within this interquartile range, seconds (default 0.75): a copy
-    /// keeps its original's timing to the anchors' half-second, while two honest cars on one
-    /// route — released by the same fixed-time lights, whole cycles apart — drift by a second
-    /// or more between lights and are pulled back at each one, filling the 3 s spread.
-    pub max_offset_iqr_s: f64,
     /// A copy driven the other way (its fixes reversed, its clock mirrored) is matched too
     /// (default true): see [`super::reverse`].
     pub reversed: bool,
@@ -262,7 +256,7 @@ defaults! {
     CopiesPolicy {
         anchor_resolution: 10, anchor_sampling: 2, min_anchors: MIN_ANCHORS, min_scaled_anchors: 12, min_match_s: 180, max_spread_s: 3,
         co_travel_s: 120, max_time_scale: 1.25, min_unsteady_m: 300.0, min_unsteady_s: 25.0,
-        max_offset_iqr_s: 0.75, reversed: true, history_epochs: 4,
+        reversed: true, history_epochs: 4,
         one_rank_per_wallet: true,
     }
     TimePolicy { max_future_s: 300, max_delay_days: 0, clock_step_m: 300.0 }
@@ -309,13 +303,11 @@ pub fn names_min_anchors(text: &str) -> bool {
 /// - 6: that departure ([`super::warp::departure`]) is measured against a pace that short steps
 ///   between cell centres do not skew, and must also reach `trust.copies.min_unsteady_s` at
 ///   that pace: 9 of 144 pairs of honest trucks at one limiter speed were still withheld;
-/// - 7: a `replay` needs its matched anchors' offsets to keep within
-///   `trust.copies.max_offset_iqr_s` (interquartile range): honest cars released by the same
-///   fixed-time lights whole cycles apart were withheld as copies; and it withholds the copy
-///   from the first to the last of its anchors matched on the replay's clock (at its constant
-///   offset, or on its time-scaled line), not only the longest chain of them: receiver noise
-///   breaks a copy's matched anchors into chains, and a caught copy kept 4–38 % of its pay
-///   between and beside the longest one.
+/// - 7: a `replay` withholds its chains of anchors matched on its clock (at its constant
+///   offset, or on its time-scaled line), not only the longest, across gaps whose anchors lie
+///   near the original's track ([`super::bridge`]): receiver noise breaks a copy's matched
+///   anchors into chains, and a caught copy kept 4–38 % of its pay between and beside the
+///   longest one.
 pub const TRUST_RULES: u32 = 7;
 
 /// The trust policy in the units the detectors use (validated).
@@ -363,12 +355,8 @@ pub struct TrustKernels {
     /// The departure from a steady pace is [`super::warp::departure`]'s from rule set 6
     /// (robust pace, `min_unsteady_s`); before, `unsteadiness` in metres alone.
     pub paced_departure: bool,
-    /// Largest interquartile range of a `replay`'s offsets (residuals), ms (trust rule set 7).
-    pub max_offset_iqr_ms: i64,
-    /// A `replay` needs `max_offset_iqr_ms` (trust rule set 7).
-    pub tight_clock: bool,
-    /// A `replay` withholds every anchor matched on its clock, first to last (trust rule set 7);
-    /// before, the longest chain of them.
+    /// A `replay` withholds its chains matched on its clock across gaps near the original's
+    /// track ([`super::bridge`], trust rule set 7); before, the longest chain of them.
     pub every_chain: bool,
     pub reversed: bool,
     pub history_epochs: u32,
@@ -448,7 +436,6 @@ impl TrustKernels {
         }
         if rules < 7 {
             self.every_chain = false;
-            self.tight_clock = false;
         }
         if rules < 4 {
             if !self.min_anchors_given {
@@ -527,9 +514,6 @@ impl TrustPolicy {
             unsteady_replays: true,
             paced_departure: true,
             every_chain: true,
-            max_offset_iqr_ms: (positive(t.max_offset_iqr_s, 1e6, "trust.copies.max_offset_iqr_s")? * 1000.0).round()
-                as i64,
-            tight_clock: true,
             reversed: t.reversed,
             history_epochs: t.history_epochs,
             one_rank_per_wallet: t.one_rank_per_wallet,

@@ -165,31 +165,6 @@ pub(crate) fn line_run(
     best
 }
 
-/// Trust rule set 7's evidence of a `replay`'s tight clock: what to append to its measured
-/// value and to its threshold (both empty under earlier sets).
-pub(super) fn clock_evidence(iqr_ms: i64, k: &TrustKernels) -> (String, String) {
-    if !k.tight_clock {
-        return (String::new(), String::new());
-    }
-    (
-        format!(", offsets' interquartile range {:.1} s", iqr_ms as f64 / 1000.0),
-        format!(", interquartile range ≤ {} s", k.max_offset_iqr_ms as f64 / 1000.0),
-    )
-}
-
-/// The interquartile range of sorted values (`v[3n/4] − v[n/4]`, nearest rank; 0 when empty).
-///
-/// ```
-/// assert_eq!(tessera::trust::warp::iqr_ms(&[0, 500, 500, 1000, 3000]), 500);
-/// ```
-pub fn iqr_ms(sorted: &[i64]) -> i64 {
-    let n = sorted.len();
-    if n == 0 {
-        return 0;
-    }
-    sorted[(3 * n / 4).min(n - 1)] - sorted[n / 4]
-}
-
 /// The chains of votes in which both traces advance together, by at most 3 anchors a step
 /// (anchors a shingle missed are skipped); a vote extends the longest open chain it can (the
 /// first of equal ones), else starts one.
