@@ -735,6 +735,92 @@ fn rule_min_unsteady_m_two_honest_trucks_at_limiter_speed_a_day_apart_are_not_a_
     assert!(then_withheld.len() >= 16, "{then_withheld:?}");
 }
 
+/// `fixes` a day later with AR(1) receiver noise of about `sigma` metres (`rnd` uniform in
+/// -1..1).
+fn ar_copy(fixes: &[tessera::fix::Fix], sigma: f64, rnd: &mut impl FnMut() -> f64) -> Vec<tessera::fix::Fix> {
+    let mut e = (0.0f64, 0.0f64);
+    fixes
+        .iter()
+        .map(|f| {
+            let mut g = f.clone();
+            e = (0.9 * e.0 + sigma * 0.75 * rnd(), 0.9 * e.1 + sigma * 0.75 * rnd());
+            g.time_ms += 86_400_000;
+            g.lat += e.1 / 111_320.0;
+            g.lon += e.0 / 55_000.0;
+            g
+        })
+        .collect()
+}
+
+/// A seeded uniform generator in -1..1.
+fn uniform(mut seed: u64) -> impl FnMut() -> f64 {
+    move || {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((seed >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+    }
+}
+
+#[test]
+fn rule_join_sources_a_copy_uploaded_as_five_minute_files_is_matched_whole() {
+    // Copies of the attack fleet's honest trips a day later with ~1.5 m AR(1) noise, each
+    // uploaded as files of five minutes: few files reach `min_anchors` (14) alone. From trust
+    // rule set 7 the copy search joins a device's files that follow each other within
+    // `journey_gap_s` into one trace; under set 6 each file was compared alone.
+    let (_d, lake, fleet) = attack_lake();
+    let mut reg_csv = fleet.registry_csv.clone();
+    let (mut ups, mut rnd, mut n) = (Vec::new(), uniform(7), 0);
+    for o in fleet.files.iter().filter(|f| f.device.starts_with("honest-0")) {
+        let copy = ar_copy(&tessera::ingest::parse(&o.bytes).fixes, 1.5, &mut rnd);
+        let name = format!("split-{n:02}");
+        let t0 = copy[0].time_ms;
+        for piece in copy.chunk_by(|a, b| (a.time_ms - t0) / 300_000 == (b.time_ms - t0) / 300_000) {
+            let bytes = tables::to_parquet(&tables::fixes_schema(), &tables::fixes_to_batches("x", piece)).unwrap();
+            ups.push((name.clone(), bytes, o.received_ms + 2 * 86_400_000));
+        }
+        reg_csv.push_str(&format!("{name},0x{}\n", format!("{:02x}", 0x40 + n).repeat(20)));
+        n += 1;
+    }
+    ingest_all(&lake, &ups, "piece.parquet");
+    let reg = Registry::parse(reg_csv.as_bytes(), "attacks").unwrap();
+    let now = EpochInputs::new(fleet.epoch, 1_000_000_000, reg);
+    let matched = |rules: u32| -> BTreeMap<String, (usize, i64)> {
+        let out = compute(
+            &lake,
+            &EpochInputs {
+                trust_rules: rules,
+                ..now.clone()
+            },
+            &no_progress,
+        )
+        .unwrap();
+        let mut by: BTreeMap<String, (usize, i64)> = BTreeMap::new();
+        for r in flags(&out.files)
+            .iter()
+            .filter(|r| r.device.starts_with("split") && r.detector == "replay")
+        {
+            let e = by.entry(r.device.clone()).or_default();
+            (e.0, e.1) = (e.0 + 1, e.1 + r.end_ms - r.start_ms);
+        }
+        by
+    };
+    let (seven, six) = (matched(7), matched(6));
+    eprintln!(
+        "{} uploads of {n} copies; replay rows and ms withheld: rule set 7 {seven:?}, rule set 6 {six:?}",
+        ups.len()
+    );
+    assert!(ups.len() >= 4 * n, "{}", ups.len());
+    // 29 of 30 matched, ~1,150 s withheld each, against 16 and ~250-840 s of single files
+    assert!(seven.len() * 10 >= n * 9, "{seven:?}");
+    let total = |m: &BTreeMap<String, (usize, i64)>| m.values().map(|e| e.1).sum::<i64>();
+    assert!(total(&seven) >= 2 * total(&six), "{seven:?} {six:?}");
+    assert!(
+        six.iter().all(|(d, e)| seven.get(d).is_some_and(|x| x.1 >= e.1)),
+        "{six:?}"
+    );
+    // a match across files leaves one row per file it reaches
+    assert!(seven.values().any(|e| e.0 > 1), "{seven:?}");
+}
+
 #[test]
 fn rule_min_unsteady_m_copies_of_stop_and_go_trips_with_receiver_noise_stay_replays() {
     // Two copies of each trip of the attack fleet's honest drivers 00-09, with AR(1) receiver
@@ -746,27 +832,11 @@ fn rule_min_unsteady_m_copies_of_stop_and_go_trips_with_receiver_noise_stay_repl
     let (_d, lake, fleet) = attack_lake();
     let mut reg_csv = fleet.registry_csv.clone();
     let mut ups = Vec::new();
-    let mut seed = 99u64;
-    let mut rnd = move || {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        ((seed >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
-    };
+    let mut rnd = uniform(99);
     let mut n = 0;
     for o in fleet.files.iter().filter(|f| f.device.starts_with("honest-0")) {
         for sigma in [1.0f64, 2.5] {
-            let fixes = tessera::ingest::parse(&o.bytes).fixes;
-            let mut e = (0.0f64, 0.0f64);
-            let copy: Vec<tessera::fix::Fix> = fixes
-                .iter()
-                .map(|f| {
-                    let mut g = f.clone();
-                    e = (0.9 * e.0 + sigma * 0.75 * rnd(), 0.9 * e.1 + sigma * 0.75 * rnd());
-                    g.time_ms += 86_400_000;
-                    g.lat += e.1 / 111_320.0;
-                    g.lon += e.0 / 55_000.0;
-                    g
-                })
-                .collect();
+            let copy = ar_copy(&tessera::ingest::parse(&o.bytes).fixes, sigma, &mut rnd);
             let bytes = tables::to_parquet(&tables::fixes_schema(), &tables::fixes_to_batches("x", &copy)).unwrap();
             let name = format!("arcopy-{n:02}");
             ups.push((name.clone(), bytes, o.received_ms + 2 * 86_400_000));

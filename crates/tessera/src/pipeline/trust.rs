@@ -301,67 +301,157 @@ fn find_copies(
     device_of: &[u32],
     placed: &mut Placed,
 ) -> Result<BTreeSet<usize>> {
-    let mut who: Vec<usize> = Vec::new();
-    let mut seqs: Vec<std::borrow::Cow<[(u64, i64)]>> = Vec::new();
-    let mut meta: Vec<(u64, (i64, u64))> = Vec::new();
-    for (s, st) in per_source.iter().enumerate() {
-        let a: std::borrow::Cow<[(u64, i64)]> = match &st.traces[..] {
-            [(_, t)] if t.anchors.is_sorted_by_key(|x| x.1) => t.anchors.as_slice().into(),
-            traces => {
-                let mut a: Vec<(u64, i64)> = traces.iter().flat_map(|(_, t)| t.anchors.iter().copied()).collect();
+    let groups = copy_groups(cx, per_source, device_of);
+    let seqs: Vec<Vec<(u64, i64)>> = groups
+        .iter()
+        .map(|g| {
+            let mut a: Vec<(u64, i64)> = g
+                .members
+                .iter()
+                .flat_map(|m| {
+                    per_source[m.0]
+                        .traces
+                        .iter()
+                        .flat_map(|(_, t)| t.anchors.iter().copied())
+                })
+                .collect();
+            if !a.is_sorted_by_key(|x| x.1) {
                 a.sort_by_key(|x| x.1);
-                a.into()
             }
-        };
-        if a.is_empty() {
-            continue;
-        }
-        let rx = cx.selected[s]
-            .received_at
-            .as_deref()
-            .and_then(parse_ms)
-            .unwrap_or(i64::MAX);
-        who.push(s);
-        seqs.push(a);
-        meta.push((u64::from(device_of[s]), (rx, s as u64)));
-    }
+            a
+        })
+        .collect();
     let traces: Vec<copies::CopyTrace> = seqs
         .iter()
-        .zip(&meta)
-        .map(|(a, m)| copies::CopyTrace {
-            device: m.0,
-            received: m.1,
+        .zip(&groups)
+        .map(|(a, g)| copies::CopyTrace {
+            device: u64::from(g.device),
+            received: g.received,
             historic: false,
             anchors: a,
         })
         .collect();
     let search = copies::CopySearch::new(&traces, cx.k);
-    // (copy, original: a current trace's index, or who.len() + the n-th earlier trace, its name)
+    // (copy, original: a current trace's index, or groups.len() + the n-th earlier trace, its name)
     let mut found: Vec<(usize, usize, String, Finding)> = search
         .among()
         .into_iter()
-        .map(|m| {
-            let o = &cx.selected[who[m.original]];
-            let name = format!(
-                "{} (source {}, received {})",
-                o.device,
-                o.name,
-                o.received_at.as_deref().unwrap_or("unknown")
-            );
-            (m.copy, m.original, name, m.finding)
-        })
+        .map(|m| (m.copy, m.original, groups[m.original].name(cx), m.finding))
         .collect();
-    found.extend(copies_of_history(cx, &search, who.len())?);
+    found.extend(copies_of_history(cx, &search, groups.len())?);
     found.sort_by_key(|f| (f.0, f.1));
     let mut copied = BTreeSet::new();
-    for (copy, _, original, mut finding) in found {
-        let s = who[copy];
-        finding.detail =
-            format!("follows the trace of {original}; only the first received is paid on the matched part");
-        copied.insert(s);
-        placed.push((device_of[s], s, finding));
+    for (copy, _, original, finding) in found {
+        let g = &groups[copy];
+        for (s, mut f) in g.split(&finding) {
+            f.detail = format!("follows the trace of {original}; only the first received is paid on the matched part");
+            if g.members.len() > 1 {
+                f.detail.push_str(&format!(
+                    " (matched on this device's {} sources joined in time order, trust rule set 7)",
+                    g.members.len()
+                ));
+            }
+            copied.insert(s);
+            placed.push((g.device, s, f));
+        }
     }
     Ok(copied)
+}
+
+/// What the copy search compares as one trace: one source, or from trust rule set 7 a run of one
+/// device's sources that follow each other, each starting after the last ended and within
+/// `trust.timeline.journey_gap_s` of it — a drive uploaded as several files (a dashcam's
+/// five-minute files, or a copy cut up so that no part reaches `min_anchors`) is matched whole.
+struct CopyGroup {
+    device: u32,
+    /// `(source, first fix ms, last fix ms)` in time order.
+    members: Vec<(usize, i64, i64)>,
+    /// The earliest receipt of its sources: `(ms, source)`.
+    received: (i64, u64),
+}
+
+impl CopyGroup {
+    /// How the evidence names it as an original.
+    fn name(&self, cx: &Context) -> String {
+        let o = &cx.selected[self.members[0].0];
+        let more = match self.members.len() {
+            1 => String::new(),
+            n => format!(" and {} more sources", n - 1),
+        };
+        format!(
+            "{} (source {}{more}, received {})",
+            o.device,
+            o.name,
+            o.received_at.as_deref().unwrap_or("unknown")
+        )
+    }
+
+    /// A finding on the group, as one finding per source it reaches (its window cut to the
+    /// source's time; the first and last sources keep the window's ends).
+    fn split(&self, f: &Finding) -> Vec<(usize, Finding)> {
+        if let [(s, ..)] = self.members[..] {
+            return vec![(s, f.clone())];
+        }
+        let last = self.members.len() - 1;
+        let mut out = Vec::new();
+        for (n, &(s, from, to)) in self.members.iter().enumerate() {
+            let lo = if n == 0 { f.start_ms } else { f.start_ms.max(from) };
+            let hi = if n == last { f.end_ms } else { f.end_ms.min(to) };
+            if lo <= hi {
+                let mut g = f.clone();
+                (g.start_ms, g.end_ms) = (lo, hi);
+                out.push((s, g));
+            }
+        }
+        out
+    }
+}
+
+/// The copy search's traces ([`CopyGroup`]), ordered by their first source: sources with anchors,
+/// each alone before trust rule set 7 (`k.join_sources`).
+fn copy_groups(cx: &Context, per_source: &[SourceTrust], device_of: &[u32]) -> Vec<CopyGroup> {
+    let span = |st: &SourceTrust| {
+        let from = st.traces.iter().map(|(_, t)| t.start_ms).min().unwrap_or(i64::MAX);
+        (from, st.traces.iter().map(|(_, t)| t.end_ms).max().unwrap_or(i64::MIN))
+    };
+    let received = |s: usize| {
+        let rx = cx.selected[s]
+            .received_at
+            .as_deref()
+            .and_then(parse_ms)
+            .unwrap_or(i64::MAX);
+        (rx, s as u64)
+    };
+    let with_anchors = |s: &usize| per_source[*s].traces.iter().any(|(_, t)| !t.anchors.is_empty());
+    let mut by_device: BTreeMap<u32, Vec<(i64, i64, usize)>> = BTreeMap::new();
+    for s in (0..per_source.len()).filter(with_anchors) {
+        let (from, to) = span(&per_source[s]);
+        by_device.entry(device_of[s]).or_default().push((from, to, s));
+    }
+    let mut groups: Vec<CopyGroup> = Vec::new();
+    for (device, mut srcs) in by_device {
+        srcs.sort_unstable();
+        let mut open: Option<CopyGroup> = None;
+        for (from, to, s) in srcs {
+            if let Some(g) = open.as_mut() {
+                let end = g.members[g.members.len() - 1].2;
+                if cx.k.join_sources && from > end && from - end <= cx.k.journey_gap_ms {
+                    g.members.push((s, from, to));
+                    g.received = g.received.min(received(s));
+                    continue;
+                }
+                groups.extend(open.take());
+            }
+            open = Some(CopyGroup {
+                device,
+                members: vec![(s, from, to)],
+                received: received(s),
+            });
+        }
+        groups.extend(open);
+    }
+    groups.sort_by_key(|g| g.members[0].0);
+    groups
 }
 
 /// Anchors of earlier traces compared per parallel step, while the next step's are read.

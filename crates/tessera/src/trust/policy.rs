@@ -307,7 +307,9 @@ pub fn names_min_anchors(text: &str) -> bool {
 ///   offset, or on its time-scaled line), not only the longest, across gaps whose anchors lie
 ///   near the original's track ([`super::bridge`]): receiver noise breaks a copy's matched
 ///   anchors into chains, and a caught copy kept 4–38 % of its pay between and beside the
-///   longest one.
+///   longest one; and the copy search joins a device's sources that follow each other within
+///   `trust.timeline.journey_gap_s` into one trace: a copy uploaded as five-minute files had
+///   no part reaching `min_anchors`.
 pub const TRUST_RULES: u32 = 7;
 
 /// The trust policy in the units the detectors use (validated).
@@ -358,6 +360,9 @@ pub struct TrustKernels {
     /// A `replay` withholds its chains matched on its clock across gaps near the original's
     /// track ([`super::bridge`], trust rule set 7); before, the longest chain of them.
     pub every_chain: bool,
+    /// The copy search joins a device's sources that follow each other within
+    /// `journey_gap_ms` into one trace (trust rule set 7); before, one trace per source.
+    pub join_sources: bool,
     pub reversed: bool,
     pub history_epochs: u32,
     pub one_rank_per_wallet: bool,
@@ -436,6 +441,7 @@ impl TrustKernels {
         }
         if rules < 7 {
             self.every_chain = false;
+            self.join_sources = false;
         }
         if rules < 4 {
             if !self.min_anchors_given {
@@ -514,6 +520,7 @@ impl TrustPolicy {
             unsteady_replays: true,
             paced_departure: true,
             every_chain: true,
+            join_sources: true,
             reversed: t.reversed,
             history_epochs: t.history_epochs,
             one_rank_per_wallet: t.one_rank_per_wallet,
