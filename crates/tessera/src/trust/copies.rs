@@ -251,6 +251,8 @@ impl<'a> CopySearch<'a> {
             out.extend(best_runs(votes, k, |b, v| {
                 let rb = reverse::reversed(self.traces[b as usize].anchors);
                 reverse::reversed_match((anchors, original), (&rb, b as usize), v, k)
+                    .into_iter()
+                    .collect()
             }));
             out.sort_by_key(|m| m.copy); // stable: a forward match before a reversed one
         }
@@ -282,17 +284,13 @@ impl<'a> CopySearch<'a> {
 type Votes = HashMap<u32, Vec<(u32, u32)>, rustc_hash::FxBuildHasher>;
 
 /// The candidates with enough votes, in trace order, through `best` (a [`best_run`]).
-fn best_runs(
-    votes: Votes,
-    k: &TrustKernels,
-    best: impl Fn(u32, Vec<(u32, u32)>) -> Option<CopyMatch>,
-) -> Vec<CopyMatch> {
+fn best_runs(votes: Votes, k: &TrustKernels, best: impl Fn(u32, Vec<(u32, u32)>) -> Vec<CopyMatch>) -> Vec<CopyMatch> {
     let mut cands: Vec<(u32, Vec<(u32, u32)>)> = votes
         .into_iter()
         .filter(|v| v.1.len() + 1 >= k.fewest_anchors())
         .collect();
     cands.sort_unstable_by_key(|c| c.0);
-    cands.into_iter().filter_map(|(t, v)| best(t, v)).collect()
+    cands.into_iter().flat_map(|(t, v)| best(t, v)).collect()
 }
 
 /// Every consecutive anchor pair of every trace that is not `historic` by shingle: `(shingle,
@@ -375,36 +373,55 @@ fn originals_of(search: &CopySearch, b: usize, tb: &CopyTrace) -> Vec<CopyMatch>
         search.hits(&rb, first, |i, a, j| votes.entry(a).or_default().push((i, j)));
         out.extend(best_runs(votes, k, |a, v| {
             reverse::reversed_match((traces[a as usize].anchors, a as usize), (&rb, b), v, k)
+                .into_iter()
+                .collect()
         }));
         out.sort_by_key(|m| m.original); // stable: a forward match before a reversed one
     }
     out
 }
 
-/// The match of the copy `b` against the original `a` from the votes `v` `(i in the copy, j in
-/// the original)`: the longest run of consecutive matched anchors with a constant offset, or
-/// with a scaled clock ([`super::warp`]) where that covers more of the copy's time.
+/// The matches of the copy `b` against the original `a` from the votes `v` `(i in the copy, j
+/// in the original)`: the longest run of consecutive matched anchors with a constant offset, or
+/// with a scaled clock ([`super::warp`]) where that covers more of the copy's time; from trust
+/// rule set 7 (`k.every_chain`), after a `replay`, the same again on the votes off its clock —
+/// a copy cut into files, each shifted by its own offset, is caught on every clock (at most
+/// [`MAX_CLOCKS`]).
 fn best_run(
     (ta, a): (&[(u64, i64)], usize),
     (tb, b): (&[(u64, i64)], usize),
     mut v: Vec<(u32, u32)>,
     k: &TrustKernels,
-) -> Option<CopyMatch> {
+) -> Vec<CopyMatch> {
     v.sort_unstable();
     v.dedup();
-    let constant = constant_run(ta, tb, &v, k);
-    let scaled = super::warp::scaled_run(ta, tb, &v, k).map(|r| scaled_finding(ta, tb, &r, &v, k));
-    let finding = match (constant, scaled) {
-        (Some(c), Some(s)) if s.end_ms - s.start_ms > c.end_ms - c.start_ms => s,
-        (Some(c), _) => c,
-        (None, s) => s?,
-    };
-    Some(CopyMatch {
-        copy: b,
-        original: a,
-        finding,
-    })
+    let mut out = Vec::new();
+    while v.len() + 1 >= k.fewest_anchors() && out.len() < MAX_CLOCKS {
+        let constant = constant_run(ta, tb, &v, k);
+        let scaled = super::warp::scaled_run(ta, tb, &v, k)
+            .map(|r| (scaled_finding(ta, tb, &r, &v, k), r.on_clock(ta, tb, &v, k)));
+        let (finding, on) = match (constant, scaled) {
+            (Some(c), Some(s)) if s.0.end_ms - s.0.start_ms > c.0.end_ms - c.0.start_ms => s,
+            (Some(c), _) => c,
+            (None, Some(s)) => s,
+            (None, None) => break,
+        };
+        let again = k.every_chain && finding.detector == Detector::Replay;
+        out.push(CopyMatch {
+            copy: b,
+            original: a,
+            finding,
+        });
+        if !again {
+            break;
+        }
+        v.retain(|p| on.binary_search(p).is_err());
+    }
+    out
 }
+
+/// The most clocks a copy is matched on against one original (trust rule set 7).
+pub const MAX_CLOCKS: usize = 8;
 
 /// `replay`, or `co_travel` for an offset within `trust.copies.co_travel_s`.
 fn copy_detector(offsets: &[i64], k: &TrustKernels) -> Detector {
@@ -474,7 +491,12 @@ fn scaled_finding(
 /// The longest run of consecutive matched anchors with a constant offset, if long enough (`v`
 /// sorted and deduplicated); from trust rule set 5 the longest whose original departs from a
 /// steady pace, when it is a `replay`.
-fn constant_run(ta: &[(u64, i64)], tb: &[(u64, i64)], v: &[(u32, u32)], k: &TrustKernels) -> Option<Finding> {
+fn constant_run(
+    ta: &[(u64, i64)],
+    tb: &[(u64, i64)],
+    v: &[(u32, u32)],
+    k: &TrustKernels,
+) -> Option<(Finding, Vec<(u32, u32)>)> {
     let off = |&(i, j): &(u32, u32)| tb[i as usize].1 - ta[j as usize].1;
     // the densest offset window of width max_spread
     let mut offs: Vec<i64> = v.iter().map(off).collect();
@@ -505,8 +527,8 @@ fn constant_run(ta: &[(u64, i64)], tb: &[(u64, i64)], v: &[(u32, u32)], k: &Trus
     for chain in chains.iter().filter(|c| !c.is_empty()) {
         match constant_finding(ta, tb, chain, k) {
             Ok(mut f) => {
+                let on: Vec<(u32, u32)> = v.iter().copied().filter(in_window).collect();
                 if k.every_chain && f.detector == Detector::Replay {
-                    let on: Vec<(u32, u32)> = v.iter().copied().filter(in_window).collect();
                     let mut o: Vec<i64> = chain.iter().map(off).collect();
                     o.sort_unstable();
                     let (median, span) = (
@@ -515,7 +537,7 @@ fn constant_run(ta: &[(u64, i64)], tb: &[(u64, i64)], v: &[(u32, u32)], k: &Trus
                     );
                     widen(&mut f, ta, tb, &on, span, |t| t - median, "at this offset");
                 }
-                return Some(f);
+                return Some((f, on));
             }
             Err(Miss::Steady) => continue,
             Err(Miss::Short) => return None,
@@ -954,6 +976,40 @@ mod tests {
         .finding;
         assert_eq!((f.start_ms, f.end_ms), (b[0].1, b[19].1));
         assert!(!f.measured.contains("withheld with"), "{}", f.measured);
+    }
+
+    #[test]
+    fn rule_every_chain_a_copy_is_caught_on_every_clock_it_keeps() {
+        // A copy uploaded as two files, the second shifted 360 s further (anchors 0-34 a day
+        // later, 35-59 a day and 6 minutes later): rule set 7 matches both clocks, set 6 the
+        // longer one only.
+        let mut k = k();
+        (k.unsteady_replays, k.max_time_scale) = (false, 1.0);
+        let a: Vec<(u64, i64)> = (0..60).map(|i| (1000 + i as u64, i * 20_000)).collect();
+        let b: Vec<(u64, i64)> = a
+            .iter()
+            .enumerate()
+            .map(|(i, &(c, t))| (c, t + 86_400_000 + if i >= 35 { 360_000 } else { 0 }))
+            .collect();
+        let t = two(&a, 1, false, &b, 2);
+        let k7 = TrustKernels {
+            every_chain: true,
+            ..k.clone()
+        };
+        let windows = |k: &TrustKernels| -> Vec<(i64, i64)> {
+            detect(&t, k)
+                .iter()
+                .map(|m| (m.finding.start_ms, m.finding.end_ms))
+                .collect()
+        };
+        assert_eq!(windows(&k7), [(b[0].1, b[34].1), (b[35].1, b[59].1)]);
+        assert_eq!(
+            windows(&TrustKernels {
+                every_chain: false,
+                ..k
+            }),
+            [(b[0].1, b[34].1)]
+        );
     }
 
     #[test]

@@ -307,9 +307,10 @@ pub fn names_min_anchors(text: &str) -> bool {
 ///   offset, or on its time-scaled line), not only the longest, across gaps whose anchors lie
 ///   near the original's track ([`super::bridge`]): receiver noise breaks a copy's matched
 ///   anchors into chains, and a caught copy kept 4–38 % of its pay between and beside the
-///   longest one; and the copy search joins a device's sources that follow each other within
-///   `trust.timeline.journey_gap_s` into one trace: a copy uploaded as five-minute files had
-///   no part reaching `min_anchors`.
+///   longest one; after a `replay` the votes off its clock are matched again (a copy keeping
+///   several clocks is caught on each); and the copy search joins a device's sources that
+///   follow each other within `trust.timeline.journey_gap_s` into one trace: a copy uploaded
+///   as five-minute files had no part reaching `min_anchors`.
 pub const TRUST_RULES: u32 = 7;
 
 /// The trust policy in the units the detectors use (validated).
