@@ -302,23 +302,25 @@ fn find_copies(
     placed: &mut Placed,
 ) -> Result<BTreeSet<usize>> {
     let groups = copy_groups(cx, per_source, device_of);
-    let seqs: Vec<Vec<(u64, i64)>> = groups
+    // a lone source with one sorted trace is borrowed, not copied (16 bytes an anchor)
+    let seqs: Vec<std::borrow::Cow<[(u64, i64)]>> = groups
         .iter()
-        .map(|g| {
-            let mut a: Vec<(u64, i64)> = g
-                .members
-                .iter()
-                .flat_map(|m| {
-                    per_source[m.0]
-                        .traces
-                        .iter()
-                        .flat_map(|(_, t)| t.anchors.iter().copied())
-                })
-                .collect();
-            if !a.is_sorted_by_key(|x| x.1) {
+        .map(|g| match (&g.members[..], &per_source[g.members[0].0].traces[..]) {
+            ([_], [(_, t)]) if t.anchors.is_sorted_by_key(|x| x.1) => t.anchors.as_slice().into(),
+            _ => {
+                let mut a: Vec<(u64, i64)> = g
+                    .members
+                    .iter()
+                    .flat_map(|m| {
+                        per_source[m.0]
+                            .traces
+                            .iter()
+                            .flat_map(|(_, t)| t.anchors.iter().copied())
+                    })
+                    .collect();
                 a.sort_by_key(|x| x.1);
+                a.into()
             }
-            a
         })
         .collect();
     let traces: Vec<copies::CopyTrace> = seqs
