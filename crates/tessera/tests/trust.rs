@@ -752,6 +752,25 @@ fn ar_copy(fixes: &[tessera::fix::Fix], sigma: f64, rnd: &mut impl FnMut() -> f6
         .collect()
 }
 
+/// Uploads as `ingest_all` takes them: (device, bytes, receipt ms).
+type Uploads = Vec<(String, Vec<u8>, i64)>;
+
+/// Upload `pieces` as files of device `name` received at `rx`, registered to wallet
+/// `0x{byte}{byte}…`.
+fn add_copy(
+    (ups, reg_csv): (&mut Uploads, &mut String),
+    name: &str,
+    byte: usize,
+    pieces: &[&[tessera::fix::Fix]],
+    rx: i64,
+) {
+    for piece in pieces {
+        let bytes = tables::to_parquet(&tables::fixes_schema(), &tables::fixes_to_batches("x", piece)).unwrap();
+        ups.push((name.to_string(), bytes, rx));
+    }
+    reg_csv.push_str(&format!("{name},0x{}\n", format!("{byte:02x}").repeat(20)));
+}
+
 /// A seeded uniform generator in -1..1.
 fn uniform(mut seed: u64) -> impl FnMut() -> f64 {
     move || {
@@ -771,13 +790,18 @@ fn rule_join_sources_a_copy_uploaded_as_five_minute_files_is_matched_whole() {
     let (mut ups, mut rnd, mut n) = (Vec::new(), uniform(7), 0);
     for o in fleet.files.iter().filter(|f| f.device.starts_with("honest-0")) {
         let copy = ar_copy(&tessera::ingest::parse(&o.bytes).fixes, 1.5, &mut rnd);
-        let name = format!("split-{n:02}");
         let t0 = copy[0].time_ms;
-        for piece in copy.chunk_by(|a, b| (a.time_ms - t0) / 300_000 == (b.time_ms - t0) / 300_000) {
-            let bytes = tables::to_parquet(&tables::fixes_schema(), &tables::fixes_to_batches("x", piece)).unwrap();
-            ups.push((name.clone(), bytes, o.received_ms + 2 * 86_400_000));
-        }
-        reg_csv.push_str(&format!("{name},0x{}\n", format!("{:02x}", 0x40 + n).repeat(20)));
+        let pieces: Vec<&[tessera::fix::Fix]> = copy
+            .chunk_by(|a, b| (a.time_ms - t0) / 300_000 == (b.time_ms - t0) / 300_000)
+            .collect();
+        let rx = o.received_ms + 2 * 86_400_000;
+        add_copy(
+            (&mut ups, &mut reg_csv),
+            &format!("split-{n:02}"),
+            0x40 + n,
+            &pieces,
+            rx,
+        );
         n += 1;
     }
     ingest_all(&lake, &ups, "piece.parquet");
@@ -837,10 +861,14 @@ fn rule_min_unsteady_m_copies_of_stop_and_go_trips_with_receiver_noise_stay_repl
     for o in fleet.files.iter().filter(|f| f.device.starts_with("honest-0")) {
         for sigma in [1.0f64, 2.5] {
             let copy = ar_copy(&tessera::ingest::parse(&o.bytes).fixes, sigma, &mut rnd);
-            let bytes = tables::to_parquet(&tables::fixes_schema(), &tables::fixes_to_batches("x", &copy)).unwrap();
-            let name = format!("arcopy-{n:02}");
-            ups.push((name.clone(), bytes, o.received_ms + 2 * 86_400_000));
-            reg_csv.push_str(&format!("{name},0x{}\n", format!("{:02x}", 0x10 + n).repeat(20)));
+            let rx = o.received_ms + 2 * 86_400_000;
+            add_copy(
+                (&mut ups, &mut reg_csv),
+                &format!("arcopy-{n:02}"),
+                0x10 + n,
+                &[&copy],
+                rx,
+            );
             n += 1;
         }
     }

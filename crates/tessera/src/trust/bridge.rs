@@ -5,15 +5,17 @@
 //! and a caught copy kept 4–38 % of its pay between and beside it. From set 7 the window
 //! reaches, chain by chain, every anchor pair matched on the replay's clock (at its offset, or
 //! on its time-scaled line) — but crosses a gap between two of them only where each of the
-//! copy's anchors in the gap lies within [`BRIDGE_M`] of the original's track at the replay's
+//! copy's anchors in the gap lies within `trust.copies.bridge_m` (default [`BRIDGE_M`]) of the
+//! original's track at the replay's
 //! clock: an honest driver matched on one stretch who turned off onto streets of their own and
 //! met the original's route again later (fixed-time lights put them back on the same clock)
 //! keeps the stretch between.
 
 use h3o::{CellIndex, LatLng};
 
-/// Largest distance, metres, from a copy's anchor in a gap to the original's track at the
-/// replay's clock for the window to cross the gap: noise moves a copy's anchor to a
+/// The default of `trust.copies.bridge_m`: the largest distance, metres, from a copy's anchor
+/// in a gap to the original's track at the replay's clock for the window to cross the gap:
+/// noise moves a copy's anchor to a
 /// neighbouring H3 res-10 cell (~130 m between centres); a parallel street a city block away
 /// (~180 m) or more is a drive of its own.
 pub const BRIDGE_M: f64 = 150.0;
@@ -32,8 +34,8 @@ pub struct Reach {
 
 /// Widen the finding's chain — the copy's anchors `span.0..=span.1` — over the anchor pairs
 /// `on` its clock (votes `(i in the copy, j in the original)`: pair `i` is the copy's anchors
-/// `i` and `i + 1`), crossing a gap only where every copy anchor in it is within [`BRIDGE_M`]
-/// of the original's track at `to_original(time)` ([`off_track_m`]). `ta`, `tb`: the original's
+/// `i` and `i + 1`), crossing a gap only where every copy anchor in it is within `max_m`
+/// metres (`trust.copies.bridge_m`, default [`BRIDGE_M`]) of the original's track at `to_original(time)` ([`off_track_m`]). `ta`, `tb`: the original's
 /// and the copy's anchors `(H3 cell, ms)`, in time order. No errors.
 ///
 /// ```
@@ -46,7 +48,7 @@ pub struct Reach {
 /// tb[10].0 = u64::from(h3o::LatLng::new(60.018, 25.04).unwrap().to_cell(h3o::Resolution::Ten));
 /// tb[20].0 = u64::from(h3o::LatLng::new(60.0002, 25.08).unwrap().to_cell(h3o::Resolution::Ten));
 /// let on: Vec<(u32, u32)> = (0..29).filter(|i| ![9, 10, 19, 20].contains(i)).map(|i| (i, i)).collect();
-/// let r = reach(&ta, &tb, &on, (11, 19), |t| t - 86_400_000);
+/// let r = reach(&ta, &tb, &on, (11, 19), |t| t - 86_400_000, tessera::trust::bridge::BRIDGE_M);
 /// // crosses the 20 m gap, not the 2 km one
 /// assert_eq!(r, Reach { lo: 11, hi: 29, more: 8 });
 /// ```
@@ -56,11 +58,12 @@ pub fn reach(
     on: &[(u32, u32)],
     span: (usize, usize),
     to_original: impl Fn(i64) -> i64,
+    max_m: f64,
 ) -> Reach {
     let mut pairs: Vec<usize> = on.iter().map(|p| p.0 as usize).collect();
     pairs.sort_unstable();
     pairs.dedup();
-    let near = |n: usize| off_track_m(ta, tb[n].0, to_original(tb[n].1)).is_some_and(|d| d <= BRIDGE_M);
+    let near = |n: usize| off_track_m(ta, tb[n].0, to_original(tb[n].1)).is_some_and(|d| d <= max_m);
     let (mut lo, mut hi) = span;
     for &i in pairs.iter().rev().filter(|&&i| i < span.0) {
         if i + 1 < lo && !(i + 2..lo).all(near) {

@@ -475,15 +475,9 @@ fn scaled_finding(
         let on = r.on_clock(ta, tb, v, k);
         let (a0, b0) = (ta[first.1 as usize].1, tb[first.0 as usize].1);
         let to_original = |t: i64| a0 + ((t - b0) as f64 / r.scale).round() as i64;
-        widen(
-            &mut f,
-            ta,
-            tb,
-            &on,
-            (first.0 as usize, last.0 as usize),
-            to_original,
-            "on this clock",
-        );
+        let span = (first.0 as usize, last.0 as usize);
+        let reach = super::bridge::reach(ta, tb, &on, span, to_original, k.bridge_m);
+        widen(&mut f, tb, reach, k.bridge_m, "on this clock");
     }
     f
 }
@@ -535,7 +529,8 @@ fn constant_run(
                         o[o.len() / 2],
                         (chain[0].0 as usize, chain[chain.len() - 1].0 as usize + 1),
                     );
-                    widen(&mut f, ta, tb, &on, span, |t| t - median, "at this offset");
+                    let reach = super::bridge::reach(ta, tb, &on, span, |t| t - median, k.bridge_m);
+                    widen(&mut f, tb, reach, k.bridge_m, "at this offset");
                 }
                 return Some((f, on));
             }
@@ -546,27 +541,17 @@ fn constant_run(
     None
 }
 
-/// Trust rule set 7: widen a `replay`'s window from its chain — the copy's anchors
-/// `span.0..=span.1` — over the anchor pairs `on` its clock ([`super::bridge::reach`]), with
-/// their count in the evidence; `to_original` maps the copy's time to the original's.
-fn widen(
-    f: &mut Finding,
-    ta: &[(u64, i64)],
-    tb: &[(u64, i64)],
-    on: &[(u32, u32)],
-    span: (usize, usize),
-    to_original: impl Fn(i64) -> i64,
-    clock: &str,
-) {
-    let r = super::bridge::reach(ta, tb, on, span, to_original);
+/// Trust rule set 7: widen a `replay`'s window to the copy's anchors `r.lo..=r.hi` (its chains
+/// on the replay's clock, [`super::bridge::reach`] within `max_m`), with their count in the
+/// evidence.
+fn widen(f: &mut Finding, tb: &[(u64, i64)], r: super::bridge::Reach, max_m: f64, clock: &str) {
     f.start_ms = f.start_ms.min(tb[r.lo].1);
     f.end_ms = f.end_ms.max(tb[r.hi].1);
     if r.more > 0 {
         f.measured.push_str(&format!(
-            "; withheld with {} more anchor pairs matched {clock}, the anchors between within {} m \
+            "; withheld with {} more anchor pairs matched {clock}, the anchors between within {max_m} m \
              of the original's track",
-            r.more,
-            super::bridge::BRIDGE_M
+            r.more
         ));
     }
 }

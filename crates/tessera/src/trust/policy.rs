@@ -181,6 +181,12 @@ pub struct CopiesPolicy {
     /// 25 m/s, and honest trucks a day apart at one limiter speed were withheld as `replay`
     /// over it.
     pub min_unsteady_s: f64,
+    /// From trust rule set 7 a `replay`'s withheld window crosses a gap between its matched
+    /// chains only where every anchor of the copy in the gap lies within this of the original's
+    /// track, metres (default 150: receiver noise moves a copy's anchor into a neighbouring
+    /// res-10 cell, ~130 m between centres; a parallel street a block away, ~180 m, or an
+    /// honest driver's own detour is not crossed). See [`super::bridge`].
+    pub bridge_m: f64,
     /// A copy driven the other way (its fixes reversed, its clock mirrored) is matched too
     /// (default true): see [`super::reverse`].
     pub reversed: bool,
@@ -256,7 +262,7 @@ defaults! {
     CopiesPolicy {
         anchor_resolution: 10, anchor_sampling: 2, min_anchors: MIN_ANCHORS, min_scaled_anchors: 12, min_match_s: 180, max_spread_s: 3,
         co_travel_s: 120, max_time_scale: 1.25, min_unsteady_m: 300.0, min_unsteady_s: 25.0,
-        reversed: true, history_epochs: 4,
+        bridge_m: super::bridge::BRIDGE_M, reversed: true, history_epochs: 4,
         one_rank_per_wallet: true,
     }
     TimePolicy { max_future_s: 300, max_delay_days: 0, clock_step_m: 300.0 }
@@ -353,6 +359,9 @@ pub struct TrustKernels {
     /// A departure from a steady pace must last this long at that pace, seconds (trust rule
     /// set 6, with `paced_departure`).
     pub min_unsteady_s: f64,
+    /// Metres from the original's track a gap's anchors may lie for a `replay`'s window to
+    /// cross it (trust rule set 7).
+    pub bridge_m: f64,
     /// A constant-offset `replay` needs `min_unsteady_m` too (trust rule set 5).
     pub unsteady_replays: bool,
     /// The departure from a steady pace is [`super::warp::departure`]'s from rule set 6
@@ -518,6 +527,7 @@ impl TrustPolicy {
             },
             min_unsteady_m: positive(t.min_unsteady_m, 1e6, "trust.copies.min_unsteady_m")?,
             min_unsteady_s: positive(t.min_unsteady_s, 1e6, "trust.copies.min_unsteady_s")?,
+            bridge_m: positive(t.bridge_m, 1e5, "trust.copies.bridge_m")?,
             unsteady_replays: true,
             paced_departure: true,
             every_chain: true,
