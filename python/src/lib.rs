@@ -354,6 +354,12 @@ fn epoch_table(py: Python<'_>, lake: PathBuf, epoch_id: &str, name: &str) -> PyR
         "trust" => tessera::tables::trust_schema(),
         _ => tessera::tables::coverage_schema(),
     };
+    // Every layout as the table's schema (layout 4 writes explain's decimals with 18 digits).
+    let batches = batches
+        .iter()
+        .map(|b| tessera::tables::conform(b, &schema).map_err(|e| format!("{}: {e}", path.display())))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(te)?;
     table(py, batches, schema)
 }
 

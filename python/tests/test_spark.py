@@ -113,14 +113,16 @@ def test_an_analyst_reads_the_per_source_tables_with_sparks_default_reader(spark
 
 @pytest.mark.parametrize("table", ["explain", "coverage"])
 def test_an_analyst_reads_the_epoch_tables_with_sparks_default_reader(spark, demo, table):
-    """An epoch's `explain` and `coverage` in Parquet layout 3 (as layout 2: `cell` UInt64
-    DELTA_BINARY_PACKED, `cell_id` and times PLAIN; and explain's Decimal128 columns without
-    statistics): Spark's vectorized reader gives the cells and points pyarrow gives."""
+    """An epoch's `explain` and `coverage` in Parquet layout 4 (as layout 2: `cell` UInt64
+    DELTA_BINARY_PACKED, `cell_id` and times PLAIN; as layout 3, explain's fixed-point columns
+    without statistics; and those as DECIMAL(18,6) on INT64): Spark's vectorized reader gives
+    the cells and points pyarrow gives."""
+    import pyarrow as pa
     import pyarrow.dataset as pads
 
     files = sorted(Path(demo).glob(f"epochs/*/{table}.parquet"))
     assert files, f"the demo lake has no {table} files"
-    assert all('"layout": 3' in (f.parent / "manifest.json").read_text() for f in files)
+    assert all('"layout": 4' in (f.parent / "manifest.json").read_text() for f in files)
     row = (
         spark.read.parquet(*map(str, files))
         .selectExpr("count(*)", "sum(cast(cell as decimal(38,0)))", "count(distinct cell_id)")
@@ -131,6 +133,8 @@ def test_an_analyst_reads_the_epoch_tables_with_sparks_default_reader(spark, dem
     want = (t.num_rows, sum(cells), len(set(t["cell_id"].to_pylist())))
     assert (row[0], int(row[1]), row[2]) == want
     if table == "explain":
+        assert t.schema.field("points").type == pa.decimal128(18, 6)
+        assert spark.read.parquet(str(files[0])).schema["points"].dataType.simpleString() == "decimal(18,6)"
         # A filter on a column without statistics is pushed down and still answers exactly.
         top = max(t["points"].to_pylist())
         got = spark.read.parquet(*map(str, files)).where(f"points >= {top}").selectExpr("count(*)", "sum(points)").collect()[0]

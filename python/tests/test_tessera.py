@@ -55,6 +55,16 @@ def test_stages_chain_from_fixes_to_amounts_that_sum_to_the_pool():
 
 def test_score_with_prior_coverage_and_registry(lake):
     s46 = tessera.run_epoch(lake, "2026-W46", 1000)
+    # The file stores explain's decimals with 18 digits (Parquet layout 4); epoch_table gives
+    # the table's schema, Decimal128(38, 6), with the same values.
+    explain = tessera.epoch_table(lake, "2026-W46", "explain")
+    assert explain.schema.field("points").type == pa.decimal128(38, 6)
+    import pyarrow.parquet as pq
+
+    on_disk = pq.read_table(Path(lake) / "epochs" / "2026-W46" / "explain.parquet")
+    assert on_disk.schema.field("points").type == pa.decimal128(18, 6)
+    for c in ["rank_w", "freshness_w", "quality_w", "region_w", "trust_w", "points"]:
+        assert on_disk.column(c).to_pylist() == explain.column(c).to_pylist() and explain.num_rows > 0
     coverage = tessera.epoch_table(lake, "2026-W46", "coverage")
     fixes, _, _, _ = tessera.read_trace(SAMPLE / "car-001" / "2026-W47-trip1.nmea", device="car-001")
     visits = tessera.cover(tessera.clean(fixes)[0])

@@ -8,6 +8,11 @@ use tessera::registry::Registry;
 use tessera::simulate::{simulate, SimConfig};
 
 fn lake() -> tempfile::TempDir {
+    lake_in(tessera::tables::Layout::CURRENT)
+}
+
+/// The simulated two-epoch lake, W46 written in `w46` (W47 in the current layout).
+fn lake_in(w46: tessera::tables::Layout) -> tempfile::TempDir {
     let fleet = simulate(&SimConfig {
         drivers: 6,
         epochs: 2,
@@ -22,12 +27,11 @@ fn lake() -> tempfile::TempDir {
     }
     let reg = Registry::parse(fleet.registry_csv.as_bytes(), "sim").unwrap();
     for e in ["2026-W46", "2026-W47"] {
-        pipeline::run(
-            &lake,
-            &EpochInputs::new(e.parse().unwrap(), 1_000_000, reg.clone()),
-            &pipeline::no_progress,
-        )
-        .unwrap();
+        let mut inputs = EpochInputs::new(e.parse().unwrap(), 1_000_000, reg.clone());
+        if e == "2026-W46" {
+            inputs.layout = w46;
+        }
+        pipeline::run(&lake, &inputs, &pipeline::no_progress).unwrap();
     }
     d
 }
@@ -141,6 +145,23 @@ fn h3_functions_work_on_lake_columns() {
         assert_eq!(bad, ["0"]);
         let parents = rows(&ctx, "SELECT count(DISTINCT h3_cell_to_parent(cell, 7)) FROM coverage WHERE epoch = '2026-W47'").await;
         assert!(parents[0].parse::<u64>().unwrap() >= 1);
+    });
+}
+
+/// Layout 4 writes explain's multipliers and points as DECIMAL(18,6); SQL reads every layout
+/// as the table's Decimal128(38,6), with the points the rewards were paid from.
+#[test]
+fn rule_narrow_decimals_explain_reads_as_one_type_across_layouts() {
+    let d = lake_in(tessera::tables::Layout::V3);
+    let m = |e: &str| std::fs::read_to_string(d.path().join(format!("epochs/{e}/manifest.json"))).unwrap();
+    assert!(m("2026-W46").contains("\"layout\": 3") && m("2026-W47").contains("\"layout\": 4"));
+    rt().block_on(async {
+        let ctx = crate::session(d.path()).await.unwrap();
+        let q = "SELECT e.epoch, min(arrow_typeof(e.points)), max(arrow_typeof(e.rank_w)), sum(e.points) = r.points \
+                 FROM explain e JOIN (SELECT epoch, sum(points) AS points FROM rewards WHERE kind = 'base' GROUP BY epoch) r \
+                 ON e.epoch = r.epoch GROUP BY e.epoch, r.points ORDER BY e.epoch";
+        let typed = "Decimal128(38, 6) | Decimal128(38, 6) | true";
+        assert_eq!(rows(&ctx, q).await, [format!("2026-W46 | {typed}"), format!("2026-W47 | {typed}")]);
     });
 }
 

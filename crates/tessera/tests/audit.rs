@@ -345,40 +345,72 @@ fn rule_each_layout_writes_the_same_rows_and_the_same_money_in_its_own_bytes() {
         drop(d);
         files
     };
-    let (v1, v2, v3) = (run(Layout::V1), run(Layout::V2), run(Layout::V3));
+    let (v1, v2, v3, v4) = (run(Layout::V1), run(Layout::V2), run(Layout::V3), run(Layout::V4));
+    let schemas = [
+        tessera::tables::explain_schema(),
+        tessera::tables::coverage_schema(),
+        tessera::tables::rejections_schema(),
+    ];
+    // Every layout's rows, read as the table's schema (layout 4's 18-digit decimals widened).
+    let logical = |bytes: &Vec<u8>, i: usize| -> Vec<arrow_array::RecordBatch> {
+        let b = rows(bytes.clone());
+        b.iter()
+            .map(|b| tessera::tables::conform(b, &schemas[i]).unwrap())
+            .collect()
+    };
     for (i, name) in ["explain", "coverage", "rejections"].iter().enumerate() {
         if i < 2 {
             assert_ne!(v1[i], v2[i], "{name}: layout 2 in other bytes");
         }
         assert_eq!(rows(v1[i].clone()), rows(v2[i].clone()), "{name}: the same rows");
         assert_eq!(rows(v2[i].clone()), rows(v3[i].clone()), "{name}: the same rows");
+        assert_eq!(logical(&v3[i], i), logical(&v4[i], i), "{name}: the same rows");
     }
-    // Layout 3 changes only the tables with fixed-point columns: explain.
+    // Layouts 3 and 4 change only the table with fixed-point columns: explain.
     assert_ne!(v2[0], v3[0], "explain: layout 3 in other bytes");
+    assert_ne!(v3[0], v4[0], "explain: layout 4 in other bytes");
     assert_eq!(
-        v2[1..3],
-        v3[1..3],
+        (&v2[1..3], &v3[1..3]),
+        (&v3[1..3], &v4[1..3]),
         "coverage and rejections: no fixed-point column, layout 2's bytes"
     );
-    let stats = |bytes: &[u8], col: &str| {
+    let column = |bytes: &[u8], col: &str| {
         use parquet::file::reader::FileReader;
         let r = parquet::file::reader::SerializedFileReader::new(bytes::Bytes::from(bytes.to_vec())).unwrap();
         let rg = r.metadata().row_group(0);
-        let c = rg.columns().iter().find(|c| c.column_path().string() == col).unwrap();
-        c.statistics().is_some()
+        rg.columns()
+            .iter()
+            .find(|c| c.column_path().string() == col)
+            .unwrap()
+            .clone()
     };
+    let stats = |bytes: &[u8], col: &str| column(bytes, col).statistics().is_some();
     assert!(
-        stats(&v2[0], "points") && !stats(&v3[0], "points"),
-        "layout 3: no statistics for points"
+        stats(&v2[0], "points") && !stats(&v3[0], "points") && !stats(&v4[0], "points"),
+        "layouts 3 and 4: no statistics for points"
     );
-    assert!(
-        stats(&v3[0], "cell") && stats(&v3[0], "first_time"),
-        "the other columns keep theirs"
-    );
-    assert_eq!(v1[3], v2[3], "the same payouts");
-    assert_eq!(v2[3], v3[3], "the same payouts");
-    assert_eq!(v1[4], v2[4], "the same merkle root and proofs");
-    assert_eq!(v2[4], v3[4], "the same merkle root and proofs");
+    for v in [&v3, &v4] {
+        assert!(
+            stats(&v[0], "cell") && stats(&v[0], "first_time"),
+            "the other columns keep theirs"
+        );
+    }
+    use parquet::basic::Type as Physical;
+    for w in ["rank_w", "freshness_w", "quality_w", "region_w", "trust_w", "points"] {
+        assert_eq!(column(&v3[0], w).column_type(), Physical::FIXED_LEN_BYTE_ARRAY, "{w}");
+        assert_eq!(
+            column(&v4[0], w).column_type(),
+            Physical::INT64,
+            "layout 4: {w} on INT64"
+        );
+    }
+    let back = rows(v4[0].clone());
+    let points = back[0].schema().field_with_name("points").unwrap().data_type().clone();
+    assert_eq!(points, arrow_schema::DataType::Decimal128(18, 6));
+    for v in [&v2, &v3, &v4] {
+        assert_eq!(v1[3], v[3], "the same payouts");
+        assert_eq!(v1[4], v[4], "the same merkle root and proofs");
+    }
 }
 
 #[test]

@@ -46,7 +46,8 @@ pub(super) fn sink<T: Send + Sync, B: Fn(&[T]) -> RecordBatch + Sync>(
         path: p.display().to_string(),
         source,
     })?;
-    tables::BatchSink::with_props(f, schema, layout.props(schema), build).map_err(|e| pq_error(name, e))
+    let file_schema = layout.file_schema(schema);
+    tables::BatchSink::with_props(f, &file_schema, layout.props(&file_schema), build).map_err(|e| pq_error(name, e))
 }
 
 pub(super) fn pq_error(name: &str, source: parquet::errors::ParquetError) -> Error {

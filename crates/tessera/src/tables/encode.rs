@@ -9,12 +9,18 @@
 //! the example on `parquet::arrow::arrow_writer::ArrowColumnWriter`): a row group is cut exactly
 //! where `ArrowWriter::write` cuts it (at `max_row_group_row_count` rows, slicing a batch that
 //! straddles the limit; empty batches write nothing) and the chunks are appended in column order.
+//!
+//! A batch's `Decimal128` column may be written with a smaller precision than it was built
+//! with (the writer's schema says so: [`super::Layout::file_schema`]); each of its values is
+//! checked against that precision ([`as_field`]), so none is ever written wrapped.
 
-use arrow_array::RecordBatch;
-use arrow_schema::SchemaRef;
+use arrow_array::cast::AsArray;
+use arrow_array::types::Decimal128Type;
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, SchemaRef};
 use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnWriter, ArrowRowGroupWriterFactory};
 use parquet::arrow::ArrowWriter;
-use parquet::errors::Result;
+use parquet::errors::{ParquetError, Result};
 use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::Type;
@@ -54,6 +60,32 @@ pub struct ColumnParallelWriter<W: Write + Send> {
     max_rows: usize,
     /// The row group being encoded: column writers grouped per field, and its rows so far.
     group: Option<(Vec<Vec<ArrowColumnWriter>>, usize)>,
+}
+
+/// `array` as the writer's `field` says it is written: a `Decimal128` array of another
+/// precision (the same scale) relabelled, after checking that every value fits that precision;
+/// any other array as it is.
+///
+/// # Errors
+/// A value that does not fit, or another scale: an error naming the column and the value.
+fn as_field(field: &Field, array: &ArrayRef) -> Result<ArrayRef> {
+    let (DataType::Decimal128(p, s), DataType::Decimal128(q, t)) = (field.data_type(), array.data_type()) else {
+        return Ok(array.clone());
+    };
+    if (p, s) == (q, t) {
+        return Ok(array.clone());
+    }
+    let bad = |e: String| ParquetError::General(format!("column {:?}: {e}", field.name()));
+    if s != t {
+        return Err(bad(format!("scale {t} written as scale {s}")));
+    }
+    let a = array.as_primitive::<Decimal128Type>();
+    a.validate_decimal_precision(*p).map_err(|e| bad(e.to_string()))?;
+    let narrowed = a
+        .clone()
+        .with_precision_and_scale(*p, *s)
+        .map_err(|e| bad(e.to_string()))?;
+    Ok(std::sync::Arc::new(narrowed))
 }
 
 fn leaf_count(t: &Type) -> usize {
@@ -143,7 +175,8 @@ impl<W: Write + Send> ColumnParallelWriter<W> {
             .enumerate()
             .map(|(j, ws)| {
                 for b in run {
-                    let leaves = compute_leaves(schema.field(j), b.column(j))?;
+                    let column = as_field(schema.field(j), b.column(j))?;
+                    let leaves = compute_leaves(schema.field(j), &column)?;
                     for (w, leaf) in ws.iter_mut().zip(leaves) {
                         w.write(&leaf)?;
                     }
@@ -282,5 +315,59 @@ mod tests {
         let mut parallel = ColumnParallelWriter::try_new(Vec::new(), &schema, WriterProperties::default()).unwrap();
         parallel.write(&[batch(&schema, 0, 0)]).unwrap();
         assert_eq!(serial.into_inner().unwrap(), parallel.into_inner().unwrap());
+    }
+
+    /// One `Decimal128` column `v` of precision `p`, scale 6 (`decimals_at` another scale).
+    fn decimals(p: u8, v: &[i128]) -> (SchemaRef, RecordBatch) {
+        decimals_at(p, 6, v)
+    }
+
+    fn decimals_at(p: u8, scale: i8, v: &[i128]) -> (SchemaRef, RecordBatch) {
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "points",
+            DataType::Decimal128(p, scale),
+            false,
+        )]));
+        let a = arrow_array::Decimal128Array::from(v.to_vec())
+            .with_precision_and_scale(p, scale)
+            .unwrap();
+        (
+            schema.clone(),
+            RecordBatch::try_new(schema, vec![Arc::new(a) as ArrayRef]).unwrap(),
+        )
+    }
+
+    #[test]
+    fn rule_narrow_decimals_a_38_digit_column_written_as_18_digits_is_what_arrow_writes_for_18() {
+        let v: Vec<i128> = (0..5000).map(|i| i * 1_000_003 % 999_999_999_999_999_999).collect();
+        let (s18, b18) = decimals(18, &v);
+        let (_, b38) = decimals(38, &v);
+        let mut serial = ArrowWriter::try_new(Vec::new(), s18.clone(), None).unwrap();
+        serial.write(&b18).unwrap();
+        let mut parallel = ColumnParallelWriter::try_new(Vec::new(), &s18, WriterProperties::default()).unwrap();
+        parallel.write(&[b38]).unwrap();
+        let bytes = parallel.into_inner().unwrap();
+        assert_eq!(serial.into_inner().unwrap(), bytes);
+        let back = crate::tables::from_parquet(bytes.into()).unwrap();
+        assert_eq!(back[0].column(0).data_type(), &DataType::Decimal128(18, 6));
+        assert_eq!(back[0].column(0).as_primitive::<Decimal128Type>().values().to_vec(), v);
+    }
+
+    #[test]
+    fn rule_narrow_decimals_a_value_beyond_18_digits_is_an_error_naming_the_column_never_wrapped() {
+        let (s18, _) = decimals(18, &[]);
+        for big in [
+            1_000_000_000_000_000_000i128,
+            i128::from(u64::MAX),
+            -1_000_000_000_000_000_000,
+        ] {
+            let (_, b38) = decimals(38, &[1, big]);
+            let mut w = ColumnParallelWriter::try_new(Vec::new(), &s18, WriterProperties::default()).unwrap();
+            let e = w.write(&[b38]).unwrap_err().to_string();
+            assert!(e.contains("\"points\"") && e.contains("precision 18"), "{e}");
+        }
+        let (_, scale0) = decimals_at(38, 0, &[1]);
+        let mut w = ColumnParallelWriter::try_new(Vec::new(), &s18, WriterProperties::default()).unwrap();
+        assert!(w.write(&[scale0]).unwrap_err().to_string().contains("scale 0"));
     }
 }

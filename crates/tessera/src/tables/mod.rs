@@ -25,7 +25,7 @@ pub use flags::{
     flags_batch, flags_rows, flags_schema, trust_batch, trust_rows, trust_schema, AnchorRow, FlagRow,
 };
 pub use imu::{batch_to_imu, imu_schema, imu_to_batches};
-pub use layout::{Layout, HIGH_CARDINALITY_COLUMNS};
+pub use layout::{Layout, HIGH_CARDINALITY_COLUMNS, NARROW_PRECISION};
 pub use places::{
     places_batch, places_from_batches, places_from_parquet, places_parquet, places_schema, regions_batch,
     regions_schema, RegionRow,
@@ -87,6 +87,48 @@ pub fn column<'a, T: 'static>(b: &'a RecordBatch, name: &str) -> Result<&'a T, S
     c.as_any()
         .downcast_ref::<T>()
         .ok_or_else(|| format!("column {name:?} has type {}, not what tessera writes", c.data_type()))
+}
+
+/// A batch read from an epoch's file as the table's `schema`: the columns by name, in the
+/// schema's order, a `Decimal128` column of a smaller precision (a [`Layout::V4`] file's
+/// fixed-point columns, `Decimal128(18, 6)`) widened to the schema's (the same values). So
+/// every layout reads as one schema (Python's `epoch_table`, the SQL tables).
+///
+/// # Errors
+/// A message naming a column that is missing or of another type.
+///
+/// ```
+/// use tessera::tables::{conform, explain_schema, Layout};
+/// let s = explain_schema();
+/// let file = arrow_array::RecordBatch::new_empty(Layout::V4.file_schema(&s));
+/// assert_eq!(conform(&file, &s).unwrap().schema(), s);
+/// let coverage = arrow_array::RecordBatch::new_empty(tessera::tables::coverage_schema());
+/// assert!(conform(&coverage, &s).unwrap_err().contains("\"device\" is missing"));
+/// ```
+pub fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, String> {
+    let cols = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let c = batch
+                .column_by_name(f.name())
+                .ok_or_else(|| format!("column {:?} is missing", f.name()))?;
+            match (f.data_type(), c.data_type()) {
+                (a, b) if a == b => Ok(c.clone()),
+                (DataType::Decimal128(p, s), DataType::Decimal128(q, t)) if s == t && q <= p => {
+                    let d = c
+                        .as_any()
+                        .downcast_ref::<arrow_array::Decimal128Array>()
+                        .expect("decimal");
+                    let wide = d.clone().with_precision_and_scale(*p, *s).map_err(|e| e.to_string())?;
+                    Ok(std::sync::Arc::new(wide) as arrow_array::ArrayRef)
+                }
+                (a, b) => Err(format!("column {:?} has type {b}, not {a}", f.name())),
+            }
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let opts = arrow_array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    RecordBatch::try_new_with_options(schema.clone(), cols, &opts).map_err(|e| e.to_string())
 }
 
 /// An H3 index as its canonical string, lowercase hex without leading zeros (what
