@@ -40,8 +40,9 @@ pub enum Layout {
     /// As `V3`, but the fixed-point columns in Parquet as `DECIMAL(18, 6)` on `INT64`
     /// ([`Layout::file_schema`]) instead of `DECIMAL(38, 6)` on a 16-byte
     /// `FIXED_LEN_BYTE_ARRAY`. arrow-rs turns every value of the latter into a reference-counted
-    /// byte array on its way to the encoder (clone, split and drop per value): at 10^7 fixes
-    /// that was 8–10 % of an epoch's CPU, and the 18-digit column is 7–10 % faster end to end.
+    /// byte array on its way to the encoder (clone, split and drop per value): ~6 % of the CPU
+    /// samples of a 10^7-fix epoch; with the 18-digit columns it ran 5–7 % faster end to end
+    /// (README, thirty-seventh round).
     /// The values are the same: every multiplier and point a valid policy gives one visit is
     /// below 10^15 millionths ([`NARROW_PRECISION`]). Readers get `Decimal128(18, 6)` from the
     /// file; tessera's readers (SQL, Python) present every layout as the table's schema,
@@ -201,7 +202,9 @@ impl Layout {
         if self != Layout::V4 {
             return schema.clone();
         }
-        let fields: Vec<_> = (schema.fields().iter())
+        let fields: Vec<_> = schema
+            .fields()
+            .iter()
             .map(|f| match f.data_type() {
                 DataType::Decimal128(38, 6) => Arc::new(
                     f.as_ref()
