@@ -1,6 +1,6 @@
 //! Criterion micro-benchmarks of the kernels on a simulated fleet:
 //! parse (NMEA bytes → fixes), cover (a cleaned trace → visits), index (fixes → H3 cells, against
-//! h3o's indexer), score (sorted visits → points), allocate (points → integer amounts). `cargo bench -p tessera-benches --bench kernels`.
+//! h3o's indexer), score (sorted visits → points), trust (the per-segment detectors), allocate (points → integer amounts). `cargo bench -p tessera-benches --bench kernels`.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::hint::black_box;
@@ -67,6 +67,17 @@ fn kernels(c: &mut Criterion) {
                 .fold(0u64, |a, ll| a ^ u64::from(ix.to_cell(*ll, k.resolution)))
         })
     });
+    // The pipeline's indexing with trust on: each fix at res 12 and at the copies' anchor
+    // resolution (10) from one projection.
+    g.bench_function("point_indexer_res12_and_10", |b| {
+        b.iter(|| {
+            let mut ix = tessera::cells::PointIndexer::default();
+            lls.iter().fold(0u64, |a, ll| {
+                let [(c, _), (p, _)] = ix.to_cells_hex(*ll, [k.resolution, h3o::Resolution::Ten]);
+                a ^ u64::from(c) ^ u64::from(p)
+            })
+        })
+    });
     g.bench_function("h3o_latlng_indexer_res12", |b| {
         b.iter(|| {
             let mut ix = h3o::LatLngIndexer::default();
@@ -105,6 +116,16 @@ fn kernels(c: &mut Criterion) {
             )
             .len()
         })
+    });
+    g.finish();
+
+    // trust: the per-segment detectors (time, despiker, movement floor, kinematics, simulator)
+    // over the same driver-week as one segment, default trust policy.
+    let tk = k.trust.as_ref().expect("the default policy has trust on");
+    let mut g = c.benchmark_group("trust");
+    g.throughput(Throughput::Elements(refs.len() as u64));
+    g.bench_function("check_segment_driver_week", |b| {
+        b.iter(|| tessera::trust::check_segment(&refs, None, tk).runs.len())
     });
     g.finish();
 

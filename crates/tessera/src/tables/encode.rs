@@ -80,7 +80,12 @@ fn as_field(field: &Field, array: &ArrayRef) -> Result<ArrayRef> {
         return Err(bad(format!("scale {t} written as scale {s}")));
     }
     let a = array.as_primitive::<Decimal128Type>();
-    a.validate_decimal_precision(*p).map_err(|e| bad(e.to_string()))?;
+    // Every slot in range (one comparison each) settles it; otherwise arrow-rs's check, which
+    // skips null slots and names the value that does not fit.
+    let max = 10i128.pow(u32::from(*p)) - 1;
+    if !a.values().iter().all(|v| (-max..=max).contains(v)) {
+        a.validate_decimal_precision(*p).map_err(|e| bad(e.to_string()))?;
+    }
     let narrowed = a
         .clone()
         .with_precision_and_scale(*p, *s)
@@ -369,5 +374,30 @@ mod tests {
         let (_, scale0) = decimals_at(38, 0, &[1]);
         let mut w = ColumnParallelWriter::try_new(Vec::new(), &s18, WriterProperties::default()).unwrap();
         assert!(w.write(&[scale0]).unwrap_err().to_string().contains("scale 0"));
+        // A null slot's value is not a value: whatever it holds, the column is written.
+        let nullable = Arc::new(Schema::new(vec![Field::new(
+            "points",
+            DataType::Decimal128(18, 6),
+            true,
+        )]));
+        let a = arrow_array::Decimal128Array::new(
+            vec![1, 1_000_000_000_000_000_000i128].into(),
+            Some(vec![true, false].into()),
+        )
+        .with_precision_and_scale(38, 6)
+        .unwrap();
+        let b = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![Field::new(
+                "points",
+                DataType::Decimal128(38, 6),
+                true,
+            )])),
+            vec![Arc::new(a) as ArrayRef],
+        )
+        .unwrap();
+        let mut w = ColumnParallelWriter::try_new(Vec::new(), &nullable, WriterProperties::default()).unwrap();
+        w.write(&[b]).unwrap();
+        let back = crate::tables::from_parquet(w.into_inner().unwrap().into()).unwrap();
+        assert_eq!(back[0].column(0).null_count(), 1);
     }
 }

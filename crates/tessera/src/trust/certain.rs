@@ -74,6 +74,24 @@ pub(crate) fn above_within(v: f64, e: f64, t: f64) -> Option<bool> {
     }
 }
 
+/// Whether [`above_within`]`(v, `[`err`]`(v) + x / s, t)` is certainly `Some(false)` for the fast
+/// length over a duration `v = fl(√q) / s` — decided without the square root or the divisions,
+/// for the many values far below `t`. `true` only when it holds; `false` when it may not (then
+/// compute `v` and ask [`above_within`]). `q` is the sum of squares `fl(√q)` is taken of (the
+/// same bits), `s > 0` the duration, `x ≥ 0` the fast inputs' bound times `s`, `t ≥ 0`.
+///
+/// Why: let `r = t·s − ABS·s − x` (computed: within `4u·t·s`, `u = 2⁻⁵³`, so within `8u` of
+/// itself relatively when it is at least `t·s / 2`, as required). From `q·(1 + 10⁻⁸) ≤ r²`
+/// (two more roundings), `√q ≤ r·(1 + 10u) / (1 + 4.99 × 10⁻⁹)`, and the computed
+/// `v ≤ √q / s · (1 + u)²`, so `v·(1 + REL)·s < r`: `v + err(v) + x / s < t` with a relative
+/// margin of ~3 × 10⁻⁹, far above the rounding of [`above_within`]'s own sums.
+#[inline]
+pub(crate) fn root_over_within(q: f64, s: f64, x: f64, t: f64) -> bool {
+    let ts = t * s;
+    let r = ts - ABS * s - x;
+    !deferred() && r > 0.0 && r >= 0.5 * ts && q * (1.0 + 1e-8) <= r * r
+}
+
 /// [`above_within`] with the bound [`err`]`(v)`.
 #[inline]
 pub(crate) fn above(v: f64, t: f64) -> Option<bool> {
@@ -145,6 +163,12 @@ mod tests {
         assert_eq!(above(1.0, 5.0), Some(false));
         assert_eq!(at_least(10.0, 5.0), Some(true));
         assert_eq!(at_least(1.0, 5.0), Some(false));
+        // Without the root: 1 m/s² over 1 s against 12 decides; 12 (q = 144) against 12 does not.
+        assert!(root_over_within(1.0, 1.0, 0.0, 12.0));
+        assert!(!root_over_within(144.0, 1.0, 0.0, 12.0));
+        assert!(!root_over_within(1.0, 1.0, 0.0, -1.0));
+        assert!(!root_over_within(f64::NAN, 1.0, 0.0, 12.0));
+        assert!(!root_over_within(1.0, 1.0, f64::INFINITY, 12.0));
     }
 
     #[test]
@@ -170,6 +194,21 @@ mod tests {
         /// Whatever the exact value within the bound, a decided comparison is its comparison.
         /// (`v ± err(v)` is itself rounded to nearest, so the guarantee is for values strictly
         /// inside the bound — the fast forms' real errors are ~2000 times smaller.)
+        #[test]
+        fn rule_a_decision_without_the_root_is_one_the_fast_value_takes(
+            h in 0.0f64..1e4, s in 1e-3f64..1e3, x in 0.0f64..1e3, t in 0.0f64..1e4, near in 0.0f64..1.0
+        ) {
+            // Lengths anywhere, and lengths just under the room left (`near` of it), where the
+            // test without the root is closest to deciding wrong.
+            for len in [h, near.sqrt() * ((t * s - ABS * s - x) / (1.0 + REL)).max(0.0)] {
+                let q = len * len;
+                if root_over_within(q, s, x, t) {
+                    let v = q.sqrt() / s;
+                    prop_assert_eq!(above_within(v, err(v) + x / s, t), Some(false), "{} {} {} {}", q, s, x, t);
+                }
+            }
+        }
+
         #[test]
         fn rule_a_decision_holds_for_every_value_within_the_bound(
             v in 0.0f64..1e4, t in 0.0f64..1e4, u in -0.999f64..=0.999

@@ -106,8 +106,8 @@ pub(crate) fn check_at(
         // Within a road car's grip (decided by a fast value, `certain`), the value is only
         // compared with the threshold again; otherwise it is the exact one, from exact steps.
         let acc = match fast_accel(first, second, s1, s2, k.max_accel_mps2) {
-            Some(_) => None,
-            None => {
+            true => None,
+            false => {
                 let (x1, y1) = steps.get(fixes, live[j], live[p]);
                 let (x2, y2) = steps.get(fixes, live[p], live[m]);
                 let (dx, dy, mean_s) = (x2 / s2 - x1 / s1, y2 / s2 - y1 / s1, (s1 + s2) / 2.0);
@@ -153,16 +153,23 @@ type Sample = (usize, usize, usize, Option<f64>);
 /// most `b1/s1 + b2/s2` (the steps' bounds; the north parts are the same bits) and the rounding
 /// of three operations on terms up to `|x1/s1| + |x2/s2|` (within 6.7 × 10⁻¹⁶ of that sum;
 /// 10⁻¹⁵ is used). Its length over `mean_s` moves by at most that over `mean_s`, added to the
-/// fast length's own [`super::certain::err`].
+/// fast length's own [`super::certain::err`]. Most accelerations are far below `max`: those are
+/// decided without the root and the divisions ([`super::certain::root_over_within`], the same
+/// decision), the rest from the fast value.
 #[inline]
-fn fast_accel(first: Velocity, second: Velocity, s1: f64, s2: f64, max: f64) -> Option<f64> {
+fn fast_accel(first: Velocity, second: Velocity, s1: f64, s2: f64, max: f64) -> bool {
     // `v1.x` is `x1 / s1` and so on ([`per_second`]): the same bits as dividing here.
     let (v1, v2) = (first, second);
     let (dx, dy, mean_s) = (v2.x - v1.x, v2.y - v1.y, (s1 + s2) / 2.0);
-    let fast = super::fast_hypot(dx, dy) / mean_s;
     let moved = v1.bound + v2.bound + 1e-15 * (v1.x.abs() + v2.x.abs());
+    // `fast_hypot`'s sum of squares, the same bits.
+    let q = dx * dx + dy * dy;
+    if super::certain::root_over_within(q, mean_s, 1.01 * moved, max) {
+        return true;
+    }
+    let fast = q.sqrt() / mean_s;
     let e = super::certain::err(fast) + 1.01 * moved / mean_s;
-    (super::certain::above_within(fast, e, max) == Some(false)).then_some(fast)
+    super::certain::above_within(fast, e, max) == Some(false)
 }
 
 fn acceleration(
@@ -376,13 +383,19 @@ mod tests {
             let (k1, k2) = (walk % 3 == 1, walk % 3 == 2);
             for t in around(exact) {
                 let (first, second) = (step(a, &b, cos_lat, k1), step(&b, &c, cos_lat, k2));
-                if let Some(v) = fast_accel(per_second(first, s1), per_second(second, s2), s1, s2, t) {
-                    assert!(exact <= t && v <= t, "{a:?} {b:?} {c:?}: {exact} {v} {t}");
+                if fast_accel(per_second(first, s1), per_second(second, s2), s1, s2, t) {
+                    assert!(exact <= t, "{a:?} {b:?} {c:?}: {exact} {t}");
                 }
             }
             let (first, second) = (step(a, &b, cos_lat, k1), step(&b, &c, cos_lat, k2));
             clear += 1;
-            fast += u32::from(fast_accel(per_second(first, s1), per_second(second, s2), s1, s2, 2.0 * exact).is_some());
+            fast += u32::from(fast_accel(
+                per_second(first, s1),
+                per_second(second, s2),
+                s1,
+                s2,
+                2.0 * exact,
+            ));
         });
         assert!(fast as f64 >= 0.99 * clear as f64, "{fast} of {clear}");
     }
@@ -409,8 +422,8 @@ mod tests {
             let mut err_alone_wrong = 0;
             for t in around_scale(exact, scale) {
                 let second = super::super::enu_near(b, &c, &mut { cos_lat });
-                if let Some(v) = fast_accel(per_second(first, 1.0), per_second(second, 1.0), 1.0, 1.0, t) {
-                    assert!(exact <= t && v <= t, "{a:?} {b:?} {c:?}: {exact} {v} {t}");
+                if fast_accel(per_second(first, 1.0), per_second(second, 1.0), 1.0, 1.0, t) {
+                    assert!(exact <= t, "{a:?} {b:?} {c:?}: {exact} {t}");
                 }
                 let ((fx, fy), _) = second;
                 let v = super::super::fast_hypot(fx - x1, fy - y1);

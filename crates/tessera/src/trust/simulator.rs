@@ -86,30 +86,39 @@ pub(super) fn segment_finding(
     }
 }
 
-/// Longest time span of consecutive `live` fixes for which `same(key(first), key(this))` holds
-/// (each fix's key computed once).
-fn longest<K>(fixes: &[&Fix], live: &[usize], key: impl Fn(&Fix) -> K, same: impl Fn(&K, &K) -> bool) -> i64 {
+/// Longest time span of consecutive `live` fixes for which `same(key(first), this)` holds: a
+/// run starts at `first` and lasts while its fixes are `same` as it (the key computed for the
+/// fixes that start a run only).
+fn longest<K>(fixes: &[&Fix], live: &[usize], key: impl Fn(&Fix) -> K, same: impl Fn(&K, &Fix) -> bool) -> i64 {
     let Some(&first) = live.first() else {
         return 0;
     };
     let (mut best, mut start_ms, mut start_key) = (0i64, fixes[first].time_ms, key(fixes[first]));
     for &i in &live[1..] {
-        let this = key(fixes[i]);
-        if !same(&start_key, &this) {
-            (start_ms, start_key) = (fixes[i].time_ms, this);
+        let f = fixes[i];
+        if !same(&start_key, f) {
+            (start_ms, start_key) = (f.time_ms, key(f));
         }
-        best = best.max(fixes[i].time_ms - start_ms);
+        best = best.max(f.time_ms - start_ms);
     }
     best
 }
 
+/// A run of one signal starts here: the HDOP as given, in hundredths, and the satellites.
+type SignalKey = (Option<u32>, Option<u32>, Option<u8>);
+
+fn signal_key(f: &Fix) -> SignalKey {
+    (f.hdop.map(f32::to_bits), f.hdop_centi(), f.sats)
+}
+
+/// Whether `f` continues the run `a`: one HDOP in hundredths and one satellite count, both
+/// given. An HDOP with the run's bits has its hundredths: only a changed HDOP is rounded again.
+fn same_signal(a: &SignalKey, f: &Fix) -> bool {
+    a.1.is_some() && a.2.is_some() && f.sats == a.2 && (f.hdop.map(f32::to_bits) == a.0 || f.hdop_centi() == a.1)
+}
+
 fn constant_signal(fixes: &[&Fix], live: &[usize], k: &TrustKernels, findings: &mut Vec<Finding>) {
-    let span = longest(
-        fixes,
-        live,
-        |f| (f.hdop_centi(), f.sats),
-        |a, b| a.0.is_some() && a.1.is_some() && a == b,
-    );
+    let span = longest(fixes, live, signal_key, same_signal);
     if span > k.max_constant_signal_ms {
         findings.push(segment_finding(
             fixes,
@@ -168,7 +177,7 @@ fn constant_speed(fixes: &[&Fix], live: &[usize], k: &TrustKernels, findings: &m
         fixes,
         live,
         |f| f.speed_mps,
-        |a, b| match (a, b) {
+        |a, f| match (a, f.speed_mps) {
             (Some(x), Some(y)) => *x > 1.0 && (x - y).abs() <= range,
             _ => false,
         },
@@ -258,7 +267,8 @@ mod tests {
             let f: Vec<Fix> = (0..300)
                 .map(|i| {
                     let mut g = Fix::new(i * 1000 + next(400) as i64, 60.0, 25.0);
-                    g.hdop = (next(10) > 0).then(|| 0.9 + next(2) as f32 * 0.1);
+                    // Two hundredths, each from several HDOPs (0.9, 0.902, 0.904 are all 90).
+                    g.hdop = (next(10) > 0).then(|| 0.9 + next(2) as f32 * 0.1 + next(3) as f32 * 0.002);
                     g.sats = (next(10) > 0).then(|| 9 + next(2) as u8);
                     g.speed_mps = (next(10) > 0).then(|| 0.8 + next(5) as f32 * 0.3);
                     g
@@ -279,12 +289,7 @@ mod tests {
             let signal = |a: &Fix, b: &Fix| {
                 a.hdop_centi().is_some() && a.sats.is_some() && a.hdop_centi() == b.hdop_centi() && a.sats == b.sats
             };
-            let keyed = longest(
-                &refs,
-                &live,
-                |g| (g.hdop_centi(), g.sats),
-                |a, b| a.0.is_some() && a.1.is_some() && a == b,
-            );
+            let keyed = longest(&refs, &live, signal_key, same_signal);
             assert_eq!(keyed, pairwise(&signal));
             let speed = |a: &Fix, b: &Fix| match (a.speed_mps, b.speed_mps) {
                 (Some(x), Some(y)) => x > 1.0 && (x - y).abs() <= 0.5,
@@ -294,7 +299,7 @@ mod tests {
                 &refs,
                 &live,
                 |g| g.speed_mps,
-                |a, b| matches!((a, b), (Some(x), Some(y)) if *x > 1.0 && (x - y).abs() <= 0.5),
+                |a, g| matches!((a, g.speed_mps), (Some(x), Some(y)) if *x > 1.0 && (x - y).abs() <= 0.5),
             );
             assert_eq!(keyed, pairwise(&speed));
         }
