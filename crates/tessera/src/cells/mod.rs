@@ -203,18 +203,36 @@ fn path_between(a: &Fix, ca: CellIndex, b: &Fix, cb: CellIndex, res: Resolution,
     if ca == cb || siblings_adjacent(ca, cb, res) {
         return;
     }
-    if let Ok(dist) = ca.grid_distance(cb) {
-        if dist <= 1 {
+    // h3o's path measures the grid distance as `grid_distance` does (both cells' local IJK from
+    // `ca`, the same errors) and its size hint is that distance (were it the cell count, a path
+    // of two cells has none between): the distance is not measured twice, and no list is
+    // allocated per step.
+    if let Ok(path) = ca.grid_path_cells(cb) {
+        if path.size_hint().0 <= 1 {
             return;
         }
-        if let Ok(path) = ca.grid_path_cells(cb) {
-            let cells: Result<Vec<CellIndex>, _> = path.collect();
-            if let Ok(cells) = cells {
-                out.extend(cells.into_iter().filter(|c| *c != ca && *c != cb));
-                return;
+        let mut whole = true;
+        for c in path {
+            match c {
+                Ok(c) if c != ca && c != cb => out.push(c),
+                Ok(_) => {}
+                Err(_) => {
+                    whole = false;
+                    break;
+                }
             }
         }
+        if whole {
+            return;
+        }
+        out.clear();
     }
+    sampled_between(a, ca, b, cb, res, out);
+}
+
+/// [`path_between`] where h3o has no grid path: the cells of points every half edge length
+/// along the segment, other than the ends' and each once in a row (appended to `out`).
+fn sampled_between(a: &Fix, ca: CellIndex, b: &Fix, cb: CellIndex, res: Resolution, out: &mut Vec<CellIndex>) {
     let d = crate::quality::distance_m(a.lat, a.lon, b.lat, b.lon);
     let steps = ((d / (res.edge_length_m() / 2.0)).ceil() as usize).clamp(1, 10_000);
     for i in 1..steps {
@@ -369,6 +387,58 @@ pub fn dedupe_points(time_ms: &[i64], lat: &[f64], lon: &[f64], res: Resolution)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `path_between` as it was: the grid distance first, then the path collected.
+    fn path_between_measured_twice(a: &Fix, ca: CellIndex, b: &Fix, cb: CellIndex, res: Resolution) -> Vec<CellIndex> {
+        let mut out = Vec::new();
+        if ca == cb || siblings_adjacent(ca, cb, res) {
+            return out;
+        }
+        if let Ok(dist) = ca.grid_distance(cb) {
+            if dist <= 1 {
+                return out;
+            }
+            if let Ok(Ok(cells)) = ca.grid_path_cells(cb).map(|p| p.collect::<Result<Vec<_>, _>>()) {
+                out.extend(cells.into_iter().filter(|c| *c != ca && *c != cb));
+                return out;
+            }
+        }
+        sampled_between(a, ca, b, cb, res, &mut out);
+        out
+    }
+
+    #[test]
+    fn rule_path_between_is_the_grid_path_strictly_between_near_pentagons_too() {
+        // Steps of 0 to ~600 m from random points and from points beside each pentagon.
+        let mut u = crate::test_rng::xorshift_unit(0x243f_6a88_85a3_08d3);
+        let mut starts: Vec<(f64, f64)> = (0..400).map(|_| (u() * 160.0 - 80.0, u() * 360.0 - 180.0)).collect();
+        for p in CellIndex::base_cells().filter(|c| c.is_pentagon()) {
+            let ll = LatLng::from(p);
+            starts.push((ll.lat(), ll.lng()));
+        }
+        let (mut checked, mut between) = (0, 0);
+        for res in [Resolution::Eight, Resolution::Twelve] {
+            for &(lat, lon) in &starts {
+                for _ in 0..8 {
+                    let a = Fix::new(0, lat + (u() - 0.5) * 1e-3, lon + (u() - 0.5) * 1e-3);
+                    let b = Fix::new(1000, a.lat + (u() - 0.5) * 1e-2, a.lon + (u() - 0.5) * 1e-2);
+                    let (Some(ca), Some(cb)) = (cell_of(a.lat, a.lon, res), cell_of(b.lat, b.lon, res)) else {
+                        continue;
+                    };
+                    let mut got = Vec::new();
+                    path_between(&a, ca, &b, cb, res, &mut got);
+                    assert_eq!(
+                        got,
+                        path_between_measured_twice(&a, ca, &b, cb, res),
+                        "{a:?} {b:?} {res}"
+                    );
+                    checked += 1;
+                    between += usize::from(!got.is_empty());
+                }
+            }
+        }
+        assert!(checked > 6000 && between > checked / 3, "{checked} {between}");
+    }
 
     #[test]
     fn rule_siblings_adjacent_only_for_cells_at_grid_distance_one() {
