@@ -74,10 +74,12 @@ pub(crate) fn off_road_over<I: Iterator<Item = TrackFix>>(
     track: impl Fn() -> I,
     k: &OffRoadKernels,
 ) -> Option<Finding> {
-    // Fast sums first (`certain`): when every total and off-road length within their bounds
+    // No step ends off the network (most honest sources): the off-road length is an empty sum,
+    // a share of 0 (or no total to judge), whatever the steps measure — nothing is measured.
+    // Fast sums next (`certain`): when every total and off-road length within their bounds
     // gives the same answer below the thresholds, there is nothing to report; otherwise the
     // exact sums decide and are reported.
-    if nothing_to_report(track(), k) {
+    if !track().any(|f| !f.first && !f.on_road) || nothing_to_report(track(), k) {
         return None;
     }
     let (mut total, mut off, mut fixes) = (0.0f64, 0.0f64, 0u64);
@@ -272,6 +274,25 @@ mod tests {
         assert!(off_road(&[judged(&fixes, &|_, lon| lon < 24.04)], &k).is_none()); // 33 % off
         let short = judged(&fixes[..50], &|_, _| false); // ~0.55 km
         assert!(off_road(&[short], &k).is_none());
+    }
+
+    #[test]
+    fn rule_max_off_road_share_no_step_off_the_network_is_never_reported() {
+        // The strictest kernels (any off-road metre over any length): a track whose fixes are
+        // all on the network, or whose only off-network fixes start its segments (no step ends
+        // there), is spared; one step ending off the network is reported.
+        let k = OffRoadKernels { max_share: 0, min_m: 0 };
+        let fixes = line(300);
+        assert!(off_road(&[judged(&fixes, &|_, _| true)], &k).is_none());
+        let (a, b) = fixes.split_at(150);
+        fn starts_off(seg: &[Fix]) -> Vec<(&Fix, bool)> {
+            seg.iter().enumerate().map(|(i, f)| (f, i > 0)).collect()
+        }
+        assert!(off_road(&[starts_off(a), starts_off(b)], &k).is_none());
+        let mut one = judged(&fixes, &|_, _| true);
+        one[200].1 = false;
+        let f = off_road(&[one], &k).unwrap();
+        assert_eq!(f.fixes, 1);
     }
 
     /// The exact sums, as first written: total metres and off-road metres.
