@@ -441,6 +441,17 @@ mod tests {
     }
 
     #[test]
+    fn rule_path_between_h3os_path_size_hint_is_the_grid_distance() {
+        // `path_between` reads the grid distance from the path's size hint (h3o 0.11); a
+        // release that changed it would fail here before it changed a cover.
+        let a = LatLng::new(48.86, 2.35).unwrap().to_cell(Resolution::Twelve);
+        for b in a.grid_disk::<Vec<_>>(3) {
+            let path = a.grid_path_cells(b).unwrap();
+            assert_eq!(path.size_hint().0 as i32, a.grid_distance(b).unwrap(), "{a} {b}");
+        }
+    }
+
+    #[test]
     fn rule_siblings_adjacent_only_for_cells_at_grid_distance_one() {
         // Every pair of a cell and a cell within 2 of it, around random points and around each
         // of the 12 pentagons, at resolutions 1..=15: the shortcut must never say "adjacent"

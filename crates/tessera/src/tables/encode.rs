@@ -80,10 +80,12 @@ fn as_field(field: &Field, array: &ArrayRef) -> Result<ArrayRef> {
         return Err(bad(format!("scale {t} written as scale {s}")));
     }
     let a = array.as_primitive::<Decimal128Type>();
-    // Every slot in range (one comparison each) settles it; otherwise arrow-rs's check, which
-    // skips null slots and names the value that does not fit.
-    let max = 10i128.pow(u32::from(*p)) - 1;
-    if !a.values().iter().all(|v| (-max..=max).contains(v)) {
+    // Every slot in range (one comparison each) settles it for a valid precision and scale;
+    // otherwise arrow-rs's check, which refuses those, skips null slots and names the value
+    // that does not fit.
+    let in_range = |max: i128| a.values().iter().all(|v| (-max..=max).contains(v));
+    let valid = *p <= 38 && *s >= 0 && *s as u8 <= *p;
+    if !(valid && in_range(10i128.pow(u32::from(*p)) - 1)) {
         a.validate_decimal_precision(*p).map_err(|e| bad(e.to_string()))?;
     }
     let narrowed = a
@@ -397,6 +399,17 @@ mod tests {
         .unwrap();
         let mut w = ColumnParallelWriter::try_new(Vec::new(), &nullable, WriterProperties::default()).unwrap();
         w.write(&[b]).unwrap();
+        // A file precision beyond Decimal128's 38 digits is an error (of the writer or the
+        // write), never a panic.
+        let s39 = Arc::new(Schema::new(vec![Field::new(
+            "points",
+            DataType::Decimal128(39, 6),
+            false,
+        )]));
+        let (_, b38) = decimals(38, &[1]);
+        if let Ok(mut w) = ColumnParallelWriter::try_new(Vec::new(), &s39, WriterProperties::default()) {
+            assert!(w.write(&[b38]).is_err());
+        }
         let back = crate::tables::from_parquet(w.into_inner().unwrap().into()).unwrap();
         assert_eq!(back[0].column(0).null_count(), 1);
     }

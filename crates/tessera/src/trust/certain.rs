@@ -89,7 +89,9 @@ pub(crate) fn above_within(v: f64, e: f64, t: f64) -> Option<bool> {
 pub(crate) fn root_over_within(q: f64, s: f64, x: f64, t: f64) -> bool {
     let ts = t * s;
     let r = ts - ABS * s - x;
-    !deferred() && r > 0.0 && r >= 0.5 * ts && q * (1.0 + 1e-8) <= r * r
+    let room = r * r;
+    // (`room` finite: for `t·s` beyond ~10¹⁵⁴ the square overflows and nothing is decided.)
+    !deferred() && r > 0.0 && r >= 0.5 * ts && room.is_finite() && q * (1.0 + 1e-8) <= room
 }
 
 /// [`above_within`] with the bound [`err`]`(v)`.
@@ -169,6 +171,7 @@ mod tests {
         assert!(!root_over_within(1.0, 1.0, 0.0, -1.0));
         assert!(!root_over_within(f64::NAN, 1.0, 0.0, 12.0));
         assert!(!root_over_within(1.0, 1.0, f64::INFINITY, 12.0));
+        assert!(!root_over_within(f64::INFINITY, 1.0, 0.0, 1e200));
     }
 
     #[test]
@@ -198,10 +201,13 @@ mod tests {
         fn rule_a_decision_without_the_root_is_one_the_fast_value_takes(
             h in 0.0f64..1e4, s in 1e-3f64..1e3, x in 0.0f64..1e3, t in 0.0f64..1e4, near in 0.0f64..1.0
         ) {
-            // Lengths anywhere, and lengths just under the room left (`near` of it), where the
-            // test without the root is closest to deciding wrong.
-            for len in [h, near.sqrt() * ((t * s - ABS * s - x) / (1.0 + REL)).max(0.0)] {
-                let q = len * len;
+            // Lengths anywhere, lengths just under the room left (`near` of it), and sums of
+            // squares at the test's own boundary and a unit in the last place either side,
+            // where it is closest to deciding wrong.
+            let r = t * s - ABS * s - x;
+            let edge = r * r / (1.0 + 1e-8);
+            let near_room = near.sqrt() * (r / (1.0 + REL)).max(0.0);
+            for q in [h * h, near_room * near_room, edge, edge.next_up(), edge.next_down()] {
                 if root_over_within(q, s, x, t) {
                     let v = q.sqrt() / s;
                     prop_assert_eq!(above_within(v, err(v) + x / s, t), Some(false), "{} {} {} {}", q, s, x, t);
