@@ -1,6 +1,8 @@
 //! Criterion micro-benchmarks of the kernels on a simulated fleet:
 //! parse (NMEA bytes → fixes), cover (a cleaned trace → visits), index (fixes → H3 cells, against
-//! h3o's indexer), score (sorted visits → points), trust (the per-segment detectors), allocate (points → integer amounts). `cargo bench -p tessera-benches --bench kernels`.
+//! h3o's indexer, and at two resolutions), score (sorted visits → points), trust (the per-segment
+//! detectors; `check_segment` also computes each fix's point, which the pipeline takes from
+//! cleaning), allocate (points → integer amounts). `cargo bench -p tessera-benches --bench kernels`.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::hint::black_box;

@@ -194,9 +194,7 @@ mod tests {
     }
 
     proptest! {
-        /// Whatever the exact value within the bound, a decided comparison is its comparison.
-        /// (`v ± err(v)` is itself rounded to nearest, so the guarantee is for values strictly
-        /// inside the bound — the fast forms' real errors are ~2000 times smaller.)
+        /// What [`root_over_within`] decides, the fast value's own test decides the same way.
         #[test]
         fn rule_a_decision_without_the_root_is_one_the_fast_value_takes(
             h in 0.0f64..1e4, s in 1e-3f64..1e3, x in 0.0f64..1e3, t in 0.0f64..1e4, near in 0.0f64..1.0
@@ -215,6 +213,9 @@ mod tests {
             }
         }
 
+        /// Whatever the exact value within the bound, a decided comparison is its comparison.
+        /// (`v ± err(v)` is itself rounded to nearest, so the guarantee is for values strictly
+        /// inside the bound — the fast forms' real errors are ~2000 times smaller.)
         #[test]
         fn rule_a_decision_holds_for_every_value_within_the_bound(
             v in 0.0f64..1e4, t in 0.0f64..1e4, u in -0.999f64..=0.999

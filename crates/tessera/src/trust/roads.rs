@@ -65,7 +65,8 @@ pub(crate) struct TrackFix {
 }
 
 /// [`off_road`] over a source's accepted fixes as they come (`track`: a fresh pass over them each
-/// call; one pass, two when the fast sums cannot decide), with the steps cleaning already
+/// call; one pass when no step ends off the network — it stops at the first that does —, then
+/// one for the fast sums, and one more when they cannot decide), with the steps cleaning already
 /// measured: the same metres to the bit (`GeoPoint::distance_m` from the previous fix of the
 /// segment to this one, as `quality::clean_geo` measures) and the same finding, without holding
 /// the track in memory (no per-source vector of its fixes; measured no faster than collecting
