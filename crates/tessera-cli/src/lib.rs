@@ -19,26 +19,9 @@ mod sample {
 
 use clap::Parser;
 
-/// glibc's malloc serves blocks above its mmap threshold (128 KiB at start) with fresh `mmap`s
-/// and returns them on free, and trims arenas past its trim threshold; both rise only when a
-/// large mmapped block is freed. An epoch allocates each source's fixes, points and cells (MBs)
-/// on the worker threads and frees them a moment later, so until something large is freed every
-/// source faults its pages in anew (measured: 1.1–1.8 s of kernel time in a 10^7-fix epoch,
-/// 0.42–0.49 s with these). Fix both at the values the dynamic rule reaches (32 MiB, twice that),
-/// before any thread starts; memory use is unchanged within a few percent.
-fn tune_malloc() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets allocator parameters; called before any other thread exists.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
-    }
-}
-
 /// The `tessera` binary: parse the command line, run the command, print an error and exit 1
 /// on failure.
 pub fn main() {
-    tune_malloc();
     if let Err(e) = tessera::cpu_supported() {
         eprintln!("error: {e}");
         std::process::exit(1);
