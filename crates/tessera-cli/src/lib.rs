@@ -1,10 +1,27 @@
 //! `tessera`: the command line of the tessera reward pipeline. `cli` holds the clap
 //! definitions, `commands/` one file per command, `output` how results are printed; `main.rs`
-//! only calls [`main`].
+//! sets the allocator's options ([`allocator`]) and calls [`main`].
 //!
 //! A library only so `cargo test` compiles this code once: a binary's own unit tests compile
 //! all of it a second time (~170 s of one core in a fresh CI build). Its tests are
 //! `tests/units.rs`. Not an API: use the `tessera` crate.
+
+/// The options `main.rs` gives mimalloc, the `tessera` binary's allocator (constants only: the
+/// library calls no allocator function, so no other binary links mimalloc through it).
+pub mod allocator {
+    /// `mi_option_purge_delay`, the 16th `mi_option_t` of mimalloc 2's `mimalloc.h` (the
+    /// `libmimalloc-sys` crate names no constant for it; `tests/units.rs` checks the index by
+    /// the name mimalloc prints).
+    pub const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+    /// How long mimalloc keeps freed pages before returning them to the kernel, in ms (its
+    /// default is 10). An epoch frees and reallocates its encoding buffers batch after batch:
+    /// at 10 ms most came back as fresh pages, 0.7–1.1 million page faults per 10^8-fix epoch,
+    /// each page zeroed by the kernel (`clear_page_erms`, 6.5 % of the CPU samples); at 1,000
+    /// ms about 16,000, for ~4 % more peak memory (benches/HISTORY.md, forty-first round).
+    /// `MIMALLOC_PURGE_DELAY` in the environment still wins.
+    pub const PURGE_DELAY_MS: std::ffi::c_long = 1000;
+}
 
 pub mod cli;
 pub mod commands;

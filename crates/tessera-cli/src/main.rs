@@ -5,11 +5,19 @@
 /// too). glibc's malloc took 7.6 % of a billion-fix epoch's CPU samples against 2.6 % at 10^7
 /// fixes (`_int_malloc`, `malloc_consolidate`, `unlink_chunk`: as many calls per fix, each
 /// dearer in the larger heap); with mimalloc the 10^9 week ran 4–6 % faster, 10^7 2.5 %, every
-/// byte the same (the README's thirty-ninth speed round). Only this binary: the Python module
+/// byte the same (benches/HISTORY.md, thirty-ninth round). Only this binary: the Python module
 /// leaves its host process's allocator alone, and `tessera-gdal` keeps GDAL's.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    // SAFETY: sets an option's default before any thread but this one runs; a valid option
+    // index (checked in tests/units.rs) and any value are accepted.
+    unsafe {
+        libmimalloc_sys::mi_option_set_default(
+            tessera_cli::allocator::MI_OPTION_PURGE_DELAY,
+            tessera_cli::allocator::PURGE_DELAY_MS,
+        )
+    };
     tessera_cli::main();
 }

@@ -41,3 +41,32 @@ fn errors_are_printed_once() {
     let e = anyhow::anyhow!("disk full").context("writing x");
     assert_eq!(error_text(&e), "writing x: disk full");
 }
+
+unsafe extern "C" fn collect(msg: *const std::ffi::c_char, arg: *mut std::ffi::c_void) {
+    // SAFETY: mimalloc passes a NUL-terminated message and the `arg` registered below.
+    let (msg, out) = unsafe { (std::ffi::CStr::from_ptr(msg), &mut *(arg as *mut String)) };
+    out.push_str(&msg.to_string_lossy());
+}
+
+unsafe extern "C" {
+    /// Prints mimalloc's version and every option by name and value (`mimalloc.h`).
+    fn mi_options_print();
+}
+
+/// `main.rs` sets mimalloc's purge delay by the option's index: the index is the option that
+/// mimalloc names `purge_delay`.
+#[test]
+fn the_purge_delay_option_index_is_mimallocs_purge_delay() {
+    use tessera_cli::allocator::MI_OPTION_PURGE_DELAY;
+    let mut out = String::new();
+    // SAFETY: `out` outlives the registration, which is removed before `out` is read; no other
+    // test here prints mimalloc's messages.
+    unsafe {
+        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 4321);
+        libmimalloc_sys::mi_register_output(Some(collect), &mut out as *mut String as *mut std::ffi::c_void);
+        mi_options_print();
+        libmimalloc_sys::mi_register_output(None, std::ptr::null_mut());
+    }
+    let line = out.lines().find(|l| l.contains("4321")).unwrap_or_default();
+    assert!(line.contains("option 'purge_delay': 4321"), "{out}");
+}

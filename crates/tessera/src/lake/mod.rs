@@ -234,7 +234,7 @@ fn temp_early(dest: &Path, bytes: &[u8]) -> Result<(tempfile::TempPath, bool)> {
 ///
 /// Why: on this project's 2-core VMs, `write` of a source from memory costs 3–9 s of system
 /// time per 1.5 GB, against ~1 s for the copy plus the comparison (`tessera ingest --tree` of
-/// the 10^7-fix NMEA fleet, alternated runs; README, Performance).
+/// the 10^7-fix NMEA fleet, alternated runs; benches/HISTORY.md, twenty-eighth round).
 fn temp_early_from(src: &Path, dest: &Path, bytes: &[u8]) -> Result<(tempfile::TempPath, bool)> {
     match temp_copy(src, dest) {
         Ok(tmp) if same_bytes(tmp.as_file(), bytes).unwrap_or(false) => {

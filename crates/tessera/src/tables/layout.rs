@@ -42,7 +42,7 @@ pub enum Layout {
     /// `FIXED_LEN_BYTE_ARRAY`. arrow-rs turns every value of the latter into a reference-counted
     /// byte array on its way to the encoder (clone, split and drop per value): ~6 % of the CPU
     /// samples of a 10^7-fix epoch; with the 18-digit columns it ran 5–7 % faster end to end
-    /// (README, thirty-seventh round).
+    /// (benches/HISTORY.md, thirty-seventh round).
     /// The values are the same: every multiplier and point a valid policy gives one visit is
     /// below 10^15 millionths ([`NARROW_PRECISION`]). Readers get `Decimal128(18, 6)` from the
     /// file; tessera's readers (SQL, Python) present every layout as the table's schema,

@@ -263,22 +263,51 @@ impl<'a> CopySearch<'a> {
     /// passes `keep` with the cells of consecutive anchors `pair` of `anchors` and a time bucket
     /// within one of theirs: one index lookup per pair (the three buckets are adjacent keys),
     /// each entry found checked on the indexed trace's anchors.
+    ///
+    /// The pairs go [`LOOKAHEAD`] at a time, each step over all of them before the next (the
+    /// directory slots, then the slots' first entries, then the entries' anchors): a step's
+    /// loads do not wait on each other, so their cache misses overlap where one pair after the
+    /// other waited for three in a row (the index outgrows the caches from ~10^8 fixes). The
+    /// same calls in the same order.
     fn hits(&self, anchors: &[(u64, i64)], keep: impl Fn(u32) -> bool, mut hit: impl FnMut(u32, u32, u32)) {
         let bucket = |w: &[(u64, i64)]| (w[1].1 - w[0].1).div_euclid(self.q);
-        for (p, w) in anchors.windows(2).enumerate() {
-            let dq = bucket(w);
-            for &(_, t, j) in self.index.near(w[0].0, w[1].0, dq) {
-                if !keep(t) {
-                    continue;
+        let pairs = anchors.len().saturating_sub(1);
+        let mut found = [(0usize, 0usize); LOOKAHEAD];
+        for start in (0..pairs).step_by(LOOKAHEAD) {
+            let batch = start..pairs.min(start + LOOKAHEAD);
+            let mut touched = 0u64;
+            for (p, f) in batch.clone().zip(&mut found) {
+                let w = &anchors[p..p + 2];
+                *f = self.index.slot_range(w[0].0, w[1].0, bucket(w));
+                touched ^= self.index.entries.get(f.0).map_or(0, |e| e.0);
+            }
+            for (p, f) in batch.clone().zip(&mut found) {
+                let w = &anchors[p..p + 2];
+                *f = self.index.within(*f, w[0].0, w[1].0, bucket(w));
+                for &(_, t, j) in &self.index.entries[f.0..f.1] {
+                    touched ^= self.traces[t as usize].anchors[j as usize].0;
                 }
-                let x = &self.traces[t as usize].anchors[j as usize..j as usize + 2];
-                if x[0].0 == w[0].0 && x[1].0 == w[1].0 && (bucket(x) - dq).abs() <= 1 {
-                    hit(p as u32, t, j);
+            }
+            std::hint::black_box(touched);
+            for (p, f) in batch.zip(&found) {
+                let w = &anchors[p..p + 2];
+                let dq = bucket(w);
+                for &(_, t, j) in &self.index.entries[f.0..f.1] {
+                    if !keep(t) {
+                        continue;
+                    }
+                    let x = &self.traces[t as usize].anchors[j as usize..j as usize + 2];
+                    if x[0].0 == w[0].0 && x[1].0 == w[1].0 && (bucket(x) - dq).abs() <= 1 {
+                        hit(p as u32, t, j);
+                    }
                 }
             }
         }
     }
 }
+
+/// Anchor pairs looked up together in [`CopySearch::hits`].
+const LOOKAHEAD: usize = 16;
 
 /// Candidate trace → votes `(i in the copy, j in the original)`.
 type Votes = HashMap<u32, Vec<(u32, u32)>, rustc_hash::FxBuildHasher>;
@@ -333,15 +362,21 @@ impl ShingleIndex {
         ShingleIndex { entries, dir, bits }
     }
 
-    /// The `(shingle, trace, pair)` entries whose shingle is that of `a` → `b` in bucket
-    /// `dq - 1`, `dq` or `dq + 1` (and any other pair of the same 40-bit hash and bucket).
-    fn near(&self, a: u64, b: u64, dq: i64) -> &[(u64, u32, u32)] {
+    /// The range of `entries` in the directory slot of the shingles of `a` → `b` (one slot for
+    /// every bucket: the slot is on the hash bits).
+    fn slot_range(&self, a: u64, b: u64, dq: i64) -> (usize, usize) {
+        let s = slot(shingle(a, b, dq.saturating_sub(1)), self.bits);
+        (self.dir[s], self.dir[s + 1])
+    }
+
+    /// The entries of `slot` (its [`ShingleIndex::slot_range`]) whose shingle is that of `a` →
+    /// `b` in bucket `dq - 1`, `dq` or `dq + 1`.
+    fn within(&self, slot: (usize, usize), a: u64, b: u64, dq: i64) -> (usize, usize) {
         let (lo, hi) = (shingle(a, b, dq.saturating_sub(1)), shingle(a, b, dq.saturating_add(1)));
-        let s = slot(lo, self.bits);
-        let near = &self.entries[self.dir[s]..self.dir[s + 1]];
+        let near = &self.entries[slot.0..slot.1];
         let from = near.partition_point(|e| e.0 < lo);
         let to = from + near[from..].partition_point(|e| e.0 <= hi);
-        &near[from..to]
+        (slot.0 + from, slot.0 + to)
     }
 }
 
