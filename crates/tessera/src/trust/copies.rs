@@ -272,27 +272,33 @@ impl<'a> CopySearch<'a> {
     fn hits(&self, anchors: &[(u64, i64)], keep: impl Fn(u32) -> bool, mut hit: impl FnMut(u32, u32, u32)) {
         let bucket = |w: &[(u64, i64)]| (w[1].1 - w[0].1).div_euclid(self.q);
         let pairs = anchors.len().saturating_sub(1);
-        let mut found = [(0usize, 0usize); LOOKAHEAD];
+        // per pair of the step: its time bucket, its shingles in buckets dq - 1 and dq + 1, and
+        // the range of index entries (first its directory slot, then the entries between them)
+        let mut found = [(0i64, 0u64, 0u64, 0usize, 0usize); LOOKAHEAD];
         for start in (0..pairs).step_by(LOOKAHEAD) {
             let batch = start..pairs.min(start + LOOKAHEAD);
             let mut touched = 0u64;
             for (p, f) in batch.clone().zip(&mut found) {
                 let w = &anchors[p..p + 2];
-                *f = self.index.slot_range(w[0].0, w[1].0, bucket(w));
-                touched ^= self.index.entries.get(f.0).map_or(0, |e| e.0);
+                let dq = bucket(w);
+                let (lo, hi) = (
+                    shingle(w[0].0, w[1].0, dq.saturating_sub(1)),
+                    shingle(w[0].0, w[1].0, dq.saturating_add(1)),
+                );
+                let (from, to) = self.index.slot_range(lo);
+                *f = (dq, lo, hi, from, to);
+                touched ^= self.index.entries.get(from).map_or(0, |e| e.0);
             }
-            for (p, f) in batch.clone().zip(&mut found) {
-                let w = &anchors[p..p + 2];
-                *f = self.index.within(*f, w[0].0, w[1].0, bucket(w));
-                for &(_, t, j) in &self.index.entries[f.0..f.1] {
+            for f in found.iter_mut().take(batch.len()) {
+                (f.3, f.4) = self.index.within((f.3, f.4), f.1, f.2);
+                for &(_, t, j) in &self.index.entries[f.3..f.4] {
                     touched ^= self.traces[t as usize].anchors[j as usize].0;
                 }
             }
             std::hint::black_box(touched);
-            for (p, f) in batch.zip(&found) {
+            for (p, &(dq, _, _, from, to)) in batch.zip(&found) {
                 let w = &anchors[p..p + 2];
-                let dq = bucket(w);
-                for &(_, t, j) in &self.index.entries[f.0..f.1] {
+                for &(_, t, j) in &self.index.entries[from..to] {
                     if !keep(t) {
                         continue;
                     }
@@ -362,17 +368,17 @@ impl ShingleIndex {
         ShingleIndex { entries, dir, bits }
     }
 
-    /// The range of `entries` in the directory slot of the shingles of `a` → `b` (one slot for
-    /// every bucket: the slot is on the hash bits).
-    fn slot_range(&self, a: u64, b: u64, dq: i64) -> (usize, usize) {
-        let s = slot(shingle(a, b, dq.saturating_sub(1)), self.bits);
+    /// The range of `entries` in the directory slot of shingle `lo` (one slot for every time
+    /// bucket of a pair of cells: the slot is on the hash bits).
+    fn slot_range(&self, lo: u64) -> (usize, usize) {
+        let s = slot(lo, self.bits);
         (self.dir[s], self.dir[s + 1])
     }
 
-    /// The entries of `slot` (its [`ShingleIndex::slot_range`]) whose shingle is that of `a` →
-    /// `b` in bucket `dq - 1`, `dq` or `dq + 1`.
-    fn within(&self, slot: (usize, usize), a: u64, b: u64, dq: i64) -> (usize, usize) {
-        let (lo, hi) = (shingle(a, b, dq.saturating_sub(1)), shingle(a, b, dq.saturating_add(1)));
+    /// The entries of `slot` (a [`ShingleIndex::slot_range`]) with a shingle from `lo` to `hi`:
+    /// those of a pair of cells in buckets `dq - 1` to `dq + 1` (and any other pair of the same
+    /// 40-bit hash and bucket).
+    fn within(&self, slot: (usize, usize), lo: u64, hi: u64) -> (usize, usize) {
         let near = &self.entries[slot.0..slot.1];
         let from = near.partition_point(|e| e.0 < lo);
         let to = from + near[from..].partition_point(|e| e.0 <= hi);
