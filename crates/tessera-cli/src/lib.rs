@@ -21,6 +21,19 @@ pub mod allocator {
     /// ms about 16,000, for ~4 % more peak memory (benches/HISTORY.md, forty-first round).
     /// `MIMALLOC_PURGE_DELAY` in the environment still wins.
     pub const PURGE_DELAY_MS: std::ffi::c_long = 1000;
+
+    /// `mi_option_allow_thp`, the 38th `mi_option_t` of mimalloc 2's `mimalloc.h` (checked by
+    /// name in `tests/units.rs`, as above). Its default, 1, has mimalloc advise the kernel to back
+    /// its memory with transparent huge pages (`madvise(MADV_HUGEPAGE)`), which a kernel whose
+    /// THP mode is `madvise` or `always` then does: each fresh 2 MiB page zeroed at once, also
+    /// where the epoch touches a few KiB of it before mimalloc returns it. On such a machine
+    /// the kernel's zeroing (`clear_page_erms` under `do_huge_pmd_anonymous_page`) took 15 % of
+    /// a 10^7-fix epoch's CPU samples and its system time was 1.8 s of 9 (benches/HISTORY.md,
+    /// forty-second round). `main.rs` sets this to 0 and, unless `MIMALLOC_ALLOW_THP` in the
+    /// environment asks for huge pages, turns them off for the process (`PR_SET_THP_DISABLE`,
+    /// inherited by the `tessera-gdal` helper it starts), as mimalloc itself does when the
+    /// option is 0 at its start.
+    pub const MI_OPTION_ALLOW_THP: libmimalloc_sys::mi_option_t = 37;
 }
 
 pub mod cli;

@@ -11,13 +11,23 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    // SAFETY: sets an option's default before any thread but this one runs; a valid option
-    // index (checked in tests/units.rs) and any value are accepted.
+    // SAFETY: sets two options' defaults before any thread but this one runs; valid option
+    // indices (checked in tests/units.rs) and any values are accepted. An option the
+    // environment set (`MIMALLOC_PURGE_DELAY`, `MIMALLOC_ALLOW_THP`) keeps its value.
     unsafe {
         libmimalloc_sys::mi_option_set_default(
             tessera_cli::allocator::MI_OPTION_PURGE_DELAY,
             tessera_cli::allocator::PURGE_DELAY_MS,
-        )
-    };
+        );
+        libmimalloc_sys::mi_option_set_default(tessera_cli::allocator::MI_OPTION_ALLOW_THP, 0);
+    }
+    // SAFETY: reads an option (valid index, as above).
+    if !unsafe { libmimalloc_sys::mi_option_is_enabled(tessera_cli::allocator::MI_OPTION_ALLOW_THP) } {
+        // No transparent huge pages for this process, also in memory mimalloc reserved (and
+        // advised) before `main`. A kernel without the call (before Linux 3.15) leaves them as
+        // they were: only speed depends on it.
+        // SAFETY: `prctl` with PR_SET_THP_DISABLE takes integer arguments and touches no memory.
+        let _ = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
+    }
     tessera_cli::main();
 }

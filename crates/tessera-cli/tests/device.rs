@@ -200,6 +200,33 @@ fn sources_committed(lake: &Path) -> usize {
     })
 }
 
+/// `tessera` turns transparent huge pages off for itself (`main.rs`; the kernel zeroing fresh
+/// 2 MiB pages cost an epoch 15 % of its CPU), and `MIMALLOC_ALLOW_THP=1` turns them back on:
+/// read from a running `tessera serve`'s `/proc/PID/status` (`THP_enabled`, Linux 5.0+).
+#[test]
+fn tessera_runs_without_transparent_huge_pages_unless_the_environment_asks() {
+    let has_line = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .contains("THP_enabled:");
+    if !has_line {
+        eprintln!("this kernel's /proc/PID/status has no THP_enabled line: nothing to read");
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let registry = d.path().join("registry.csv");
+    std::fs::write(&registry, "").unwrap();
+    for (env, want) in [(None, "0"), (Some("1"), "1"), (Some("0"), "0")] {
+        let lake = d.path().join(format!("lake-{env:?}"));
+        let env: Vec<(&str, &str)> = env.map(|v| ("MIMALLOC_ALLOW_THP", v)).into_iter().collect();
+        let (mut server, _url) = serve(&lake, &registry, &env);
+        let status = std::fs::read_to_string(format!("/proc/{}/status", server.id())).unwrap();
+        server.kill().unwrap();
+        server.wait().unwrap();
+        let line = status.lines().find(|l| l.starts_with("THP_enabled:")).unwrap();
+        assert_eq!(line.split_whitespace().nth(1), Some(want), "{env:?}: {line}");
+    }
+}
+
 #[test]
 fn server_killed_in_the_middle_of_a_body_leaves_nothing() {
     let d = tempfile::tempdir().unwrap();

@@ -53,20 +53,24 @@ unsafe extern "C" {
     fn mi_options_print();
 }
 
-/// `main.rs` sets mimalloc's purge delay by the option's index: the index is the option that
-/// mimalloc names `purge_delay`.
+/// `main.rs` sets mimalloc's purge delay and transparent-huge-page options by their indices:
+/// each index is the option that mimalloc names so.
 #[test]
-fn the_purge_delay_option_index_is_mimallocs_purge_delay() {
-    use tessera_cli::allocator::MI_OPTION_PURGE_DELAY;
+fn the_option_indices_are_mimallocs_purge_delay_and_allow_thp() {
+    use tessera_cli::allocator::{MI_OPTION_ALLOW_THP, MI_OPTION_PURGE_DELAY};
     let mut out = String::new();
     // SAFETY: `out` outlives the registration, which is removed before `out` is read; no other
-    // test here prints mimalloc's messages.
+    // test here prints mimalloc's messages. Any value is valid for either option (allow_thp:
+    // non-zero is "enabled", mimalloc's default).
     unsafe {
         libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 4321);
+        libmimalloc_sys::mi_option_set(MI_OPTION_ALLOW_THP, 4322);
         libmimalloc_sys::mi_register_output(Some(collect), &mut out as *mut String as *mut std::ffi::c_void);
         mi_options_print();
         libmimalloc_sys::mi_register_output(None, std::ptr::null_mut());
     }
-    let line = out.lines().find(|l| l.contains("4321")).unwrap_or_default();
-    assert!(line.contains("option 'purge_delay': 4321"), "{out}");
+    for (value, name) in [(4321, "purge_delay"), (4322, "allow_thp")] {
+        let line = out.lines().find(|l| l.contains(&value.to_string())).unwrap_or_default();
+        assert!(line.contains(&format!("option '{name}': {value}")), "{out}");
+    }
 }
