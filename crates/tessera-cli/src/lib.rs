@@ -25,8 +25,8 @@ pub mod allocator {
     /// `mi_option_allow_thp`, the 38th `mi_option_t` of mimalloc 2's `mimalloc.h` (checked by
     /// name in `tests/units.rs`, as above). Its default, 1, has mimalloc advise the kernel to back
     /// its memory with transparent huge pages (`madvise(MADV_HUGEPAGE)`), which a kernel whose
-    /// THP mode is `madvise` or `always` then does: each fresh 2 MiB page zeroed at once, also
-    /// where the epoch touches a few KiB of it before mimalloc returns it. On such a machine
+    /// THP mode is `madvise` or `always` then does: each fresh 2 MiB page is zeroed whole at its
+    /// first touch (and, with THP `defrag` on, compacted for). On such a machine
     /// the kernel's zeroing (`clear_page_erms` under `do_huge_pmd_anonymous_page`) took 15 % of
     /// a 10^7-fix epoch's CPU samples and its system time was 1.8 s of 9 (benches/HISTORY.md,
     /// forty-second round). `main.rs` sets this to 0 and, unless `MIMALLOC_ALLOW_THP` in the
