@@ -113,16 +113,16 @@ def test_an_analyst_reads_the_per_source_tables_with_sparks_default_reader(spark
 
 @pytest.mark.parametrize("table", ["explain", "coverage"])
 def test_an_analyst_reads_the_epoch_tables_with_sparks_default_reader(spark, demo, table):
-    """An epoch's `explain` and `coverage` in Parquet layout 4 (as layout 2: `cell` UInt64
-    DELTA_BINARY_PACKED, `cell_id` and times PLAIN; as layout 3, explain's fixed-point columns
-    without statistics; and those as DECIMAL(18,6) on INT64): Spark's vectorized reader gives
-    the cells and points pyarrow gives."""
+    """An epoch's `explain` and `coverage` in Parquet layout 5 (as layout 2: `cell` UInt64
+    DELTA_BINARY_PACKED, times PLAIN; as layout 3, explain's fixed-point columns without
+    statistics; as layout 4, those as DECIMAL(18,6) on INT64; and `cell_id` DELTA_BYTE_ARRAY):
+    Spark's vectorized reader gives the cells, cell ids and points pyarrow gives."""
     import pyarrow as pa
     import pyarrow.dataset as pads
 
     files = sorted(Path(demo).glob(f"epochs/*/{table}.parquet"))
     assert files, f"the demo lake has no {table} files"
-    assert all('"layout": 4' in (f.parent / "manifest.json").read_text() for f in files)
+    assert all('"layout": 5' in (f.parent / "manifest.json").read_text() for f in files)
     row = (
         spark.read.parquet(*map(str, files))
         .selectExpr("count(*)", "sum(cast(cell as decimal(38,0)))", "count(distinct cell_id)")
@@ -140,6 +140,28 @@ def test_an_analyst_reads_the_epoch_tables_with_sparks_default_reader(spark, dem
         got = spark.read.parquet(*map(str, files)).where(f"points >= {top}").selectExpr("count(*)", "sum(points)").collect()[0]
         want = [p for p in t["points"].to_pylist() if p >= top]
         assert want and (got[0], got[1]) == (len(want), sum(want))
+
+
+def test_an_analyst_reads_an_epochs_rejections_with_sparks_default_reader(spark, demo):
+    """An epoch's `rejections` in Parquet layout 5 (`time` and `line` DELTA_BINARY_PACKED, the
+    coordinates PLAIN, the texts in dictionaries): Spark's vectorized reader gives the rows,
+    lines, times, texts and coordinates pyarrow gives."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.dataset as pads
+
+    files = sorted(Path(demo).glob("epochs/*/rejections.parquet"))
+    assert files and all('"layout": 5' in (f.parent / "manifest.json").read_text() for f in files)
+    row = (
+        spark.read.parquet(*map(str, files))
+        .selectExpr("count(*)", "sum(line)", "min(unix_micros(time))", "max(unix_micros(time))", "count(distinct detail)", "max(lat)")
+        .collect()[0]
+    )
+    t = pads.dataset(files).to_table()
+    assert t.num_rows > 0, "the demo epochs reject some fixes"
+    us = pc.cast(pc.cast(t["time"], pa.timestamp("us", tz="UTC")), pa.int64())
+    want = (t.num_rows, pc.sum(t["line"]).as_py(), pc.min(us).as_py(), pc.max(us).as_py(), len(set(t["detail"].to_pylist())), pc.max(t["lat"]).as_py())
+    assert tuple(row) == want
 
 
 def test_spark_publishes_the_demo_epochs_byte_for_byte_and_verify_accepts_them(spark, demo, tmp_path):

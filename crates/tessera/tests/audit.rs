@@ -323,10 +323,36 @@ fn rule_a_published_epoch_keeps_its_layout_through_verify_reruns_and_replace_whi
     }
 }
 
+/// One more source: a fleet file with every seventh line's checksum broken (rejected at ingest,
+/// each naming its line), so the epoch's `rejections.parquet` has rows in every layout.
+fn with_rejected_lines(lake: &Lake) {
+    let fleet = simulate(&SimConfig {
+        drivers: 1,
+        epochs: 1,
+        trips: 1,
+        minutes: 3,
+        seed: 99,
+        ..SimConfig::default()
+    });
+    let f = &fleet.files[0];
+    let text = String::from_utf8(f.bytes.clone()).unwrap();
+    let broken: String = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| match (i % 7, l.rfind('*')) {
+            (3, Some(star)) => format!("{}*00\n", &l[..star]),
+            _ => format!("{l}\n"),
+        })
+        .collect();
+    assert_ne!(broken, text);
+    lake.ingest(&f.device, "broken.nmea", broken.as_bytes()).unwrap();
+}
+
 #[test]
 fn rule_each_layout_writes_the_same_rows_and_the_same_money_in_its_own_bytes() {
     let run = |layout| {
         let (d, lake, reg) = fleet_lake();
+        with_rejected_lines(&lake);
         let inputs = EpochInputs {
             layout,
             ..EpochInputs::new(epoch(), 1_000_000_007, reg)
@@ -345,7 +371,13 @@ fn rule_each_layout_writes_the_same_rows_and_the_same_money_in_its_own_bytes() {
         drop(d);
         files
     };
-    let (v1, v2, v3, v4) = (run(Layout::V1), run(Layout::V2), run(Layout::V3), run(Layout::V4));
+    let (v1, v2, v3, v4, v5) = (
+        run(Layout::V1),
+        run(Layout::V2),
+        run(Layout::V3),
+        run(Layout::V4),
+        run(Layout::V5),
+    );
     let schemas = [
         tessera::tables::explain_schema(),
         tessera::tables::coverage_schema(),
@@ -365,6 +397,9 @@ fn rule_each_layout_writes_the_same_rows_and_the_same_money_in_its_own_bytes() {
         assert_eq!(rows(v1[i].clone()), rows(v2[i].clone()), "{name}: the same rows");
         assert_eq!(rows(v2[i].clone()), rows(v3[i].clone()), "{name}: the same rows");
         assert_eq!(logical(&v3[i], i), logical(&v4[i], i), "{name}: the same rows");
+        assert_eq!(logical(&v4[i], i), logical(&v5[i], i), "{name}: the same rows");
+        // Layout 5 delta-encodes cell ids (explain, coverage) and rejections' times and lines.
+        assert_ne!(v4[i], v5[i], "{name}: layout 5 in other bytes");
     }
     // Layouts 3 and 4 change only the table with fixed-point columns: explain.
     assert_ne!(v2[0], v3[0], "explain: layout 3 in other bytes");
@@ -407,7 +442,32 @@ fn rule_each_layout_writes_the_same_rows_and_the_same_money_in_its_own_bytes() {
     let back = rows(v4[0].clone());
     let points = back[0].schema().field_with_name("points").unwrap().data_type().clone();
     assert_eq!(points, arrow_schema::DataType::Decimal128(18, 6));
-    for v in [&v2, &v3, &v4] {
+    let encodings = |bytes: &[u8], col: &str| column(bytes, col).encodings().collect::<Vec<_>>();
+    use parquet::basic::Encoding;
+    for (i, col) in [(0, "cell_id"), (1, "cell_id")] {
+        assert!(encodings(&v5[i], col).contains(&Encoding::DELTA_BYTE_ARRAY), "{col}");
+        assert!(!encodings(&v4[i], col).contains(&Encoding::DELTA_BYTE_ARRAY), "{col}");
+    }
+    assert!(
+        rows(v5[2].clone()).iter().map(|b| b.num_rows()).sum::<usize>() > 10,
+        "rejections"
+    );
+    for col in ["time", "line"] {
+        assert!(
+            encodings(&v5[2], col).contains(&Encoding::DELTA_BINARY_PACKED),
+            "rejections {col}"
+        );
+        assert!(
+            !encodings(&v4[2], col).contains(&Encoding::DELTA_BINARY_PACKED),
+            "rejections {col}"
+        );
+    }
+    assert_eq!(
+        column(&v5[0], "points").column_type(),
+        Physical::INT64,
+        "layout 5 keeps 4's decimals"
+    );
+    for v in [&v2, &v3, &v4, &v5] {
         assert_eq!(v1[3], v[3], "the same payouts");
         assert_eq!(v1[4], v[4], "the same merkle root and proofs");
     }

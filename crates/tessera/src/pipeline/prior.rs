@@ -32,8 +32,17 @@ impl PriorCursor {
             path: path.clone(),
             source,
         })?;
+        // Only the state's columns: `cell_id` (a third of the file's bytes) is neither
+        // decompressed nor decoded. The whole file is hashed ([`prior_epoch`]: the manifest
+        // records the prior state's SHA-256), so damage to that column is not unnoticed.
         let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
-            .and_then(|b| b.with_batch_size(tables::BATCH_ROWS).build())
+            .and_then(|b| {
+                let mask = parquet::arrow::ProjectionMask::columns(
+                    b.parquet_schema(),
+                    tables::COVERAGE_STATE_COLUMNS.iter().copied(),
+                );
+                b.with_projection(mask).with_batch_size(tables::BATCH_ROWS).build()
+            })
             .map_err(|e| Error::Data {
                 path: path.clone(),
                 message: e.to_string(),

@@ -60,7 +60,18 @@ pub fn rows_to_batch(cells: &[(u64, CellState)]) -> RecordBatch {
     RecordBatch::try_new(coverage_schema(), cols).expect("schema matches")
 }
 
-/// One coverage batch → its rows, in file order.
+/// The columns [`rows_from_batch`] reads: all but `cell_id` (the cell's hex id, for people and
+/// SQL), which a reader of the coverage state need not decompress or decode.
+///
+/// ```
+/// use tessera::tables::{coverage_schema, COVERAGE_STATE_COLUMNS};
+/// let s = coverage_schema();
+/// assert!(COVERAGE_STATE_COLUMNS.iter().all(|c| s.column_with_name(c).is_some()));
+/// assert_eq!(COVERAGE_STATE_COLUMNS.len() + 1, s.fields().len());
+/// ```
+pub const COVERAGE_STATE_COLUMNS: [&str; 4] = ["cell", "first_epoch", "last_epoch", "times_covered"];
+
+/// One coverage batch → its rows, in file order (only [`COVERAGE_STATE_COLUMNS`] are read).
 ///
 /// # Errors
 /// A message naming a missing or mistyped column or a bad epoch name.

@@ -16,7 +16,9 @@ mod places;
 mod rejections;
 mod rewards;
 
-pub use coverage::{coverage_schema, rows_from_batch as coverage_rows, rows_to_batch as coverage_batch};
+pub use coverage::{
+    coverage_schema, rows_from_batch as coverage_rows, rows_to_batch as coverage_batch, COVERAGE_STATE_COLUMNS,
+};
 pub use encode::ColumnParallelWriter;
 pub use explain::{explain_batch, explain_schema};
 pub use fixes::{batch_to_fixes, fixes_schema, fixes_to_batches, fixes_to_batches_sized, FIX_COLUMNS};
