@@ -53,8 +53,9 @@ pub enum Layout {
     /// their 15 characters) DELTA_BYTE_ARRAY, and rejections' `time` and `line` (in source
     /// order: increasing within a source) DELTA_BINARY_PACKED ([`DELTA_COLUMNS`]). ZSTD then
     /// has fewer bytes to compress: at 10^7 fixes `coverage.parquet` is ~34 % smaller,
-    /// `rejections.parquet` ~18 %, `explain.parquet` ~1 %, and the epoch takes ~3 % less CPU
-    /// (benches/HISTORY.md, forty-third round). Values and every other setting are `V4`'s.
+    /// `rejections.parquet` ~18 %, `explain.parquet` ~1 %; the epoch's time is unchanged (the
+    /// encoders cost about what ZSTD saves; benches/HISTORY.md, forty-third round). Values and
+    /// every other setting are `V4`'s.
     /// Explain's times stay PLAIN: sorted by cell, they jump across the week from row to row, and
     /// delta-packed they made the file 15 % larger.
     V5,
