@@ -32,7 +32,7 @@ impl PriorCursor {
             path: path.clone(),
             source,
         })?;
-        // Only the state's columns: `cell_id` (a third of the file's bytes) is neither
+        // Only the state's columns: `cell_id` (two thirds of the file's bytes) is neither
         // decompressed nor decoded. The whole file is hashed ([`prior_epoch`]: the manifest
         // records the prior state's SHA-256), so damage to that column is not unnoticed.
         let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)

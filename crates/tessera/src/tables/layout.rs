@@ -5,8 +5,9 @@
 //! that layout and every re-run of a published epoch keeps it (`--replace` included: the next
 //! epoch's manifest holds the hash of its `coverage.parquet`). New epochs get
 //! [`Layout::CURRENT`]. A layout is frozen once released: the shared writer settings
-//! (`props()`: compression, row-group size, `created_by`), [`HIGH_CARDINALITY_COLUMNS`] and
-//! which columns keep statistics are part of it, so a change to any is a new layout, not an edit.
+//! (`props()`: compression, row-group size, `created_by`), [`HIGH_CARDINALITY_COLUMNS`],
+//! [`DELTA_COLUMNS`] and which columns keep statistics are part of it, so a change to any is a
+//! new layout, not an edit.
 
 use super::props;
 use arrow_schema::{DataType, SchemaRef};
