@@ -17,6 +17,9 @@
 //! outputs (exact, or the bench fails); the ratio is printed for v1, the default policy (trust
 //! on) and the places policy.
 //!
+//! Then the week after (`NextEpoch`): an epoch with no fixes of its own, timed, which reads the
+//! bench epoch's coverage state and writes it forward — the cost every later epoch pays.
+//!
 //! With `--nmea N`, first: `tessera simulate --fixes N --format nmea` (one NMEA log per driver),
 //! then the durable `tessera ingest --tree` of it into a fresh lake, timed as a child process.
 //!
@@ -444,6 +447,59 @@ impl<'a> WholeEpoch<'a> {
     }
 }
 
+/// The week after the bench's epoch, which has no fixes of its own: what every epoch after the
+/// first pays to carry the coverage state forward (read the prior `coverage.parquet`, write the
+/// new one), growing with the network's coverage rather than with the week's fixes. Best of
+/// `repeat` runs under the default policy; the epoch is removed before each run and after the
+/// last, so the lake keeps one epoch for the next bench.
+struct NextEpoch {
+    best_s: f64,
+    prior_cells: i64,
+}
+
+impl NextEpoch {
+    const EPOCH: &'static str = "2026-W48";
+
+    fn measure(tessera: &Path, lake: &Path, policy: &Path, repeat: usize) -> NextEpoch {
+        let dir = lake.join("epochs").join(Self::EPOCH);
+        let remove = || match std::fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => panic!("{}: {e}", dir.display()),
+            _ => {}
+        };
+        let mut best_s = f64::MAX;
+        for _ in 0..repeat.max(1) {
+            remove();
+            let mut c = Command::new(tessera);
+            c.args([
+                "epoch",
+                "run",
+                "--lake",
+                lake.to_str().expect("utf8"),
+                "--epoch",
+                Self::EPOCH,
+            ])
+            .args([
+                "--pool",
+                "1000000000000",
+                "--policy",
+                policy.to_str().expect("utf8"),
+                "--json",
+            ]);
+            let (s, _, out) = measured(&mut c);
+            assert!(out.contains("\"previous_state\": \"2026-W47\""), "next epoch: {out}");
+            best_s = best_s.min(s);
+        }
+        let coverage = std::fs::File::open(dir.join("coverage.parquet")).expect("next epoch's coverage");
+        let prior_cells = parquet::file::reader::FileReader::metadata(
+            &parquet::file::reader::SerializedFileReader::new(coverage).expect("parquet"),
+        )
+        .file_metadata()
+        .num_rows();
+        remove();
+        NextEpoch { best_s, prior_cells }
+    }
+}
+
 fn main() {
     let sizes: Vec<u64> = arg("--fixes")
         .unwrap_or_else(|| "1e6,1e7".into())
@@ -567,6 +623,7 @@ fn main() {
         let (places_cold_s, places_s) = (places.cold_s, places.best_s);
         // Last: the peer's --compare checks the published outputs of tessera's v1 run, the last run.
         let whole = whole.map_or(serde_json::Value::Null, |w| w.finish(n));
+        let next = NextEpoch::measure(&tessera, &lake_dir, &default_policy, repeat);
 
         let files = fixes_files(&lake_dir);
         let (dedupe_s, (groups, cells, nfix)) = best(repeat, || tessera_dedupe(&files));
@@ -634,7 +691,12 @@ fn main() {
                 "epoch_places_cold_s": places_cold_s, "epoch_first_s": epoch_first_s,
                 "lake_bytes": lake_bytes, "threads": threads, "epoch_cpu_s": epoch_cpu_s,
                 "whole_epoch_vs_peer": whole,
+                "next_epoch_s": next.best_s, "next_epoch_prior_cells": next.prior_cells,
             })
+        );
+        println!(
+            "  next epoch with no fixes of its own, carrying the prior coverage of {} cells: {:.2} s",
+            next.prior_cells, next.best_s
         );
         if let Some(peer_s) = whole["peer_s"].as_f64() {
             let v1 = whole["tessera_v1_s"].as_f64().unwrap_or(f64::NAN);
