@@ -392,6 +392,35 @@ fn ingest_received_at_is_recorded_and_fixes_after_it_are_rejected() {
 }
 
 #[test]
+fn a_parquet_file_the_reader_panics_on_is_one_clear_error_without_a_panic_report() {
+    // A fuzzed file on which parquet 59's reader panics: the user sees the file, `bad_file` and
+    // the reader's message — not "thread 'main' panicked" and a backtrace.
+    let d = tempfile::tempdir().unwrap();
+    let lake = d.path().join("lake");
+    let file =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tessera/tests/fuzz_regressions/parquet_source-558d357a.parquet");
+    let o = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args([
+            "ingest",
+            "--lake",
+            lake.to_str().unwrap(),
+            "--device",
+            "car-001",
+            file.to_str().unwrap(),
+        ])
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .unwrap();
+    let e = String::from_utf8(o.stderr).unwrap();
+    assert!(!o.status.success(), "{e}");
+    assert!(!e.contains("panicked") && !e.contains("backtrace"), "{e}");
+    assert!(
+        e.contains("parquet_source-558d357a.parquet") && e.contains("bad_file") && e.contains("MAX_VLQ_BYTE_LEN"),
+        "{e}"
+    );
+}
+
+#[test]
 fn trust_review_and_late_data_after_publication() {
     let d = tempfile::tempdir().unwrap();
     let lake = d.path().join("lake");
