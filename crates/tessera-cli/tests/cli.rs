@@ -399,20 +399,8 @@ fn a_parquet_file_the_reader_panics_on_is_one_clear_error_without_a_panic_report
     let lake = d.path().join("lake");
     let file =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../tessera/tests/fuzz_regressions/parquet_source-558d357a.parquet");
-    let o = Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args([
-            "ingest",
-            "--lake",
-            lake.to_str().unwrap(),
-            "--device",
-            "car-001",
-            file.to_str().unwrap(),
-        ])
-        .env("RUST_BACKTRACE", "1")
-        .output()
-        .unwrap();
-    let e = String::from_utf8(o.stderr).unwrap();
-    assert!(!o.status.success(), "{e}");
+    let (l, f) = (lake.to_str().unwrap(), file.to_str().unwrap());
+    let e = fails(&["ingest", "--lake", l, "--device", "car-9", f]);
     assert!(!e.contains("panicked") && !e.contains("backtrace"), "{e}");
     assert!(
         e.contains("parquet_source-558d357a.parquet") && e.contains("bad_file") && e.contains("MAX_VLQ_BYTE_LEN"),
