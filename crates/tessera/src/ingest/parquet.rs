@@ -271,7 +271,7 @@ mod tests {
     }
 
     #[test]
-    fn catch_quietly_returns_the_panic_message_and_leaves_other_panics_to_the_hook() {
+    fn catch_quietly_returns_the_panic_message_nests_and_leaves_panics_outside_it_unwinding() {
         assert_eq!(catch_quietly(|| 7), Ok(7));
         assert_eq!(
             catch_quietly(|| -> u8 { panic!("static message") }),
@@ -291,7 +291,8 @@ mod tests {
         });
         assert_eq!(outer, Err::<(), _>("outer".into()));
         assert!(!QUIET.with(std::cell::Cell::get));
-        // a panic outside on another thread still unwinds and is seen by its joiner
+        // a panic outside it (another thread) still unwinds to its joiner; the hook in front of
+        // the process's only stays quiet inside catch_quietly
         let other = std::thread::spawn(|| -> u8 { panic!("elsewhere") }).join();
         assert!(other.is_err());
     }
