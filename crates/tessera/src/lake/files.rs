@@ -86,7 +86,48 @@ fn groups(jobs: &[FileJob]) -> Vec<&[FileJob]> {
     out
 }
 
+/// A file's bytes for its group commit: read into memory, or copied into the lake and mapped
+/// ([`Lake::staged_copy`]).
+enum Held {
+    Memory(Vec<u8>),
+    Staged(super::StagedCopy),
+}
+
+impl Held {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Held::Memory(v) => v,
+            Held::Staged(s) => &s.map,
+        }
+    }
+
+    /// The lake's temp copy, when staged.
+    fn path(&self) -> Option<&Path> {
+        match self {
+            Held::Memory(_) => None,
+            Held::Staged(s) => Some(&s.tmp),
+        }
+    }
+}
+
+/// Files at least this large are copied into the lake and mapped rather than read
+/// ([`Lake::staged_copy`]); smaller ones cost less read than a temp file's link and unlink.
+pub(crate) const STAGE_BYTES: u64 = 256 << 10;
+
 impl Lake {
+    /// The bytes of the file at `path`: a copy in the lake, mapped, when `stage` and the file is
+    /// a regular file of at least [`STAGE_BYTES`] that can be copied; else read into memory.
+    fn hold(&self, path: &Path, stage: bool) -> Result<Held, Error> {
+        let big = || std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() >= STAGE_BYTES);
+        if stage
+            && big()
+            && let Ok(s) = self.staged_copy(path)
+        {
+            return Ok(Held::Staged(s));
+        }
+        std::fs::read(path).map(Held::Memory).map_err(super::io_err(path))
+    }
+
     /// Ingest files in group commits ([`Lake::ingest_batch`]): each group is read and parsed in
     /// parallel and made durable together. One result per job, in order; a file that cannot be
     /// read or is not a trace fails alone. `progress(done, total)` is called after each group.
@@ -111,12 +152,14 @@ impl Lake {
         for group in groups(jobs) {
             // Camera videos are ingested one by one from disk, in bounded memory.
             let video: Vec<bool> = group.iter().map(|j| super::is_mp4_file(&j.path)).collect();
-            let read: Vec<Result<Vec<u8>, Error>> = group
+            // Opened before any file of the group is copied into the lake (`ingest_batch_in`).
+            let root = std::fs::File::open(self.root());
+            let read: Vec<Result<Held, Error>> = group
                 .par_iter()
                 .zip(&video)
                 .map(|(j, v)| match v {
-                    true => Ok(Vec::new()),
-                    false => std::fs::read(&j.path).map_err(super::io_err(&j.path)),
+                    true => Ok(Held::Memory(Vec::new())),
+                    false => self.hold(&j.path, root.is_ok()),
                 })
                 .collect();
             let names: Vec<String> = group
@@ -133,14 +176,19 @@ impl Lake {
                     Some(Upload {
                         device: &j.device,
                         name,
-                        bytes: bytes.as_ref().ok()?,
+                        bytes: bytes.as_ref().ok()?.bytes(),
                         received_at_ms: j.received_at_ms,
-                        path: Some(&j.path),
+                        path: Some(bytes.as_ref().ok()?.path().unwrap_or(&j.path)),
+                        staged: bytes.as_ref().ok()?.path().is_some(),
                     })
                 })
                 .collect();
             // One outcome per file that could be read, in order.
-            let mut outcomes = self.ingest_batch(&uploads).into_iter();
+            let mut outcomes = match &root {
+                Ok(root) => self.ingest_batch_in(&uploads, root),
+                Err(_) => self.ingest_batch(&uploads),
+            }
+            .into_iter();
             for ((job, bytes), v) in group.iter().zip(read).zip(video) {
                 let result = match bytes {
                     Ok(_) if v => self.ingest_path(&job.device, &job.path, job.received_at_ms),

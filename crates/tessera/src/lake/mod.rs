@@ -113,6 +113,9 @@ pub struct Upload<'a> {
     /// The file `bytes` were read from, if any: the lake's raw copy is then made by the kernel
     /// from the file (`temp_early_from`) instead of written from memory.
     pub(crate) path: Option<&'a Path>,
+    /// `path` is a temp file of this lake's `sources/` that `bytes` map ([`Lake::staged_copy`]):
+    /// the raw copy is a hard link to it.
+    pub(crate) staged: bool,
 }
 
 impl<'a> Upload<'a> {
@@ -129,6 +132,7 @@ impl<'a> Upload<'a> {
             bytes,
             received_at_ms: None,
             path: None,
+            staged: false,
         }
     }
 
@@ -192,6 +196,15 @@ fn temp_copy(src: &Path, dest: &Path) -> Result<tempfile::NamedTempFile> {
     let mut tmp = temp_builder().tempfile_in(dir).map_err(io_err(dir))?;
     std::io::copy(&mut from, &mut tmp).map_err(io_err(dest))?;
     Ok(tmp)
+}
+
+/// A file's bytes as the lake will store them ([`Lake::staged_copy`]): a temp file in the
+/// lake's `sources/`, mapped read-only.
+pub(crate) struct StagedCopy {
+    /// The temp file (removed when dropped).
+    pub tmp: tempfile::TempPath,
+    /// Its bytes.
+    pub map: memmap2::Mmap,
 }
 
 /// A parsed upload whose files are written under temp names, waiting for the group commit.
@@ -295,7 +308,7 @@ fn start_writeback(file: &fs::File, len: usize) -> bool {
 
 /// A temp hard link beside `dest` to the staged file `src`; `None` when the file system cannot
 /// link (the caller writes a copy).
-fn temp_link(src: &tempfile::TempPath, dest: &Path) -> Option<tempfile::TempPath> {
+fn temp_link(src: &Path, dest: &Path) -> Option<tempfile::TempPath> {
     let dir = parent_dir(dest);
     static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let name = format!(
@@ -670,15 +683,21 @@ impl Lake {
     /// assert_eq!(lake.sources().unwrap().len(), 1);
     /// ```
     pub fn ingest_batch(&self, uploads: &[Upload<'_>]) -> Vec<Result<IngestOutcome>> {
-        use rayon::prelude::*;
         // Opened before anything is staged: its syncfs reports every writeback error from here on.
-        let root = match fs::File::open(&self.root) {
-            Ok(f) => f,
+        match fs::File::open(&self.root) {
+            Ok(root) => self.ingest_batch_in(uploads, &root),
             Err(e) => {
                 let err = |_| Err(io_err(&self.root)(std::io::Error::new(e.kind(), e.to_string())));
-                return uploads.iter().map(err).collect();
+                uploads.iter().map(err).collect()
             }
-        };
+        }
+    }
+
+    /// [`Lake::ingest_batch`] with the lake's root directory `root` opened before anything of
+    /// the uploads was written into the lake (a `syncfs` on it reports every writeback error of
+    /// the file system since it was opened, Linux `errseq`).
+    fn ingest_batch_in(&self, uploads: &[Upload<'_>], root: &fs::File) -> Vec<Result<IngestOutcome>> {
+        use rayon::prelude::*;
         // BLAKE3 of each upload with a valid device id.
         let hashes: Vec<Option<String>> = uploads
             .par_iter()
@@ -718,7 +737,7 @@ impl Lake {
             })
             .collect();
         let ok: Vec<&Staged> = staged.iter().filter_map(|s| s.as_ref()?.as_ref().ok()).collect();
-        let committed = self.commit_staged(&ok, &root);
+        let committed = self.commit_staged(&ok, root);
         let mut out: Vec<Result<IngestOutcome>> = Vec::with_capacity(uploads.len());
         for (i, (p, s)) in plan.into_iter().zip(staged).enumerate() {
             out.push(match (p, s) {
@@ -751,6 +770,37 @@ impl Lake {
         out
     }
 
+    /// The regular, non-empty file `src` copied by the kernel into a temp file of the lake's
+    /// `sources/` ([`temp_copy`]: `copy_file_range`, no pass through this process's memory) and
+    /// mapped: what is then hashed, parsed and stored (as a hard link to the temp file, see
+    /// [`Upload::staged`]) is one snapshot, even if `src` changes meanwhile. Against reading
+    /// `src` into memory, copying it in and reading the copy back to compare, this saves two
+    /// copies of every byte and the fresh pages of the read buffer (`tessera ingest --tree` of
+    /// the 10^7-fix NMEA fleet; benches/HISTORY.md, forty-fifth round). Its writeback is
+    /// started only if the source is staged: a duplicate's temp is removed unwritten.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when `src` cannot be opened, is not a regular file or is empty, or the
+    /// copy or the mapping fails (the caller then reads `src` into memory).
+    pub(crate) fn staged_copy(&self, src: &Path) -> Result<StagedCopy> {
+        let tmp = temp_copy(src, &self.root.join("sources").join("staged"))?;
+        let len = tmp.as_file().metadata().map_err(io_err(src))?.len();
+        if len == 0 {
+            return Err(io_err(src)(std::io::Error::other("empty file")));
+        }
+        // SAFETY: a private, read-only mapping of a temp file this process just created in the
+        // lake (`O_EXCL`, a random name in `sources/`) and never writes again: its bytes do not
+        // change while mapped (a hard link to it is renamed into the lake, the temp name removed;
+        // neither touches the bytes). Another program writing into the lake's temp files would
+        // break that, as it would break the lake; truncating one would end the process with
+        // SIGBUS.
+        let map = unsafe { memmap2::MmapOptions::new().populate().map(tmp.as_file()) }.map_err(io_err(src))?;
+        Ok(StagedCopy {
+            tmp: tmp.into_temp_path(),
+            map,
+        })
+    }
+
     /// Parse one upload and write its files under temp names (not yet durable, not visible).
     fn stage(&self, u: &Upload<'_>, hash: &str) -> Result<Staged> {
         let format = Format::detect(u.bytes);
@@ -764,6 +814,13 @@ impl Lake {
         }
         let raw_path = self.root.join("sources").join(format!("{hash}.{}", format.as_str()));
         let (raw, early) = match u.path {
+            Some(p) if u.staged => match temp_link(p, &raw_path) {
+                Some(t) => {
+                    let early = fs::File::open(&t).is_ok_and(|f| start_writeback(&f, u.bytes.len()));
+                    (t, early)
+                }
+                None => temp_early(&raw_path, u.bytes)?,
+            },
             Some(p) => temp_early_from(p, &raw_path, u.bytes)?,
             None => temp_early(&raw_path, u.bytes)?,
         };
@@ -918,6 +975,7 @@ impl Lake {
                 bytes: &bytes,
                 received_at_ms,
                 path: Some(path),
+                staged: false,
             };
             let mut out = self.ingest_batch(&[u]);
             return out.pop().unwrap_or_else(|| Err(Error::Invalid("empty batch".into())));
@@ -1526,10 +1584,17 @@ mod tests {
             ..Default::default()
         });
         let at = 1_795_000_000_000; // after every simulated fix
+                                    // The fleet's sources (hundreds of kB each) and a small one.
+        let mut sources: Vec<(&str, &str, &[u8])> = fleet
+            .files
+            .iter()
+            .map(|f| (f.device.as_str(), f.name.as_str(), &f.bytes[..]))
+            .collect();
+        sources.push(("car-small", "small.nmea", LOG));
         let tree = tempfile::tempdir().unwrap();
-        for f in &fleet.files {
-            fs::create_dir_all(tree.path().join(&f.device)).unwrap();
-            fs::write(tree.path().join(&f.device).join(&f.name), &f.bytes).unwrap();
+        for (device, name, bytes) in &sources {
+            fs::create_dir_all(tree.path().join(device)).unwrap();
+            fs::write(tree.path().join(device).join(name), bytes).unwrap();
         }
         let mut jobs = files::tree_jobs(tree.path()).unwrap();
         jobs.iter_mut().for_each(|j| j.received_at_ms = Some(at));
@@ -1537,10 +1602,9 @@ mod tests {
         let from_disk = Lake::open(disk.path()).unwrap().ingest_files(&jobs, &|_, _| {});
         assert!(from_disk.iter().all(|r| r.result.as_ref().is_ok_and(|o| !o.duplicate)));
         let mem = tempfile::tempdir().unwrap();
-        let uploads: Vec<Upload> = fleet
-            .files
+        let uploads: Vec<Upload> = sources
             .iter()
-            .map(|f| Upload::new(&f.device, &f.name, &f.bytes).received_at(at))
+            .map(|(device, name, bytes)| Upload::new(device, name, bytes).received_at(at))
             .collect();
         let from_memory = Lake::open(mem.path()).unwrap().ingest_batch(&uploads);
         assert!(from_memory.iter().all(|r| r.is_ok()));
@@ -1548,10 +1612,49 @@ mod tests {
             fleet.files.iter().any(|f| f.bytes.len() >= EARLY_WRITEBACK_BYTES),
             "a source large enough to start its writeback early"
         );
+        let sizes: Vec<u64> = jobs.iter().map(|j| fs::metadata(&j.path).unwrap().len()).collect();
+        assert!(
+            sizes.iter().any(|&n| n >= files::STAGE_BYTES) && sizes.iter().any(|&n| n < files::STAGE_BYTES),
+            "sources both copied into the lake and mapped, and read into memory: {sizes:?}"
+        );
         let (a, b) = (lake_files(disk.path()), lake_files(mem.path()));
         assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
         assert_eq!(a, b);
         assert!(a.keys().all(|k| !k.contains("/.tmp")), "{:?}", a.keys());
+        // The tree again: all duplicates, the lake unchanged, no temp copy left behind.
+        let again = Lake::open(disk.path()).unwrap().ingest_files(&jobs, &|_, _| {});
+        assert!(again.iter().all(|r| r.result.as_ref().is_ok_and(|o| o.duplicate)));
+        assert_eq!(lake_files(disk.path()), a);
+    }
+
+    #[test]
+    fn rule_a_staged_copy_is_one_snapshot_of_the_file_and_leaves_no_temp_behind() {
+        let d = tempfile::tempdir().unwrap();
+        let lake = Lake::open(d.path().join("lake")).unwrap();
+        let src = d.path().join("a.nmea");
+        let bytes = LOG.repeat(5_000);
+        fs::write(&src, &bytes).unwrap();
+        let s = lake.staged_copy(&src).unwrap();
+        assert_eq!(&s.map[..], &bytes[..]);
+        assert_eq!(s.tmp.parent(), Some(lake.root().join("sources").as_path()));
+        // The file changes or goes away after the copy: the copy and its mapping keep what was
+        // copied, so what is hashed, parsed and stored is one version of it.
+        fs::write(&src, b"$GPGGA,other").unwrap();
+        assert_eq!(&s.map[..], &bytes[..]);
+        assert_eq!(fs::read(&s.tmp).unwrap(), bytes);
+        fs::remove_file(&src).unwrap();
+        assert_eq!(&s.map[..], &bytes[..]);
+        drop(s);
+        // Missing, empty, or not a regular file: refused (the caller reads it into memory).
+        assert!(lake.staged_copy(&src).is_err());
+        fs::write(&src, b"").unwrap();
+        assert!(lake.staged_copy(&src).is_err());
+        assert!(lake.staged_copy(d.path()).is_err());
+        let temps = fs::read_dir(lake.root().join("sources"))
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with(".tmp"))
+            .count();
+        assert_eq!(temps, 0);
     }
 
     #[test]
