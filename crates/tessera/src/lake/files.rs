@@ -88,7 +88,7 @@ fn groups(jobs: &[FileJob]) -> Vec<&[FileJob]> {
 
 /// A file's bytes for its group commit: read into memory, or copied into the lake and mapped
 /// ([`Lake::staged_copy`]).
-enum Held {
+pub(super) enum Held {
     Memory(Vec<u8>),
     Staged(super::StagedCopy),
 }
@@ -108,6 +108,24 @@ impl Held {
             Held::Staged(s) => Some(&s.tmp),
         }
     }
+
+    /// The upload of these bytes, read or copied from the file at `path`.
+    pub(super) fn upload<'a>(
+        &'a self,
+        device: &'a str,
+        name: &'a str,
+        path: &'a Path,
+        received_at_ms: Option<i64>,
+    ) -> Upload<'a> {
+        Upload {
+            device,
+            name,
+            bytes: self.bytes(),
+            received_at_ms,
+            path: Some(self.path().unwrap_or(path)),
+            staged: self.path().is_some(),
+        }
+    }
 }
 
 /// Files at least this large are copied into the lake and mapped rather than read
@@ -117,7 +135,7 @@ pub(crate) const STAGE_BYTES: u64 = 256 << 10;
 impl Lake {
     /// The bytes of the file at `path`: a copy in the lake, mapped, when `stage` and the file is
     /// a regular file of at least [`STAGE_BYTES`] that can be copied; else read into memory.
-    fn hold(&self, path: &Path, stage: bool) -> Result<Held, Error> {
+    pub(super) fn hold(&self, path: &Path, stage: bool) -> Result<Held, Error> {
         let big = || std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() >= STAGE_BYTES);
         if stage
             && big()
@@ -173,14 +191,7 @@ impl Lake {
                 .zip(&video)
                 .filter(|(_, v)| !**v)
                 .filter_map(|(((j, bytes), name), _)| {
-                    Some(Upload {
-                        device: &j.device,
-                        name,
-                        bytes: bytes.as_ref().ok()?.bytes(),
-                        received_at_ms: j.received_at_ms,
-                        path: Some(bytes.as_ref().ok()?.path().unwrap_or(&j.path)),
-                        staged: bytes.as_ref().ok()?.path().is_some(),
-                    })
+                    Some(bytes.as_ref().ok()?.upload(&j.device, name, &j.path, j.received_at_ms))
                 })
                 .collect();
             // One outcome per file that could be read, in order.

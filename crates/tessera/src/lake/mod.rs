@@ -927,7 +927,8 @@ impl Lake {
     /// Ingest one file from disk, reading a camera video in bounded memory: the file is hashed
     /// in a stream, its telemetry read by seeking ([`ingest::telemetry::parse_mp4`]), and its
     /// bytes copied into the lake in a stream — a 4 GB MP4 never sits in memory. Other formats
-    /// are read whole, as [`Lake::ingest`] does. Idempotent like every ingest.
+    /// are read whole, as [`Lake::ingest`] does — a file of 256 kB or more as a copy in the lake,
+    /// mapped ([`Lake::staged_copy`]). Idempotent like every ingest.
     ///
     /// # Errors
     /// As [`Lake::ingest`], plus [`Error::Io`] naming the file that cannot be read.
@@ -968,16 +969,10 @@ impl Lake {
     ) -> Result<IngestOutcome> {
         let name = name.to_string();
         if !is_mp4_file(path) {
-            let bytes = fs::read(path).map_err(io_err(path))?;
-            let u = Upload {
-                device,
-                name: &name,
-                bytes: &bytes,
-                received_at_ms,
-                path: Some(path),
-                staged: false,
-            };
-            let mut out = self.ingest_batch(&[u]);
+            // Opened before the file is copied into the lake (`Lake::staged_copy`).
+            let root = fs::File::open(&self.root).map_err(io_err(&self.root))?;
+            let held = self.hold(path, true)?;
+            let mut out = self.ingest_batch_in(&[held.upload(device, &name, path, received_at_ms)], &root);
             return out.pop().unwrap_or_else(|| Err(Error::Invalid("empty batch".into())));
         }
         if !valid_device_id(device) {
@@ -1645,6 +1640,17 @@ mod tests {
         fs::remove_file(&src).unwrap();
         assert_eq!(&s.map[..], &bytes[..]);
         drop(s);
+        // One file ingested by path (the upload server's spooled bodies): stored as it was,
+        // then a duplicate.
+        fs::write(&src, &bytes).unwrap();
+        let a = lake.ingest_path_as("car-1", "trip.nmea", &src, None).unwrap();
+        assert!(!a.duplicate && a.meta.fixes >= 1 && a.meta.bytes == bytes.len() as u64);
+        assert_eq!(
+            fs::read(lake.root().join(format!("sources/{}.nmea", a.meta.hash))).unwrap(),
+            bytes
+        );
+        assert!(lake.ingest_path_as("car-2", "b.nmea", &src, None).unwrap().duplicate);
+        fs::remove_file(&src).unwrap();
         // Missing, empty, or not a regular file: refused (the caller reads it into memory).
         assert!(lake.staged_copy(&src).is_err());
         fs::write(&src, b"").unwrap();
