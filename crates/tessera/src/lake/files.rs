@@ -177,7 +177,8 @@ impl Lake {
                 .zip(&video)
                 .map(|(j, v)| match v {
                     true => Ok(Held::Memory(Vec::new())),
-                    false => self.hold(&j.path, root.is_ok()),
+                    // (A device id the batch refuses gets no copy in the lake.)
+                    false => self.hold(&j.path, root.is_ok() && crate::registry::valid_device_id(&j.device)),
                 })
                 .collect();
             let names: Vec<String> = group

@@ -194,7 +194,9 @@ fn temp_copy(src: &Path, dest: &Path) -> Result<tempfile::NamedTempFile> {
     let dir = parent_dir(dest);
     fs::create_dir_all(dir).map_err(io_err(dir))?;
     let mut tmp = temp_builder().tempfile_in(dir).map_err(io_err(dir))?;
-    std::io::copy(&mut from, &mut tmp).map_err(io_err(dest))?;
+    // File to file, so that std's `io::copy` can use `copy_file_range` (with the `NamedTempFile`
+    // itself as the writer it fell back to a read/write loop through an 8 KiB buffer).
+    std::io::copy(&mut from, tmp.as_file_mut()).map_err(io_err(dest))?;
     Ok(tmp)
 }
 
@@ -793,7 +795,9 @@ impl Lake {
         // change while mapped (a hard link to it is renamed into the lake, the temp name removed;
         // neither touches the bytes). Another program writing into the lake's temp files would
         // break that, as it would break the lake; truncating one would end the process with
-        // SIGBUS.
+        // SIGBUS, as would a read error of the lake's disk on a page of the copy written back,
+        // evicted and read again while it is parsed (nothing committed is lost; the temp files
+        // are left to `Lake::remove_leftovers`).
         let map = unsafe { memmap2::MmapOptions::new().populate().map(tmp.as_file()) }.map_err(io_err(src))?;
         Ok(StagedCopy {
             tmp: tmp.into_temp_path(),
@@ -814,10 +818,14 @@ impl Lake {
         }
         let raw_path = self.root.join("sources").join(format!("{hash}.{}", format.as_str()));
         let (raw, early) = match u.path {
+            // Written before staging: the kernel may have started its writeback already, so the
+            // commit syncs with `syncfs` (`early`) whether or not it is started here.
             Some(p) if u.staged => match temp_link(p, &raw_path) {
                 Some(t) => {
-                    let early = fs::File::open(&t).is_ok_and(|f| start_writeback(&f, u.bytes.len()));
-                    (t, early)
+                    if let Ok(f) = fs::File::open(&t) {
+                        start_writeback(&f, u.bytes.len());
+                    }
+                    (t, true)
                 }
                 None => temp_early(&raw_path, u.bytes)?,
             },
@@ -971,7 +979,7 @@ impl Lake {
         if !is_mp4_file(path) {
             // Opened before the file is copied into the lake (`Lake::staged_copy`).
             let root = fs::File::open(&self.root).map_err(io_err(&self.root))?;
-            let held = self.hold(path, true)?;
+            let held = self.hold(path, valid_device_id(device))?;
             let mut out = self.ingest_batch_in(&[held.upload(device, &name, path, received_at_ms)], &root);
             return out.pop().unwrap_or_else(|| Err(Error::Invalid("empty batch".into())));
         }
@@ -1607,11 +1615,15 @@ mod tests {
             fleet.files.iter().any(|f| f.bytes.len() >= EARLY_WRITEBACK_BYTES),
             "a source large enough to start its writeback early"
         );
-        let sizes: Vec<u64> = jobs.iter().map(|j| fs::metadata(&j.path).unwrap().len()).collect();
-        assert!(
-            sizes.iter().any(|&n| n >= files::STAGE_BYTES) && sizes.iter().any(|&n| n < files::STAGE_BYTES),
-            "sources both copied into the lake and mapped, and read into memory: {sizes:?}"
-        );
+        // Both ways of holding a file's bytes were taken: copied into the lake and mapped, and
+        // read into memory.
+        let probe_dir = tempfile::tempdir().unwrap();
+        let probe = Lake::open(probe_dir.path()).unwrap();
+        let staged: Vec<bool> = jobs
+            .iter()
+            .map(|j| matches!(probe.hold(&j.path, true), Ok(files::Held::Staged(_))))
+            .collect();
+        assert!(staged.contains(&true) && staged.contains(&false), "{staged:?}");
         let (a, b) = (lake_files(disk.path()), lake_files(mem.path()));
         assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
         assert_eq!(a, b);
@@ -1629,6 +1641,8 @@ mod tests {
         let src = d.path().join("a.nmea");
         let bytes = LOG.repeat(5_000);
         fs::write(&src, &bytes).unwrap();
+        assert!(matches!(lake.hold(&src, true), Ok(files::Held::Staged(_))));
+        assert!(matches!(lake.hold(&src, false), Ok(files::Held::Memory(_))));
         let s = lake.staged_copy(&src).unwrap();
         assert_eq!(&s.map[..], &bytes[..]);
         assert_eq!(s.tmp.parent(), Some(lake.root().join("sources").as_path()));
@@ -1640,8 +1654,7 @@ mod tests {
         fs::remove_file(&src).unwrap();
         assert_eq!(&s.map[..], &bytes[..]);
         drop(s);
-        // One file ingested by path (the upload server's spooled bodies): stored as it was,
-        // then a duplicate.
+        // One file ingested by path (`Lake::ingest_path`): stored as it was, then a duplicate.
         fs::write(&src, &bytes).unwrap();
         let a = lake.ingest_path_as("car-1", "trip.nmea", &src, None).unwrap();
         assert!(!a.duplicate && a.meta.fixes >= 1 && a.meta.bytes == bytes.len() as u64);
@@ -1656,6 +1669,10 @@ mod tests {
         fs::write(&src, b"").unwrap();
         assert!(lake.staged_copy(&src).is_err());
         assert!(lake.staged_copy(d.path()).is_err());
+        assert!(
+            matches!(lake.hold(&src, true), Ok(files::Held::Memory(_))),
+            "an empty file is read"
+        );
         let temps = fs::read_dir(lake.root().join("sources"))
             .unwrap()
             .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with(".tmp"))
