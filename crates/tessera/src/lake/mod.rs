@@ -785,6 +785,7 @@ impl Lake {
     /// [`Error::Io`] when `src` cannot be opened, is not a regular file or is empty, or the
     /// copy or the mapping fails (the caller then reads `src` into memory).
     pub(crate) fn staged_copy(&self, src: &Path) -> Result<StagedCopy> {
+        // (`temp_copy` makes its temp beside a destination: any name in `sources/`.)
         let tmp = temp_copy(src, &self.root.join("sources").join("staged"))?;
         let len = tmp.as_file().metadata().map_err(io_err(src))?.len();
         if len == 0 {
@@ -1587,7 +1588,8 @@ mod tests {
             ..Default::default()
         });
         let at = 1_795_000_000_000; // after every simulated fix
-                                    // The fleet's sources (hundreds of kB each) and a small one.
+
+        // The fleet's sources (hundreds of kB each) and a small one.
         let mut sources: Vec<(&str, &str, &[u8])> = fleet
             .files
             .iter()
