@@ -319,6 +319,76 @@ fn ingest_killed_inside_the_group_commit_leaves_no_source_and_the_rerun_complete
 }
 
 #[test]
+fn ingest_removes_what_a_killed_ingest_left_once_it_is_an_hour_old() {
+    let d = tempfile::tempdir().unwrap();
+    let lake = d.path().join("lake");
+    let l = lake.to_str().unwrap();
+    let j = ingest_tree(l, &sample());
+    assert_eq!(
+        (j["new"].as_u64(), j["leftovers_removed"].as_array().map(Vec::len)),
+        (Some(40), Some(0))
+    );
+    // What a crash leaves: a staged copy and a parked fixes file under temp names, and a fixes
+    // file renamed in before its source's metadata (none of them part of any source); next to
+    // them the same kinds of file that are younger than an hour (a writer may still be at
+    // work), and an old file of a committed source.
+    let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 3600);
+    let plant = |rel: &str, old: bool| {
+        let p = lake.join(rel);
+        std::fs::write(&p, b"partial").unwrap();
+        if old {
+            std::fs::File::options()
+                .write(true)
+                .open(&p)
+                .unwrap()
+                .set_modified(two_hours_ago)
+                .unwrap();
+        }
+        p
+    };
+    let temps = [plant("sources/.tmp-staged", true), plant("fixes/.tmp-parked", true)];
+    let orphan = plant(&format!("fixes/{}.parquet", "ab".repeat(32)), true);
+    let young = [
+        plant("sources/.tmp-young", false),
+        plant(&format!("fixes/{}.parquet", "cd".repeat(32)), false),
+    ];
+    let committed = std::fs::read_dir(lake.join("fixes"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "parquet") && *p != orphan && !young.contains(p))
+        .unwrap();
+    std::fs::File::open(&committed)
+        .unwrap()
+        .set_modified(two_hours_ago)
+        .unwrap();
+    let before = files_under(&lake.join("sources")).len();
+    let j = ingest_tree(l, &sample());
+    assert_eq!(
+        (j["new"].as_u64(), j["duplicates"].as_u64()),
+        (Some(0), Some(40)),
+        "{j}"
+    );
+    // The temps went when the lake was opened; the orphan is removed and listed.
+    assert_eq!(
+        j["leftovers_removed"],
+        serde_json::json!([orphan.display().to_string()]),
+        "{j}"
+    );
+    assert!(temps.iter().chain([&orphan]).all(|p| !p.exists()));
+    assert!(young.iter().all(|p| p.exists()), "files younger than an hour are kept");
+    assert!(committed.exists(), "a committed source's file is never a leftover");
+    assert_eq!(files_under(&lake.join("sources")).len(), before - 1);
+    assert_eq!(tessera::lake::Lake::open(&lake).unwrap().sources().unwrap().len(), 40);
+    // Without --json the removal is said on stderr.
+    plant(&format!("rejections/{}.parquet", "ef".repeat(32)), true);
+    let o = tessera(&["ingest", "--lake", l, "--tree", sample().to_str().unwrap()]);
+    assert!(o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("removed 1 file(s) a killed ingest left in"), "{err}");
+}
+
+#[test]
 fn simulate_nmea_at_scale_ingests_back_with_every_fix_and_no_rejection() {
     let d = tempfile::tempdir().unwrap();
     let tree = d.path().join("tree");

@@ -42,6 +42,21 @@ impl From<&FileResult> for FileLine {
 
 pub fn run(a: &IngestArgs, json: bool) -> Result<()> {
     let mut lake = Lake::open(&a.lake)?.with_batch_rows(a.batch_rows);
+    // What a killed ingest left: `Lake::open` removed its temp files (up to a staged group of
+    // 512 MB in `sources/`) once an hour old; data files it renamed in before their sources'
+    // metadata are removed here, once as old, and listed (`tessera serve` removes both at
+    // start). Not removing them is no reason to refuse new files: a warning, and on.
+    let leftovers = lake.remove_leftovers(tessera::lake::STALE_AFTER).unwrap_or_else(|e| {
+        eprintln!("warning: leftovers of a killed ingest not removed: {e}");
+        Vec::new()
+    });
+    if !json && !leftovers.is_empty() {
+        eprintln!(
+            "removed {} file(s) a killed ingest left in {} (over an hour old, never part of a source)",
+            leftovers.len(),
+            a.lake.display()
+        );
+    }
     if let Some(p) = &a.policy {
         lake = lake.with_receipt_policy(tessera::policy::Policy::load(p)?.receipt);
     }
@@ -87,7 +102,8 @@ pub fn run(a: &IngestArgs, json: bool) -> Result<()> {
     let errors: Vec<&str> = lines.iter().filter_map(|l| l.error.as_deref()).collect();
     if json {
         print_json(
-            &serde_json::json!({"sources": new + duplicates, "new": new, "duplicates": duplicates, "fixes": fixes, "imu_samples": imu, "rejected": rejected, "failed": errors, "files": lines}),
+            &serde_json::json!({"sources": new + duplicates, "new": new, "duplicates": duplicates, "fixes": fixes, "imu_samples": imu, "rejected": rejected, "failed": errors, "files": lines,
+                "leftovers_removed": leftovers.iter().map(|p| p.display().to_string()).collect::<Vec<_>>()}),
         )?;
     } else {
         let imu = match imu {

@@ -411,8 +411,17 @@ pub const DEFAULT_MAX_VISITS: usize = 12 << 20;
 /// encoded while later pieces are scored.
 pub const DEFAULT_SCORE_ROWS: usize = 1 << 16;
 
+/// How long nothing must have written to a temp file or staging directory before it is taken
+/// for what a killed writer left: an hour, far longer than any commit of a running writer takes
+/// (a staged ingest group of 512 MB is written and committed in seconds), so a writer at work
+/// on the same lake meanwhile keeps its files in flight.
+pub const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
+
 impl Lake {
-    /// Open (and create) a lake; recovers an epoch replacement interrupted by a crash.
+    /// Open (and create) a lake; recovers an epoch replacement interrupted by a crash, and
+    /// removes the temp files (`.tmp-*`) and epoch staging directories of killed writers once
+    /// [`STALE_AFTER`] old (data files renamed in before their source's metadata are left to
+    /// [`Lake::remove_leftovers`], which `tessera ingest` and `tessera serve` call).
     ///
     /// # Errors
     /// [`Error::Io`] naming the directory that could not be created or recovered.
@@ -1394,7 +1403,7 @@ fn stale(p: &Path) -> bool {
         .ok()
         .and_then(|m| m.modified().ok())
         .and_then(|t| t.elapsed().ok())
-        .is_some_and(|age| age > std::time::Duration::from_secs(3600))
+        .is_some_and(|age| age > STALE_AFTER)
 }
 
 #[cfg(test)]
