@@ -274,6 +274,11 @@ pub struct IngestArgs {
     /// default policy).
     #[arg(long)]
     pub policy: Option<PathBuf>,
+    /// First remove what killed writers left in the lake — temp files, and data files without
+    /// their source's metadata — unchanged for at least SECONDS (3600: an hour); listed in the
+    /// output. Use it while no other ingest or upload server is committing to the lake.
+    #[arg(long, value_name = "SECONDS")]
+    pub remove_leftovers: Option<u64>,
 }
 
 /// What `simulate` writes.

@@ -318,74 +318,91 @@ fn ingest_killed_inside_the_group_commit_leaves_no_source_and_the_rerun_complete
     }
 }
 
+/// `tessera ingest --remove-leftovers SECONDS` removes what killed writers left — temp files,
+/// data files without their source's metadata — once unchanged that long (by modification and
+/// status-change time), lists them, and touches nothing else: not committed sources, not files
+/// of other names, not a file whose old modification time was restored (as `rsync -a` does).
 #[test]
-fn ingest_removes_what_a_killed_ingest_left_once_it_is_an_hour_old() {
+fn ingest_remove_leftovers_removes_only_what_killed_writers_left_and_lists_it() {
     let d = tempfile::tempdir().unwrap();
     let lake = d.path().join("lake");
     let l = lake.to_str().unwrap();
     let j = ingest_tree(l, &sample());
-    assert_eq!(
-        (j["new"].as_u64(), j["leftovers_removed"].as_array().map(Vec::len)),
-        (Some(40), Some(0))
-    );
-    // What a crash leaves: a staged copy and a parked fixes file under temp names, and a fixes
-    // file renamed in before its source's metadata (none of them part of any source); next to
-    // them the same kinds of file that are younger than an hour (a writer may still be at
-    // work), and an old file of a committed source.
-    let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 3600);
-    let plant = |rel: &str, old: bool| {
+    assert_eq!(j["new"], 40);
+    assert_eq!(j["leftovers_removed"], serde_json::json!([]));
+    let plant = |rel: &str| {
         let p = lake.join(rel);
         std::fs::write(&p, b"partial").unwrap();
-        if old {
-            std::fs::File::options()
-                .write(true)
-                .open(&p)
-                .unwrap()
-                .set_modified(two_hours_ago)
-                .unwrap();
-        }
         p
     };
-    let temps = [plant("sources/.tmp-staged", true), plant("fixes/.tmp-parked", true)];
-    let orphan = plant(&format!("fixes/{}.parquet", "ab".repeat(32)), true);
-    let young = [
-        plant("sources/.tmp-young", false),
-        plant(&format!("fixes/{}.parquet", "cd".repeat(32)), false),
+    let mut leftovers = [
+        plant("sources/.tmp-staged"),
+        plant("fixes/.tmp-parked"),
+        plant(&format!("fixes/{}.parquet", "ab".repeat(32))),
+        plant(&format!("sources/{}.nmea", "ab".repeat(32))),
+        plant(&format!("rejections/{}.parquet", "ef".repeat(32))),
     ];
-    let committed = std::fs::read_dir(lake.join("fixes"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|x| x == "parquet") && *p != orphan && !young.contains(p))
-        .unwrap();
-    std::fs::File::open(&committed)
+    leftovers.sort();
+    std::fs::create_dir(lake.join("fixes/backup")).unwrap();
+    let others = [plant("fixes/README.txt"), plant("fixes/backup/old.parquet")];
+    // A data file with its modification time restored two hours back (its status-change time
+    // is now). (A temp file's modification time alone counts when the lake is opened.)
+    let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    std::fs::File::options()
+        .write(true)
+        .open(lake.join(format!("fixes/{}.parquet", "ab".repeat(32))))
         .unwrap()
         .set_modified(two_hours_ago)
         .unwrap();
-    let before = files_under(&lake.join("sources")).len();
-    let j = ingest_tree(l, &sample());
-    assert_eq!(
-        (j["new"].as_u64(), j["duplicates"].as_u64()),
-        (Some(0), Some(40)),
-        "{j}"
+    let committed: Vec<(String, Vec<u8>)> = files_under(&lake)
+        .into_iter()
+        .filter(|(n, _)| !leftovers.iter().chain(&others).any(|p| p.ends_with(n)))
+        .collect();
+    let ingest_with = |extra: &[&str]| -> serde_json::Value {
+        let tree = sample();
+        let mut args = vec!["ingest", "--lake", l, "--tree", tree.to_str().unwrap(), "--json"];
+        args.extend_from_slice(extra);
+        serde_json::from_str(&ok(&args)).unwrap()
+    };
+    // Not asked, or asked for an hour: everything was written just now, so nothing goes.
+    for extra in [&[][..], &["--remove-leftovers", "3600"][..]] {
+        let j = ingest_with(extra);
+        assert_eq!(
+            (j["duplicates"].as_u64(), &j["leftovers_removed"]),
+            (Some(40), &serde_json::json!([])),
+            "{extra:?}"
+        );
+        assert!(leftovers.iter().chain(&others).all(|p| p.exists()), "{extra:?}");
+    }
+    let j = ingest_with(&["--remove-leftovers", "0"]);
+    let listed: Vec<String> = leftovers.iter().map(|p| p.display().to_string()).collect();
+    assert_eq!(j["leftovers_removed"], serde_json::json!(listed), "{j}");
+    assert!(leftovers.iter().all(|p| !p.exists()));
+    assert!(
+        others.iter().all(|p| p.exists()),
+        "files of other names are not the lake's to remove"
     );
-    // The temps went when the lake was opened; the orphan is removed and listed.
-    assert_eq!(
-        j["leftovers_removed"],
-        serde_json::json!([orphan.display().to_string()]),
-        "{j}"
-    );
-    assert!(temps.iter().chain([&orphan]).all(|p| !p.exists()));
-    assert!(young.iter().all(|p| p.exists()), "files younger than an hour are kept");
-    assert!(committed.exists(), "a committed source's file is never a leftover");
-    assert_eq!(files_under(&lake.join("sources")).len(), before - 1);
+    let after: Vec<(String, Vec<u8>)> = files_under(&lake)
+        .into_iter()
+        .filter(|(n, _)| !others.iter().any(|p| p.ends_with(n)))
+        .collect();
+    assert_eq!(after, committed, "every committed file is kept, byte for byte");
     assert_eq!(tessera::lake::Lake::open(&lake).unwrap().sources().unwrap().len(), 40);
-    // Without --json the removal is said on stderr.
-    plant(&format!("rejections/{}.parquet", "ef".repeat(32)), true);
-    let o = tessera(&["ingest", "--lake", l, "--tree", sample().to_str().unwrap()]);
+    // Without --json the files removed are listed on stderr.
+    let orphan = plant(&format!("imu/{}.parquet", "cd".repeat(32)));
+    let o = tessera(&[
+        "ingest",
+        "--lake",
+        l,
+        "--tree",
+        sample().to_str().unwrap(),
+        "--remove-leftovers",
+        "0",
+    ]);
     assert!(o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("removed 1 file(s) a killed ingest left in"), "{err}");
+    assert!(err.contains("removed 1 file(s) killed writers left in"), "{err}");
+    assert!(err.contains(&orphan.display().to_string()), "{err}");
 }
 
 #[test]

@@ -42,21 +42,6 @@ impl From<&FileResult> for FileLine {
 
 pub fn run(a: &IngestArgs, json: bool) -> Result<()> {
     let mut lake = Lake::open(&a.lake)?.with_batch_rows(a.batch_rows);
-    // What a killed ingest left: `Lake::open` removed its temp files (up to a staged group of
-    // 512 MB in `sources/`) once an hour old; data files it renamed in before their sources'
-    // metadata are removed here, once as old, and listed (`tessera serve` removes both at
-    // start). Not removing them is no reason to refuse new files: a warning, and on.
-    let leftovers = lake.remove_leftovers(tessera::lake::STALE_AFTER).unwrap_or_else(|e| {
-        eprintln!("warning: leftovers of a killed ingest not removed: {e}");
-        Vec::new()
-    });
-    if !json && !leftovers.is_empty() {
-        eprintln!(
-            "removed {} file(s) a killed ingest left in {} (over an hour old, never part of a source)",
-            leftovers.len(),
-            a.lake.display()
-        );
-    }
     if let Some(p) = &a.policy {
         lake = lake.with_receipt_policy(tessera::policy::Policy::load(p)?.receipt);
     }
@@ -75,6 +60,23 @@ pub fn run(a: &IngestArgs, json: bool) -> Result<()> {
     };
     for j in &mut jobs {
         j.received_at_ms = a.received_at;
+    }
+    // What killed writers left (`Lake::open` already dropped their temp files once an hour
+    // old): only when asked, the arguments checked — no lock keeps another writer's files in
+    // flight out of the sweep.
+    let leftovers = match a.remove_leftovers {
+        Some(s) => lake.remove_leftovers(std::time::Duration::from_secs(s))?,
+        None => Vec::new(),
+    };
+    if !json && !leftovers.is_empty() {
+        eprintln!(
+            "removed {} file(s) killed writers left in {}:",
+            leftovers.len(),
+            a.lake.display()
+        );
+        for p in &leftovers {
+            eprintln!("  {}", p.display());
+        }
     }
     let pb = bar(jobs.len() as u64, "ingest", json);
     let results = lake.ingest_files(&jobs, &|done, _| pb.set_position(done));

@@ -421,7 +421,7 @@ impl Lake {
     /// Open (and create) a lake; recovers an epoch replacement interrupted by a crash, and
     /// removes the temp files (`.tmp-*`) and epoch staging directories of killed writers once
     /// [`STALE_AFTER`] old (data files renamed in before their source's metadata are left to
-    /// [`Lake::remove_leftovers`], which `tessera ingest` and `tessera serve` call).
+    /// [`Lake::remove_leftovers`]: `tessera serve` at start, `tessera ingest --remove-leftovers`).
     ///
     /// # Errors
     /// [`Error::Io`] naming the directory that could not be created or recovered.
@@ -547,14 +547,22 @@ impl Lake {
         &self.receipt
     }
 
-    /// Remove what a killed writer left behind, when older than `min_age`: temp files
-    /// (`.tmp-*`) in `sources/`, `fixes/` and `rejections/`, and data files of sources whose
-    /// metadata never landed (a source exists only once its `sources/<hash>.json` does, so these
-    /// were never visible and a re-upload rewrites them). Returns the paths removed, sorted.
+    /// Remove what a killed writer left behind, unchanged for at least `min_age`: temp files
+    /// (`.tmp-*`) in `sources/`, `fixes/`, `rejections/` and `imu/`, and data files
+    /// (`<64 hex>.<ext>`) of sources whose metadata never landed (a source exists only once its
+    /// `sources/<hash>.json` does, so these were never visible and a re-upload rewrites them).
+    /// Returns the paths removed, sorted.
     ///
-    /// A writer that is still running has files in flight: give an age longer than any commit
-    /// takes (the upload server, which owns its lake, uses zero at start; an ingest that loses
-    /// its temp files to it fails naming the file, and rerunning it is idempotent).
+    /// Only regular files of the lake's own naming are candidates (a subdirectory or
+    /// `README.txt` there is left alone), a data file only when its metadata is certainly absent
+    /// (an error looking it up keeps the file), and a file's age is from the later of its
+    /// modification and status-change times: a rename, a new link or restored times (`rsync
+    /// -a`, `cp -a`, `tar x` keep the source's old modification time) make it young again.
+    ///
+    /// A writer that is still running has files in flight, and nothing here locks them: run it
+    /// when no other process is committing to the lake, or with an age longer than any commit
+    /// takes (the upload server, which owns its lake, uses zero at start; `tessera ingest
+    /// --remove-leftovers SECONDS` asks for it).
     ///
     /// # Errors
     /// [`Error::Io`] naming the directory that could not be listed or the file that could not be
@@ -563,10 +571,15 @@ impl Lake {
     /// ```
     /// # let d = tempfile::tempdir().unwrap();
     /// let lake = tessera::lake::Lake::open(d.path()).unwrap();
+    /// let orphan = format!("fixes/{}.parquet", "ab".repeat(32)); // no sources/abab….json
     /// std::fs::write(d.path().join("fixes/.tmp-abc"), b"x").unwrap();
-    /// std::fs::write(d.path().join("fixes/0123.parquet"), b"x").unwrap(); // no sources/0123.json
+    /// std::fs::write(d.path().join(&orphan), b"x").unwrap();
+    /// std::fs::write(d.path().join("fixes/README.txt"), b"not the lake's").unwrap();
+    /// // Both just written: not an hour old.
+    /// assert!(lake.remove_leftovers(std::time::Duration::from_secs(3600)).unwrap().is_empty());
     /// let gone = lake.remove_leftovers(std::time::Duration::ZERO).unwrap();
-    /// assert_eq!(gone.len(), 2);
+    /// assert_eq!(gone, [d.path().join("fixes/.tmp-abc"), d.path().join(orphan)]);
+    /// assert!(d.path().join("fixes/README.txt").exists());
     /// ```
     pub fn remove_leftovers(&self, min_age: std::time::Duration) -> Result<Vec<PathBuf>> {
         let mut gone = Vec::new();
@@ -574,21 +587,22 @@ impl Lake {
             let dir = self.root.join(d);
             let entries = fs::read_dir(&dir).map_err(io_err(&dir))?;
             for e in entries.flatten() {
-                let p = e.path();
                 let name = e.file_name().to_string_lossy().into_owned();
-                let hash = name.split('.').next().unwrap_or("");
+                // `DirEntry::metadata` does not follow a symbolic link: only regular files.
+                let meta = match e.metadata() {
+                    Ok(m) if m.is_file() => m,
+                    _ => continue,
+                };
                 let orphan = if name.starts_with(".tmp-") {
                     true
-                } else if name.ends_with(".json") || hash.is_empty() {
-                    false
+                } else if let Some(hash) = data_file_hash(&name) {
+                    let json = self.root.join("sources").join(format!("{hash}.json"));
+                    matches!(json.try_exists(), Ok(false))
                 } else {
-                    !self.root.join("sources").join(format!("{hash}.json")).exists()
+                    false
                 };
-                let old = e
-                    .metadata()
-                    .and_then(|m| m.modified())
-                    .is_ok_and(|t| t.elapsed().unwrap_or_default() >= min_age);
-                if orphan && old {
+                if orphan && unchanged_for(&meta) >= min_age {
+                    let p = e.path();
                     fs::remove_file(&p).map_err(io_err(&p))?;
                     gone.push(p);
                 }
@@ -1398,6 +1412,29 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// Whether nothing has modified `p` for an hour (a temp file or staging directory whose writer
 /// died, not one being written right now).
+/// The hash a data file of the lake is named by (`<64 lowercase hex>.<ext>`, the metadata
+/// `.json` excluded), or `None` for any other name.
+fn data_file_hash(name: &str) -> Option<&str> {
+    let (hash, ext) = name.split_once('.')?;
+    let ours = hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    (ours && !ext.is_empty() && ext != "json").then_some(hash)
+}
+
+/// How long since a file was last modified, renamed, linked or had its times set: from the later
+/// of its modification and (Unix) status-change times; zero when unknown or in the future.
+fn unchanged_for(m: &fs::Metadata) -> std::time::Duration {
+    let mut last = m.modified().ok();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(s), Ok(ns)) = (u64::try_from(m.ctime()), u32::try_from(m.ctime_nsec())) {
+            let ctime = std::time::UNIX_EPOCH + std::time::Duration::new(s, ns);
+            last = last.map(|t| t.max(ctime));
+        }
+    }
+    last.and_then(|t| t.elapsed().ok()).unwrap_or_default()
+}
+
 fn stale(p: &Path) -> bool {
     fs::metadata(p)
         .ok()
