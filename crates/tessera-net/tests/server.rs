@@ -597,19 +597,51 @@ fn rule_leftovers_of_a_killed_server_are_removed_on_start() {
     assert_eq!(c.upload_bytes("t.nmea", &trace(19)).status, 201);
     let dir = s.dir.take().unwrap();
     drop(s);
-    let root = dir.path();
+    let root = dir.path().to_path_buf();
+    let committed = lake_files(&root);
     let h = "ab".repeat(32);
-    std::fs::write(root.join("fixes/.tmp-xyz"), b"partial").unwrap();
-    std::fs::write(root.join(format!("fixes/{h}.parquet")), b"orphan").unwrap();
-    std::fs::write(root.join(format!("sources/{h}.nmea")), b"orphan").unwrap();
+    let leftovers = [
+        root.join("fixes/.tmp-xyz"),
+        root.join(format!("fixes/{h}.parquet")),
+        root.join(format!("sources/{h}.nmea")),
+    ];
+    for p in &leftovers {
+        std::fs::write(p, b"partial").unwrap();
+    }
     std::fs::write(root.join("server/tmp/.upload-1"), b"partial").unwrap();
+    // By default only what is an hour old goes (another writer may be committing these now):
+    // the server's own spool is always emptied.
     let s = launch(dir, Limits::default());
-    let root = s.lake.root();
-    assert!(!root.join("fixes/.tmp-xyz").exists());
-    assert!(!root.join(format!("fixes/{h}.parquet")).exists());
-    assert!(!root.join(format!("sources/{h}.nmea")).exists());
+    assert!(
+        leftovers.iter().all(|p| p.exists()),
+        "files younger than an hour are kept"
+    );
     assert!(!root.join("server/tmp/.upload-1").exists());
+    let mut s = s;
+    let dir = s.dir.take().unwrap();
+    drop(s);
+    // With no minimum age (a lake nothing else writes to) all of them go, and nothing else.
+    let s = launch(
+        dir,
+        Limits {
+            leftover_age: Duration::ZERO,
+            ..Limits::default()
+        },
+    );
+    assert!(leftovers.iter().all(|p| !p.exists()));
     assert_eq!(s.lake.sources().unwrap().len(), 1, "the committed source stays");
+    assert_eq!(lake_files(&root), committed, "every committed file, byte for byte");
+}
+
+/// Every file under the lake's source directories with its bytes, sorted by path.
+fn lake_files(root: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out: Vec<(std::path::PathBuf, Vec<u8>)> = tessera::lake::SOURCE_DIRS
+        .iter()
+        .flat_map(|d| std::fs::read_dir(root.join(d)).unwrap().flatten())
+        .map(|e| (e.path(), std::fs::read(e.path()).unwrap()))
+        .collect();
+    out.sort();
+    out
 }
 
 /// A simulated CAMM video of two minutes (GNSS + 10 Hz IMU), starting a minute ago.

@@ -10,8 +10,8 @@
 //! that bounds both (each request reserves its declared size or the body limit; beyond it:
 //! 503 with `Retry-After`); headers and bodies that arrive too slowly close the connection; a
 //! signature is accepted once, by its bytes, across restarts ([`replay`]); uploads that arrive
-//! together are committed together ([`commit`]). On start, what a killed server left behind is
-//! removed ([`tessera::lake::Lake::remove_leftovers`]).
+//! together are committed together ([`commit`]). On start, what a killed writer left behind an
+//! hour ago or more is removed ([`tessera::lake::Lake::remove_leftovers`], [`Limits::leftover_age`]).
 
 mod body;
 mod commit;
@@ -57,6 +57,12 @@ pub struct Limits {
     pub body_idle_timeout: Duration,
     /// Slowest accepted average body rate once `body_idle_timeout` has passed, bytes/s.
     pub min_body_rate: u64,
+    /// At start, what killed writers left in the lake (temp files, data files without their
+    /// source's metadata) is removed once unchanged this long ([`Lake::remove_leftovers`]):
+    /// [`tessera::lake::STALE_AFTER`], an hour, so that a server started while another writer
+    /// is committing to the lake — an ingest, a server being replaced — leaves its files in
+    /// flight alone. Zero removes them all (only for a lake nothing else writes to).
+    pub leftover_age: Duration,
 }
 
 impl Default for Limits {
@@ -69,6 +75,7 @@ impl Default for Limits {
             header_timeout: Duration::from_secs(10),
             body_idle_timeout: Duration::from_secs(10),
             min_body_rate: 1024,
+            leftover_age: tessera::lake::STALE_AFTER,
         }
     }
 }
@@ -88,8 +95,8 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State for a lake and registry: removes what a killed server left in the lake, loads the
-    /// replay log, starts the commit thread.
+    /// State for a lake and registry: removes what killed writers left in the lake
+    /// ([`Limits::leftover_age`]), loads the replay log, starts the commit thread.
     ///
     /// # Errors
     /// I/O errors of the lake's `server/` directory or of removing leftovers.
@@ -99,7 +106,8 @@ impl AppState {
         let tmp = dir.join("tmp");
         let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir_all(&tmp)?;
-        lake.remove_leftovers(Duration::ZERO).map_err(std::io::Error::other)?;
+        lake.remove_leftovers(limits.leftover_age)
+            .map_err(std::io::Error::other)?;
         let replay = Arc::new(replay::ReplayCache::open(
             &dir.join("replay.log"),
             now,

@@ -556,13 +556,16 @@ impl Lake {
     /// Only regular files of the lake's own naming are candidates (a subdirectory or
     /// `README.txt` there is left alone), a data file only when its metadata is certainly absent
     /// (an error looking it up keeps the file), and a file's age is from the later of its
-    /// modification and status-change times: a rename, a new link or restored times (`rsync
-    /// -a`, `cp -a`, `tar x` keep the source's old modification time) make it young again.
+    /// modification and (on Unix) status-change times: a new link or restored times (`rsync
+    /// -a`, `cp -a`, `tar x` keep the source's old modification time), and on most Linux file
+    /// systems a rename, make it young again.
     ///
-    /// A writer that is still running has files in flight, and nothing here locks them: run it
-    /// when no other process is committing to the lake, or with an age longer than any commit
-    /// takes (the upload server, which owns its lake, uses zero at start; `tessera ingest
-    /// --remove-leftovers SECONDS` asks for it).
+    /// A writer that is still running has files in flight, and nothing here locks them: a file
+    /// checked here and renamed over by another writer's commit before it is removed is lost, at
+    /// any age. Run it when no other process is committing to the lake (`tessera ingest
+    /// --remove-leftovers SECONDS` asks for it; the upload server runs it at start with
+    /// `Limits::leftover_age`, an hour by default, which keeps files a running writer is
+    /// committing out of it, not a re-upload of the same source at that moment).
     ///
     /// # Errors
     /// [`Error::Io`] naming the directory that could not be listed or the file that could not be
@@ -821,7 +824,7 @@ impl Lake {
         // break that, as it would break the lake; truncating one would end the process with
         // SIGBUS, as would a read error of the lake's disk on a page of the copy written back,
         // evicted and read again while it is parsed (nothing committed is lost; the temp files
-        // are left to `Lake::remove_leftovers`).
+        // go when the lake is next opened an hour later, `Lake::recover`).
         let map = unsafe { memmap2::MmapOptions::new().populate().map(tmp.as_file()) }.map_err(io_err(src))?;
         Ok(StagedCopy {
             tmp: tmp.into_temp_path(),
@@ -1410,8 +1413,6 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(bytes))
 }
 
-/// Whether nothing has modified `p` for an hour (a temp file or staging directory whose writer
-/// died, not one being written right now).
 /// The hash a data file of the lake is named by (`<64 lowercase hex>.<ext>`, the metadata
 /// `.json` excluded), or `None` for any other name.
 fn data_file_hash(name: &str) -> Option<&str> {
@@ -1420,21 +1421,29 @@ fn data_file_hash(name: &str) -> Option<&str> {
     (ours && !ext.is_empty() && ext != "json").then_some(hash)
 }
 
-/// How long since a file was last modified, renamed, linked or had its times set: from the later
-/// of its modification and (Unix) status-change times; zero when unknown or in the future.
+/// How long since a file was last modified or had its status changed (a new link, restored
+/// times; a rename too on most Linux file systems): from the later of its modification and, on
+/// Unix, status-change times; zero when unknown, before 1970 or in the future.
 fn unchanged_for(m: &fs::Metadata) -> std::time::Duration {
     let mut last = m.modified().ok();
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
-        if let (Ok(s), Ok(ns)) = (u64::try_from(m.ctime()), u32::try_from(m.ctime_nsec())) {
-            let ctime = std::time::UNIX_EPOCH + std::time::Duration::new(s, ns);
-            last = last.map(|t| t.max(ctime));
-        }
+        let ctime = u64::try_from(m.ctime())
+            .ok()
+            .zip(u32::try_from(m.ctime_nsec()).ok())
+            .and_then(|(s, ns)| std::time::UNIX_EPOCH.checked_add(std::time::Duration::new(s, ns.min(999_999_999))));
+        // A status-change time before 1970 (or none) is not a change: zero age, not mtime alone.
+        last = match ctime {
+            Some(c) => last.map(|t| t.max(c)),
+            None => None,
+        };
     }
     last.and_then(|t| t.elapsed().ok()).unwrap_or_default()
 }
 
+/// Whether nothing has modified `p` for an hour (a temp file or staging directory whose writer
+/// died, not one being written right now).
 fn stale(p: &Path) -> bool {
     fs::metadata(p)
         .ok()
