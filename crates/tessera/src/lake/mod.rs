@@ -744,16 +744,21 @@ impl Lake {
                 continue;
             };
             let meta_path = self.root.join("sources").join(format!("{h}.json"));
-            plan.push(if meta_path.exists() {
-                match self.read_meta(&meta_path) {
+            // An error looking the metadata up is the upload's error, never "not there": staging
+            // it again would overwrite a committed source's metadata (its receipt time).
+            plan.push(match meta_path.try_exists() {
+                Err(e) => Plan::Failed(io_err(&meta_path)(e)),
+                Ok(true) => match self.read_meta(&meta_path) {
                     Ok(meta) => Plan::Done(Box::new(IngestOutcome { meta, duplicate: true })),
                     Err(e) => Plan::Failed(e),
-                }
-            } else if let Some(j) = first.get(h.as_str()) {
-                Plan::SameAs(*j)
-            } else {
-                first.insert(h, i);
-                Plan::Stage
+                },
+                Ok(false) => match first.get(h.as_str()) {
+                    Some(j) => Plan::SameAs(*j),
+                    None => {
+                        first.insert(h, i);
+                        Plan::Stage
+                    }
+                },
             });
         }
         let staged: Vec<Option<Result<Staged>>> = plan
@@ -1028,7 +1033,7 @@ impl Lake {
         h.update_reader(&mut *f).map_err(io_err(&copy))?;
         let hash = h.finalize().to_hex().to_string();
         let meta_path = self.root.join("sources").join(format!("{hash}.json"));
-        if meta_path.exists() {
+        if meta_path.try_exists().map_err(io_err(&meta_path))? {
             return Ok(IngestOutcome {
                 meta: self.read_meta(&meta_path)?,
                 duplicate: true,
