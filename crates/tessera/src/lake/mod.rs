@@ -1430,20 +1430,19 @@ fn data_file_hash(name: &str) -> Option<&str> {
 /// times; a rename too on most Linux file systems): from the later of its modification and, on
 /// Unix, status-change times; zero when unknown, before 1970 or in the future.
 fn unchanged_for(m: &fs::Metadata) -> std::time::Duration {
-    let mut last = m.modified().ok();
+    let mtime = m.modified().ok();
     #[cfg(unix)]
-    {
+    let last = {
         use std::os::unix::fs::MetadataExt;
         let ctime = u64::try_from(m.ctime())
             .ok()
             .zip(u32::try_from(m.ctime_nsec()).ok())
-            .and_then(|(s, ns)| std::time::UNIX_EPOCH.checked_add(std::time::Duration::new(s, ns.min(999_999_999))));
-        // A status-change time before 1970 (or none) is not a change: zero age, not mtime alone.
-        last = match ctime {
-            Some(c) => last.map(|t| t.max(c)),
-            None => None,
-        };
-    }
+            .and_then(|(s, ns)| std::time::UNIX_EPOCH.checked_add(std::time::Duration::new(s, ns)));
+        // No status-change time (or one before 1970) is zero age, not the mtime alone.
+        mtime.zip(ctime).map(|(t, c)| t.max(c))
+    };
+    #[cfg(not(unix))]
+    let last = mtime;
     last.and_then(|t| t.elapsed().ok()).unwrap_or_default()
 }
 
