@@ -498,3 +498,111 @@ fn rule_a_manifest_naming_a_layout_this_build_does_not_know_is_refused_naming_it
         .count();
     assert_eq!(staging, 0, "no staging directory left");
 }
+
+/// `sentence` (`$...*hh`) with field `i` (0 = the sentence type) replaced and the checksum redone.
+fn with_field(sentence: &str, i: usize, value: &str) -> String {
+    let body = &sentence[1..sentence.rfind('*').unwrap()];
+    let mut fields: Vec<String> = body.split(',').map(str::to_string).collect();
+    fields[i] = value.to_string();
+    let body = fields.join(",");
+    let sum = body.bytes().fold(0u8, |a, b| a ^ b);
+    format!("${body}*{sum:02X}")
+}
+
+#[test]
+fn rule_an_epoch_reads_no_altitude_course_or_talker() {
+    // Two lakes of the same drives, one with every altitude, course and talker changed: an
+    // epoch reads only `EPOCH_FIX_COLUMNS`, so every output keyed by device (not by the
+    // uploads' hashes, which differ) is the same bytes. A rule that comes to use one of those
+    // fields fails here until its column is read.
+    let fleet = simulate(&SimConfig {
+        drivers: 6,
+        epochs: 1,
+        trips: 1,
+        minutes: 3,
+        ..SimConfig::default()
+    });
+    let reg = Registry::parse(fleet.registry_csv.as_bytes(), "sim").unwrap();
+    let e = epoch();
+    let mut changed = 0;
+    let mut run = |edit: bool| {
+        let d = tempfile::tempdir().unwrap();
+        let lake = Lake::open(d.path()).unwrap();
+        for f in &fleet.files {
+            // Camera files (MP4) as they are: their telemetry has no altitude, course or talker.
+            let Ok(text) = std::str::from_utf8(&f.bytes) else {
+                lake.ingest(&f.device, &f.name, &f.bytes).unwrap();
+                continue;
+            };
+            let text: String = text
+                .lines()
+                .enumerate()
+                .map(|(n, l)| {
+                    let l = match (edit, l.get(3..6)) {
+                        (true, Some("GGA")) => with_field(l, 9, &format!("{:.1}", 100.0 + n as f64 * 0.7)),
+                        (true, Some("RMC")) => with_field(l, 8, &format!("{:.1}", (n * 37 % 360) as f64)),
+                        _ => l.to_string(),
+                    };
+                    match (edit, l.starts_with("$GP")) {
+                        (true, true) => {
+                            changed += 1;
+                            with_field(&l.replacen("$GP", "$GN", 1), 0, &format!("GN{}", &l[3..6]))
+                        }
+                        _ => l,
+                    }
+                })
+                .map(|l| l + "\n")
+                .collect();
+            lake.ingest(&f.device, &f.name, text.as_bytes()).unwrap();
+        }
+        pipeline::run(&lake, &EpochInputs::new(e, 1_000_000_007, reg.clone()), &no_progress).unwrap();
+        let dir = lake.epoch_dir(&e);
+        let fixes: Vec<tessera::fix::Fix> = lake
+            .sources()
+            .unwrap()
+            .iter()
+            .flat_map(|m| lake.read_fixes(&m.hash).unwrap().0)
+            .collect();
+        let files: Vec<Vec<u8>> = [
+            "explain.parquet",
+            "coverage.parquet",
+            "rewards.parquet",
+            "merkle.json",
+            "trust.parquet",
+        ]
+        .iter()
+        .map(|n| std::fs::read(dir.join(n)).unwrap())
+        .collect();
+        (d, fixes, files)
+    };
+    let (_a, plain, a) = run(false);
+    let (_b, edited, b) = run(true);
+    assert!(changed > 300, "{changed} sentences edited");
+    // The edits reached the lake: the fixes differ in those fields and only in those.
+    // (Lines that do not start with the sentence, as in Android's logs, stay as they are.)
+    let talkers = |v: &[tessera::fix::Fix], t: &[u8; 2]| v.iter().filter(|f| f.talker == *t).count();
+    let gn = talkers(&edited, b"GN");
+    assert!(gn > 300 && talkers(&plain, b"GN") == 0, "{gn}");
+    assert_eq!(talkers(&plain, b"GP"), talkers(&edited, b"GP") + gn);
+    // The same fixes by time and position, with other altitudes and courses.
+    let sorted = |v: &[tessera::fix::Fix]| {
+        type Key = (i64, u64, u64);
+        let mut k: Vec<(Key, Option<f32>, Option<f32>)> = v
+            .iter()
+            .map(|f| ((f.time_ms, f.lat.to_bits(), f.lon.to_bits()), f.alt_m, f.course_deg))
+            .collect();
+        k.sort_unstable_by_key(|x| x.0);
+        k
+    };
+    let (p, q) = (sorted(&plain), sorted(&edited));
+    assert!(p.iter().map(|x| x.0).eq(q.iter().map(|x| x.0)));
+    let other = p.iter().zip(&q).filter(|(x, y)| x.1 != y.1 && x.2 != y.2).count();
+    assert!(other > 300, "{other} fixes with another altitude and course");
+    assert!(rows(a[0].clone()).iter().map(|b| b.num_rows()).sum::<usize>() > 100);
+    for (n, (x, y)) in ["explain", "coverage", "rewards", "merkle", "trust"]
+        .iter()
+        .zip(a.iter().zip(&b))
+    {
+        assert!(x == y, "{n}: other bytes when only altitude, course and talker differ");
+    }
+}

@@ -1215,6 +1215,39 @@ impl Lake {
         ))
     }
 
+    /// [`Lake::read_fixes`] as an epoch reads them: only [`tables::EPOCH_FIX_COLUMNS`] are
+    /// decoded (`alt_m` and `course_deg` come back `None`, `talker` `??`); the SHA-256 is the
+    /// whole file's, as there.
+    ///
+    /// # Errors
+    /// [`Error::Io`]/[`Error::Data`] naming the fixes file.
+    ///
+    /// ```
+    /// # let d = tempfile::tempdir().unwrap();
+    /// # let lake = tessera::lake::Lake::open(d.path()).unwrap();
+    /// let mut fix = tessera::fix::Fix::new(1_763_000_000_000, 52.5, 13.4);
+    /// fix.alt_m = Some(34.0);
+    /// let out = lake.ingest_fixes("car-1", "sim.parquet", &[fix]).unwrap();
+    /// let (all, sha) = lake.read_fixes(&out.meta.hash).unwrap();
+    /// let (epoch, sha2) = lake.read_epoch_fixes(&out.meta.hash).unwrap();
+    /// assert_eq!((all[0].alt_m, epoch[0].alt_m, sha), (Some(34.0), None, sha2));
+    /// assert_eq!((epoch[0].time_ms, epoch[0].lat), (all[0].time_ms, all[0].lat));
+    /// ```
+    pub fn read_epoch_fixes(&self, hash: &str) -> Result<(Vec<crate::fix::Fix>, String)> {
+        let p = self.fixes_path(hash);
+        let bytes = fs::read(&p).map_err(io_err(&p))?;
+        let sha = sha256_hex(&bytes);
+        Ok((
+            self.decode_rows(
+                &p,
+                bytes,
+                Some(&tables::EPOCH_FIX_COLUMNS),
+                tables::batch_to_epoch_fixes,
+            )?,
+            sha,
+        ))
+    }
+
     fn fixes_path(&self, hash: &str) -> PathBuf {
         self.root.join("fixes").join(format!("{hash}.parquet"))
     }

@@ -376,7 +376,7 @@ pub(super) fn process_source(
     k: &crate::policy::Kernels,
     road_cells: Option<&crate::places::CellSet>,
 ) -> Result<SourceResult> {
-    let (fixes, fixes_sha) = lake.read_fixes(&meta.hash)?;
+    let (fixes, fixes_sha) = lake.read_epoch_fixes(&meta.hash)?;
     let e = &inputs.epoch;
     let (start, end) = (e.start_ms(), e.end_ms());
     let fixes: Vec<Fix> = fixes

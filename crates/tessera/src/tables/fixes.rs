@@ -118,6 +118,13 @@ pub const FIX_COLUMNS: [&str; 11] = [
     "talker",
 ];
 
+/// The columns an epoch reads ([`batch_to_epoch_fixes`]): [`FIX_COLUMNS`] without `alt_m`,
+/// `course_deg` and `talker`, which no quality gate, trust rule, cover or output of an epoch
+/// uses. Real receivers fill altitude and course on every fix (two 4-byte columns that hardly
+/// compress), so an epoch skips decoding them; a rule that comes to need one adds it here (the
+/// test `rule_an_epoch_reads_no_altitude_course_or_talker` then fails until it does).
+pub const EPOCH_FIX_COLUMNS: [&str; 8] = ["time", "lat", "lon", "quality", "sats", "hdop", "speed_mps", "line"];
+
 /// Record batch of the fixes schema → fixes (the device column, if present, is not read: see
 /// [`FIX_COLUMNS`]).
 ///
@@ -132,21 +139,50 @@ pub const FIX_COLUMNS: [&str; 11] = [
 /// assert_eq!(back, [f]);
 /// ```
 pub fn batch_to_fixes(b: &RecordBatch, out: &mut Vec<Fix>) -> Result<(), String> {
+    decode(b, out, true)
+}
+
+/// A record batch of [`EPOCH_FIX_COLUMNS`] (or more) → fixes as an epoch reads them: every
+/// field of [`batch_to_fixes`] but `alt_m` and `course_deg` (`None`) and `talker` (`??`).
+///
+/// # Errors
+/// A message naming a missing or mistyped column of [`EPOCH_FIX_COLUMNS`].
+///
+/// ```
+/// let mut f = tessera::fix::Fix::new(1_000, 52.5, 13.4);
+/// f.alt_m = Some(34.0);
+/// let b = &tessera::tables::fixes_to_batches("car-1", &[f.clone()])[0];
+/// let mut back = Vec::new();
+/// tessera::tables::batch_to_epoch_fixes(b, &mut back).unwrap();
+/// assert_eq!((back[0].alt_m, back[0].talker, back[0].lat), (None, *b"??", 52.5));
+/// ```
+pub fn batch_to_epoch_fixes(b: &RecordBatch, out: &mut Vec<Fix>) -> Result<(), String> {
+    decode(b, out, false)
+}
+
+/// [`batch_to_fixes`] (`all`) or [`batch_to_epoch_fixes`].
+fn decode(b: &RecordBatch, out: &mut Vec<Fix>, all: bool) -> Result<(), String> {
     let time = col::<TimestampMillisecondArray>(b, "time")?;
     let lat = col::<Float64Array>(b, "lat")?;
     let lon = col::<Float64Array>(b, "lon")?;
-    let alt = col::<Float32Array>(b, "alt_m")?;
     let q = col::<UInt8Array>(b, "quality")?;
     let sats = col::<UInt8Array>(b, "sats")?;
     let hdop = col::<Float32Array>(b, "hdop")?;
     let speed = col::<Float32Array>(b, "speed_mps")?;
-    let course = col::<Float32Array>(b, "course_deg")?;
     let line = col::<UInt32Array>(b, "line")?;
-    let talker = col::<StringArray>(b, "talker")?;
+    let (alt, course, talker) = match all {
+        true => (
+            Some(col::<Float32Array>(b, "alt_m")?),
+            Some(col::<Float32Array>(b, "course_deg")?),
+            Some(col::<StringArray>(b, "talker")?),
+        ),
+        false => (None, None, None),
+    };
     // Columnar: the value slices are walked together (no per-row downcast or bounds check
     // but the null bits'); a null-free column skips its bit test.
     let get = |a: &dyn Array, i: usize| a.nulls().is_none_or(|n| n.is_valid(i));
-    let (offsets, text) = (talker.value_offsets(), talker.value_data());
+    let opt = |a: Option<&Float32Array>, i: usize| a.filter(|a| get(*a, i)).map(|a| a.values()[i]);
+    let text = talker.map(|t| (t.value_offsets(), t.value_data()));
     out.reserve(b.num_rows());
     let rows = time
         .values()
@@ -154,17 +190,19 @@ pub fn batch_to_fixes(b: &RecordBatch, out: &mut Vec<Fix>) -> Result<(), String>
         .zip(lat.values().iter().zip(lon.values()))
         .zip(q.values().iter().zip(line.values()));
     for (i, ((&time_ms, (&lat, &lon)), (&quality, &line))) in rows.enumerate() {
-        let t = &text[offsets[i] as usize..offsets[i + 1] as usize];
+        let t = text.map_or(&b""[..], |(offsets, text)| {
+            &text[offsets[i] as usize..offsets[i + 1] as usize]
+        });
         out.push(Fix {
             time_ms,
             lat,
             lon,
-            alt_m: get(alt, i).then(|| alt.values()[i]),
+            alt_m: opt(alt, i),
             quality,
             sats: get(sats, i).then(|| sats.values()[i]),
             hdop: get(hdop, i).then(|| hdop.values()[i]),
             speed_mps: get(speed, i).then(|| speed.values()[i]),
-            course_deg: get(course, i).then(|| course.values()[i]),
+            course_deg: opt(course, i),
             line,
             talker: [t.first().copied().unwrap_or(b'?'), t.get(1).copied().unwrap_or(b'?')],
         });

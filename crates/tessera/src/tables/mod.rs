@@ -21,7 +21,10 @@ pub use coverage::{
 };
 pub use encode::ColumnParallelWriter;
 pub use explain::{explain_batch, explain_schema};
-pub use fixes::{batch_to_fixes, fixes_schema, fixes_to_batches, fixes_to_batches_sized, FIX_COLUMNS};
+pub use fixes::{
+    batch_to_epoch_fixes, batch_to_fixes, fixes_schema, fixes_to_batches, fixes_to_batches_sized, EPOCH_FIX_COLUMNS,
+    FIX_COLUMNS,
+};
 pub use flags::{
     fingerprints_batch, fingerprints_batch_of, fingerprints_rows, fingerprints_rows_of, fingerprints_schema,
     flags_batch, flags_rows, flags_schema, trust_batch, trust_rows, trust_schema, AnchorRow, FlagRow,
