@@ -11,14 +11,19 @@ use tessera::simulate::{simulate, SimConfig};
 use tessera::tables::Layout;
 
 /// A lake with two epochs (2026-W46, W47) of a simulated fleet, nothing published.
-fn fleet_lake() -> (tempfile::TempDir, Lake, Registry) {
-    let fleet = simulate(&SimConfig {
+/// Six drivers' three-minute trips in `epochs` weeks from 2026-W46.
+fn fleet(epochs: u32) -> tessera::simulate::Fleet {
+    simulate(&SimConfig {
         drivers: 6,
-        epochs: 2,
+        epochs,
         trips: 1,
         minutes: 3,
         ..SimConfig::default()
-    });
+    })
+}
+
+fn fleet_lake() -> (tempfile::TempDir, Lake, Registry) {
+    let fleet = fleet(2);
     let d = tempfile::tempdir().unwrap();
     let lake = Lake::open(d.path()).unwrap();
     for f in &fleet.files {
@@ -515,13 +520,7 @@ fn rule_an_epoch_reads_no_altitude_course_or_talker() {
     // epoch reads only `EPOCH_FIX_COLUMNS`, so every output keyed by device (not by the
     // uploads' hashes, which differ) is the same bytes. A rule that comes to use one of those
     // fields fails here until its column is read.
-    let fleet = simulate(&SimConfig {
-        drivers: 6,
-        epochs: 1,
-        trips: 1,
-        minutes: 3,
-        ..SimConfig::default()
-    });
+    let fleet = fleet(1);
     let reg = Registry::parse(fleet.registry_csv.as_bytes(), "sim").unwrap();
     let e = epoch();
     let mut changed = 0;
