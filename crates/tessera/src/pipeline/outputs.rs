@@ -29,25 +29,50 @@ pub(super) fn parquet_bytes(name: &str, schema: &arrow_schema::SchemaRef, batche
 
 /// A Parquet output streamed into the output directory, hashed as it is written.
 pub(super) type Sink<T, B> = tables::BatchSink<T, tables::HashedFile, B>;
-/// Builds explain batches (closes over the device and wallet tables).
-pub(super) type ExplainBuild<'a> = Box<dyn Fn(&[Scored]) -> RecordBatch + Send + Sync + 'a>;
+/// Builds explain batches from consecutive slices of rows (closes over the device and wallet
+/// tables): a batch that spans two scored parts is built without copying them.
+pub(super) type ExplainBuild<'a> = tables::Parts<ExplainRows<'a>>;
+/// What [`ExplainBuild`] calls.
+pub(super) type ExplainRows<'a> = Box<dyn Fn(&[&[Scored]]) -> RecordBatch + Send + Sync + 'a>;
 /// Builds coverage batches.
 pub(super) type CoverageBuild = fn(&[(u64, CellState)]) -> RecordBatch;
 
-pub(super) fn sink<T: Send + Sync, B: Fn(&[T]) -> RecordBatch + Sync>(
+pub(super) fn sink<T: Clone + Send + Sync, B: Fn(&[T]) -> RecordBatch + Sync>(
     dir: &Path,
     name: &str,
     schema: &arrow_schema::SchemaRef,
     layout: tables::Layout,
     build: B,
 ) -> Result<Sink<T, B>> {
+    let (f, file_schema) = create(dir, name, schema, layout)?;
+    tables::BatchSink::with_props(f, &file_schema, layout.props(&file_schema), build).map_err(|e| pq_error(name, e))
+}
+
+/// [`sink`] with a builder of rows in consecutive slices ([`tables::BatchSink::with_parts`]).
+pub(super) fn parts_sink<T: Send + Sync, F: Fn(&[&[T]]) -> RecordBatch + Sync>(
+    dir: &Path,
+    name: &str,
+    schema: &arrow_schema::SchemaRef,
+    layout: tables::Layout,
+    build: F,
+) -> Result<Sink<T, tables::Parts<F>>> {
+    let (f, file_schema) = create(dir, name, schema, layout)?;
+    tables::BatchSink::with_parts(f, &file_schema, layout.props(&file_schema), build).map_err(|e| pq_error(name, e))
+}
+
+/// The output file `name` in `dir`, created, and the schema `layout` writes `schema` with.
+fn create(
+    dir: &Path,
+    name: &str,
+    schema: &arrow_schema::SchemaRef,
+    layout: tables::Layout,
+) -> Result<(tables::HashedFile, arrow_schema::SchemaRef)> {
     let p = dir.join(name);
     let f = tables::HashedFile::create(&p).map_err(|source| Error::Io {
         path: p.display().to_string(),
         source,
     })?;
-    let file_schema = layout.file_schema(schema);
-    tables::BatchSink::with_props(f, &file_schema, layout.props(&file_schema), build).map_err(|e| pq_error(name, e))
+    Ok((f, layout.file_schema(schema)))
 }
 
 pub(super) fn pq_error(name: &str, source: parquet::errors::ParquetError) -> Error {
@@ -57,7 +82,7 @@ pub(super) fn pq_error(name: &str, source: parquet::errors::ParquetError) -> Err
     }
 }
 
-pub(super) fn finish_sink<T: Send + Sync, B: Fn(&[T]) -> RecordBatch + Sync>(
+pub(super) fn finish_sink<T: Send + Sync, B: tables::BuildBatch<T>>(
     dir: &Path,
     name: &str,
     s: Sink<T, B>,

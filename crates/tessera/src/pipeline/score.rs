@@ -2,7 +2,7 @@
 //! coverage state of those cells; explain and coverage rows stream to their files, and what is
 //! kept in memory is per recipient.
 
-use super::outputs::{finish_sink, pq_error, sink, CoverageBuild, ExplainBuild, Sink};
+use super::outputs::{finish_sink, parts_sink, pq_error, sink, CoverageBuild, ExplainBuild, ExplainRows, Sink};
 use super::prior::PriorCursor;
 use super::visits::VisitStore;
 use super::Progress;
@@ -11,7 +11,7 @@ use crate::novelty::freshness::CellState;
 use crate::novelty::{self, Scored, VisitRow};
 use crate::spill;
 use crate::state;
-use crate::tables::{self, explain_batch};
+use crate::tables::{self, explain_batch_parts};
 use rayon::prelude::*;
 use std::collections::VecDeque;
 use std::collections::{BTreeMap, BTreeSet};
@@ -340,7 +340,8 @@ impl<'a> Scorer<'a> {
     pub(super) fn new(cx: &Context<'a>, prior: PriorCursor, dir: &Path, pipelined: bool) -> Result<Scorer<'a>> {
         let (devices, wallet_of) = (cx.devices, cx.wallet_of);
         let regions = &cx.places.regions;
-        let explain_build: ExplainBuild = Box::new(move |c: &[Scored]| explain_batch(c, devices, wallet_of, regions));
+        let explain_build: ExplainRows =
+            Box::new(move |c: &[&[Scored]]| explain_batch_parts(c, devices, wallet_of, regions));
         Ok(Scorer {
             devices,
             trust: cx.trust,
@@ -351,7 +352,7 @@ impl<'a> Scorer<'a> {
             per: Recipients::new(wallet_of),
             places: cx.places,
             place_stats: super::places::PlaceStats::new(cx.places, cx.active_bounties.clone()),
-            explain: sink(
+            explain: parts_sink(
                 dir,
                 "explain.parquet",
                 &tables::explain_schema(),

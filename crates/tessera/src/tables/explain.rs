@@ -51,17 +51,29 @@ pub fn explain_batch(
     wallets: &[String],
     regions: &[crate::places::Region],
 ) -> RecordBatch {
+    explain_batch_parts(&[scored], devices, wallets, regions)
+}
+
+/// [`explain_batch`] of the rows of `parts` one after the other (the same batch as of their
+/// concatenation), read where they are: a batch of an epoch's explain spans two scored parts.
+///
+/// ```
+/// use tessera::tables::{explain_batch, explain_batch_parts};
+/// let none: &[tessera::novelty::Scored] = &[];
+/// assert_eq!(explain_batch_parts(&[none, none], &[], &[], &[]), explain_batch(none, &[], &[], &[]));
+/// ```
+pub fn explain_batch_parts(
+    parts: &[&[Scored]],
+    devices: &[String],
+    wallets: &[String],
+    regions: &[crate::places::Region],
+) -> RecordBatch {
     // Three groups of columns, each built in one pass over the rows, on the rayon pool: a
     // batch is built while the columns of the one before are encoded, and the last batch of
     // an epoch alone. The arrays (so the bytes) are the same as built in one pass.
     let ((ids, visit), weights) = rayon::join(
-        || {
-            rayon::join(
-                || id_columns(scored, devices, wallets),
-                || visit_columns(scored, regions),
-            )
-        },
-        || weight_columns(scored),
+        || rayon::join(|| id_columns(parts, devices, wallets), || visit_columns(parts, regions)),
+        || weight_columns(parts),
     );
     // Schema order: the ids, the visit's times, counts and rank, the weights, region, on_road.
     let [first, last, fixes, hdop, rank, age, region, on_road] = visit;
@@ -74,15 +86,20 @@ pub fn explain_batch(
     RecordBatch::try_new(explain_schema(), cols).expect("schema matches")
 }
 
+/// Rows in `parts`.
+fn rows(parts: &[&[Scored]]) -> usize {
+    parts.iter().map(|p| p.len()).sum()
+}
+
 /// `cell`, `cell_id`, `device`, `recipient`.
-fn id_columns(scored: &[Scored], devices: &[String], wallets: &[String]) -> [ArrayRef; 4] {
-    let n = scored.len();
+fn id_columns(parts: &[&[Scored]], devices: &[String], wallets: &[String]) -> [ArrayRef; 4] {
+    let n = rows(parts);
     let mut cell = UInt64Builder::with_capacity(n);
     let mut cell_id = StringBuilder::with_capacity(n, 15 * n);
     let mut device = StringBuilder::with_capacity(n, 8 * n);
     let mut recipient = StringBuilder::with_capacity(n, 42 * n);
     let mut hex = [0u8; 16];
-    for s in scored {
+    for s in parts.iter().copied().flatten() {
         let d = s.row.device as usize;
         cell.append_value(s.row.cell);
         cell_id.append_value(super::cell_hex(s.row.cell, &mut hex));
@@ -98,8 +115,8 @@ fn id_columns(scored: &[Scored], devices: &[String], wallets: &[String]) -> [Arr
 }
 
 /// `first_time`, `last_time`, `fixes`, `best_hdop`, `rank`, `age_epochs`, `region`, `on_road`.
-fn visit_columns(scored: &[Scored], regions: &[crate::places::Region]) -> [ArrayRef; 8] {
-    let n = scored.len();
+fn visit_columns(parts: &[&[Scored]], regions: &[crate::places::Region]) -> [ArrayRef; 8] {
+    let n = rows(parts);
     let mut first = TimestampMillisecondBuilder::with_capacity(n).with_timezone("UTC");
     let mut last = TimestampMillisecondBuilder::with_capacity(n).with_timezone("UTC");
     let mut fixes = UInt32Builder::with_capacity(n);
@@ -108,7 +125,7 @@ fn visit_columns(scored: &[Scored], regions: &[crate::places::Region]) -> [Array
     let mut age = Int64Builder::with_capacity(n);
     let mut region = StringBuilder::new();
     let mut on_road = BooleanBuilder::with_capacity(n);
-    for s in scored {
+    for s in parts.iter().copied().flatten() {
         first.append_value(s.row.visit.first_ms);
         last.append_value(s.row.visit.last_ms);
         fixes.append_value(s.row.visit.fixes);
@@ -131,10 +148,10 @@ fn visit_columns(scored: &[Scored], regions: &[crate::places::Region]) -> [Array
 }
 
 /// `rank_w`, `freshness_w`, `quality_w`, `region_w`, `trust_w`, `points` (millionths).
-fn weight_columns(scored: &[Scored]) -> [ArrayRef; 6] {
-    let n = scored.len();
+fn weight_columns(parts: &[&[Scored]]) -> [ArrayRef; 6] {
+    let n = rows(parts);
     let mut b: [_; 6] = std::array::from_fn(|_| decimal_builder(n, &ppm_type()));
-    for s in scored {
+    for s in parts.iter().copied().flatten() {
         let w = [s.rank_w, s.freshness_w, s.quality_w, s.region_w, s.trust_w, s.points];
         for (b, w) in b.iter_mut().zip(w) {
             b.append_value(i128::from(w));

@@ -20,7 +20,7 @@ pub use coverage::{
     coverage_schema, rows_from_batch as coverage_rows, rows_to_batch as coverage_batch, COVERAGE_STATE_COLUMNS,
 };
 pub use encode::ColumnParallelWriter;
-pub use explain::{explain_batch, explain_schema};
+pub use explain::{explain_batch, explain_batch_parts, explain_schema};
 pub use fixes::{
     batch_to_epoch_fixes, batch_to_fixes, fixes_schema, fixes_to_batches, fixes_to_batches_sized, EPOCH_FIX_COLUMNS,
     FIX_COLUMNS,
@@ -362,6 +362,54 @@ impl Write for HashedFile {
     }
 }
 
+/// How a [`BatchSink`] turns rows into a record batch: from one slice, or — a batch that spans
+/// two vectors given to [`BatchSink::append`] — from two. Every `Fn(&[T]) -> RecordBatch` is one
+/// (it joins the two slices into one first: a copy of that batch's rows); [`Parts`] is one that
+/// reads the two slices where they are.
+pub trait BuildBatch<T>: Sync {
+    /// The batch of `rows`.
+    fn build(&self, rows: &[T]) -> RecordBatch;
+    /// The batch of `head` followed by `tail`.
+    fn build_parts(&self, head: &[T], tail: &[T]) -> RecordBatch;
+}
+
+impl<T: Clone, F: Fn(&[T]) -> RecordBatch + Sync> BuildBatch<T> for F {
+    fn build(&self, rows: &[T]) -> RecordBatch {
+        self(rows)
+    }
+
+    fn build_parts(&self, head: &[T], tail: &[T]) -> RecordBatch {
+        match (head.is_empty(), tail.is_empty()) {
+            (_, true) => self(head),
+            (true, false) => self(tail),
+            (false, false) => self(&[head, tail].concat()),
+        }
+    }
+}
+
+/// A batch builder of rows given as consecutive slices (`build(&[head, tail])`), so that a
+/// [`BatchSink`] fed whole vectors ([`BatchSink::append`]) never copies a row.
+///
+/// ```
+/// use tessera::tables::{BatchSink, BuildBatch, Parts, coverage_batch, coverage_schema};
+/// use tessera::novelty::freshness::CellState;
+/// let s = CellState { first_epoch: 1, last_epoch: 1, times_covered: 1 };
+/// let rows: Vec<(u64, CellState)> = (0..5).map(|c| (c, s)).collect();
+/// let parts = Parts(|p: &[&[(u64, CellState)]]| coverage_batch(&p.concat()));
+/// assert_eq!(parts.build_parts(&rows[..2], &rows[2..]), coverage_batch(&rows));
+/// ```
+pub struct Parts<F>(pub F);
+
+impl<T, F: Fn(&[&[T]]) -> RecordBatch + Sync> BuildBatch<T> for Parts<F> {
+    fn build(&self, rows: &[T]) -> RecordBatch {
+        (self.0)(&[rows])
+    }
+
+    fn build_parts(&self, head: &[T], tail: &[T]) -> RecordBatch {
+        (self.0)(&[head, tail])
+    }
+}
+
 /// Streams rows into a Parquet file, always in record batches of exactly [`BATCH_ROWS`] rows
 /// (the last one shorter), so the bytes depend only on the row sequence, never on how callers
 /// chunked their work. Full batches are built a few at a time in parallel and written in order
@@ -380,7 +428,9 @@ impl Write for HashedFile {
 /// ```
 pub struct BatchSink<T, W: Write + Send, B> {
     writer: Out<W>,
+    /// Rows appended; those before `start` are written.
     pending: Vec<T>,
+    start: usize,
     rows: u64,
     build: B,
     empty_batch: bool,
@@ -390,7 +440,7 @@ pub struct BatchSink<T, W: Write + Send, B> {
 
 impl<T, W, B> BatchSink<T, W, B>
 where
-    T: Send + Sync,
+    T: Clone + Send + Sync,
     W: Write + Send,
     B: Fn(&[T]) -> RecordBatch + Sync,
 {
@@ -429,9 +479,63 @@ where
         props: WriterProperties,
         build: B,
     ) -> Result<Self, parquet::errors::ParquetError> {
+        Self::open(w, schema, props, build)
+    }
+}
+
+impl<T, W, F> BatchSink<T, W, Parts<F>>
+where
+    T: Send + Sync,
+    W: Write + Send,
+    F: Fn(&[&[T]]) -> RecordBatch + Sync,
+{
+    /// As [`BatchSink::with_props`], with a builder of rows in consecutive slices ([`Parts`]):
+    /// a batch that spans two appended vectors is built from both where they are.
+    ///
+    /// # Errors
+    /// The Parquet writer's error.
+    ///
+    /// ```
+    /// use tessera::tables::{coverage_batch, coverage_schema, BatchSink, Layout, BATCH_ROWS};
+    /// use tessera::novelty::freshness::CellState;
+    /// let s = CellState { first_epoch: 1, last_epoch: 1, times_covered: 1 };
+    /// let rows: Vec<(u64, CellState)> = (0..BATCH_ROWS as u64 * 2 + 7).map(|c| (c, s)).collect();
+    /// let schema = coverage_schema();
+    /// let build = |p: &[&[(u64, CellState)]]| coverage_batch(&p.concat());
+    /// let mut a = BatchSink::with_parts(Vec::new(), &schema, Layout::CURRENT.props(&schema), build).unwrap().eager();
+    /// for part in rows.chunks(50_000) {
+    ///     a.append(part.to_vec()).unwrap();
+    /// }
+    /// let mut b = BatchSink::with_props(Vec::new(), &schema, Layout::CURRENT.props(&schema), coverage_batch).unwrap();
+    /// b.extend(rows).unwrap();
+    /// assert_eq!(a.finish().unwrap(), b.finish().unwrap());
+    /// ```
+    pub fn with_parts(
+        w: W,
+        schema: &SchemaRef,
+        props: WriterProperties,
+        build: F,
+    ) -> Result<Self, parquet::errors::ParquetError> {
+        Self::open(w, schema, props, Parts(build))
+    }
+}
+
+impl<T, W, B> BatchSink<T, W, B>
+where
+    T: Send + Sync,
+    W: Write + Send,
+    B: BuildBatch<T>,
+{
+    fn open(
+        w: W,
+        schema: &SchemaRef,
+        props: WriterProperties,
+        build: B,
+    ) -> Result<Self, parquet::errors::ParquetError> {
         Ok(BatchSink {
             writer: Out::Direct(Box::new(ColumnParallelWriter::try_new(w, schema, props)?)),
             pending: Vec::new(),
+            start: 0,
             rows: 0,
             build,
             empty_batch: false,
@@ -469,13 +573,19 @@ where
         self
     }
 
+    /// Write the full batches of the unwritten rows.
     fn write_full_batches(&mut self) -> Result<(), parquet::errors::ParquetError> {
-        let full = self.pending.len() / BATCH_ROWS * BATCH_ROWS;
-        for group in self.pending[..full].chunks(BATCH_ROWS * self.group) {
-            let batches: Vec<RecordBatch> = group.par_chunks(BATCH_ROWS).map(&self.build).collect();
+        let full = (self.pending.len() - self.start) / BATCH_ROWS * BATCH_ROWS;
+        let rows = &self.pending[self.start..self.start + full];
+        for group in rows.chunks(BATCH_ROWS * self.group) {
+            let batches: Vec<RecordBatch> = group.par_chunks(BATCH_ROWS).map(|b| self.build.build(b)).collect();
             self.writer.write(batches)?;
         }
-        self.pending.drain(..full);
+        self.start += full;
+        if self.start == self.pending.len() {
+            self.pending.clear();
+            self.start = 0;
+        }
         Ok(())
     }
 
@@ -488,14 +598,17 @@ where
     /// // see `BatchSink::new`
     /// ```
     pub fn extend(&mut self, rows: impl IntoIterator<Item = T>) -> Result<(), parquet::errors::ParquetError> {
+        self.pending.drain(..std::mem::take(&mut self.start));
         let before = self.pending.len();
         self.pending.extend(rows);
         self.rows += (self.pending.len() - before) as u64;
         self.write_if_full()
     }
 
-    /// Append the rows of a vector: as [`BatchSink::extend`], but a vector appended while
-    /// nothing is pending becomes the pending rows without a copy.
+    /// Append the rows of a vector: as [`BatchSink::extend`], but without copying it: a vector
+    /// appended while nothing is pending becomes the pending rows, and a batch that begins in
+    /// the rows pending and ends in `rows` is built from both ([`BuildBatch::build_parts`]);
+    /// `rows` then is the pending rows from that batch's end.
     ///
     /// # Errors
     /// The Parquet writer's error.
@@ -512,17 +625,28 @@ where
     /// assert_eq!(a.finish().unwrap(), b.finish().unwrap());
     /// ```
     pub fn append(&mut self, rows: Vec<T>) -> Result<(), parquet::errors::ParquetError> {
-        if self.pending.is_empty() {
-            self.rows += rows.len() as u64;
-            self.pending = rows;
-            self.write_if_full()
-        } else {
-            self.extend(rows)
+        // The whole batches of what is pending first (a grouped sink may hold several).
+        self.write_full_batches()?;
+        let left = self.pending.len() - self.start;
+        let need = BATCH_ROWS - left;
+        if left > 0 && rows.len() < need {
+            // Too few rows to end the batch: they join the pending ones.
+            return self.extend(rows);
         }
+        self.rows += rows.len() as u64;
+        let mut at = 0;
+        if left > 0 {
+            let b = self.build.build_parts(&self.pending[self.start..], &rows[..need]);
+            self.writer.write(vec![b])?;
+            at = need;
+        }
+        self.pending = rows;
+        self.start = at;
+        self.write_if_full()
     }
 
     fn write_if_full(&mut self) -> Result<(), parquet::errors::ParquetError> {
-        if self.pending.len() >= BATCH_ROWS * self.group {
+        if self.pending.len() - self.start >= BATCH_ROWS * self.group {
             self.write_full_batches()?;
         }
         Ok(())
@@ -547,8 +671,9 @@ where
     /// ```
     pub fn finish(mut self) -> Result<W, parquet::errors::ParquetError> {
         self.write_full_batches()?;
-        if !self.pending.is_empty() || (self.rows == 0 && self.empty_batch) {
-            let b = (self.build)(&self.pending);
+        let rest = &self.pending[self.start..];
+        if !rest.is_empty() || (self.rows == 0 && self.empty_batch) {
+            let b = self.build.build(rest);
             self.writer.write(vec![b])?;
         }
         self.writer.into_inner()
@@ -559,7 +684,7 @@ impl<T, W, B> BatchSink<T, W, B>
 where
     T: Send + Sync,
     W: Write + Send + 'static,
-    B: Fn(&[T]) -> RecordBatch + Sync,
+    B: BuildBatch<T>,
 {
     /// Encode on a thread of its own (its column tasks on a rayon pool of their own): each write
     /// hands its batches over and returns while they are encoded (at most two groups of batches
@@ -691,6 +816,58 @@ pub fn from_parquet_columns(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn rule_appended_vectors_give_the_bytes_of_one_extend_wherever_they_are_cut() {
+        use super::{coverage_batch, coverage_schema, BatchSink, Layout, BATCH_ROWS};
+        use crate::novelty::freshness::CellState;
+        let s = |i: u64| CellState {
+            first_epoch: (i % 7) as i64,
+            last_epoch: 9,
+            times_covered: (i % 5) as u32 + 1,
+        };
+        let rows: Vec<(u64, CellState)> = (0..3 * BATCH_ROWS as u64 + 11).map(|i| (i * 64, s(i))).collect();
+        let schema = coverage_schema();
+        let props = || Layout::CURRENT.props(&schema);
+        let mut one = BatchSink::with_props(Vec::new(), &schema, props(), coverage_batch).unwrap();
+        one.extend(rows.iter().copied()).unwrap();
+        let want = one.finish().unwrap();
+        let b = BATCH_ROWS;
+        // Cuts at, just before and after batch ends, tiny and empty vectors, one larger than
+        // two batches; some fed through `extend` between appends.
+        let cuts: [&[usize]; 4] = [
+            &[b - 1, 1, b + 1, 0, 5, 2 * b + 3],
+            &[1, 1, b, b - 2, 3, 7, b],
+            &[2 * b + 1, 0, b - 1],
+            &[b / 2, b / 2, b / 2 + 1, 17, b - 18],
+        ];
+        let parts = |p: &[&[(u64, CellState)]]| coverage_batch(&p.concat());
+        for (k, cut) in cuts.iter().enumerate() {
+            for eager in [false, true] {
+                let mut with_parts = BatchSink::with_parts(Vec::new(), &schema, props(), parts).unwrap();
+                let mut joined = BatchSink::with_props(Vec::new(), &schema, props(), coverage_batch).unwrap();
+                if eager {
+                    with_parts = with_parts.eager();
+                    joined = joined.eager();
+                }
+                let mut at = 0usize;
+                for (i, &n) in cut.iter().chain([&usize::MAX]).enumerate() {
+                    let piece = &rows[at..(at.saturating_add(n)).min(rows.len())];
+                    at += piece.len();
+                    if i % 3 == 2 {
+                        with_parts.extend(piece.iter().copied()).unwrap();
+                        joined.extend(piece.iter().copied()).unwrap();
+                    } else {
+                        with_parts.append(piece.to_vec()).unwrap();
+                        joined.append(piece.to_vec()).unwrap();
+                    }
+                }
+                assert_eq!(with_parts.rows(), rows.len() as u64);
+                assert!(with_parts.finish().unwrap() == want, "cut {k}, eager {eager}: parts");
+                assert!(joined.finish().unwrap() == want, "cut {k}, eager {eager}: joined");
+            }
+        }
+    }
+
     #[test]
     fn cell_hex_writes_what_format_x_writes() {
         let mut buf = [0u8; 16];
