@@ -562,6 +562,22 @@ fn rule_an_epoch_reads_no_altitude_course_or_talker() {
             .iter()
             .flat_map(|m| lake.read_fixes(&m.hash).unwrap().0)
             .collect();
+        // Rejections name their upload (its hash differs): every other column, row by row, as
+        // text, in order of the text (uploads are taken in hash order).
+        let rejections = rows(std::fs::read(dir.join("rejections.parquet")).unwrap());
+        let mut rejected: Vec<String> = Vec::new();
+        for b in &rejections {
+            let o = arrow_cast::display::FormatOptions::default();
+            let cols: Vec<_> = (0..b.num_columns())
+                .filter(|&j| b.schema().field(j).name() != "source")
+                .map(|j| arrow_cast::display::ArrayFormatter::try_new(b.column(j).as_ref(), &o).unwrap())
+                .collect();
+            rejected.extend((0..b.num_rows()).map(|i| {
+                let r: Vec<String> = cols.iter().map(|c| c.value(i).to_string()).collect();
+                r.join("|")
+            }));
+        }
+        rejected.sort();
         let files: Vec<Vec<u8>> = [
             "explain.parquet",
             "coverage.parquet",
@@ -572,10 +588,10 @@ fn rule_an_epoch_reads_no_altitude_course_or_talker() {
         .iter()
         .map(|n| std::fs::read(dir.join(n)).unwrap())
         .collect();
-        (d, fixes, files)
+        (d, fixes, files, rejected)
     };
-    let (_a, plain, a) = run(false);
-    let (_b, edited, b) = run(true);
+    let (_a, plain, a, rejected_a) = run(false);
+    let (_b, edited, b, rejected_b) = run(true);
     assert!(changed > 300, "{changed} sentences edited");
     // The edits reached the lake: the fixes differ in those fields and only in those.
     // (Lines that do not start with the sentence, as in Android's logs, stay as they are.)
@@ -604,4 +620,9 @@ fn rule_an_epoch_reads_no_altitude_course_or_talker() {
     {
         assert!(x == y, "{n}: other bytes when only altitude, course and talker differ");
     }
+    assert!(!rejected_a.is_empty());
+    assert!(
+        rejected_a == rejected_b,
+        "rejections differ beyond their uploads' hashes"
+    );
 }

@@ -159,3 +159,68 @@ fn weight_columns(parts: &[&[Scored]]) -> [ArrayRef; 6] {
     }
     b.map(|mut b| Arc::new(b.finish()) as ArrayRef)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cells::Visit;
+    use crate::novelty::VisitRow;
+
+    #[test]
+    fn rule_explain_of_parts_is_explain_of_their_concatenation_at_every_cut() {
+        // Every field varies from row to row, nulls included.
+        let rows: Vec<Scored> = (0..200u64)
+            .map(|i| Scored {
+                row: VisitRow {
+                    cell: 0x8c1f_0000_0000_0000 + i * 64,
+                    device: (i % 3) as u32,
+                    visit: Visit {
+                        first_ms: i as i64 * 1000,
+                        last_ms: i as i64 * 1000 + 400,
+                        fixes: (i % 4) as u32,
+                        best_hdop_centi: 50 + (i % 9) as u32,
+                    },
+                },
+                rank: (i % 3) as u32 + 1,
+                age: (i % 5 != 0).then_some(i as i64 % 7),
+                rank_w: 1_000_000 - i,
+                freshness_w: 2_000_000 + i,
+                quality_w: 900_000 + i % 11,
+                region_w: 1_500_000,
+                region: (i % 4 != 0).then_some((i % 2) as u32),
+                on_road: (i % 3 != 0).then_some(i % 2 == 0),
+                trust_w: 1_000_000 - i % 13,
+                points: i * 1_234_567,
+            })
+            .collect();
+        let devices: Vec<String> = ["car-1", "car-2", "van-3"].map(String::from).to_vec();
+        let wallets: Vec<String> = ["0xa", "0xb", "0xa"].map(String::from).to_vec();
+        let regions = [
+            crate::places::Region {
+                name: "north".into(),
+                weight: 1_500_000,
+            },
+            crate::places::Region {
+                name: "south".into(),
+                weight: 1_500_000,
+            },
+        ];
+        let whole = explain_batch(&rows, &devices, &wallets, &regions);
+        assert_eq!(whole.num_rows(), rows.len());
+        for cut in [0, 1, 7, 99, 199, 200] {
+            let (a, b) = rows.split_at(cut);
+            assert_eq!(
+                explain_batch_parts(&[a, b], &devices, &wallets, &regions),
+                whole,
+                "cut {cut}"
+            );
+        }
+        let thirds: Vec<&[Scored]> = rows.chunks(67).collect();
+        assert_eq!(explain_batch_parts(&thirds, &devices, &wallets, &regions), whole);
+        // …and the sink's `Parts` builder is that function.
+        use crate::tables::BuildBatch;
+        let parts = crate::tables::Parts(|p: &[&[Scored]]| explain_batch_parts(p, &devices, &wallets, &regions));
+        assert_eq!(parts.build_parts(&rows[..5], &rows[5..]), whole);
+        assert_eq!(parts.build(&rows), whole);
+    }
+}

@@ -366,10 +366,15 @@ impl Write for HashedFile {
 /// two vectors given to [`BatchSink::append`] — from two. Every `Fn(&[T]) -> RecordBatch` is one
 /// (it joins the two slices into one first: a copy of that batch's rows); [`Parts`] is one that
 /// reads the two slices where they are.
+///
+/// The contract that keeps a sink's bytes independent of how its rows were handed over:
+/// `build_parts(head, tail)` must equal `build` of `head` and `tail` concatenated (a rule test
+/// holds explain's builder to it at every cut).
 pub trait BuildBatch<T>: Sync {
     /// The batch of `rows`.
     fn build(&self, rows: &[T]) -> RecordBatch;
-    /// The batch of `head` followed by `tail`.
+    /// The batch of `head` followed by `tail`: the same as [`BuildBatch::build`] of the two
+    /// joined.
     fn build_parts(&self, head: &[T], tail: &[T]) -> RecordBatch;
 }
 
@@ -625,23 +630,33 @@ where
     /// assert_eq!(a.finish().unwrap(), b.finish().unwrap());
     /// ```
     pub fn append(&mut self, rows: Vec<T>) -> Result<(), parquet::errors::ParquetError> {
-        // The whole batches of what is pending first (a grouped sink may hold several).
-        self.write_full_batches()?;
         let left = self.pending.len() - self.start;
-        let need = BATCH_ROWS - left;
-        if left > 0 && rows.len() < need {
-            // Too few rows to end the batch: they join the pending ones.
+        if left == 0 {
+            self.rows += rows.len() as u64;
+            self.pending = rows;
+            self.start = 0;
+            return self.write_if_full();
+        }
+        // Rows that end the last batch begun among the pending ones (0: they end on a batch).
+        let need = (BATCH_ROWS - left % BATCH_ROWS) % BATCH_ROWS;
+        if need == 0 || rows.len() < need {
+            // Whole batches pending (fewer than a group), or too few rows to end the batch:
+            // the rows join the pending ones.
             return self.extend(rows);
         }
+        // The pending whole batches and the one that ends in `rows`, built at once and written
+        // together; `rows` then is the pending rows from that batch's end.
+        let (whole, begun) = self.pending[self.start..].split_at(left - (BATCH_ROWS - need));
+        let build = &self.build;
+        let (mut batches, spanning) = rayon::join(
+            || whole.par_chunks(BATCH_ROWS).map(|b| build.build(b)).collect::<Vec<_>>(),
+            || build.build_parts(begun, &rows[..need]),
+        );
+        batches.push(spanning);
+        self.writer.write(batches)?;
         self.rows += rows.len() as u64;
-        let mut at = 0;
-        if left > 0 {
-            let b = self.build.build_parts(&self.pending[self.start..], &rows[..need]);
-            self.writer.write(vec![b])?;
-            at = need;
-        }
         self.pending = rows;
-        self.start = at;
+        self.start = need;
         self.write_if_full()
     }
 
@@ -866,6 +881,27 @@ mod tests {
                 assert!(joined.finish().unwrap() == want, "cut {k}, eager {eager}: joined");
             }
         }
+        // Encoded on a thread of its own: the same bytes.
+        let mut piped = BatchSink::with_parts(Vec::new(), &schema, props(), parts)
+            .unwrap()
+            .eager()
+            .pipelined();
+        for piece in rows.chunks(BATCH_ROWS - 3) {
+            piped.append(piece.to_vec()).unwrap();
+        }
+        assert!(piped.finish().unwrap() == want, "pipelined");
+        // Nothing but empty vectors: the one empty batch asked for, as with nothing extended.
+        let empty = || {
+            BatchSink::with_parts(Vec::new(), &schema, props(), parts)
+                .unwrap()
+                .with_empty_batch()
+        };
+        let mut a = empty();
+        a.append(Vec::new()).unwrap();
+        a.append(Vec::new()).unwrap();
+        let mut b = empty();
+        b.extend([]).unwrap();
+        assert_eq!(a.finish().unwrap(), b.finish().unwrap());
     }
 
     #[test]
