@@ -1206,13 +1206,7 @@ impl Lake {
     /// // see `Lake::ingest`
     /// ```
     pub fn read_fixes(&self, hash: &str) -> Result<(Vec<crate::fix::Fix>, String)> {
-        let p = self.fixes_path(hash);
-        let bytes = fs::read(&p).map_err(io_err(&p))?;
-        let sha = sha256_hex(&bytes);
-        Ok((
-            self.decode_rows(&p, bytes, Some(&tables::FIX_COLUMNS), tables::batch_to_fixes)?,
-            sha,
-        ))
+        self.read_fixes_as(hash, &tables::FIX_COLUMNS, tables::batch_to_fixes)
     }
 
     /// [`Lake::read_fixes`] as an epoch reads them: only [`tables::EPOCH_FIX_COLUMNS`] are
@@ -1234,18 +1228,20 @@ impl Lake {
     /// assert_eq!((epoch[0].time_ms, epoch[0].lat), (all[0].time_ms, all[0].lat));
     /// ```
     pub fn read_epoch_fixes(&self, hash: &str) -> Result<(Vec<crate::fix::Fix>, String)> {
+        self.read_fixes_as(hash, &tables::EPOCH_FIX_COLUMNS, tables::batch_to_epoch_fixes)
+    }
+
+    /// One source's fixes file: `columns` decoded by `decode`, and the whole file's SHA-256.
+    fn read_fixes_as(
+        &self,
+        hash: &str,
+        columns: &[&str],
+        decode: fn(&arrow_array::RecordBatch, &mut Vec<crate::fix::Fix>) -> std::result::Result<(), String>,
+    ) -> Result<(Vec<crate::fix::Fix>, String)> {
         let p = self.fixes_path(hash);
         let bytes = fs::read(&p).map_err(io_err(&p))?;
         let sha = sha256_hex(&bytes);
-        Ok((
-            self.decode_rows(
-                &p,
-                bytes,
-                Some(&tables::EPOCH_FIX_COLUMNS),
-                tables::batch_to_epoch_fixes,
-            )?,
-            sha,
-        ))
+        Ok((self.decode_rows(&p, bytes, Some(columns), decode)?, sha))
     }
 
     fn fixes_path(&self, hash: &str) -> PathBuf {
