@@ -1341,8 +1341,8 @@ impl Lake {
         Ok(out)
     }
 
-    /// Move a fully written staging directory into place as `epochs/E`, replacing an existing
-    /// one. A crash at any point leaves either the old or the new epoch: the old one is parked
+    /// Move a fully written staging directory (each file in it fsynced; this fsyncs the
+    /// directory) into place as `epochs/E`, replacing an existing one. A crash at any point leaves either the old or the new epoch: the old one is parked
     /// as `.old-E` until the new one is in place, and [`Lake::open`] puts it back if needed.
     ///
     /// # Errors
@@ -1364,6 +1364,9 @@ impl Lake {
         if old.exists() {
             fs::remove_dir_all(&old).map_err(io_err(&old))?;
         }
+        // The staging directory's entries (its files were fsynced as written, not renamed in
+        // one by one) are on disk before it becomes the epoch.
+        sync_dir(staging)?;
         fail::fail_point!("commit-before-park");
         if dest.exists() {
             fs::rename(&dest, &old).map_err(io_err(&dest))?;
