@@ -376,13 +376,12 @@ pub(super) fn process_source(
     k: &crate::policy::Kernels,
     road_cells: Option<&crate::places::CellSet>,
 ) -> Result<SourceResult> {
-    let (fixes, fixes_sha) = lake.read_epoch_fixes(&meta.hash)?;
+    let (mut fixes, fixes_sha) = lake.read_epoch_fixes(&meta.hash)?;
     let e = &inputs.epoch;
     let (start, end) = (e.start_ms(), e.end_ms());
-    let fixes: Vec<Fix> = fixes
-        .into_iter()
-        .filter(|f| f.time_ms >= start && f.time_ms < end)
-        .collect();
+    // In place, without moving a fix while none has been dropped (most sources lie inside the
+    // window).
+    fixes.retain(|f| f.time_ms >= start && f.time_ms < end);
     let mut out = SourceResult {
         part: SourcePart {
             fixes_sha,
@@ -454,10 +453,11 @@ pub(super) fn process_source(
     };
     let mut segment: Vec<usize> = Vec::new();
     let mut seg_id = None;
-    for (i, (f, v)) in fixes.iter().zip(&verdicts).enumerate() {
+    // The verdicts are consumed: each rejection's detail moves into its row.
+    for (i, (f, v)) in fixes.iter().zip(verdicts).enumerate() {
         match v {
             crate::quality::Verdict::Accepted(s) => {
-                if seg_id != Some(*s) {
+                if seg_id != Some(s) {
                     if let (Some(prev), Some(&last)) = (seg_id, segment.last()) {
                         out.part
                             .trust
@@ -465,12 +465,12 @@ pub(super) fn process_source(
                         cover(&segment, prev, &mut out);
                     }
                     segment.clear();
-                    seg_id = Some(*s);
+                    seg_id = Some(s);
                 }
                 segment.push(i);
                 out.part.accepted += 1;
             }
-            crate::quality::Verdict::Rejected(r, d) => out.part.rejections.push(reject(f, *r, d.clone())),
+            crate::quality::Verdict::Rejected(r, d) => out.part.rejections.push(reject(f, r, d)),
         }
     }
     if let Some(seg) = seg_id {
