@@ -263,26 +263,26 @@ fn bad_arguments_fail_with_a_message_naming_the_problem() {
     assert!(err.contains("bad/id"), "{err}");
 }
 
-/// `tessera ingest --tree` commits all files together: killed after the data files are renamed
-/// in but before any metadata, the lake has no source; the rerun ingests every file as new and
-/// the lake's files equal an uninterrupted ingest's, byte for byte.
+/// `tessera ingest --lake LAKE --tree TREE --json` (stdout piped), parked at the fail point
+/// between its group commit's data files and metadata for `sleep_ms`: returned once `files`
+/// fixes files have their final names.
 #[cfg(feature = "failpoints")]
-#[test]
-fn ingest_killed_inside_the_group_commit_leaves_no_source_and_the_rerun_completes_it() {
+fn ingest_parked_in_group_commit(lake: &Path, tree: &Path, sleep_ms: u64, files: usize) -> std::process::Child {
     use std::time::{Duration, Instant};
-    let d = tempfile::tempdir().unwrap();
-    let lake = d.path().join("lake");
-    let l = lake.to_str().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args(["ingest", "--lake", l, "--tree", sample().to_str().unwrap(), "--json"])
-        .env("FAILPOINTS", "ingest-before-meta=sleep(60000)")
-        .stdout(std::process::Stdio::null())
+    let child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args([
+            "ingest",
+            "--lake",
+            lake.to_str().unwrap(),
+            "--tree",
+            tree.to_str().unwrap(),
+            "--json",
+        ])
+        .env("FAILPOINTS", format!("ingest-before-meta=sleep({sleep_ms})"))
+        .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    // Parked at the fail point: every fixes file of the group commit is renamed in (no temp
-    // name left) — the 36 loggers' files; the camera's 4 videos are ingested one by one after
-    // it, from disk, each with its own commit.
     let t = Instant::now();
     let named = |dir: &Path| {
         std::fs::read_dir(dir).map_or(0, |r| {
@@ -291,14 +291,82 @@ fn ingest_killed_inside_the_group_commit_leaves_no_source_and_the_rerun_complete
                 .count()
         })
     };
-    while named(&lake.join("fixes")) < 36 {
+    while named(&lake.join("fixes")) < files {
         assert!(
             t.elapsed() < Duration::from_secs(60),
             "ingest never reached the fail point"
         );
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(5));
     }
-    std::thread::sleep(Duration::from_millis(100));
+    child
+}
+
+/// `tessera ingest --remove-leftovers 0` run while another ingest is inside its group commit —
+/// its data files renamed in, its metadata not yet (parked at the fail point for 2 s): the sweep
+/// waits for that commit (the lake's lock) and then finds nothing to remove; every source of
+/// both ingests keeps its files. Without the lock the sweep took the parked ingest's data files
+/// as leftovers, and their sources were committed without them.
+#[cfg(feature = "failpoints")]
+#[test]
+fn remove_leftovers_waits_for_a_commit_in_flight_and_takes_none_of_its_files() {
+    let d = tempfile::tempdir().unwrap();
+    let lake = d.path().join("lake");
+    let l = lake.to_str().unwrap();
+    // Two loggers' trips (8 files), committed as one group.
+    let tree = d.path().join("tree");
+    for car in ["car-001", "car-010"] {
+        std::fs::create_dir_all(tree.join(car)).unwrap();
+        for e in std::fs::read_dir(sample().join(car)).unwrap() {
+            let p = e.unwrap().path();
+            std::fs::copy(&p, tree.join(car).join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    let parked = ingest_parked_in_group_commit(&lake, &tree, 2000, 8);
+    // Parked: 8 data files without metadata. Another process sweeps, then ingests a file.
+    let other = sample().join("car-007");
+    let one = std::fs::read_dir(&other).unwrap().next().unwrap().unwrap().path();
+    let swept: serde_json::Value = serde_json::from_str(&ok(&[
+        "ingest",
+        "--lake",
+        l,
+        "--device",
+        "car-007",
+        one.to_str().unwrap(),
+        "--remove-leftovers",
+        "0",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(swept["leftovers_removed"], serde_json::json!([]), "{swept}");
+    let out = parked.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["new"], 8, "{j}");
+    let lake = tessera::lake::Lake::open(&lake).unwrap();
+    let sources = lake.sources().unwrap();
+    assert_eq!(sources.len(), 9);
+    for m in &sources {
+        let (fixes, _) = lake
+            .read_fixes(&m.hash)
+            .unwrap_or_else(|e| panic!("{} ({}) is stored without its fixes: {e}", m.name, m.hash));
+        assert_eq!(fixes.len() as u64, m.fixes, "{}", m.name);
+    }
+}
+
+/// `tessera ingest --tree` commits all files together: killed after the data files are renamed
+/// in but before any metadata, the lake has no source; the rerun ingests every file as new and
+/// the lake's files equal an uninterrupted ingest's, byte for byte.
+#[cfg(feature = "failpoints")]
+#[test]
+fn ingest_killed_inside_the_group_commit_leaves_no_source_and_the_rerun_completes_it() {
+    let d = tempfile::tempdir().unwrap();
+    let lake = d.path().join("lake");
+    let l = lake.to_str().unwrap();
+    // Parked at the fail point: every fixes file of the group commit is renamed in (no temp
+    // name left) — the 36 loggers' files; the camera's 4 videos are ingested one by one after
+    // it, from disk, each with its own commit.
+    let mut child = ingest_parked_in_group_commit(&lake, &sample(), 60_000, 36);
+    std::thread::sleep(std::time::Duration::from_millis(100));
     child.kill().unwrap();
     child.wait().unwrap();
     let sources = tessera::lake::Lake::open(&lake).unwrap().sources().unwrap();

@@ -62,8 +62,8 @@ pub fn run(a: &IngestArgs, json: bool) -> Result<()> {
         j.received_at_ms = a.received_at;
     }
     // What killed writers left (`Lake::open` already dropped their temp files once an hour
-    // old): only when asked, the arguments checked — no lock keeps another writer's files in
-    // flight out of the sweep.
+    // old): only when asked, the arguments checked. The sweep waits for other writers' commits
+    // in flight (the lake's lock), not for their staging (`Lake::remove_leftovers`).
     let leftovers = match a.remove_leftovers {
         Some(s) => lake.remove_leftovers(std::time::Duration::from_secs(s))?,
         None => Vec::new(),

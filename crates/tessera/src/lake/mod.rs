@@ -339,6 +339,12 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
     fs::File::open(dir).and_then(|f| f.sync_all()).map_err(io_err(dir))
 }
 
+/// The file in a lake's root that [`Lake::lock`]s (an empty file).
+pub const LOCK_FILE: &str = ".lock";
+
+/// A held [`Lake::lock`]: released (the file closed) when dropped.
+struct LakeLock(#[allow(dead_code)] fs::File);
+
 /// The directories of per-source files (`sources/` holds the raw bytes and the metadata).
 pub const SOURCE_DIRS: [&str; 4] = ["sources", "fixes", "rejections", "imu"];
 
@@ -560,12 +566,15 @@ impl Lake {
     /// -a`, `cp -a`, `tar x` keep the source's old modification time), and on most Linux file
     /// systems a rename, make it young again.
     ///
-    /// A writer that is still running has files in flight, and nothing here locks them: a file
-    /// checked here and renamed over by another writer's commit before it is removed is lost, at
-    /// any age. Run it when no other process is committing to the lake (`tessera ingest
-    /// --remove-leftovers SECONDS` asks for it; the upload server runs it at start with
-    /// `Limits::leftover_age`, an hour by default, which keeps files a running writer is
-    /// committing out of it, not a re-upload of the same source at that moment).
+    /// The sweep and writers' commits exclude each other (the lake's lock: `flock` on
+    /// [`LOCK_FILE`] in its root, exclusive here, shared by each commit from its first data file
+    /// renamed in to its last metadata file): a commit in flight finishes before the sweep
+    /// looks and none starts until it is done, so it never takes a source's data files between
+    /// their rename and their metadata's, nor a file a re-upload renamed over a leftover. A
+    /// writer still staging is not waited for: with a `min_age` shorter than its writes take,
+    /// its temp files can go, and that ingest fails with an error naming the file (the source
+    /// is not stored, nor reported stored). `tessera ingest --remove-leftovers SECONDS` asks for
+    /// it; the upload server runs it at start with `Limits::leftover_age`, an hour by default.
     ///
     /// # Errors
     /// [`Error::Io`] naming the directory that could not be listed or the file that could not be
@@ -585,6 +594,9 @@ impl Lake {
     /// assert!(d.path().join("fixes/README.txt").exists());
     /// ```
     pub fn remove_leftovers(&self, min_age: std::time::Duration) -> Result<Vec<PathBuf>> {
+        // Commits in flight finish first, and none starts during the sweep: it never sees a
+        // source's data files between their rename and their metadata's.
+        let _lock = self.lock(true)?;
         let mut gone = Vec::new();
         for d in SOURCE_DIRS {
             let dir = self.root.join(d);
@@ -1077,6 +1089,8 @@ impl Lake {
             .collect();
         self.sync_files(&files, root, staged.iter().any(|s| s.early))?;
         let dirs = SOURCE_DIRS.map(|d| self.root.join(d));
+        // From the first data file renamed in to the last metadata file: no leftover sweep.
+        let _lock = self.lock(false)?;
         for s in staged {
             for (tmp, dest) in &s.data {
                 fs::rename(tmp, dest).map_err(io_err(dest))?;
@@ -1401,6 +1415,36 @@ impl Lake {
         }
         fs::create_dir_all(&p).map_err(io_err(&p))?;
         Ok(p)
+    }
+
+    /// The lake's advisory lock: `flock` on [`LOCK_FILE`] in its root (on Unix; nothing elsewhere), held
+    /// shared by each commit of sources from the renaming of their data files to that of their
+    /// metadata (writers in any process commit side by side), exclusive by
+    /// [`Lake::remove_leftovers`]. Released when the returned guard is dropped.
+    fn lock(&self, exclusive: bool) -> Result<LakeLock> {
+        let path = self.root.join(LOCK_FILE);
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        #[cfg(unix)]
+        {
+            use std::os::fd::AsRawFd;
+            let op = if exclusive { libc::LOCK_EX } else { libc::LOCK_SH };
+            // SAFETY: flock on a descriptor this function owns; blocks until granted.
+            while unsafe { libc::flock(file.as_raw_fd(), op) } != 0 {
+                let e = std::io::Error::last_os_error();
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(io_err(&path)(e));
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = exclusive;
+        Ok(LakeLock(file))
     }
 
     fn recover(&self) -> Result<()> {
