@@ -304,8 +304,8 @@ fn ingest_parked_in_group_commit(lake: &Path, tree: &Path, sleep_ms: u64, files:
 /// `tessera ingest --remove-leftovers 0` run while another ingest is inside its group commit —
 /// its data files renamed in, its metadata not yet (parked at the fail point for 2 s): the sweep
 /// waits for that commit (the lake's lock) and then finds nothing to remove; every source of
-/// both ingests keeps its files. Without the lock the sweep took the parked ingest's data files
-/// as leftovers, and their sources were committed without them.
+/// both ingests keeps its files. Without the lock the sweep took every file of the parked
+/// commit — its data files, already renamed in, and its metadata's temp files — as leftovers.
 #[cfg(feature = "failpoints")]
 #[test]
 fn remove_leftovers_waits_for_a_commit_in_flight_and_takes_none_of_its_files() {
