@@ -302,7 +302,7 @@ fn ingest_parked_in_group_commit(lake: &Path, tree: &Path, sleep_ms: u64, files:
 }
 
 /// `tessera ingest --remove-leftovers 0` run while another ingest is inside its group commit —
-/// its data files renamed in, its metadata not yet (parked at the fail point for 2 s): the sweep
+/// its data files renamed in, its metadata not yet (parked at the fail point for 5 s): the sweep
 /// waits for that commit (the lake's lock) and then finds nothing to remove; every source of
 /// both ingests keeps its files. Without the lock the sweep took every file of the parked
 /// commit — its data files, already renamed in, and its metadata's temp files — as leftovers.
@@ -321,8 +321,16 @@ fn remove_leftovers_waits_for_a_commit_in_flight_and_takes_none_of_its_files() {
             std::fs::copy(&p, tree.join(car).join(p.file_name().unwrap())).unwrap();
         }
     }
-    let parked = ingest_parked_in_group_commit(&lake, &tree, 2000, 8);
+    let parked = ingest_parked_in_group_commit(&lake, &tree, 5000, 8);
     // Parked: 8 data files without metadata. Another process sweeps, then ingests a file.
+    let metadata = |lake: &Path| {
+        std::fs::read_dir(lake.join("sources"))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+            .count()
+    };
+    assert_eq!(metadata(&lake), 0, "the sweep must start while the commit is parked");
     let other = sample().join("car-007");
     let one = std::fs::read_dir(&other).unwrap().next().unwrap().unwrap().path();
     let swept: serde_json::Value = serde_json::from_str(&ok(&[

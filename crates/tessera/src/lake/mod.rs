@@ -566,15 +566,19 @@ impl Lake {
     /// -a`, `cp -a`, `tar x` keep the source's old modification time), and on most Linux file
     /// systems a rename, make it young again.
     ///
-    /// The sweep and writers' commits exclude each other (the lake's lock: `flock` on
-    /// [`LOCK_FILE`] in its root, exclusive here, shared by each commit from its first data file
-    /// renamed in to its last metadata file): a commit in flight finishes before the sweep
-    /// looks and none starts until it is done, so it never takes a source's data files between
-    /// their rename and their metadata's, nor a file a re-upload renamed over a leftover. A
-    /// writer still staging is not waited for: with a `min_age` shorter than its writes take,
-    /// its temp files can go, and that ingest fails with an error naming the file (the source
-    /// is not stored, nor reported stored). `tessera ingest --remove-leftovers SECONDS` asks for
-    /// it; the upload server runs it at start with `Limits::leftover_age`, an hour by default.
+    /// The removal and writers' commits exclude each other (the lake's lock: `flock` on
+    /// [`LOCK_FILE`] in its root, on Linux and a local file system; exclusive here while the
+    /// files found are checked again and removed, shared by each commit from its first data file
+    /// renamed in to its last metadata file): a commit in flight finishes first and none starts
+    /// meanwhile, so a source's data files are never taken between their rename and their
+    /// metadata's, nor a file a re-upload renamed over a leftover. A writer still staging is not
+    /// waited for: temp files older than `min_age` go (a `min_age` shorter than a writer's
+    /// staging takes them from under it), and its commit fails with an error naming the file —
+    /// in a group commit, the sources renamed in before that file are stored all the same,
+    /// reported with the group's error, and found as duplicates when the client sends them
+    /// again. Nothing reported stored is removed. `tessera ingest --remove-leftovers SECONDS`
+    /// asks for it; the upload server runs it at start with `Limits::leftover_age`, an hour by
+    /// default.
     ///
     /// # Errors
     /// [`Error::Io`] naming the directory that could not be listed or the file that could not be
@@ -594,37 +598,59 @@ impl Lake {
     /// assert!(d.path().join("fixes/README.txt").exists());
     /// ```
     pub fn remove_leftovers(&self, min_age: std::time::Duration) -> Result<Vec<PathBuf>> {
-        // Commits in flight finish first, and none starts during the sweep: it never sees a
-        // source's data files between their rename and their metadata's.
+        // Found without the lock (a long scan holds no commit back), then each one checked
+        // again and removed under it: commits in flight finish first and none starts meanwhile,
+        // so a source's data files are never taken between their rename and their metadata's.
+        let found: Vec<PathBuf> = SOURCE_DIRS
+            .iter()
+            .map(|d| self.leftovers_in(&self.root.join(d), min_age))
+            .collect::<Result<Vec<_>>>()?
+            .concat();
+        if found.is_empty() {
+            return Ok(found);
+        }
         let _lock = self.lock(true)?;
         let mut gone = Vec::new();
-        for d in SOURCE_DIRS {
-            let dir = self.root.join(d);
-            let entries = fs::read_dir(&dir).map_err(io_err(&dir))?;
-            for e in entries.flatten() {
-                let name = e.file_name().to_string_lossy().into_owned();
-                // `DirEntry::metadata` does not follow a symbolic link: only regular files.
-                let meta = match e.metadata() {
-                    Ok(m) if m.is_file() => m,
-                    _ => continue,
-                };
-                let orphan = if name.starts_with(".tmp-") {
-                    true
-                } else if let Some(hash) = data_file_hash(&name) {
-                    let json = self.root.join("sources").join(format!("{hash}.json"));
-                    matches!(json.try_exists(), Ok(false))
-                } else {
-                    false
-                };
-                if orphan && unchanged_for(&meta) >= min_age {
-                    let p = e.path();
-                    fs::remove_file(&p).map_err(io_err(&p))?;
-                    gone.push(p);
-                }
+        for p in found {
+            if self.is_leftover(&p, min_age) {
+                fs::remove_file(&p).map_err(io_err(&p))?;
+                gone.push(p);
             }
         }
         gone.sort();
         Ok(gone)
+    }
+
+    /// The files of `dir` that [`Lake::remove_leftovers`] would remove now.
+    fn leftovers_in(&self, dir: &Path, min_age: std::time::Duration) -> Result<Vec<PathBuf>> {
+        let entries = fs::read_dir(dir).map_err(io_err(dir))?;
+        Ok(entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| self.is_leftover(p, min_age))
+            .collect())
+    }
+
+    /// Whether `p` is a temp file, or a data file whose source has no metadata, unchanged for
+    /// `min_age` (a regular file only: a symbolic link is not followed).
+    fn is_leftover(&self, p: &Path, min_age: std::time::Duration) -> bool {
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let meta = match fs::symlink_metadata(p) {
+            Ok(m) if m.is_file() => m,
+            _ => return false,
+        };
+        let orphan = if name.starts_with(".tmp-") {
+            true
+        } else if let Some(hash) = data_file_hash(&name) {
+            let json = self.root.join("sources").join(format!("{hash}.json"));
+            matches!(json.try_exists(), Ok(false))
+        } else {
+            false
+        };
+        orphan && unchanged_for(&meta) >= min_age
     }
 
     /// The visit budget of epoch runs.
@@ -1417,20 +1443,25 @@ impl Lake {
         Ok(p)
     }
 
-    /// The lake's advisory lock: `flock` on [`LOCK_FILE`] in its root (on Unix; nothing elsewhere), held
-    /// shared by each commit of sources from the renaming of their data files to that of their
-    /// metadata (writers in any process commit side by side), exclusive by
-    /// [`Lake::remove_leftovers`]. Released when the returned guard is dropped.
+    /// The lake's advisory lock: `flock` on [`LOCK_FILE`] in its root (Linux; nothing
+    /// elsewhere), held shared by each commit of sources from the renaming of its data files to
+    /// that of its metadata (writers in any process commit side by side), exclusive by
+    /// [`Lake::remove_leftovers`] while it removes. Released when the returned guard is dropped.
+    /// Guaranteed on a local file system (on NFS, Linux emulates `flock` with POSIX locks).
     fn lock(&self, exclusive: bool) -> Result<LakeLock> {
         let path = self.root.join(LOCK_FILE);
-        let file = fs::OpenOptions::new()
+        let opened = fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .read(true)
             .write(true)
-            .open(&path)
+            .open(&path);
+        // A lake this user may not write the lock file of (another user's umask, a read-only
+        // mount once it exists): a read-only descriptor takes a `flock` as well.
+        let file = opened
+            .or_else(|e| fs::File::open(&path).map_err(|_| e))
             .map_err(io_err(&path))?;
-        #[cfg(unix)]
+        #[cfg(target_os = "linux")]
         {
             use std::os::fd::AsRawFd;
             let op = if exclusive { libc::LOCK_EX } else { libc::LOCK_SH };
@@ -1442,7 +1473,7 @@ impl Lake {
                 }
             }
         }
-        #[cfg(not(unix))]
+        #[cfg(not(target_os = "linux"))]
         let _ = exclusive;
         Ok(LakeLock(file))
     }

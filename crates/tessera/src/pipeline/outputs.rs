@@ -96,13 +96,14 @@ pub(super) fn finish_sink<T: Send + Sync, B: tables::BuildBatch<T>>(
     Ok(sha)
 }
 
-/// Write a small output file into the output directory (an epoch's staging directory); its
-/// SHA-256. Written in place and fsynced, as the streamed Parquet files are, not through a temp
-/// file renamed in with a directory fsync each: nothing reads a staging directory until
-/// [`crate::lake::Lake::commit_epoch_dir`] fsyncs it once and renames it into place whole, and
-/// a run that stops before that leaves a staging directory that is removed, never a published
-/// part (an epoch wrote seven small files, ~1 ms of renames and directory fsyncs each, one after
-/// another at its end).
+/// Write a small output file into the output directory; its SHA-256. Written in place and
+/// fsynced, as the streamed Parquet files are, not through a temp file renamed in with a
+/// directory fsync each. The directory is an epoch's staging directory, which
+/// [`crate::lake::Lake::commit_epoch_dir`] fsyncs once and renames into place whole (a run that
+/// stops before leaves one that is removed, never a published part; `commit` reads only its
+/// manifest before that, to say what changed), or a temporary one that is never published
+/// (`compute`, audits). An epoch wrote seven to nine small files this way, ~1 ms of renames and
+/// directory fsyncs each, one after another at its end.
 pub(super) fn put(dir: &Path, name: &str, bytes: &[u8]) -> Result<String> {
     let p = dir.join(name);
     std::fs::File::create(&p)
