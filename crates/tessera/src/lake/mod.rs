@@ -339,11 +339,14 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
     fs::File::open(dir).and_then(|f| f.sync_all()).map_err(io_err(dir))
 }
 
-/// The file in a lake's root that [`Lake::lock`]s (an empty file).
+/// The file in a lake's root that the lake's lock is taken on (an empty file): shared by each
+/// commit of sources, exclusive by [`Lake::remove_leftovers`] while it removes.
 pub const LOCK_FILE: &str = ".lock";
 
-/// A held [`Lake::lock`]: released (the file closed) when dropped.
-struct LakeLock(#[allow(dead_code)] fs::File);
+/// A held lake lock (`Lake::lock`): released (the file closed) when dropped.
+struct LakeLock {
+    _file: fs::File,
+}
 
 /// The directories of per-source files (`sources/` holds the raw bytes and the metadata).
 pub const SOURCE_DIRS: [&str; 4] = ["sources", "fixes", "rejections", "imu"];
@@ -1382,8 +1385,9 @@ impl Lake {
     }
 
     /// Move a fully written staging directory (each file in it fsynced; this fsyncs the
-    /// directory) into place as `epochs/E`, replacing an existing one. A crash at any point leaves either the old or the new epoch: the old one is parked
-    /// as `.old-E` until the new one is in place, and [`Lake::open`] puts it back if needed.
+    /// directory) into place as `epochs/E`, replacing an existing one. A crash at any point
+    /// leaves either the old or the new epoch: the old one is parked as `.old-E` until the new
+    /// one is in place, and [`Lake::open`] puts it back if needed.
     ///
     /// # Errors
     /// [`Error::Io`] naming the directory that could not be renamed or removed.
@@ -1475,7 +1479,7 @@ impl Lake {
         }
         #[cfg(not(target_os = "linux"))]
         let _ = exclusive;
-        Ok(LakeLock(file))
+        Ok(LakeLock { _file: file })
     }
 
     fn recover(&self) -> Result<()> {
