@@ -13,6 +13,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TARGET="${CARGO_TARGET_DIR:-$PWD/target}"
+# The peers' scripts of this checkout, whichever checkout built the binaries.
+export TESSERA_BENCH_PEERS="$PWD/benches/peer"
 SIZES="${1:-1e6,1e7,1e8}"
 DIR="${2:-$TARGET/scale}"
 VENV="$TARGET/bench-venv"

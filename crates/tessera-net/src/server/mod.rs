@@ -10,7 +10,7 @@
 //! that bounds both (each request reserves its declared size or the body limit; beyond it:
 //! 503 with `Retry-After`); headers and bodies that arrive too slowly close the connection; a
 //! signature is accepted once, by its bytes, across restarts ([`replay`]); uploads that arrive
-//! together are committed together ([`commit`]). On start, what a killed writer left behind an
+//! together are committed together (`commit`). On start, what a killed writer left behind an
 //! hour ago or more is removed ([`tessera::lake::Lake::remove_leftovers`], [`Limits::leftover_age`]).
 
 mod body;

@@ -1009,7 +1009,7 @@ impl Lake {
     /// in a stream, its telemetry read by seeking ([`ingest::telemetry::parse_mp4`]), and its
     /// bytes copied into the lake in a stream — a 4 GB MP4 never sits in memory. Other formats
     /// are read whole, as [`Lake::ingest`] does — a file of 256 kB or more as a copy in the lake,
-    /// mapped ([`Lake::staged_copy`]). Idempotent like every ingest.
+    /// mapped (`Lake::staged_copy`). Idempotent like every ingest.
     ///
     /// # Errors
     /// As [`Lake::ingest`], plus [`Error::Io`] naming the file that cannot be read.

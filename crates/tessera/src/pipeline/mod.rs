@@ -61,7 +61,7 @@ pub struct EpochInputs {
     /// lake overlapping the window.
     pub only_sources: Option<std::collections::BTreeSet<String>>,
     /// Regions, road cells and bounty areas, built from the policy's sources with
-    /// [`crate::places::build`] (empty for a policy without them). A policy naming places with
+    /// [`crate::places::build()`] (empty for a policy without them). A policy naming places with
     /// none given is refused rather than paid as policy v1.
     pub places: crate::places::Places,
     /// `places.parquet` of `places` as this build encodes it ([`crate::tables::places_parquet`]),

@@ -147,13 +147,13 @@ pub fn companions(policy: &Policy, base: &Path) -> Result<Vec<(String, String)>,
 }
 
 /// The places of `policy` (sources relative to `base`), from the cache in `dir` when it holds
-/// them under their [`key`], else built with [`super::build`] and stored there (atomically:
+/// them under their [`key`], else built with [`super::build()`] and stored there (atomically:
 /// temp file + rename, the JSON last; the oldest entries beyond [`KEEP`] are removed);
 /// with the places, their `places.parquet` bytes ([`crate::tables::places_parquet`]; `None`
 /// when the policy names no places).
 ///
 /// # Errors
-/// As [`super::build`]; [`PlacesError::Source`] naming the cache file when it cannot be written.
+/// As [`super::build()`]; [`PlacesError::Source`] naming the cache file when it cannot be written.
 ///
 /// ```
 /// # let d = tempfile::tempdir().unwrap();

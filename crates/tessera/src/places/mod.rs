@@ -1,7 +1,7 @@
 //! Where rewards are paid: regions (a multiplier per area), the road network (only road cells
 //! earn) and bounty areas, each turned into H3 cells at the scoring resolution.
 //!
-//! [`Places`] is plain data (sorted cell lists) that scoring looks up; [`build`] makes it from
+//! [`Places`] is plain data (sorted cell lists) that scoring looks up; [`build()`] makes it from
 //! the policy's `[[regions]]`, `[roads]` and `[[bounties]]` by reading their sources through a
 //! [`shapes::ShapeReader`] (GeoJSON and OpenStreetMap PBF natively; other OGR formats through
 //! GDAL at the CLI edge). An epoch stores its places as `places.parquet`, so `epoch verify`

@@ -52,7 +52,7 @@ pub enum Layout {
     /// As `V4`, but each column whose values follow their neighbours in an encoding that uses
     /// it: `cell_id` (explain and coverage, sorted by cell: consecutive hex ids share most of
     /// their 15 characters) DELTA_BYTE_ARRAY, and rejections' `time` and `line` (in source
-    /// order: increasing within a source) DELTA_BINARY_PACKED ([`DELTA_COLUMNS`]). ZSTD then
+    /// order: increasing within a source) DELTA_BINARY_PACKED (`DELTA_COLUMNS`). ZSTD then
     /// has fewer bytes to compress: at 10^7 fixes `coverage.parquet` is ~34 % smaller,
     /// `rejections.parquet` ~18 %, `explain.parquet` ~1 %; the epoch's time is unchanged (the
     /// encoders cost about what ZSTD saves; benches/HISTORY.md, forty-third round). Values and

@@ -19,7 +19,7 @@
 //! search is by hash, not over all pairs of traces.
 //!
 //! A copy whose clock is scaled (its offset drifting) is matched by [`super::warp`] from the
-//! same votes; a copy driven the other way by [`super::reverse`], each trace looked up a second
+//! same votes; a copy driven the other way by `trust::reverse`, each trace looked up a second
 //! time, reversed.
 //!
 //! Of two matching traces only the first *received* is paid on the matched part (a trace from an
@@ -176,7 +176,7 @@ pub fn detect(traces: &[CopyTrace], k: &TrustKernels) -> Vec<CopyMatch> {
 /// [`CopySearch::among`]) and by each earlier trace passed by ([`CopySearch::of_earlier`]) —
 /// so the earlier epochs' fingerprints can be read one trace at a time, never held or indexed
 /// whole. A pair of traces gets the same votes from either side (a shingle matches within one
-/// time bucket either way), and [`best_run`] sorts them: the matches do not depend on which side
+/// time bucket either way), and `best_run` sorts them: the matches do not depend on which side
 /// asked.
 pub struct CopySearch<'a> {
     traces: &'a [CopyTrace<'a>],

@@ -151,7 +151,7 @@ pub struct CopiesPolicy {
     /// under trust rule set 4 and later, and 6 under the earlier sets, whose default it was: an
     /// epoch published then under a policy that left it out is recomputed as it was published.
     pub min_anchors: u32,
-    /// Anchors a time-scaled or reversed match needs ([`super::warp`], [`super::reverse`];
+    /// Anchors a time-scaled or reversed match needs ([`super::warp`], `trust::reverse`;
     /// default 12). Until trust rule set 4 it was twice `min_anchors`, and an epoch published
     /// under an earlier set is judged so.
     pub min_scaled_anchors: u32,
@@ -188,7 +188,7 @@ pub struct CopiesPolicy {
     /// honest driver's own detour is not crossed). See [`super::bridge`].
     pub bridge_m: f64,
     /// A copy driven the other way (its fixes reversed, its clock mirrored) is matched too
-    /// (default true): see [`super::reverse`].
+    /// (default true): see `trust::reverse`.
     pub reversed: bool,
     /// Past epochs whose fingerprints are compared (default 4).
     pub history_epochs: u32,
@@ -298,7 +298,7 @@ pub fn names_min_anchors(text: &str) -> bool {
 ///
 /// - 1: every epoch published before rule sets were numbered (manifests without the field);
 /// - 2: adds copies whose clock is scaled ([`super::warp`], `trust.copies.max_time_scale`);
-/// - 3: adds copies driven the other way ([`super::reverse`], `trust.copies.reversed`);
+/// - 3: adds copies driven the other way (`trust::reverse`, `trust.copies.reversed`);
 /// - 4: the time-scaled and reversed rules need `trust.copies.min_scaled_anchors` anchors
 ///   (before: twice `min_anchors`), so `min_anchors` can be raised alone; `min_anchors` left
 ///   out of a policy is 14 (before: 6);
@@ -306,7 +306,7 @@ pub fn names_min_anchors(text: &str) -> bool {
 ///   pace by `trust.copies.min_unsteady_m` over the match, as the time-scaled rule does: two
 ///   honest vehicles at one steady speed (trucks at their limiters, cars on cruise control) a
 ///   day apart keep a constant offset too;
-/// - 6: that departure ([`super::warp::departure`]) is measured against a pace that short steps
+/// - 6: that departure (`warp::departure`) is measured against a pace that short steps
 ///   between cell centres do not skew, and must also reach `trust.copies.min_unsteady_s` at
 ///   that pace: 9 of 144 pairs of honest trucks at one limiter speed were still withheld;
 /// - 7: a `replay` withholds its chains of anchors matched on its clock (at its constant
@@ -364,7 +364,7 @@ pub struct TrustKernels {
     pub bridge_m: f64,
     /// A constant-offset `replay` needs `min_unsteady_m` too (trust rule set 5).
     pub unsteady_replays: bool,
-    /// The departure from a steady pace is [`super::warp::departure`]'s from rule set 6
+    /// The departure from a steady pace is `warp::departure`'s from rule set 6
     /// (robust pace, `min_unsteady_s`); before, `unsteadiness` in metres alone.
     pub paced_departure: bool,
     /// A `replay` withholds its chains matched on its clock across gaps near the original's

@@ -291,7 +291,7 @@ fn steps_along(ta: &[(u64, i64)], pts: &[(u32, u32)]) -> Vec<(f64, f64)> {
 }
 
 /// How far the original departs from a steady pace at one step of a match: the shortfall in
-/// metres, and in seconds at the pace around it ([`departure`]).
+/// metres, and in seconds at the pace around it (`departure`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Departure {
     /// Metres along the road the original fell short of its pace by.

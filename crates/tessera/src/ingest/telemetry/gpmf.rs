@@ -12,7 +12,7 @@
 //! - per device, the first `STRM` holding `ACCL` (m/s²), `GYRO` (rad/s), `MAGN` (µT): values
 //!   rotated by `MTRX` when it is a calibration (an entry other than 0, ±1), else by the matrix
 //!   that `ORIN`/`ORIO` define, then divided by `SCAL` (one value for all axes, 0 read as 1);
-//!   the result's elements 0, 1, 2 are the camera's z, x, y (`axes` of [`super::Frame`]).
+//!   the result's elements 0, 1, 2 are the camera's z, x, y ([`super::Telemetry::axes`]).
 
 use super::klv::{self, layout, number, Klv};
 use super::Sensor;
