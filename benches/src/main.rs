@@ -3,6 +3,8 @@
 //! (`Nmea::parse` over the same lines) and, given `--python`, pynmea2 (`benches/peer/parse_nmea.py`
 //! on the same files) as in-run peers for parsing. Prints a table and a JSON line.
 
+mod peer;
+
 use std::time::Instant;
 use tessera::lake::Lake;
 use tessera::pipeline::{self, EpochInputs};
@@ -113,7 +115,7 @@ fn main() {
             std::fs::write(&p, b).unwrap();
             paths.push(p);
         }
-        let script = peer_script("parse_nmea.py");
+        let script = peer::script("parse_nmea.py");
         let o = std::process::Command::new(py)
             .arg(script)
             .args(&paths)
@@ -247,15 +249,4 @@ fn main() {
             "epoch_visits": s.visits, "epoch_cells": s.cells, "threads": threads,
         })
     );
-}
-
-/// `benches/peer/NAME`: under `TESSERA_BENCH_PEERS` when set (`benches/run.sh` sets it to its
-/// own checkout's `benches/peer`), else where this binary was built from. A binary built in
-/// another checkout of the repo (a `git worktree` for a "before" run) and not rebuilt since
-/// would otherwise look for the peers in that checkout, gone once it is removed.
-fn peer_script(name: &str) -> std::path::PathBuf {
-    std::env::var_os("TESSERA_BENCH_PEERS")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("peer"))
-        .join(name)
 }

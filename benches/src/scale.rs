@@ -25,6 +25,8 @@
 //!
 //! Prints a table and one JSON line per size. Timings are best of `--repeat` (default 2).
 
+mod peer;
+
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -518,7 +520,7 @@ fn main() {
         .unwrap_or_else(|| exe.with_file_name("tessera"));
     let python = arg("--python");
     let peer_epoch = arg("--peer-epoch");
-    let peer = peer_script("cover_dedupe.py");
+    let peer = peer::script("cover_dedupe.py");
     let threads = rayon::current_num_threads();
     std::fs::create_dir_all(&dir).expect("dir");
     println!(
@@ -714,15 +716,4 @@ fn main() {
             );
         }
     }
-}
-
-/// `benches/peer/NAME`: under `TESSERA_BENCH_PEERS` when set (`benches/run.sh` sets it to its
-/// own checkout's `benches/peer`), else where this binary was built from. A binary built in
-/// another checkout of the repo (a `git worktree` for a "before" run) and not rebuilt since
-/// would otherwise look for the peers in that checkout, gone once it is removed.
-fn peer_script(name: &str) -> std::path::PathBuf {
-    std::env::var_os("TESSERA_BENCH_PEERS")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("peer"))
-        .join(name)
 }
