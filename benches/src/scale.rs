@@ -23,7 +23,8 @@
 //! With `--nmea N`, first: `tessera simulate --fixes N --format nmea` (one NMEA log per driver),
 //! then the durable `tessera ingest --tree` of it into a fresh lake, timed as a child process.
 //!
-//! Prints a table and one JSON line per size. Timings are best of `--repeat` (default 2).
+//! Prints a table and one JSON line per size. Timings are best of `--repeat` rounds (default 2;
+//! at least 5 up to 2·10^6 fixes, where one run varies most).
 
 mod peer;
 
@@ -307,6 +308,24 @@ fn nmea_ingest(n: u64, dir: &Path, tessera: &Path, repeat: usize) {
     );
 }
 
+/// Largest size timed in [`SMALL_ROUNDS`] rounds at least.
+const SMALL: u64 = 2_000_000;
+
+/// Rounds at sizes up to [`SMALL`]: there a run takes ~0.3–1.2 s, and the same binary's runs
+/// vary by ±20 % on this VM from one to the next (what the host has reclaimed of the guest's
+/// memory between them: the forty-ninth and fiftieth rounds in `benches/HISTORY.md`) — more than
+/// the changes measured. Five rounds of all four runs there cost ~10 s of the bench.
+const SMALL_ROUNDS: usize = 5;
+
+/// The rounds timed at `n` fixes: `repeat`, and at least [`SMALL_ROUNDS`] up to [`SMALL`].
+fn rounds_at(n: u64, repeat: usize) -> usize {
+    if n <= SMALL {
+        repeat.max(SMALL_ROUNDS)
+    } else {
+        repeat
+    }
+}
+
 /// The arguments naming the bench's epoch of `lake`: 2026-W47, a pool of 10^12, its registry.
 fn epoch_args<'c>(c: &'c mut Command, lake: &Path) -> &'c mut Command {
     let registry = lake.join("registry.csv");
@@ -546,6 +565,7 @@ fn main() {
         nmea_ingest(count(&n), &dir, &tessera, repeat);
     }
     for n in sizes {
+        let rounds = rounds_at(n, repeat);
         let lake_dir = dir.join(format!("lake-{n}"));
         let registry = lake_dir.join("registry.csv");
         let mut sim_s = 0.0;
@@ -565,7 +585,7 @@ fn main() {
         }
         // The whole epoch, as a user runs it (the default policy: trust detectors on), with the
         // places (regions, roads, bounty), with policy v1 and the Polars peer: the four
-        // alternating in each round and the best of `repeat` rounds kept for each, so every ratio
+        // alternating in each round and the best of `rounds` rounds kept for each, so every ratio
         // compares runs from the same minutes (this VM's speed drifts by up to 40 % within an
         // hour). The first default run (often waiting on the disk after the bench's GB-scale
         // writes and deletions) is kept as `epoch_first_s`, the first places run (building the
@@ -609,7 +629,7 @@ fn main() {
             (Some(py), Some(pe)) => Some(WholeEpoch::new(&tessera, py, Path::new(pe), &lake_dir)),
             _ => None,
         };
-        for _ in 0..repeat.max(1) {
+        for _ in 0..rounds.max(1) {
             let r = run_default();
             if r.0 < best_run.0 {
                 best_run = r;
@@ -625,19 +645,19 @@ fn main() {
         let (places_cold_s, places_s) = (places.cold_s, places.best_s);
         // Last: the peer's --compare checks the published outputs of tessera's v1 run, the last run.
         let whole = whole.map_or(serde_json::Value::Null, |w| w.finish(n));
-        let next = NextEpoch::measure(&tessera, &lake_dir, &default_policy, repeat);
+        let next = NextEpoch::measure(&tessera, &lake_dir, &default_policy, rounds);
 
         let files = fixes_files(&lake_dir);
-        let (dedupe_s, (groups, cells, nfix)) = best(repeat, || tessera_dedupe(&files));
+        let (dedupe_s, (groups, cells, nfix)) = best(rounds, || tessera_dedupe(&files));
         let lake = tessera::lake::Lake::open(&lake_dir).expect("lake");
-        let (cover_s, (visits, cover_cells)) = best(repeat, || tessera_cover(&lake));
-        let (read_s, _) = best(repeat, || tessera_read(&lake));
+        let (cover_s, (visits, cover_cells)) = best(rounds, || tessera_cover(&lake));
+        let (read_s, _) = best(rounds, || tessera_read(&lake));
 
         let mut polars_s = f64::NAN;
         let mut peer_json = serde_json::Value::Null;
         if let Some(py) = &python {
             let mut runs = Vec::new();
-            for _ in 0..repeat.max(1) {
+            for _ in 0..rounds.max(1) {
                 let o = Command::new(py)
                     .arg(&peer)
                     .arg(lake_dir.join("fixes"))
