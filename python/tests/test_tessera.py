@@ -1,6 +1,8 @@
 """The Python API: the same engine as the CLI, Arrow tables in and out, clear errors."""
 
+import bisect
 import json
+import sys
 import threading
 import time
 from decimal import Decimal
@@ -145,23 +147,35 @@ def test_errors_are_tessera_errors_with_the_rust_message(lake, tmp_path):
 
 
 def test_the_gil_is_released_during_long_rust_work(lake):
-    ticks = 0
+    # This thread stamps the time while another runs epochs. Had the GIL been held while Rust
+    # worked, no stamp could fall inside a call: with a switch interval of 0.1 ms this thread can
+    # hold the GIL only at a call's edges (before the worker enters Rust, after it returns). No
+    # threshold on how long anything takes: a call too short to have an inside is not judged.
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(0.0001)
+    calls, stamps = [], []
     done = threading.Event()
 
     def work():
-        for e in ["2026-W46", "2026-W47", "2026-W46", "2026-W47"]:
+        for e in ["2026-W46", "2026-W47"] * 4:
+            t0 = time.perf_counter()
             tessera.run_epoch(lake, e, 10**6)
+            calls.append((t0, time.perf_counter()))
         done.set()
 
     t = threading.Thread(target=work)
-    start = time.perf_counter()
-    t.start()
-    while not done.is_set():
-        ticks += 1
-    t.join()
-    elapsed = time.perf_counter() - start
-    # Had the GIL been held, this thread could not have run while Rust worked.
-    assert elapsed > 0.05 and ticks > 10_000, (elapsed, ticks)
+    try:
+        t.start()
+        while not done.is_set():
+            stamps.append(time.perf_counter())
+        t.join()
+    finally:
+        sys.setswitchinterval(old)
+    edge = 0.0005  # five switch intervals
+    judged = [(a + edge, b - edge) for a, b in calls if b - a > 4 * edge]
+    assert judged, calls
+    inside = sum(bisect.bisect_left(stamps, b) - bisect.bisect_right(stamps, a) for a, b in judged)
+    assert inside > 100, (inside, len(stamps), calls)
 
 
 def test_docstrings_explain_the_api():
