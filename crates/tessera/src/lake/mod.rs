@@ -339,6 +339,46 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
     fs::File::open(dir).and_then(|f| f.sync_all()).map_err(io_err(dir))
 }
 
+/// Remove the directory `dir` and everything in it, its entries each on a thread of their own
+/// (a file's blocks and cached pages are freed by whoever unlinks it: ~4 ms one after another
+/// for a 10^6-fix epoch's eleven files, ~2 ms at once); the directory itself last.
+///
+/// # Errors
+/// [`Error::Io`] naming the first entry (in directory order) that could not be removed, or the
+/// directory.
+fn remove_dir_all_at_once(dir: &Path) -> Result<()> {
+    let entries: Vec<(PathBuf, bool)> = fs::read_dir(dir)
+        .and_then(|rd| {
+            rd.map(|e| e.and_then(|e| Ok((e.path(), e.file_type()?.is_dir()))))
+                .collect()
+        })
+        .map_err(io_err(dir))?;
+    // At most 16 threads at a time (an epoch has a dozen files; anything else put there waits).
+    for chunk in entries.chunks(16) {
+        let removed: Vec<Result<()>> = std::thread::scope(|s| {
+            let running: Vec<_> = chunk
+                .iter()
+                .map(|(path, is_dir)| {
+                    s.spawn(move || {
+                        let r = if *is_dir {
+                            fs::remove_dir_all(path)
+                        } else {
+                            fs::remove_file(path)
+                        };
+                        r.map_err(io_err(path))
+                    })
+                })
+                .collect();
+            running
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
+        removed.into_iter().collect::<Result<()>>()?;
+    }
+    fs::remove_dir(dir).map_err(io_err(dir))
+}
+
 /// The file in a lake's root that the lake's lock is taken on (an empty file): shared by each
 /// commit of sources, exclusive by [`Lake::remove_leftovers`] while it removes.
 pub const LOCK_FILE: &str = ".lock";
@@ -1420,7 +1460,7 @@ impl Lake {
         sync_dir(&epochs)?;
         fail::fail_point!("commit-after-move");
         if old.exists() {
-            fs::remove_dir_all(&old).map_err(io_err(&old))?;
+            remove_dir_all_at_once(&old)?;
         }
         Ok(())
     }
@@ -1930,5 +1970,47 @@ mod tests {
         assert!(!dead.exists(), "a stale staging directory is dropped");
         assert!(live.exists(), "a fresh one may belong to a running epoch");
         assert_eq!(lake2.epochs().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn rule_a_replaced_epoch_directory_is_removed_whole_with_its_entries_at_once() {
+        let d = tempfile::tempdir().unwrap();
+        let old = d.path().join(".old-2026-W47");
+        fs::create_dir_all(old.join("nested/deeper")).unwrap();
+        // More entries than one round of threads, files of several sizes, a nested directory.
+        for i in 0..40 {
+            fs::write(old.join(format!("f{i}.parquet")), vec![i as u8; i * 10_000]).unwrap();
+        }
+        fs::write(old.join("nested/deeper/x"), b"x").unwrap();
+        remove_dir_all_at_once(&old).unwrap();
+        assert!(!old.exists());
+        assert!(d.path().exists(), "only the directory named goes");
+        // A directory that is not there: an error naming it, nothing else touched.
+        let err = remove_dir_all_at_once(&old).unwrap_err().to_string();
+        assert!(err.contains(".old-2026-W47"), "{err}");
+    }
+
+    #[test]
+    fn rule_a_replaced_epoch_leaves_the_new_epoch_and_no_parked_copy() {
+        let d = tempfile::tempdir().unwrap();
+        let lake = Lake::open(d.path()).unwrap();
+        let e: crate::epoch::Epoch = "2026-W47".parse().unwrap();
+        for run in ["first", "second"] {
+            let staging = lake.staging_dir(&e).unwrap();
+            for name in ["manifest.json", "explain.parquet", "coverage.parquet"] {
+                fs::write(staging.join(name), format!("{run} {name}")).unwrap();
+            }
+            lake.commit_epoch_dir(&staging, &e).unwrap();
+        }
+        let dir = lake.epoch_dir(&e);
+        assert_eq!(
+            fs::read_to_string(dir.join("explain.parquet")).unwrap(),
+            "second explain.parquet"
+        );
+        let left: Vec<String> = fs::read_dir(d.path().join("epochs"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left, vec!["2026-W47".to_string()]);
     }
 }

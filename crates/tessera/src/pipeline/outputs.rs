@@ -116,6 +116,34 @@ pub(super) fn put(dir: &Path, name: &str, bytes: &[u8]) -> Result<String> {
     Ok(sha256_hex(bytes))
 }
 
+/// [`put`] each `(name, bytes)` into `dir`, all at once (a thread each: their fsyncs wait
+/// together, not one after another — ~0.8 ms each at the end of every epoch); each SHA-256
+/// into `outputs` under its name.
+///
+/// # Errors
+/// The first file's error in `files` order, as [`put`] (then nothing is added to `outputs`).
+fn put_all<const N: usize>(
+    dir: &Path,
+    files: [(&str, &[u8]); N],
+    outputs: &mut BTreeMap<String, String>,
+) -> Result<()> {
+    let shas: Vec<Result<String>> = std::thread::scope(|s| {
+        let running: Vec<_> = files
+            .iter()
+            .map(|&(name, bytes)| s.spawn(move || put(dir, name, bytes)))
+            .collect();
+        running
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    let shas = shas.into_iter().collect::<Result<Vec<String>>>()?;
+    for ((name, _), sha) in files.iter().zip(shas) {
+        outputs.insert((*name).to_string(), sha);
+    }
+    Ok(())
+}
+
 fn dec(cap: usize, dt: arrow_schema::DataType) -> arrow_array::builder::Decimal128Builder {
     tables::decimal_builder(cap, &dt)
 }
@@ -244,18 +272,19 @@ pub(super) fn allocate_and_write(
         &tables::rewards_schema(),
         &[rewards_batch(&lines, per, &dist)],
     )?;
-    outputs.insert("rewards.parquet".into(), put(dir, "rewards.parquet", &rewards)?);
-    outputs.insert(
-        "policy.toml".into(),
-        put(dir, "policy.toml", inputs.policy_text.as_bytes())?,
-    );
     let mut dump = serde_json::to_vec_pretty(&dist.dump).expect("dump serializes");
     dump.push(b'\n');
-    outputs.insert("merkle.json".into(), put(dir, "merkle.json", &dump)?);
-    outputs.insert(
-        "registry.csv".into(),
-        put(dir, "registry.csv", inputs.registry.to_csv().as_bytes())?,
-    );
+    let registry = inputs.registry.to_csv();
+    put_all(
+        dir,
+        [
+            ("rewards.parquet", rewards.as_slice()),
+            ("policy.toml", inputs.policy_text.as_bytes()),
+            ("merkle.json", &dump),
+            ("registry.csv", registry.as_bytes()),
+        ],
+        outputs,
+    )?;
     let cap = (k.max_wallet_share < crate::fixed::SCALE).then(|| crate::manifest::Cap {
         amount: cap.cap.to_string(),
         capped: cap.capped.len() as u64,
@@ -380,5 +409,47 @@ pub(super) fn summary(
                 }
             })
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rule_small_outputs_written_at_once_are_each_on_disk_with_their_sha256() {
+        let d = tempfile::tempdir().unwrap();
+        let big = vec![7u8; 300_000];
+        let mut outputs = BTreeMap::new();
+        outputs.insert("explain.parquet".to_string(), "kept".to_string());
+        let files: [(&str, &[u8]); 4] = [
+            ("rewards.parquet", &big),
+            ("policy.toml", b"[trust]\n"),
+            ("merkle.json", b"{}\n"),
+            ("registry.csv", b""),
+        ];
+        put_all(d.path(), files, &mut outputs).unwrap();
+        for (name, bytes) in files {
+            assert_eq!(std::fs::read(d.path().join(name)).unwrap(), bytes, "{name}");
+            assert_eq!(outputs[name], sha256_hex(bytes), "{name}");
+        }
+        assert_eq!(outputs["explain.parquet"], "kept");
+        assert_eq!(outputs.len(), 5);
+    }
+
+    #[test]
+    fn rule_small_outputs_that_cannot_be_written_name_the_first_file_and_record_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        let gone = d.path().join("no-such-dir");
+        let mut outputs = BTreeMap::new();
+        let err = put_all(
+            &gone,
+            [("rewards.parquet", b"r".as_slice()), ("policy.toml", b"p")],
+            &mut outputs,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("rewards.parquet"), "{err}");
+        assert!(outputs.is_empty());
     }
 }
