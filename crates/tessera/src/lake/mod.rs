@@ -339,6 +339,20 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
     fs::File::open(dir).and_then(|f| f.sync_all()).map_err(io_err(dir))
 }
 
+/// `f` of each item, each on a scoped thread of its own, the results in `items` order (a panic
+/// in `f` is resumed here): for a few blocking calls — fsyncs, unlinks — whose waits overlap.
+/// Not for CPU work (that belongs on the rayon pool) nor for many items (a thread each).
+pub(crate) fn at_once<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    std::thread::scope(|s| {
+        let f = &f;
+        let running: Vec<_> = items.iter().map(|item| s.spawn(move || f(item))).collect();
+        running
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
+}
+
 /// Remove the directory `dir` and everything in it, its entries each on a thread of their own
 /// (a file's blocks and cached pages are freed by whoever unlinks it: ~4 ms one after another
 /// for a 10^6-fix epoch's eleven files, ~2 ms at once); the directory itself last.
@@ -355,24 +369,13 @@ fn remove_dir_all_at_once(dir: &Path) -> Result<()> {
         .map_err(io_err(dir))?;
     // At most 16 threads at a time (an epoch has a dozen files; anything else put there waits).
     for chunk in entries.chunks(16) {
-        let removed: Vec<Result<()>> = std::thread::scope(|s| {
-            let running: Vec<_> = chunk
-                .iter()
-                .map(|(path, is_dir)| {
-                    s.spawn(move || {
-                        let r = if *is_dir {
-                            fs::remove_dir_all(path)
-                        } else {
-                            fs::remove_file(path)
-                        };
-                        r.map_err(io_err(path))
-                    })
-                })
-                .collect();
-            running
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect()
+        let removed = at_once(chunk, |(path, is_dir)| {
+            let r = if *is_dir {
+                fs::remove_dir_all(path)
+            } else {
+                fs::remove_file(path)
+            };
+            r.map_err(io_err(path))
         });
         removed.into_iter().collect::<Result<()>>()?;
     }
@@ -1970,6 +1973,16 @@ mod tests {
         assert!(!dead.exists(), "a stale staging directory is dropped");
         assert!(live.exists(), "a fresh one may belong to a running epoch");
         assert_eq!(lake2.epochs().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn rule_calls_at_once_give_their_results_in_item_order_whatever_finishes_first() {
+        let got = at_once(&[30u64, 0, 15, 5], |&ms| {
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+            ms * 2
+        });
+        assert_eq!(got, vec![60, 0, 30, 10]);
+        assert!(at_once(&[] as &[u8], |&b| b).is_empty());
     }
 
     #[test]

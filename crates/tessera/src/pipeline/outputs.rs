@@ -122,21 +122,8 @@ pub(super) fn put(dir: &Path, name: &str, bytes: &[u8]) -> Result<String> {
 ///
 /// # Errors
 /// The first file's error in `files` order, as [`put`] (then nothing is added to `outputs`).
-fn put_all<const N: usize>(
-    dir: &Path,
-    files: [(&str, &[u8]); N],
-    outputs: &mut BTreeMap<String, String>,
-) -> Result<()> {
-    let shas: Vec<Result<String>> = std::thread::scope(|s| {
-        let running: Vec<_> = files
-            .iter()
-            .map(|&(name, bytes)| s.spawn(move || put(dir, name, bytes)))
-            .collect();
-        running
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
-    });
+fn put_all(dir: &Path, files: &[(&str, &[u8])], outputs: &mut BTreeMap<String, String>) -> Result<()> {
+    let shas = crate::lake::at_once(files, |&(name, bytes)| put(dir, name, bytes));
     let shas = shas.into_iter().collect::<Result<Vec<String>>>()?;
     for ((name, _), sha) in files.iter().zip(shas) {
         outputs.insert((*name).to_string(), sha);
@@ -277,7 +264,7 @@ pub(super) fn allocate_and_write(
     let registry = inputs.registry.to_csv();
     put_all(
         dir,
-        [
+        &[
             ("rewards.parquet", rewards.as_slice()),
             ("policy.toml", inputs.policy_text.as_bytes()),
             ("merkle.json", &dump),
@@ -428,7 +415,7 @@ mod tests {
             ("merkle.json", b"{}\n"),
             ("registry.csv", b""),
         ];
-        put_all(d.path(), files, &mut outputs).unwrap();
+        put_all(d.path(), &files, &mut outputs).unwrap();
         for (name, bytes) in files {
             assert_eq!(std::fs::read(d.path().join(name)).unwrap(), bytes, "{name}");
             assert_eq!(outputs[name], sha256_hex(bytes), "{name}");
@@ -444,7 +431,7 @@ mod tests {
         let mut outputs = BTreeMap::new();
         let err = put_all(
             &gone,
-            [("rewards.parquet", b"r".as_slice()), ("policy.toml", b"p")],
+            &[("rewards.parquet", b"r".as_slice()), ("policy.toml", b"p")],
             &mut outputs,
         )
         .unwrap_err()
